@@ -1,0 +1,323 @@
+// The Node binding: converts JS values to the core's argument structs, runs kernels on the libuv
+// thread pool and maps statuses to JS errors with a stable `.code`. Validation of types and shapes
+// for users happens in lib/ (TypeScript); the checks here only keep a misuse of the raw binding from
+// reading or writing out of bounds.
+#include <napi.h>
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "salt/core.h"
+
+namespace {
+
+using Job = std::function<salt_status()>;
+
+Napi::Error status_error(Napi::Env env, const salt_status& s) {
+  Napi::Error err = Napi::Error::New(env, s.message);
+  err.Set("code", Napi::String::New(env, salt::code_name(s.code)));
+  return err;
+}
+
+Napi::Error coded_error(Napi::Env env, const char* code, const std::string& message, bool type = false) {
+  Napi::Error err = type ? Napi::TypeError::New(env, message) : Napi::Error::New(env, message);
+  err.Set("code", Napi::String::New(env, code));
+  return err;
+}
+
+// Runs a kernel off the JS thread. Every JS object the kernel reads or writes is held by a
+// persistent reference until the promise settles, so the garbage collector cannot free it.
+class KernelWorker : public Napi::AsyncWorker {
+ public:
+  KernelWorker(Napi::Env env, Job job, std::vector<std::pair<std::string, Napi::Value>> outputs)
+      : Napi::AsyncWorker(env, "salt-transfer:kernel"), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {
+    for (auto& o : outputs) {
+      out_names_.push_back(o.first);
+      out_refs_.push_back(Napi::Persistent(o.second.As<Napi::Object>()));
+    }
+  }
+  void Pin(const Napi::Value& v) {
+    if (v.IsObject()) in_refs_.push_back(Napi::Persistent(v.As<Napi::Object>()));
+  }
+  void PinKeys(const Napi::Object& obj, std::initializer_list<const char*> keys) {
+    for (const char* key : keys) Pin(obj.Get(key));
+  }
+  void SetJob(Job job) { job_ = std::move(job); }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override { status_ = job_(); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (status_.code != SALT_OK) {
+      deferred_.Reject(status_error(env, status_).Value());
+      return;
+    }
+    Napi::Object result = Napi::Object::New(env);
+    for (size_t i = 0; i < out_refs_.size(); ++i) result.Set(out_names_[i], out_refs_[i].Value());
+    deferred_.Resolve(result);
+  }
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  Job job_;
+  salt_status status_ = salt::ok_status();
+  std::vector<std::string> out_names_;
+  std::vector<Napi::ObjectReference> out_refs_;
+  std::vector<Napi::ObjectReference> in_refs_;
+};
+
+// Reads fields of the argument object, throwing a JS error (caught by the caller) on misuse.
+class Args {
+ public:
+  Args(const Napi::CallbackInfo& info) : env_(info.Env()) {
+    if (info.Length() < 1 || !info[0].IsObject()) throw coded_error(env_, "E_TYPE", "expected an argument object", true);
+    obj_ = info[0].As<Napi::Object>();
+  }
+  int64_t Int(const char* key, int64_t fallback = INT64_MIN) const {
+    Napi::Value v = obj_.Get(key);
+    if (v.IsUndefined() && fallback != INT64_MIN) return fallback;
+    if (!v.IsNumber()) throw coded_error(env_, "E_TYPE", std::string(key) + " must be a number", true);
+    return v.As<Napi::Number>().Int64Value();
+  }
+  double Double(const char* key, double fallback) const {
+    Napi::Value v = obj_.Get(key);
+    if (v.IsUndefined()) return fallback;
+    if (!v.IsNumber()) throw coded_error(env_, "E_TYPE", std::string(key) + " must be a number", true);
+    return v.As<Napi::Number>().DoubleValue();
+  }
+  std::string Str(const char* key, const char* fallback) const {
+    Napi::Value v = obj_.Get(key);
+    if (v.IsUndefined()) return fallback;
+    if (!v.IsString()) throw coded_error(env_, "E_TYPE", std::string(key) + " must be a string", true);
+    return v.As<Napi::String>().Utf8Value();
+  }
+  template <class T>
+  T* Array(const char* key, int64_t expected, bool optional = false) const {
+    Napi::Value v = obj_.Get(key);
+    if (optional && (v.IsUndefined() || v.IsNull())) return nullptr;
+    constexpr napi_typedarray_type want = std::is_same<T, float>::value ? napi_float32_array : napi_int32_array;
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want)
+      throw coded_error(env_, "E_TYPE", std::string(key) + (want == napi_float32_array ? " must be a Float32Array" : " must be an Int32Array"), true);
+    auto arr = v.As<Napi::TypedArrayOf<T>>();
+    if (static_cast<int64_t>(arr.ElementLength()) != expected)
+      throw coded_error(env_, "E_SHAPE", std::string(key) + " has length " + std::to_string(arr.ElementLength()) +
+                                             ", expected " + std::to_string(expected));
+    return arr.Data();
+  }
+  Napi::Env env_;
+  Napi::Object obj_;
+};
+
+const salt_plugin_v1* pick_backend(Napi::Env env, const std::string& name) {
+  if (name == "cpu") return nullptr;
+  if (name == "cuda") {
+    const salt::PluginState& p = salt::cuda_plugin();
+    if (!p.plugin) throw coded_error(env, "E_NO_CUDA", "the CUDA backend is not available: " + p.reason);
+    return p.plugin;
+  }
+  throw coded_error(env, "E_ARGUMENT", "backend must be \"cpu\" or \"cuda\", got \"" + name + "\"");
+}
+
+Napi::Value Queue(KernelWorker* w, Job job) {
+  w->SetJob(std::move(job));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+template <class T>
+Napi::TypedArrayOf<T> alloc(Napi::Env env, int64_t count) {
+  return Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(count));
+}
+
+// Wraps a binding body so thrown Napi errors become a rejected promise rather than a throw.
+Napi::Value as_promise(const Napi::CallbackInfo& info, const std::function<Napi::Value()>& body) {
+  try {
+    return body();
+  } catch (const Napi::Error& e) {
+    auto d = Napi::Promise::Deferred::New(info.Env());
+    d.Reject(e.Value());
+    return d.Promise();
+  }
+}
+
+Napi::Value TopkCosine(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_topk_args a{};
+    a.n = in.Int("n");
+    a.m = in.Int("m");
+    a.d = in.Int("d");
+    a.k = in.Int("k");
+    if (a.n < 0 || a.m < 1 || a.d < 1 || a.k < 1 || a.k > a.m)
+      throw coded_error(env, "E_ARGUMENT", "invalid shape: need n >= 0, m >= 1, d >= 1, 1 <= k <= m");
+    a.tile_rows = in.Int("tileRows", 0);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    a.precision = in.Str("precision", "fp32") == "tf32" ? 1 : 0;
+    const salt_plugin_v1* plugin = pick_backend(env, in.Str("backend", "cpu"));
+    a.queries = in.Array<float>("queries", a.n * a.d);
+    a.base = in.Array<float>("base", a.m * a.d);
+    auto idx = alloc<int32_t>(env, a.n * a.k);
+    auto sc = alloc<float>(env, a.n * a.k);
+    auto* w = new KernelWorker(env, nullptr, {{"indices", idx}, {"scores", sc}});
+    w->PinKeys(in.obj_, {"queries", "base"});
+    a.out_indices = idx.Data();
+    a.out_scores = sc.Data();
+    auto job = [a, plugin]() { return plugin ? plugin->topk_cosine(&a) : salt::cpu::topk_cosine(a); };
+    return Queue(w, job);
+  });
+}
+
+Napi::Value Sparsemax(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_sparsemax_args a{};
+    a.n = in.Int("n");
+    a.K = in.Int("K");
+    if (a.n < 0 || a.K < 1) throw coded_error(env, "E_ARGUMENT", "invalid shape: need n >= 0, K >= 1");
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    const salt_plugin_v1* plugin = pick_backend(env, in.Str("backend", "cpu"));
+    a.scores = in.Array<float>("scores", a.n * a.K);
+    auto wts = alloc<float>(env, a.n * a.K);
+    auto sup = alloc<int32_t>(env, a.n);
+    auto* w = new KernelWorker(env, nullptr, {{"weights", wts}, {"support", sup}});
+    w->PinKeys(in.obj_, {"scores"});
+    a.out_weights = wts.Data();
+    a.out_support = sup.Data();
+    return Queue(w, [a, plugin]() { return plugin ? plugin->sparsemax(&a) : salt::cpu::sparsemax(a); });
+  });
+}
+
+// Synchronous sparsemax (cheap: O(n K log K)); CPU only.
+Napi::Value SparsemaxSync(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    Args in(info);
+    salt_sparsemax_args a{};
+    a.n = in.Int("n");
+    a.K = in.Int("K");
+    if (a.n < 0 || a.K < 1) throw coded_error(env, "E_ARGUMENT", "invalid shape: need n >= 0, K >= 1");
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    auto wts = alloc<float>(env, a.n * a.K);
+    auto sup = alloc<int32_t>(env, a.n);
+    a.scores = in.Array<float>("scores", a.n * a.K);
+    a.out_weights = wts.Data();
+    a.out_support = sup.Data();
+    const salt_status s = salt::cpu::sparsemax(a);
+    if (s.code != SALT_OK) throw status_error(env, s);
+    Napi::Object r = Napi::Object::New(env);
+    r.Set("weights", wts);
+    r.Set("support", sup);
+    return r;
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
+// Reads the CSR lists shared by solveNeighbourhoods and applyWeights; returns offsets[n].
+int64_t read_csr(Napi::Env env, const Args& in, int64_t n, const int32_t** offsets, const int32_t** indices) {
+  *offsets = in.Array<int32_t>("offsets", n + 1);
+  if ((*offsets)[0] != 0) throw coded_error(env, "E_ARGUMENT", "offsets[0] must be 0");
+  const int64_t nnz = (*offsets)[n];
+  if (nnz < 0) throw coded_error(env, "E_ARGUMENT", "offsets[n] must be >= 0");
+  *indices = in.Array<int32_t>("indices", nnz);
+  return nnz;
+}
+
+Napi::Value SolveNeighbourhoods(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_solve_args a{};
+    a.n = in.Int("n");
+    a.m = in.Int("m");
+    a.ht = in.Int("ht");
+    a.hs = in.Int("hs");
+    if (a.n < 0 || a.m < 1 || a.ht < 1 || a.hs < 1) throw coded_error(env, "E_ARGUMENT", "invalid shape: need n >= 0, m, ht, hs >= 1");
+    a.lambda = in.Double("lambda", 0);
+    a.rcond = in.Double("rcond", -1);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    const bool want_coefs = in.obj_.Get("returnCoefficients").ToBoolean();
+    const salt_plugin_v1* plugin = pick_backend(env, in.Str("backend", "cpu"));
+    const int64_t nnz = read_csr(env, in, a.n, &a.offsets, &a.indices);
+    a.prior = in.Array<float>("prior", nnz, true);
+    a.queries = in.Array<float>("queries", a.n * a.ht);
+    a.anchors_plm = in.Array<float>("anchorsPlm", a.m * a.ht);
+    a.anchors_src = in.Array<float>("anchorsSrc", a.m * a.hs);
+    auto out = alloc<float>(env, a.n * a.hs);
+    auto res = alloc<float>(env, a.n);
+    auto cn = alloc<float>(env, a.n);
+    std::vector<std::pair<std::string, Napi::Value>> outs = {{"out", out}, {"residual", res}, {"coefNorm", cn}};
+    a.out = out.Data();
+    a.out_residual = res.Data();
+    a.out_coef_norm = cn.Data();
+    if (want_coefs) {
+      auto co = alloc<float>(env, nnz);
+      a.out_coefficients = co.Data();
+      outs.push_back({"coefficients", co});
+    }
+    auto* w = new KernelWorker(env, nullptr, outs);
+    w->PinKeys(in.obj_, {"offsets", "indices", "prior", "queries", "anchorsPlm", "anchorsSrc"});
+    return Queue(w, [a, plugin]() { return plugin ? plugin->solve_neighbourhoods(&a) : salt::cpu::solve_neighbourhoods(a); });
+  });
+}
+
+Napi::Value ApplyWeights(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_apply_args a{};
+    a.n = in.Int("n");
+    a.m = in.Int("m");
+    a.hs = in.Int("hs");
+    if (a.n < 0 || a.m < 1 || a.hs < 1) throw coded_error(env, "E_ARGUMENT", "invalid shape: need n >= 0, m, hs >= 1");
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    const salt_plugin_v1* plugin = pick_backend(env, in.Str("backend", "cpu"));
+    const int64_t nnz = read_csr(env, in, a.n, &a.offsets, &a.indices);
+    a.weights = in.Array<float>("weights", nnz);
+    a.anchors_src = in.Array<float>("anchorsSrc", a.m * a.hs);
+    auto out = alloc<float>(env, a.n * a.hs);
+    a.out = out.Data();
+    auto* w = new KernelWorker(env, nullptr, {{"out", out}});
+    w->PinKeys(in.obj_, {"offsets", "indices", "weights", "anchorsSrc"});
+    return Queue(w, [a, plugin]() { return plugin ? plugin->apply_weights(&a) : salt::cpu::apply_weights(a); });
+  });
+}
+
+Napi::Value Info(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  const salt::CpuInfo cpu = salt::cpu_info();
+  const salt::PluginState& cuda = salt::cuda_plugin();
+  Napi::Object r = Napi::Object::New(env);
+  r.Set("faiss", cpu.faiss);
+  r.Set("blas", cpu.blas);
+  r.Set("threads", cpu.max_threads);
+  Napi::Object c = Napi::Object::New(env);
+  c.Set("available", cuda.plugin != nullptr);
+  c.Set("path", cuda.path);
+  c.Set("reason", cuda.reason);
+  c.Set("description", cuda.description);
+  r.Set("cuda", c);
+  return r;
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("topkCosine", Napi::Function::New(env, TopkCosine));
+  exports.Set("sparsemax", Napi::Function::New(env, Sparsemax));
+  exports.Set("sparsemaxSync", Napi::Function::New(env, SparsemaxSync));
+  exports.Set("solveNeighbourhoods", Napi::Function::New(env, SolveNeighbourhoods));
+  exports.Set("applyWeights", Napi::Function::New(env, ApplyWeights));
+  exports.Set("info", Napi::Function::New(env, Info));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(salt_transfer, Init)

@@ -1,0 +1,65 @@
+/// salt/core.h — the Node-agnostic C++ core of salt-transfer: the CPU reference backend and the
+/// backend registry that opens accelerator plugins. Never throws across its API, never aborts.
+#ifndef SALT_CORE_H
+#define SALT_CORE_H
+
+#include <string>
+
+#include "salt/kernels.h"
+#include "salt/plugin.h"
+
+namespace salt {
+
+/// Builds a status with a formatted message (printf-style).
+salt_status make_status(int32_t code, const char* fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 2, 3)))
+#endif
+    ;
+/// The success status.
+salt_status ok_status();
+/// "E_ARGUMENT", "E_SHAPE", ... for a salt_code.
+const char* code_name(int32_t code);
+
+/// Argument checks shared by every backend (shapes, ranges, NaN/Inf, index bounds).
+/// Each returns SALT_OK or an error naming the argument.
+salt_status check_topk(const salt_topk_args& a);
+salt_status check_sparsemax(const salt_sparsemax_args& a);
+salt_status check_solve(const salt_solve_args& a);
+salt_status check_apply(const salt_apply_args& a);
+
+/// The CPU backend (FAISS + OpenBLAS/LAPACK + OpenMP). Each entry validates its arguments first.
+namespace cpu {
+/// Exact cosine top-k via FAISS inner products on L2-normalised rows, tiled over the queries.
+salt_status topk_cosine(const salt_topk_args& a);
+/// Row-wise sparsemax.
+salt_status sparsemax(const salt_sparsemax_args& a);
+/// Per-token Gram-form least squares / ridge solves (double precision, LAPACK), OpenMP over tokens.
+salt_status solve_neighbourhoods(const salt_solve_args& a);
+/// Weighted sums of anchor rows.
+salt_status apply_weights(const salt_apply_args& a);
+}  // namespace cpu
+
+/// Versions and capabilities of the CPU backend.
+struct CpuInfo {
+  std::string faiss;    ///< FAISS version
+  std::string blas;     ///< BLAS/LAPACK library and its configuration
+  int max_threads = 1;  ///< OpenMP threads available
+};
+CpuInfo cpu_info();
+
+/// Result of looking for an accelerator plugin.
+struct PluginState {
+  const salt_plugin_v1* plugin = nullptr;  ///< non-null when loaded and a device is usable
+  std::string path;                        ///< the file that was tried (or loaded)
+  std::string reason;                      ///< why it is unavailable (empty when loaded)
+  std::string description;                 ///< the plugin's describe() JSON when loaded
+};
+
+/// Loads the CUDA plugin once (thread-safe) and returns what happened. Search order: the path in
+/// $SALT_CUDA_PLUGIN, then `salt_cuda.so` in the folder of the shared object holding this core.
+const PluginState& cuda_plugin();
+
+}  // namespace salt
+
+#endif  // SALT_CORE_H

@@ -1,0 +1,71 @@
+// Private helpers of the core (not installed, not used by the binding).
+#ifndef SALT_INTERNAL_H
+#define SALT_INTERNAL_H
+
+#include <omp.h>
+
+#include <cstdint>
+#include <new>
+#include <exception>
+
+#include "salt/core.h"
+
+namespace salt {
+
+// Sets the OpenMP thread count for parallel regions started from the calling thread (the ICV is
+// per thread, so concurrent calls from different worker threads do not disturb each other) and
+// restores it afterwards.
+class ThreadScope {
+ public:
+  explicit ThreadScope(int32_t threads) : previous_(omp_get_max_threads()) {
+    omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
+  }
+  ~ThreadScope() { omp_set_num_threads(previous_); }
+  ThreadScope(const ThreadScope&) = delete;
+  ThreadScope& operator=(const ThreadScope&) = delete;
+
+ private:
+  int previous_;
+};
+
+// Position of the first NaN/Inf in a rows x cols matrix, or -1. Parallel; deterministic.
+int64_t first_nonfinite(const float* p, int64_t count);
+
+// Reports the first NaN/Inf of a matrix as an E_NONFINITE status naming `what`.
+salt_status check_finite(const char* what, const float* p, int64_t rows, int64_t cols);
+
+// Runs `body` and converts C++ exceptions into statuses (the core never lets one escape).
+template <class F>
+salt_status guarded(F&& body) {
+  try {
+    return body();
+  } catch (const std::bad_alloc&) {
+    return make_status(SALT_E_NO_MEMORY, "out of host memory");
+  } catch (const std::exception& e) {
+    return make_status(SALT_E_INTERNAL, "internal error: %s", e.what());
+  } catch (...) {
+    return make_status(SALT_E_INTERNAL, "internal error: unknown exception");
+  }
+}
+
+}  // namespace salt
+
+// BLAS / LAPACK (Fortran ABI, provided by OpenBLAS).
+extern "C" {
+void dsyrk_(const char* uplo, const char* trans, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* beta, double* c, const int* ldc);
+void dgemv_(const char* trans, const int* m, const int* n, const double* alpha, const double* a,
+            const int* lda, const double* x, const int* incx, const double* beta, double* y,
+            const int* incy);
+void dposv_(const char* uplo, const int* n, const int* nrhs, double* a, const int* lda, double* b,
+            const int* ldb, int* info);
+void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
+             double* work, const int* lwork, int* iwork, const int* liwork, int* info);
+void sgemv_(const char* trans, const int* m, const int* n, const float* alpha, const float* a,
+            const int* lda, const float* x, const int* incx, const float* beta, float* y,
+            const int* incy);
+char* openblas_get_config(void);
+char* openblas_get_corename(void);
+}
+
+#endif  // SALT_INTERNAL_H

@@ -1,0 +1,86 @@
+// Run-time discovery of accelerator plugins, and the CPU backend's self-description.
+#include <dlfcn.h>
+#include <faiss/Index.h>
+#include <omp.h>
+
+#include <cstdlib>
+#include <mutex>
+#include <string>
+
+#include "internal.h"
+
+namespace salt {
+namespace {
+
+std::string own_folder() {
+  Dl_info info;
+  if (dladdr(reinterpret_cast<void*>(&own_folder), &info) == 0 || info.dli_fname == nullptr) return ".";
+  std::string path = info.dli_fname;
+  const size_t slash = path.find_last_of('/');
+  return slash == std::string::npos ? "." : path.substr(0, slash);
+}
+
+PluginState load_cuda_plugin() {
+  PluginState st;
+  const char* env = std::getenv("SALT_CUDA_PLUGIN");
+  st.path = env && *env ? std::string(env) : own_folder() + "/salt_cuda.so";
+  void* handle = dlopen(st.path.c_str(), RTLD_NOW | RTLD_LOCAL);
+  if (!handle) {
+    const char* err = dlerror();
+    st.reason = std::string("could not open the CUDA plugin: ") + (err ? err : st.path.c_str());
+    return st;
+  }
+  auto entry = reinterpret_cast<salt_plugin_entry_fn>(dlsym(handle, SALT_PLUGIN_ENTRY_SYMBOL));
+  if (!entry) {
+    st.reason = st.path + " does not export " SALT_PLUGIN_ENTRY_SYMBOL;
+    return st;  // handle intentionally kept: unloading libraries that started threads is unsafe
+  }
+  const salt_plugin_v1* p = entry();
+  if (!p || p->abi_version != SALT_PLUGIN_ABI_VERSION) {
+    st.reason = st.path + " has plugin ABI version " + (p ? std::to_string(p->abi_version) : std::string("(null)")) +
+                ", this addon needs " + std::to_string(SALT_PLUGIN_ABI_VERSION) + " (rebuild both from the same release)";
+    return st;
+  }
+  char desc[4096];
+  desc[0] = '\0';
+  const salt_status s = p->describe(desc, sizeof desc);
+  st.description = desc;
+  if (s.code != SALT_OK) {
+    st.reason = std::string("the CUDA plugin found no usable device: ") + s.message;
+    return st;
+  }
+  st.plugin = p;
+  return st;
+}
+
+}  // namespace
+
+const PluginState& cuda_plugin() {
+  static std::once_flag once;
+  static PluginState state;
+  std::call_once(once, [] {
+    try {
+      state = load_cuda_plugin();
+    } catch (...) {
+      state.reason = "the CUDA plugin could not be loaded (out of memory)";
+    }
+  });
+  return state;
+}
+
+CpuInfo cpu_info() {
+  CpuInfo info;
+#ifdef FAISS_VERSION_MAJOR
+  info.faiss = std::to_string(FAISS_VERSION_MAJOR) + "." + std::to_string(FAISS_VERSION_MINOR) + "." +
+               std::to_string(FAISS_VERSION_PATCH);
+#else
+  info.faiss = "unknown";
+#endif
+  const char* cfg = openblas_get_config();
+  const char* core = openblas_get_corename();
+  info.blas = std::string("OpenBLAS ") + (cfg ? cfg : "") + (core ? std::string(" (core ") + core + ")" : "");
+  info.max_threads = omp_get_num_procs();
+  return info;
+}
+
+}  // namespace salt
