@@ -4,15 +4,14 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdir, rename, rm, stat, mkdtemp, readdir } from 'node:fs/promises';
-import { join, resolve, dirname } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { SaltError } from '../errors.js';
+import { packageRoot } from '../paths.js';
 
 const run = promisify(execFile);
 
-/** Root of the package (one level above lib/ or dist/). */
-export const packageRoot = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
+export { packageRoot };
 
 /** Default cache folder: $SALT_CACHE_DIR, else `.cache/` in the package root (git-ignored). */
 export function cacheDir(): string {

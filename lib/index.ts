@@ -1,0 +1,23 @@
+/**
+ * salt-transfer: give a large language model a new vocabulary with SALT
+ * (Semantic Aware Linear Transfer, Findings of ACL 2025).
+ * @packageDocumentation
+ */
+export { SaltError, SaltTypeError, SaltRangeError, type ErrorCode } from './errors.js';
+export { matrix, type Matrix, type Neighbourhoods } from './validate.js';
+export {
+  topkCosine,
+  sparsemax,
+  sparsemaxSync,
+  solveNeighbourhoods,
+  applyWeights,
+  type Backend,
+  type KernelOptions,
+  type TopkOptions,
+  type TopkResult,
+  type SparsemaxResult,
+  type SolveArgs,
+  type SolveResult,
+  type ApplyWeightsArgs,
+} from './kernels.js';
+export { info, type Info } from './info.js';

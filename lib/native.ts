@@ -1,0 +1,91 @@
+/**
+ * Loads the native addon (a prebuild for this platform, else the local build) and describes the raw
+ * binding. Internal: the public API in kernels.ts validates arguments before calling it.
+ */
+import { createRequire } from 'node:module';
+import { SaltError } from './errors.js';
+import { packageRoot } from './paths.js';
+
+const require = createRequire(import.meta.url);
+
+/** CSR arguments shared by the solve kernels. */
+interface RawCsr {
+  n: number;
+  offsets: Int32Array;
+  indices: Int32Array;
+}
+
+/** Shape of the raw binding (native/binding/addon.cpp). */
+export interface RawBinding {
+  topkCosine(args: {
+    queries: Float32Array;
+    n: number;
+    base: Float32Array;
+    m: number;
+    d: number;
+    k: number;
+    tileRows?: number;
+    threads?: number;
+    precision?: 'fp32' | 'tf32';
+    backend: 'cpu' | 'cuda';
+  }): Promise<{ indices: Int32Array; scores: Float32Array }>;
+  sparsemax(args: { scores: Float32Array; n: number; K: number; threads?: number; backend: 'cpu' | 'cuda' }): Promise<{
+    weights: Float32Array;
+    support: Int32Array;
+  }>;
+  sparsemaxSync(args: { scores: Float32Array; n: number; K: number; threads?: number }): {
+    weights: Float32Array;
+    support: Int32Array;
+  };
+  solveNeighbourhoods(
+    args: RawCsr & {
+      prior?: Float32Array;
+      queries: Float32Array;
+      ht: number;
+      anchorsPlm: Float32Array;
+      m: number;
+      anchorsSrc: Float32Array;
+      hs: number;
+      lambda: number;
+      rcond: number;
+      threads?: number;
+      returnCoefficients?: boolean;
+      backend: 'cpu' | 'cuda';
+    },
+  ): Promise<{ out: Float32Array; residual: Float32Array; coefNorm: Float32Array; coefficients?: Float32Array }>;
+  applyWeights(
+    args: RawCsr & { weights: Float32Array; anchorsSrc: Float32Array; m: number; hs: number; threads?: number; backend: 'cpu' | 'cuda' },
+  ): Promise<{ out: Float32Array }>;
+  info(): {
+    faiss: string;
+    blas: string;
+    threads: number;
+    cuda: { available: boolean; path: string; reason: string; description: string };
+  };
+}
+
+let cached: RawBinding | undefined;
+
+/** The raw binding, loaded on first use. Throws SaltError E_LOAD with likely causes and fixes. */
+export function binding(): RawBinding {
+  if (cached) return cached;
+  let load: (dir: string) => RawBinding;
+  try {
+    load = require('node-gyp-build');
+    cached = load(packageRoot);
+  } catch (err) {
+    const reason = (err as Error).message;
+    throw new SaltError(
+      'E_LOAD',
+      `salt-transfer: the native addon could not be loaded (${reason}).\n` +
+        'Possible causes and fixes:\n' +
+        '  - No prebuild for this platform and no local build: run "npm rebuild salt-transfer" (needs g++, make, python3,\n' +
+        '    and the packages libfaiss-dev libopenblas-openmp-dev; on Debian/Ubuntu: sudo apt-get install -y\n' +
+        '    build-essential python3 libfaiss-dev libopenblas-openmp-dev).\n' +
+        '  - A library is missing at run time (libgomp1, libgfortran5, or libstdc++ from GCC >= 11): install it.\n' +
+        '  - The build was made for another Node.js ABI or architecture: delete build/ and run "npm rebuild salt-transfer".',
+      { cause: err },
+    );
+  }
+  return cached!;
+}
