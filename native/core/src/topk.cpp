@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <mutex>
 #include <numeric>
 #include <vector>
 
@@ -59,6 +60,10 @@ namespace cpu {
 salt_status topk_cosine(const salt_topk_args& a) {
   salt_status st = check_topk(a);
   if (st.code || a.n == 0) return st;
+  // FAISS computes tiny query batches (<= 20 rows by default) without BLAS, in another summation
+  // order; always taking the BLAS path makes every row's scores independent of the tile it is in.
+  static std::once_flag blas_always;
+  std::call_once(blas_always, [] { faiss::distance_compute_blas_threshold = 0; });
   return guarded([&]() -> salt_status {
     ThreadScope threads(a.threads);
     const int64_t n = a.n, m = a.m, d = a.d, k = a.k;
