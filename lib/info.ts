@@ -1,5 +1,5 @@
 import { createRequire } from 'node:module';
-import { binding } from './native.js';
+import { addonPath, binding } from './native.js';
 
 const require = createRequire(import.meta.url);
 
@@ -9,6 +9,8 @@ export interface Info {
   version: string;
   /** Backends usable now, always including 'cpu'. */
   backends: Array<'cpu' | 'cuda'>;
+  /** Path of the loaded native addon (a prebuild in prebuilds/ or a local build in build/Release). */
+  addon: string;
   /** CPU threads available to the kernels. */
   threads: number;
   /** FAISS version linked into the addon. */
@@ -26,6 +28,7 @@ export function info(): Info {
   return {
     version,
     backends: raw.cuda.available ? ['cpu', 'cuda'] : ['cpu'],
+    addon: addonPath(),
     threads: raw.threads,
     faiss: raw.faiss,
     blas: raw.blas,

@@ -65,14 +65,21 @@ export interface RawBinding {
 }
 
 let cached: RawBinding | undefined;
+let cachedPath = '';
+
+/** Path of the loaded addon binary (a prebuild or the local build), once loaded. */
+export function addonPath(): string {
+  binding();
+  return cachedPath;
+}
 
 /** The raw binding, loaded on first use. Throws SaltError E_LOAD with likely causes and fixes. */
 export function binding(): RawBinding {
   if (cached) return cached;
-  let load: (dir: string) => RawBinding;
   try {
-    load = require('node-gyp-build');
-    cached = load(packageRoot);
+    const load = require('node-gyp-build') as { (dir: string): RawBinding; resolve(dir: string): string };
+    cachedPath = load.resolve(packageRoot);
+    cached = require(cachedPath) as RawBinding;
   } catch (err) {
     const reason = (err as Error).message;
     throw new SaltError(
@@ -82,7 +89,7 @@ export function binding(): RawBinding {
         '  - No prebuild for this platform and no local build: run "npm rebuild salt-transfer" (needs g++, make, python3,\n' +
         '    and the packages libfaiss-dev libopenblas-openmp-dev; on Debian/Ubuntu: sudo apt-get install -y\n' +
         '    build-essential python3 libfaiss-dev libopenblas-openmp-dev).\n' +
-        '  - A library is missing at run time (libgomp1, libgfortran5, or libstdc++ from GCC >= 11): install it.\n' +
+        '  - A library is missing at run time (libgomp1, or libstdc++ from GCC >= 11): install it.\n' +
         '  - The build was made for another Node.js ABI or architecture: delete build/ and run "npm rebuild salt-transfer".',
       { cause: err },
     );

@@ -1,0 +1,70 @@
+#!/usr/bin/env node
+// `npm test`: builds and runs the C++ core's tests (normally and under AddressSanitizer/UBSan),
+// the CUDA compile check when its script exists, and the vitest suites; prints one closing line
+// `N passed, N failed[, N skipped]` summing all of them. Exit code 0 only if nothing failed.
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+let passed = 0, failed = 0, skipped = 0;
+
+function run(cmd, args, opts = {}) {
+  console.log(`\n$ ${cmd} ${args.join(' ')}`);
+  const r = spawnSync(cmd, args, { cwd: root, stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', encoding: 'utf8', env: { ...process.env, ...opts.env } });
+  if (opts.capture) process.stdout.write(r.stdout ?? '');
+  return r;
+}
+
+function step(name, ok) {
+  if (ok) passed++;
+  else {
+    failed++;
+    console.log(`FAILED: ${name}`);
+  }
+}
+
+// Counts "core_tests: N passed, M failed" from a test program's output.
+function coreTests(label, dir, env) {
+  const flags = label === 'asan' ? ['-DSALT_SANITIZE=ON', '-DCMAKE_BUILD_TYPE=Debug'] : ['-DCMAKE_BUILD_TYPE=RelWithDebInfo'];
+  const cfg = run('cmake', ['-S', '.', '-B', dir, ...flags]);
+  if (cfg.status !== 0) return step(`cmake configure (${label})`, false);
+  const b = run('cmake', ['--build', dir, '-j', '2', '--target', 'core_tests']);
+  if (b.status !== 0) return step(`cmake build (${label})`, false);
+  const r = run(join(dir, 'core_tests'), [], { capture: true, env });
+  const m = /core_tests: (\d+) passed, (\d+) failed/.exec(r.stdout ?? '');
+  if (!m || r.status !== 0) {
+    if (m) {
+      passed += Number(m[1]);
+      failed += Number(m[2]);
+    }
+    return step(`core_tests (${label}) exited with ${r.status ?? r.signal}`, false);
+  }
+  passed += Number(m[1]);
+  failed += Number(m[2]);
+}
+
+coreTests('release', 'build-native', {});
+coreTests('asan', 'build-native-asan', { ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1' });
+
+if (existsSync(join(root, 'scripts/cuda-compile-check.sh'))) {
+  const r = run('bash', ['scripts/cuda-compile-check.sh']);
+  step('CUDA compile check', r.status === 0);
+}
+
+const report = join(root, 'build', 'vitest-results.json');
+rmSync(report, { force: true });
+const v = run('npx', ['vitest', 'run']);
+if (existsSync(report)) {
+  const j = JSON.parse(readFileSync(report, 'utf8'));
+  passed += j.numPassedTests;
+  failed += j.numFailedTests;
+  skipped += j.numPendingTests + (j.numTodoTests ?? 0);
+  if (v.status !== 0 && j.numFailedTests === 0) step('vitest (suite failed to load)', false);
+} else {
+  step('vitest produced no report', false);
+}
+
+console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);
+process.exit(failed === 0 ? 0 : 1);
