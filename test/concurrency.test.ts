@@ -29,7 +29,7 @@ describe('async kernels', () => {
     const r = rng(22);
     const q = randomMatrix(r, 3000, 64), b = randomMatrix(r, 2000, 64);
     const ks = [1, 8, 33, 64];
-    const seq = [];
+    const seq: Array<Awaited<ReturnType<typeof topkCosine>>> = [];
     for (const k of ks) seq.push(await topkCosine(q, b, k));
     const par = await Promise.all(ks.map((k) => topkCosine(q, b, k)));
     par.forEach((p, i) => {

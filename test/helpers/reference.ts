@@ -58,7 +58,7 @@ export function sparsemaxReference(z: ArrayLike<number>): Float64Array {
 export function pinvCoefficients(A: number[][], x: number[], rcond: number): number[] {
   const k = A.length, ht = x.length;
   const U = A.map((row) => row.slice()); // column p of A^T = row p of A
-  const V = Array.from({ length: k }, (_, i) => Array.from({ length: k }, (_, j) => (i === j ? 1 : 0)));
+  const V: number[][] = Array.from({ length: k }, (_, i) => Array.from({ length: k }, (_, j) => (i === j ? 1 : 0)));
   for (let sweep = 0; sweep < 80; ++sweep) {
     let off = 0;
     for (let p = 0; p < k; ++p)
