@@ -10,6 +10,7 @@
 //               directions with sigma_j <= rcond * sigma_max are dropped, which is exactly the
 //               minimum-norm least-squares solution pinv(A_N^T) x'^T with that cutoff.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <vector>
 
@@ -66,14 +67,13 @@ salt_status solve_neighbourhoods(const salt_solve_args& a) {
     ThreadScope threads(a.threads);
     const int64_t ht = a.ht, hs = a.hs;
     int64_t failed = -1;  // first token whose LAPACK call failed
-    bool oom = false;
+    std::atomic<bool> oom{false};
 #pragma omp parallel
     {
       Workspace w;
       try {
         w.xq.resize(ht);
       } catch (...) {
-#pragma omp critical
         oom = true;
       }
 #pragma omp for schedule(dynamic, 16)
@@ -97,7 +97,6 @@ salt_status solve_neighbourhoods(const salt_solve_args& a) {
           w.rhs.resize(k);
           w.coef.resize(k);
         } catch (...) {
-#pragma omp critical
           oom = true;
           continue;
         }
