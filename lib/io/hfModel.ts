@@ -109,8 +109,8 @@ export function locateEmbeddings(tensors: readonly CheckpointTensorInfo[], confi
   }
   let tieReason: TieReason | null = null;
   if (head && head.file === input.file && head.fileOffset === input.fileOffset) tieReason = 'shared-storage';
-  else if (config.tieStated && config.tieWordEmbeddings) tieReason = 'config';
-  else if (!head) tieReason = config.tieWordEmbeddings || !config.tieStated ? 'missing-head' : null;
+  else if (config.tieWordEmbeddings) tieReason = 'config'; // stated, or the family's default (as transformers does)
+  else if (!head && !config.tieStated) tieReason = 'missing-head';
   if (!head && tieReason === null) {
     throw new SaltError('E_NOT_FOUND', `${label}: config.json says tie_word_embeddings is false but no output head tensor (e.g. lm_head.weight) was found`);
   }
