@@ -222,6 +222,15 @@ export class FastTextModel {
       if (m !== expectRows) throw new SaltError('E_FORMAT', `${path}: input matrix has ${m} rows, expected ${expectRows} (words + buckets)`);
       const matrixOffset = r.pos;
       if (matrixOffset + m * n * 4 > size) throw new SaltError('E_FORMAT', `${path}: input matrix (${m} x ${n} floats at byte ${matrixOffset}) runs past the end of the ${size}-byte file`);
+      // The output matrix follows; check that it is complete so truncated files are rejected.
+      r.pos = matrixOffset + m * n * 4;
+      const qout = r.u8();
+      if (qout) throw new SaltError('E_UNSUPPORTED', `${path}: quantized output matrix is not supported`);
+      const om = r.i64();
+      const on = r.i64();
+      if (om < 0 || on !== args.dim || r.pos + om * on * 4 > size) {
+        throw new SaltError('E_FORMAT', `${path}: output matrix (${om} x ${on} floats at byte ${r.pos}) does not fit in the ${size}-byte file (truncated?)`);
+      }
       return new FastTextModel(path, fd, version, args, words, prune, m, matrixOffset);
     } catch (err) {
       closeSync(fd);
