@@ -473,8 +473,18 @@ async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: numbe
     return;
   }
   let written = 0;
-  const chunks = t.data();
-  for await (const chunk of chunks as AsyncIterable<Float32Array | Uint8Array>) {
+  const src = t.data() as AsyncIterable<Float32Array | Uint8Array> | Iterable<Float32Array | Uint8Array>;
+  const it: AsyncIterator<Float32Array | Uint8Array> | Iterator<Float32Array | Uint8Array> =
+    Symbol.asyncIterator in src ? (src as AsyncIterable<Float32Array | Uint8Array>)[Symbol.asyncIterator]() : (src as Iterable<Float32Array | Uint8Array>)[Symbol.iterator]();
+  // One chunk of read-ahead: the next chunk is produced (e.g. read from disk) while this one is written.
+  // At most two chunks are held at a time.
+  let pending = Promise.resolve(it.next());
+  for (;;) {
+    const step = await pending;
+    if (step.done) break;
+    const chunk = step.value;
+    pending = Promise.resolve(it.next());
+    pending.catch(() => undefined); // handled when awaited; avoids an unhandled rejection if writing fails first
     let bytes: Uint8Array;
     if (chunk instanceof Float32Array) {
       if (!isFloatDtype(t.dtype)) throw new SaltError('E_ARGUMENT', `${where}: Float32Array chunks need dtype F32, F16 or BF16, got ${t.dtype}`);
@@ -485,7 +495,12 @@ async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: numbe
       throw new SaltTypeError(`${where}: chunks must be Float32Array or Uint8Array, got ${describe(chunk)}`);
     }
     if (written + bytes.length > expected) throw new SaltError('E_SHAPE', `${where}: chunks give more than the ${expected} bytes of shape ${JSON.stringify(t.shape)} in ${t.dtype}`);
-    await writeAll(fh, bytes, label);
+    try {
+      await writeAll(fh, bytes, label);
+    } catch (err) {
+      await Promise.resolve(it.return?.()).catch(() => undefined);
+      throw err;
+    }
     written += bytes.length;
   }
   if (written !== expected) throw new SaltError('E_SHAPE', `${where}: chunks gave ${written} bytes, shape ${JSON.stringify(t.shape)} in ${t.dtype} needs ${expected}`);
