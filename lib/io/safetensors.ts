@@ -85,6 +85,15 @@ class FileSource implements ByteSource {
   }
 }
 
+/** Runs an allocation, turning V8's RangeError (too large for one typed array, or out of memory) into E_NO_MEMORY. */
+function allocate<T>(make: () => T, what: string): T {
+  try {
+    return make();
+  } catch (err) {
+    throw new SaltError('E_NO_MEMORY', `could not allocate ${what}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
 function fmt(label: string, msg: string): SaltError {
   return new SaltError('E_FORMAT', `${label}: ${msg}`);
 }
@@ -292,7 +301,7 @@ export class SafetensorsFile implements TensorReader {
 
   async readBytes(name: string): Promise<Buffer> {
     const t = this.info(name);
-    const out = Buffer.alloc(t.byteLength);
+    const out = allocate(() => Buffer.alloc(t.byteLength), `${t.byteLength} bytes for tensor ${JSON.stringify(name)} of ${this.path}`);
     if (t.byteLength) await this.#src.read(out, t.fileOffset);
     return out;
   }
@@ -322,7 +331,7 @@ export class SafetensorsFile implements TensorReader {
     const count = (rowEnd - rowStart) * rowElems;
     const item = DTYPE_SIZE[t.dtype];
     const start = t.fileOffset + rowStart * rowElems * item;
-    const out = new Float32Array(count);
+    const out = allocate(() => new Float32Array(count), `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`);
     if (count === 0) return out;
     if (t.dtype === 'F32') {
       // Read straight into the result's memory: no intermediate copy.
