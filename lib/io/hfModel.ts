@@ -50,8 +50,12 @@ export const KNOWN_FAMILIES: Readonly<Record<string, FamilyPatterns>> = Object.f
   mt5: { input: [/^shared\.weight$/, /(^|\.)encoder\.embed_tokens\.weight$/], head: [/(^|\.)lm_head\.weight$/] },
 });
 
-/** Why a head was judged tied to the input embedding. */
-export type TieReason = 'config' | 'missing-head' | 'shared-storage';
+/**
+ * Why a head was judged tied to the input embedding: `config` (tie_word_embeddings, stated or the
+ * family default), `missing-head` (no head tensor and no stated flag), `identical-head` (a head
+ * tensor whose storage or bytes are identical to the input embedding's).
+ */
+export type TieReason = 'config' | 'missing-head' | 'identical-head';
 
 /** Where the embeddings of a model are. */
 export interface EmbeddingLocation {
@@ -108,7 +112,7 @@ export function locateEmbeddings(tensors: readonly CheckpointTensorInfo[], confi
     }
   }
   let tieReason: TieReason | null = null;
-  if (head && head.file === input.file && head.fileOffset === input.fileOffset) tieReason = 'shared-storage';
+  if (head && head.file === input.file && head.fileOffset === input.fileOffset) tieReason = 'identical-head';
   else if (config.tieWordEmbeddings) tieReason = 'config'; // stated, or the family's default (as transformers does)
   else if (!head && !config.tieStated) tieReason = 'missing-head';
   if (!head && tieReason === null) {
@@ -150,7 +154,8 @@ export class HfModel {
     try {
       const entries = await readdir(folder);
       const tok = TOKENIZER_FILES.filter((f) => entries.includes(f));
-      const emb = locateEmbeddings(weights.tensors(), config, folder);
+      let emb = locateEmbeddings(weights.tensors(), config, folder);
+      if (!emb.tied && emb.head && (await sameBytes(weights, emb.input, emb.head))) emb = { ...emb, tied: true, tieReason: 'identical-head' };
       return new HfModel(folder, config, weights, tok, emb);
     } catch (err) {
       await weights.close();
@@ -328,7 +333,11 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
 
     const otherFiles: string[] = [];
     const cfg = structuredClone(model.config.raw);
-    setTokenIds(model.config.nestedKey ? (cfg[model.config.nestedKey] as Record<string, unknown>) : cfg, ids, newRows);
+    if (model.config.nestedKey) {
+      setTokenIds(cfg[model.config.nestedKey] as Record<string, unknown>, ids, newRows);
+      // Multimodal configs may repeat token ids at the top level: update those that are there.
+      for (const [k, v] of [['bos_token_id', ids.bos], ['eos_token_id', ids.eos], ['pad_token_id', ids.pad], ['unk_token_id', ids.unk]] as const) if (k in cfg) cfg[k] = v;
+    } else setTokenIds(cfg, ids, newRows);
     await writeBytesAtomic(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
     otherFiles.push('config.json');
     const genPath = join(model.folder, 'generation_config.json');
@@ -381,6 +390,28 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     throw err;
   } finally {
     if (typeof options.source === 'string') await model.close();
+  }
+}
+
+/**
+ * True when two tensors hold identical bytes (a head saved as a copy of the input embedding).
+ * Compares the first chunk first, so untied models cost one small read.
+ */
+async function sameBytes(w: SafetensorsCheckpoint, a: CheckpointTensorInfo, b: CheckpointTensorInfo): Promise<boolean> {
+  if (a.dtype !== b.dtype || a.byteLength !== b.byteLength || a.shape.join() !== b.shape.join()) return false;
+  const first = async (name: string) => (await w.streamBytes(name, 1 << 20).next()).value as Buffer | undefined;
+  const [fa, fb] = await Promise.all([first(a.name), first(b.name)]);
+  if (!fa || !fb) return !fa && !fb;
+  if (!fa.equals(fb)) return false;
+  const ia = w.streamBytes(a.name);
+  const ib = w.streamBytes(b.name);
+  for (;;) {
+    const [x, y] = await Promise.all([ia.next(), ib.next()]);
+    if (x.done || y.done) return x.done === y.done;
+    if (!x.value.equals(y.value)) {
+      await Promise.all([ia.return(undefined), ib.return(undefined)]);
+      return false;
+    }
   }
 }
 

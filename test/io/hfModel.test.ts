@@ -74,7 +74,7 @@ describe('locateEmbeddings', () => {
     ['xlm-roberta', { model_type: 'xlm-roberta', tie_word_embeddings: false }, [fake('roberta.embeddings.word_embeddings.weight', [100, 8]), fake('lm_head.decoder.weight', [100, 8], 'model.safetensors', 7)], 'roberta.embeddings.word_embeddings.weight', 'lm_head.decoder.weight', false, null],
     ['t5 shared', { model_type: 't5', d_model: 8, hidden_size: undefined }, [fake('encoder.embed_tokens.weight', [100, 8]), fake('shared.weight', [100, 8])], 'shared.weight', null, true, 'config'],
     ['mt5 untied', { model_type: 'mt5', d_model: 8, hidden_size: undefined }, [fake('shared.weight', [100, 8]), fake('lm_head.weight', [100, 8], 'model.safetensors', 5)], 'shared.weight', 'lm_head.weight', false, null],
-    ['qwen2 shared storage', { model_type: 'qwen2', tie_word_embeddings: false }, [fake('model.embed_tokens.weight', [100, 8], 'a', 64), fake('lm_head.weight', [100, 8], 'a', 64)], 'model.embed_tokens.weight', 'lm_head.weight', true, 'shared-storage'],
+    ['qwen2 shared storage', { model_type: 'qwen2', tie_word_embeddings: false }, [fake('model.embed_tokens.weight', [100, 8], 'a', 64), fake('lm_head.weight', [100, 8], 'a', 64)], 'model.embed_tokens.weight', 'lm_head.weight', true, 'identical-head'],
     ['unknown family by pattern', { model_type: 'mystery' }, [fake('model.embed_tokens.weight', [100, 8])], 'model.embed_tokens.weight', null, true, 'config'],
   ];
   for (const [what, c, ts, input, head, tied, reason] of cases) {
@@ -261,5 +261,87 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     await expect(HfModel.open(pt)).rejects.toThrow(code('E_UNSUPPORTED'));
     await expect(HfModel.open(pt)).rejects.toThrow(/save_pretrained\(folder_out, safe_serialization=True\)/);
     await expect(HfModel.open(join(dir, 'nothing'))).rejects.toThrow(code('E_NOT_FOUND'));
+  });
+
+  it('tied nested (gemma3) source in F16: no head written, outputHead refused, text_config and top-level ids updated', async () => {
+    const llama = await lenmlTokenizer('llama3');
+    const g = join(dir, 'gemma3');
+    await mkdir(g);
+    const V = 1000;
+    const W = 8;
+    await writeFile(join(g, 'config.json'), JSON.stringify({ model_type: 'gemma3', text_config: { model_type: 'gemma3_text', vocab_size: V, hidden_size: W, bos_token_id: 2, eos_token_id: 1, pad_token_id: 0 }, eos_token_id: [1, 106] }));
+    const norm = Buffer.from(Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8).buffer);
+    await writeCheckpoint(g, [
+      { name: 'language_model.model.embed_tokens.weight', dtype: 'F16', shape: [V, W], data: new Float32Array(V * W).fill(0.5) },
+      { name: 'language_model.model.norm.weight', dtype: 'F32', shape: [W], data: norm },
+    ]);
+    const m = await HfModel.open(g);
+    expect(m.embeddings).toMatchObject({ tied: true, tieReason: 'config', head: null });
+    expect(m.config.nestedKey).toBe('text_config');
+    const rows = 128256;
+    const e = new Float32Array(rows * W).map((_, i) => (i % 13) / 8);
+    const out = join(dir, 'gemma3-out');
+    await expect(writeTransferredModel({ source: m, output: out, tokenizer: llama, inputEmbedding: e, outputHead: e })).rejects.toThrow(
+      new SaltError('E_ARGUMENT', `${g} has a tied output head (config); options.outputHead must not be given`),
+    );
+    const rep = await writeTransferredModel({ source: m, output: out, tokenizer: llama, inputEmbedding: e });
+    await m.close();
+    expect(rep).toMatchObject({ vocabSize: rows, paddedRows: 0, dtype: 'F16', copiedTensors: ['language_model.model.norm.weight'] });
+    const cfg = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+    expect(cfg).toEqual({ model_type: 'gemma3', text_config: { model_type: 'gemma3_text', vocab_size: rows, hidden_size: W, bos_token_id: 128000, eos_token_id: 128001, pad_token_id: null }, eos_token_id: 128001 });
+    const raw = await allRaw(out);
+    expect([...raw.keys()].sort()).toEqual(['language_model.model.embed_tokens.weight', 'language_model.model.norm.weight']);
+    expect(Buffer.compare(raw.get('language_model.model.norm.weight')!, norm)).toBe(0);
+    // F16 bits of (i % 13) / 8 are exact: check a few against the IEEE encoding computed by hand.
+    const emb = raw.get('language_model.model.embed_tokens.weight')!;
+    expect(emb.readUInt16LE(2 * 1)).toBe(0x3000); // 1/8
+    expect(emb.readUInt16LE(2 * 12)).toBe(0x3e00); // 12/8 = 1.5
+    expect(emb.readUInt16LE(2 * 13)).toBe(0x0000);
+  });
+
+  it('treats a head whose bytes equal the input embedding as tied (identical-head)', async () => {
+    const d = join(dir, 'ident');
+    await mkdir(d);
+    await writeFile(join(d, 'config.json'), JSON.stringify({ model_type: 'llama', vocab_size: 300, hidden_size: 4, tie_word_embeddings: false }));
+    const e = new Float32Array(1200).map((_, i) => i);
+    const other = e.map((v) => -v);
+    await writeCheckpoint(d, [
+      { name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [300, 4], data: e },
+      { name: 'lm_head.weight', dtype: 'BF16', shape: [300, 4], data: e },
+    ]);
+    const m = await HfModel.open(d);
+    expect(m.embeddings).toMatchObject({ tied: true, tieReason: 'identical-head' });
+    await m.close();
+    const d2 = join(dir, 'ident2');
+    await mkdir(d2);
+    await copyFile(join(d, 'config.json'), join(d2, 'config.json'));
+    await writeCheckpoint(d2, [
+      { name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [300, 4], data: e },
+      { name: 'lm_head.weight', dtype: 'BF16', shape: [300, 4], data: other },
+    ]);
+    const m2 = await HfModel.open(d2);
+    expect(m2.embeddings).toMatchObject({ tied: false, tieReason: null });
+    await m2.close();
+  });
+});
+
+describe('readTokenizerInfo', () => {
+  it('reads WordPiece vocab.txt and BPE vocab.json folders and resolves special tokens', async () => {
+    const b = join(dir, 'bert-tok');
+    await mkdir(b);
+    await writeFile(join(b, 'vocab.txt'), '[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n');
+    await writeFile(join(b, 'special_tokens_map.json'), JSON.stringify({ unk_token: '[UNK]', pad_token: { content: '[PAD]' } }));
+    const t = await readTokenizerInfo(b);
+    expect(t).toMatchObject({ files: ['special_tokens_map.json', 'vocab.txt'], vocabSize: 5, specialTokens: { bos: null, eos: null, pad: 0, unk: 1 } });
+    const g = join(dir, 'gpt2-tok');
+    await mkdir(g);
+    await writeFile(join(g, 'vocab.json'), JSON.stringify({ a: 0, b: 1, '<|endoftext|>': 2 }));
+    await writeFile(join(g, 'merges.txt'), '#version: 0.2\na b\n');
+    await writeFile(join(g, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|endoftext|>', eos_token: '<|endoftext|>' }));
+    expect(await readTokenizerInfo(g)).toMatchObject({ vocabSize: 3, specialTokens: { bos: 2, eos: 2, pad: null, unk: null } });
+    const none = join(dir, 'no-tok');
+    await mkdir(none);
+    await writeFile(join(none, 'config.json'), '{}');
+    await expect(readTokenizerInfo(none)).rejects.toThrow(expect.objectContaining({ code: 'E_NOT_FOUND', message: expect.stringMatching(/has no tokenizer files/) }));
   });
 });
