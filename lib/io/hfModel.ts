@@ -324,6 +324,7 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       } else maxShard = Number.MAX_SAFE_INTEGER;
     }
     try {
+      await mkdir(dirname(outPath), { recursive: true });
       await mkdir(tmp);
     } catch (err) {
       throw ioError(err, `could not create ${JSON.stringify(tmp)}`);

@@ -541,9 +541,3 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
 export function tensorByteSize(t: Pick<TensorToWrite, 'dtype' | 'shape'>): number {
   return t.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[t.dtype];
 }
-
-/** @internal Exposed for tests: the header bytes (with prefix) that {@link writeSafetensors} would write. */
-export function _buildHeaderForTest(tensors: readonly TensorToWrite[], metadata?: Record<string, string>): Buffer {
-  const seen = new Set<string>();
-  return buildHeader(tensors, tensors.map((t) => checkTensorSpec(t, seen)), metadata);
-}

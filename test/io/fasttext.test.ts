@@ -10,6 +10,7 @@ import { tempFolder } from './helpers/tmp.js';
 
 /** Debian's `fasttext` program (apt package "fasttext"); tests that need it are skipped only when it is absent. */
 const hasFastText = spawnSync('fasttext', [], { encoding: 'utf8' }).error === undefined;
+if (!hasFastText) console.warn('fastText reference tests skipped: the `fasttext` program is not installed (Debian: apt-get install -y fasttext)');
 
 let dir: string;
 let cleanup: () => Promise<void>;
