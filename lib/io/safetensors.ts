@@ -177,14 +177,22 @@ function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: num
       throw fmt(label, `${where}: shape ${JSON.stringify(shape)} x ${DTYPE_SIZE[dtype]} bytes (${dtype}) = ${byteLength} bytes, but data_offsets span ${end - begin}`);
     }
     tensors.set(name, Object.freeze({ name, dtype, shape: Object.freeze([...(shape as number[])]), numel, fileOffset: dataStart + begin, byteLength }));
-    if (byteLength > 0) ranges.push([begin, end, name]);
+    ranges.push([begin, end, name]);
   }
-  ranges.sort((a, b) => a[0] - b[0]);
-  for (let i = 1; i < ranges.length; i++) {
-    if (ranges[i][0] < ranges[i - 1][1]) {
-      throw fmt(label, `tensors ${JSON.stringify(ranges[i - 1][2])} [${ranges[i - 1][0]}, ${ranges[i - 1][1]}] and ${JSON.stringify(ranges[i][2])} [${ranges[i][0]}, ${ranges[i][1]}] overlap`);
+  // As in the reference implementation, tensors must tile the data area exactly: no overlap, no
+  // gap, no trailing bytes.
+  ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let covered = 0;
+  for (let i = 0; i < ranges.length; i++) {
+    const [begin, end, name] = ranges[i];
+    if (begin < covered) {
+      const prev = ranges[i - 1];
+      throw fmt(label, `tensors ${JSON.stringify(prev[2])} [${prev[0]}, ${prev[1]}] and ${JSON.stringify(name)} [${begin}, ${end}] overlap`);
     }
+    if (begin > covered) throw fmt(label, `data area bytes [${covered}, ${begin}) belong to no tensor (gap before ${JSON.stringify(name)})`);
+    covered = end;
   }
+  if (covered !== dataSize) throw fmt(label, `tensors cover ${covered} bytes of the ${dataSize}-byte data area (trailing bytes after the last tensor)`);
   return { headerLength, metadata, tensors };
 }
 

@@ -1,5 +1,6 @@
 import { readFile, readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SaltError } from '../../lib/errors.js';
 import { SafetensorsFile, bytesToFloat32, writeSafetensors, MAX_HEADER_BYTES } from '../../lib/io/safetensors.js';
@@ -76,6 +77,8 @@ describe('SafetensorsFile.open / fromBuffer', () => {
     ['reversed offsets', () => handMade({ a: { dtype: 'U8', shape: [0], data_offsets: [4, 0] } }, Buffer.alloc(4)), /0 <= begin <= end/],
     ['three offsets', () => handMade({ a: { dtype: 'U8', shape: [4], data_offsets: [0, 4, 4] } }, Buffer.alloc(4)), /must be \[begin, end\]/],
     ['overlap', () => handMade({ a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] }, b: { dtype: 'U8', shape: [4], data_offsets: [2, 6] } }, Buffer.alloc(6)), /tensors "a" \[0, 4\] and "b" \[2, 6\] overlap/],
+    ['a gap between tensors', () => handMade({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] }, b: { dtype: 'U8', shape: [2], data_offsets: [4, 6] } }, Buffer.alloc(6)), /data area bytes \[2, 4\) belong to no tensor \(gap before "b"\)/],
+    ['trailing bytes', () => handMade({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] } }, Buffer.alloc(3)), /tensors cover 2 bytes of the 3-byte data area/],
     ['metadata value not a string', () => handMade({ __metadata__: { n: 1 } }, Buffer.alloc(0)), /"__metadata__" value for key "n" must be a string, got 1/],
     ['metadata not an object', () => handMade({ __metadata__: 'x' }, Buffer.alloc(0)), /"__metadata__" must be an object of strings/],
     ['unknown field', () => handMade({ a: { dtype: 'U8', shape: [0], data_offsets: [0, 0], extra: 1 } }, Buffer.alloc(0)), /unknown field "extra"/],
@@ -95,6 +98,42 @@ describe('SafetensorsFile.open / fromBuffer', () => {
     await expect(SafetensorsFile.open(join(dir, 'missing.safetensors'))).rejects.toThrow(code('E_NOT_FOUND'));
     await expect(SafetensorsFile.open(join(dir, 'missing.safetensors'))).rejects.toThrow(/missing\.safetensors/);
     await expect(SafetensorsFile.open(dir)).rejects.toThrow(code('E_IO'));
+  });
+});
+
+describe('files written by the reference implementation (Python safetensors 0.8.0)', () => {
+  const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+  it('reads save_file output (numpy API): F32, F16, I64, a scalar and metadata', async () => {
+    const f = await SafetensorsFile.open(join(fixtures, 'reference-numpy.safetensors'));
+    try {
+      expect(f.metadata).toEqual({ format: 'np', writer: 'safetensors 0.8.0' });
+      expect(f.names().sort()).toEqual(['a', 'h', 'i', 's']);
+      // a = (arange(35) - 17) / 8 as float32 [7, 5]; h = (arange(12) - 6) / 4 as float16 [3, 4]
+      expect([...(await f.readFloat32('a'))]).toEqual(Array.from({ length: 35 }, (_, k) => (k - 17) / 8));
+      expect(f.info('h')).toMatchObject({ dtype: 'F16', shape: [3, 4] });
+      expect([...(await f.readFloat32('h'))]).toEqual(Array.from({ length: 12 }, (_, k) => (k - 6) / 4));
+      const i = await f.readBytes('i');
+      expect([0, 1, 2, 3, 4, 5].map((k) => i.readBigInt64LE(8 * k))).toEqual([-2n, -1n, 0n, 1n, 2n, 3n]);
+      expect(f.info('s').shape).toEqual([]);
+      expect([...(await f.readFloat32('s'))]).toEqual([2.5]);
+    } finally {
+      await f.close();
+    }
+  });
+  it('reads a BF16 tensor serialised by the reference', async () => {
+    const f = await SafetensorsFile.open(join(fixtures, 'reference-bf16.safetensors'));
+    const b = await f.readFloat32('b');
+    await f.close();
+    expect(b.slice(0, 4)).toEqual(Float32Array.of(1, -2, Infinity, 2 ** -133));
+    expect(Number.isNaN(b[4])).toBe(true);
+    expect(Object.is(b[5], -0)).toBe(true);
+  });
+  it('writes the same bytes as the reference for the same tensors and metadata', async () => {
+    const p = join(dir, 'same-as-reference.safetensors');
+    const bits = Buffer.alloc(12);
+    [0x3f80, 0xc000, 0x7f80, 0x0001, 0x7fc0, 0x8000].forEach((v, k) => bits.writeUInt16LE(v, 2 * k));
+    await writeSafetensors(p, [{ name: 'b', dtype: 'BF16', shape: [2, 3], data: bits }], { metadata: { format: 'pt' } });
+    expect(Buffer.compare(await readFile(p), await readFile(join(fixtures, 'reference-bf16.safetensors')))).toBe(0);
   });
 });
 
@@ -273,11 +312,11 @@ describe('SafetensorsFile fuzzing (seeded)', () => {
     console.log(`fuzz: ${accepted} accepted, ${rejected} rejected`);
     expect(accepted + rejected).toBe(N);
     // Both outcomes must really occur, or the fuzzer is not exercising anything.
-    expect(accepted).toBeGreaterThan(5000);
+    expect(accepted).toBeGreaterThan(2000);
     expect(rejected).toBeGreaterThan(50000);
   }, 120_000);
 
-  it('rejects truncated and extended files on disk with E_FORMAT or reads them correctly', async () => {
+  it('rejects every truncated or extended copy of a file on disk with E_FORMAT', async () => {
     const { buf } = sample();
     let ok = 0;
     for (let cut = 0; cut <= buf.length + 8; cut++) {
@@ -291,11 +330,11 @@ describe('SafetensorsFile fuzzing (seeded)', () => {
         },
         (e) => e,
       );
-      if (cut >= buf.length) {
+      if (cut === buf.length) {
         expect(r).toEqual(sample().f32);
         ok++;
       } else expect(r).toMatchObject({ code: 'E_FORMAT' });
     }
-    expect(ok).toBe(9);
+    expect(ok).toBe(1);
   });
 });
