@@ -4,13 +4,19 @@
  */
 import { SaltError } from '../errors.js';
 
-/** Data types that may appear in a safetensors header (the full list of the format). */
+/** Data types that may appear in a safetensors header (the full list of the format as of safetensors 0.8). */
 export type Dtype =
   | 'BOOL'
+  | 'F4'
+  | 'F6_E2M3'
+  | 'F6_E3M2'
   | 'U8'
   | 'I8'
   | 'F8_E5M2'
   | 'F8_E4M3'
+  | 'F8_E8M0'
+  | 'F8_E4M3FNUZ'
+  | 'F8_E5M2FNUZ'
   | 'I16'
   | 'U16'
   | 'F16'
@@ -18,6 +24,7 @@ export type Dtype =
   | 'I32'
   | 'U32'
   | 'F32'
+  | 'C64'
   | 'F64'
   | 'I64'
   | 'U64';
@@ -25,28 +32,49 @@ export type Dtype =
 /** Float types this package reads into and writes from a Float32Array. */
 export type FloatDtype = 'F32' | 'F16' | 'BF16';
 
-/** Size in bytes of one element of each dtype. */
-export const DTYPE_SIZE: Readonly<Record<Dtype, number>> = Object.freeze({
-  BOOL: 1,
-  U8: 1,
-  I8: 1,
-  F8_E5M2: 1,
-  F8_E4M3: 1,
-  I16: 2,
-  U16: 2,
-  F16: 2,
-  BF16: 2,
-  I32: 4,
-  U32: 4,
-  F32: 4,
-  F64: 8,
-  I64: 8,
-  U64: 8,
+/** Size in bits of one element of each dtype (F4 and F6 are packed: several elements per byte). */
+export const DTYPE_BITS: Readonly<Record<Dtype, number>> = Object.freeze({
+  BOOL: 8,
+  F4: 4,
+  F6_E2M3: 6,
+  F6_E3M2: 6,
+  U8: 8,
+  I8: 8,
+  F8_E5M2: 8,
+  F8_E4M3: 8,
+  F8_E8M0: 8,
+  F8_E4M3FNUZ: 8,
+  F8_E5M2FNUZ: 8,
+  I16: 16,
+  U16: 16,
+  F16: 16,
+  BF16: 16,
+  I32: 32,
+  U32: 32,
+  F32: 32,
+  C64: 64,
+  F64: 64,
+  I64: 64,
+  U64: 64,
 });
+
+/** Size in bytes of one element of each dtype (fractional for the packed F4 and F6 types). */
+export const DTYPE_SIZE: Readonly<Record<Dtype, number>> = Object.freeze(
+  Object.fromEntries(Object.entries(DTYPE_BITS).map(([k, b]) => [k, b / 8])) as Record<Dtype, number>,
+);
+
+/**
+ * Bytes taken by `numel` elements of `dtype`, or NaN when that is not a whole number of bytes
+ * (packed sub-byte types) or not a safe integer.
+ */
+export function dtypeByteLength(dtype: Dtype, numel: number): number {
+  const bits = numel * DTYPE_BITS[dtype];
+  return Number.isSafeInteger(bits) && bits % 8 === 0 ? bits / 8 : NaN;
+}
 
 /** True when `s` is one of the dtypes listed in {@link DTYPE_SIZE}. */
 export function isDtype(s: unknown): s is Dtype {
-  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_SIZE, s);
+  return typeof s === 'string' && Object.prototype.hasOwnProperty.call(DTYPE_BITS, s);
 }
 
 /** True for the float dtypes that can be decoded to Float32 ('F32', 'F16', 'BF16'). */

@@ -3,7 +3,7 @@
  * word-vector files (text, fastText .bin) and the real embedding sources of docs/data.md.
  * See docs/io.md.
  */
-export { DTYPE_SIZE, isDtype, isFloatDtype, decodeF16, decodeBF16, encodeFloats, toF16Bits, toBF16Bits, f16ToF32Table, type Dtype, type FloatDtype } from './dtype.js';
+export { DTYPE_SIZE, DTYPE_BITS, dtypeByteLength, isDtype, isFloatDtype, decodeF16, decodeBF16, encodeFloats, toF16Bits, toBF16Bits, f16ToF32Table, type Dtype, type FloatDtype } from './dtype.js';
 export {
   SafetensorsFile,
   writeSafetensors,

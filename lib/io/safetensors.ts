@@ -10,7 +10,7 @@ import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
-import { DTYPE_SIZE, isDtype, isFloatDtype, decodeBF16, decodeF16, encodeFloats, type Dtype, type FloatDtype } from './dtype.js';
+import { DTYPE_SIZE, dtypeByteLength, isDtype, isFloatDtype, decodeBF16, decodeF16, encodeFloats, type Dtype, type FloatDtype } from './dtype.js';
 import { ioError, writeFileAtomic } from './atomic.js';
 
 /** Largest accepted JSON header (100 MB, as in the reference implementation). */
@@ -172,8 +172,9 @@ function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: num
     if (end > dataSize) {
       throw fmt(label, `${where}: data_offsets [${begin}, ${end}] run past the end of the data area (${dataSize} bytes)`);
     }
-    const byteLength = numel * DTYPE_SIZE[dtype];
-    if (!Number.isSafeInteger(byteLength) || end - begin !== byteLength) {
+    const byteLength = dtypeByteLength(dtype, numel);
+    if (Number.isNaN(byteLength)) throw fmt(label, `${where}: shape ${JSON.stringify(shape)} of packed ${dtype} is not a whole number of bytes`);
+    if (end - begin !== byteLength) {
       throw fmt(label, `${where}: shape ${JSON.stringify(shape)} x ${DTYPE_SIZE[dtype]} bytes (${dtype}) = ${byteLength} bytes, but data_offsets span ${end - begin}`);
     }
     tensors.set(name, Object.freeze({ name, dtype, shape: Object.freeze([...(shape as number[])]), numel, fileOffset: dataStart + begin, byteLength }));
@@ -430,7 +431,8 @@ function checkTensorSpec(t: TensorToWrite, seen: Set<string>): number {
     throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: shape must be an array of non-negative integers, got ${describe(t.shape)}`);
   }
   const numel = t.shape.reduce((a, b) => a * b, 1);
-  const bytes = numel * DTYPE_SIZE[t.dtype];
+  const bytes = dtypeByteLength(t.dtype, numel);
+  if (Number.isNaN(bytes)) throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} of ${t.dtype} is not a whole number of bytes`);
   if (t.data instanceof Float32Array) {
     if (!isFloatDtype(t.dtype)) throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: Float32Array data needs dtype F32, F16 or BF16, got ${t.dtype}`);
     if (t.data.length !== numel) throw new SaltError('E_SHAPE', `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} has ${numel} elements, data has ${t.data.length}`);
@@ -547,5 +549,5 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
 
 /** Byte size a tensor will take on disk. */
 export function tensorByteSize(t: Pick<TensorToWrite, 'dtype' | 'shape'>): number {
-  return t.shape.reduce((a, b) => a * b, 1) * DTYPE_SIZE[t.dtype];
+  return dtypeByteLength(t.dtype, t.shape.reduce((a, b) => a * b, 1));
 }

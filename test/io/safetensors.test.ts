@@ -61,7 +61,25 @@ describe('SafetensorsFile.open / fromBuffer', () => {
     await expect(f.readFloat32('ids')).rejects.toThrow(new SaltError('E_UNSUPPORTED', '<buffer>: tensor "ids" has dtype I64; only F32, F16 and BF16 can be read as Float32 (use readBytes for raw bytes)'));
   });
 
+  it('accepts the packed and newer dtypes of the format (F4, F6, F8_E8M0, C64) and rejects them only when read as Float32', async () => {
+    const f = await SafetensorsFile.fromBuffer(
+      handMade(
+        {
+          f4: { dtype: 'F4', shape: [2, 2], data_offsets: [0, 2] },
+          f6: { dtype: 'F6_E2M3', shape: [4], data_offsets: [2, 5] },
+          e8: { dtype: 'F8_E8M0', shape: [1], data_offsets: [5, 6] },
+          c: { dtype: 'C64', shape: [1], data_offsets: [6, 14] },
+        },
+        Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]),
+      ),
+    );
+    expect(f.tensors().map((t) => [t.name, t.dtype, t.byteLength])).toEqual([['f4', 'F4', 2], ['f6', 'F6_E2M3', 3], ['e8', 'F8_E8M0', 1], ['c', 'C64', 8]]);
+    expect([...(await f.readBytes('f6'))]).toEqual([3, 4, 5]);
+    await expect(f.readFloat32('f4')).rejects.toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED' }));
+  });
+
   const bad: Array<[string, () => Buffer, string | RegExp]> = [
+    ['packed dtype not filling whole bytes', () => handMade({ a: { dtype: 'F4', shape: [3], data_offsets: [0, 2] } }, Buffer.alloc(2)), /shape \[3\] of packed F4 is not a whole number of bytes/],
     ['too short', () => Buffer.alloc(5), /too short/],
     ['header length over 100 MB', () => { const b = Buffer.alloc(16); b.writeBigUInt64LE(BigInt(MAX_HEADER_BYTES + 1)); return b; }, /exceeds the limit of 100000000/],
     ['header length past the end', () => { const b = Buffer.alloc(16); b.writeBigUInt64LE(100n); return b; }, /header length 100 runs past the end of the 16-byte file/],
