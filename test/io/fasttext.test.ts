@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SaltError } from '../../lib/errors.js';
 import { fetchNpmPackage } from '../../lib/data/npmFetch.js';
 import { FastTextModel, fastTextHash } from '../../lib/io/fasttext.js';
+import { readTextVectors } from '../../lib/io/vectors.js';
 import { FASTTEXT_WASM } from './helpers/data.js';
 import { tempFolder } from './helpers/tmp.js';
 
@@ -62,7 +63,7 @@ describe.skipIf(!hasFastText)('FastTextModel on models trained by Debian fasttex
   const probe = ['the', 'license', 'software', 'gpl', 'über', 'bücher', 'straße', '</s>', 'licensed', 'unlicensable', 'softwares', 'xyzzyq', 'büchlein', '日本語', 'a', 'zz'];
 
   for (const kind of ['skipgram', 'cbow'] as const) {
-    it(`${kind}: vectors of in- and out-of-vocabulary words equal print-word-vectors`, () => {
+    it(`${kind}: vectors of in- and out-of-vocabulary words equal print-word-vectors; the .vec file agrees`, async () => {
       const txt = join(dir, 'corpus.txt');
       writeFileSync(txt, corpus());
       const out = join(dir, kind);
@@ -80,11 +81,33 @@ describe.skipIf(!hasFastText)('FastTextModel on models trained by Debian fasttex
         for (const w of probe) expectClose(m.wordVector(w), ref.get(w)!, w);
         const t = m.table(['the', 'xyzzyq']);
         expect(t.vectors.subarray(12)).toEqual(m.wordVector('xyzzyq'));
+        // The .vec file fastText wrote next to the .bin: same words in the same order, same vectors.
+        const vec = await readTextVectors(out + '.vec');
+        expect(vec.dim).toBe(12);
+        expect(vec.words).toEqual(m.words);
+        for (const w of ['the', 'über', '</s>']) {
+          const i = vec.words.indexOf(w);
+          expectClose(m.wordVector(w), [...vec.vectors.subarray(i * 12, (i + 1) * 12)], `${w} (.vec)`);
+        }
       } finally {
         m.close();
       }
     }, 60_000);
   }
+
+  it('a model without subwords (-maxn 0): OOV words are zero vectors, as fastText prints them', () => {
+    const txt = join(dir, 'corpus0.txt');
+    writeFileSync(txt, corpus());
+    const out = join(dir, 'nosub');
+    execFileSync('fasttext', ['skipgram', '-input', txt, '-output', out, '-dim', '6', '-epoch', '1', '-minCount', '3', '-maxn', '0', '-thread', '1', '-verbose', '0'], { stdio: 'ignore' });
+    const ref = printWordVectors(out + '.bin', probe);
+    const m = FastTextModel.open(out + '.bin');
+    expect(m.args.maxn).toBe(0);
+    for (const w of probe) expectClose(m.wordVector(w), ref.get(w)!, w);
+    expect([...m.wordVector('xyzzyq')]).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(m.subwordIds('the')).toEqual([m.words.indexOf('the')]);
+    m.close();
+  }, 60_000);
 
   it('supervised .bin: word vectors equal print-word-vectors; its quantized .ftz is rejected with E_UNSUPPORTED', () => {
     const lines = corpus().split('\n').filter((l) => l.trim().split(/\s+/).length > 3);
