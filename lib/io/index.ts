@@ -43,6 +43,7 @@ export {
   writeVectorCache,
   readVectorCache,
   cachedVectors,
+  cachedTextVectors,
   vectorCachePaths,
   indexWords,
   checkVectorTable,

@@ -4,7 +4,10 @@
  */
 import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
-import { readFile } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { basename, join } from 'node:path';
+import { cacheDir } from '../data/npmFetch.js';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
 import { ioError, pathExists, writeBytesAtomic } from './atomic.js';
 import { SafetensorsFile, writeSafetensors } from './safetensors.js';
@@ -184,4 +187,22 @@ export async function cachedVectors(base: string, build: () => Promise<VectorTab
   const table = await build();
   await writeVectorCache(base, table, metadata);
   return table;
+}
+
+/**
+ * A text vector file (see {@link readTextVectors}) converted once into the vector cache:
+ * `<cache>/vectors/<file name>-<key>` where the key hashes the absolute path, size and modification
+ * time, so an edited file is converted again. `cache` defaults to `cacheDir()` ($SALT_CACHE_DIR or
+ * .cache/).
+ */
+export async function cachedTextVectors(path: string, options: { cache?: string } = {}): Promise<VectorTable> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    throw ioError(err, `could not stat vector file ${JSON.stringify(path)}`);
+  }
+  const key = createHash('sha256').update(`${path}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
+  const base = join(options.cache ?? cacheDir(), 'vectors', `${basename(path).replace(/[^A-Za-z0-9_.-]/g, '_')}-${key}`);
+  return cachedVectors(base, () => readTextVectors(path), { source: basename(path) });
 }

@@ -1,8 +1,8 @@
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFile, readdir, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SaltError } from '../../lib/errors.js';
-import { cachedVectors, indexWords, readTextVectors, readVectorCache, writeVectorCache, vectorCachePaths } from '../../lib/io/vectors.js';
+import { cachedTextVectors, cachedVectors, indexWords, readTextVectors, readVectorCache, writeVectorCache, vectorCachePaths } from '../../lib/io/vectors.js';
 import { tempFolder } from './helpers/tmp.js';
 
 let dir: string;
@@ -63,6 +63,19 @@ describe('vector cache', () => {
     expect((await cachedVectors(base, build)).words).toEqual(table.words);
     expect(builds).toBe(2);
   });
+  it('converts a text file once, keyed by its size and time, and again after it changes', async () => {
+    const p = join(dir, 'ct.vec');
+    await writeFile(p, '2 2\nx 1 2\ny 3 4\n');
+    const cache = join(dir, 'tcache');
+    expect((await cachedTextVectors(p, { cache })).words).toEqual(['x', 'y']);
+    const files = await readdir(join(cache, 'vectors'));
+    expect(files.filter((f) => f.startsWith('ct.vec-')).length).toBe(2);
+    expect((await cachedTextVectors(p, { cache })).vectors).toEqual(Float32Array.of(1, 2, 3, 4));
+    await writeFile(p, '1 2\nz 5 6\n');
+    await utimes(p, new Date(), new Date(Date.now() + 5000));
+    expect((await cachedTextVectors(p, { cache })).words).toEqual(['z']);
+  });
+
   it('validates tables', async () => {
     await expect(writeVectorCache(join(dir, 'x'), { words: ['a'], dim: 2, vectors: new Float32Array(3) })).rejects.toThrow(
       new SaltError('E_SHAPE', 'table: 1 words x dim 2 = 2 values expected, vectors has 3'),
