@@ -6,7 +6,7 @@ import { createReadStream } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
-import { basename, join } from 'node:path';
+import { basename, join, resolve } from 'node:path';
 import { cacheDir } from '../data/npmFetch.js';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
 import { ioError, pathExists, writeBytesAtomic } from './atomic.js';
@@ -202,7 +202,7 @@ export async function cachedTextVectors(path: string, options: { cache?: string 
   } catch (err) {
     throw ioError(err, `could not stat vector file ${JSON.stringify(path)}`);
   }
-  const key = createHash('sha256').update(`${path}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
+  const key = createHash('sha256').update(`${resolve(path)}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
   const base = join(options.cache ?? cacheDir(), 'vectors', `${basename(path).replace(/[^A-Za-z0-9_.-]/g, '_')}-${key}`);
   return cachedVectors(base, () => readTextVectors(path), { source: basename(path) });
 }
