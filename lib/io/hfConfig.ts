@@ -1,0 +1,217 @@
+/**
+ * Reading of a Hugging Face model folder's `config.json` and tokenizer files.
+ */
+import { readFile, readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SaltError, describe } from '../errors.js';
+import { ioError } from './atomic.js';
+
+/** Special-token ids of a model or tokenizer (`null`: the role has no token). */
+export interface SpecialTokenIds {
+  bos: number | null;
+  eos: number | number[] | null;
+  pad: number | null;
+  unk: number | null;
+}
+
+/** The fields of `config.json` that the file layer uses, normalised across families. */
+export interface ModelConfig {
+  /** `model_type` (of the text model when nested), e.g. "llama", "gemma3_text", "bert". */
+  modelType: string;
+  /** Top-level `model_type` (differs from {@link modelType} for nested configs, e.g. "gemma3"). */
+  outerModelType: string;
+  /** Vocabulary size (rows of the input embedding). */
+  vocabSize: number;
+  /** Hidden size of the transformer (`hidden_size`, `n_embd`, `d_model` or `n_embed`). */
+  hiddenSize: number;
+  /** Width of the input embedding (differs from hiddenSize for OPT models with `word_embed_proj_dim`). */
+  embeddingWidth: number;
+  /** Whether input embedding and output head share weights (config flag, or the family's default). */
+  tieWordEmbeddings: boolean;
+  /** Whether `tie_word_embeddings` was stated in the config (false: family default used). */
+  tieStated: boolean;
+  /** Special-token ids stated in the config. */
+  specialTokens: SpecialTokenIds;
+  /** "text_config" when the text model's fields are nested under that key, else null. */
+  nestedKey: 'text_config' | null;
+  /** The parsed JSON as read. */
+  raw: Record<string, unknown>;
+}
+
+/** Families whose Hugging Face config class defaults to untied embeddings. */
+const UNTIED_BY_DEFAULT = new Set(['llama', 'mistral', 'mixtral', 'qwen2', 'qwen3', 'qwen2_moe', 'qwen3_moe', 'phi3', 'gpt_neox', 'mt5']);
+
+/** Reads and parses a JSON file, mapping failures to E_NOT_FOUND / E_IO / E_FORMAT. */
+export async function readJsonFile(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(path, 'utf8');
+  } catch (err) {
+    throw ioError(err, `could not read ${JSON.stringify(path)}`);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new SaltError('E_FORMAT', `${path}: not valid JSON (${(err as Error).message})`);
+  }
+}
+
+function intOrNull(v: unknown): number | null {
+  return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;
+}
+
+function idOrList(v: unknown): number | number[] | null {
+  if (Array.isArray(v)) {
+    const ids = v.map(intOrNull);
+    return ids.every((x) => x !== null) && ids.length ? (ids as number[]) : null;
+  }
+  return intOrNull(v);
+}
+
+/**
+ * Parses a `config.json` object. Fields of multimodal models nested under `text_config` are used
+ * when the top level lacks them. E_FORMAT when vocab size or hidden size cannot be found.
+ */
+export function parseModelConfig(raw: unknown, label = 'config.json'): ModelConfig {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new SaltError('E_FORMAT', `${label}: expected a JSON object, got ${describe(raw)}`);
+  const top = raw as Record<string, unknown>;
+  const tc = top.text_config;
+  const nested = tc !== null && typeof tc === 'object' && !Array.isArray(tc) && top.vocab_size === undefined ? (tc as Record<string, unknown>) : null;
+  const c = nested ?? top;
+  const pick = (...keys: string[]) => {
+    for (const k of keys) if (c[k] !== undefined) return c[k];
+    for (const k of keys) if (top[k] !== undefined) return top[k];
+    return undefined;
+  };
+  const outerModelType = typeof top.model_type === 'string' ? top.model_type : '';
+  const modelType = typeof c.model_type === 'string' ? c.model_type : outerModelType;
+  const vocabSize = intOrNull(pick('vocab_size'));
+  if (vocabSize === null || vocabSize === 0) throw new SaltError('E_FORMAT', `${label}: expected a positive integer "vocab_size"${nested ? ' (in text_config)' : ''}, got ${describe(pick('vocab_size'))}`);
+  const hiddenSize = intOrNull(pick('hidden_size', 'n_embd', 'd_model', 'n_embed'));
+  if (hiddenSize === null || hiddenSize === 0) {
+    throw new SaltError('E_FORMAT', `${label}: expected a positive integer "hidden_size" (or n_embd / d_model), got ${describe(pick('hidden_size', 'n_embd', 'd_model'))}`);
+  }
+  const proj = intOrNull(pick('word_embed_proj_dim'));
+  const embeddingWidth = modelType === 'opt' && proj ? proj : modelType === 'albert' ? intOrNull(pick('embedding_size')) ?? hiddenSize : hiddenSize;
+  const tieRaw = c.tie_word_embeddings ?? top.tie_word_embeddings;
+  const tieStated = typeof tieRaw === 'boolean';
+  const tieWordEmbeddings = tieStated ? (tieRaw as boolean) : !UNTIED_BY_DEFAULT.has(modelType);
+  return {
+    modelType,
+    outerModelType,
+    vocabSize,
+    hiddenSize,
+    embeddingWidth,
+    tieWordEmbeddings,
+    tieStated,
+    specialTokens: {
+      bos: intOrNull(pick('bos_token_id')),
+      eos: idOrList(pick('eos_token_id')),
+      pad: intOrNull(pick('pad_token_id')),
+      unk: intOrNull(pick('unk_token_id')),
+    },
+    nestedKey: nested ? 'text_config' : null,
+    raw: top,
+  };
+}
+
+/** Reads `<folder>/config.json` (see {@link parseModelConfig}). */
+export async function readModelConfig(folder: string): Promise<ModelConfig> {
+  const p = join(folder, 'config.json');
+  return parseModelConfig(await readJsonFile(p), p);
+}
+
+/** File names that make up a Hugging Face tokenizer (any of them may be present). */
+export const TOKENIZER_FILES: readonly string[] = Object.freeze([
+  'tokenizer.json',
+  'tokenizer_config.json',
+  'special_tokens_map.json',
+  'added_tokens.json',
+  'tokenizer.model',
+  'spiece.model',
+  'sentencepiece.bpe.model',
+  'spm.model',
+  'vocab.json',
+  'merges.txt',
+  'vocab.txt',
+  'chat_template.jinja',
+  'chat_template.json',
+]);
+
+/** A tokenizer found in a folder. */
+export interface TokenizerInfo {
+  /** Folder holding the files. */
+  folder: string;
+  /** Tokenizer files present (names from {@link TOKENIZER_FILES}). */
+  files: string[];
+  /** Vocabulary size (largest id + 1) when `tokenizer.json` or `vocab.json`/`vocab.txt` is present, else null. */
+  vocabSize: number | null;
+  /** Ids of the special tokens named in tokenizer_config.json / special_tokens_map.json, where they can be resolved. */
+  specialTokens: SpecialTokenIds;
+  /** Token string -> id, from tokenizer.json (model vocab plus added tokens) or vocab.json / vocab.txt; null when not available. */
+  vocab: Map<string, number> | null;
+}
+
+function tokenContent(v: unknown): string | null {
+  if (typeof v === 'string') return v;
+  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
+  return null;
+}
+
+/**
+ * Lists a folder's tokenizer files and resolves its vocabulary size and special-token ids.
+ * E_NOT_FOUND when the folder has no tokenizer file at all.
+ */
+export async function readTokenizerInfo(folder: string): Promise<TokenizerInfo> {
+  let entries: string[];
+  try {
+    entries = await readdir(folder);
+  } catch (err) {
+    throw ioError(err, `could not list tokenizer folder ${JSON.stringify(folder)}`);
+  }
+  const files = TOKENIZER_FILES.filter((f) => entries.includes(f));
+  if (!files.length) throw new SaltError('E_NOT_FOUND', `${JSON.stringify(folder)} has no tokenizer files (expected one of ${TOKENIZER_FILES.slice(0, 5).join(', ')}, ...)`);
+  let vocab: Map<string, number> | null = null;
+  if (files.includes('tokenizer.json')) {
+    const tj = (await readJsonFile(join(folder, 'tokenizer.json'))) as { model?: { vocab?: unknown }; added_tokens?: unknown } | null;
+    vocab = new Map();
+    const mv = tj?.model?.vocab;
+    if (Array.isArray(mv)) mv.forEach((e, i) => Array.isArray(e) && typeof e[0] === 'string' && vocab!.set(e[0], i));
+    else if (mv && typeof mv === 'object') for (const [k, v] of Object.entries(mv)) if (intOrNull(v) !== null) vocab.set(k, v as number);
+    if (Array.isArray(tj?.added_tokens)) {
+      for (const t of tj!.added_tokens as Array<{ id?: unknown; content?: unknown }>) {
+        if (typeof t?.content === 'string' && intOrNull(t.id) !== null) vocab.set(t.content, t.id as number);
+      }
+    }
+  } else if (files.includes('vocab.json')) {
+    const vj = await readJsonFile(join(folder, 'vocab.json'));
+    if (vj && typeof vj === 'object' && !Array.isArray(vj)) {
+      vocab = new Map();
+      for (const [k, v] of Object.entries(vj)) if (intOrNull(v) !== null) vocab.set(k, v as number);
+    }
+  } else if (files.includes('vocab.txt')) {
+    const lines = (await readFile(join(folder, 'vocab.txt'), 'utf8')).split('\n');
+    if (lines.length && lines[lines.length - 1] === '') lines.pop();
+    vocab = new Map(lines.map((l, i) => [l.replace(/\r$/, ''), i]));
+  }
+  if (vocab && files.includes('added_tokens.json')) {
+    const at = await readJsonFile(join(folder, 'added_tokens.json'));
+    if (at && typeof at === 'object') for (const [k, v] of Object.entries(at)) if (intOrNull(v) !== null) vocab.set(k, v as number);
+  }
+  let vocabSize: number | null = null;
+  if (vocab && vocab.size) {
+    let max = -1;
+    for (const id of vocab.values()) if (id > max) max = id;
+    vocabSize = max + 1;
+  }
+  const named: Record<string, unknown> = {};
+  for (const f of ['special_tokens_map.json', 'tokenizer_config.json']) {
+    if (files.includes(f)) Object.assign(named, (await readJsonFile(join(folder, f))) as object);
+  }
+  const idOf = (role: string): number | null => {
+    const s = tokenContent(named[`${role}_token`]);
+    if (s === null || !vocab) return null;
+    return vocab.get(s) ?? null;
+  };
+  return { folder, files, vocabSize, vocab, specialTokens: { bos: idOf('bos'), eos: idOf('eos'), pad: idOf('pad'), unk: idOf('unk') } };
+}

@@ -1,0 +1,434 @@
+/**
+ * Hugging Face model folders: open one (config, tokenizer files, safetensors weights), locate its
+ * input embedding and output head, and write a transferred copy with a new vocabulary.
+ */
+import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+import { SaltError, SaltTypeError, describe } from '../errors.js';
+import { ioError, pathExists, tempNameFor, writeBytesAtomic } from './atomic.js';
+import { SAFETENSORS_INDEX, SafetensorsCheckpoint, renamePath, writeCheckpoint, type CheckpointTensorInfo } from './checkpoint.js';
+import { isFloatDtype, type FloatDtype } from './dtype.js';
+import { readJsonFile, readModelConfig, readTokenizerInfo, TOKENIZER_FILES, type ModelConfig, type SpecialTokenIds, type TokenizerInfo } from './hfConfig.js';
+import { SafetensorsFile, type TensorToWrite } from './safetensors.js';
+
+/** Name patterns of the input embedding and output head, per family (tried in order). */
+interface FamilyPatterns {
+  input: RegExp[];
+  head: RegExp[];
+}
+
+const DECODER: FamilyPatterns = { input: [/(^|\.)embed_tokens\.weight$/], head: [/(^|\.)lm_head\.weight$/] };
+const BERTLIKE: FamilyPatterns = {
+  input: [/(^|\.)embeddings\.word_embeddings\.weight$/],
+  head: [/^cls\.predictions\.decoder\.weight$/, /^lm_head\.decoder\.weight$/, /^generator_lm_head\.weight$/, /^lm_predictions\.lm_head\.decoder\.weight$/],
+};
+
+/** Families the locator knows by name; others fall back to trying all patterns. */
+export const KNOWN_FAMILIES: Readonly<Record<string, FamilyPatterns>> = Object.freeze({
+  llama: DECODER,
+  mistral: DECODER,
+  mixtral: DECODER,
+  gemma: DECODER,
+  gemma2: DECODER,
+  gemma3: DECODER,
+  gemma3_text: DECODER,
+  qwen2: DECODER,
+  qwen3: DECODER,
+  phi3: DECODER,
+  xglm: DECODER,
+  opt: { input: [/(^|\.)decoder\.embed_tokens\.weight$/], head: [/(^|\.)lm_head\.weight$/] },
+  gpt2: { input: [/(^|\.)wte\.weight$/], head: [/(^|\.)lm_head\.weight$/] },
+  gpt_neox: { input: [/(^|\.)embed_in\.weight$/], head: [/(^|\.)embed_out\.weight$/] },
+  bloom: { input: [/(^|\.)word_embeddings\.weight$/], head: [/(^|\.)lm_head\.weight$/] },
+  falcon: { input: [/(^|\.)word_embeddings\.weight$/], head: [/(^|\.)lm_head\.weight$/] },
+  bert: BERTLIKE,
+  roberta: BERTLIKE,
+  'xlm-roberta': BERTLIKE,
+  'deberta-v2': BERTLIKE,
+  electra: BERTLIKE,
+  t5: { input: [/^shared\.weight$/, /(^|\.)encoder\.embed_tokens\.weight$/], head: [/(^|\.)lm_head\.weight$/] },
+  mt5: { input: [/^shared\.weight$/, /(^|\.)encoder\.embed_tokens\.weight$/], head: [/(^|\.)lm_head\.weight$/] },
+});
+
+/**
+ * Why a head was judged tied to the input embedding: `config` (tie_word_embeddings, stated or the
+ * family default), `missing-head` (no head tensor and no stated flag), `identical-head` (a head
+ * tensor whose storage or bytes are identical to the input embedding's).
+ */
+export type TieReason = 'config' | 'missing-head' | 'identical-head';
+
+/** Where the embeddings of a model are. */
+export interface EmbeddingLocation {
+  /** The input embedding tensor ([vocab, width]). */
+  input: CheckpointTensorInfo;
+  /** The output head tensor when present in the files (also when tied through shared storage), else null. */
+  head: CheckpointTensorInfo | null;
+  /** True when the output head is (or will be) the input embedding. */
+  tied: boolean;
+  /** Why {@link tied} is true; null when untied. */
+  tieReason: TieReason | null;
+}
+
+function isVocabMatrix(t: CheckpointTensorInfo, cfg: Pick<ModelConfig, 'vocabSize' | 'embeddingWidth' | 'hiddenSize'>, width: number): boolean {
+  return t.shape.length === 2 && t.shape[0] === cfg.vocabSize && t.shape[1] === width;
+}
+
+/**
+ * Finds the input embedding and output head among a checkpoint's tensors by family name patterns
+ * plus shape checks against the config ([vocab_size, width]). Unknown families try every known
+ * pattern. E_NOT_FOUND when nothing matches, listing the 2-D candidate tensors and their shapes.
+ */
+export function locateEmbeddings(tensors: readonly CheckpointTensorInfo[], config: ModelConfig, label = 'model'): EmbeddingLocation {
+  const fam = KNOWN_FAMILIES[config.modelType] ?? KNOWN_FAMILIES[config.outerModelType];
+  const all = Object.values(KNOWN_FAMILIES);
+  const inputPatterns = fam ? fam.input : [...new Set(all.flatMap((f) => f.input))];
+  const headPatterns = fam ? fam.head : [...new Set(all.flatMap((f) => f.head))];
+  let input: CheckpointTensorInfo | undefined;
+  for (const re of inputPatterns) {
+    input = tensors.find((t) => re.test(t.name) && isVocabMatrix(t, config, config.embeddingWidth));
+    if (input) break;
+  }
+  if (!input) {
+    const cands = tensors
+      .filter((t) => t.shape.length === 2)
+      .sort((a, b) => b.shape[0] - a.shape[0])
+      .slice(0, 20)
+      .map((t) => `${t.name} [${t.shape.join(', ')}]`);
+    throw new SaltError(
+      'E_NOT_FOUND',
+      `${label}: no input embedding of shape [${config.vocabSize}, ${config.embeddingWidth}] (vocab_size x width from config.json, model_type ${JSON.stringify(config.modelType)}) ` +
+        `matches the known name patterns; 2-D tensors found: ${cands.length ? cands.join(', ') : 'none'}`,
+    );
+  }
+  let head: CheckpointTensorInfo | null = null;
+  for (const re of headPatterns) {
+    const h = tensors.find((t) => re.test(t.name) && t.name !== input!.name);
+    if (h) {
+      if (!isVocabMatrix(h, config, config.hiddenSize) && !isVocabMatrix(h, config, config.embeddingWidth)) {
+        throw new SaltError('E_FORMAT', `${label}: output head ${JSON.stringify(h.name)} has shape [${h.shape.join(', ')}], expected [${config.vocabSize}, ${config.hiddenSize}]`);
+      }
+      head = h;
+      break;
+    }
+  }
+  let tieReason: TieReason | null = null;
+  if (head && head.file === input.file && head.fileOffset === input.fileOffset) tieReason = 'identical-head';
+  else if (config.tieWordEmbeddings) tieReason = 'config'; // stated, or the family's default (as transformers does)
+  else if (!head && !config.tieStated) tieReason = 'missing-head';
+  if (!head && tieReason === null) {
+    throw new SaltError('E_NOT_FOUND', `${label}: config.json says tie_word_embeddings is false but no output head tensor (e.g. lm_head.weight) was found`);
+  }
+  return { input, head, tied: tieReason !== null, tieReason };
+}
+
+/** An opened Hugging Face model folder. Call {@link close} when done. */
+export class HfModel {
+  /** The model folder. */
+  readonly folder: string;
+  /** Parsed config.json. */
+  readonly config: ModelConfig;
+  /** The safetensors weights. */
+  readonly weights: SafetensorsCheckpoint;
+  /** Tokenizer files of the folder (empty when none). */
+  readonly tokenizerFiles: readonly string[];
+  /** Location of the input embedding and output head. */
+  readonly embeddings: EmbeddingLocation;
+
+  private constructor(folder: string, config: ModelConfig, weights: SafetensorsCheckpoint, tokenizerFiles: string[], embeddings: EmbeddingLocation) {
+    this.folder = folder;
+    this.config = config;
+    this.weights = weights;
+    this.tokenizerFiles = Object.freeze(tokenizerFiles);
+    this.embeddings = embeddings;
+  }
+
+  /**
+   * Opens a model folder: reads config.json, lists tokenizer files, opens the safetensors weights
+   * (single or sharded) and locates the embeddings. PyTorch-only folders give E_UNSUPPORTED with
+   * conversion instructions.
+   */
+  static async open(folder: string): Promise<HfModel> {
+    if (typeof folder !== 'string') throw new SaltTypeError(`folder must be a string, got ${describe(folder)}`);
+    const config = await readModelConfig(folder);
+    const weights = await SafetensorsCheckpoint.open(folder);
+    try {
+      const entries = await readdir(folder);
+      const tok = TOKENIZER_FILES.filter((f) => entries.includes(f));
+      let emb = locateEmbeddings(weights.tensors(), config, folder);
+      if (!emb.tied && emb.head && (await sameBytes(weights, emb.input, emb.head))) emb = { ...emb, tied: true, tieReason: 'identical-head' };
+      return new HfModel(folder, config, weights, tok, emb);
+    } catch (err) {
+      await weights.close();
+      throw err;
+    }
+  }
+
+  /** The input embedding decoded to Float32 (row-major [vocab, width]). */
+  readInputEmbedding(): Promise<Float32Array> {
+    return this.weights.readFloat32(this.embeddings.input.name);
+  }
+
+  /** The output head decoded to Float32; for tied models this is the input embedding. */
+  readOutputHead(): Promise<Float32Array> {
+    const h = this.embeddings.head;
+    return this.weights.readFloat32(h && !this.embeddings.tied ? h.name : this.embeddings.input.name);
+  }
+
+  /** The tokenizer of this folder (see {@link readTokenizerInfo}). */
+  readTokenizer(): Promise<TokenizerInfo> {
+    return readTokenizerInfo(this.folder);
+  }
+
+  /** Closes the weight files. */
+  close(): Promise<void> {
+    return this.weights.close();
+  }
+}
+
+/** Options of {@link writeTransferredModel}. */
+export interface WriteTransferredModelOptions {
+  /** The source LLM folder (or an already opened {@link HfModel}, which is not closed). */
+  source: string | HfModel;
+  /** Output folder; must not exist unless `overwrite` is true. */
+  output: string;
+  /** Folder holding the target tokenizer's files (copied into the output). */
+  tokenizer: string;
+  /** New input embedding, row-major [rows, width]; `rows` is the new vocabulary size. */
+  inputEmbedding: Float32Array;
+  /** New output head [rows, hiddenSize]; required when the source head is untied, refused when tied. */
+  outputHead?: Float32Array;
+  /** Special-token ids to write into config/generation_config; default: resolved from the target tokenizer. */
+  specialTokens?: Partial<SpecialTokenIds>;
+  /** Pad the vocabulary up to a multiple of this (extra rows = mean of the given rows). */
+  padToMultipleOf?: number;
+  /** Replace an existing output folder (default false: E_EXISTS). */
+  overwrite?: boolean;
+  /** Largest shard in bytes; default: the source's largest shard (sharded) or unlimited (single file). */
+  maxShardBytes?: number;
+}
+
+/** What {@link writeTransferredModel} wrote. */
+export interface TransferredModelReport {
+  /** The output folder. */
+  output: string;
+  /** Vocabulary size written (after padding). */
+  vocabSize: number;
+  /** Rows added by padToMultipleOf. */
+  paddedRows: number;
+  /** Float dtype of the new embedding (the source's). */
+  dtype: FloatDtype;
+  /** Names of the tensors copied byte for byte. */
+  copiedTensors: string[];
+  /** Weight files written. */
+  weightFiles: string[];
+  /** Other files written or copied (config, tokenizer, ...). */
+  otherFiles: string[];
+  /** Special-token ids written. */
+  specialTokens: SpecialTokenIds;
+}
+
+function padRows(m: Float32Array, rows: number, width: number, newRows: number): Float32Array {
+  if (newRows === rows) return m;
+  const out = new Float32Array(newRows * width);
+  out.set(m);
+  const mean = new Float64Array(width);
+  for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) mean[j] += m[r * width + j];
+  for (let j = 0; j < width; j++) mean[j] /= rows;
+  for (let r = rows; r < newRows; r++) for (let j = 0; j < width; j++) out[r * width + j] = mean[j];
+  return out;
+}
+
+function setTokenIds(obj: Record<string, unknown>, ids: SpecialTokenIds, vocabSize?: number): void {
+  if (vocabSize !== undefined) obj.vocab_size = vocabSize;
+  const map: Array<[string, unknown]> = [
+    ['bos_token_id', ids.bos],
+    ['eos_token_id', ids.eos],
+    ['pad_token_id', ids.pad],
+    ['unk_token_id', ids.unk],
+  ];
+  for (const [k, v] of map) {
+    // Write a key when the source has it or when the new tokenizer defines that role.
+    if (k in obj || v !== null) obj[k] = v;
+  }
+  if ('decoder_start_token_id' in obj && typeof obj.decoder_start_token_id === 'number') obj.decoder_start_token_id = ids.pad ?? ids.bos ?? obj.decoder_start_token_id;
+}
+
+const WEIGHT_FILE = /\.(safetensors|bin|pt|pth|h5|msgpack|ckpt|gguf)$|^(model|pytorch_model)\.safetensors\.index\.json$|\.bin\.index\.json$/;
+
+/**
+ * Writes the transferred LLM: every tensor except the input embedding (and the output head when
+ * untied) is copied byte for byte from the source, streamed with bounded memory; the new embedding
+ * (and head) is written in the source's float dtype; config.json gets the new vocab_size and
+ * special-token ids; generation_config.json the new ids; the target tokenizer's files replace the
+ * source's; other files of the source (e.g. custom code) are copied. Everything is written into a
+ * temporary folder next to `output` and renamed at the end, so an interrupted run leaves no
+ * half-written model.
+ */
+export async function writeTransferredModel(options: WriteTransferredModelOptions): Promise<TransferredModelReport> {
+  if (options === null || typeof options !== 'object') throw new SaltTypeError(`options must be an object, got ${describe(options)}`);
+  const { output, tokenizer, inputEmbedding, outputHead } = options;
+  if (typeof output !== 'string' || !output) throw new SaltTypeError(`options.output must be a folder path, got ${describe(output)}`);
+  if (typeof tokenizer !== 'string') throw new SaltTypeError(`options.tokenizer must be a folder path, got ${describe(tokenizer)}`);
+  if (!(inputEmbedding instanceof Float32Array)) throw new SaltTypeError(`options.inputEmbedding must be a Float32Array, got ${describe(inputEmbedding)}`);
+  const pad = options.padToMultipleOf ?? 1;
+  if (!Number.isSafeInteger(pad) || pad < 1) throw new SaltError('E_ARGUMENT', `options.padToMultipleOf must be a positive integer, got ${describe(pad)}`);
+  const outPath = resolve(output);
+  if ((await pathExists(outPath)) && !options.overwrite) {
+    throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(output)} already exists (pass overwrite: true to replace it)`);
+  }
+  const model = typeof options.source === 'string' ? await HfModel.open(options.source) : options.source;
+  if (!(model instanceof HfModel)) throw new SaltTypeError(`options.source must be a folder path or an HfModel, got ${describe(options.source)}`);
+  if (resolve(model.folder) === outPath) throw new SaltError('E_ARGUMENT', `options.output must differ from the source folder ${JSON.stringify(model.folder)}`);
+  const tmp = tempNameFor(outPath);
+  try {
+    const { input, head, tied } = model.embeddings;
+    if (!isFloatDtype(input.dtype)) throw new SaltError('E_UNSUPPORTED', `${model.folder}: input embedding ${JSON.stringify(input.name)} has dtype ${input.dtype}; only F32, F16 and BF16 embeddings can be replaced`);
+    const width = input.shape[1];
+    if (inputEmbedding.length === 0 || inputEmbedding.length % width !== 0) {
+      throw new SaltError('E_SHAPE', `options.inputEmbedding has ${inputEmbedding.length} values, expected a positive multiple of the embedding width ${width}`);
+    }
+    const rows = inputEmbedding.length / width;
+    const untiedHead = !tied && head ? head : null;
+    if (untiedHead) {
+      if (!(outputHead instanceof Float32Array)) throw new SaltError('E_ARGUMENT', `${model.folder} has an untied output head ${JSON.stringify(untiedHead.name)}: options.outputHead (Float32Array [${rows}, ${untiedHead.shape[1]}]) is required`);
+      if (outputHead.length !== rows * untiedHead.shape[1]) throw new SaltError('E_SHAPE', `options.outputHead has ${outputHead.length} values, expected ${rows} x ${untiedHead.shape[1]} = ${rows * untiedHead.shape[1]}`);
+      if (!isFloatDtype(untiedHead.dtype)) throw new SaltError('E_UNSUPPORTED', `output head ${JSON.stringify(untiedHead.name)} has dtype ${untiedHead.dtype}`);
+    } else if (outputHead !== undefined) {
+      throw new SaltError('E_ARGUMENT', `${model.folder} has a tied output head (${model.embeddings.tieReason}); options.outputHead must not be given`);
+    }
+    const tok = await readTokenizerInfo(tokenizer);
+    if (tok.vocabSize !== null && tok.vocabSize > rows) {
+      throw new SaltError('E_SHAPE', `the target tokenizer in ${JSON.stringify(tokenizer)} has ${tok.vocabSize} tokens but options.inputEmbedding has only ${rows} rows`);
+    }
+    const newRows = Math.ceil(rows / pad) * pad;
+    const ids: SpecialTokenIds = { ...tok.specialTokens, ...(options.specialTokens ?? {}) };
+    for (const [role, v] of Object.entries(ids)) {
+      const list = Array.isArray(v) ? v : v === null || v === undefined ? [] : [v];
+      if (list.some((x) => !Number.isSafeInteger(x) || x < 0 || x >= newRows)) throw new SaltError('E_ARGUMENT', `special token id for ${role} must be an integer in [0, ${newRows}), got ${describe(v)}`);
+    }
+    const newInput = padRows(inputEmbedding, rows, width, newRows);
+    const newHead = untiedHead ? padRows(outputHead!, rows, untiedHead.shape[1], newRows) : null;
+
+    const copied: string[] = [];
+    const tensors: TensorToWrite[] = model.weights.tensors().map((t) => {
+      if (t.name === input.name || (tied && head && t.name === head.name)) return { name: t.name, dtype: t.dtype, shape: [newRows, width], data: newInput };
+      if (untiedHead && t.name === untiedHead.name) return { name: t.name, dtype: t.dtype, shape: [newRows, untiedHead.shape[1]], data: newHead! };
+      copied.push(t.name);
+      return { name: t.name, dtype: t.dtype, shape: [...t.shape], data: () => model.weights.streamBytes(t.name) };
+    });
+    let maxShard = options.maxShardBytes;
+    if (maxShard === undefined) {
+      if (model.weights.files.length > 1) {
+        maxShard = 0;
+        for (const f of model.weights.files) maxShard = Math.max(maxShard, (await stat(join(model.folder, f))).size);
+      } else maxShard = Number.MAX_SAFE_INTEGER;
+    }
+    try {
+      await mkdir(dirname(outPath), { recursive: true });
+      await mkdir(tmp);
+    } catch (err) {
+      throw ioError(err, `could not create ${JSON.stringify(tmp)}`);
+    }
+    const firstShardMeta = model.weights.files.length ? await shardMetadata(model) : undefined;
+    const written = await writeCheckpoint(tmp, tensors, { maxShardBytes: maxShard, metadata: firstShardMeta });
+
+    const otherFiles: string[] = [];
+    const cfg = structuredClone(model.config.raw);
+    if (model.config.nestedKey) {
+      setTokenIds(cfg[model.config.nestedKey] as Record<string, unknown>, ids, newRows);
+      // Multimodal configs may repeat token ids at the top level: update those that are there.
+      for (const [k, v] of [['bos_token_id', ids.bos], ['eos_token_id', ids.eos], ['pad_token_id', ids.pad], ['unk_token_id', ids.unk]] as const) if (k in cfg) cfg[k] = v;
+    } else setTokenIds(cfg, ids, newRows);
+    await writeBytesAtomic(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+    otherFiles.push('config.json');
+    const genPath = join(model.folder, 'generation_config.json');
+    if (await pathExists(genPath)) {
+      const gen = (await readJsonFile(genPath)) as Record<string, unknown>;
+      if (gen && typeof gen === 'object') {
+        for (const [k, v] of [['bos_token_id', ids.bos], ['eos_token_id', ids.eos], ['pad_token_id', ids.pad]] as const) if (k in gen) gen[k] = v;
+        if ('decoder_start_token_id' in gen) gen.decoder_start_token_id = ids.pad ?? ids.bos;
+      }
+      await writeBytesAtomic(join(tmp, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
+      otherFiles.push('generation_config.json');
+    }
+    for (const f of tok.files) {
+      await copyInto(join(tokenizer, f), join(tmp, f));
+      otherFiles.push(f);
+    }
+    for (const f of await readdir(model.folder)) {
+      if (f.startsWith('.') || WEIGHT_FILE.test(f) || TOKENIZER_FILES.includes(f) || f === 'config.json' || f === 'generation_config.json' || f === SAFETENSORS_INDEX) continue;
+      const st = await stat(join(model.folder, f));
+      if (!st.isFile()) continue;
+      await copyInto(join(model.folder, f), join(tmp, f));
+      otherFiles.push(f);
+    }
+    if (await pathExists(outPath)) {
+      // overwrite: move the old folder aside first so the final rename is the only visible change.
+      const trash = tempNameFor(outPath) + '.old';
+      await renamePath(outPath, trash);
+      try {
+        await renamePath(tmp, outPath);
+      } catch (err) {
+        await renamePath(trash, outPath).catch(() => undefined);
+        throw err;
+      }
+      await rm(trash, { recursive: true, force: true });
+    } else {
+      await renamePath(tmp, outPath);
+    }
+    return {
+      output: outPath,
+      vocabSize: newRows,
+      paddedRows: newRows - rows,
+      dtype: input.dtype,
+      copiedTensors: copied,
+      weightFiles: written.files,
+      otherFiles,
+      specialTokens: ids,
+    };
+  } catch (err) {
+    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    throw err;
+  } finally {
+    if (typeof options.source === 'string') await model.close();
+  }
+}
+
+/**
+ * True when two tensors hold identical bytes (a head saved as a copy of the input embedding).
+ * Compares the first chunk first, so untied models cost one small read.
+ */
+async function sameBytes(w: SafetensorsCheckpoint, a: CheckpointTensorInfo, b: CheckpointTensorInfo): Promise<boolean> {
+  if (a.dtype !== b.dtype || a.byteLength !== b.byteLength || a.shape.join() !== b.shape.join()) return false;
+  const first = async (name: string) => (await w.streamBytes(name, 1 << 20).next()).value as Buffer | undefined;
+  const [fa, fb] = await Promise.all([first(a.name), first(b.name)]);
+  if (!fa || !fb) return !fa && !fb;
+  if (!fa.equals(fb)) return false;
+  const ia = w.streamBytes(a.name);
+  const ib = w.streamBytes(b.name);
+  for (;;) {
+    const [x, y] = await Promise.all([ia.next(), ib.next()]);
+    if (x.done || y.done) return x.done === y.done;
+    if (!x.value.equals(y.value)) {
+      await Promise.all([ia.return(undefined), ib.return(undefined)]);
+      return false;
+    }
+  }
+}
+
+async function shardMetadata(model: HfModel): Promise<Record<string, string> | undefined> {
+  const f = await SafetensorsFile.open(join(model.folder, model.weights.files[0]));
+  try {
+    return Object.keys(f.metadata).length ? { ...f.metadata } : undefined;
+  } finally {
+    await f.close();
+  }
+}
+
+async function copyInto(from: string, to: string): Promise<void> {
+  try {
+    await copyFile(from, to);
+  } catch (err) {
+    throw ioError(err, `could not copy ${JSON.stringify(from)} to ${JSON.stringify(dirname(to))}/${basename(to)}`);
+  }
+}

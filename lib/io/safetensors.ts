@@ -1,0 +1,553 @@
+/**
+ * Strict, streaming reader and writer for the safetensors format
+ * (8-byte little-endian header length, a JSON header, then the raw tensor bytes).
+ *
+ * The reader validates the whole header before trusting any of it and reads tensors by positioned
+ * reads, never the whole file. The writer streams tensors to disk with bounded memory and writes
+ * atomically (temporary name in the target folder, renamed when complete).
+ */
+import { open } from 'node:fs/promises';
+import type { FileHandle } from 'node:fs/promises';
+import { endianness } from 'node:os';
+import { SaltError, SaltTypeError, describe } from '../errors.js';
+import { DTYPE_SIZE, dtypeByteLength, isDtype, isFloatDtype, decodeBF16, decodeF16, encodeFloats, type Dtype, type FloatDtype } from './dtype.js';
+import { ioError, writeFileAtomic } from './atomic.js';
+
+/** Largest accepted JSON header (100 MB, as in the reference implementation). */
+export const MAX_HEADER_BYTES = 100_000_000;
+
+/** Bytes read or written per positioned I/O call when streaming (bounds memory use). */
+export const CHUNK_BYTES = 8 << 20;
+
+/** One tensor as described by a safetensors header. */
+export interface TensorInfo {
+  /** Tensor name (the header key). */
+  readonly name: string;
+  /** Element type. */
+  readonly dtype: Dtype;
+  /** Dimensions (empty for a scalar). */
+  readonly shape: readonly number[];
+  /** Number of elements (product of `shape`). */
+  readonly numel: number;
+  /** Absolute byte offset of the tensor's first byte in the file. */
+  readonly fileOffset: number;
+  /** Length in bytes (`numel * itemsize`). */
+  readonly byteLength: number;
+}
+
+/** Something that positioned reads can be made from (a file or an in-memory buffer). */
+interface ByteSource {
+  readonly size: number;
+  readonly label: string;
+  /** Fills `dst` with the bytes at [pos, pos + dst.length). */
+  read(dst: Uint8Array, pos: number): Promise<void>;
+  close(): Promise<void>;
+}
+
+class BufferSource implements ByteSource {
+  constructor(private readonly buf: Uint8Array, readonly label: string) {}
+  get size(): number {
+    return this.buf.length;
+  }
+  async read(dst: Uint8Array, pos: number): Promise<void> {
+    if (pos < 0 || pos + dst.length > this.buf.length) {
+      throw new SaltError('E_FORMAT', `${this.label}: read of ${dst.length} bytes at ${pos} is outside the ${this.buf.length}-byte buffer`);
+    }
+    dst.set(this.buf.subarray(pos, pos + dst.length));
+  }
+  async close(): Promise<void> {}
+}
+
+class FileSource implements ByteSource {
+  private closed = false;
+  constructor(private readonly fh: FileHandle, readonly size: number, readonly label: string) {}
+  async read(dst: Uint8Array, pos: number): Promise<void> {
+    if (this.closed) throw new SaltError('E_IO', `${this.label}: the file has been closed`);
+    let done = 0;
+    while (done < dst.length) {
+      const want = Math.min(dst.length - done, 1 << 30);
+      let n: number;
+      try {
+        ({ bytesRead: n } = await this.fh.read(dst, done, want, pos + done));
+      } catch (err) {
+        throw ioError(err, `could not read ${this.label}`);
+      }
+      if (n === 0) {
+        throw new SaltError('E_IO', `${this.label}: file ended at byte ${pos + done} while reading ${dst.length} bytes at ${pos} (was it truncated while open?)`);
+      }
+      done += n;
+    }
+  }
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.fh.close().catch(() => undefined);
+  }
+}
+
+/** Runs an allocation, turning V8's RangeError (too large for one typed array, or out of memory) into E_NO_MEMORY. */
+function allocate<T>(make: () => T, what: string): T {
+  try {
+    return make();
+  } catch (err) {
+    throw new SaltError('E_NO_MEMORY', `could not allocate ${what}: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function fmt(label: string, msg: string): SaltError {
+  return new SaltError('E_FORMAT', `${label}: ${msg}`);
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** Parsed, validated header. */
+interface ParsedHeader {
+  headerLength: number;
+  metadata: Record<string, string>;
+  tensors: Map<string, TensorInfo>;
+}
+
+/**
+ * Validates a complete header. `headerJson` are the `headerLength` bytes after the 8-byte prefix;
+ * `fileSize` is the total size of the file.
+ */
+function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: number, label: string): ParsedHeader {
+  let text: string;
+  try {
+    text = utf8.decode(headerJson);
+  } catch {
+    throw fmt(label, 'header is not valid UTF-8');
+  }
+  let root: unknown;
+  try {
+    root = JSON.parse(text);
+  } catch (err) {
+    throw fmt(label, `header is not valid JSON (${(err as Error).message})`);
+  }
+  if (root === null || typeof root !== 'object' || Array.isArray(root)) {
+    throw fmt(label, `header must be a JSON object, got ${Array.isArray(root) ? 'an array' : describe(root)}`);
+  }
+  const dataStart = 8 + headerLength;
+  const dataSize = fileSize - dataStart;
+  const metadata: Record<string, string> = {};
+  const tensors = new Map<string, TensorInfo>();
+  const ranges: Array<[number, number, string]> = [];
+  for (const [name, value] of Object.entries(root as Record<string, unknown>)) {
+    if (name === '__metadata__') {
+      if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+        throw fmt(label, `"__metadata__" must be an object of strings, got ${describe(value)}`);
+      }
+      for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+        if (typeof v !== 'string') throw fmt(label, `"__metadata__" value for key ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
+        metadata[k] = v;
+      }
+      continue;
+    }
+    const where = `tensor ${JSON.stringify(name)}`;
+    if (value === null || typeof value !== 'object' || Array.isArray(value)) {
+      throw fmt(label, `${where} must be an object with dtype, shape and data_offsets, got ${describe(value)}`);
+    }
+    const entry = value as Record<string, unknown>;
+    for (const k of Object.keys(entry)) {
+      if (k !== 'dtype' && k !== 'shape' && k !== 'data_offsets') throw fmt(label, `${where} has unknown field ${JSON.stringify(k)}`);
+    }
+    const { dtype, shape, data_offsets: offsets } = entry;
+    if (!isDtype(dtype)) throw fmt(label, `${where} has unknown dtype ${describe(dtype)}`);
+    if (!Array.isArray(shape)) throw fmt(label, `${where}: shape must be an array of integers, got ${describe(shape)}`);
+    let numel = 1;
+    for (const d of shape) {
+      if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
+        throw fmt(label, `${where}: shape entries must be non-negative integers, got ${describe(d)}`);
+      }
+      numel *= d;
+      if (!Number.isSafeInteger(numel)) throw fmt(label, `${where}: shape ${JSON.stringify(shape)} has too many elements`);
+    }
+    if (!Array.isArray(offsets) || offsets.length !== 2) {
+      throw fmt(label, `${where}: data_offsets must be [begin, end], got ${describe(offsets)}`);
+    }
+    const [begin, end] = offsets as unknown[];
+    if (typeof begin !== 'number' || typeof end !== 'number' || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin) {
+      throw fmt(label, `${where}: data_offsets must be integers with 0 <= begin <= end, got ${JSON.stringify(offsets)}`);
+    }
+    if (end > dataSize) {
+      throw fmt(label, `${where}: data_offsets [${begin}, ${end}] run past the end of the data area (${dataSize} bytes)`);
+    }
+    const byteLength = dtypeByteLength(dtype, numel);
+    if (Number.isNaN(byteLength)) throw fmt(label, `${where}: shape ${JSON.stringify(shape)} of packed ${dtype} is not a whole number of bytes`);
+    if (end - begin !== byteLength) {
+      throw fmt(label, `${where}: shape ${JSON.stringify(shape)} x ${DTYPE_SIZE[dtype]} bytes (${dtype}) = ${byteLength} bytes, but data_offsets span ${end - begin}`);
+    }
+    tensors.set(name, Object.freeze({ name, dtype, shape: Object.freeze([...(shape as number[])]), numel, fileOffset: dataStart + begin, byteLength }));
+    ranges.push([begin, end, name]);
+  }
+  // As in the reference implementation, tensors must tile the data area exactly: no overlap, no
+  // gap, no trailing bytes.
+  ranges.sort((a, b) => a[0] - b[0] || a[1] - b[1]);
+  let covered = 0;
+  for (let i = 0; i < ranges.length; i++) {
+    const [begin, end, name] = ranges[i];
+    if (begin < covered) {
+      const prev = ranges[i - 1];
+      throw fmt(label, `tensors ${JSON.stringify(prev[2])} [${prev[0]}, ${prev[1]}] and ${JSON.stringify(name)} [${begin}, ${end}] overlap`);
+    }
+    if (begin > covered) throw fmt(label, `data area bytes [${covered}, ${begin}) belong to no tensor (gap before ${JSON.stringify(name)})`);
+    covered = end;
+  }
+  if (covered !== dataSize) throw fmt(label, `tensors cover ${covered} bytes of the ${dataSize}-byte data area (trailing bytes after the last tensor)`);
+  return { headerLength, metadata, tensors };
+}
+
+/** Options for reading a tensor as Float32. */
+export interface ReadFloat32Options {
+  /** First row (index along dimension 0) to read; default 0. */
+  rowStart?: number;
+  /** One past the last row to read; default `shape[0]`. */
+  rowEnd?: number;
+}
+
+/** Common read interface of a single safetensors file and a sharded checkpoint. */
+export interface TensorReader {
+  /** Tensor names in header order (file order for checkpoints). */
+  names(): string[];
+  /** True when a tensor of that name exists. */
+  has(name: string): boolean;
+  /** Header entry of a tensor (E_NOT_FOUND when missing). */
+  info(name: string): TensorInfo;
+  /** Raw little-endian bytes of a tensor (any dtype). */
+  readBytes(name: string): Promise<Buffer>;
+  /** Raw bytes of a tensor in chunks of at most `chunkBytes` (bounded memory). */
+  streamBytes(name: string, chunkBytes?: number): AsyncGenerator<Buffer>;
+  /** A float tensor (F32, F16 or BF16) decoded exactly to Float32; other dtypes give E_UNSUPPORTED. */
+  readFloat32(name: string, options?: ReadFloat32Options): Promise<Float32Array>;
+  /** Releases file handles. */
+  close(): Promise<void>;
+}
+
+function checkLittleEndian(): void {
+  if (endianness() !== 'LE') throw new SaltError('E_UNSUPPORTED', 'safetensors I/O needs a little-endian host');
+}
+
+/** A validated safetensors file opened for positioned reads. */
+export class SafetensorsFile implements TensorReader {
+  /** Where the file came from (a path or a label for an in-memory buffer). */
+  readonly path: string;
+  /** Length of the JSON header in bytes (without the 8-byte prefix). */
+  readonly headerLength: number;
+  /** Total size of the file in bytes. */
+  readonly fileSize: number;
+  /** The `__metadata__` string map (empty when absent). */
+  readonly metadata: Readonly<Record<string, string>>;
+  readonly #tensors: Map<string, TensorInfo>;
+  readonly #src: ByteSource;
+
+  private constructor(src: ByteSource, header: ParsedHeader) {
+    this.#src = src;
+    this.path = src.label;
+    this.fileSize = src.size;
+    this.headerLength = header.headerLength;
+    this.metadata = Object.freeze(header.metadata);
+    this.#tensors = header.tensors;
+  }
+
+  private static async fromSource(src: ByteSource): Promise<SafetensorsFile> {
+    checkLittleEndian();
+    const label = src.label;
+    if (src.size < 8) throw fmt(label, `file is ${src.size} bytes, too short for the 8-byte header length`);
+    const prefix = new Uint8Array(8);
+    await src.read(prefix, 0);
+    const n = Buffer.from(prefix.buffer).readBigUInt64LE(0);
+    if (n > BigInt(MAX_HEADER_BYTES)) throw fmt(label, `header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
+    const headerLength = Number(n);
+    if (headerLength < 2) throw fmt(label, `header length ${headerLength} is too small for a JSON object`);
+    if (8 + headerLength > src.size) throw fmt(label, `header length ${headerLength} runs past the end of the ${src.size}-byte file`);
+    const json = new Uint8Array(headerLength);
+    await src.read(json, 8);
+    return new SafetensorsFile(src, parseHeader(json, headerLength, src.size, label));
+  }
+
+  /** Opens and validates a safetensors file (E_NOT_FOUND, E_IO, E_FORMAT). Call {@link close} when done. */
+  static async open(path: string): Promise<SafetensorsFile> {
+    let fh: FileHandle;
+    try {
+      fh = await open(path, 'r');
+    } catch (err) {
+      throw ioError(err, `could not open safetensors file ${JSON.stringify(path)}`);
+    }
+    try {
+      const st = await fh.stat();
+      if (!st.isFile()) throw new SaltError('E_IO', `${JSON.stringify(path)} is not a regular file`);
+      return await SafetensorsFile.fromSource(new FileSource(fh, st.size, path));
+    } catch (err) {
+      await fh.close().catch(() => undefined);
+      throw err;
+    }
+  }
+
+  /** Validates a safetensors file held in memory (the buffer is not copied). */
+  static async fromBuffer(buffer: Uint8Array, label = '<buffer>'): Promise<SafetensorsFile> {
+    if (!(buffer instanceof Uint8Array)) throw new SaltTypeError(`buffer must be a Uint8Array, got ${describe(buffer)}`);
+    return SafetensorsFile.fromSource(new BufferSource(buffer, label));
+  }
+
+  names(): string[] {
+    return [...this.#tensors.keys()];
+  }
+
+  has(name: string): boolean {
+    return this.#tensors.has(name);
+  }
+
+  info(name: string): TensorInfo {
+    const t = this.#tensors.get(name);
+    if (!t) throw new SaltError('E_NOT_FOUND', `${this.path}: no tensor named ${JSON.stringify(name)}`);
+    return t;
+  }
+
+  /** All tensors' header entries, in header order. */
+  tensors(): TensorInfo[] {
+    return [...this.#tensors.values()];
+  }
+
+  async readBytes(name: string): Promise<Buffer> {
+    const t = this.info(name);
+    const out = allocate(() => Buffer.alloc(t.byteLength), `${t.byteLength} bytes for tensor ${JSON.stringify(name)} of ${this.path}`);
+    if (t.byteLength) await this.#src.read(out, t.fileOffset);
+    return out;
+  }
+
+  async *streamBytes(name: string, chunkBytes = CHUNK_BYTES): AsyncGenerator<Buffer> {
+    const t = this.info(name);
+    const step = Math.max(1, Math.floor(chunkBytes));
+    for (let pos = 0; pos < t.byteLength; pos += step) {
+      const buf = Buffer.allocUnsafe(Math.min(step, t.byteLength - pos));
+      await this.#src.read(buf, t.fileOffset + pos);
+      yield buf;
+    }
+  }
+
+  async readFloat32(name: string, options: ReadFloat32Options = {}): Promise<Float32Array> {
+    const t = this.info(name);
+    if (!isFloatDtype(t.dtype)) {
+      throw new SaltError('E_UNSUPPORTED', `${this.path}: tensor ${JSON.stringify(name)} has dtype ${t.dtype}; only F32, F16 and BF16 can be read as Float32 (use readBytes for raw bytes)`);
+    }
+    const rows = t.shape.length ? t.shape[0] : 1;
+    const rowStart = options.rowStart ?? 0;
+    const rowEnd = options.rowEnd ?? rows;
+    if (!Number.isSafeInteger(rowStart) || !Number.isSafeInteger(rowEnd) || rowStart < 0 || rowEnd < rowStart || rowEnd > rows) {
+      throw new SaltError('E_ARGUMENT', `rows [${describe(rowStart)}, ${describe(rowEnd)}) of tensor ${JSON.stringify(name)} must lie within [0, ${rows}]`);
+    }
+    const rowElems = rows === 0 ? 0 : t.numel / rows;
+    const count = (rowEnd - rowStart) * rowElems;
+    const item = DTYPE_SIZE[t.dtype];
+    const start = t.fileOffset + rowStart * rowElems * item;
+    const out = allocate(() => new Float32Array(count), `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`);
+    if (count === 0) return out;
+    if (t.dtype === 'F32') {
+      // Read straight into the result's memory: no intermediate copy.
+      await this.#src.read(new Uint8Array(out.buffer), start);
+      return out;
+    }
+    // 16-bit types: decode chunk by chunk so peak memory stays near the Float32 result's size.
+    const chunkElems = CHUNK_BYTES / 2;
+    const scratch = new Uint16Array(Math.min(chunkElems, count));
+    const scratchBytes = new Uint8Array(scratch.buffer);
+    for (let done = 0; done < count; done += chunkElems) {
+      const n = Math.min(chunkElems, count - done);
+      await this.#src.read(scratchBytes.subarray(0, n * 2), start + done * 2);
+      if (t.dtype === 'F16') decodeF16(scratch.subarray(0, n), out, done);
+      else decodeBF16(scratch.subarray(0, n), out, done);
+    }
+    return out;
+  }
+
+  async close(): Promise<void> {
+    await this.#src.close();
+  }
+}
+
+/**
+ * Decodes raw little-endian bytes of a float dtype to Float32. For F32 input whose offset is
+ * 4-byte aligned the result is a view on the same memory (zero-copy); otherwise a copy is made.
+ */
+export function bytesToFloat32(bytes: Uint8Array, dtype: FloatDtype): Float32Array {
+  const item = DTYPE_SIZE[dtype];
+  if (bytes.length % item !== 0) throw new SaltError('E_SHAPE', `${bytes.length} bytes is not a whole number of ${dtype} elements`);
+  const n = bytes.length / item;
+  if (dtype === 'F32') {
+    if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
+    return new Float32Array(bytes.slice().buffer, 0, n);
+  }
+  const src = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.slice().buffer, 0, n);
+  const out = new Float32Array(n);
+  if (dtype === 'F16') decodeF16(src, out);
+  else decodeBF16(src, out);
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Writer
+
+/** Data of one tensor to write. */
+export type TensorData =
+  /** Values to encode into the tensor's float dtype. */
+  | Float32Array
+  /** Raw little-endian bytes already in the tensor's dtype (copied as they are). */
+  | Uint8Array
+  /**
+   * A producer of chunks, called once when the tensor is written: Float32Array chunks are encoded
+   * into the tensor's dtype, Uint8Array chunks are raw bytes. Lets callers stream tensors larger
+   * than memory.
+   */
+  | (() => AsyncIterable<Float32Array | Uint8Array> | Iterable<Float32Array | Uint8Array>);
+
+/** One tensor to write. */
+export interface TensorToWrite {
+  /** Tensor name (must be unique and not "__metadata__"). */
+  name: string;
+  /** Output dtype. Float32Array data requires F32, F16 or BF16. */
+  dtype: Dtype;
+  /** Dimensions. */
+  shape: readonly number[];
+  /** The values. */
+  data: TensorData;
+}
+
+/** Options of {@link writeSafetensors}. */
+export interface WriteSafetensorsOptions {
+  /** String map stored as `__metadata__`. */
+  metadata?: Record<string, string>;
+  /** Replace an existing file (default false: E_EXISTS). */
+  overwrite?: boolean;
+}
+
+function checkTensorSpec(t: TensorToWrite, seen: Set<string>): number {
+  if (t === null || typeof t !== 'object') throw new SaltTypeError(`each tensor must be an object, got ${describe(t)}`);
+  if (typeof t.name !== 'string') throw new SaltTypeError(`tensor name must be a string, got ${describe(t.name)}`);
+  if (t.name === '__metadata__') throw new SaltError('E_ARGUMENT', 'tensor name "__metadata__" is reserved');
+  if (seen.has(t.name)) throw new SaltError('E_ARGUMENT', `tensor name ${JSON.stringify(t.name)} is used twice`);
+  seen.add(t.name);
+  if (!isDtype(t.dtype)) throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: unknown dtype ${describe(t.dtype)}`);
+  if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
+    throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: shape must be an array of non-negative integers, got ${describe(t.shape)}`);
+  }
+  const numel = t.shape.reduce((a, b) => a * b, 1);
+  const bytes = dtypeByteLength(t.dtype, numel);
+  if (Number.isNaN(bytes)) throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} of ${t.dtype} is not a whole number of bytes`);
+  if (t.data instanceof Float32Array) {
+    if (!isFloatDtype(t.dtype)) throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: Float32Array data needs dtype F32, F16 or BF16, got ${t.dtype}`);
+    if (t.data.length !== numel) throw new SaltError('E_SHAPE', `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} has ${numel} elements, data has ${t.data.length}`);
+  } else if (t.data instanceof Uint8Array) {
+    if (t.data.length !== bytes) throw new SaltError('E_SHAPE', `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} in ${t.dtype} is ${bytes} bytes, data has ${t.data.length}`);
+  } else if (typeof t.data !== 'function') {
+    throw new SaltTypeError(`tensor ${JSON.stringify(t.name)}: data must be a Float32Array, a Uint8Array or a function returning chunks, got ${describe(t.data)}`);
+  }
+  return bytes;
+}
+
+/** Serialises the header for tensors laid out back to back; padded with spaces to a multiple of 8. */
+function buildHeader(tensors: readonly TensorToWrite[], sizes: number[], metadata?: Record<string, string>): Buffer {
+  const header: Record<string, unknown> = {};
+  if (metadata && Object.keys(metadata).length) {
+    for (const [k, v] of Object.entries(metadata)) {
+      if (typeof v !== 'string') throw new SaltTypeError(`metadata value for ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
+    }
+    header.__metadata__ = metadata;
+  }
+  let off = 0;
+  tensors.forEach((t, i) => {
+    header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [off, off + sizes[i]] };
+    off += sizes[i];
+  });
+  const json = Buffer.from(JSON.stringify(header), 'utf8');
+  const padded = Math.ceil(json.length / 8) * 8;
+  const out = Buffer.alloc(8 + padded, 0x20);
+  out.writeBigUInt64LE(BigInt(padded), 0);
+  json.copy(out, 8);
+  return out;
+}
+
+async function writeAll(fh: FileHandle, buf: Uint8Array, label: string): Promise<void> {
+  try {
+    let done = 0;
+    while (done < buf.length) {
+      const { bytesWritten } = await fh.write(buf, done, buf.length - done);
+      done += bytesWritten;
+    }
+  } catch (err) {
+    throw ioError(err, `could not write ${label}`);
+  }
+}
+
+async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: number, label: string): Promise<void> {
+  const where = `tensor ${JSON.stringify(t.name)}`;
+  if (t.data instanceof Float32Array) {
+    const step = CHUNK_BYTES / 4;
+    for (let i = 0; i < t.data.length; i += step) {
+      await writeAll(fh, encodeFloats(t.data.subarray(i, i + step), t.dtype as FloatDtype), label);
+    }
+    return;
+  }
+  if (t.data instanceof Uint8Array) {
+    for (let i = 0; i < t.data.length; i += CHUNK_BYTES) await writeAll(fh, t.data.subarray(i, i + CHUNK_BYTES), label);
+    return;
+  }
+  let written = 0;
+  const src = t.data() as AsyncIterable<Float32Array | Uint8Array> | Iterable<Float32Array | Uint8Array>;
+  const it: AsyncIterator<Float32Array | Uint8Array> | Iterator<Float32Array | Uint8Array> =
+    Symbol.asyncIterator in src ? (src as AsyncIterable<Float32Array | Uint8Array>)[Symbol.asyncIterator]() : (src as Iterable<Float32Array | Uint8Array>)[Symbol.iterator]();
+  // One chunk of read-ahead: the next chunk is produced (e.g. read from disk) while this one is written.
+  // At most two chunks are held at a time.
+  let pending = Promise.resolve(it.next());
+  for (;;) {
+    const step = await pending;
+    if (step.done) break;
+    const chunk = step.value;
+    pending = Promise.resolve(it.next());
+    pending.catch(() => undefined); // handled when awaited; avoids an unhandled rejection if writing fails first
+    let bytes: Uint8Array;
+    if (chunk instanceof Float32Array) {
+      if (!isFloatDtype(t.dtype)) throw new SaltError('E_ARGUMENT', `${where}: Float32Array chunks need dtype F32, F16 or BF16, got ${t.dtype}`);
+      bytes = encodeFloats(chunk, t.dtype);
+    } else if (chunk instanceof Uint8Array) {
+      bytes = chunk;
+    } else {
+      throw new SaltTypeError(`${where}: chunks must be Float32Array or Uint8Array, got ${describe(chunk)}`);
+    }
+    if (written + bytes.length > expected) throw new SaltError('E_SHAPE', `${where}: chunks give more than the ${expected} bytes of shape ${JSON.stringify(t.shape)} in ${t.dtype}`);
+    try {
+      await writeAll(fh, bytes, label);
+    } catch (err) {
+      await Promise.resolve(it.return?.()).catch(() => undefined);
+      throw err;
+    }
+    written += bytes.length;
+  }
+  if (written !== expected) throw new SaltError('E_SHAPE', `${where}: chunks gave ${written} bytes, shape ${JSON.stringify(t.shape)} in ${t.dtype} needs ${expected}`);
+}
+
+/**
+ * Writes tensors to one safetensors file, streaming each tensor's data (memory stays bounded by the
+ * chunk size for streamed and raw data). The file is written under a temporary name in the target
+ * folder and renamed when complete. Returns the number of bytes written.
+ */
+export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], options: WriteSafetensorsOptions = {}): Promise<number> {
+  checkLittleEndian();
+  if (!Array.isArray(tensors)) throw new SaltTypeError(`tensors must be an array, got ${describe(tensors)}`);
+  const seen = new Set<string>();
+  const sizes = tensors.map((t) => checkTensorSpec(t, seen));
+  const header = buildHeader(tensors, sizes, options.metadata);
+  await writeFileAtomic(
+    path,
+    async (fh) => {
+      await writeAll(fh, header, path);
+      for (let i = 0; i < tensors.length; i++) await writeTensorData(fh, tensors[i], sizes[i], path);
+    },
+    { overwrite: options.overwrite },
+  );
+  return header.length + sizes.reduce((a, b) => a + b, 0);
+}
+
+/** Byte size a tensor will take on disk. */
+export function tensorByteSize(t: Pick<TensorToWrite, 'dtype' | 'shape'>): number {
+  return dtypeByteLength(t.dtype, t.shape.reduce((a, b) => a * b, 1));
+}

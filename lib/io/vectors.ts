@@ -1,0 +1,208 @@
+/**
+ * Word-vector tables: reading text formats (.vec / GloVe .txt) and a cache format
+ * (a safetensors file with one F32 tensor "vectors" plus a JSON vocabulary file).
+ */
+import { createReadStream } from 'node:fs';
+import { createInterface } from 'node:readline';
+import { readFile, stat } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { basename, join, resolve } from 'node:path';
+import { cacheDir } from '../data/npmFetch.js';
+import { SaltError, SaltTypeError, describe } from '../errors.js';
+import { ioError, pathExists, writeBytesAtomic } from './atomic.js';
+import { SafetensorsFile, writeSafetensors } from './safetensors.js';
+
+/** A table of word vectors: row i of `vectors` (row-major, `dim` wide) belongs to `words[i]`. */
+export interface VectorTable {
+  /** One word per row. Words may repeat; lookups use the first occurrence. */
+  words: string[];
+  /** Vector width. */
+  dim: number;
+  /** `words.length * dim` values, row-major. */
+  vectors: Float32Array;
+}
+
+/** Word -> first row index of a table. */
+export function indexWords(words: readonly string[]): Map<string, number> {
+  const m = new Map<string, number>();
+  words.forEach((w, i) => {
+    if (!m.has(w)) m.set(w, i);
+  });
+  return m;
+}
+
+/** Checks that a table's parts agree (E_SHAPE otherwise). */
+export function checkVectorTable(t: VectorTable, label = 'table'): void {
+  if (t === null || typeof t !== 'object') throw new SaltTypeError(`${label} must be an object, got ${describe(t)}`);
+  if (!Array.isArray(t.words)) throw new SaltTypeError(`${label}.words must be an array of strings, got ${describe(t.words)}`);
+  if (!(t.vectors instanceof Float32Array)) throw new SaltTypeError(`${label}.vectors must be a Float32Array, got ${describe(t.vectors)}`);
+  if (!Number.isSafeInteger(t.dim) || t.dim < 1) throw new SaltError('E_ARGUMENT', `${label}.dim must be a positive integer, got ${describe(t.dim)}`);
+  if (t.vectors.length !== t.words.length * t.dim) {
+    throw new SaltError('E_SHAPE', `${label}: ${t.words.length} words x dim ${t.dim} = ${t.words.length * t.dim} values expected, vectors has ${t.vectors.length}`);
+  }
+}
+
+/** Options of {@link readTextVectors}. */
+export interface ReadTextVectorsOptions {
+  /** Read at most this many vectors (the first ones in the file). */
+  maxWords?: number;
+}
+
+/** A growable Float32 buffer (doubling), so large files never pass through number[]. */
+class FloatGrower {
+  buf = new Float32Array(1 << 16);
+  length = 0;
+  push(v: number): void {
+    if (this.length === this.buf.length) {
+      const b = new Float32Array(this.buf.length * 2);
+      b.set(this.buf);
+      this.buf = b;
+    }
+    this.buf[this.length++] = v;
+  }
+  take(): Float32Array {
+    return this.buf.slice(0, this.length);
+  }
+}
+
+const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity|nan)$/i;
+
+/**
+ * Reads a text vector file: fastText `.vec` (first line "count dim") or GloVe `.txt` (no header).
+ * Each line is a word followed by `dim` numbers separated by spaces; a word may itself contain
+ * spaces (the last `dim` fields are the numbers). Streams the file line by line.
+ * E_FORMAT (with the line number) for ragged rows, non-numeric values or a wrong header count.
+ */
+export async function readTextVectors(path: string, options: ReadTextVectorsOptions = {}): Promise<VectorTable> {
+  const max = options.maxWords ?? Infinity;
+  if (max !== Infinity && (!Number.isSafeInteger(max) || max < 0)) throw new SaltError('E_ARGUMENT', `maxWords must be a non-negative integer, got ${describe(max)}`);
+  if (!(await pathExists(path))) throw new SaltError('E_NOT_FOUND', `vector file ${JSON.stringify(path)} does not exist`);
+  const stream = createReadStream(path, { encoding: 'utf8' });
+  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  const words: string[] = [];
+  const vals = new FloatGrower();
+  let dim = 0;
+  let declared: number | null = null;
+  let lineNo = 0;
+  try {
+    for await (const rawLine of lines) {
+      lineNo++;
+      const line = rawLine.replace(/[ \t\r]+$/, '');
+      if (line === '') continue;
+      const fields = line.split(/[ \t]+/);
+      if (lineNo === 1 && fields.length === 2 && /^\d+$/.test(fields[0]) && /^\d+$/.test(fields[1])) {
+        declared = Number(fields[0]);
+        dim = Number(fields[1]);
+        if (dim < 1) throw new SaltError('E_FORMAT', `${path}:1: header declares dimension ${dim}`);
+        continue;
+      }
+      if (words.length >= max) break;
+      if (dim === 0) {
+        dim = fields.length - 1;
+        if (dim < 1) throw new SaltError('E_FORMAT', `${path}:${lineNo}: expected a word followed by numbers, got ${describe(line)}`);
+      }
+      if (fields.length < dim + 1) throw new SaltError('E_FORMAT', `${path}:${lineNo}: expected a word and ${dim} numbers, got ${fields.length - 1} fields after the first`);
+      const word = fields.length === dim + 1 ? fields[0] : fields.slice(0, fields.length - dim).join(' ');
+      for (let i = fields.length - dim; i < fields.length; i++) {
+        const f = fields[i];
+        if (!NUMBER.test(f)) throw new SaltError('E_FORMAT', `${path}:${lineNo}: value ${i - (fields.length - dim) + 1} of ${JSON.stringify(word)} is not a number: ${describe(f)}`);
+        vals.push(Number(f.replace(/^([+-]?)inf(inity)?$/i, '$1Infinity')));
+      }
+      words.push(word);
+    }
+  } catch (err) {
+    if (err instanceof SaltError) throw err;
+    throw ioError(err, `could not read ${JSON.stringify(path)}`);
+  } finally {
+    lines.close();
+    stream.destroy();
+  }
+  if (declared !== null && max === Infinity && words.length !== declared) {
+    throw new SaltError('E_FORMAT', `${path}: header declares ${declared} vectors, file has ${words.length}`);
+  }
+  if (!words.length && dim === 0) throw new SaltError('E_FORMAT', `${path}: no vectors found`);
+  return { words, dim, vectors: vals.take() };
+}
+
+/** The two files of a cached vector table. */
+export function vectorCachePaths(base: string): { tensors: string; vocab: string } {
+  return { tensors: `${base}.safetensors`, vocab: `${base}.vocab.json` };
+}
+
+/**
+ * Writes a table as `<base>.safetensors` (tensor "vectors", F32 [rows, dim]; `metadata` goes into
+ * `__metadata__`) and `<base>.vocab.json` (JSON array of the words). Each file is written atomically;
+ * the safetensors file is written last. Replaces an existing pair.
+ */
+export async function writeVectorCache(base: string, table: VectorTable, metadata: Record<string, string> = {}): Promise<void> {
+  checkVectorTable(table);
+  const p = vectorCachePaths(base);
+  await writeBytesAtomic(p.vocab, JSON.stringify(table.words), { overwrite: true });
+  await writeSafetensors(p.tensors, [{ name: 'vectors', dtype: 'F32', shape: [table.words.length, table.dim], data: table.vectors }], {
+    metadata: { ...metadata, format: 'salt-vectors', rows: String(table.words.length) },
+    overwrite: true,
+  });
+}
+
+/**
+ * Reads a pair written by {@link writeVectorCache}. E_NOT_FOUND when either file is missing,
+ * E_FORMAT when they disagree.
+ */
+export async function readVectorCache(base: string): Promise<VectorTable & { metadata: Record<string, string> }> {
+  const p = vectorCachePaths(base);
+  let words: unknown;
+  try {
+    words = JSON.parse(await readFile(p.vocab, 'utf8'));
+  } catch (err) {
+    if (err instanceof SyntaxError) throw new SaltError('E_FORMAT', `${p.vocab}: not valid JSON`);
+    throw ioError(err, `could not read ${JSON.stringify(p.vocab)}`);
+  }
+  if (!Array.isArray(words) || words.some((w) => typeof w !== 'string')) throw new SaltError('E_FORMAT', `${p.vocab}: expected a JSON array of strings`);
+  const f = await SafetensorsFile.open(p.tensors);
+  try {
+    const t = f.info('vectors');
+    if (t.shape.length !== 2 || t.shape[0] !== words.length) {
+      throw new SaltError('E_FORMAT', `${p.tensors}: "vectors" has shape [${t.shape.join(', ')}], expected [${words.length}, dim] to match ${p.vocab}`);
+    }
+    return { words: words as string[], dim: t.shape[1], vectors: await f.readFloat32('vectors'), metadata: { ...f.metadata } };
+  } finally {
+    await f.close();
+  }
+}
+
+/**
+ * Returns the table cached at `base`, building it with `build` and caching it first when the
+ * cache is missing or unreadable. Safe when several processes race (each writes atomically).
+ */
+export async function cachedVectors(base: string, build: () => Promise<VectorTable>, metadata: Record<string, string> = {}): Promise<VectorTable> {
+  const p = vectorCachePaths(base);
+  if ((await pathExists(p.tensors)) && (await pathExists(p.vocab))) {
+    try {
+      return await readVectorCache(base);
+    } catch (err) {
+      if (!(err instanceof SaltError) || err.code !== 'E_FORMAT') throw err;
+      // A corrupt or mismatched cache is rebuilt below.
+    }
+  }
+  const table = await build();
+  await writeVectorCache(base, table, metadata);
+  return table;
+}
+
+/**
+ * A text vector file (see {@link readTextVectors}) converted once into the vector cache:
+ * `<cache>/vectors/<file name>-<key>` where the key hashes the absolute path, size and modification
+ * time, so an edited file is converted again. `cache` defaults to `cacheDir()` ($SALT_CACHE_DIR or
+ * .cache/).
+ */
+export async function cachedTextVectors(path: string, options: { cache?: string } = {}): Promise<VectorTable> {
+  let st;
+  try {
+    st = await stat(path);
+  } catch (err) {
+    throw ioError(err, `could not stat vector file ${JSON.stringify(path)}`);
+  }
+  const key = createHash('sha256').update(`${resolve(path)}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
+  const base = join(options.cache ?? cacheDir(), 'vectors', `${basename(path).replace(/[^A-Za-z0-9_.-]/g, '_')}-${key}`);
+  return cachedVectors(base, () => readTextVectors(path), { source: basename(path) });
+}

@@ -1,0 +1,347 @@
+import { mkdir, readFile, readdir, truncate, writeFile, copyFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SaltError } from '../../lib/errors.js';
+import { writeCheckpoint, SafetensorsCheckpoint } from '../../lib/io/checkpoint.js';
+import { encodeFloats } from '../../lib/io/dtype.js';
+import { parseModelConfig, readTokenizerInfo } from '../../lib/io/hfConfig.js';
+import { HfModel, locateEmbeddings, writeTransferredModel } from '../../lib/io/hfModel.js';
+import type { CheckpointTensorInfo } from '../../lib/io/checkpoint.js';
+import { lenmlTokenizer } from './helpers/data.js';
+import { rng, tempFolder } from './helpers/tmp.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => ({ dir, cleanup } = await tempFolder()));
+afterAll(async () => cleanup());
+const code = (c: string) => expect.objectContaining({ code: c });
+
+/** Reads a safetensors file's header and returns name -> raw bytes, parsing by hand (test oracle). */
+async function rawTensors(path: string): Promise<Map<string, Buffer>> {
+  const buf = await readFile(path);
+  const n = Number(buf.readBigUInt64LE(0));
+  const hdr = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+  const out = new Map<string, Buffer>();
+  for (const [k, v] of Object.entries(hdr as Record<string, { data_offsets: [number, number] }>)) {
+    if (k !== '__metadata__') out.set(k, buf.subarray(8 + n + v.data_offsets[0], 8 + n + v.data_offsets[1]));
+  }
+  return out;
+}
+
+async function allRaw(folder: string): Promise<Map<string, Buffer>> {
+  const all = new Map<string, Buffer>();
+  for (const f of (await readdir(folder)).filter((f) => f.endsWith('.safetensors'))) for (const [k, v] of await rawTensors(join(folder, f))) all.set(k, v);
+  return all;
+}
+
+function fake(name: string, shape: number[], file = 'model.safetensors', fileOffset = 0): CheckpointTensorInfo {
+  return { name, shape, dtype: 'BF16', numel: shape.reduce((a, b) => a * b, 1), byteLength: 0, fileOffset, file };
+}
+
+describe('parseModelConfig', () => {
+  it('reads the fields of a flat config and applies family tie defaults', () => {
+    const c = parseModelConfig({ model_type: 'llama', vocab_size: 10, hidden_size: 4, bos_token_id: 1, eos_token_id: [2, 3] });
+    expect(c).toMatchObject({ modelType: 'llama', vocabSize: 10, hiddenSize: 4, embeddingWidth: 4, tieWordEmbeddings: false, tieStated: false, nestedKey: null });
+    expect(c.specialTokens).toEqual({ bos: 1, eos: [2, 3], pad: null, unk: null });
+    expect(parseModelConfig({ model_type: 'gpt2', vocab_size: 10, n_embd: 8 })).toMatchObject({ hiddenSize: 8, tieWordEmbeddings: true });
+    expect(parseModelConfig({ model_type: 'xglm', vocab_size: 10, d_model: 6 }).hiddenSize).toBe(6);
+    expect(parseModelConfig({ model_type: 'opt', vocab_size: 10, hidden_size: 8, word_embed_proj_dim: 4 }).embeddingWidth).toBe(4);
+  });
+  it('uses text_config of multimodal configs', () => {
+    const c = parseModelConfig({ model_type: 'gemma3', text_config: { model_type: 'gemma3_text', vocab_size: 262208, hidden_size: 640, pad_token_id: 0 }, eos_token_id: [1, 106] });
+    expect(c).toMatchObject({ modelType: 'gemma3_text', outerModelType: 'gemma3', vocabSize: 262208, hiddenSize: 640, nestedKey: 'text_config', tieWordEmbeddings: true });
+    expect(c.specialTokens).toEqual({ bos: null, eos: [1, 106], pad: 0, unk: null });
+  });
+  it('rejects configs without vocab_size or hidden size with E_FORMAT naming the field', () => {
+    expect(() => parseModelConfig({ model_type: 'llama', hidden_size: 4 }, 'x/config.json')).toThrow(new SaltError('E_FORMAT', 'x/config.json: expected a positive integer "vocab_size", got undefined'));
+    expect(() => parseModelConfig({ vocab_size: 4 })).toThrow(/hidden_size/);
+    expect(() => parseModelConfig([])).toThrow(code('E_FORMAT'));
+  });
+});
+
+describe('locateEmbeddings', () => {
+  const cfg = (o: Record<string, unknown>) => parseModelConfig({ vocab_size: 100, hidden_size: 8, ...o });
+  const cases: Array<[string, Record<string, unknown>, CheckpointTensorInfo[], string, string | null, boolean, string | null]> = [
+    ['llama untied', { model_type: 'llama' }, [fake('model.embed_tokens.weight', [100, 8]), fake('lm_head.weight', [100, 8], 'model.safetensors', 1600)], 'model.embed_tokens.weight', 'lm_head.weight', false, null],
+    ['gemma tied by config', { model_type: 'gemma', tie_word_embeddings: true }, [fake('model.embed_tokens.weight', [100, 8])], 'model.embed_tokens.weight', null, true, 'config'],
+    ['gemma3 nested', { model_type: 'gemma3', vocab_size: undefined, text_config: { model_type: 'gemma3_text', vocab_size: 100, hidden_size: 8 } }, [fake('language_model.model.embed_tokens.weight', [100, 8])], 'language_model.model.embed_tokens.weight', null, true, 'config'],
+    ['llama without head nor flag', { model_type: 'llama' }, [fake('model.embed_tokens.weight', [100, 8])], 'model.embed_tokens.weight', null, true, 'missing-head'],
+    ['gpt2 missing head', { model_type: 'gpt2' }, [fake('h.0.attn.c_attn.weight', [8, 24]), fake('wte.weight', [100, 8]), fake('wpe.weight', [1024, 8])], 'wte.weight', null, true, 'config'],
+    ['gpt_neox untied', { model_type: 'gpt_neox', tie_word_embeddings: false }, [fake('gpt_neox.embed_in.weight', [100, 8]), fake('embed_out.weight', [100, 8], 'b.safetensors')], 'gpt_neox.embed_in.weight', 'embed_out.weight', false, null],
+    ['bloom', { model_type: 'bloom' }, [fake('transformer.word_embeddings.weight', [100, 8])], 'transformer.word_embeddings.weight', null, true, 'config'],
+    ['opt with projection', { model_type: 'opt', word_embed_proj_dim: 4 }, [fake('model.decoder.embed_tokens.weight', [100, 4]), fake('model.decoder.embed_positions.weight', [2050, 8])], 'model.decoder.embed_tokens.weight', null, true, 'config'],
+    ['bert with MLM head', { model_type: 'bert' }, [fake('bert.embeddings.word_embeddings.weight', [100, 8]), fake('bert.embeddings.position_embeddings.weight', [512, 8]), fake('cls.predictions.decoder.weight', [100, 8], 'model.safetensors', 99)], 'bert.embeddings.word_embeddings.weight', 'cls.predictions.decoder.weight', true, 'config'],
+    ['xlm-roberta', { model_type: 'xlm-roberta', tie_word_embeddings: false }, [fake('roberta.embeddings.word_embeddings.weight', [100, 8]), fake('lm_head.decoder.weight', [100, 8], 'model.safetensors', 7)], 'roberta.embeddings.word_embeddings.weight', 'lm_head.decoder.weight', false, null],
+    ['t5 shared', { model_type: 't5', d_model: 8, hidden_size: undefined }, [fake('encoder.embed_tokens.weight', [100, 8]), fake('shared.weight', [100, 8])], 'shared.weight', null, true, 'config'],
+    ['mt5 untied', { model_type: 'mt5', d_model: 8, hidden_size: undefined }, [fake('shared.weight', [100, 8]), fake('lm_head.weight', [100, 8], 'model.safetensors', 5)], 'shared.weight', 'lm_head.weight', false, null],
+    ['qwen2 shared storage', { model_type: 'qwen2', tie_word_embeddings: false }, [fake('model.embed_tokens.weight', [100, 8], 'a', 64), fake('lm_head.weight', [100, 8], 'a', 64)], 'model.embed_tokens.weight', 'lm_head.weight', true, 'identical-head'],
+    ['unknown family by pattern', { model_type: 'mystery' }, [fake('model.embed_tokens.weight', [100, 8])], 'model.embed_tokens.weight', null, true, 'config'],
+  ];
+  for (const [what, c, ts, input, head, tied, reason] of cases) {
+    it(what, () => {
+      const loc = locateEmbeddings(ts, cfg(c));
+      expect(loc.input.name).toBe(input);
+      expect(loc.head?.name ?? null).toBe(head);
+      expect(loc.tied).toBe(tied);
+      expect(loc.tieReason).toBe(reason);
+    });
+  }
+  it('checks shapes against the config and lists candidates when nothing matches', () => {
+    const ts = [fake('model.embed_tokens.weight', [99, 8]), fake('x.weight', [8, 8])];
+    expect(() => locateEmbeddings(ts, cfg({ model_type: 'llama' }), 'm')).toThrow(
+      new SaltError('E_NOT_FOUND', 'm: no input embedding of shape [100, 8] (vocab_size x width from config.json, model_type "llama") matches the known name patterns; 2-D tensors found: model.embed_tokens.weight [99, 8], x.weight [8, 8]'),
+    );
+    expect(() => locateEmbeddings([fake('model.embed_tokens.weight', [100, 8])], cfg({ model_type: 'llama', tie_word_embeddings: false }))).toThrow(/tie_word_embeddings is false but no output head/);
+    expect(() => locateEmbeddings([fake('model.embed_tokens.weight', [100, 8]), fake('lm_head.weight', [50, 8])], cfg({ model_type: 'llama' }))).toThrow(code('E_FORMAT'));
+  });
+});
+
+describe('HfModel + writeTransferredModel on a folder built from real tokenizers', () => {
+  const H = 32;
+  let src: string;
+  let qwenVocab: Map<string, number>;
+  let srcVocab: number;
+  const srcRaw = new Map<string, Buffer>();
+
+  beforeAll(async () => {
+    const qwen = await lenmlTokenizer('qwen3');
+    const qt = await readTokenizerInfo(qwen);
+    srcVocab = qt.vocabSize!;
+    qwenVocab = qt.vocab!;
+    src = join(dir, 'src');
+    await mkdir(src);
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(qwen, f), join(src, f));
+    await writeFile(join(src, 'config.json'), JSON.stringify({ architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', vocab_size: srcVocab, hidden_size: H, num_hidden_layers: 1, tie_word_embeddings: false, bos_token_id: 151643, eos_token_id: 151645, torch_dtype: 'bfloat16' }));
+    await writeFile(join(src, 'generation_config.json'), JSON.stringify({ bos_token_id: 151643, eos_token_id: [151645, 151643], pad_token_id: 151643, do_sample: true }));
+    await writeFile(join(src, 'README.md'), 'model card\n');
+    const r = rng(99);
+    const mk = (n: number, dtype: 'F32' | 'BF16') => encodeFloats(new Float32Array(n).map(() => (r() - 0.5) * 0.2), dtype);
+    const specs: Array<[string, number[], 'F32' | 'BF16' | 'I64']> = [
+      ['model.embed_tokens.weight', [srcVocab, H], 'BF16'],
+      ['model.layers.0.self_attn.q_proj.weight', [H, H], 'BF16'],
+      ['model.layers.0.mlp.up_proj.weight', [4 * H, H], 'BF16'],
+      ['model.layers.0.input_layernorm.weight', [H], 'F32'],
+      ['model.norm.weight', [H], 'F32'],
+      ['model.rotary.buffer', [3], 'I64'],
+      ['lm_head.weight', [srcVocab, H], 'BF16'],
+    ];
+    for (const [name, shape, dtype] of specs) {
+      const n = shape.reduce((a, b) => a * b, 1);
+      srcRaw.set(name, dtype === 'I64' ? Buffer.from(BigInt64Array.of(1n, -2n, 3n).buffer) : mk(n, dtype));
+    }
+    // 4 MB shards: the embedding and the head (9.7 MB each) get shards of their own.
+    const w = await writeCheckpoint(src, specs.map(([name, shape, dtype]) => ({ name, shape, dtype, data: srcRaw.get(name)! })), { maxShardBytes: 4 << 20, metadata: { format: 'pt' } });
+    expect(w.files.length).toBeGreaterThan(2);
+  });
+
+  it('opens the sharded source and locates an untied head', async () => {
+    const m = await HfModel.open(src);
+    try {
+      expect(m.weights.files.length).toBeGreaterThan(1);
+      expect(m.embeddings).toMatchObject({ tied: false, tieReason: null });
+      expect(m.embeddings.input.name).toBe('model.embed_tokens.weight');
+      expect(m.embeddings.head!.name).toBe('lm_head.weight');
+      expect([...m.tokenizerFiles]).toEqual(['tokenizer.json', 'tokenizer_config.json']);
+      const e = await m.readInputEmbedding();
+      expect(e.length).toBe(srcVocab * H);
+      // BF16 decode checked against the raw bytes: value bits = u16 << 16.
+      const raw = srcRaw.get('model.embed_tokens.weight')!;
+      const bits = new Uint32Array(e.buffer);
+      for (const i of [0, 1, 12345, e.length - 1]) expect(bits[i]).toBe(raw.readUInt16LE(2 * i) * 65536);
+      expect((await m.readOutputHead()).length).toBe(srcVocab * H);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('writes a transferred model: copied tensors byte-identical, new rows, config and tokenizer updated; reads back', async () => {
+    const llama = await lenmlTokenizer('llama3');
+    const lt = await readTokenizerInfo(llama);
+    const rows = lt.vocabSize!;
+    expect(rows).toBe(128256);
+    const m = await HfModel.open(src);
+    const E = await m.readInputEmbedding();
+    const Hd = await m.readOutputHead();
+    await m.close();
+    // Transfer-like: shared token strings copy their source row, others get a fixed value.
+    const newE = new Float32Array(rows * H).fill(0.015625);
+    const newH = new Float32Array(rows * H).fill(-0.5);
+    let shared = 0;
+    for (const [tok, id] of lt.vocab!) {
+      const s = qwenVocab.get(tok);
+      if (s === undefined) continue;
+      shared++;
+      newE.set(E.subarray(s * H, (s + 1) * H), id * H);
+      newH.set(Hd.subarray(s * H, (s + 1) * H), id * H);
+    }
+    expect(shared).toBeGreaterThan(50000);
+    const out = join(dir, 'out');
+    const rep = await writeTransferredModel({ source: src, output: out, tokenizer: llama, inputEmbedding: newE, outputHead: newH, padToMultipleOf: 100 });
+    expect(rep).toMatchObject({ vocabSize: 128300, paddedRows: 44, dtype: 'BF16' });
+    expect(rep.copiedTensors.sort()).toEqual([...srcRaw.keys()].filter((k) => k !== 'model.embed_tokens.weight' && k !== 'lm_head.weight').sort());
+
+    // Independent of the reader: parse the output files by hand.
+    const outRaw = await allRaw(out);
+    for (const name of rep.copiedTensors) expect(Buffer.compare(outRaw.get(name)!, srcRaw.get(name)!)).toBe(0);
+    const tokJson = JSON.parse(await readFile(join(llama, 'tokenizer.json'), 'utf8'));
+    const idOf = (s: string) => tokJson.added_tokens.find((t: { content: string }) => t.content === s).id;
+    const cfg = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+    expect(cfg).toMatchObject({ vocab_size: 128300, bos_token_id: idOf('<|begin_of_text|>'), eos_token_id: idOf('<|end_of_text|>'), hidden_size: H, architectures: ['Qwen3ForCausalLM'] });
+    const gen = JSON.parse(await readFile(join(out, 'generation_config.json'), 'utf8'));
+    expect(gen).toEqual({ bos_token_id: 128000, eos_token_id: 128001, pad_token_id: null, do_sample: true });
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) expect(Buffer.compare(await readFile(join(out, f)), await readFile(join(llama, f)))).toBe(0);
+    expect(await readFile(join(out, 'README.md'), 'utf8')).toBe('model card\n');
+    expect((await readdir(dir)).filter((f) => f.startsWith('.'))).toEqual([]);
+
+    // Read back through the API.
+    const back = await HfModel.open(out);
+    try {
+      expect(back.config.vocabSize).toBe(128300);
+      expect(back.embeddings.tied).toBe(false);
+      const be = await back.readInputEmbedding();
+      const bh = await back.readOutputHead();
+      const id = lt.vocab!.get('Ġthe')!;
+      const s = qwenVocab.get('Ġthe')!;
+      expect(be.subarray(id * H, (id + 1) * H)).toEqual(E.subarray(s * H, (s + 1) * H));
+      expect(bh.subarray(id * H, (id + 1) * H)).toEqual(Hd.subarray(s * H, (s + 1) * H));
+      // Padding rows hold the column means of the given rows (bf16-rounded).
+      const colMean = newE.reduce((acc, v, i) => ((acc[i % H] += v), acc), new Float64Array(H)).map((x) => x / rows);
+      const padRow = be.subarray(128299 * H, 128300 * H);
+      for (let j = 0; j < H; j++) expect(Math.abs(padRow[j] - colMean[j])).toBeLessThanOrEqual(Math.abs(colMean[j]) / 128 + 1e-9);
+      expect(back.weights.files.length).toBeGreaterThan(1);
+    } finally {
+      await back.close();
+    }
+  });
+
+  it('refuses to overwrite, validates shapes, and leaves nothing behind when interrupted', async () => {
+    const llama = await lenmlTokenizer('llama3');
+    const out = join(dir, 'out2');
+    await mkdir(out);
+    const e = new Float32Array(128256 * H);
+    await expect(writeTransferredModel({ source: src, output: out, tokenizer: llama, inputEmbedding: e, outputHead: e })).rejects.toThrow(
+      new SaltError('E_EXISTS', `output folder ${JSON.stringify(out)} already exists (pass overwrite: true to replace it)`),
+    );
+    const out3 = join(dir, 'out3');
+    await expect(writeTransferredModel({ source: src, output: out3, tokenizer: llama, inputEmbedding: e })).rejects.toThrow(/options.outputHead \(Float32Array \[128256, 32\]\) is required/);
+    await expect(writeTransferredModel({ source: src, output: out3, tokenizer: llama, inputEmbedding: new Float32Array(1000 * H), outputHead: new Float32Array(1000 * H) })).rejects.toThrow(
+      new SaltError('E_SHAPE', `the target tokenizer in ${JSON.stringify(llama)} has 128256 tokens but options.inputEmbedding has only 1000 rows`),
+    );
+    await expect(writeTransferredModel({ source: src, output: out3, tokenizer: llama, inputEmbedding: new Float32Array(5) })).rejects.toThrow(code('E_SHAPE'));
+    // Interrupt: a source shard is truncated after the model was opened -> the copy fails mid-way.
+    const broken = join(dir, 'broken');
+    await mkdir(broken);
+    for (const f of await readdir(src)) await copyFile(join(src, f), join(broken, f));
+    const m = await HfModel.open(broken);
+    const shard = m.weights.fileOf('model.layers.0.mlp.up_proj.weight');
+    await truncate(join(broken, shard), 100);
+    const err = await writeTransferredModel({ source: m, output: out3, tokenizer: llama, inputEmbedding: e, outputHead: e }).catch((x) => x);
+    await m.close();
+    expect(err).toBeInstanceOf(SaltError);
+    expect(err.code).toBe('E_IO');
+    expect((await readdir(dir)).filter((f) => f.startsWith('out3') || f.startsWith('.out3'))).toEqual([]);
+  });
+
+  it('overwrites when told to', async () => {
+    const llama = await lenmlTokenizer('llama3');
+    const out = join(dir, 'out2');
+    const e = new Float32Array(128256 * H).fill(1);
+    await writeTransferredModel({ source: src, output: out, tokenizer: llama, inputEmbedding: e, outputHead: e, overwrite: true });
+    const cp = await SafetensorsCheckpoint.open(out);
+    expect((await cp.readFloat32('model.embed_tokens.weight', { rowStart: 5, rowEnd: 6 }))[0]).toBe(1);
+    await cp.close();
+  });
+
+  it('gives E_UNSUPPORTED with conversion advice for PyTorch-only folders and E_NOT_FOUND for empty ones', async () => {
+    const pt = join(dir, 'pt');
+    await mkdir(pt);
+    await writeFile(join(pt, 'config.json'), JSON.stringify({ model_type: 'llama', vocab_size: 4, hidden_size: 2 }));
+    await expect(HfModel.open(pt)).rejects.toThrow(code('E_NOT_FOUND'));
+    await writeFile(join(pt, 'pytorch_model.bin'), 'x');
+    await expect(HfModel.open(pt)).rejects.toThrow(code('E_UNSUPPORTED'));
+    await expect(HfModel.open(pt)).rejects.toThrow(/save_pretrained\(folder_out, safe_serialization=True\)/);
+    await expect(HfModel.open(join(dir, 'nothing'))).rejects.toThrow(code('E_NOT_FOUND'));
+  });
+
+  it('tied nested (gemma3) source in F16: no head written, outputHead refused, text_config and top-level ids updated', async () => {
+    const llama = await lenmlTokenizer('llama3');
+    const g = join(dir, 'gemma3');
+    await mkdir(g);
+    const V = 1000;
+    const W = 8;
+    await writeFile(join(g, 'config.json'), JSON.stringify({ model_type: 'gemma3', text_config: { model_type: 'gemma3_text', vocab_size: V, hidden_size: W, bos_token_id: 2, eos_token_id: 1, pad_token_id: 0 }, eos_token_id: [1, 106] }));
+    const norm = Buffer.from(Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8).buffer);
+    await writeCheckpoint(g, [
+      { name: 'language_model.model.embed_tokens.weight', dtype: 'F16', shape: [V, W], data: new Float32Array(V * W).fill(0.5) },
+      { name: 'language_model.model.norm.weight', dtype: 'F32', shape: [W], data: norm },
+    ]);
+    const m = await HfModel.open(g);
+    expect(m.embeddings).toMatchObject({ tied: true, tieReason: 'config', head: null });
+    expect(m.config.nestedKey).toBe('text_config');
+    const rows = 128256;
+    const e = new Float32Array(rows * W).map((_, i) => (i % 13) / 8);
+    const out = join(dir, 'gemma3-out');
+    await expect(writeTransferredModel({ source: m, output: out, tokenizer: llama, inputEmbedding: e, outputHead: e })).rejects.toThrow(
+      new SaltError('E_ARGUMENT', `${g} has a tied output head (config); options.outputHead must not be given`),
+    );
+    const rep = await writeTransferredModel({ source: m, output: out, tokenizer: llama, inputEmbedding: e });
+    await m.close();
+    expect(rep).toMatchObject({ vocabSize: rows, paddedRows: 0, dtype: 'F16', copiedTensors: ['language_model.model.norm.weight'] });
+    const cfg = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+    expect(cfg).toEqual({ model_type: 'gemma3', text_config: { model_type: 'gemma3_text', vocab_size: rows, hidden_size: W, bos_token_id: 128000, eos_token_id: 128001, pad_token_id: null }, eos_token_id: 128001 });
+    const raw = await allRaw(out);
+    expect([...raw.keys()].sort()).toEqual(['language_model.model.embed_tokens.weight', 'language_model.model.norm.weight']);
+    expect(Buffer.compare(raw.get('language_model.model.norm.weight')!, norm)).toBe(0);
+    // F16 bits of (i % 13) / 8 are exact: check a few against the IEEE encoding computed by hand.
+    const emb = raw.get('language_model.model.embed_tokens.weight')!;
+    expect(emb.readUInt16LE(2 * 1)).toBe(0x3000); // 1/8
+    expect(emb.readUInt16LE(2 * 12)).toBe(0x3e00); // 12/8 = 1.5
+    expect(emb.readUInt16LE(2 * 13)).toBe(0x0000);
+  });
+
+  it('treats a head whose bytes equal the input embedding as tied (identical-head)', async () => {
+    const d = join(dir, 'ident');
+    await mkdir(d);
+    await writeFile(join(d, 'config.json'), JSON.stringify({ model_type: 'llama', vocab_size: 300, hidden_size: 4, tie_word_embeddings: false }));
+    const e = new Float32Array(1200).map((_, i) => i);
+    const other = e.map((v) => -v);
+    await writeCheckpoint(d, [
+      { name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [300, 4], data: e },
+      { name: 'lm_head.weight', dtype: 'BF16', shape: [300, 4], data: e },
+    ]);
+    const m = await HfModel.open(d);
+    expect(m.embeddings).toMatchObject({ tied: true, tieReason: 'identical-head' });
+    await m.close();
+    const d2 = join(dir, 'ident2');
+    await mkdir(d2);
+    await copyFile(join(d, 'config.json'), join(d2, 'config.json'));
+    await writeCheckpoint(d2, [
+      { name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [300, 4], data: e },
+      { name: 'lm_head.weight', dtype: 'BF16', shape: [300, 4], data: other },
+    ]);
+    const m2 = await HfModel.open(d2);
+    expect(m2.embeddings).toMatchObject({ tied: false, tieReason: null });
+    await m2.close();
+  });
+});
+
+describe('readTokenizerInfo', () => {
+  it('reads WordPiece vocab.txt and BPE vocab.json folders and resolves special tokens', async () => {
+    const b = join(dir, 'bert-tok');
+    await mkdir(b);
+    await writeFile(join(b, 'vocab.txt'), '[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n');
+    await writeFile(join(b, 'special_tokens_map.json'), JSON.stringify({ unk_token: '[UNK]', pad_token: { content: '[PAD]' } }));
+    const t = await readTokenizerInfo(b);
+    expect(t).toMatchObject({ files: ['special_tokens_map.json', 'vocab.txt'], vocabSize: 5, specialTokens: { bos: null, eos: null, pad: 0, unk: 1 } });
+    const g = join(dir, 'gpt2-tok');
+    await mkdir(g);
+    await writeFile(join(g, 'vocab.json'), JSON.stringify({ a: 0, b: 1, '<|endoftext|>': 2 }));
+    await writeFile(join(g, 'merges.txt'), '#version: 0.2\na b\n');
+    await writeFile(join(g, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|endoftext|>', eos_token: '<|endoftext|>' }));
+    expect(await readTokenizerInfo(g)).toMatchObject({ vocabSize: 3, specialTokens: { bos: 2, eos: 2, pad: null, unk: null } });
+    const none = join(dir, 'no-tok');
+    await mkdir(none);
+    await writeFile(join(none, 'config.json'), '{}');
+    await expect(readTokenizerInfo(none)).rejects.toThrow(expect.objectContaining({ code: 'E_NOT_FOUND', message: expect.stringMatching(/has no tokenizer files/) }));
+  });
+});

@@ -1,0 +1,358 @@
+import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { SaltError } from '../../lib/errors.js';
+import { SafetensorsFile, bytesToFloat32, writeSafetensors, MAX_HEADER_BYTES } from '../../lib/io/safetensors.js';
+import { handMade, rng, tempFolder } from './helpers/tmp.js';
+
+let dir: string;
+let cleanup: () => Promise<void>;
+beforeAll(async () => ({ dir, cleanup } = await tempFolder()));
+afterAll(async () => cleanup());
+
+const code = (c: string) => expect.objectContaining({ code: c });
+
+/** Two tensors laid out by hand: a 2x3 F32 and a 4-element F16. */
+function sample(): { buf: Buffer; f32: Float32Array } {
+  const f32 = Float32Array.of(1, 2, 3, -4, 5.5, 1e-3);
+  const f16 = Buffer.alloc(8);
+  [0x3c00, 0xc000, 0x7c00, 0x0001].forEach((v, i) => f16.writeUInt16LE(v, 2 * i));
+  const data = Buffer.concat([Buffer.from(f32.buffer), f16]);
+  const buf = handMade(
+    { __metadata__: { format: 'pt' }, w: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] }, h: { dtype: 'F16', shape: [4], data_offsets: [24, 32] } },
+    data,
+  );
+  return { buf, f32 };
+}
+
+describe('SafetensorsFile.open / fromBuffer', () => {
+  it('reads a hand-made file: names, infos, metadata, F32 rows and F16', async () => {
+    const { buf, f32 } = sample();
+    const p = join(dir, 'sample.safetensors');
+    await writeFile(p, buf);
+    const f = await SafetensorsFile.open(p);
+    try {
+      expect(f.names()).toEqual(['w', 'h']);
+      expect(f.metadata).toEqual({ format: 'pt' });
+      expect(f.info('w')).toMatchObject({ dtype: 'F32', shape: [2, 3], numel: 6, byteLength: 24 });
+      expect(await f.readFloat32('w')).toEqual(f32);
+      expect(await f.readFloat32('w', { rowStart: 1, rowEnd: 2 })).toEqual(f32.subarray(3));
+      expect([...(await f.readFloat32('h'))]).toEqual([1, -2, Infinity, 2 ** -24]);
+      expect(Buffer.compare(await f.readBytes('h'), buf.subarray(buf.length - 8))).toBe(0);
+      const chunks = [];
+      for await (const c of f.streamBytes('w', 10)) chunks.push(c);
+      expect(chunks.map((c) => c.length)).toEqual([10, 10, 4]);
+      await expect(f.readFloat32('w', { rowStart: 1, rowEnd: 3 })).rejects.toThrow(code('E_ARGUMENT'));
+      await expect(f.readFloat32('nope')).rejects.toThrow(/no tensor named "nope"/);
+      expect(() => f.info('nope')).toThrow(code('E_NOT_FOUND'));
+    } finally {
+      await f.close();
+    }
+  });
+
+  it('lists every dtype but rejects non-float dtypes only when read as Float32', async () => {
+    const i64 = Buffer.alloc(16);
+    i64.writeBigInt64LE(-5n, 0);
+    i64.writeBigInt64LE(7n, 8);
+    const f = await SafetensorsFile.fromBuffer(handMade({ ids: { dtype: 'I64', shape: [2], data_offsets: [0, 16] }, b: { dtype: 'BOOL', shape: [0], data_offsets: [16, 16] } }, i64));
+    expect(f.info('ids').dtype).toBe('I64');
+    expect((await f.readBytes('ids')).readBigInt64LE(8)).toBe(7n);
+    await expect(f.readFloat32('ids')).rejects.toThrow(new SaltError('E_UNSUPPORTED', '<buffer>: tensor "ids" has dtype I64; only F32, F16 and BF16 can be read as Float32 (use readBytes for raw bytes)'));
+  });
+
+  it('accepts the packed and newer dtypes of the format (F4, F6, F8_E8M0, C64) and rejects them only when read as Float32', async () => {
+    const f = await SafetensorsFile.fromBuffer(
+      handMade(
+        {
+          f4: { dtype: 'F4', shape: [2, 2], data_offsets: [0, 2] },
+          f6: { dtype: 'F6_E2M3', shape: [4], data_offsets: [2, 5] },
+          e8: { dtype: 'F8_E8M0', shape: [1], data_offsets: [5, 6] },
+          c: { dtype: 'C64', shape: [1], data_offsets: [6, 14] },
+        },
+        Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]),
+      ),
+    );
+    expect(f.tensors().map((t) => [t.name, t.dtype, t.byteLength])).toEqual([['f4', 'F4', 2], ['f6', 'F6_E2M3', 3], ['e8', 'F8_E8M0', 1], ['c', 'C64', 8]]);
+    expect([...(await f.readBytes('f6'))]).toEqual([3, 4, 5]);
+    await expect(f.readFloat32('f4')).rejects.toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED' }));
+  });
+
+  const bad: Array<[string, () => Buffer, string | RegExp]> = [
+    ['packed dtype not filling whole bytes', () => handMade({ a: { dtype: 'F4', shape: [3], data_offsets: [0, 2] } }, Buffer.alloc(2)), /shape \[3\] of packed F4 is not a whole number of bytes/],
+    ['too short', () => Buffer.alloc(5), /too short/],
+    ['header length over 100 MB', () => { const b = Buffer.alloc(16); b.writeBigUInt64LE(BigInt(MAX_HEADER_BYTES + 1)); return b; }, /exceeds the limit of 100000000/],
+    ['header length past the end', () => { const b = Buffer.alloc(16); b.writeBigUInt64LE(100n); return b; }, /header length 100 runs past the end of the 16-byte file/],
+    ['huge 64-bit length', () => { const b = Buffer.alloc(16, 0xff); return b; }, /exceeds the limit/],
+    ['not JSON', () => { const j = Buffer.from('{"a":'); const p = Buffer.alloc(8); p.writeBigUInt64LE(BigInt(j.length)); return Buffer.concat([p, j]); }, /not valid JSON/],
+    ['invalid UTF-8', () => { const j = Buffer.from([0x7b, 0xff, 0x7d]); const p = Buffer.alloc(8); p.writeBigUInt64LE(3n); return Buffer.concat([p, j]); }, /not valid UTF-8/],
+    ['array header', () => handMade([1, 2], Buffer.alloc(0)), /must be a JSON object, got an array/],
+    ['unknown dtype', () => handMade({ a: { dtype: 'F31', shape: [1], data_offsets: [0, 4] } }, Buffer.alloc(4)), /tensor "a" has unknown dtype "F31"/],
+    ['shape x itemsize != length', () => handMade({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, Buffer.alloc(8)), /shape \[2\] x 4 bytes \(F32\) = 8 bytes, but data_offsets span 4/],
+    ['negative dim', () => handMade({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, Buffer.alloc(4)), /non-negative integers, got -1/],
+    ['fractional dim', () => handMade({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, Buffer.alloc(4)), /non-negative integers/],
+    ['offsets past data area', () => handMade({ a: { dtype: 'U8', shape: [8], data_offsets: [0, 8] } }, Buffer.alloc(4)), /run past the end of the data area \(4 bytes\)/],
+    ['reversed offsets', () => handMade({ a: { dtype: 'U8', shape: [0], data_offsets: [4, 0] } }, Buffer.alloc(4)), /0 <= begin <= end/],
+    ['three offsets', () => handMade({ a: { dtype: 'U8', shape: [4], data_offsets: [0, 4, 4] } }, Buffer.alloc(4)), /must be \[begin, end\]/],
+    ['overlap', () => handMade({ a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] }, b: { dtype: 'U8', shape: [4], data_offsets: [2, 6] } }, Buffer.alloc(6)), /tensors "a" \[0, 4\] and "b" \[2, 6\] overlap/],
+    ['a gap between tensors', () => handMade({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] }, b: { dtype: 'U8', shape: [2], data_offsets: [4, 6] } }, Buffer.alloc(6)), /data area bytes \[2, 4\) belong to no tensor \(gap before "b"\)/],
+    ['trailing bytes', () => handMade({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] } }, Buffer.alloc(3)), /tensors cover 2 bytes of the 3-byte data area/],
+    ['metadata value not a string', () => handMade({ __metadata__: { n: 1 } }, Buffer.alloc(0)), /"__metadata__" value for key "n" must be a string, got 1/],
+    ['metadata not an object', () => handMade({ __metadata__: 'x' }, Buffer.alloc(0)), /"__metadata__" must be an object of strings/],
+    ['unknown field', () => handMade({ a: { dtype: 'U8', shape: [0], data_offsets: [0, 0], extra: 1 } }, Buffer.alloc(0)), /unknown field "extra"/],
+    ['tensor entry not an object', () => handMade({ a: 3 }, Buffer.alloc(0)), /tensor "a" must be an object/],
+    ['offsets beyond 2^53', () => handMade({ a: { dtype: 'U8', shape: [0], data_offsets: [9007199254740993, 9007199254740993] } }, Buffer.alloc(0)), /data_offsets must be integers/],
+  ];
+  for (const [what, make, msg] of bad) {
+    it(`rejects ${what} with E_FORMAT`, async () => {
+      const err = await SafetensorsFile.fromBuffer(make()).then(() => null, (e) => e);
+      expect(err).toBeInstanceOf(SaltError);
+      expect(err.code).toBe('E_FORMAT');
+      expect(err.message).toMatch(msg);
+    });
+  }
+
+  it('reports a missing file with E_NOT_FOUND naming the path, and a folder with E_IO', async () => {
+    await expect(SafetensorsFile.open(join(dir, 'missing.safetensors'))).rejects.toThrow(code('E_NOT_FOUND'));
+    await expect(SafetensorsFile.open(join(dir, 'missing.safetensors'))).rejects.toThrow(/missing\.safetensors/);
+    await expect(SafetensorsFile.open(dir)).rejects.toThrow(code('E_IO'));
+  });
+});
+
+describe('files written by the reference implementation (Python safetensors 0.8.0)', () => {
+  const fixtures = join(dirname(fileURLToPath(import.meta.url)), 'fixtures');
+  it('reads save_file output (numpy API): F32, F16, I64, a scalar and metadata', async () => {
+    const f = await SafetensorsFile.open(join(fixtures, 'reference-numpy.safetensors'));
+    try {
+      expect(f.metadata).toEqual({ format: 'np', writer: 'safetensors 0.8.0' });
+      expect(f.names().sort()).toEqual(['a', 'h', 'i', 's']);
+      // a = (arange(35) - 17) / 8 as float32 [7, 5]; h = (arange(12) - 6) / 4 as float16 [3, 4]
+      expect([...(await f.readFloat32('a'))]).toEqual(Array.from({ length: 35 }, (_, k) => (k - 17) / 8));
+      expect(f.info('h')).toMatchObject({ dtype: 'F16', shape: [3, 4] });
+      expect([...(await f.readFloat32('h'))]).toEqual(Array.from({ length: 12 }, (_, k) => (k - 6) / 4));
+      const i = await f.readBytes('i');
+      expect([0, 1, 2, 3, 4, 5].map((k) => i.readBigInt64LE(8 * k))).toEqual([-2n, -1n, 0n, 1n, 2n, 3n]);
+      expect(f.info('s').shape).toEqual([]);
+      expect([...(await f.readFloat32('s'))]).toEqual([2.5]);
+    } finally {
+      await f.close();
+    }
+  });
+  it('reads a BF16 tensor serialised by the reference', async () => {
+    const f = await SafetensorsFile.open(join(fixtures, 'reference-bf16.safetensors'));
+    const b = await f.readFloat32('b');
+    await f.close();
+    expect(b.slice(0, 4)).toEqual(Float32Array.of(1, -2, Infinity, 2 ** -133));
+    expect(Number.isNaN(b[4])).toBe(true);
+    expect(Object.is(b[5], -0)).toBe(true);
+  });
+  it('writes the same bytes as the reference for the same tensors and metadata', async () => {
+    const p = join(dir, 'same-as-reference.safetensors');
+    const bits = Buffer.alloc(12);
+    [0x3f80, 0xc000, 0x7f80, 0x0001, 0x7fc0, 0x8000].forEach((v, k) => bits.writeUInt16LE(v, 2 * k));
+    await writeSafetensors(p, [{ name: 'b', dtype: 'BF16', shape: [2, 3], data: bits }], { metadata: { format: 'pt' } });
+    expect(Buffer.compare(await readFile(p), await readFile(join(fixtures, 'reference-bf16.safetensors')))).toBe(0);
+  });
+});
+
+describe('bytesToFloat32', () => {
+  it('is zero-copy for aligned F32 and copies unaligned input', () => {
+    const buf = new Uint8Array(12);
+    new DataView(buf.buffer).setFloat32(4, 2.5, true);
+    const aligned = bytesToFloat32(buf.subarray(4, 8), 'F32');
+    expect(aligned.buffer).toBe(buf.buffer);
+    expect(aligned[0]).toBe(2.5);
+    const un = new Uint8Array(13);
+    new DataView(un.buffer).setFloat32(1, -1.25, true);
+    const c = bytesToFloat32(un.subarray(1, 5), 'F32');
+    expect(c.buffer).not.toBe(un.buffer);
+    expect(c[0]).toBe(-1.25);
+    expect(() => bytesToFloat32(new Uint8Array(3), 'F16')).toThrow(code('E_SHAPE'));
+  });
+});
+
+describe('writeSafetensors', () => {
+  const rnd = rng(7);
+  const values = new Float32Array(1000).map(() => (rnd() - 0.5) * 100);
+  for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+    it(`round-trips ${dtype} bit-exactly (write -> read -> write gives the same bytes)`, async () => {
+      const p = join(dir, `rt-${dtype}.safetensors`);
+      await writeSafetensors(p, [{ name: 'x', dtype, shape: [10, 100], data: values }], { metadata: { k: 'v' } });
+      const f = await SafetensorsFile.open(p);
+      const back = await f.readFloat32('x');
+      const raw = await f.readBytes('x');
+      expect(f.metadata).toEqual({ k: 'v' });
+      expect(f.headerLength % 8).toBe(0);
+      await f.close();
+      if (dtype === 'F32') expect(back).toEqual(values);
+      // Re-encoding the decoded values must reproduce the stored bytes exactly.
+      const p2 = join(dir, `rt2-${dtype}.safetensors`);
+      await writeSafetensors(p2, [{ name: 'x', dtype, shape: [10, 100], data: back }], { metadata: { k: 'v' } });
+      expect(Buffer.compare(await readFile(p), await readFile(p2))).toBe(0);
+      const f2 = await SafetensorsFile.open(p2);
+      expect(Buffer.compare(await f2.readBytes('x'), raw)).toBe(0);
+      await f2.close();
+    });
+  }
+
+  it('streams chunked sources (float and raw) and checks their total length', async () => {
+    const p = join(dir, 'stream.safetensors');
+    async function* gen() {
+      yield values.subarray(0, 300);
+      yield values.subarray(300);
+    }
+    const raw = Buffer.from([1, 2, 3, 4]);
+    await writeSafetensors(p, [
+      { name: 'a', dtype: 'F32', shape: [1000], data: gen },
+      { name: 'b', dtype: 'U8', shape: [4], data: () => [raw.subarray(0, 1), raw.subarray(1)] },
+    ]);
+    const f = await SafetensorsFile.open(p);
+    expect(await f.readFloat32('a')).toEqual(values);
+    expect([...(await f.readBytes('b'))]).toEqual([1, 2, 3, 4]);
+    await f.close();
+    await expect(writeSafetensors(join(dir, 'short.safetensors'), [{ name: 'a', dtype: 'F32', shape: [1001], data: gen }])).rejects.toThrow(
+      new SaltError('E_SHAPE', 'tensor "a": chunks gave 4000 bytes, shape [1001] in F32 needs 4004'),
+    );
+    // The failed write left nothing behind, not even its temporary file.
+    expect((await readdir(dir)).filter((n) => n.includes('short'))).toEqual([]);
+  });
+
+  it('refuses to overwrite unless told to, and validates its arguments', async () => {
+    const p = join(dir, 'exists.safetensors');
+    await writeSafetensors(p, []);
+    await expect(writeSafetensors(p, [])).rejects.toThrow(code('E_EXISTS'));
+    await writeSafetensors(p, [{ name: 'z', dtype: 'F32', shape: [1], data: Float32Array.of(3) }], { overwrite: true });
+    expect(await (await SafetensorsFile.open(p)).readFloat32('z')).toEqual(Float32Array.of(3));
+    await expect(writeSafetensors(join(dir, 'e1'), [{ name: 'a', dtype: 'F32', shape: [2], data: new Float32Array(3) }])).rejects.toThrow(
+      new SaltError('E_SHAPE', 'tensor "a": shape [2] has 2 elements, data has 3'),
+    );
+    await expect(writeSafetensors(join(dir, 'e2'), [{ name: 'a', dtype: 'I32', shape: [1], data: new Float32Array(1) }])).rejects.toThrow(code('E_ARGUMENT'));
+    await expect(writeSafetensors(join(dir, 'e3'), [{ name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) }, { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) }])).rejects.toThrow(/used twice/);
+    await expect(writeSafetensors(join(dir, 'e4'), [{ name: '__metadata__', dtype: 'F32', shape: [1], data: new Float32Array(1) }])).rejects.toThrow(/reserved/);
+    await expect(writeSafetensors(join(dir, 'e5'), [{ name: 'a', dtype: 'F32', shape: [1], data: [1] as never }])).rejects.toThrow(code('E_TYPE'));
+  });
+});
+
+/** Independent minimal parse used as the fuzz oracle: returns tensors' [begin,end) absolute byte ranges. */
+function oracle(buf: Buffer): Map<string, { dtype: string; start: number; end: number }> | null {
+  try {
+    if (buf.length < 8) return null;
+    const n = Number(buf.readBigUInt64LE(0));
+    const hdr = JSON.parse(new TextDecoder('utf-8', { fatal: true }).decode(buf.subarray(8, 8 + n)));
+    const out = new Map();
+    for (const [k, v] of Object.entries(hdr as Record<string, { dtype: string; data_offsets: number[] }>)) {
+      if (k === '__metadata__') continue;
+      out.set(k, { dtype: v.dtype, start: 8 + n + v.data_offsets[0], end: 8 + n + v.data_offsets[1] });
+    }
+    return out;
+  } catch {
+    return null;
+  }
+}
+
+describe('SafetensorsFile fuzzing (seeded)', () => {
+  it('rejects with E_FORMAT or reads correctly 120,000 mutated headers and truncated/extended files', async () => {
+    const rnd = rng(20250524);
+    const ri = (n: number) => Math.floor(rnd() * n);
+    const bases: Buffer[] = [sample().buf];
+    const vals = new Float32Array(24).map((_, i) => i - 3.5);
+    bases.push(
+      handMade(
+        {
+          a: { dtype: 'BF16', shape: [3, 4], data_offsets: [0, 24] },
+          b: { dtype: 'F32', shape: [2, 3], data_offsets: [24, 48] },
+          c: { dtype: 'I32', shape: [2], data_offsets: [48, 56] },
+          s: { dtype: 'F16', shape: [], data_offsets: [56, 58] },
+        },
+        Buffer.concat([Buffer.from(vals.buffer).subarray(0, 48), Buffer.from(vals.buffer).subarray(0, 8), Buffer.from([0, 0x3c])]),
+        5,
+      ),
+    );
+    const specials = [...'{}[]":,0123456789-.eE ', 'F16', 'BF16', 'I64', '1e309', '-0', '99999999999'];
+    let accepted = 0;
+    let rejected = 0;
+    const N = 120_000;
+    for (let it = 0; it < N; it++) {
+      const base = bases[ri(bases.length)];
+      let buf = Buffer.from(base);
+      const hdrEnd = 8 + Number(base.readBigUInt64LE(0));
+      const kind = ri(8);
+      if (kind === 0) buf[ri(hdrEnd)] = ri(256); // random byte anywhere in prefix+header
+      else if (kind === 1) buf[8 + ri(hdrEnd - 8)] = specials[ri(12)].charCodeAt(0);
+      else if (kind === 2) {
+        // replace a digit run in the header with a random number
+        const txt = buf.subarray(8, hdrEnd).toString('latin1');
+        const nums = [...txt.matchAll(/\d+/g)];
+        if (nums.length) {
+          const m = nums[ri(nums.length)];
+          const rep = [String(ri(100)), String(ri(1 << 20)), '0', '1e3', '-1', '2.5', String(2 ** 53 + 2)][ri(7)];
+          const t2 = txt.slice(0, m.index) + rep + txt.slice(m.index! + m[0].length);
+          const j = Buffer.from(t2, 'latin1');
+          const p = Buffer.alloc(8);
+          p.writeBigUInt64LE(BigInt(j.length));
+          buf = Buffer.concat([p, j, base.subarray(hdrEnd)]);
+        }
+      } else if (kind === 3) buf = buf.subarray(0, ri(buf.length)); // truncation
+      else if (kind === 4) buf = Buffer.concat([buf, Buffer.alloc(1 + ri(40), ri(256))]); // extension
+      else if (kind === 5) buf.writeUInt32LE((buf.readUInt32LE(0) + ri(33) - 16) >>> 0, 0); // shifted length
+      else if (kind === 6) {
+        const t = buf.subarray(8, hdrEnd).toString('latin1').replace(/"(F32|F16|BF16|I32)"/, `"${['F32', 'F16', 'BF16', 'I64', 'U8', 'X'][ri(6)]}"`);
+        buf = Buffer.concat([buf.subarray(0, 8), Buffer.from(t, 'latin1'), buf.subarray(hdrEnd)]);
+      } else {
+        for (let k = 0; k < 4; k++) buf[ri(buf.length)] = ri(256);
+      }
+      let f: SafetensorsFile;
+      try {
+        f = await SafetensorsFile.fromBuffer(buf);
+      } catch (e) {
+        if (!(e instanceof SaltError) || e.code !== 'E_FORMAT') throw e;
+        rejected++;
+        continue;
+      }
+      accepted++;
+      const ref = oracle(buf);
+      expect(ref).not.toBeNull();
+      for (const name of f.names()) {
+        const r = ref!.get(name)!;
+        const bytes = await f.readBytes(name);
+        expect(r.end).toBeLessThanOrEqual(buf.length);
+        if (Buffer.compare(bytes, buf.subarray(r.start, r.end)) !== 0) throw new Error(`wrong bytes for ${name}`);
+        if (r.dtype === 'F32') {
+          const v = await f.readFloat32(name);
+          for (let i = 0; i < v.length; i++) if (!Object.is(v[i], buf.readFloatLE(r.start + 4 * i))) throw new Error('bad F32 value');
+        } else if (r.dtype === 'BF16' || r.dtype === 'F16') {
+          await f.readFloat32(name);
+        } else {
+          await expect(f.readFloat32(name)).rejects.toThrow(code('E_UNSUPPORTED'));
+        }
+      }
+    }
+    console.log(`fuzz: ${accepted} accepted, ${rejected} rejected`);
+    expect(accepted + rejected).toBe(N);
+    // Both outcomes must really occur, or the fuzzer is not exercising anything.
+    expect(accepted).toBeGreaterThan(2000);
+    expect(rejected).toBeGreaterThan(50000);
+  }, 120_000);
+
+  it('rejects every truncated or extended copy of a file on disk with E_FORMAT', async () => {
+    const { buf } = sample();
+    let ok = 0;
+    for (let cut = 0; cut <= buf.length + 8; cut++) {
+      const p = join(dir, `cut-${cut}.safetensors`);
+      await writeFile(p, cut <= buf.length ? buf.subarray(0, cut) : Buffer.concat([buf, Buffer.alloc(cut - buf.length)]));
+      const r = await SafetensorsFile.open(p).then(
+        async (f) => {
+          const v = await f.readFloat32('w');
+          await f.close();
+          return v;
+        },
+        (e) => e,
+      );
+      if (cut === buf.length) {
+        expect(r).toEqual(sample().f32);
+        ok++;
+      } else expect(r).toMatchObject({ code: 'E_FORMAT' });
+    }
+    expect(ok).toBe(1);
+  });
+});
