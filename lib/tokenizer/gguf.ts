@@ -119,7 +119,7 @@ class ChunkReader {
     if (n > BigInt(MAX_COUNT) || (minBytesEach > 0 && n * BigInt(minBytesEach) > BigInt(remaining))) {
       throw new SaltError(
         'E_FORMAT',
-        `GGUF file ${this.file}: bad ${what} ${n} at offset ${at} (expected at most ${Math.min(MAX_COUNT, minBytesEach > 0 ? Math.floor(remaining / minBytesEach) : MAX_COUNT)} for the ${remaining} bytes left)`,
+        `GGUF file ${this.file} is truncated or corrupt: bad ${what} ${n} at offset ${at} (expected at most ${Math.min(MAX_COUNT, minBytesEach > 0 ? Math.floor(remaining / minBytesEach) : MAX_COUNT)} for the ${remaining} bytes left)`,
       );
     }
     return Number(n);
