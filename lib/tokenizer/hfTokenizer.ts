@@ -93,7 +93,7 @@ function scanDecoder(node: unknown, facts: DecoderFacts): void {
  *
  * @param file - path of tokenizer.json.
  * @throws SaltError `E_NOT_FOUND` / `E_IO` if a file cannot be read; `E_FORMAT` for invalid JSON, a
- *   missing or malformed `model`, duplicate or non-dense ids; `E_UNSUPPORTED` for an unknown model type or
+ *   missing or malformed `model`, duplicate ids (ids no token uses become empty `unused` entries); `E_UNSUPPORTED` for an unknown model type or
  *   a decoder this version cannot interpret (e.g. end-of-word suffixes).
  */
 export async function loadHfTokenizerJson(file: string, options: HfTokenizerOptions = {}): Promise<Vocabulary> {
@@ -141,7 +141,6 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
     default:
       throw new SaltError('E_UNSUPPORTED', `${file}: unknown tokenizer model type ${describe(type)}; expected "BPE", "Unigram", "WordPiece" or "WordLevel"`);
   }
-  const modelSize = idToPiece.length;
   const kinds: (TokenKind | undefined)[] = [];
   const added = json.added_tokens ?? [];
   if (!Array.isArray(added)) throw new SaltError('E_FORMAT', `${file}: added_tokens must be an array, received ${describe(added)}`);
@@ -156,9 +155,12 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
     idToPiece[id] = t.content;
     if (t.special === true) kinds[id] = 'special';
   }
+  // Ids no token uses (tiktoken-derived vocabularies such as cl100k / o200k have holes) become unused
+  // entries with an empty piece, so that ids keep their meaning.
   for (let id = 0; id < idToPiece.length; id++) {
     if (idToPiece[id] === undefined) {
-      throw new SaltError('E_FORMAT', `${file}: token ids must be dense, but id ${id} is missing (model has ${modelSize} ids, largest id ${idToPiece.length - 1})`);
+      idToPiece[id] = '';
+      kinds[id] = 'unused';
     }
   }
   const pieces = idToPiece as string[];
