@@ -77,7 +77,7 @@ export interface Alignment {
 }
 
 const CAT = Object.fromEntries(MATCH_CATEGORIES.map((c, i) => [c, i])) as Record<MatchCategory, number>;
-const fatal = new TextDecoder('utf-8', { fatal: true });
+const fatal = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 const enc = new TextEncoder();
 
 /** Lower-cased bytes: Unicode lower-casing for valid UTF-8, ASCII-only lower-casing otherwise. */

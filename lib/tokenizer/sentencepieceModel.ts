@@ -86,7 +86,7 @@ class ProtoReader {
   }
 }
 
-const decoder = new TextDecoder('utf-8', { fatal: true });
+const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** SentencePiece piece types (sentencepiece_model.proto). */
 const SPM_TYPE_KIND: Record<number, TokenKind | undefined> = { 1: undefined, 2: 'special', 3: 'special', 4: undefined, 5: 'unused', 6: 'byte' };
