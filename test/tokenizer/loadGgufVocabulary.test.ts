@@ -220,3 +220,35 @@ describe('readGgufMetadata / loadGgufVocabulary on malformed files', () => {
     expect(() => loadGgufVocabulary(p)).toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED', message: expect.stringContaining('"rwkv"') }));
   });
 });
+
+describe('loadGgufVocabulary fuzz (seeded byte mutations of a real file)', () => {
+  it('either loads or throws SaltError E_FORMAT / E_UNSUPPORTED, never anything else', async () => {
+    const good = await readFile(join(models, 'ggml-vocab-bert-bge.gguf'));
+    const dir = await mkdtemp(join(tmpdir(), 'salt-gguf-fuzz-'));
+    let seed = 12345;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const outcomes = { loaded: 0, E_FORMAT: 0, E_UNSUPPORTED: 0 };
+    for (let trial = 0; trial < 200; trial++) {
+      const b = Buffer.from(good);
+      const edits = 1 + Math.floor(rnd() * 4);
+      for (let e = 0; e < edits; e++) {
+        // mostly the header and early keys, where counts and types live
+        const pos = rnd() < 0.7 ? Math.floor(rnd() * 1200) : Math.floor(rnd() * b.length);
+        b[pos] = Math.floor(rnd() * 256);
+      }
+      const cut = rnd() < 0.2 ? Math.floor(rnd() * b.length) : b.length;
+      const p = join(dir, `f${trial}.gguf`);
+      await writeFile(p, b.subarray(0, cut));
+      try {
+        loadGgufVocabulary(p);
+        outcomes.loaded++;
+      } catch (err) {
+        expect(err).toBeInstanceOf(SaltError);
+        const code = (err as SaltError).code;
+        expect(['E_FORMAT', 'E_UNSUPPORTED']).toContain(code);
+        outcomes[code as 'E_FORMAT' | 'E_UNSUPPORTED']++;
+      }
+    }
+    expect(outcomes.E_FORMAT).toBeGreaterThan(20);
+  });
+});

@@ -85,3 +85,25 @@ describe('loadSentencePieceModel on malformed input', () => {
     expect(() => parseSentencePieceModel('abc' as never)).toThrow(expect.objectContaining({ code: 'E_TYPE' }));
   });
 });
+
+describe('sentencePieceModelToVocabulary fuzz (seeded byte mutations of a real model)', () => {
+  it('either loads or throws SaltError E_FORMAT, never anything else', () => {
+    const good = Buffer.from(spm.clean_30k_b64 as string, 'base64');
+    let seed = 777;
+    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    let failed = 0;
+    for (let trial = 0; trial < 300; trial++) {
+      const b = Buffer.from(good);
+      for (let e = 0; e < 3; e++) b[Math.floor(rnd() * b.length)] = Math.floor(rnd() * 256);
+      const cut = rnd() < 0.3 ? Math.floor(rnd() * b.length) : b.length;
+      try {
+        sentencePieceModelToVocabulary(new Uint8Array(b.subarray(0, cut)), 'fuzz.model');
+      } catch (err) {
+        expect(err).toBeInstanceOf(SaltError);
+        expect((err as SaltError).code).toBe('E_FORMAT');
+        failed++;
+      }
+    }
+    expect(failed).toBeGreaterThan(30);
+  });
+});
