@@ -252,3 +252,49 @@ describe('loadGgufVocabulary fuzz (seeded byte mutations of a real file)', () =>
     expect(outcomes.E_FORMAT).toBeGreaterThan(20);
   });
 });
+
+describe("loadGgufVocabulary: every text token of all 19 GGUF files agrees with HF tokenizers' decoders", () => {
+  it('decodes [a, id] with the decoder of the GGUF tokenizer family', async () => {
+    const { Tokenizer } = await import('tokenizers');
+    const files = readdirSync(models).filter((f) => f.endsWith('.gguf'));
+    expect(files.length).toBe(19);
+    let total = 0;
+    for (const f of files) {
+      const meta = readGgufMetadata(join(models, f));
+      const family = meta.kv.get('tokenizer.ggml.model') as string;
+      const v = loadGgufVocabulary(join(models, f));
+      // A decoding-only tokenizer.json for the reference library: the GGUF's pieces as a BPE vocabulary
+      // without merges, and the decoder Hugging Face uses for that family.
+      const decoder =
+        family === 'gpt2'
+          ? { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false }
+          : { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }] };
+      const vocab: Record<string, number> = {};
+      v.pieces.forEach((p, id) => {
+        if (!(p in vocab)) vocab[p] = id;
+      });
+      const tok = Tokenizer.fromString(JSON.stringify({ version: '1.0', added_tokens: [], model: { type: 'BPE', vocab, merges: [], byte_fallback: family !== 'gpt2' }, decoder }));
+      const anchor = vocab['a'];
+      expect(v.isWordStart(anchor)).toBe(false);
+      const ids: number[] = [];
+      for (let id = 0; id < v.size; id++) {
+        const k = v.kindOf(id);
+        if (k !== 'special' && k !== 'unused' && vocab[v.pieces[id]] === id) ids.push(id);
+      }
+      const dec = new TextDecoder();
+      const bad: string[] = [];
+      for (let s = 0; s < ids.length; s += 20000) {
+        const chunk = ids.slice(s, s + 20000);
+        const ref = await tok.decodeBatch(chunk.map((id) => [anchor, id]), false);
+        chunk.forEach((id, j) => {
+          const mine = dec.decode(Buffer.concat([Buffer.from('a'), v.decode([id])]));
+          if (mine !== ref[j] && bad.length < 3) bad.push(`${f} ${id} ${JSON.stringify(v.pieces[id])}: ${JSON.stringify(mine)} vs ${JSON.stringify(ref[j])}`);
+        });
+      }
+      expect(bad).toEqual([]);
+      expect(ids.length).toBeGreaterThan(v.size * 0.9);
+      total += ids.length;
+    }
+    expect(total).toBeGreaterThan(1_500_000);
+  });
+});
