@@ -126,8 +126,16 @@ function isControlByte(b: number): boolean {
 }
 
 /**
- * Canonical form of one text piece under a spelling convention (no kind flags applied).
- * @internal exported for tests and loaders.
+ * Canonical form of one text piece under a spelling convention, without kind flags or the placeholder
+ * rule (those are applied by {@link buildVocabulary}).
+ *
+ * @param piece - the token string as stored.
+ * @param convention - how the tokenizer spells text.
+ * @param options - `byteFallback`: read `<0xNN>` as a byte (sentencepiece); `continuationPrefix`: the
+ *   wordpiece continuation marker (default "##").
+ * @returns the word-start flag, the bytes (without the word-start space) and whether the piece stands
+ *   for a single raw byte (`<0xNN>`, or a byte-level single byte >= 0x80).
+ * @throws SaltRangeError `E_ARGUMENT` for an unknown convention.
  */
 export function canonicalizePiece(
   piece: string,
