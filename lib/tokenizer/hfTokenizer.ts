@@ -1,0 +1,239 @@
+/**
+ * Loader for Hugging Face `tokenizer.json` (models BPE, Unigram, WordPiece, WordLevel), with the roles of
+ * special tokens from `tokenizer_config.json` and `special_tokens_map.json`.
+ */
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { SaltError, describe } from '../errors.js';
+import { buildVocabulary, type SpecialRole, type SpellingConvention, type TokenKind, type Vocabulary } from './vocabulary.js';
+import { CONFIG_ROLE_KEYS, configTokenContent, inferRolesByName } from './roles.js';
+
+/** Options of {@link loadHfTokenizerJson}. */
+export interface HfTokenizerOptions {
+  /** Path of a `tokenizer_config.json` whose `*_token` entries give roles (read if given). */
+  tokenizerConfig?: string;
+  /** Path of a `special_tokens_map.json` (read if given; its entries win over tokenizer_config.json). */
+  specialTokensMap?: string;
+  /** Recognise conventional special-token names for roles the files leave unset (default true). */
+  inferRoles?: boolean;
+}
+
+/** Reads and parses a JSON file; wraps failures into SaltError with the file name. */
+export async function readJsonFile(file: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_IO';
+    throw new SaltError(code, `cannot read ${file}: ${(err as Error).message}`, { cause: err });
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new SaltError('E_FORMAT', `${file} is not valid JSON (${text.length} characters read): ${(err as Error).message}`, { cause: err });
+  }
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+interface DecoderFacts {
+  convention?: SpellingConvention;
+  byteFallback: boolean;
+  prefix?: string;
+  unsupported?: string;
+}
+
+/** Walks a decoder (or pre-tokenizer) tree and collects what it says about the spelling. */
+function scanDecoder(node: unknown, facts: DecoderFacts): void {
+  if (!isObject(node)) return;
+  switch (node.type) {
+    case 'Sequence':
+      for (const d of (node.decoders ?? node.pretokenizers ?? []) as unknown[]) scanDecoder(d, facts);
+      return;
+    case 'ByteLevel':
+      facts.convention ??= 'byte-level';
+      return;
+    case 'Metaspace':
+      facts.convention ??= 'sentencepiece';
+      if (typeof node.replacement === 'string' && node.replacement !== '\u2581') facts.unsupported = `Metaspace replacement ${JSON.stringify(node.replacement)} (only "\u2581" is supported)`;
+      return;
+    case 'Replace': {
+      const pat = isObject(node.pattern) ? node.pattern.String : undefined;
+      if (pat === '\u2581' && node.content === ' ') facts.convention ??= 'sentencepiece';
+      return;
+    }
+    case 'ByteFallback':
+      facts.byteFallback = true;
+      return;
+    case 'WordPiece':
+      facts.convention ??= 'wordpiece';
+      if (typeof node.prefix === 'string') facts.prefix = node.prefix;
+      return;
+    case 'BPEDecoder':
+      facts.unsupported = `decoder BPEDecoder with end-of-word suffix ${JSON.stringify(node.suffix)}`;
+      return;
+    case 'CTC':
+      facts.unsupported = 'decoder CTC';
+      return;
+    default:
+      return;
+  }
+}
+
+/**
+ * Loads a Hugging Face `tokenizer.json` into canonical form.
+ *
+ * The spelling convention comes from the decoder (ByteLevel -> byte-level; Metaspace or Replace "▁"->" "
+ * -> sentencepiece; WordPiece -> wordpiece), else from the pre-tokenizer, else from the model type
+ * (WordPiece -> wordpiece, WordLevel -> words). Added tokens override the model's entry for their id;
+ * `special: true` makes them `special`. Roles come from the config files, then from `model.unk_token`,
+ * then (unless `inferRoles: false`) from conventional names of special tokens.
+ *
+ * @param file - path of tokenizer.json.
+ * @throws SaltError `E_NOT_FOUND` / `E_IO` if a file cannot be read; `E_FORMAT` for invalid JSON, a
+ *   missing or malformed `model`, duplicate ids (ids no token uses become empty `unused` entries); `E_UNSUPPORTED` for an unknown model type or
+ *   a decoder this version cannot interpret (e.g. end-of-word suffixes).
+ */
+export async function loadHfTokenizerJson(file: string, options: HfTokenizerOptions = {}): Promise<Vocabulary> {
+  const json = await readJsonFile(file);
+  if (!isObject(json) || !isObject(json.model)) {
+    throw new SaltError('E_FORMAT', `${file}: expected a tokenizer.json object with a "model" object, received ${describe(isObject(json) ? json.model : json)}`);
+  }
+  const model = json.model;
+  // Older files omit model.type; infer it from the vocab's shape like the reference library does.
+  let type = model.type;
+  if (type === undefined) type = Array.isArray(model.vocab) ? 'Unigram' : Array.isArray(model.merges) ? 'BPE' : isObject(model.vocab) ? 'WordLevel' : undefined;
+  const idToPiece: (string | undefined)[] = [];
+  const set = (id: unknown, piece: string, where: string): void => {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x7fffffff) {
+      throw new SaltError('E_FORMAT', `${file}: ${where} "${piece}" has id ${describe(id)} (expected a non-negative integer)`);
+    }
+    if (idToPiece[id] !== undefined) {
+      throw new SaltError('E_FORMAT', `${file}: duplicate id ${id} in ${where}: "${idToPiece[id]}" and "${piece}"`);
+    }
+    idToPiece[id] = piece;
+  };
+  let byteFallback = model.byte_fallback === true;
+  switch (type) {
+    case 'BPE':
+    case 'WordPiece':
+    case 'WordLevel': {
+      if (!isObject(model.vocab)) throw new SaltError('E_FORMAT', `${file}: model.vocab of a ${type} model must be an object {token: id}, received ${describe(model.vocab)}`);
+      for (const [piece, id] of Object.entries(model.vocab)) set(id, piece, 'model.vocab');
+      if (type === 'BPE' && typeof model.end_of_word_suffix === 'string' && model.end_of_word_suffix !== '') {
+        throw new SaltError('E_UNSUPPORTED', `${file}: BPE with end_of_word_suffix ${JSON.stringify(model.end_of_word_suffix)} is not supported (word-end markers, e.g. CLIP)`);
+      }
+      if (type === 'BPE' && typeof model.continuing_subword_prefix === 'string' && model.continuing_subword_prefix !== '') {
+        throw new SaltError('E_UNSUPPORTED', `${file}: BPE with continuing_subword_prefix ${JSON.stringify(model.continuing_subword_prefix)} is not supported`);
+      }
+      break;
+    }
+    case 'Unigram': {
+      if (!Array.isArray(model.vocab)) throw new SaltError('E_FORMAT', `${file}: model.vocab of a Unigram model must be an array of [piece, score], received ${describe(model.vocab)}`);
+      model.vocab.forEach((entry: unknown, id: number) => {
+        if (!Array.isArray(entry) || typeof entry[0] !== 'string') throw new SaltError('E_FORMAT', `${file}: model.vocab[${id}] must be [piece, score], received ${describe(entry)}`);
+        set(id, entry[0], 'model.vocab');
+      });
+      break;
+    }
+    default:
+      throw new SaltError('E_UNSUPPORTED', `${file}: unknown tokenizer model type ${describe(type)}; expected "BPE", "Unigram", "WordPiece" or "WordLevel"`);
+  }
+  const kinds: (TokenKind | undefined)[] = [];
+  const added = json.added_tokens ?? [];
+  if (!Array.isArray(added)) throw new SaltError('E_FORMAT', `${file}: added_tokens must be an array, received ${describe(added)}`);
+  const seenAdded = new Set<number>();
+  for (const [i, t] of added.entries()) {
+    if (!isObject(t) || typeof t.content !== 'string') throw new SaltError('E_FORMAT', `${file}: added_tokens[${i}] must be an object with a string "content", received ${describe(t)}`);
+    const id = t.id;
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x7fffffff) throw new SaltError('E_FORMAT', `${file}: added_tokens[${i}] "${t.content}" has id ${describe(id)} (expected a non-negative integer)`);
+    if (seenAdded.has(id)) throw new SaltError('E_FORMAT', `${file}: duplicate id ${id} in added_tokens ("${t.content}")`);
+    seenAdded.add(id);
+    // An added token may re-declare a model token (same id); it then overrides the model's entry.
+    idToPiece[id] = t.content;
+    if (t.special === true) kinds[id] = 'special';
+  }
+  // Ids no token uses (tiktoken-derived vocabularies such as cl100k / o200k have holes) become unused
+  // entries with an empty piece, so that ids keep their meaning.
+  for (let id = 0; id < idToPiece.length; id++) {
+    if (idToPiece[id] === undefined) {
+      idToPiece[id] = '';
+      kinds[id] = 'unused';
+    }
+  }
+  const pieces = idToPiece as string[];
+
+  const facts: DecoderFacts = { byteFallback: false };
+  scanDecoder(json.decoder, facts);
+  if (facts.unsupported) throw new SaltError('E_UNSUPPORTED', `${file}: ${facts.unsupported} is not supported`);
+  if (!facts.convention) scanDecoder(json.pre_tokenizer, facts);
+  let convention = facts.convention;
+  if (!convention && type === 'WordPiece') convention = 'wordpiece';
+  if (!convention && type === 'WordLevel') convention = 'words';
+  if (!convention) {
+    throw new SaltError('E_UNSUPPORTED', `${file}: cannot tell how tokens spell text: decoder ${describe(isObject(json.decoder) ? json.decoder.type : json.decoder)} and pre_tokenizer ${describe(isObject(json.pre_tokenizer) ? json.pre_tokenizer.type : json.pre_tokenizer)} are neither ByteLevel, Metaspace, Replace("\u2581"), nor WordPiece`);
+  }
+  byteFallback ||= facts.byteFallback;
+  const prefix = facts.prefix ?? (typeof model.continuing_subword_prefix === 'string' ? model.continuing_subword_prefix : '##');
+
+  // Roles: explicit config first, then the model's unk token, then conventional names.
+  const byContent = new Map<string, number>();
+  for (let id = pieces.length - 1; id >= 0; id--) byContent.set(pieces[id], id);
+  const roles = new Map<SpecialRole, number>();
+  const configs: [string, unknown][] = [];
+  if (options.tokenizerConfig) configs.push([options.tokenizerConfig, await readJsonFile(options.tokenizerConfig)]);
+  if (options.specialTokensMap) configs.push([options.specialTokensMap, await readJsonFile(options.specialTokensMap)]);
+  for (const [cfgFile, cfg] of configs) {
+    if (!isObject(cfg)) throw new SaltError('E_FORMAT', `${cfgFile}: expected a JSON object, received ${describe(cfg)}`);
+    for (const [key, role] of Object.entries(CONFIG_ROLE_KEYS)) {
+      if (cfg[key] === undefined || cfg[key] === null) continue;
+      const content = configTokenContent(cfg[key]);
+      if (content === undefined) throw new SaltError('E_FORMAT', `${cfgFile}: "${key}" must be a string or {content}, received ${describe(cfg[key])}`);
+      const id = byContent.get(content);
+      if (id === undefined) throw new SaltError('E_FORMAT', `${cfgFile}: "${key}" names token ${JSON.stringify(content)}, which is not in ${file}`);
+      roles.set(role, id);
+    }
+  }
+  if (!roles.has('unk') && typeof model.unk_token === 'string' && byContent.has(model.unk_token)) roles.set('unk', byContent.get(model.unk_token)!);
+  if (!roles.has('unk') && type === 'Unigram' && typeof model.unk_id === 'number' && model.unk_id < pieces.length) roles.set('unk', model.unk_id);
+  // The unknown token is a special token even where it is not listed among the added tokens.
+  const unk = roles.get('unk');
+  if (unk !== undefined && kinds[unk] === undefined) kinds[unk] = 'special';
+  if (options.inferRoles !== false) inferRolesByName(pieces, (id) => kinds[id] === 'special', roles);
+
+  const normalizerPrepends = JSON.stringify(json.normalizer ?? null).includes('"Prepend"');
+  const metaspacePrepends = JSON.stringify(json.pre_tokenizer ?? null).match(/"prepend_scheme":"(always|first)"|"add_prefix_space":true/) !== null && convention === 'sentencepiece';
+  return buildVocabulary({
+    name: file,
+    format: 'tokenizer.json',
+    convention,
+    pieces,
+    kinds,
+    byteFallback,
+    continuationPrefix: prefix,
+    roles,
+    addsSpacePrefix: normalizerPrepends || metaspacePrepends,
+  });
+}
+
+/**
+ * Loads the tokenizer of a Hugging Face model folder: `tokenizer.json` plus, where present,
+ * `tokenizer_config.json` and `special_tokens_map.json` for roles.
+ *
+ * @throws SaltError `E_NOT_FOUND` if the folder has no tokenizer.json; otherwise as {@link loadHfTokenizerJson}.
+ */
+export async function loadHfTokenizerFolder(folder: string, options: { inferRoles?: boolean } = {}): Promise<Vocabulary> {
+  const { stat } = await import('node:fs/promises');
+  const exists = async (p: string) => stat(p).then(() => true, () => false);
+  const tj = join(folder, 'tokenizer.json');
+  if (!(await exists(tj))) throw new SaltError('E_NOT_FOUND', `${folder} has no tokenizer.json (expected a Hugging Face model folder)`);
+  const cfg = join(folder, 'tokenizer_config.json');
+  const stm = join(folder, 'special_tokens_map.json');
+  return loadHfTokenizerJson(tj, {
+    tokenizerConfig: (await exists(cfg)) ? cfg : undefined,
+    specialTokensMap: (await exists(stm)) ? stm : undefined,
+    inferRoles: options.inferRoles,
+  });
+}

@@ -1,0 +1,227 @@
+import { describe, expect, it, beforeAll } from 'vitest';
+import { join } from 'node:path';
+import { mkdtemp, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { createRequire } from 'node:module';
+import { Tokenizer, WordPiece, wordPieceDecoder } from 'tokenizers';
+import {
+  alignVocabularies,
+  formatAlignmentReport,
+  loadGgufVocabulary,
+  loadHfTokenizerFolder,
+  loadVocabTxt,
+  MATCH_CATEGORIES,
+  piecesVocabulary,
+  wordListVocabulary,
+  type Vocabulary,
+} from '../../lib/tokenizer/index.js';
+import { SaltRangeError, SaltTypeError } from '../../lib/errors.js';
+import { fetchNpmPackage } from '../../lib/data/npmFetch.js';
+import { gloveWords, lenmlModels, llamaCppModels, useLitePieces } from './realData.js';
+
+const cat = (name: (typeof MATCH_CATEGORIES)[number]) => MATCH_CATEGORIES.indexOf(name);
+
+describe('alignVocabularies on small hand-made vocabularies', () => {
+  // source: an LLM with SentencePiece spelling and byte fallback
+  const src = piecesVocabulary(['<unk>', '<s>', '</s>', '<0xE2>', '<0x41>', '\u2581Hello', 'ing', '\u2581the', '\u2581The', 'A', '\u2581world', '<unused0>'], {
+    convention: 'sentencepiece',
+    byteFallback: true,
+    specialIds: [0, 1, 2],
+    name: 'src',
+  });
+  // target: a byte-level BPE PLM. "â" is the byte-level spelling of byte 0xE2, "Ġ" of the space.
+  const tgt = piecesVocabulary(['<|endoftext|>', 'ĠHello', 'ing', 'Ġhello', 'â', 'ĠTHE', 'world', 'Ġworld', 'Ġunknown', '<unused0>', 'A', 'Ġthe'], {
+    convention: 'byte-level',
+    specialIds: [0],
+    name: 'tgt',
+  });
+
+  it('default: exact canonical matches, byte tokens by value, special by role, the rest new', () => {
+    const a = alignVocabularies(src, tgt);
+    // hand-derived expectations, target id by target id
+    expect(Array.from(a.sourceIdOfTarget)).toEqual([2, 5, 6, -1, 3, -1, -1, 10, -1, -1, 9, 7]);
+    expect(Array.from(a.category).map((c) => MATCH_CATEGORIES[c])).toEqual([
+      'special-role', // <|endoftext|> is eos by name, like </s>
+      'exact',
+      'exact',
+      'new',
+      'byte',
+      'new',
+      'new',
+      'exact',
+      'new',
+      'new', // placeholders are never matched
+      'exact',
+      'exact',
+    ]);
+    expect(a.report.counts).toEqual({ 'special-role': 1, exact: 5, byte: 1, 'case-folded': 0, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 5 });
+    expect(a.report.matched).toBe(7);
+    expect(a.report.newByKind).toEqual({ normal: 4, special: 0, byte: 0, control: 0, unused: 1 });
+    expect(a.report.roles.matched).toEqual([{ role: 'eos', targetId: 0, sourceId: 2 }]);
+    expect(formatAlignmentReport(a.report)).toContain('exact');
+  });
+
+  it('caseFold and ignoreWordStart add separately reported matches; lowest source id wins', () => {
+    const a = alignVocabularies(src, tgt, { caseFold: true, ignoreWordStart: true });
+    expect(a.sourceIdOfTarget[3]).toBe(5); // Ġhello -> ▁Hello (case-folded)
+    expect(a.category[3]).toBe(cat('case-folded'));
+    expect(a.sourceIdOfTarget[5]).toBe(7); // ĠTHE -> ▁the (id 7) rather than ▁The (id 8)
+    expect(a.category[5]).toBe(cat('case-folded'));
+    expect(a.sourceIdOfTarget[6]).toBe(10); // world -> ▁world, word start ignored
+    expect(a.category[6]).toBe(cat('word-start-ignored'));
+    expect(a.report.counts['case-folded']).toBe(2);
+    expect(a.report.counts['word-start-ignored']).toBe(1);
+    expect(a.report.distinctSourceIds).toBe(7); // ▁Hello, ▁the and ▁world each serve two target ids
+    const only = alignVocabularies(src, tgt, { ignoreWordStart: true });
+    expect(only.category[3]).toBe(cat('new'));
+    expect(only.category[6]).toBe(cat('word-start-ignored'));
+  });
+
+  it('a SentencePiece byte token matches a single-byte text token when the source has no byte token', () => {
+    const words = piecesVocabulary(['A', 'x'], { convention: 'byte-level' });
+    const a = alignVocabularies(words, src);
+    expect(a.sourceIdOfTarget[4]).toBe(0); // <0x41> -> "A"
+    expect(a.category[4]).toBe(cat('byte'));
+    expect(alignVocabularies(words, src, { matchBytes: false }).category[4]).toBe(cat('new'));
+  });
+
+  it('is deterministic', () => {
+    const a = alignVocabularies(src, tgt, { caseFold: true });
+    const b = alignVocabularies(src, tgt, { caseFold: true });
+    expect(a.sourceIdOfTarget).toEqual(b.sourceIdOfTarget);
+    expect(a.report).toEqual(b.report);
+  });
+
+  it('rejects bad arguments with exact classes and codes', () => {
+    expect(() => alignVocabularies({} as never, tgt)).toThrow(SaltTypeError);
+    expect(() => alignVocabularies({} as never, tgt)).toThrow(expect.objectContaining({ code: 'E_TYPE', message: 'source must be a Vocabulary, received Object object' }));
+    expect(() => alignVocabularies(src, tgt, { casefold: true } as never)).toThrow(SaltRangeError);
+    expect(() => alignVocabularies(src, tgt, { casefold: true } as never)).toThrow(expect.objectContaining({ code: 'E_ARGUMENT', message: expect.stringContaining('unknown option "casefold"') }));
+    expect(() => alignVocabularies(src, tgt, { caseFold: 'yes' } as never)).toThrow(expect.objectContaining({ code: 'E_TYPE' }));
+    expect(() => alignVocabularies(src, tgt, { samplesPerCategory: -1 })).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
+  });
+});
+
+/**
+ * Independent count of exact matches: the strings the reference decoders produce for each token (after a
+ * fixed anchor, which is then removed), compared as plain strings. Only tokens whose text is valid UTF-8
+ * (no U+FFFD) and that are normal/control kinds are counted; the same population is counted on our side.
+ */
+function exactCountOracle(target: Vocabulary, targetText: (string | null)[], sourceTexts: Set<string>): { oracle: number; ours: (a: ReturnType<typeof alignVocabularies>) => number } {
+  const population: number[] = [];
+  for (let id = 0; id < target.size; id++) {
+    const k = target.kindOf(id);
+    const t = targetText[id];
+    if ((k === 'normal' || k === 'control') && t !== null && !t.includes('\uFFFD')) population.push(id);
+  }
+  const oracle = population.filter((id) => sourceTexts.has(targetText[id]!)).length;
+  return { oracle, ours: (a) => population.filter((id) => a.category[id] === cat('exact')).length };
+}
+
+async function hfTexts(v: Vocabulary, folder: string): Promise<string[]> {
+  const tok = Tokenizer.fromFile(join(folder, 'tokenizer.json'));
+  const anchor = v.pieces.indexOf('a');
+  const out: string[] = [];
+  for (let s = 0; s < v.size; s += 20000) {
+    const ids: number[][] = [];
+    for (let i = s; i < Math.min(v.size, s + 20000); i++) ids.push([anchor, i]);
+    for (const t of await tok.decodeBatch(ids, false)) out.push(t.slice(1));
+  }
+  return out;
+}
+
+function textSet(v: Vocabulary, texts: (string | null)[]): Set<string> {
+  const s = new Set<string>();
+  for (let id = 0; id < v.size; id++) {
+    const k = v.kindOf(id);
+    if ((k === 'normal' || k === 'control') && texts[id] !== null && !texts[id]!.includes('\uFFFD')) s.add(texts[id]!);
+  }
+  return s;
+}
+
+describe('shared-token counts of real pairs (pinned; see docs/tokenizers.md)', () => {
+  let models: string;
+  beforeAll(async () => {
+    models = await llamaCppModels();
+  });
+
+  it('Llama-3 (source) -> Qwen3 (target)', async () => {
+    const l3dir = await lenmlModels('llama3');
+    const q3dir = await lenmlModels('qwen3');
+    const l3 = await loadHfTokenizerFolder(l3dir);
+    const q3 = await loadHfTokenizerFolder(q3dir);
+    const a = alignVocabularies(l3, q3);
+    expect(a.report.counts).toEqual({ 'special-role': 1, exact: 109438, byte: 128, 'case-folded': 0, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 42102 });
+    const b = alignVocabularies(l3, q3, { caseFold: true, ignoreWordStart: true });
+    expect(b.report.counts).toEqual({ 'special-role': 1, exact: 109438, byte: 128, 'case-folded': 335, 'word-start-ignored': 746, 'case-folded-word-start-ignored': 29, new: 40992 });
+    const check = exactCountOracle(q3, await hfTexts(q3, q3dir), textSet(l3, await hfTexts(l3, l3dir)));
+    expect(check.ours(a)).toBe(check.oracle);
+    expect(check.oracle).toBeGreaterThan(100000);
+  });
+
+  it('Gemma-3 (source) -> XLM-R 250k (target)', async () => {
+    const g3dir = await lenmlModels('gemma3');
+    const g3 = await loadHfTokenizerFolder(g3dir);
+    const xl = loadGgufVocabulary(join(models, 'ggml-vocab-nomic-bert-moe.gguf'));
+    const a = alignVocabularies(g3, xl);
+    expect(a.report.counts).toEqual({ 'special-role': 4, exact: 101311, byte: 0, 'case-folded': 0, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 148733 });
+    expect(a.report.roles.matched.map((r) => r.role).sort()).toEqual(['bos', 'eos', 'pad', 'unk']);
+    const b = alignVocabularies(g3, xl, { caseFold: true, ignoreWordStart: true });
+    expect(b.report.counts).toEqual({ 'special-role': 4, exact: 101311, byte: 0, 'case-folded': 6115, 'word-start-ignored': 5877, 'case-folded-word-start-ignored': 811, new: 135930 });
+    // XLM-R side: SentencePiece text is the piece with "▁" read as a space (no byte pieces in this model).
+    const xlTexts = xl.pieces.map((p) => p.replaceAll('\u2581', ' '));
+    const check = exactCountOracle(xl, xlTexts, textSet(g3, await hfTexts(g3, g3dir)));
+    expect(check.ours(a)).toBe(check.oracle);
+  });
+
+  it('GPT-2 (source) -> BERT uncased WordPiece (target)', async () => {
+    const gp = loadGgufVocabulary(join(models, 'ggml-vocab-gpt-2.gguf'));
+    const bb = loadGgufVocabulary(join(models, 'ggml-vocab-bert-bge.gguf'));
+    const a = alignVocabularies(gp, bb);
+    expect(a.report.counts).toEqual({ 'special-role': 0, exact: 18161, byte: 0, 'case-folded': 0, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 12361 });
+    const b = alignVocabularies(gp, bb, { caseFold: true, ignoreWordStart: true });
+    expect(b.report.counts).toEqual({ 'special-role': 0, exact: 18161, byte: 0, 'case-folded': 3091, 'word-start-ignored': 466, 'case-folded-word-start-ignored': 172, new: 8632 });
+    // oracle texts: gpt-3-encoder's decoder for GPT-2, HF's WordPiece decoder over the original vocab.txt for BERT
+    const enc = createRequire(import.meta.url)(join(await fetchNpmPackage('gpt-3-encoder', '1.1.4'), 'Encoder.js')) as { decode(ids: number[]): string };
+    const gpTexts = gp.pieces.map((_, id) => enc.decode([64, id]).slice(1));
+    const dir = await mkdtemp(join(tmpdir(), 'salt-align-'));
+    const vocabTxt = join(dir, 'vocab.txt');
+    await writeFile(vocabTxt, bb.pieces.map((p) => (/^\[.*\]$/.test(p) ? p : p.startsWith('\u2581') ? p.slice(1) : '##' + p)).join('\n') + '\n');
+    const bert = await loadVocabTxt(vocabTxt);
+    const tok = new Tokenizer(await WordPiece.fromFile(vocabTxt, { unkToken: '[UNK]' }));
+    tok.setDecoder(wordPieceDecoder('##', false));
+    const anchor = bert.pieces.indexOf('a');
+    const bbTexts = (await tok.decodeBatch(bert.pieces.map((_, id) => [anchor, id]), false)).map((t) => t.slice(1));
+    const check = exactCountOracle(bb, bbTexts, textSet(gp, gpTexts));
+    expect(check.ours(a)).toBe(check.oracle);
+    expect(alignVocabularies(gp, bert).report.counts).toEqual(a.report.counts);
+  });
+
+  it('USE-lite (source) -> GloVe 6B words (target): 4,917 shared words with case folding (docs/data.md)', async () => {
+    const pieces = await useLitePieces();
+    const words = await gloveWords();
+    expect(pieces.length).toBe(8000);
+    expect(words.length).toBe(341479);
+    const use = piecesVocabulary(pieces, {
+      convention: 'sentencepiece',
+      name: 'USE-lite',
+      specialIds: [0, 1, 2, ...pieces.flatMap((p, i) => (/^extra_token_id_\d+$/.test(p) ? [i] : []))],
+      roles: { unk: 0 },
+    });
+    const glove = wordListVocabulary(words, 'GloVe 6B');
+    const exact = alignVocabularies(use, glove);
+    expect(exact.report.counts.exact).toBe(4338);
+    expect(exact.report.matched).toBe(4338);
+    const folded = alignVocabularies(use, glove, { caseFold: true });
+    expect(folded.report.counts).toEqual({ 'special-role': 0, exact: 4338, byte: 0, 'case-folded': 579, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 336562 });
+    // independent count, the rule of docs/data.md: USE piece "▁w" matches GloVe word w.toLowerCase()
+    const gset = new Set(words);
+    const shared = new Set(pieces.filter((p) => p.startsWith('\u2581') && p.length > 1 && gset.has(p.slice(1).toLowerCase())).map((p) => p.slice(1).toLowerCase()));
+    expect(shared.size).toBe(4917);
+    expect(folded.report.matched).toBe(shared.size);
+    // roles swapped (GloVe as source): every USE piece finds its lower-cased word; 5,855 pieces, 4,917 words
+    const swapped = alignVocabularies(glove, use, { caseFold: true });
+    expect(swapped.report.matched).toBe(5855);
+    expect(swapped.report.distinctSourceIds).toBe(4917);
+  });
+});

