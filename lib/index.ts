@@ -21,3 +21,5 @@ export {
   type ApplyWeightsArgs,
 } from './kernels.js';
 export { info, type Info } from './info.js';
+export * from './io/index.js';
+export * from './tokenizer/index.js';

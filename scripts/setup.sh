@@ -18,8 +18,9 @@ if [ "$node_major" -lt 20 ]; then
 fi
 
 # System packages: compiler toolchain, CMake (native tests), binutils (readelf/objdump, packaging
-# test), FAISS (static library) and OpenBLAS built with OpenMP (linked statically).
-packages=(build-essential python3 make cmake tar binutils libfaiss-dev libopenblas-openmp-dev)
+# test), git (offline clone of a data bundle in the tokenizer tests), fasttext (reference vectors
+# in the fastText tests), FAISS (static library) and OpenBLAS built with OpenMP (linked statically).
+packages=(build-essential python3 make cmake tar git binutils fasttext libfaiss-dev libopenblas-openmp-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

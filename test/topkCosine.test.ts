@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { topkCosine, SaltError, SaltRangeError, SaltTypeError } from '../lib/index.js';
-import { loadUseLite } from '../lib/data/useLite.js';
+import { loadUseLite } from '../lib/io/sources.js';
 import { cosineRow, randomMatrix, rng } from './helpers/reference.js';
 
 type M = { data: Float32Array; rows: number; cols: number };
@@ -82,14 +82,15 @@ describe('topkCosine', () => {
 
   it('finds the real USE-lite neighbours (float64 reference on 300 real rows against all 8,000)', async () => {
     const use = await loadUseLite();
-    const cols = use.embeddings.cols;
-    const table = { data: use.embeddings.data.subarray(0, 8000 * cols), rows: 8000, cols };
+    const cols = use.dim;
+    expect(use.words.length).toBe(8000);
+    const table = { data: use.vectors, rows: 8000, cols };
     const q = { data: table.data.slice(0, 300 * cols), rows: 300, cols };
     const res = await topkCosine(q, table, 10);
     expectMatchesReference(q, table, 10, res);
-    const monday = use.pieces.indexOf('▁Monday');
+    const monday = use.words.indexOf('▁Monday');
     const one = await topkCosine({ data: table.data.slice(monday * cols, (monday + 1) * cols), rows: 1, cols }, table, 4);
-    expect(Array.from(one.indices).map((i) => use.pieces[i])).toEqual(['▁Monday', '▁Thursday', '▁Wednesday', '▁Tuesday']);
+    expect(Array.from(one.indices).map((i) => use.words[i])).toEqual(['▁Monday', '▁Thursday', '▁Wednesday', '▁Tuesday']);
   });
 
   describe('bad input', () => {

@@ -51,10 +51,19 @@ export async function fetchNpmPackage(name: string, version: string, cache = cac
     }
     const tgz = (await readdir(tmp)).find((f) => f.endsWith('.tgz'));
     if (!tgz) throw new SaltError('E_NOT_FOUND', `"npm pack ${name}@${version}" produced no tarball`);
-    await run('tar', ['-xzf', join(tmp, tgz), '-C', tmp], { maxBuffer: 16 << 20 });
+    try {
+      await run('tar', ['-xzf', join(tmp, tgz), '-C', tmp], { maxBuffer: 16 << 20 });
+    } catch (err) {
+      throw new SaltError('E_FORMAT', `could not unpack the tarball of ${name}@${version}: ${(err as Error).message.trim()}`, { cause: err });
+    }
     await rm(join(tmp, tgz));
-    await rm(folder, { recursive: true, force: true });
-    await rename(join(tmp, 'package'), folder);
+    try {
+      await rename(join(tmp, 'package'), folder);
+    } catch (err) {
+      // Another process finished the same download first: use its complete copy.
+      if (await exists(join(folder, 'package.json'))) return folder;
+      throw new SaltError('E_IO', `could not move ${name}@${version} into ${folder}: ${(err as Error).message}`, { cause: err });
+    }
   } finally {
     await rm(tmp, { recursive: true, force: true });
   }
