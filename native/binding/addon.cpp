@@ -173,23 +173,36 @@ Napi::Value TopkCosine(const Napi::CallbackInfo& info) {
   });
 }
 
+// Reads sparsemax arguments and allocates its outputs (shared by the async and sync entries).
+struct SparsemaxCall {
+  salt_sparsemax_args a{};
+  Napi::TypedArrayOf<float> weights;
+  Napi::TypedArrayOf<int32_t> support;
+};
+
+SparsemaxCall read_sparsemax(Napi::Env env, const Args& in) {
+  SparsemaxCall c;
+  c.a.n = in.Int("n");
+  c.a.K = in.Int("K");
+  if (c.a.n < 0 || c.a.K < 1) throw coded_error(env, "E_ARGUMENT", "invalid shape: need n >= 0, K >= 1");
+  c.a.threads = static_cast<int32_t>(in.Int("threads", 0));
+  c.a.scores = in.Array<float>("scores", c.a.n * c.a.K);
+  c.weights = alloc<float>(env, c.a.n * c.a.K);
+  c.support = alloc<int32_t>(env, c.a.n);
+  c.a.out_weights = c.weights.Data();
+  c.a.out_support = c.support.Data();
+  return c;
+}
+
 Napi::Value Sparsemax(const Napi::CallbackInfo& info) {
   return as_promise(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     Args in(info);
-    salt_sparsemax_args a{};
-    a.n = in.Int("n");
-    a.K = in.Int("K");
-    if (a.n < 0 || a.K < 1) throw coded_error(env, "E_ARGUMENT", "invalid shape: need n >= 0, K >= 1");
-    a.threads = static_cast<int32_t>(in.Int("threads", 0));
     const salt_plugin_v1* plugin = pick_backend(env, in.Str("backend", "cpu"));
-    a.scores = in.Array<float>("scores", a.n * a.K);
-    auto wts = alloc<float>(env, a.n * a.K);
-    auto sup = alloc<int32_t>(env, a.n);
-    auto* w = new KernelWorker(env, nullptr, {{"weights", wts}, {"support", sup}});
+    SparsemaxCall c = read_sparsemax(env, in);
+    auto* w = new KernelWorker(env, nullptr, {{"weights", c.weights}, {"support", c.support}});
     w->PinKeys(in.obj_, {"scores"});
-    a.out_weights = wts.Data();
-    a.out_support = sup.Data();
+    const salt_sparsemax_args a = c.a;
     return Queue(w, [a, plugin]() { return plugin ? plugin->sparsemax(&a) : salt::cpu::sparsemax(a); });
   });
 }
@@ -199,21 +212,12 @@ Napi::Value SparsemaxSync(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
     Args in(info);
-    salt_sparsemax_args a{};
-    a.n = in.Int("n");
-    a.K = in.Int("K");
-    if (a.n < 0 || a.K < 1) throw coded_error(env, "E_ARGUMENT", "invalid shape: need n >= 0, K >= 1");
-    a.threads = static_cast<int32_t>(in.Int("threads", 0));
-    auto wts = alloc<float>(env, a.n * a.K);
-    auto sup = alloc<int32_t>(env, a.n);
-    a.scores = in.Array<float>("scores", a.n * a.K);
-    a.out_weights = wts.Data();
-    a.out_support = sup.Data();
-    const salt_status s = salt::cpu::sparsemax(a);
+    SparsemaxCall c = read_sparsemax(env, in);
+    const salt_status s = salt::cpu::sparsemax(c.a);
     if (s.code != SALT_OK) throw status_error(env, s);
     Napi::Object r = Napi::Object::New(env);
-    r.Set("weights", wts);
-    r.Set("support", sup);
+    r.Set("weights", c.weights);
+    r.Set("support", c.support);
     return r;
   } catch (const Napi::Error& e) {
     e.ThrowAsJavaScriptException();
