@@ -48,6 +48,12 @@ if ! cmake --build "$BUILD" --target salt_cuda -j "$JOBS" >>"$LOG" 2>&1; then
   grep -E "error|Error" "$LOG" | head -n 40 >&2
   fail "compiling or linking salt_cuda failed (see $LOG)"
 fi
+# The benchmark's SGEMM-only helper, so it cannot rot either (same headers, linked against the stubs).
+if ! "$NVCC" -O2 -std=c++17 --generate-code=arch=compute_90,code=sm_90 -isystem "$INC" bench/sgemm-only.cu -L"$STUBS" -lcublas \
+  -o "$BUILD/sgemm-only" >>"$LOG" 2>&1; then
+  grep -E "error" "$LOG" | head -n 20 >&2
+  fail "compiling bench/sgemm-only.cu failed (see $LOG)"
+fi
 SO="$BUILD/plugin/salt_cuda.so"
 [[ -f "$SO" ]] || fail "$SO was not produced"
 nm -D --defined-only "$SO" | grep -q ' T salt_plugin_entry$' || fail "$SO does not export salt_plugin_entry"

@@ -408,7 +408,8 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
                                       static_cast<int>(Tn)),
               "cusolverDnDpotrsBatched");
       } else if (kp <= kMaxBatchedEig) {
-        check(cusolverDnXsyevjSetTolerance(ln.syevj, 0.0), "cusolverDnXsyevjSetTolerance");  // 0 = machine precision
+        // Default tolerance (machine accuracy); matrices that do not converge within the sweeps are
+        // redone with syevd below.
         check(cusolverDnXsyevjSetMaxSweeps(ln.syevj, 100), "cusolverDnXsyevjSetMaxSweeps");
         int lwork = 0;
         check(cusolverDnDsyevjBatched_bufferSize(hs_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, kp, sl.G.get(), kp, sl.E.get(),
