@@ -9,8 +9,10 @@
 //   (three strided-batched DGEMMs) ->
 //   lambda > 0: batched Cholesky (potrfBatched + potrsBatched); matrices that are not positive
 //               definite in floating point take the eigen path below, like the CPU's dposv fallback;
-//   lambda = 0: batched Jacobi eigen-decomposition (syevjBatched, kp <= 32) or one syevd per token
-//               (kp > 32), then the minimum-norm solution over the eigenpairs above rcond^2 * e_max;
+//   lambda = 0: batched Jacobi eigen-decomposition (cuSOLVER's syevjBatched for kp <= 32, our block
+//               Jacobi kernel of jacobi.h for kp <= 128, one syevd per token beyond, and syevd for any
+//               matrix that did not converge), then the minimum-norm solution over the eigenpairs above
+//               rcond^2 * e_max;
 //   c = w + d, residual (a batched DGEMV as DGEMM), and out = c S_N (a fused gather-and-combine
 //   kernel reading each neighbour's S row once, accumulated in double).
 // Two slots (streams, handles, buffers) alternate tiles so one tile's transfers overlap the other's
@@ -24,6 +26,7 @@
 #include <vector>
 
 #include "cuda_common.h"
+#include "jacobi.h"
 
 namespace salt {
 namespace cuda {
@@ -87,26 +90,28 @@ __global__ void pinv_kernel(const double* __restrict__ V, const double* __restri
   const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= T || mode[t] == 0) return;
   const int k = kk[t];
-  const int ne = mode[t] == 1 ? kp : k;
-  const double* v = V + t * kp * kp;
-  const double* e = E + t * kp;
-  const double* r = rhs + t * kp;
-  double* d = dsol + t * kp;
-  const double rc = rcond < 0 ? static_cast<double>(k > ht ? k : ht) * static_cast<double>(FLT_EPSILON) : rcond;
-  double emax = 0;
-  for (int j = 0; j < ne; ++j) emax = fmax(emax, e[j]);
-  const double cutoff = emax * rc * rc;
-  for (int i = 0; i < kp; ++i) d[i] = 0.0;
-  for (int j = 0; j < ne; ++j) {
-    const double ej = e[j];
-    if (!(ej > cutoff) || ej <= 0) continue;
-    const double* col = v + static_cast<int64_t>(j) * kp;
-    double dot = 0;
-    for (int i = 0; i < ne; ++i) dot += col[i] * r[i];
-    dot /= ej;
-    for (int i = 0; i < ne; ++i) d[i] += dot * col[i];
-  }
-  for (int i = k; i < kp; ++i) d[i] = 0.0;  // padding directions carry no coefficient
+  pinv_from_eigen(V + t * kp * kp, E + t * kp, rhs + t * kp, mode[t] == 1 ? kp : k, kp, k, ht, rcond, dsol + t * kp);
+}
+
+struct BlockBarrier {
+  __device__ void operator()() const { __syncthreads(); }
+};
+
+// One block per matrix: block Jacobi (jacobi.h) on G_t in place with eigenvectors in Vb_t; then
+// E_t = the eigenvalues and G_t = the eigenvectors (the layout pinv_kernel's mode 1 expects).
+// info[t] = 1 when the sweeps did not converge (that matrix is redone with syevd).
+__global__ void __launch_bounds__(kThreads) jacobi_kernel(double* G, double* Vb, double* E, int* info, int kp, int max_sweeps) {
+  __shared__ double rc[kMaxJacobi / 2 + 1], rs[kMaxJacobi / 2 + 1], red[2 * kThreads];
+  __shared__ int rp[kMaxJacobi / 2 + 1], rq[kMaxJacobi / 2 + 1];
+  const int64_t t = blockIdx.x;
+  double* A = G + t * kp * kp;
+  double* V = Vb + t * kp * kp;
+  const int sweeps = jacobi_eigen(A, V, kp, rc, rs, rp, rq, red, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x),
+                                  BlockBarrier(), max_sweeps);
+  for (int j = threadIdx.x; j < kp; j += blockDim.x) E[t * kp + j] = A[static_cast<int64_t>(j) * kp + j];
+  __syncthreads();
+  for (int e = threadIdx.x; e < kp * kp; e += blockDim.x) A[e] = V[e];
+  if (threadIdx.x == 0) info[t] = sweeps < 0 ? 1 : 0;
 }
 
 // c = d + w on the real entries (zero on padding), ||c||, and float copies of c.
@@ -167,7 +172,7 @@ void launched(const char* what) { check(cudaGetLastError(), what); }
 struct SolveSlot {
   int64_t T = 0;
   int kp = 0;
-  DeviceArray<double> X, x0, xq, G, G2, E, rhs, dsol, w, c, work, eig_work;
+  DeviceArray<double> X, x0, xq, G, G2, Vb, E, rhs, dsol, w, c, work, eig_work;
   DeviceArray<float> q, prior, out, res, cn, cf;
   DeviceArray<int32_t> idx, kk, mode, info;
   DeviceArray<double*> pa, pb;
@@ -178,11 +183,11 @@ struct SolveSlot {
 
   static size_t bytes_per_token(int64_t kp, int64_t ht, int64_t hs) {
     const size_t d8 = sizeof(double), f4 = sizeof(float);
-    return static_cast<size_t>(kp * ht + 2 * ht) * d8 + static_cast<size_t>(2 * kp * kp + 6 * kp) * d8 +
+    return static_cast<size_t>(kp * ht + 2 * ht) * d8 + static_cast<size_t>(3 * kp * kp + 6 * kp) * d8 +
            static_cast<size_t>(ht + 2 * kp + hs + 2) * f4 + static_cast<size_t>(kp + 3) * 4 + 2 * sizeof(double*);
   }
 
-  void allocate(int64_t T_, int kp_, int64_t ht, int64_t hs, bool prior_given) {
+  void allocate(int64_t T_, int kp_, int64_t ht, int64_t hs, bool prior_given, bool block_jacobi) {
     T = T_;
     kp = kp_;
     tokens.clear();
@@ -192,6 +197,7 @@ struct SolveSlot {
     xq.reset(static_cast<size_t>(T) * ht);
     G.reset(tk * kp);
     G2.reset(tk * kp);
+    Vb.reset(block_jacobi ? tk * kp : 0);
     E.reset(tk);
     rhs.reset(tk);
     dsol.reset(tk);
@@ -323,7 +329,7 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
     if (T < 1) throw DeviceOom{"solve tile sizing (one token does not fit)"};
     for (int s = 0; s < 2; ++s) {
       finish(s);
-      slots[s].allocate(T, kp, ht, hs, prior_given);
+      slots[s].allocate(T, kp, ht, hs, prior_given, a.lambda == 0 && kp > kMaxBatchedEig && kp <= kMaxJacobi);
     }
 
     for (size_t p0 = pos; p0 < end; p0 += static_cast<size_t>(T), ++tile_no) {
@@ -430,6 +436,16 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
           if (inf < 0) throw CudaFailure{make_status(SALT_E_CUDA, "cusolverDnDsyevjBatched: invalid parameter %d", -inf)};
           mode[t] = inf > 0 ? 2 : 1;  // not converged: redo that matrix with syevd
           if (inf > 0) per_token_eig.push_back(t);
+        }
+      } else if (kp <= kMaxJacobi) {
+        jacobi_kernel<<<static_cast<unsigned>(Tn), kThreads, 0, st>>>(sl.G.get(), sl.Vb.get(), sl.E.get(), sl.info.get(), kp, 30);
+        launched("jacobi_kernel launch");
+        check(cudaMemcpyAsync(sl.h_info.get(), sl.info.get(), static_cast<size_t>(Tn) * sizeof(int), cudaMemcpyDeviceToHost, st),
+              "cudaMemcpyAsync(jacobi info)");
+        ln.stream->sync();
+        for (int64_t t = 0; t < Tn; ++t) {
+          mode[t] = sl.h_info.get()[t] != 0 ? 2 : 1;
+          if (mode[t] == 2) per_token_eig.push_back(t);
         }
       } else {
         for (int64_t t = 0; t < Tn; ++t) {
