@@ -5,9 +5,10 @@
 # Uses nvcc from the machine (CUDA 13 at /usr/local/cuda, or $CUDACXX) and the cuBLAS/cuSOLVER headers
 # and link stubs fetched by scripts/cuda-headers.sh (cached outside the repository). Builds into
 # build-cuda-check/ only: the result links against CUDA 11.8's libcublas.so.11 stubs and is NEVER
-# shipped or loaded (it is not placed next to the addon). It also builds and runs
-# salt_cuda_host_test: the device eigen-solver code (native/cuda/jacobi.h) executed on the host and
-# compared with LAPACK and the CPU backend (no GPU needed).
+# shipped or loaded (it is not placed next to the addon). It also builds and runs two host tests of
+# the code the kernels share with the host (no GPU needed): the eigen-solver of native/cuda/jacobi.h
+# against LAPACK and the CPU backend, and the top-k row selection of native/cuda/select.h against a
+# plain sort.
 #
 # Prints one closing line: "cuda-compile-check: PASS (...)" (exit 0) or "cuda-compile-check: FAIL: ..."
 # (exit 1). Env: SALT_CUDA_CHECK_ARCHS (default "90-real;75-virtual"), SALT_CUDA_CHECK_JOBS (default 2).
@@ -21,10 +22,14 @@ ARCHS="${SALT_CUDA_CHECK_ARCHS:-90-real;75-virtual}"
 JOBS="${SALT_CUDA_CHECK_JOBS:-2}"
 start=$(date +%s)
 
+reported=0
 fail() {
+  reported=1
   echo "cuda-compile-check: FAIL: $*"
   exit 1
 }
+# Whatever goes wrong, the closing line says FAIL.
+trap 'rc=$?; if [[ $reported -eq 0 && $rc -ne 0 ]]; then echo "cuda-compile-check: FAIL: unexpected error (exit $rc), see $LOG"; fi' EXIT
 
 mkdir -p "$BUILD"
 : >"$LOG"
@@ -46,7 +51,7 @@ if ! cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSALT_BUILD_TESTS=OFF -D
   tail -n 30 "$LOG" >&2
   fail "cmake configuration failed (see $LOG)"
 fi
-if ! cmake --build "$BUILD" --target salt_cuda salt_cuda_host_test -j "$JOBS" >>"$LOG" 2>&1; then
+if ! cmake --build "$BUILD" --target salt_cuda salt_cuda_host_test salt_cuda_select_test -j "$JOBS" >>"$LOG" 2>&1; then
   grep -E "error|Error" "$LOG" | head -n 40 >&2
   fail "compiling or linking salt_cuda failed (see $LOG)"
 fi
@@ -56,12 +61,16 @@ if ! "$NVCC" -O2 -std=c++17 --generate-code=arch=compute_90,code=sm_90 -isystem 
   grep -E "error" "$LOG" | head -n 20 >&2
   fail "compiling bench/sgemm-only.cu failed (see $LOG)"
 fi
-# The device eigen-solver code (jacobi.h) run on the host against LAPACK and the CPU backend.
-if ! host_test=$("$BUILD/salt_cuda_host_test" 2>&1); then
-  echo "$host_test" | tail -n 20 >&2
-  fail "the host test of the CUDA eigen-solver code failed: $(echo "$host_test" | tail -n 1)"
-fi
-echo "$host_test" >>"$LOG"
+# Device code run on the host: jacobi.h against LAPACK and the CPU backend, select.h against a sort.
+summaries=""
+for t in salt_cuda_host_test salt_cuda_select_test; do
+  if ! out=$("$BUILD/$t" 2>&1); then
+    echo "$out" | tail -n 20 >&2
+    fail "host test $t failed: $(echo "$out" | tail -n 1)"
+  fi
+  echo "$out" >>"$LOG"
+  summaries="$summaries$(echo "$out" | tail -n 1); "
+done
 SO="$BUILD/plugin/salt_cuda.so"
 [[ -f "$SO" ]] || fail "$SO was not produced"
 nm -D --defined-only "$SO" | grep -q ' T salt_plugin_entry$' || fail "$SO does not export salt_plugin_entry"
@@ -70,4 +79,4 @@ exported=$(nm -D --defined-only "$SO" | awk '$2 ~ /^[TDBRVW]$/ {print $3}' | gre
 if readelf -d "$SO" | grep -q -E 'R(UN)?PATH'; then fail "$SO carries an RPATH/RUNPATH"; fi
 needed=$(readelf -d "$SO" | sed -n 's/.*Shared library: \[\(.*\)\]/\1/p' | tr '\n' ' ')
 end=$(date +%s)
-echo "cuda-compile-check: PASS (salt_cuda.so for $ARCHS compiled and linked in $((end - start))s; needs: $needed; host test of the eigen-solver: $(echo "$host_test" | tail -n 1 | sed 's/^jacobi_host_test: //'); compile check only, never ship this build)"
+echo "cuda-compile-check: PASS (salt_cuda.so for $ARCHS compiled and linked in $((end - start))s; needs: $needed; host tests: ${summaries}compile check only, never ship this build)"

@@ -110,10 +110,13 @@ target_link_libraries(salt_cuda PRIVATE salt_core ${SALT_CUSOLVER_LIB} ${SALT_CU
 target_link_options(salt_cuda PRIVATE -Wl,--no-undefined -Wl,--exclude-libs,ALL -Wl,--as-needed
   "-Wl,--version-script=${CMAKE_CURRENT_SOURCE_DIR}/native/cuda/exports.map")
 set_property(TARGET salt_cuda APPEND PROPERTY LINK_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/native/cuda/exports.map")
-# Host test of the device eigen-solver code (native/cuda/jacobi.h) against LAPACK and the CPU backend;
-# needs no GPU (run by scripts/cuda-compile-check.sh).
+# Host tests of the code the kernels share with the host (no GPU needed; run by
+# scripts/cuda-compile-check.sh): the eigen-solver and pseudo-inverse step (jacobi.h) against LAPACK
+# and the CPU backend, and the per-row top-k selection (select.h) against a plain sort.
 add_executable(salt_cuda_host_test EXCLUDE_FROM_ALL native/cuda/test/jacobi_host_test.cpp)
 target_link_libraries(salt_cuda_host_test PRIVATE salt_core)
 target_compile_options(salt_cuda_host_test PRIVATE -Wall -Wextra)
+add_executable(salt_cuda_select_test EXCLUDE_FROM_ALL native/cuda/test/select_host_test.cpp)
+target_compile_options(salt_cuda_select_test PRIVATE -Wall -Wextra)
 
 message(STATUS "salt_cuda: building ${SALT_CUDA_OUTPUT_DIR}/salt_cuda.so for ${SALT_CUDA_ARCHS_TEXT} (cuBLAS ${SALT_CUBLAS_LIB})")

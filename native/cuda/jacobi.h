@@ -12,10 +12,12 @@
 #include <cfloat>
 #include <cmath>
 
+#ifndef SALT_HD
 #if defined(__CUDACC__)
 #define SALT_HD __host__ __device__
 #else
 #define SALT_HD
+#endif
 #endif
 
 namespace salt {

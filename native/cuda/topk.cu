@@ -18,26 +18,37 @@
 #include <memory>
 
 #include "cuda_common.h"
+#include "select.h"
 
 namespace salt {
 namespace cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kMaxK = 256;
 
-// A zero score may come out of the GEMM as -0.0f; make it +0.0f so that equal scores get equal keys.
-__device__ __forceinline__ float canonical(float s) { return s == 0.0f ? 0.0f : s; }
-
-// Order-preserving map from float to uint32 (larger float -> larger key).
-__device__ __forceinline__ uint32_t order_key(float s) {
-  const uint32_t u = __float_as_uint(s);
-  return (u & 0x80000000u) ? ~u : (u | 0x80000000u);
-}
-
-__device__ __forceinline__ bool ranks_before(float sa, int32_t ia, float sb, int32_t ib) {
-  return sa > sb || (sa == sb && ia < ib);
-}
+// Device policy of select_topk_row (select.h): shared-memory atomics, and the block-wide ordered
+// count of flagged candidates from warp ballots.
+struct DeviceSelectOps {
+  __device__ void barrier() { __syncthreads(); }
+  __device__ void add(unsigned* p, unsigned v) { atomicAdd(p, v); }
+  __device__ int fetch_add(int* p, int v) { return atomicAdd(p, v); }
+  // Number of flagged threads before `tid` in the block (and the block's total); all threads call it.
+  __device__ int ordered_rank(bool flag, SelectShared& sh, int tid, int& total) {
+    const unsigned ballot = __ballot_sync(0xffffffffu, flag);
+    const int lane = tid & 31, warp = tid >> 5;
+    if (lane == 0) sh.warp_counts[warp] = __popc(ballot);
+    __syncthreads();
+    int before = 0;
+    total = 0;
+    for (int w = 0; w < kSelectThreads / 32; ++w) {
+      if (w < warp) before += sh.warp_counts[w];
+      total += sh.warp_counts[w];
+    }
+    const int rank = before + __popc(ballot & ((1u << lane) - 1u));
+    __syncthreads();  // warp_counts is rewritten by the next call
+    return rank;
+  }
+};
 
 // One warp per row: scale to unit L2 norm (norm accumulated in double, as on the CPU).
 __global__ void normalise_rows_kernel(float* x, int64_t rows, int64_t d) {
@@ -62,127 +73,17 @@ __global__ void fill_sentinels_kernel(float* s, int32_t* idx, int64_t ld, int64_
   }
 }
 
-// Selects the k best of L candidates per row (one block per row, blockDim = kThreads, k <= kMaxK,
-// k <= L). Candidate j has score scores[row*ld + j] and index idx[row*ld + j], or idx_base + j when
-// idx is null. Among equal scores, candidates must appear in ascending index order (true for a
-// base block, and for the concatenation [running top-k | block top-k] since blocks ascend).
-__global__ void __launch_bounds__(kThreads) select_topk_kernel(const float* __restrict__ scores,
-                                                               const int32_t* __restrict__ idx, int64_t ld,
-                                                               int32_t idx_base, int L, int k,
-                                                               float* __restrict__ out_s,
-                                                               int32_t* __restrict__ out_i, int64_t out_ld) {
-  __shared__ unsigned hist[256];
-  __shared__ uint32_t sh_prefix;
-  __shared__ int sh_remaining;
-  __shared__ int sh_count_above;
-  __shared__ int warp_counts[kThreads / 32];
-  __shared__ float sel_s[kMaxK];
-  __shared__ int32_t sel_i[kMaxK];
-
+// One block (kSelectThreads threads) per row: the k best of L candidates (select.h). Candidate j of
+// row r has score scores[r*ld + j] and index idx[r*ld + j], or idx_base + j when idx is null.
+__global__ void __launch_bounds__(kSelectThreads) select_topk_kernel(const float* __restrict__ scores,
+                                                                     const int32_t* __restrict__ idx, int64_t ld,
+                                                                     int32_t idx_base, int L, int k, float* __restrict__ out_s,
+                                                                     int32_t* __restrict__ out_i, int64_t out_ld) {
+  __shared__ SelectShared sh;
   const int64_t row = blockIdx.x;
-  const float* s = scores + row * ld;
-  const int32_t* ix = idx ? idx + row * ld : nullptr;
-
-  // 1. Radix select of the k-th largest key, 8 bits at a time from the top.
-  uint32_t prefix = 0, mask = 0;
-  int remaining = k;  // rank of the wanted key among the candidates matching `prefix` under `mask`
-  for (int shift = 24; shift >= 0; shift -= 8) {
-    for (int b = threadIdx.x; b < 256; b += blockDim.x) hist[b] = 0;
-    __syncthreads();
-    for (int j = threadIdx.x; j < L; j += blockDim.x) {
-      const uint32_t key = order_key(canonical(s[j]));
-      if ((key & mask) == prefix) atomicAdd(&hist[(key >> shift) & 255u], 1u);
-    }
-    __syncthreads();
-    if (threadIdx.x == 0) {
-      int above = 0, b = 255;
-      for (; b > 0; --b) {
-        if (above + static_cast<int>(hist[b]) >= remaining) break;
-        above += static_cast<int>(hist[b]);
-      }
-      sh_prefix = prefix | (static_cast<uint32_t>(b) << shift);
-      sh_remaining = remaining - above;
-      sh_count_above = 0;
-    }
-    __syncthreads();
-    prefix = sh_prefix;
-    remaining = sh_remaining;
-    mask |= 255u << shift;
-    __syncthreads();
-  }
-  const uint32_t threshold = prefix;
-  const int need_equal = remaining;  // how many candidates equal to the threshold to take (>= 1)
-  const int above_total = k - need_equal;
-
-  // 2a. Everything strictly above the threshold (order fixed by the sort below).
-  for (int j = threadIdx.x; j < L; j += blockDim.x) {
-    const float v = canonical(s[j]);
-    if (order_key(v) > threshold) {
-      const int pos = atomicAdd(&sh_count_above, 1);
-      sel_s[pos] = v;
-      sel_i[pos] = ix ? ix[j] : idx_base + j;
-    }
-  }
-  // 2b. Candidates equal to the threshold, the first `need_equal` in candidate order.
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-  int taken = 0;
-  for (int start = 0; start < L && taken < need_equal; start += blockDim.x) {
-    const int j = start + threadIdx.x;
-    float v = 0.0f;
-    bool eq = false;
-    if (j < L) {
-      v = canonical(s[j]);
-      eq = order_key(v) == threshold;
-    }
-    const unsigned ballot = __ballot_sync(0xffffffffu, eq);
-    if (lane == 0) warp_counts[warp] = __popc(ballot);
-    __syncthreads();
-    int before = 0, total = 0;
-    for (int w = 0; w < kThreads / 32; ++w) {
-      if (w < warp) before += warp_counts[w];
-      total += warp_counts[w];
-    }
-    const int rank = taken + before + __popc(ballot & ((1u << lane) - 1u));
-    if (eq && rank < need_equal) {
-      sel_s[above_total + rank] = v;
-      sel_i[above_total + rank] = ix ? ix[j] : idx_base + j;
-    }
-    taken += total;
-    __syncthreads();
-  }
-
-  // 3. Bitonic sort of the k picks by (score desc, index asc), padded to a power of two.
-  int P = 1;
-  while (P < k) P <<= 1;
-  for (int t = k + threadIdx.x; t < P; t += blockDim.x) {
-    sel_s[t] = -INFINITY;
-    sel_i[t] = INT_MAX;
-  }
-  __syncthreads();
-  for (int size = 2; size <= P; size <<= 1) {
-    for (int stride = size >> 1; stride > 0; stride >>= 1) {
-      for (int t = threadIdx.x; t < P; t += blockDim.x) {
-        const int partner = t ^ stride;
-        if (partner > t) {
-          const bool ascending = (t & size) == 0;
-          const bool t_first = ranks_before(sel_s[t], sel_i[t], sel_s[partner], sel_i[partner]);
-          if (t_first != ascending) {
-            const float ts = sel_s[t];
-            sel_s[t] = sel_s[partner];
-            sel_s[partner] = ts;
-            const int32_t ti = sel_i[t];
-            sel_i[t] = sel_i[partner];
-            sel_i[partner] = ti;
-          }
-        }
-      }
-      __syncthreads();
-    }
-  }
-  for (int t = threadIdx.x; t < k; t += blockDim.x) {
-    out_s[row * out_ld + t] = sel_s[t];
-    out_i[row * out_ld + t] = sel_i[t];
-  }
+  DeviceSelectOps ops;
+  select_topk_row(scores + row * ld, idx ? idx + row * ld : nullptr, idx_base, L, k, out_s + row * out_ld, out_i + row * out_ld, sh,
+                  static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), ops);
 }
 
 void normalise(float* x, int64_t rows, int64_t d, cudaStream_t st) {
@@ -297,7 +198,7 @@ void topk_cosine(const salt_topk_args& a, size_t budget) {
       const bool first = b0 == 0;
       float* dst_s = sl.cand_s[cur].get() + (first ? 0 : k);
       int32_t* dst_i = sl.cand_i[cur].get() + (first ? 0 : k);
-      select_topk_kernel<<<R, kThreads, 0, st.get()>>>(sl.scores.get(), nullptr, Lb, static_cast<int32_t>(b0), Lb, kb, dst_s,
+      select_topk_kernel<<<R, kSelectThreads, 0, st.get()>>>(sl.scores.get(), nullptr, Lb, static_cast<int32_t>(b0), Lb, kb, dst_s,
                                                        dst_i, 2 * k);
       check(cudaGetLastError(), "select_topk_kernel launch");
       if (kb < k) {
@@ -305,7 +206,7 @@ void topk_cosine(const salt_topk_args& a, size_t budget) {
         check(cudaGetLastError(), "fill_sentinels_kernel launch");
       }
       if (!first) {
-        select_topk_kernel<<<R, kThreads, 0, st.get()>>>(sl.cand_s[cur].get(), sl.cand_i[cur].get(), 2 * k, 0,
+        select_topk_kernel<<<R, kSelectThreads, 0, st.get()>>>(sl.cand_s[cur].get(), sl.cand_i[cur].get(), 2 * k, 0,
                                                          static_cast<int>(2 * k), static_cast<int>(k),
                                                          sl.cand_s[1 - cur].get(), sl.cand_i[1 - cur].get(), 2 * k);
         check(cudaGetLastError(), "select_topk_kernel launch (merge)");
