@@ -5,10 +5,10 @@
 # Uses nvcc from the machine (CUDA 13 at /usr/local/cuda, or $CUDACXX) and the cuBLAS/cuSOLVER headers
 # and link stubs fetched by scripts/cuda-headers.sh (cached outside the repository). Builds into
 # build-cuda-check/ only: the result links against CUDA 11.8's libcublas.so.11 stubs and is NEVER
-# shipped or loaded (it is not placed next to the addon). It also builds and runs two host tests of
+# shipped or loaded (it is not placed next to the addon). It also builds and runs three host tests of
 # the code the kernels share with the host (no GPU needed): the eigen-solver of native/cuda/jacobi.h
-# against LAPACK and the CPU backend, and the top-k row selection of native/cuda/select.h against a
-# plain sort.
+# against LAPACK and the CPU backend, the top-k row selection of native/cuda/select.h against a plain
+# sort, and the row sparsemax of native/cuda/sparsemax_row.h against the CPU backend.
 #
 # Prints one closing line: "cuda-compile-check: PASS (...)" (exit 0) or "cuda-compile-check: FAIL: ..."
 # (exit 1). Env: SALT_CUDA_CHECK_ARCHS (default "90-real;75-virtual"), SALT_CUDA_CHECK_JOBS (default 2).
@@ -51,7 +51,7 @@ if ! cmake -S . -B "$BUILD" -DCMAKE_BUILD_TYPE=Release -DSALT_BUILD_TESTS=OFF -D
   tail -n 30 "$LOG" >&2
   fail "cmake configuration failed (see $LOG)"
 fi
-if ! cmake --build "$BUILD" --target salt_cuda salt_cuda_host_test salt_cuda_select_test -j "$JOBS" >>"$LOG" 2>&1; then
+if ! cmake --build "$BUILD" --target salt_cuda salt_cuda_host_test salt_cuda_select_test salt_cuda_sparsemax_test -j "$JOBS" >>"$LOG" 2>&1; then
   grep -E "error|Error" "$LOG" | head -n 40 >&2
   fail "compiling or linking salt_cuda failed (see $LOG)"
 fi
@@ -61,9 +61,10 @@ if ! "$NVCC" -O2 -std=c++17 --generate-code=arch=compute_90,code=sm_90 -isystem 
   grep -E "error" "$LOG" | head -n 20 >&2
   fail "compiling bench/sgemm-only.cu failed (see $LOG)"
 fi
-# Device code run on the host: jacobi.h against LAPACK and the CPU backend, select.h against a sort.
+# Device code run on the host: jacobi.h against LAPACK and the CPU backend, select.h against a sort,
+# sparsemax_row.h against the CPU backend.
 summaries=""
-for t in salt_cuda_host_test salt_cuda_select_test; do
+for t in salt_cuda_host_test salt_cuda_select_test salt_cuda_sparsemax_test; do
   if ! out=$("$BUILD/$t" 2>&1); then
     echo "$out" | tail -n 20 >&2
     fail "host test $t failed: $(echo "$out" | tail -n 1)"

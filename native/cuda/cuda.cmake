@@ -112,11 +112,15 @@ target_link_options(salt_cuda PRIVATE -Wl,--no-undefined -Wl,--exclude-libs,ALL 
 set_property(TARGET salt_cuda APPEND PROPERTY LINK_DEPENDS "${CMAKE_CURRENT_SOURCE_DIR}/native/cuda/exports.map")
 # Host tests of the code the kernels share with the host (no GPU needed; run by
 # scripts/cuda-compile-check.sh): the eigen-solver and pseudo-inverse step (jacobi.h) against LAPACK
-# and the CPU backend, and the per-row top-k selection (select.h) against a plain sort.
+# and the CPU backend, the per-row top-k selection (select.h) against a plain sort, and the row
+# sparsemax (sparsemax_row.h) against the CPU backend.
 add_executable(salt_cuda_host_test EXCLUDE_FROM_ALL native/cuda/test/jacobi_host_test.cpp)
 target_link_libraries(salt_cuda_host_test PRIVATE salt_core)
 target_compile_options(salt_cuda_host_test PRIVATE -Wall -Wextra)
 add_executable(salt_cuda_select_test EXCLUDE_FROM_ALL native/cuda/test/select_host_test.cpp)
 target_compile_options(salt_cuda_select_test PRIVATE -Wall -Wextra)
+add_executable(salt_cuda_sparsemax_test EXCLUDE_FROM_ALL native/cuda/test/sparsemax_host_test.cpp)
+target_link_libraries(salt_cuda_sparsemax_test PRIVATE salt_core)
+target_compile_options(salt_cuda_sparsemax_test PRIVATE -Wall -Wextra)
 
 message(STATUS "salt_cuda: building ${SALT_CUDA_OUTPUT_DIR}/salt_cuda.so for ${SALT_CUDA_ARCHS_TEXT} (cuBLAS ${SALT_CUBLAS_LIB})")

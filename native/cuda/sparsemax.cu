@@ -1,12 +1,13 @@
-// Row-wise sparsemax on the GPU: one block per row sorts the row (as double) in shared memory, one
-// thread then runs the same sequential threshold search as the CPU (same order of additions, so the
-// results match the CPU's to the last bit for the same sorted values), and the block writes the
+// Row-wise sparsemax on the GPU: one block per row runs sparsemax_row (sparsemax_row.h): the row is
+// sorted (as double) in shared memory, one thread runs the same sequential threshold search as the CPU
+// (same order of additions, so the results match the CPU's to the last bit), and the block writes the
 // weights. Rows longer than kMaxSortK use the CPU implementation (sparsemax is O(n K log K) and never
 // the bottleneck of SALT).
 #include <algorithm>
 #include <cmath>
 
 #include "cuda_common.h"
+#include "sparsemax_row.h"
 
 namespace salt {
 namespace cuda {
@@ -15,51 +16,17 @@ namespace {
 constexpr int kThreads = 256;
 constexpr int kMaxSortK = 4096;  // 32 KiB of doubles in shared memory
 
+struct BlockBarrier {
+  __device__ void operator()() const { __syncthreads(); }
+};
+
 __global__ void __launch_bounds__(kThreads) sparsemax_kernel(const float* __restrict__ scores, int64_t K, int P,
                                                              float* __restrict__ weights, int32_t* __restrict__ support) {
   extern __shared__ double z[];
   __shared__ double sh_tau;
   const int64_t row = blockIdx.x;
-  const float* s = scores + row * K;
-  for (int t = threadIdx.x; t < P; t += blockDim.x) z[t] = t < K ? static_cast<double>(s[t]) : -INFINITY;
-  __syncthreads();
-  // Bitonic sort, descending.
-  for (int size = 2; size <= P; size <<= 1) {
-    for (int stride = size >> 1; stride > 0; stride >>= 1) {
-      for (int t = threadIdx.x; t < P; t += blockDim.x) {
-        const int partner = t ^ stride;
-        if (partner > t) {
-          const bool descending = (t & size) == 0;
-          const double a = z[t], b = z[partner];
-          if ((a < b) == descending) {
-            z[t] = b;
-            z[partner] = a;
-          }
-        }
-      }
-      __syncthreads();
-    }
-  }
-  if (threadIdx.x == 0) {
-    double cum = 0, tau_sum = z[0];
-    int64_t sup = 1;
-    for (int64_t j = 0; j < K; ++j) {
-      cum += z[j];
-      if (1.0 + static_cast<double>(j + 1) * z[j] > cum) {
-        sup = j + 1;
-        tau_sum = cum;
-      }
-    }
-    sh_tau = (tau_sum - 1.0) / static_cast<double>(sup);
-    support[row] = static_cast<int32_t>(sup);
-  }
-  __syncthreads();
-  const double tau = sh_tau;
-  float* w = weights + row * K;
-  for (int64_t j = threadIdx.x; j < K; j += blockDim.x) {
-    const double v = static_cast<double>(s[j]) - tau;
-    w[j] = v > 0 ? static_cast<float>(v) : 0.0f;
-  }
+  sparsemax_row(scores + row * K, K, P, z, &sh_tau, weights + row * K, support + row, static_cast<int>(threadIdx.x),
+                static_cast<int>(blockDim.x), BlockBarrier());
 }
 
 }  // namespace
