@@ -343,8 +343,9 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
         await compare({ ...problem(randomInt(r, 1, 400), 200, randomInt(r, 1, 80), randomInt(r, 1, 90), 0, 32), lambda });
       });
 
-      it(`agrees for neighbourhoods larger than 32 (per-matrix eigen path; lambda=${lambda})`, async () => {
-        await compare({ ...problem(60, 400, 64, 20, 33, 120), lambda });
+      it(`agrees for neighbourhoods larger than 32 (block Jacobi and per-matrix syevd paths; lambda=${lambda})`, async () => {
+        await compare({ ...problem(60, 400, 64, 20, 33, 128), lambda }); // kp 64..128: block Jacobi
+        await compare({ ...problem(12, 400, 64, 20, 129, 260), lambda }); // kp > 128: one syevd per token
       });
 
       it(`agrees with a prior (shrinkage towards w; lambda=${lambda})`, async () => {
