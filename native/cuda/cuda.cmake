@@ -55,10 +55,15 @@ endif()
 
 # CMake 3.25 defines CUDA::cublas even when the header is missing, so look for the headers and the
 # libraries ourselves.
-find_path(SALT_CUBLAS_INCLUDE cublas_v2.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ${SALT_CUDA_EXTRA_INCLUDE} NO_CACHE)
-find_path(SALT_CUSOLVER_INCLUDE cusolverDn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ${SALT_CUDA_EXTRA_INCLUDE} NO_CACHE)
-find_library(SALT_CUBLAS_LIB cublas HINTS ${CUDAToolkit_LIBRARY_DIR} ${SALT_CUDA_EXTRA_LIBDIR} NO_CACHE)
-find_library(SALT_CUSOLVER_LIB cusolver HINTS ${CUDAToolkit_LIBRARY_DIR} ${SALT_CUDA_EXTRA_LIBDIR} NO_CACHE)
+# (Searched afresh on every configure so a changed SALT_CUDA_EXTRA_* takes effect; NO_CACHE would need
+# CMake 3.21.)
+foreach(item SALT_CUBLAS_INCLUDE SALT_CUSOLVER_INCLUDE SALT_CUBLAS_LIB SALT_CUSOLVER_LIB)
+  unset(${item} CACHE)
+endforeach()
+find_path(SALT_CUBLAS_INCLUDE cublas_v2.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ${SALT_CUDA_EXTRA_INCLUDE})
+find_path(SALT_CUSOLVER_INCLUDE cusolverDn.h HINTS ${CUDAToolkit_INCLUDE_DIRS} ${SALT_CUDA_EXTRA_INCLUDE})
+find_library(SALT_CUBLAS_LIB cublas HINTS ${CUDAToolkit_LIBRARY_DIR} ${SALT_CUDA_EXTRA_LIBDIR})
+find_library(SALT_CUSOLVER_LIB cusolver HINTS ${CUDAToolkit_LIBRARY_DIR} ${SALT_CUDA_EXTRA_LIBDIR})
 foreach(item SALT_CUBLAS_INCLUDE SALT_CUSOLVER_INCLUDE SALT_CUBLAS_LIB SALT_CUSOLVER_LIB)
   if(NOT ${item})
     salt_cuda_skip("${item} not found (cuBLAS/cuSOLVER headers and libraries are needed; set SALT_CUDA_EXTRA_INCLUDE / SALT_CUDA_EXTRA_LIBDIR, or run scripts/cuda-compile-check.sh for a compile-only check)")
