@@ -173,6 +173,7 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
       devices: Array<{ name: string; memoryBytes: number; computeCapability: string }>;
       cublas: string;
       cusolver: string;
+      limits: { topkMaxK: number; solveMaxNeighbours: number; sparsemaxGpuMaxK: number };
     };
     expect(d.devices.length).toBeGreaterThan(0);
     expect(d.devices[0]!.name.length).toBeGreaterThan(0);
@@ -180,6 +181,7 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
     expect(d.devices[0]!.computeCapability).toMatch(/^\d+\.\d+$/);
     expect(d.cublas).toMatch(/^\d+\.\d+\.\d+$/);
     expect(d.cusolver).toMatch(/^\d+\.\d+\.\d+$/);
+    expect(d.limits).toEqual({ topkMaxK: 256, solveMaxNeighbours: 4096, sparsemaxGpuMaxK: 4096 });
   });
 
   describe('topkCosine', () => {

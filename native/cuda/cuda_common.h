@@ -232,6 +232,11 @@ salt_status guarded_cuda(const char* kernel, F&& body) {
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
+/// Largest neighbourhood (padded) the CUDA solves take; larger ones are rejected with E_ARGUMENT.
+constexpr int64_t kSolveMaxNeighbours = 4096;
+/// Longest row the GPU sparsemax sorts in shared memory; longer rows use the CPU code.
+constexpr int64_t kSparsemaxMaxSortK = 4096;
+
 // Entry points implemented in the .cu files (arguments already validated by the caller).
 void topk_cosine(const salt_topk_args& a, size_t budget);
 void sparsemax(const salt_sparsemax_args& a, size_t budget);

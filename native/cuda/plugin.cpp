@@ -9,6 +9,7 @@
 
 #include "cuda_common.h"
 #include "salt/plugin.h"
+#include "select.h"
 
 namespace salt {
 namespace cuda {
@@ -101,7 +102,9 @@ salt_status describe(char* out, size_t cap) {
                        ",\"cudaRuntime\":\"" + version_string(runtime) + "\",\"cudaDriver\":\"" + version_string(driver) +
                        "\",\"cublas\":\"" + std::to_string(cb[0]) + "." + std::to_string(cb[1]) + "." + std::to_string(cb[2]) +
                        "\",\"cusolver\":\"" + std::to_string(cs[0]) + "." + std::to_string(cs[1]) + "." + std::to_string(cs[2]) +
-                       "\",\"kernels\":" + json_string(SALT_CUDA_ARCHS);
+                       "\",\"kernels\":" + json_string(SALT_CUDA_ARCHS) + ",\"limits\":{\"topkMaxK\":" + std::to_string(kMaxK) +
+                       ",\"solveMaxNeighbours\":" + std::to_string(kSolveMaxNeighbours) +
+                       ",\"sparsemaxGpuMaxK\":" + std::to_string(kSparsemaxMaxSortK) + "}";
     if (img != cudaSuccess) {
       json += ",\"error\":" + json_string(cudaGetErrorString(img)) + "}";
       write_json(out, cap, json);

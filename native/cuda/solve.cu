@@ -34,7 +34,6 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kMaxBatchedEig = 32;  // syevjBatched handles matrices up to 32 x 32
-constexpr int64_t kMaxPaddedK = 4096;
 
 int64_t padded_k(int64_t k) { return k <= kMaxBatchedEig ? (k + 7) / 8 * 8 : (k + 31) / 32 * 32; }
 
@@ -260,10 +259,10 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
       a.out_coef_norm[i] = 0.0f;
       continue;
     }
-    if (padded_k(k) > kMaxPaddedK) {
+    if (padded_k(k) > kSolveMaxNeighbours) {
       throw CudaFailure{make_status(SALT_E_ARGUMENT,
                                     "token %lld has %lld neighbours; the CUDA solver supports up to %lld (use backend 'cpu')",
-                                    static_cast<long long>(i), static_cast<long long>(k), static_cast<long long>(kMaxPaddedK))};
+                                    static_cast<long long>(i), static_cast<long long>(k), static_cast<long long>(kSolveMaxNeighbours))};
     }
     order.push_back(i);
   }

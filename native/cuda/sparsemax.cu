@@ -1,7 +1,7 @@
 // Row-wise sparsemax on the GPU: one block per row runs sparsemax_row (sparsemax_row.h): the row is
 // sorted (as double) in shared memory, one thread runs the same sequential threshold search as the CPU
 // (same order of additions, so the results match the CPU's to the last bit), and the block writes the
-// weights. Rows longer than kMaxSortK use the CPU implementation (sparsemax is O(n K log K) and never
+// weights. Rows longer than kSparsemaxMaxSortK use the CPU implementation (sparsemax is O(n K log K) and never
 // the bottleneck of SALT).
 #include <algorithm>
 #include <cmath>
@@ -14,7 +14,6 @@ namespace cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kMaxSortK = 4096;  // 32 KiB of doubles in shared memory
 
 struct BlockBarrier {
   __device__ void operator()() const { __syncthreads(); }
@@ -33,7 +32,7 @@ __global__ void __launch_bounds__(kThreads) sparsemax_kernel(const float* __rest
 
 void sparsemax(const salt_sparsemax_args& a, size_t budget) {
   const int64_t n = a.n, K = a.K;
-  if (K > kMaxSortK) {
+  if (K > kSparsemaxMaxSortK) {  // at most 32 KiB of doubles in shared memory
     const salt_status st = cpu::sparsemax(a);
     if (st.code != SALT_OK) throw CudaFailure{st};
     return;
