@@ -16,7 +16,10 @@ import {
   type Neighbourhoods,
 } from './validate.js';
 
-/** Where a kernel runs. `'auto'` picks CUDA when the plugin loaded and a device is usable, else CPU. */
+/**
+ * Where a kernel runs. `'auto'` picks CUDA when the plugin loaded, a device is usable and the job
+ * fits the plugin's limits (e.g. top-k with k <= 256), else CPU.
+ */
 export type Backend = 'auto' | 'cpu' | 'cuda';
 
 const BACKENDS = ['auto', 'cpu', 'cuda'] as const;
@@ -107,21 +110,57 @@ export interface ApplyWeightsArgs extends KernelOptions {
   n: number;
 }
 
-function checkCommon(options: KernelOptions | undefined): { backend: 'cpu' | 'cuda'; threads: number } {
+/** Size of a job, for routing 'auto' to a backend whose limits it fits. */
+interface JobSize {
+  topkK?: number;
+  maxNeighbours?: number;
+}
+
+function checkCommon(options: KernelOptions | undefined, job: JobSize = {}): { backend: 'cpu' | 'cuda'; threads: number } {
   const o = options ?? {};
   const requested = o.backend === undefined ? 'auto' : checkOneOf('options.backend', o.backend, BACKENDS);
   const threads = o.threads === undefined ? 0 : checkInteger('options.threads', o.threads, 0, 4096);
-  return { backend: resolveBackend(requested), threads };
+  return { backend: resolveBackend(requested, job), threads };
 }
 
-/** Resolves 'auto' and rejects 'cuda' when unavailable. */
-export function resolveBackend(requested: Backend): 'cpu' | 'cuda' {
+let cudaLimits: { topkMaxK: number; solveMaxNeighbours: number } | undefined;
+
+/** The CUDA plugin's kernel limits, from its self-description. */
+function limitsOf(description: string): { topkMaxK: number; solveMaxNeighbours: number } {
+  if (!cudaLimits) {
+    let parsed: { limits?: { topkMaxK?: number; solveMaxNeighbours?: number } } = {};
+    try {
+      parsed = JSON.parse(description);
+    } catch {
+      // A plugin without a readable description gets no jobs from 'auto' beyond the defaults below.
+    }
+    cudaLimits = { topkMaxK: parsed.limits?.topkMaxK ?? 0, solveMaxNeighbours: parsed.limits?.solveMaxNeighbours ?? 0 };
+  }
+  return cudaLimits;
+}
+
+/**
+ * Resolves 'auto' (CUDA when the plugin is usable and the job fits its limits, else CPU) and rejects
+ * 'cuda' when unavailable.
+ */
+export function resolveBackend(requested: Backend, job: JobSize = {}): 'cpu' | 'cuda' {
   if (requested === 'cpu') return 'cpu';
   const cuda = binding().info().cuda;
-  if (requested === 'cuda' && !cuda.available) {
-    throw new SaltError('E_NO_CUDA', `backend "cuda" is not available: ${cuda.reason}`);
+  if (requested === 'cuda') {
+    if (!cuda.available) throw new SaltError('E_NO_CUDA', `backend "cuda" is not available: ${cuda.reason}`);
+    return 'cuda';
   }
-  return cuda.available ? 'cuda' : 'cpu';
+  if (!cuda.available) return 'cpu';
+  const limits = limitsOf(cuda.description);
+  if (job.topkK !== undefined && job.topkK > limits.topkMaxK) return 'cpu';
+  if (job.maxNeighbours !== undefined && job.maxNeighbours > limits.solveMaxNeighbours) return 'cpu';
+  return 'cuda';
+}
+
+function maxListLength(offsets: Int32Array): number {
+  let best = 0;
+  for (let i = 1; i < offsets.length; ++i) best = Math.max(best, offsets[i]! - offsets[i - 1]!);
+  return best;
 }
 
 /**
@@ -139,7 +178,9 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
 
 function toSaltError(err: unknown, trace: Error): Error {
   if (err instanceof SaltError || !(err instanceof Error)) return err as Error;
-  const code = ((err as { code?: string }).code ?? 'E_INTERNAL') as ErrorCode;
+  // V8 reports a failed output allocation as a RangeError without a code.
+  const fallback = err instanceof RangeError && /allocation failed|Invalid typed array length/i.test(err.message) ? 'E_NO_MEMORY' : 'E_INTERNAL';
+  const code = ((err as { code?: string }).code ?? fallback) as ErrorCode;
   const e = new SaltError(code, err.message, { cause: err });
   e.stack = `${e.name}: ${e.message}\n${(trace.stack ?? '').split('\n').slice(1).join('\n')}`;
   return e;
@@ -159,7 +200,7 @@ export function topkCosine(queries: Matrix, base: Matrix, k: number, options?: T
     checkMatrix('base', base, { value: queries.cols, name: 'queries.cols' });
     if (base.rows < 1) throw new SaltError('E_SHAPE', 'base must have at least one row, received 0');
     checkInteger('k', k, 1, base.rows, 'base.rows');
-    const { backend, threads } = checkCommon(options);
+    const { backend, threads } = checkCommon(options, { topkK: k });
     const tileRows = options?.tileRows === undefined ? 0 : checkInteger('options.tileRows', options.tileRows, 0);
     const precision = options?.precision === undefined ? 'fp32' : checkOneOf('options.precision', options.precision, ['fp32', 'tf32'] as const);
     const n = queries.rows;
@@ -228,7 +269,7 @@ export function solveNeighbourhoods(args: SolveArgs): Promise<SolveResult> {
         throw new SaltError('E_SHAPE', `prior must have one weight per neighbour entry (${nb.indices.length}), received ${prior.length}`);
       }
     }
-    const { backend, threads } = checkCommon(args);
+    const { backend, threads } = checkCommon(args, { maxNeighbours: maxListLength(nb.offsets) });
     return call(() =>
       binding().solveNeighbourhoods({
         n: queries.rows,
@@ -268,7 +309,7 @@ export function applyWeights(args: ApplyWeightsArgs): Promise<{ out: Float32Arra
     if (weights.length !== nb.indices.length) {
       throw new SaltError('E_SHAPE', `weights must have one weight per neighbour entry (${nb.indices.length}), received ${weights.length}`);
     }
-    const { backend, threads } = checkCommon(args);
+    const { backend, threads } = checkCommon(args, { maxNeighbours: maxListLength(nb.offsets) });
     return call(() =>
       binding().applyWeights({ n, offsets: nb.offsets, indices: nb.indices, weights, anchorsSrc: anchorsSrc.data, m: anchorsSrc.rows, hs: anchorsSrc.cols, threads, backend }),
     );
