@@ -1,6 +1,8 @@
 /**
  * Helpers for atomic output: everything is written under a temporary name in the target folder and
- * renamed into place when complete, so a reader never sees a half-written file or folder.
+ * moved into place when complete (a hard link for files that must not replace anything, else a
+ * rename), so a reader never sees a half-written file or folder and nothing is replaced without
+ * `overwrite`.
  */
 import { randomBytes } from 'node:crypto';
 import { link, open, rename, rm, stat, lstat, mkdir, unlink } from 'node:fs/promises';
