@@ -6,7 +6,7 @@ import { readFile, readdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
 import { ioError, pathExists, writeBytesAtomic } from './atomic.js';
-import { SafetensorsFile, tensorByteSize, writeSafetensors, type ReadFloat32Options, type TensorInfo, type TensorReader, type TensorToWrite } from './safetensors.js';
+import { SafetensorsFile, checkTensorSpecs, writeSafetensors, type ReadFloat32Options, type TensorInfo, type TensorReader, type TensorToWrite } from './safetensors.js';
 
 /** Name of the Hugging Face index file of a sharded safetensors checkpoint. */
 export const SAFETENSORS_INDEX = 'model.safetensors.index.json';
@@ -198,10 +198,11 @@ export interface WrittenCheckpoint {
 }
 
 /**
- * Writes tensors as a Hugging Face safetensors checkpoint into `folder` (which must exist and must
- * not already contain the files): one `model.safetensors` when the data fits in `maxShardBytes`, else
+ * Writes tensors as a Hugging Face safetensors checkpoint into `folder` (created if missing; it must
+ * not already contain the files, E_EXISTS): one `model.safetensors` when the data fits in `maxShardBytes`, else
  * shards `model-0000i-of-0000N.safetensors` (tensors packed greedily in the given order; a tensor
- * larger than the limit gets a shard of its own) plus `model.safetensors.index.json`. Every file is
+ * larger than the limit gets a shard of its own) plus `model.safetensors.index.json`. All tensor
+ * specs are validated before the first byte is written (names unique across shards). Every file is
  * written atomically; when a later shard fails, shards already written are removed.
  */
 export async function writeCheckpoint(folder: string, tensors: readonly TensorToWrite[], options: WriteCheckpointOptions = {}): Promise<WrittenCheckpoint> {
@@ -209,12 +210,15 @@ export async function writeCheckpoint(folder: string, tensors: readonly TensorTo
   if (!Number.isSafeInteger(limit) || limit < 1) throw new SaltError('E_ARGUMENT', `maxShardBytes must be a positive integer, got ${describe(limit)}`);
   const stem = options.stem ?? 'model';
   if (!/^[A-Za-z0-9_.-]+$/.test(stem)) throw new SaltError('E_ARGUMENT', `stem must be a plain file name stem, got ${describe(stem)}`);
+  // Validate every tensor once, across all shards (unique names, shapes, data lengths), before
+  // anything is written.
+  const sizes = checkTensorSpecs(tensors);
   const groups: TensorToWrite[][] = [];
   let cur: TensorToWrite[] = [];
   let curBytes = 0;
   let totalSize = 0;
-  for (const t of tensors) {
-    const b = tensorByteSize(t);
+  for (const [i, t] of tensors.entries()) {
+    const b = sizes[i];
     totalSize += b;
     if (cur.length && curBytes + b > limit) {
       groups.push(cur);
@@ -238,7 +242,7 @@ export async function writeCheckpoint(folder: string, tensors: readonly TensorTo
       written.push(names[i]);
     }
     if (n > 1) {
-      const weightMap: Record<string, string> = {};
+      const weightMap: Record<string, string> = Object.create(null); // "__proto__" is a tensor name like any other
       groups.forEach((g, i) => g.forEach((t) => (weightMap[t.name] = names[i])));
       await writeBytesAtomic(join(folder, indexName), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
       written.push(indexName);

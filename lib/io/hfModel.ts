@@ -2,11 +2,11 @@
  * Hugging Face model folders: open one (config, tokenizer files, safetensors weights), locate its
  * input embedding and output head, and write a transferred copy with a new vocabulary.
  */
-import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
-import { ioError, pathExists, tempNameFor, writeBytesAtomic } from './atomic.js';
-import { SAFETENSORS_INDEX, SafetensorsCheckpoint, renamePath, writeCheckpoint, type CheckpointTensorInfo } from './checkpoint.js';
+import { ioError, pathExists, publishFolder, tempNameFor, writeBytesAtomic } from './atomic.js';
+import { SAFETENSORS_INDEX, SafetensorsCheckpoint, writeCheckpoint, type CheckpointTensorInfo } from './checkpoint.js';
 import { isFloatDtype, type FloatDtype } from './dtype.js';
 import { readJsonFile, readModelConfig, readTokenizerInfo, TOKENIZER_FILES, type ModelConfig, type SpecialTokenIds, type TokenizerInfo } from './hfConfig.js';
 import { SafetensorsFile, type TensorToWrite } from './safetensors.js';
@@ -79,7 +79,9 @@ function isVocabMatrix(t: CheckpointTensorInfo, cfg: Pick<ModelConfig, 'vocabSiz
  * pattern. E_NOT_FOUND when nothing matches, listing the 2-D candidate tensors and their shapes.
  */
 export function locateEmbeddings(tensors: readonly CheckpointTensorInfo[], config: ModelConfig, label = 'model'): EmbeddingLocation {
-  const fam = KNOWN_FAMILIES[config.modelType] ?? KNOWN_FAMILIES[config.outerModelType];
+  // Own keys only: a model_type such as "constructor" or "__proto__" is an unknown family, not Object's.
+  const known = (t: string): FamilyPatterns | undefined => (Object.hasOwn(KNOWN_FAMILIES, t) ? KNOWN_FAMILIES[t] : undefined);
+  const fam = known(config.modelType) ?? known(config.outerModelType);
   const all = Object.values(KNOWN_FAMILIES);
   const inputPatterns = fam ? fam.input : [...new Set(all.flatMap((f) => f.input))];
   const headPatterns = fam ? fam.head : [...new Set(all.flatMap((f) => f.head))];
@@ -111,9 +113,10 @@ export function locateEmbeddings(tensors: readonly CheckpointTensorInfo[], confi
       break;
     }
   }
+  // (A head holding the same bytes as the input is recognised by HfModel.open, which compares them:
+  // the reader rejects tensors sharing storage, so names never share a file offset.)
   let tieReason: TieReason | null = null;
-  if (head && head.file === input.file && head.fileOffset === input.fileOffset) tieReason = 'identical-head';
-  else if (config.tieWordEmbeddings) tieReason = 'config'; // stated, or the family's default (as transformers does)
+  if (config.tieWordEmbeddings) tieReason = 'config'; // stated, or the family's default (as transformers does)
   else if (!head && !config.tieStated) tieReason = 'missing-head';
   if (!head && tieReason === null) {
     throw new SaltError('E_NOT_FOUND', `${label}: config.json says tie_word_embeddings is false but no output head tensor (e.g. lm_head.weight) was found`);
@@ -205,6 +208,21 @@ export interface WriteTransferredModelOptions {
   overwrite?: boolean;
   /** Largest shard in bytes; default: the source's largest shard (sharded) or unlimited (single file). */
   maxShardBytes?: number;
+  /**
+   * New values of other tensors with a vocabulary-sized dimension (e.g. BERT's
+   * `cls.predictions.bias`, BART's `final_logits_bias`, phi-2's `lm_head.bias`), by name: row-major,
+   * the source tensor's shape with the vocabulary dimension replaced by the new row count (before
+   * padding). Padding entries get the mean over the given rows, as for the embedding.
+   */
+  vocabTensors?: Readonly<Record<string, Float32Array>>;
+  /**
+   * For each new token id (length = rows of `inputEmbedding`), the source token id whose entries a
+   * vocabulary-sized tensor not given in `vocabTensors` takes, or -1 for the mean over the source
+   * vocabulary. Without it such tensors are refused (E_UNSUPPORTED).
+   */
+  sourceIdOfTarget?: Int32Array | readonly number[];
+  /** Tensors whose dimension equals the vocabulary size by coincidence: copied unchanged. */
+  keepTensors?: readonly string[];
 }
 
 /** What {@link writeTransferredModel} wrote. */
@@ -219,6 +237,11 @@ export interface TransferredModelReport {
   dtype: FloatDtype;
   /** Names of the tensors copied byte for byte. */
   copiedTensors: string[];
+  /**
+   * Other tensors given the new vocabulary: copies of the input embedding (written with the new
+   * embedding) and vocabulary-sized tensors from `vocabTensors` or `sourceIdOfTarget`.
+   */
+  resizedTensors: string[];
   /** Weight files written. */
   weightFiles: string[];
   /** Other files written or copied (config, tokenizer, ...). */
@@ -228,13 +251,43 @@ export interface TransferredModelReport {
 }
 
 function padRows(m: Float32Array, rows: number, width: number, newRows: number): Float32Array {
+  return padAxis(m, 1, rows, width, newRows);
+}
+
+/**
+ * `m` viewed as [outer, rows, inner]: extends the middle axis to `newRows`, the added entries holding
+ * the mean over the given rows (computed in float64).
+ */
+function padAxis(m: Float32Array, outer: number, rows: number, inner: number, newRows: number): Float32Array {
   if (newRows === rows) return m;
-  const out = new Float32Array(newRows * width);
-  out.set(m);
-  const mean = new Float64Array(width);
-  for (let r = 0; r < rows; r++) for (let j = 0; j < width; j++) mean[j] += m[r * width + j];
-  for (let j = 0; j < width; j++) mean[j] /= rows;
-  for (let r = rows; r < newRows; r++) for (let j = 0; j < width; j++) out[r * width + j] = mean[j];
+  const out = new Float32Array(outer * newRows * inner);
+  const mean = new Float64Array(inner);
+  for (let o = 0; o < outer; o++) {
+    const src = m.subarray(o * rows * inner, (o + 1) * rows * inner);
+    out.set(src, o * newRows * inner);
+    mean.fill(0);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < inner; j++) mean[j] += src[r * inner + j];
+    for (let j = 0; j < inner; j++) mean[j] /= rows;
+    const base = o * newRows * inner;
+    for (let r = rows; r < newRows; r++) for (let j = 0; j < inner; j++) out[base + r * inner + j] = mean[j];
+  }
+  return out;
+}
+
+/** `src` viewed as [outer, vocab, inner]: entries of the middle axis picked by `ids` (-1: the mean over `vocab`). */
+function gatherAxis(src: Float32Array, outer: number, vocab: number, inner: number, ids: ArrayLike<number>): Float32Array {
+  const rows = ids.length;
+  const out = new Float32Array(outer * rows * inner);
+  const mean = new Float64Array(inner);
+  for (let o = 0; o < outer; o++) {
+    mean.fill(0);
+    for (let v = 0; v < vocab; v++) for (let j = 0; j < inner; j++) mean[j] += src[(o * vocab + v) * inner + j];
+    for (let j = 0; j < inner; j++) mean[j] /= vocab;
+    for (let t = 0; t < rows; t++) {
+      const id = ids[t];
+      for (let j = 0; j < inner; j++) out[(o * rows + t) * inner + j] = id < 0 ? mean[j] : src[(o * vocab + id) * inner + j];
+    }
+  }
   return out;
 }
 
@@ -260,9 +313,16 @@ const WEIGHT_FILE = /\.(safetensors|bin|pt|pth|h5|msgpack|ckpt|gguf)$|^(model|py
  * untied) is copied byte for byte from the source, streamed with bounded memory; the new embedding
  * (and head) is written in the source's float dtype; config.json gets the new vocab_size and
  * special-token ids; generation_config.json the new ids; the target tokenizer's files replace the
- * source's; other files of the source (e.g. custom code) are copied. Everything is written into a
- * temporary folder next to `output` and renamed at the end, so an interrupted run leaves no
- * half-written model.
+ * source's; other files of the source (e.g. custom code) are copied.
+ *
+ * Every other tensor with a dimension equal to the source vocabulary size must be resized too, or
+ * the model would not load: a byte-identical copy of the input embedding gets the new embedding;
+ * others take `options.vocabTensors[name]`, else the entries of `options.sourceIdOfTarget`, else
+ * the call fails with E_UNSUPPORTED naming them (`options.keepTensors` copies one unchanged).
+ *
+ * Everything is written into a temporary folder next to `output` and renamed at the end, so an
+ * interrupted run leaves no half-written model; an existing output (also one created meanwhile) is
+ * replaced only with `overwrite: true`.
  */
 export async function writeTransferredModel(options: WriteTransferredModelOptions): Promise<TransferredModelReport> {
   if (options === null || typeof options !== 'object') throw new SaltTypeError(`options must be an object, got ${describe(options)}`);
@@ -270,20 +330,36 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
   if (typeof output !== 'string' || !output) throw new SaltTypeError(`options.output must be a folder path, got ${describe(output)}`);
   if (typeof tokenizer !== 'string') throw new SaltTypeError(`options.tokenizer must be a folder path, got ${describe(tokenizer)}`);
   if (!(inputEmbedding instanceof Float32Array)) throw new SaltTypeError(`options.inputEmbedding must be a Float32Array, got ${describe(inputEmbedding)}`);
+  if (typeof options.source !== 'string' && !(options.source instanceof HfModel)) throw new SaltTypeError(`options.source must be a folder path or an HfModel, got ${describe(options.source)}`);
   const pad = options.padToMultipleOf ?? 1;
   if (!Number.isSafeInteger(pad) || pad < 1) throw new SaltError('E_ARGUMENT', `options.padToMultipleOf must be a positive integer, got ${describe(pad)}`);
+  const vocabTensors = options.vocabTensors ?? {};
+  if (vocabTensors === null || typeof vocabTensors !== 'object') throw new SaltTypeError(`options.vocabTensors must be an object of Float32Arrays, got ${describe(vocabTensors)}`);
+  for (const [k, v] of Object.entries(vocabTensors)) if (!(v instanceof Float32Array)) throw new SaltTypeError(`options.vocabTensors[${JSON.stringify(k)}] must be a Float32Array, got ${describe(v)}`);
+  const keep = options.keepTensors ?? [];
+  if (!Array.isArray(keep) || keep.some((k) => typeof k !== 'string')) throw new SaltTypeError(`options.keepTensors must be an array of tensor names, got ${describe(keep)}`);
+  const srcIds = options.sourceIdOfTarget;
+  if (srcIds !== undefined && !(srcIds instanceof Int32Array) && !Array.isArray(srcIds)) throw new SaltTypeError(`options.sourceIdOfTarget must be an Int32Array or an array of integers, got ${describe(srcIds)}`);
   const outPath = resolve(output);
-  if ((await pathExists(outPath)) && !options.overwrite) {
+  const sameFolder = async (folder: string): Promise<boolean> => {
+    if (resolve(folder) === outPath) return true;
+    const [a, b] = await Promise.all([realpath(folder).catch(() => null), realpath(outPath).catch(() => null)]);
+    return a !== null && a === b;
+  };
+  // Checked before anything is opened, so no file handle is left behind.
+  if (typeof options.source === 'string' && (await sameFolder(options.source))) throw new SaltError('E_ARGUMENT', `options.output must differ from the source folder ${JSON.stringify(options.source)}`);
+  if (!options.overwrite && (await pathExists(outPath))) {
     throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(output)} already exists (pass overwrite: true to replace it)`);
   }
   const model = typeof options.source === 'string' ? await HfModel.open(options.source) : options.source;
-  if (!(model instanceof HfModel)) throw new SaltTypeError(`options.source must be a folder path or an HfModel, got ${describe(options.source)}`);
-  if (resolve(model.folder) === outPath) throw new SaltError('E_ARGUMENT', `options.output must differ from the source folder ${JSON.stringify(model.folder)}`);
   const tmp = tempNameFor(outPath);
+  let tmpCreated = false;
   try {
+    if (await sameFolder(model.folder)) throw new SaltError('E_ARGUMENT', `options.output must differ from the source folder ${JSON.stringify(model.folder)}`);
     const { input, head, tied } = model.embeddings;
     if (!isFloatDtype(input.dtype)) throw new SaltError('E_UNSUPPORTED', `${model.folder}: input embedding ${JSON.stringify(input.name)} has dtype ${input.dtype}; only F32, F16 and BF16 embeddings can be replaced`);
     const width = input.shape[1];
+    const oldVocab = input.shape[0];
     if (inputEmbedding.length === 0 || inputEmbedding.length % width !== 0) {
       throw new SaltError('E_SHAPE', `options.inputEmbedding has ${inputEmbedding.length} values, expected a positive multiple of the embedding width ${width}`);
     }
@@ -296,23 +372,87 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     } else if (outputHead !== undefined) {
       throw new SaltError('E_ARGUMENT', `${model.folder} has a tied output head (${model.embeddings.tieReason}); options.outputHead must not be given`);
     }
+    if (srcIds !== undefined) {
+      if (srcIds.length !== rows) throw new SaltError('E_SHAPE', `options.sourceIdOfTarget has ${srcIds.length} entries, expected one per row of options.inputEmbedding (${rows})`);
+      for (let t = 0; t < rows; t++) {
+        const id = srcIds[t];
+        if (!Number.isSafeInteger(id) || id < -1 || id >= oldVocab) throw new SaltError('E_ARGUMENT', `options.sourceIdOfTarget[${t}] must be -1 or a source token id in [0, ${oldVocab}), got ${describe(id)}`);
+      }
+    }
     const tok = await readTokenizerInfo(tokenizer);
     if (tok.vocabSize !== null && tok.vocabSize > rows) {
       throw new SaltError('E_SHAPE', `the target tokenizer in ${JSON.stringify(tokenizer)} has ${tok.vocabSize} tokens but options.inputEmbedding has only ${rows} rows`);
     }
     const newRows = Math.ceil(rows / pad) * pad;
-    const ids: SpecialTokenIds = { ...tok.specialTokens, ...(options.specialTokens ?? {}) };
+    // An override of undefined leaves the tokenizer's id in place.
+    const overrides = Object.fromEntries(Object.entries(options.specialTokens ?? {}).filter(([, v]) => v !== undefined));
+    const ids: SpecialTokenIds = { ...tok.specialTokens, ...overrides };
     for (const [role, v] of Object.entries(ids)) {
       const list = Array.isArray(v) ? v : v === null || v === undefined ? [] : [v];
       if (list.some((x) => !Number.isSafeInteger(x) || x < 0 || x >= newRows)) throw new SaltError('E_ARGUMENT', `special token id for ${role} must be an integer in [0, ${newRows}), got ${describe(v)}`);
+    }
+
+    // Other tensors with a vocabulary-sized dimension.
+    const all = model.weights.tensors();
+    const isEmbeddingOrHead = (name: string) => name === input.name || (head !== null && name === head.name);
+    for (const k of [...keep, ...Object.keys(vocabTensors)]) {
+      if (!all.some((t) => t.name === k) || isEmbeddingOrHead(k) || !all.find((t) => t.name === k)!.shape.includes(oldVocab)) {
+        throw new SaltError('E_ARGUMENT', `options.${keep.includes(k) ? 'keepTensors' : 'vocabTensors'} names ${JSON.stringify(k)}, which is not a tensor of ${model.folder} (other than the embedding and head) with a dimension of the source vocabulary size ${oldVocab}`);
+      }
+    }
+    const replaced = new Map<string, { shape: number[]; data: Float32Array }>();
+    const refused: string[] = [];
+    for (const t of all) {
+      if (isEmbeddingOrHead(t.name) || keep.includes(t.name)) continue;
+      const axes = t.shape.flatMap((d, i) => (d === oldVocab ? [i] : []));
+      if (!axes.length) continue;
+      const shapeStr = `[${t.shape.join(', ')}]`;
+      if (t.dtype === input.dtype && t.shape.length === 2 && t.shape[0] === oldVocab && t.shape[1] === width && (await sameBytes(model.weights, input, t))) {
+        replaced.set(t.name, { shape: [newRows, width], data: padRows(inputEmbedding, rows, width, newRows) }); // a stored copy of the input embedding (e.g. T5's encoder.embed_tokens)
+        continue;
+      }
+      const given = vocabTensors[t.name];
+      if (given === undefined && srcIds === undefined) {
+        refused.push(`${t.name} ${shapeStr}`);
+        continue;
+      }
+      if (axes.length > 1) throw new SaltError('E_UNSUPPORTED', `${model.folder}: tensor ${JSON.stringify(t.name)} ${shapeStr} has several dimensions of the vocabulary size ${oldVocab}; pass it in options.keepTensors if none of them is the vocabulary`);
+      if (!isFloatDtype(t.dtype)) throw new SaltError('E_UNSUPPORTED', `${model.folder}: tensor ${JSON.stringify(t.name)} ${shapeStr} has a vocabulary-sized dimension but dtype ${t.dtype}; only F32, F16 and BF16 tensors can be resized`);
+      const k = axes[0];
+      const outer = t.shape.slice(0, k).reduce((a, b) => a * b, 1);
+      const inner = t.shape.slice(k + 1).reduce((a, b) => a * b, 1);
+      let values: Float32Array;
+      if (given !== undefined) {
+        if (given.length !== outer * rows * inner) {
+          const want = t.shape.map((d, i) => (i === k ? rows : d));
+          throw new SaltError('E_SHAPE', `options.vocabTensors[${JSON.stringify(t.name)}] has ${given.length} values, expected shape [${want.join(', ')}] = ${outer * rows * inner}`);
+        }
+        values = given;
+      } else {
+        values = gatherAxis(await model.weights.readFloat32(t.name), outer, oldVocab, inner, srcIds!);
+      }
+      replaced.set(t.name, { shape: t.shape.map((d, i) => (i === k ? newRows : d)), data: padAxis(values, outer, rows, inner, newRows) });
+    }
+    if (refused.length) {
+      throw new SaltError(
+        'E_UNSUPPORTED',
+        `${model.folder}: besides the embedding${head ? ' and head' : ''}, tensor${refused.length > 1 ? 's' : ''} ${refused.join(', ')} ha${refused.length > 1 ? 've' : 's'} a dimension of the source vocabulary size ${oldVocab} ` +
+          'and would not match the new vocab_size: pass new values in options.vocabTensors, or options.sourceIdOfTarget to copy the entries of source ids (-1: mean), or options.keepTensors to copy unchanged',
+      );
     }
     const newInput = padRows(inputEmbedding, rows, width, newRows);
     const newHead = untiedHead ? padRows(outputHead!, rows, untiedHead.shape[1], newRows) : null;
 
     const copied: string[] = [];
-    const tensors: TensorToWrite[] = model.weights.tensors().map((t) => {
+    const resized: string[] = [];
+    const tensors: TensorToWrite[] = all.map((t) => {
       if (t.name === input.name || (tied && head && t.name === head.name)) return { name: t.name, dtype: t.dtype, shape: [newRows, width], data: newInput };
       if (untiedHead && t.name === untiedHead.name) return { name: t.name, dtype: t.dtype, shape: [newRows, untiedHead.shape[1]], data: newHead! };
+      const r = replaced.get(t.name);
+      if (r) {
+        resized.push(t.name);
+        return { name: t.name, dtype: t.dtype, shape: r.shape, data: r.data };
+      }
       copied.push(t.name);
       return { name: t.name, dtype: t.dtype, shape: [...t.shape], data: () => model.weights.streamBytes(t.name) };
     });
@@ -320,12 +460,20 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     if (maxShard === undefined) {
       if (model.weights.files.length > 1) {
         maxShard = 0;
-        for (const f of model.weights.files) maxShard = Math.max(maxShard, (await stat(join(model.folder, f))).size);
+        for (const f of model.weights.files) {
+          const fp = join(model.folder, f);
+          try {
+            maxShard = Math.max(maxShard, (await stat(fp)).size);
+          } catch (err) {
+            throw ioError(err, `could not stat shard ${JSON.stringify(fp)}`);
+          }
+        }
       } else maxShard = Number.MAX_SAFE_INTEGER;
     }
     try {
       await mkdir(dirname(outPath), { recursive: true });
       await mkdir(tmp);
+      tmpCreated = true;
     } catch (err) {
       throw ioError(err, `could not create ${JSON.stringify(tmp)}`);
     }
@@ -355,39 +503,41 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       await copyInto(join(tokenizer, f), join(tmp, f));
       otherFiles.push(f);
     }
-    for (const f of await readdir(model.folder)) {
+    let entries: string[];
+    try {
+      entries = await readdir(model.folder);
+    } catch (err) {
+      throw ioError(err, `could not list source folder ${JSON.stringify(model.folder)}`);
+    }
+    for (const f of entries) {
       if (f.startsWith('.') || WEIGHT_FILE.test(f) || TOKENIZER_FILES.includes(f) || f === 'config.json' || f === 'generation_config.json' || f === SAFETENSORS_INDEX) continue;
-      const st = await stat(join(model.folder, f));
+      const fp = join(model.folder, f);
+      let st;
+      try {
+        st = await stat(fp);
+      } catch (err) {
+        throw ioError(err, `could not stat ${JSON.stringify(fp)}`);
+      }
       if (!st.isFile()) continue;
-      await copyInto(join(model.folder, f), join(tmp, f));
+      await copyInto(fp, join(tmp, f));
       otherFiles.push(f);
     }
-    if (await pathExists(outPath)) {
-      // overwrite: move the old folder aside first so the final rename is the only visible change.
-      const trash = tempNameFor(outPath) + '.old';
-      await renamePath(outPath, trash);
-      try {
-        await renamePath(tmp, outPath);
-      } catch (err) {
-        await renamePath(trash, outPath).catch(() => undefined);
-        throw err;
-      }
-      await rm(trash, { recursive: true, force: true });
-    } else {
-      await renamePath(tmp, outPath);
-    }
+    // The rename itself refuses to replace an output that appeared meanwhile unless overwrite is set.
+    await publishFolder(tmp, outPath, options.overwrite === true);
+    tmpCreated = false;
     return {
       output: outPath,
       vocabSize: newRows,
       paddedRows: newRows - rows,
       dtype: input.dtype,
       copiedTensors: copied,
+      resizedTensors: resized,
       weightFiles: written.files,
       otherFiles,
       specialTokens: ids,
     };
   } catch (err) {
-    await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    if (tmpCreated) await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw err;
   } finally {
     if (typeof options.source === 'string') await model.close();

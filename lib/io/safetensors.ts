@@ -129,7 +129,8 @@ function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: num
   }
   const dataStart = 8 + headerLength;
   const dataSize = fileSize - dataStart;
-  const metadata: Record<string, string> = {};
+  // Null prototype: a key such as "__proto__" is kept as data, not taken as the prototype.
+  const metadata: Record<string, string> = Object.create(null);
   const tensors = new Map<string, TensorInfo>();
   const ranges: Array<[number, number, string]> = [];
   for (const [name, value] of Object.entries(root as Record<string, unknown>)) {
@@ -420,6 +421,16 @@ export interface WriteSafetensorsOptions {
   overwrite?: boolean;
 }
 
+/**
+ * Validates tensors to write (types, unique names, shapes, data lengths) before anything is
+ * written; returns each tensor's byte size. E_TYPE / E_ARGUMENT / E_SHAPE naming the tensor.
+ */
+export function checkTensorSpecs(tensors: readonly TensorToWrite[], what = 'tensors'): number[] {
+  if (!Array.isArray(tensors)) throw new SaltTypeError(`${what} must be an array, got ${describe(tensors)}`);
+  const seen = new Set<string>();
+  return tensors.map((t) => checkTensorSpec(t, seen));
+}
+
 function checkTensorSpec(t: TensorToWrite, seen: Set<string>): number {
   if (t === null || typeof t !== 'object') throw new SaltTypeError(`each tensor must be an object, got ${describe(t)}`);
   if (typeof t.name !== 'string') throw new SaltTypeError(`tensor name must be a string, got ${describe(t.name)}`);
@@ -446,12 +457,15 @@ function checkTensorSpec(t: TensorToWrite, seen: Set<string>): number {
 
 /** Serialises the header for tensors laid out back to back; padded with spaces to a multiple of 8. */
 function buildHeader(tensors: readonly TensorToWrite[], sizes: number[], metadata?: Record<string, string>): Buffer {
-  const header: Record<string, unknown> = {};
+  // Null prototype, so that a tensor or metadata key named "__proto__" is written like any other.
+  const header: Record<string, unknown> = Object.create(null);
   if (metadata && Object.keys(metadata).length) {
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string') throw new SaltTypeError(`metadata value for ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
     }
-    header.__metadata__ = metadata;
+    const meta: Record<string, string> = Object.create(null);
+    for (const [k, v] of Object.entries(metadata)) meta[k] = v;
+    header.__metadata__ = meta;
   }
   let off = 0;
   tensors.forEach((t, i) => {
@@ -532,9 +546,7 @@ async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: numbe
  */
 export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], options: WriteSafetensorsOptions = {}): Promise<number> {
   checkLittleEndian();
-  if (!Array.isArray(tensors)) throw new SaltTypeError(`tensors must be an array, got ${describe(tensors)}`);
-  const seen = new Set<string>();
-  const sizes = tensors.map((t) => checkTensorSpec(t, seen));
+  const sizes = checkTensorSpecs(tensors);
   const header = buildHeader(tensors, sizes, options.metadata);
   await writeFileAtomic(
     path,

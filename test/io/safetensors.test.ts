@@ -233,6 +233,33 @@ describe('writeSafetensors', () => {
   });
 });
 
+describe('prototype-named keys', () => {
+  it('writes and reads a tensor named "__proto__" and a metadata key "__proto__"', async () => {
+    const p = join(dir, 'proto.safetensors');
+    const meta = JSON.parse('{"__proto__": "kept", "format": "pt"}') as Record<string, string>;
+    await writeSafetensors(p, [
+      { name: '__proto__', dtype: 'F32', shape: [2], data: Float32Array.of(1, 2) },
+      { name: 'b', dtype: 'F32', shape: [1], data: Float32Array.of(3) },
+    ], { metadata: meta });
+    // Parse the header by hand (JSON.parse keeps "__proto__" as an own key).
+    const buf = await readFile(p);
+    const n = Number(buf.readBigUInt64LE(0));
+    const hdr = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+    expect(Object.keys(hdr)).toEqual(['__metadata__', '__proto__', 'b']);
+    expect(Object.getOwnPropertyDescriptor(hdr, '__proto__')!.value).toEqual({ dtype: 'F32', shape: [2], data_offsets: [0, 8] });
+    expect(Object.getOwnPropertyDescriptor(hdr.__metadata__, '__proto__')!.value).toBe('kept');
+    const f = await SafetensorsFile.open(p);
+    try {
+      expect(f.names()).toEqual(['__proto__', 'b']);
+      expect([...(await f.readFloat32('__proto__'))]).toEqual([1, 2]);
+      expect(Object.keys(f.metadata).sort()).toEqual(['__proto__', 'format']);
+      expect(Object.getOwnPropertyDescriptor(f.metadata, '__proto__')!.value).toBe('kept');
+    } finally {
+      await f.close();
+    }
+  });
+});
+
 /** Independent minimal parse used as the fuzz oracle: returns tensors' [begin,end) absolute byte ranges. */
 function oracle(buf: Buffer): Map<string, { dtype: string; start: number; end: number }> | null {
   try {

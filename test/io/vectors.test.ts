@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { SaltError } from '../../lib/errors.js';
 import { cachedTextVectors, cachedVectors, indexWords, readTextVectors, readVectorCache, writeVectorCache, vectorCachePaths } from '../../lib/io/vectors.js';
+import { writeSafetensors } from '../../lib/io/safetensors.js';
 import { tempFolder } from './helpers/tmp.js';
 
 let dir: string;
@@ -39,6 +40,39 @@ describe('readTextVectors', () => {
     await writeFile(p, '');
     await expect(readTextVectors(p)).rejects.toThrow(/no vectors found/);
     await expect(readTextVectors(join(dir, 'missing.vec'))).rejects.toThrow(expect.objectContaining({ code: 'E_NOT_FOUND' }));
+    await writeFile(p, '1 2\nthe 1 2\nof 3 4\n');
+    await expect(readTextVectors(p)).rejects.toThrow(new SaltError('E_FORMAT', `${p}:3: header declares 1 vectors, file has more`));
+    await writeFile(p, '1000000 300\nthe 1 2\n');
+    await expect(readTextVectors(p)).rejects.toThrow(new SaltError('E_FORMAT', `${p}:1: header declares 1000000 vectors of dimension 300, more than the 20-byte file can hold`));
+  });
+  it('rejects invalid UTF-8 with E_FORMAT and the line number (no silent U+FFFD)', async () => {
+    const p = join(dir, 'latin1.vec');
+    // "café" in Latin-1 (0xE9 alone is not UTF-8) on line 3; line 2 is valid UTF-8 "über".
+    await writeFile(p, Buffer.concat([Buffer.from('2 1\n\u00fcber 1\ncaf'), Buffer.of(0xe9), Buffer.from(' 2\n')]));
+    await expect(readTextVectors(p)).rejects.toThrow(new SaltError('E_FORMAT', `${p}:3: not valid UTF-8`));
+    // A multi-byte character split across the reader's 1 MiB chunks is still decoded whole.
+    const q = join(dir, 'long.txt');
+    const pad = 'x'.repeat((1 << 20) - 1);
+    await writeFile(q, `${pad}\u00e9 1\n\u65e5\u672c 2\n`);
+    expect((await readTextVectors(q)).words).toEqual([`${pad}\u00e9`, '\u65e5\u672c']);
+  });
+  it('reads across the 2^20-value block boundary and returns exact-size arrays, with and without a header', async () => {
+    const p = join(dir, 'many.txt');
+    const n = 262_150; // just over one 2^20-value block at dim 4
+    const lines: string[] = [];
+    for (let i = 0; i < n; i++) lines.push(`w${i} ${i} ${-i} ${i / 4} 1`);
+    await writeFile(p, lines.join('\n') + '\n');
+    const t = await readTextVectors(p);
+    expect(t.words.length).toBe(n);
+    expect(t.vectors.length).toBe(4 * n);
+    expect(t.vectors.buffer.byteLength).toBe(t.vectors.byteLength);
+    expect([...t.vectors.subarray(4 * 262_143, 4 * 262_145)]).toEqual([262_143, -262_143, 65_535.75, 1, 262_144, -262_144, 65_536, 1]);
+    await writeFile(p, `5 4\n` + lines.slice(0, 5).join('\n') + '\n');
+    const h = await readTextVectors(p);
+    expect(h.vectors.buffer.byteLength).toBe(h.vectors.byteLength);
+    expect(h.vectors).toEqual(t.vectors.subarray(0, 20));
+    const part = await readTextVectors(p, { maxWords: 3 });
+    expect(part.vectors).toEqual(Float32Array.of(0, 0, 0, 1, 1, -1, 0.25, 1, 2, -2, 0.5, 1));
   });
 });
 
@@ -62,6 +96,12 @@ describe('vector cache', () => {
     await expect(readVectorCache(base)).rejects.toThrow(expect.objectContaining({ code: 'E_FORMAT', message: expect.stringMatching(/expected \[1, dim\]/) }));
     expect((await cachedVectors(base, build)).words).toEqual(table.words);
     expect(builds).toBe(2);
+    // A cache whose safetensors file lacks the "vectors" tensor (E_NOT_FOUND) is rebuilt too.
+    await writeSafetensors(vectorCachePaths(base).tensors, [{ name: 'other', dtype: 'F32', shape: [3, 2], data: new Float32Array(6) }], { overwrite: true });
+    await expect(readVectorCache(base)).rejects.toThrow(expect.objectContaining({ code: 'E_NOT_FOUND' }));
+    expect((await cachedVectors(base, build)).vectors).toEqual(table.vectors);
+    expect(builds).toBe(3);
+    expect(await readVectorCache(base)).toMatchObject({ words: table.words, vectors: table.vectors });
   });
   it('converts a text file once, keyed by its size and time, and again after it changes', async () => {
     const p = join(dir, 'ct.vec');
