@@ -16,7 +16,7 @@ export {
   type VocabularyFormat,
   type VocabularySource,
 } from './vocabulary.js';
-export { loadHfTokenizerJson, loadHfTokenizerFolder, type HfTokenizerOptions } from './hfTokenizer.js';
+export { loadHfTokenizerJson, loadHfTokenizerFolder, MAX_ID_HOLES, type HfTokenizerOptions } from './hfTokenizer.js';
 export { readGgufMetadata, loadGgufVocabulary, type GgufMetadata, type GgufValue } from './gguf.js';
 export { loadSentencePieceModel, parseSentencePieceModel, sentencePieceModelToVocabulary, type SentencePieceModelInfo } from './sentencepieceModel.js';
 export { loadVocabTxt, loadWordList, wordListVocabulary, piecesVocabulary, loadVocabJson, loadVocabulary, type PiecesOptions } from './plainVocabularies.js';

