@@ -6,7 +6,8 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SaltError, describe } from '../errors.js';
 import { buildVocabulary, type SpecialRole, type SpellingConvention, type TokenKind, type Vocabulary } from './vocabulary.js';
-import { CONFIG_ROLE_KEYS, configTokenContent, inferRolesByName } from './roles.js';
+import { inferRolesByName } from './roles.js';
+import { specialTokenIds, specialTokenNames } from './specialTokens.js';
 
 /**
  * Most ids a tokenizer.json may leave unused below its largest id (tiktoken-derived vocabularies leave a
@@ -18,7 +19,10 @@ export const MAX_ID_HOLES = 1 << 20;
 export interface HfTokenizerOptions {
   /** Path of a `tokenizer_config.json` whose `*_token` entries give roles (read if given). */
   tokenizerConfig?: string;
-  /** Path of a `special_tokens_map.json` (read if given; its entries win over tokenizer_config.json). */
+  /**
+   * Path of a `special_tokens_map.json` (read if given). As in transformers, it is ignored when
+   * tokenizer_config.json has `added_tokens_decoder`, and otherwise its entries win (see specialTokenNames).
+   */
   specialTokensMap?: string;
   /** Recognise conventional special-token names for roles the files leave unset (default true). */
   inferRoles?: boolean;
@@ -199,21 +203,11 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
   // Roles: explicit config first, then the model's unk token, then conventional names.
   const byContent = new Map<string, number>();
   for (let id = pieces.length - 1; id >= 0; id--) byContent.set(pieces[id], id);
-  const roles = new Map<SpecialRole, number>();
-  const configs: [string, unknown][] = [];
-  if (options.tokenizerConfig) configs.push([options.tokenizerConfig, await readJsonFile(options.tokenizerConfig)]);
-  if (options.specialTokensMap) configs.push([options.specialTokensMap, await readJsonFile(options.specialTokensMap)]);
-  for (const [cfgFile, cfg] of configs) {
-    if (!isObject(cfg)) throw new SaltError('E_FORMAT', `${cfgFile}: expected a JSON object, received ${describe(cfg)}`);
-    for (const [key, role] of Object.entries(CONFIG_ROLE_KEYS)) {
-      if (cfg[key] === undefined || cfg[key] === null) continue;
-      const content = configTokenContent(cfg[key]);
-      if (content === undefined) throw new SaltError('E_FORMAT', `${cfgFile}: "${key}" must be a string or {content}, received ${describe(cfg[key])}`);
-      const id = byContent.get(content);
-      if (id === undefined) throw new SaltError('E_FORMAT', `${cfgFile}: "${key}" names token ${JSON.stringify(content)}, which is not in ${file}`);
-      roles.set(role, id);
-    }
-  }
+  const names = specialTokenNames(
+    options.tokenizerConfig ? { file: options.tokenizerConfig, json: await readJsonFile(options.tokenizerConfig) } : undefined,
+    options.specialTokensMap ? { file: options.specialTokensMap, json: await readJsonFile(options.specialTokensMap) } : undefined,
+  );
+  const roles: Map<SpecialRole, number> = specialTokenIds(names, (content) => byContent.get(content), file);
   if (!roles.has('unk') && typeof model.unk_token === 'string' && byContent.has(model.unk_token)) roles.set('unk', byContent.get(model.unk_token)!);
   if (!roles.has('unk') && type === 'Unigram' && typeof model.unk_id === 'number' && model.unk_id < pieces.length) roles.set('unk', model.unk_id);
   // The unknown token is a special token even where it is not listed among the added tokens.

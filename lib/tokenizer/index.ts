@@ -21,6 +21,7 @@ export { readGgufMetadata, loadGgufVocabulary, MAX_GGUF_ARRAY_LENGTH, type GgufM
 export { loadSentencePieceModel, parseSentencePieceModel, sentencePieceModelToVocabulary, type SentencePieceModelInfo } from './sentencepieceModel.js';
 export { loadVocabTxt, loadWordList, wordListVocabulary, piecesVocabulary, loadVocabJson, loadVocabulary, type PiecesOptions } from './plainVocabularies.js';
 export { CONVENTIONAL_ROLE_NAMES, CONFIG_ROLE_KEYS } from './roles.js';
+export { specialTokenNames, specialTokenIds, type SpecialTokenFile, type NamedSpecialToken } from './specialTokens.js';
 export {
   alignVocabularies,
   formatAlignmentReport,
