@@ -5,6 +5,7 @@ import { readFile, readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SaltError, describe } from '../errors.js';
 import { ioError } from './atomic.js';
+import { specialTokenIds, specialTokenNames } from '../tokenizer/specialTokens.js';
 
 /** Special-token ids of a model or tokenizer (`null`: the role has no token). */
 export interface SpecialTokenIds {
@@ -146,21 +147,20 @@ export interface TokenizerInfo {
   files: string[];
   /** Vocabulary size (largest id + 1) when `tokenizer.json` or `vocab.json`/`vocab.txt` is present, else null. */
   vocabSize: number | null;
-  /** Ids of the special tokens named in tokenizer_config.json / special_tokens_map.json, where they can be resolved. */
+  /**
+   * Ids of the special tokens named in tokenizer_config.json / special_tokens_map.json (precedence as in
+   * transformers, see `specialTokenNames` in lib/tokenizer); all null when no vocabulary is available.
+   */
   specialTokens: SpecialTokenIds;
   /** Token string -> id, from tokenizer.json (model vocab plus added tokens) or vocab.json / vocab.txt; null when not available. */
   vocab: Map<string, number> | null;
 }
 
-function tokenContent(v: unknown): string | null {
-  if (typeof v === 'string') return v;
-  if (v && typeof v === 'object' && typeof (v as { content?: unknown }).content === 'string') return (v as { content: string }).content;
-  return null;
-}
-
 /**
  * Lists a folder's tokenizer files and resolves its vocabulary size and special-token ids.
- * E_NOT_FOUND when the folder has no tokenizer file at all.
+ * E_NOT_FOUND when the folder has no tokenizer file at all; E_NOT_FOUND / E_IO when a file cannot be
+ * read; E_FORMAT for invalid JSON, a malformed `*_token` entry, or (when the vocabulary is known) a
+ * `*_token` entry naming a token the vocabulary does not have, as the tokenizer loader does.
  */
 export async function readTokenizerInfo(folder: string): Promise<TokenizerInfo> {
   let entries: string[];
@@ -190,7 +190,13 @@ export async function readTokenizerInfo(folder: string): Promise<TokenizerInfo> 
       for (const [k, v] of Object.entries(vj)) if (intOrNull(v) !== null) vocab.set(k, v as number);
     }
   } else if (files.includes('vocab.txt')) {
-    const lines = (await readFile(join(folder, 'vocab.txt'), 'utf8')).split('\n');
+    let text: string;
+    try {
+      text = await readFile(join(folder, 'vocab.txt'), 'utf8');
+    } catch (err) {
+      throw ioError(err, `could not read ${JSON.stringify(join(folder, 'vocab.txt'))}`);
+    }
+    const lines = text.split('\n');
     if (lines.length && lines[lines.length - 1] === '') lines.pop();
     vocab = new Map(lines.map((l, i) => [l.replace(/\r$/, ''), i]));
   }
@@ -204,14 +210,10 @@ export async function readTokenizerInfo(folder: string): Promise<TokenizerInfo> 
     for (const id of vocab.values()) if (id > max) max = id;
     vocabSize = max + 1;
   }
-  const named: Record<string, unknown> = {};
-  for (const f of ['special_tokens_map.json', 'tokenizer_config.json']) {
-    if (files.includes(f)) Object.assign(named, (await readJsonFile(join(folder, f))) as object);
-  }
-  const idOf = (role: string): number | null => {
-    const s = tokenContent(named[`${role}_token`]);
-    if (s === null || !vocab) return null;
-    return vocab.get(s) ?? null;
-  };
+  // Same resolver and precedence as the tokenizer loader (lib/tokenizer/specialTokens.ts).
+  const load = async (f: string) => (files.includes(f) ? { file: join(folder, f), json: await readJsonFile(join(folder, f)) } : undefined);
+  const names = specialTokenNames(await load('tokenizer_config.json'), await load('special_tokens_map.json'));
+  const ids = vocab ? specialTokenIds(names, (content) => vocab!.get(content), `the vocabulary of ${JSON.stringify(folder)}`) : new Map();
+  const idOf = (role: 'bos' | 'eos' | 'pad' | 'unk'): number | null => ids.get(role) ?? null;
   return { folder, files, vocabSize, vocab, specialTokens: { bos: idOf('bos'), eos: idOf('eos'), pad: idOf('pad'), unk: idOf('unk') } };
 }

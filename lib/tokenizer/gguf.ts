@@ -22,8 +22,14 @@ export interface GgufMetadata {
 }
 
 const GGUF_MAGIC = 0x46554747; // "GGUF" little-endian
-/** Upper bound on any single count in the header; real files stay far below (a vocabulary has ~1e6 entries). */
+/** Upper bound on a string's byte length or the key/value count; checked against the bytes left too. */
 const MAX_COUNT = 1 << 28;
+/**
+ * Upper bound on the elements of one metadata array, which becomes a JS array (real vocabularies and merge
+ * lists have at most ~1e6 entries). A corrupt count in a multi-gigabyte file would otherwise pass the
+ * remaining-bytes check and build an array of hundreds of millions of values.
+ */
+export const MAX_GGUF_ARRAY_LENGTH = 1 << 24;
 
 /** Sequential little-endian reader over a file descriptor with a growable buffer. */
 class ChunkReader {
@@ -111,15 +117,15 @@ class ChunkReader {
     this.pos += 8;
     return this.buf.readBigInt64LE(o);
   }
-  /** A u64 count checked against the remaining file size and MAX_COUNT. */
-  count(what: string, minBytesEach: number): number {
+  /** A u64 count checked against the remaining file size and `max` (default MAX_COUNT). */
+  count(what: string, minBytesEach: number, max = MAX_COUNT): number {
     const at = this.pos;
     const n = this.u64();
     const remaining = this.size - this.pos;
-    if (n > BigInt(MAX_COUNT) || (minBytesEach > 0 && n * BigInt(minBytesEach) > BigInt(remaining))) {
+    if (n > BigInt(max) || (minBytesEach > 0 && n * BigInt(minBytesEach) > BigInt(remaining))) {
       throw new SaltError(
         'E_FORMAT',
-        `GGUF file ${this.file} is truncated or corrupt: bad ${what} ${n} at offset ${at} (expected at most ${Math.min(MAX_COUNT, minBytesEach > 0 ? Math.floor(remaining / minBytesEach) : MAX_COUNT)} for the ${remaining} bytes left)`,
+        `GGUF file ${this.file} is truncated or corrupt: bad ${what} ${n} at offset ${at} (expected at most ${Math.min(max, minBytesEach > 0 ? Math.floor(remaining / minBytesEach) : max)} for the ${remaining} bytes left)`,
       );
     }
     return Number(n);
@@ -165,7 +171,7 @@ function readValue(r: ChunkReader, type: number, file: string, key: string, dept
       if (et >= TYPE_NAMES.length) {
         throw new SaltError('E_FORMAT', `GGUF file ${file}: key "${key}" has an array of unknown element type ${et} at offset ${at} (expected 0..12)`);
       }
-      const n = r.count(`array length of key "${key}"`, TYPE_SIZES[et]);
+      const n = r.count(`array length of key "${key}"`, TYPE_SIZES[et], MAX_GGUF_ARRAY_LENGTH);
       const out: GgufValue[] = new Array(n);
       for (let i = 0; i < n; i++) out[i] = readValue(r, et, file, key, depth + 1);
       return out;

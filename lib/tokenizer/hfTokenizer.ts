@@ -6,13 +6,23 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SaltError, describe } from '../errors.js';
 import { buildVocabulary, type SpecialRole, type SpellingConvention, type TokenKind, type Vocabulary } from './vocabulary.js';
-import { CONFIG_ROLE_KEYS, configTokenContent, inferRolesByName } from './roles.js';
+import { inferRolesByName } from './roles.js';
+import { specialTokenIds, specialTokenNames } from './specialTokens.js';
+
+/**
+ * Most ids a tokenizer.json may leave unused below its largest id (tiktoken-derived vocabularies leave a
+ * few hundred). A larger gap is taken as a corrupt id: E_FORMAT rather than a table of billions of entries.
+ */
+export const MAX_ID_HOLES = 1 << 20;
 
 /** Options of {@link loadHfTokenizerJson}. */
 export interface HfTokenizerOptions {
   /** Path of a `tokenizer_config.json` whose `*_token` entries give roles (read if given). */
   tokenizerConfig?: string;
-  /** Path of a `special_tokens_map.json` (read if given; its entries win over tokenizer_config.json). */
+  /**
+   * Path of a `special_tokens_map.json` (read if given). As in transformers, it is ignored when
+   * tokenizer_config.json has `added_tokens_decoder`, and otherwise its entries win (see specialTokenNames).
+   */
   specialTokensMap?: string;
   /** Recognise conventional special-token names for roles the files leave unset (default true). */
   inferRoles?: boolean;
@@ -93,7 +103,8 @@ function scanDecoder(node: unknown, facts: DecoderFacts): void {
  *
  * @param file - path of tokenizer.json.
  * @throws SaltError `E_NOT_FOUND` / `E_IO` if a file cannot be read; `E_FORMAT` for invalid JSON, a
- *   missing or malformed `model`, duplicate ids (ids no token uses become empty `unused` entries); `E_UNSUPPORTED` for an unknown model type or
+ *   missing or malformed `model`, duplicate ids, an id beyond (entries + {@link MAX_ID_HOLES}) (ids no token uses
+ *   become empty `unused` entries); `E_UNSUPPORTED` for an unknown model type or
  *   a decoder this version cannot interpret (e.g. end-of-word suffixes).
  */
 export async function loadHfTokenizerJson(file: string, options: HfTokenizerOptions = {}): Promise<Vocabulary> {
@@ -106,10 +117,24 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
   let type = model.type;
   if (type === undefined) type = Array.isArray(model.vocab) ? 'Unigram' : Array.isArray(model.merges) ? 'BPE' : isObject(model.vocab) ? 'WordLevel' : undefined;
   const idToPiece: (string | undefined)[] = [];
-  const set = (id: unknown, piece: string, where: string): void => {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x7fffffff) {
-      throw new SaltError('E_FORMAT', `${file}: ${where} "${piece}" has id ${describe(id)} (expected a non-negative integer)`);
+  // Ids no token uses become unused entries (below), so the largest id decides the table's size. Bound it
+  // by the number of entries plus MAX_ID_HOLES, so that one corrupt id cannot make the loader allocate
+  // and fill billions of entries.
+  const added = json.added_tokens ?? [];
+  if (!Array.isArray(added)) throw new SaltError('E_FORMAT', `${file}: added_tokens must be an array, received ${describe(added)}`);
+  const entries = (Array.isArray(model.vocab) ? model.vocab.length : isObject(model.vocab) ? Object.keys(model.vocab).length : 0) + added.length;
+  const maxId = entries + MAX_ID_HOLES - 1;
+  const checkId = (id: unknown, what: string): number => {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
+      throw new SaltError('E_FORMAT', `${file}: ${what} has id ${describe(id)} (expected a non-negative integer)`);
     }
+    if (id > maxId) {
+      throw new SaltError('E_FORMAT', `${file}: ${what} has id ${id}, beyond the largest plausible id ${maxId} (${entries} entries plus at most ${MAX_ID_HOLES} unused ids)`);
+    }
+    return id;
+  };
+  const set = (rawId: unknown, piece: string, where: string): void => {
+    const id = checkId(rawId, `${where} "${piece}"`);
     if (idToPiece[id] !== undefined) {
       throw new SaltError('E_FORMAT', `${file}: duplicate id ${id} in ${where}: "${idToPiece[id]}" and "${piece}"`);
     }
@@ -142,13 +167,10 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
       throw new SaltError('E_UNSUPPORTED', `${file}: unknown tokenizer model type ${describe(type)}; expected "BPE", "Unigram", "WordPiece" or "WordLevel"`);
   }
   const kinds: (TokenKind | undefined)[] = [];
-  const added = json.added_tokens ?? [];
-  if (!Array.isArray(added)) throw new SaltError('E_FORMAT', `${file}: added_tokens must be an array, received ${describe(added)}`);
   const seenAdded = new Set<number>();
   for (const [i, t] of added.entries()) {
     if (!isObject(t) || typeof t.content !== 'string') throw new SaltError('E_FORMAT', `${file}: added_tokens[${i}] must be an object with a string "content", received ${describe(t)}`);
-    const id = t.id;
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x7fffffff) throw new SaltError('E_FORMAT', `${file}: added_tokens[${i}] "${t.content}" has id ${describe(id)} (expected a non-negative integer)`);
+    const id = checkId(t.id, `added_tokens[${i}] "${t.content}"`);
     if (seenAdded.has(id)) throw new SaltError('E_FORMAT', `${file}: duplicate id ${id} in added_tokens ("${t.content}")`);
     seenAdded.add(id);
     // An added token may re-declare a model token (same id); it then overrides the model's entry.
@@ -181,21 +203,11 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
   // Roles: explicit config first, then the model's unk token, then conventional names.
   const byContent = new Map<string, number>();
   for (let id = pieces.length - 1; id >= 0; id--) byContent.set(pieces[id], id);
-  const roles = new Map<SpecialRole, number>();
-  const configs: [string, unknown][] = [];
-  if (options.tokenizerConfig) configs.push([options.tokenizerConfig, await readJsonFile(options.tokenizerConfig)]);
-  if (options.specialTokensMap) configs.push([options.specialTokensMap, await readJsonFile(options.specialTokensMap)]);
-  for (const [cfgFile, cfg] of configs) {
-    if (!isObject(cfg)) throw new SaltError('E_FORMAT', `${cfgFile}: expected a JSON object, received ${describe(cfg)}`);
-    for (const [key, role] of Object.entries(CONFIG_ROLE_KEYS)) {
-      if (cfg[key] === undefined || cfg[key] === null) continue;
-      const content = configTokenContent(cfg[key]);
-      if (content === undefined) throw new SaltError('E_FORMAT', `${cfgFile}: "${key}" must be a string or {content}, received ${describe(cfg[key])}`);
-      const id = byContent.get(content);
-      if (id === undefined) throw new SaltError('E_FORMAT', `${cfgFile}: "${key}" names token ${JSON.stringify(content)}, which is not in ${file}`);
-      roles.set(role, id);
-    }
-  }
+  const names = specialTokenNames(
+    options.tokenizerConfig ? { file: options.tokenizerConfig, json: await readJsonFile(options.tokenizerConfig) } : undefined,
+    options.specialTokensMap ? { file: options.specialTokensMap, json: await readJsonFile(options.specialTokensMap) } : undefined,
+  );
+  const roles: Map<SpecialRole, number> = specialTokenIds(names, (content) => byContent.get(content), file);
   if (!roles.has('unk') && typeof model.unk_token === 'string' && byContent.has(model.unk_token)) roles.set('unk', byContent.get(model.unk_token)!);
   if (!roles.has('unk') && type === 'Unigram' && typeof model.unk_id === 'number' && model.unk_id < pieces.length) roles.set('unk', model.unk_id);
   // The unknown token is a special token even where it is not listed among the added tokens.

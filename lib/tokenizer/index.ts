@@ -16,11 +16,12 @@ export {
   type VocabularyFormat,
   type VocabularySource,
 } from './vocabulary.js';
-export { loadHfTokenizerJson, loadHfTokenizerFolder, type HfTokenizerOptions } from './hfTokenizer.js';
-export { readGgufMetadata, loadGgufVocabulary, type GgufMetadata, type GgufValue } from './gguf.js';
+export { loadHfTokenizerJson, loadHfTokenizerFolder, MAX_ID_HOLES, type HfTokenizerOptions } from './hfTokenizer.js';
+export { readGgufMetadata, loadGgufVocabulary, MAX_GGUF_ARRAY_LENGTH, type GgufMetadata, type GgufValue } from './gguf.js';
 export { loadSentencePieceModel, parseSentencePieceModel, sentencePieceModelToVocabulary, type SentencePieceModelInfo } from './sentencepieceModel.js';
 export { loadVocabTxt, loadWordList, wordListVocabulary, piecesVocabulary, loadVocabJson, loadVocabulary, type PiecesOptions } from './plainVocabularies.js';
 export { CONVENTIONAL_ROLE_NAMES, CONFIG_ROLE_KEYS } from './roles.js';
+export { specialTokenNames, specialTokenIds, type SpecialTokenFile, type NamedSpecialToken } from './specialTokens.js';
 export {
   alignVocabularies,
   formatAlignmentReport,

@@ -124,18 +124,22 @@ export function piecesVocabulary(pieces: readonly string[], options: PiecesOptio
  * Loads a `vocab.json` token -> id map (GPT-2's encoder.json, RoBERTa's vocab.json) with the given
  * convention (default byte-level). Ids must be dense and unique. Tokens named like `<|endoftext|>` are
  * treated as special.
- * @throws SaltError `E_FORMAT` for non-object JSON, bad, duplicate or missing ids.
+ * @throws SaltError `E_FORMAT` for non-object JSON, bad or duplicate ids, or an id >= the number of tokens
+ *   (ids must be dense).
  */
 export async function loadVocabJson(file: string, options: { convention?: SpellingConvention } = {}): Promise<Vocabulary> {
   const json = await readJsonFile(file);
   if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new SaltError('E_FORMAT', `${file}: expected a JSON object {token: id}, received ${describe(json)}`);
   const pieces: (string | undefined)[] = [];
-  for (const [piece, id] of Object.entries(json as Record<string, unknown>)) {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0 || id > 0x7fffffff) throw new SaltError('E_FORMAT', `${file}: token ${JSON.stringify(piece)} has id ${describe(id)} (expected a non-negative integer)`);
+  const entries = Object.entries(json as Record<string, unknown>);
+  for (const [piece, id] of entries) {
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new SaltError('E_FORMAT', `${file}: token ${JSON.stringify(piece)} has id ${describe(id)} (expected a non-negative integer)`);
+    // Dense ids of n entries are 0..n-1; a larger id leaves a hole (and must not size an array).
+    if (id >= entries.length) throw new SaltError('E_FORMAT', `${file}: token ${JSON.stringify(piece)} has id ${id}, but ids must be dense and there are only ${entries.length} tokens`);
     if (pieces[id] !== undefined) throw new SaltError('E_FORMAT', `${file}: duplicate id ${id}: ${JSON.stringify(pieces[id])} and ${JSON.stringify(piece)}`);
     pieces[id] = piece;
   }
-  for (let i = 0; i < pieces.length; i++) if (pieces[i] === undefined) throw new SaltError('E_FORMAT', `${file}: token ids must be dense, but id ${i} is missing`);
+  // n unique ids below n: every id 0..n-1 is present.
   const list = pieces as string[];
   const kinds: (TokenKind | undefined)[] = list.map((p) => (/^<\|[a-z_]+\|>$/.test(p) ? 'special' : undefined));
   const roles = new Map<SpecialRole, number>();
@@ -147,7 +151,8 @@ export async function loadVocabJson(file: string, options: { convention?: Spelli
  * Loads a vocabulary from a path, choosing the loader by name: a folder or `tokenizer.json` (Hugging Face),
  * `.gguf`, `.model` (SentencePiece), `vocab.txt` (WordPiece), `.json` other than tokenizer.json
  * (vocab.json map), `.txt` otherwise (word list).
- * @throws SaltError `E_NOT_FOUND` if the path does not exist, `E_UNSUPPORTED` for other extensions; and
+ * @throws SaltError `E_NOT_FOUND` if the path does not exist, `E_IO` if it cannot be inspected (e.g.
+ *   EACCES on a parent folder), `E_UNSUPPORTED` for other extensions; and
  *   whatever the chosen loader throws.
  */
 export async function loadVocabulary(path: string): Promise<Vocabulary> {
@@ -156,7 +161,8 @@ export async function loadVocabulary(path: string): Promise<Vocabulary> {
   try {
     isDir = (await stat(path)).isDirectory();
   } catch (err) {
-    throw new SaltError('E_NOT_FOUND', `vocabulary path ${path} does not exist`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SaltError('E_NOT_FOUND', `vocabulary path ${path} does not exist`, { cause: err });
+    throw new SaltError('E_IO', `cannot inspect vocabulary path ${path}: ${(err as Error).message}`, { cause: err });
   }
   const { loadHfTokenizerFolder, loadHfTokenizerJson } = await import('./hfTokenizer.js');
   const { loadGgufVocabulary } = await import('./gguf.js');

@@ -48,6 +48,9 @@ export const CONFIG_ROLE_KEYS: Readonly<Record<string, SpecialRole>> = {
  */
 export function inferRolesByName(pieces: readonly string[], isSpecial: (id: number) => boolean, roles: Map<SpecialRole, number>): void {
   for (let id = 0; id < pieces.length; id++) {
+    // Own properties only: a token named "constructor", "toString" or "__proto__" must not pick up
+    // Object.prototype's members as a role.
+    if (!Object.hasOwn(CONVENTIONAL_ROLE_NAMES, pieces[id])) continue;
     const role = CONVENTIONAL_ROLE_NAMES[pieces[id]];
     if (role !== undefined && !roles.has(role) && isSpecial(id)) roles.set(role, id);
   }

@@ -1,6 +1,6 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { join } from 'node:path';
-import { mkdtemp, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
 import { Tokenizer, WordPiece, wordPieceDecoder } from 'tokenizers';
@@ -102,20 +102,72 @@ describe('alignVocabularies on small hand-made vocabularies', () => {
   });
 });
 
+type Counts = Record<(typeof MATCH_CATEGORIES)[number], number>;
+
 /**
- * Independent count of exact matches: the strings the reference decoders produce for each token (after a
- * fixed anchor, which is then removed), compared as plain strings. Only tokens whose text is valid UTF-8
- * (no U+FFFD) and that are normal/control kinds are counted; the same population is counted on our side.
+ * Independent oracle for the text-matching categories (exact, byte for text tokens, case-folded,
+ * word-start-ignored, case-folded-word-start-ignored, new). It works on the strings that reference decoders
+ * produce for each token after a fixed anchor, where a word start shows as one leading space, and applies
+ * the documented rules to those strings with plain Sets:
+ * - exact: the target text is a source text;
+ * - byte: a one-character ASCII text without leading space, and the source has a `<0xNN>` byte piece of that
+ *   value (`sourceByteValues`);
+ * - case-folded: `toLowerCase()` of the target text is `toLowerCase()` of a source text;
+ * - word-start-ignored: the text without its leading space (if any) equals a source text without its leading
+ *   space; case-folded-word-start-ignored: the same after `toLowerCase()`.
+ * Population: target ids of kind normal/control whose text is valid UTF-8 (no U+FFFD) and that have no
+ * special role; source texts likewise (`textSet`). Returns the oracle's counts over that population and a
+ * function giving ours over the same ids. Tokens outside it (special, unused, byte kind, invalid-UTF-8
+ * fragments) are not covered: their counts are regression pins.
  */
-function exactCountOracle(target: Vocabulary, targetText: (string | null)[], sourceTexts: Set<string>): { oracle: number; ours: (a: ReturnType<typeof alignVocabularies>) => number } {
+function categoryOracle(
+  target: Vocabulary,
+  targetText: (string | null)[],
+  sourceTexts: Set<string>,
+  opts: { caseFold?: boolean; ignoreWordStart?: boolean; sourceByteValues?: Set<number> } = {},
+): { oracle: Counts; population: number; ours: (a: ReturnType<typeof alignVocabularies>) => Counts } {
+  const bare = (t: string) => (t.startsWith(' ') ? t.slice(1) : t);
+  const lower = new Set([...sourceTexts].map((t) => t.toLowerCase()));
+  const noWs = new Set([...sourceTexts].map(bare));
+  const lowerNoWs = new Set([...sourceTexts].map((t) => bare(t).toLowerCase()));
+  const roleIds = new Set(target.roles.values());
   const population: number[] = [];
   for (let id = 0; id < target.size; id++) {
     const k = target.kindOf(id);
     const t = targetText[id];
-    if ((k === 'normal' || k === 'control') && t !== null && !t.includes('\uFFFD')) population.push(id);
+    if ((k === 'normal' || k === 'control') && !roleIds.has(id) && t !== null && !t.includes('\uFFFD')) population.push(id);
   }
-  const oracle = population.filter((id) => sourceTexts.has(targetText[id]!)).length;
-  return { oracle, ours: (a) => population.filter((id) => a.category[id] === cat('exact')).length };
+  const zero = (): Counts => Object.fromEntries(MATCH_CATEGORIES.map((c) => [c, 0])) as Counts;
+  const oracle = zero();
+  for (const id of population) {
+    const t = targetText[id]!;
+    let c: (typeof MATCH_CATEGORIES)[number] = 'new';
+    if (sourceTexts.has(t)) c = 'exact';
+    else if (t.length === 1 && t.charCodeAt(0) < 0x80 && t !== ' ' && opts.sourceByteValues?.has(t.charCodeAt(0))) c = 'byte';
+    else if (opts.caseFold && lower.has(t.toLowerCase())) c = 'case-folded';
+    else if (opts.ignoreWordStart && noWs.has(bare(t))) c = 'word-start-ignored';
+    else if (opts.caseFold && opts.ignoreWordStart && lowerNoWs.has(bare(t).toLowerCase())) c = 'case-folded-word-start-ignored';
+    oracle[c]++;
+  }
+  return {
+    oracle,
+    population: population.length,
+    ours: (a) => {
+      const out = zero();
+      for (const id of population) out[MATCH_CATEGORIES[a.category[id]]]++;
+      return out;
+    },
+  };
+}
+
+/** Byte values of a source's `<0xNN>` byte-fallback pieces, from the reference library's id -> token table. */
+function byteFallbackValues(tok: Tokenizer, size: number): Set<number> {
+  const out = new Set<number>();
+  for (let id = 0; id < size; id++) {
+    const m = /^<0x([0-9A-Fa-f]{2})>$/.exec(tok.idToToken(id) ?? '');
+    if (m) out.add(parseInt(m[1], 16));
+  }
+  return out;
 }
 
 async function hfTexts(v: Vocabulary, folder: string): Promise<string[]> {
@@ -139,7 +191,30 @@ function textSet(v: Vocabulary, texts: (string | null)[]): Set<string> {
   return s;
 }
 
-describe('shared-token counts of real pairs (pinned; see docs/tokenizers.md)', () => {
+/** GPT-2's byte -> printable character table (bytes_to_unicode of openai/gpt-2 encoder.py), inverted. */
+function byteLevelCharToByte(): Map<string, number> {
+  const bs: number[] = [];
+  for (let b = 0x21; b <= 0x7e; b++) bs.push(b);
+  for (let b = 0xa1; b <= 0xac; b++) bs.push(b);
+  for (let b = 0xae; b <= 0xff; b++) bs.push(b);
+  const cs = [...bs];
+  let n = 0;
+  for (let b = 0; b < 256; b++) {
+    if (!bs.includes(b)) {
+      bs.push(b);
+      cs.push(256 + n++);
+    }
+  }
+  return new Map(bs.map((b, i) => [String.fromCharCode(cs[i]), b]));
+}
+
+const BOTH = { caseFold: true, ignoreWordStart: true } as const;
+
+// The `expect(...report.counts).toEqual({...})` lines below are REGRESSION PINS: the numbers are
+// alignVocabularies' own output, recorded so that changes show up. What is independently checked is said
+// next to each: categoryOracle (reference-decoder texts, see above) for every text token with valid UTF-8,
+// a byte-level table for byte tokens, and the config files for special roles.
+describe('shared-token counts of real pairs (pinned; oracle-checked where stated; see docs/tokenizers.md)', () => {
   let models: string;
   beforeAll(async () => {
     models = await llamaCppModels();
@@ -151,12 +226,36 @@ describe('shared-token counts of real pairs (pinned; see docs/tokenizers.md)', (
     const l3 = await loadHfTokenizerFolder(l3dir);
     const q3 = await loadHfTokenizerFolder(q3dir);
     const a = alignVocabularies(l3, q3);
+    const b = alignVocabularies(l3, q3, BOTH);
+    // regression pins
     expect(a.report.counts).toEqual({ 'special-role': 1, exact: 109438, byte: 128, 'case-folded': 0, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 42102 });
-    const b = alignVocabularies(l3, q3, { caseFold: true, ignoreWordStart: true });
     expect(b.report.counts).toEqual({ 'special-role': 1, exact: 109438, byte: 128, 'case-folded': 335, 'word-start-ignored': 746, 'case-folded-word-start-ignored': 29, new: 40992 });
-    const check = exactCountOracle(q3, await hfTexts(q3, q3dir), textSet(l3, await hfTexts(l3, l3dir)));
-    expect(check.ours(a)).toBe(check.oracle);
-    expect(check.oracle).toBeGreaterThan(100000);
+    // oracle: text categories over the valid-UTF-8 text tokens, both option sets
+    const q3Texts = await hfTexts(q3, q3dir);
+    const l3Set = textSet(l3, await hfTexts(l3, l3dir));
+    const o = categoryOracle(q3, q3Texts, l3Set);
+    expect(o.ours(a)).toEqual(o.oracle);
+    expect(o.oracle.exact).toBeGreaterThan(100000);
+    const ob = categoryOracle(q3, q3Texts, l3Set, BOTH);
+    expect(ob.ours(b)).toEqual(ob.oracle);
+    // oracle for the byte count: Qwen3 pieces that are one byte-level character standing for a byte >= 0x80
+    // (not valid UTF-8 alone), which Llama-3 has as the same piece
+    const q3tok = Tokenizer.fromFile(join(q3dir, 'tokenizer.json'));
+    const l3tok = Tokenizer.fromFile(join(l3dir, 'tokenizer.json'));
+    const c2b = byteLevelCharToByte();
+    let bytePairs = 0;
+    for (let id = 0; id < q3.size; id++) {
+      const p = q3tok.idToToken(id);
+      if (p !== null && p.length === 1 && (c2b.get(p) ?? 0) >= 0x80 && l3tok.tokenToId(p) !== null) bytePairs++;
+    }
+    expect(bytePairs).toBe(128);
+    expect(a.report.counts.byte).toBe(bytePairs);
+    // special role: Qwen3's tokenizer_config.json names eos <|im_end|> and pad <|endoftext|>; Llama-3's names
+    // bos and eos, no pad: the only shared role of a Qwen3 token is eos (hand-checked against the files)
+    const q3cfg = JSON.parse(await readFile(join(q3dir, 'tokenizer_config.json'), 'utf8'));
+    const l3cfg = JSON.parse(await readFile(join(l3dir, 'tokenizer_config.json'), 'utf8'));
+    expect([q3cfg.eos_token, q3cfg.pad_token, q3cfg.bos_token, l3cfg.pad_token]).toEqual(['<|im_end|>', '<|endoftext|>', null, undefined]);
+    expect(a.report.roles.matched).toEqual([{ role: 'eos', targetId: q3tok.tokenToId('<|im_end|>'), sourceId: l3tok.tokenToId(l3cfg.eos_token) }]);
   });
 
   it('Gemma-3 (source) -> XLM-R 250k (target)', async () => {
@@ -164,22 +263,30 @@ describe('shared-token counts of real pairs (pinned; see docs/tokenizers.md)', (
     const g3 = await loadHfTokenizerFolder(g3dir);
     const xl = loadGgufVocabulary(join(models, 'ggml-vocab-nomic-bert-moe.gguf'));
     const a = alignVocabularies(g3, xl);
+    const b = alignVocabularies(g3, xl, BOTH);
+    // regression pins
     expect(a.report.counts).toEqual({ 'special-role': 4, exact: 101311, byte: 0, 'case-folded': 0, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 148733 });
-    expect(a.report.roles.matched.map((r) => r.role).sort()).toEqual(['bos', 'eos', 'pad', 'unk']);
-    const b = alignVocabularies(g3, xl, { caseFold: true, ignoreWordStart: true });
     expect(b.report.counts).toEqual({ 'special-role': 4, exact: 101311, byte: 0, 'case-folded': 6115, 'word-start-ignored': 5877, 'case-folded-word-start-ignored': 811, new: 135930 });
-    // XLM-R side: SentencePiece text is the piece with "▁" read as a space (no byte pieces in this model).
+    expect(a.report.roles.matched.map((r) => r.role).sort()).toEqual(['bos', 'eos', 'pad', 'unk']);
+    // oracle. XLM-R side: SentencePiece text is the piece with "▁" read as a space (no byte pieces in this
+    // model); Gemma-3's <0xNN> byte-fallback pieces give the byte rule's source values.
     const xlTexts = xl.pieces.map((p) => p.replaceAll('\u2581', ' '));
-    const check = exactCountOracle(xl, xlTexts, textSet(g3, await hfTexts(g3, g3dir)));
-    expect(check.ours(a)).toBe(check.oracle);
+    const g3Set = textSet(g3, await hfTexts(g3, g3dir));
+    const byteValues = byteFallbackValues(Tokenizer.fromFile(join(g3dir, 'tokenizer.json')), g3.size);
+    expect(byteValues.size).toBe(256);
+    const o = categoryOracle(xl, xlTexts, g3Set, { sourceByteValues: byteValues });
+    expect(o.ours(a)).toEqual(o.oracle);
+    const ob = categoryOracle(xl, xlTexts, g3Set, { ...BOTH, sourceByteValues: byteValues });
+    expect(ob.ours(b)).toEqual(ob.oracle);
   });
 
   it('GPT-2 (source) -> BERT uncased WordPiece (target)', async () => {
     const gp = loadGgufVocabulary(join(models, 'ggml-vocab-gpt-2.gguf'));
     const bb = loadGgufVocabulary(join(models, 'ggml-vocab-bert-bge.gguf'));
     const a = alignVocabularies(gp, bb);
+    const b = alignVocabularies(gp, bb, BOTH);
+    // regression pins
     expect(a.report.counts).toEqual({ 'special-role': 0, exact: 18161, byte: 0, 'case-folded': 0, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 12361 });
-    const b = alignVocabularies(gp, bb, { caseFold: true, ignoreWordStart: true });
     expect(b.report.counts).toEqual({ 'special-role': 0, exact: 18161, byte: 0, 'case-folded': 3091, 'word-start-ignored': 466, 'case-folded-word-start-ignored': 172, new: 8632 });
     // oracle texts: gpt-3-encoder's decoder for GPT-2, HF's WordPiece decoder over the original vocab.txt for BERT
     const enc = createRequire(import.meta.url)(join(await fetchNpmPackage('gpt-3-encoder', '1.1.4'), 'Encoder.js')) as { decode(ids: number[]): string };
@@ -192,9 +299,14 @@ describe('shared-token counts of real pairs (pinned; see docs/tokenizers.md)', (
     tok.setDecoder(wordPieceDecoder('##', false));
     const anchor = bert.pieces.indexOf('a');
     const bbTexts = (await tok.decodeBatch(bert.pieces.map((_, id) => [anchor, id]), false)).map((t) => t.slice(1));
-    const check = exactCountOracle(bb, bbTexts, textSet(gp, gpTexts));
-    expect(check.ours(a)).toBe(check.oracle);
+    const gpSet = textSet(gp, gpTexts);
+    const o = categoryOracle(bb, bbTexts, gpSet);
+    expect(o.ours(a)).toEqual(o.oracle);
+    const ob = categoryOracle(bb, bbTexts, gpSet, BOTH);
+    expect(ob.ours(b)).toEqual(ob.oracle);
     expect(alignVocabularies(gp, bert).report.counts).toEqual(a.report.counts);
+    // special role: GPT-2's only roles are bos/eos (<|endoftext|>); BERT has pad/unk/cls/sep/mask and no bos/eos
+    expect(Object.fromEntries(bb.roles)).toEqual({ pad: 0, unk: 100, cls: 101, sep: 102, mask: 103 });
   });
 
   it('USE-lite (source) -> GloVe 6B words (target): 4,917 shared words with case folding (docs/data.md)', async () => {
@@ -210,15 +322,27 @@ describe('shared-token counts of real pairs (pinned; see docs/tokenizers.md)', (
     });
     const glove = wordListVocabulary(words, 'GloVe 6B');
     const exact = alignVocabularies(use, glove);
+    const folded = alignVocabularies(use, glove, { caseFold: true });
+    const both = alignVocabularies(use, glove, BOTH);
+    // regression pins
     expect(exact.report.counts.exact).toBe(4338);
     expect(exact.report.matched).toBe(4338);
-    const folded = alignVocabularies(use, glove, { caseFold: true });
     expect(folded.report.counts).toEqual({ 'special-role': 0, exact: 4338, byte: 0, 'case-folded': 579, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 336562 });
+    expect(both.report.counts).toEqual({ 'special-role': 0, exact: 4338, byte: 0, 'case-folded': 579, 'word-start-ignored': 569, 'case-folded-word-start-ignored': 14, new: 335979 });
+    expect(both.report.matched).toBe(5500);
     // independent count, the rule of docs/data.md: USE piece "▁w" matches GloVe word w.toLowerCase()
     const gset = new Set(words);
     const shared = new Set(pieces.filter((p) => p.startsWith('\u2581') && p.length > 1 && gset.has(p.slice(1).toLowerCase())).map((p) => p.slice(1).toLowerCase()));
     expect(shared.size).toBe(4917);
     expect(folded.report.matched).toBe(shared.size);
+    // oracle over every option set: USE text = piece with "▁" read as a space; a GloVe word is a word start
+    const useSet = textSet(use, pieces.map((p) => p.replaceAll('\u2581', ' ')));
+    const gloveTexts = words.map((w) => ' ' + w);
+    for (const [opts, res] of [[{}, exact], [{ caseFold: true }, folded], [BOTH, both]] as const) {
+      const o = categoryOracle(glove, gloveTexts, useSet, opts);
+      expect(o.population).toBe(341479 - words.filter((w) => w.includes('\uFFFD')).length);
+      expect(o.ours(res), JSON.stringify(opts)).toEqual(o.oracle);
+    }
     // roles swapped (GloVe as source): every USE piece finds its lower-cased word; 5,855 pieces, 4,917 words
     const swapped = alignVocabularies(glove, use, { caseFold: true });
     expect(swapped.report.matched).toBe(5855);

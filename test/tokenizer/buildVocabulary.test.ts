@@ -63,3 +63,12 @@ describe('buildVocabulary kinds and Vocabulary accessors', () => {
     expect(() => wordListVocabulary(['a', 'b', 'a'], 'w')).toThrow(expect.objectContaining({ code: 'E_FORMAT', message: 'w: duplicate word "a" on lines 1 and 3' }));
   });
 });
+
+describe('role inference by name ignores Object.prototype members (R4)', () => {
+  it('special tokens named constructor / toString / __proto__ / hasOwnProperty get no role', () => {
+    const names = ['constructor', 'toString', '__proto__', 'hasOwnProperty', 'valueOf', '</s>'];
+    const v = piecesVocabulary(names, { convention: 'byte-level', specialIds: [0, 1, 2, 3, 4, 5], name: 'proto' });
+    expect(Object.fromEntries(v.roles)).toEqual({ eos: 5 });
+    for (let id = 0; id < 5; id++) expect(v.roleOf(id)).toBeUndefined();
+  });
+});

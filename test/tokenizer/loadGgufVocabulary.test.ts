@@ -1,6 +1,6 @@
 import { describe, expect, it, beforeAll } from 'vitest';
 import { readdirSync, existsSync } from 'node:fs';
-import { readFile, writeFile, mkdtemp } from 'node:fs/promises';
+import { readFile, writeFile, mkdtemp, truncate } from 'node:fs/promises';
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
@@ -191,6 +191,34 @@ describe('readGgufMetadata / loadGgufVocabulary on malformed files', () => {
     b.writeBigUInt64LE(10_000_000n, at + 8);
     const p = await write('badarray.gguf', b);
     expect(() => loadGgufVocabulary(p)).toThrow(expect.objectContaining({ code: 'E_FORMAT', message: expect.stringContaining('array length of key "tokenizer.ggml.tokens"') }));
+  });
+
+  it('rejects an array longer than 2^24 elements with E_FORMAT even when the file is large enough to hold it', async () => {
+    // A u8 array of 2^24 + 1 elements in a file with more than 2^24 + 1 bytes left: the remaining-bytes check
+    // passes, only the array cap stops it. The file is made sparse with truncate, so it costs no disk.
+    const key = Buffer.from('test.big');
+    const head = Buffer.alloc(4 + 4 + 8 + 8 + 8 + key.length + 4 + 4 + 8);
+    let o = head.write('GGUF', 0, 'latin1');
+    o = head.writeUInt32LE(3, o);
+    o = head.writeBigUInt64LE(0n, o); // tensors
+    o = head.writeBigUInt64LE(1n, o); // one key/value pair
+    o = head.writeBigUInt64LE(BigInt(key.length), o);
+    o += key.copy(head, o);
+    o = head.writeUInt32LE(9, o); // array
+    o = head.writeUInt32LE(0, o); // of uint8
+    const countAt = o;
+    const make = async (name: string, count: number) => {
+      head.writeBigUInt64LE(BigInt(count), countAt);
+      const p = await write(name, head);
+      await truncate(p, head.length + 2 ** 24 + 16);
+      return p;
+    };
+    const over = await make('bigarray.gguf', 2 ** 24 + 1);
+    expect(() => readGgufMetadata(over)).toThrow(expect.objectContaining({ code: 'E_FORMAT', message: expect.stringMatching(/bad array length of key "test\.big" 16777217 .*expected at most 16777216/) }));
+    // exactly the cap is read (zeros from the sparse tail)
+    const at = readGgufMetadata(await make('caparray.gguf', 2 ** 24)).kv.get('test.big') as number[];
+    expect(at.length).toBe(2 ** 24);
+    expect(at[2 ** 24 - 1]).toBe(0);
   });
 
   it('rejects a truncated file with E_FORMAT', async () => {

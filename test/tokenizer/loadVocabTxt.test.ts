@@ -42,15 +42,25 @@ describe('loadVocabTxt', () => {
     const dec = new TextDecoder();
     const bad: string[] = [];
     let compared = 0;
+    let unused = 0;
     for (let i = 0; i < v.size; i++) {
       if (v.kindOf(i) === 'special') continue;
       const mine = dec.decode(Buffer.concat([Buffer.from('a'), v.decode([i], true)]));
-      const expected = v.kindOf(i) === 'unused' ? 'a ' + v.pieces[i] : ref[i];
-      if (mine !== ref[i] && expected !== ref[i] && bad.length < 5) bad.push(`${i} ${v.pieces[i]}: ${JSON.stringify(mine)} vs ${JSON.stringify(ref[i])}`);
+      let expected = ref[i];
+      if (v.kindOf(i) === 'unused') {
+        // HF decodes a "[unusedN]" placeholder like any word ("a [unused0]"); the canonical table keeps
+        // placeholders as their stored string without a word start (docs/tokenizers.md), so the expected
+        // text is HF's with the separating space removed. The space itself is checked to be HF's.
+        expect(ref[i], `HF decode of placeholder ${i}`).toBe('a ' + v.pieces[i]);
+        expected = 'a' + v.pieces[i];
+        unused++;
+      }
+      if (mine !== expected && bad.length < 5) bad.push(`${i} ${v.pieces[i]}: ${JSON.stringify(mine)} vs expected ${JSON.stringify(expected)}`);
       compared++;
     }
     expect(bad).toEqual([]);
     expect(compared).toBe(30522 - 5);
+    expect(unused).toBe(994); // bert-base-uncased: [unused0]..[unused993]
   });
 
   it('malformed: empty file and duplicate tokens -> E_FORMAT; missing -> E_NOT_FOUND', async () => {
