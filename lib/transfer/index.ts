@@ -20,3 +20,13 @@ export {
   type LambdaReport,
 } from './transferEmbeddings.js';
 export type { Quantiles } from './stats.js';
+export {
+  evaluateTransfer,
+  formatEvaluation,
+  trueRowRanks,
+  type EvaluateArgs,
+  type MethodSpec,
+  type MethodScores,
+  type SeedEvaluation,
+  type EvaluationResult,
+} from './evaluateTransfer.js';
