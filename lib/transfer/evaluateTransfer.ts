@@ -70,6 +70,8 @@ export interface SeedEvaluation {
   seed: number;
   /** Held-out tokens (evaluated). */
   heldOut: number;
+  /** Their target ids, in evaluation order. */
+  heldOutIds: Int32Array;
   /** Anchors the methods could use. */
   anchors: number;
   /** Shared tokens neither held out nor used as anchors because they share a source row with a held-out token. */
@@ -228,7 +230,7 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
       };
       args.onProgress?.(++done, total, seed, labels[k]);
     }
-    seedResults.push({ seed, heldOut: held.length, anchors: anchors.length, excluded, methods });
+    seedResults.push({ seed, heldOut: held.length, heldOutIds: held, anchors: anchors.length, excluded, methods });
   }
   const mean: Record<string, MethodScores> = {};
   for (const l of labels) {
