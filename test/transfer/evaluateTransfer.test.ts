@@ -96,6 +96,9 @@ describe('evaluateTransfer on synthetic data', () => {
     expect(res.mean.random!.meanCosine).toBeLessThan(0.3);
     expect(res.seeds[0]!.methods['salt-3']!.lambda).toBe(3);
     expect(formatEvaluation(res).split('\n')).toHaveLength(5);
+    const noRanks = await evaluateTransfer({ ...c, methods: [{ method: 'global-linear', lambda: 0 }], holdout: 0.25, seeds: [0], ranks: false, backend: 'cpu' });
+    expect(noRanks.mean['global-linear']!.meanRank).toBeNaN();
+    expect(noRanks.mean['global-linear']!.meanCosine).toBe(g.meanCosine);
   });
 
   it('shared tokens with the source row of a held-out token are neither anchors nor evaluated', async () => {

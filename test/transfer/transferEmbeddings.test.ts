@@ -177,7 +177,7 @@ describe('transferEmbeddings: copying, provenance, report', () => {
   });
 
   it('global-linear equals a float64 ridge map [x, 1] W fitted on the anchors', async () => {
-    const c = tinyCase(5, { nShared: 14, Vs: 30, nAbsent: 0, ht: 4 });
+    const c = tinyCase(5, { nShared: 14, Vs: 30, nAbsent: 0, ht: 4, head: 3 });
     for (let t = 0; t < 14; t++) c.alignment.sourceIdOfTarget[t] = t * 2;
     const lambda = 0.7;
     const res = await transferEmbeddings({ ...argsOf(c), method: 'global-linear', lambda });
@@ -186,7 +186,8 @@ describe('transferEmbeddings: copying, provenance, report', () => {
     const X = Array.from({ length: 14 }, (_, i) => [...row(c.target, i), 1]);
     const Y = Array.from({ length: 14 }, (_, i) => row(c.source, c.alignment.sourceIdOfTarget[i]!));
     const G = Array.from({ length: d }, (_, r) => Array.from({ length: d }, (_, s) => X.reduce((a, x) => a + x[r]! * x[s]!, 0) + (r === s ? lambda : 0)));
-    const W = Array.from({ length: c.hs }, (_, col) => {
+    const H = Array.from({ length: 14 }, (_, i) => row(c.sourceHead!, c.alignment.sourceIdOfTarget[i]!));
+    const fit = (Y: number[][], h: number) => Array.from({ length: h }, (_, col) => {
       const aug = G.map((g, r) => [...g, X.reduce((a, x, i) => a + x[r]! * Y[i]![col]!, 0)]);
       for (let p = 0; p < d; p++) for (let r = 0; r < d; r++) if (r !== p) {
         const f = aug[r]![p]! / aug[p]![p]!;
@@ -194,9 +195,11 @@ describe('transferEmbeddings: copying, provenance, report', () => {
       }
       return aug.map((a, r) => a[d]! / a[r]!);
     });
+    const W = fit(Y, c.hs), WH = fit(H, 3);
     for (let t = 15; t < c.Vt; t++) {
       const x = [...row(c.target, t), 1];
       expectClose(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs), W.map((w) => w.reduce((a, v, j) => a + v * x[j]!, 0)), 1e-4, `token ${t}`);
+      expectClose(res.head!.subarray(t * 3, (t + 1) * 3), WH.map((w) => w.reduce((a, v, j) => a + v * x[j]!, 0)), 1e-4, `head ${t}`);
     }
     expect(res.report.lambda).toEqual({ value: lambda, auto: false });
     expect(res.report.jitter).toBe(0);
