@@ -142,7 +142,14 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
   if (!(sid instanceof Int32Array)) throw new SaltTypeError(`alignment.sourceIdOfTarget must be an Int32Array, received ${describe(sid)}`);
   if (sid.length !== Pm.rows) throw new SaltRangeError(`alignment.sourceIdOfTarget must have target.rows = ${Pm.rows} elements, received ${sid.length}`, 'E_SHAPE');
   const cat = args.alignment.category;
+  if (cat !== undefined && (!(cat instanceof Uint8Array) || cat.length !== Pm.rows)) {
+    throw new SaltTypeError(`alignment.category must be a Uint8Array of target.rows = ${Pm.rows} elements, received ${describe(cat)}`);
+  }
   const present = args.auxPresent;
+  if (present !== undefined && (!(present instanceof Uint8Array) || present.length !== Pm.rows)) {
+    throw new SaltTypeError(`auxPresent must be a Uint8Array of target.rows = ${Pm.rows} elements, received ${describe(present)}`);
+  }
+  if (aux && aux.rows !== Pm.rows) throw new SaltRangeError(`aux.rows must equal target.rows = ${Pm.rows}, received ${aux.rows}`, 'E_SHAPE');
   const specs: MethodSpec[] = (args.methods ?? TRANSFER_METHODS).map((m, i) => {
     if (typeof m === 'string') return { method: m };
     if (typeof m !== 'object' || m === null || typeof m.method !== 'string') throw new SaltTypeError(`methods[${i}] must be a method name or { method, ...options }, received ${describe(m)}`);
