@@ -23,14 +23,14 @@ export function uniformStream(seed: number, stream: number): () => number {
 }
 
 /** Purposes of the seeded streams, so that e.g. the held-out split and the LOO sample are independent. */
-export const STREAM = { rows: 0x100, looSample: 0x200, holdout: 0x300 } as const;
+export const STREAM = { rows: 0x100, looSample: 0x200, holdout: 0x300, headRows: 0x400 } as const;
 
 /**
- * Fills `out[offset .. offset + mean.length)` with one N(mean, std) row that depends only on `seed` and
- * `token` (Box-Muller on a per-token stream).
+ * Fills `out[offset .. offset + mean.length)` with one N(mean, std) row that depends only on `seed`,
+ * `token` and `stream` (Box-Muller on a per-token stream; head rows use another stream than input rows).
  */
-export function normalRow(out: Float32Array, offset: number, mean: Float64Array, std: Float64Array, seed: number, token: number): void {
-  const u = uniformStream(seed, STREAM.rows ^ mix32(token));
+export function normalRow(out: Float32Array, offset: number, mean: Float64Array, std: Float64Array, seed: number, token: number, stream: number = STREAM.rows): void {
+  const u = uniformStream(seed, stream ^ mix32(token));
   const h = mean.length;
   for (let j = 0; j < h; j += 2) {
     const r = Math.sqrt(-2 * Math.log(1 - u()));

@@ -407,7 +407,7 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
   if (method === 'mean' || method === 'random') {
     const tf = performance.now();
     fillStatRows(embeddings, solveIds, stats, method, opts.seed);
-    if (headOut) fillStatRows(headOut, solveIds, headStats!, method, opts.seed);
+    if (headOut) fillStatRows(headOut, solveIds, headStats!, method, opts.seed, STREAM.headRows);
     timings.combine = performance.now() - tf;
     progress('combine', nSolve, nSolve);
   } else {
@@ -426,7 +426,7 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
   throwIfAborted(signal);
   const tf = performance.now();
   fillStatRows(embeddings, fallbackIds, stats, 'random', opts.seed);
-  if (headOut) fillStatRows(headOut, fallbackIds, headStats!, 'random', opts.seed);
+  if (headOut) fillStatRows(headOut, fallbackIds, headStats!, 'random', opts.seed, STREAM.headRows);
   timings.fallback = performance.now() - tf;
   if (nFallback > 0) progress('fallback', nFallback, nFallback);
 
@@ -439,12 +439,12 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
 }
 
 /** Rows of `ids`: the column means (`'mean'`) or seeded N(mean, std) rows keyed by token id (`'random'`). */
-function fillStatRows(out: Float32Array, ids: Int32Array, st: { mean: Float64Array; std: Float64Array }, kind: 'mean' | 'random', seed: number): void {
+function fillStatRows(out: Float32Array, ids: Int32Array, st: { mean: Float64Array; std: Float64Array }, kind: 'mean' | 'random', seed: number, stream: number = STREAM.rows): void {
   const h = st.mean.length;
   const meanRow = Float32Array.from(st.mean);
   for (const t of ids) {
     if (kind === 'mean') out.set(meanRow, t * h);
-    else normalRow(out, t * h, st.mean, st.std, seed, t);
+    else normalRow(out, t * h, st.mean, st.std, seed, t, stream);
   }
 }
 

@@ -263,6 +263,41 @@ describe('transferEmbeddings: fallback rows and determinism', () => {
     expect(Array.from(a.provenance)).toEqual(Array.from(b.provenance));
   });
 
+  it('head fallback rows are drawn independently of the input rows', async () => {
+    // Same width and statistics for input and head: shared draws would make the rows identical.
+    const c = tinyCase(16, { hs: 6, head: 6, nAbsent: 3 });
+    c.sourceHead!.data.set(c.source.data);
+    const res = await transferEmbeddings({ ...argsOf(c), method: 'focus' });
+    for (let t = c.Vt - 3; t < c.Vt; t++) {
+      expect(bytes(res.head!.subarray(t * 6, (t + 1) * 6)).equals(bytes(res.embeddings.subarray(t * 6, (t + 1) * 6)))).toBe(false);
+    }
+    // solved rows of a head equal to the input embeddings do coincide (same neighbours and weights)
+    for (let t = c.nShared + 1; t < c.Vt - 3; t++) {
+      expect(bytes(res.head!.subarray(t * 6, (t + 1) * 6)).equals(bytes(res.embeddings.subarray(t * 6, (t + 1) * 6)))).toBe(true);
+    }
+  });
+
+  it('a shared token without an aux vector is copied but is not an anchor', async () => {
+    const c = tinyCase(17, { nAbsent: 0 });
+    c.auxPresent[2] = 0;
+    c.aux.data.fill(Number.NaN, 2 * c.ha, 3 * c.ha);
+    const res = await transferEmbeddings({ ...argsOf(c), method: 'focus', K: 3 });
+    expect(res.report.anchors).toBe(c.nShared - 1);
+    expect(res.provenance[2]).toBe(code('copied'));
+    const s = c.alignment.sourceIdOfTarget[2]!;
+    expect(bytes(res.embeddings.subarray(2 * c.hs, 3 * c.hs)).equals(bytes(c.source.data.subarray(s * c.hs, (s + 1) * c.hs)))).toBe(true);
+    // no solved row uses anchor 2: recompute focus rows with the reference over the other anchors
+    const keep = tinyCase(17, { nAbsent: 0 });
+    for (let t = c.nShared + 1; t < c.Vt; t++) {
+      const anchors = Array.from({ length: c.nShared }, (_, i) => i).filter((i) => i !== 2);
+      const cos = cosineRow(keep.aux.data, t, new Float32Array(anchors.flatMap((a) => row(keep.aux, a))), anchors.length, c.ha);
+      const order = anchors.map((_, i) => i).sort((a, b) => cos[b]! - cos[a]! || a - b).slice(0, 3);
+      const w = Array.from(sparsemaxReference(order.map((i) => cos[i]!)));
+      const expected = combine(w, order.map((i) => row(c.source, c.alignment.sourceIdOfTarget[anchors[i]!]!)));
+      expectClose(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs), expected, 1e-5, `token ${t}`);
+    }
+  });
+
   it('K larger than the anchor count is clamped to it', async () => {
     const c = tinyCase(9, { nShared: 5, nAbsent: 0 });
     const big = await transferEmbeddings({ ...argsOf(c), method: 'salt-paper', K: 1000 });
