@@ -1,0 +1,269 @@
+/**
+ * Measuring transfer quality without training an LLM: hold out shared tokens (they have a true source
+ * row), treat them as new, rebuild their rows from the remaining shared tokens and compare.
+ */
+import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
+import { topkCosine, type Backend } from '../kernels.js';
+import { checkInteger, checkMatrix, checkNumber, type Matrix } from '../validate.js';
+import { MATCH_CATEGORIES } from '../tokenizer/align.js';
+import { STREAM, seededSample } from './random.js';
+import { cosine } from './stats.js';
+import {
+  TRANSFER_METHODS,
+  gatherRows,
+  throwIfAborted,
+  transferEmbeddings,
+  type TransferAlignment,
+  type TransferMethod,
+  type TransferOptions,
+  type TransferReport,
+} from './transferEmbeddings.js';
+
+/** One method to evaluate, with its own options; `label` names it in the results (default: the method). */
+export interface MethodSpec extends Pick<TransferOptions, 'K' | 'selection' | 'lambda' | 'lambdaGrid' | 'looSample' | 'temperature'> {
+  method: TransferMethod;
+  label?: string;
+}
+
+/** Arguments of {@link evaluateTransfer}. */
+export interface EvaluateArgs {
+  /** The LLM's input embeddings S (|V_s| x h_s): the true rows of the held-out tokens. */
+  source: Matrix;
+  /** The PLM's embeddings P (|V_t| x h_t). */
+  target: Matrix;
+  /** Auxiliary similarity space aligned with V_t; default `target`. */
+  aux?: Matrix;
+  /** Per target token: 0 = no auxiliary vector. Default: all present. */
+  auxPresent?: Uint8Array;
+  /** Which target tokens are shared with the source. */
+  alignment: TransferAlignment;
+  /** Methods to compare; default every method of `TRANSFER_METHODS` with its defaults. */
+  methods?: ReadonlyArray<TransferMethod | MethodSpec>;
+  /** Held-out shared tokens: a fraction in (0, 1) or a count >= 1; default 0.2. */
+  holdout?: number;
+  /** One split per seed (the seed also seeds each transfer); default [0, 1, 2]. */
+  seeds?: readonly number[];
+  /**
+   * Compute the rank of the true row among all source rows (default true). The exact ranking costs a
+   * full sort of |V_s| scores per held-out token; with `false`, `meanRank` / `medianRank` are NaN.
+   */
+  ranks?: boolean;
+  /** Kernel backend; default `'auto'`. */
+  backend?: Backend;
+  /** CPU threads of the kernels; default 0 = all cores. */
+  threads?: number;
+  /** Cancels the evaluation (rejects with SaltError `E_ABORTED`). */
+  signal?: AbortSignal;
+  /** Called after each (seed, method) run. */
+  onProgress?: (done: number, total: number, seed: number, label: string) => void;
+}
+
+/** Scores of one method: predictions for the held-out tokens against their true source rows. */
+export interface MethodScores {
+  /** Mean cosine similarity of prediction and true row. */
+  meanCosine: number;
+  /** Mean relative L2 error ||pred - true|| / ||true||. */
+  meanRelL2: number;
+  /** Mean rank of the true row among all source rows by cosine to the prediction (1 = best). */
+  meanRank: number;
+  /** Median of those ranks. */
+  medianRank: number;
+}
+
+/** Results of one seed. */
+export interface SeedEvaluation {
+  seed: number;
+  /** Held-out tokens (evaluated). */
+  heldOut: number;
+  /** Their target ids, in evaluation order. */
+  heldOutIds: Int32Array;
+  /** Anchors the methods could use. */
+  anchors: number;
+  /** Shared tokens neither held out nor used as anchors because they share a source row with a held-out token. */
+  excluded: number;
+  /** Per method label: scores, the lambda used (where there is one) and the transfer report. */
+  methods: Record<string, MethodScores & { lambda?: number; report: TransferReport }>;
+}
+
+/** Result of {@link evaluateTransfer}. */
+export interface EvaluationResult {
+  /** Method labels, in the order given. */
+  labels: string[];
+  /** Per seed. */
+  seeds: SeedEvaluation[];
+  /** Per method label: each score averaged over the seeds (for ranks: mean of the per-seed mean / median). */
+  mean: Record<string, MethodScores>;
+  /** Number of source rows the ranks are taken among. */
+  sourceRows: number;
+}
+
+const SPECIAL_ROLE = MATCH_CATEGORIES.indexOf('special-role');
+
+/**
+ * Rank (1 = best) of row `trueIds[i]` of `source` among all source rows by cosine to `pred` row i,
+ * computed with the native exact top-k over tiles of predictions (never an n x |V_s| matrix in JS).
+ */
+export async function trueRowRanks(pred: Matrix, source: Matrix, trueIds: Int32Array, kernel: { backend?: Backend; threads?: number } = {}): Promise<Int32Array> {
+  const n = pred.rows, m = source.rows, h = pred.cols;
+  const ranks = new Int32Array(n);
+  const tile = Math.max(1, Math.min(n, Math.floor((1 << 22) / m)));
+  for (let from = 0; from < n; from += tile) {
+    const c = Math.min(tile, n - from);
+    const q = { data: pred.data.subarray(from * h, (from + c) * h), rows: c, cols: h };
+    const top = await topkCosine(q, source, m, kernel);
+    for (let i = 0; i < c; i++) {
+      const want = trueIds[from + i];
+      const row = top.indices.subarray(i * m, i * m + m);
+      ranks[from + i] = row.indexOf(want) + 1;
+    }
+  }
+  return ranks;
+}
+
+/**
+ * Evaluates transfer methods on held-out shared tokens. For each seed: a seeded sample of the shared
+ * tokens usable as anchors (not special, with an aux vector) is held out; shared tokens with the same
+ * source row as a held-out token are excluded too (their row would leak the answer); each method runs
+ * with the remaining anchors only (so `lambda: 'auto'` tunes on anchors, never on held-out tokens), and
+ * its predictions are compared with the true source rows.
+ *
+ * Only the anchors and the held-out tokens are transferred (new tokens of the vocabulary do not
+ * influence each other's rows, so the result is the same as a full transfer restricted to them).
+ *
+ * @throws SaltRangeError `E_ARGUMENT` for a bad holdout / seeds / method; SaltError `E_ARGUMENT` when
+ *   no anchors would remain; whatever {@link transferEmbeddings} throws.
+ */
+export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationResult> {
+  if (typeof args !== 'object' || args === null) throw new SaltTypeError(`evaluateTransfer expects an argument object, received ${describe(args)}`);
+  const S = checkMatrix('source', args.source);
+  const Pm = checkMatrix('target', args.target);
+  const aux = args.aux === undefined ? undefined : checkMatrix('aux', args.aux);
+  const sid = args.alignment?.sourceIdOfTarget;
+  if (!(sid instanceof Int32Array)) throw new SaltTypeError(`alignment.sourceIdOfTarget must be an Int32Array, received ${describe(sid)}`);
+  if (sid.length !== Pm.rows) throw new SaltRangeError(`alignment.sourceIdOfTarget must have target.rows = ${Pm.rows} elements, received ${sid.length}`, 'E_SHAPE');
+  const cat = args.alignment.category;
+  if (cat !== undefined && (!(cat instanceof Uint8Array) || cat.length !== Pm.rows)) {
+    throw new SaltTypeError(`alignment.category must be a Uint8Array of target.rows = ${Pm.rows} elements, received ${describe(cat)}`);
+  }
+  const present = args.auxPresent;
+  if (present !== undefined && (!(present instanceof Uint8Array) || present.length !== Pm.rows)) {
+    throw new SaltTypeError(`auxPresent must be a Uint8Array of target.rows = ${Pm.rows} elements, received ${describe(present)}`);
+  }
+  if (aux && aux.rows !== Pm.rows) throw new SaltRangeError(`aux.rows must equal target.rows = ${Pm.rows}, received ${aux.rows}`, 'E_SHAPE');
+  const specs: MethodSpec[] = (args.methods ?? TRANSFER_METHODS).map((m, i) => {
+    if (typeof m === 'string') return { method: m };
+    if (typeof m !== 'object' || m === null || typeof m.method !== 'string') throw new SaltTypeError(`methods[${i}] must be a method name or { method, ...options }, received ${describe(m)}`);
+    return m;
+  });
+  if (specs.length === 0) throw new SaltRangeError('methods must name at least one method, received an empty array');
+  const labels = specs.map((s) => s.label ?? s.method);
+  const dup = labels.find((l, i) => labels.indexOf(l) !== i);
+  if (dup !== undefined) throw new SaltRangeError(`methods must have distinct labels; ${JSON.stringify(dup)} appears twice (give a label)`);
+  const seeds = args.seeds ?? [0, 1, 2];
+  if (!Array.isArray(seeds) || seeds.length === 0) throw new SaltTypeError(`seeds must be a non-empty array of integers, received ${describe(seeds)}`);
+  seeds.forEach((s, i) => checkInteger(`seeds[${i}]`, s, 0, 0xffffffff));
+  const holdout = args.holdout === undefined ? 0.2 : checkNumber('holdout', args.holdout, 0);
+  if (holdout === 0 || (holdout >= 1 && !Number.isInteger(holdout))) {
+    throw new SaltRangeError(`holdout must be a fraction in (0, 1) or an integer count >= 1, received ${holdout}`);
+  }
+  if (args.ranks !== undefined && typeof args.ranks !== 'boolean') throw new SaltTypeError(`ranks must be a boolean, received ${describe(args.ranks)}`);
+  const kernel = { backend: args.backend, threads: args.threads };
+
+  // Shared tokens usable as anchors.
+  const eligible: number[] = [];
+  for (let t = 0; t < Pm.rows; t++) {
+    if (sid[t] >= 0 && (cat === undefined || cat[t] !== SPECIAL_ROLE) && (present === undefined || present[t] !== 0)) eligible.push(t);
+  }
+  const E = Int32Array.from(eligible);
+  const nHeld = holdout < 1 ? Math.round(holdout * E.length) : holdout;
+  if (nHeld < 1 || nHeld >= E.length) {
+    throw new SaltError('E_ARGUMENT', `holdout ${holdout} selects ${nHeld} of the ${E.length} shared tokens usable as anchors; at least 1 must be held out and at least 1 must remain`);
+  }
+
+  const total = seeds.length * specs.length;
+  let done = 0;
+  const seedResults: SeedEvaluation[] = [];
+  for (const seed of seeds) {
+    throwIfAborted(args.signal);
+    const pick = seededSample(E.length, nHeld, seed, STREAM.holdout);
+    const held = Int32Array.from(pick, (i) => E[i]);
+    const heldSources = new Set<number>();
+    for (const t of held) heldSources.add(sid[t]);
+    const isHeld = new Uint8Array(Pm.rows);
+    for (const t of held) isHeld[t] = 1;
+    const anchors: number[] = [];
+    let excluded = 0;
+    for (const t of E) {
+      if (isHeld[t]) continue;
+      if (heldSources.has(sid[t])) excluded++;
+      else anchors.push(t);
+    }
+    if (anchors.length === 0) throw new SaltError('E_ARGUMENT', `seed ${seed}: no anchors remain after holding out ${nHeld} shared tokens`);
+    // Sub-problem: rows = anchors, then held-out tokens (as new tokens).
+    const rows = new Int32Array(anchors.length + held.length);
+    rows.set(anchors);
+    rows.set(held, anchors.length);
+    const subSid = new Int32Array(rows.length).fill(-1);
+    for (let i = 0; i < anchors.length; i++) subSid[i] = sid[anchors[i]];
+    const subTarget = gatherRows(Pm, rows);
+    const subAux = aux ? gatherRows(aux, rows) : undefined;
+    const trueIds = Int32Array.from(held, (t) => sid[t]);
+    const hs = S.cols, off = anchors.length * hs;
+    const methods: SeedEvaluation['methods'] = {};
+    for (let k = 0; k < specs.length; k++) {
+      const { label: _label, ...spec } = specs[k];
+      const res = await transferEmbeddings({ ...spec, source: S, target: subTarget, aux: subAux, alignment: { sourceIdOfTarget: subSid }, seed, ...kernel, signal: args.signal });
+      const pred = { data: res.embeddings.subarray(off, off + held.length * hs), rows: held.length, cols: hs };
+      let cos = 0, rel = 0;
+      for (let i = 0; i < held.length; i++) {
+        const to = trueIds[i] * hs;
+        cos += cosine(pred.data, i * hs, S.data, to, hs);
+        let d2 = 0, t2 = 0;
+        for (let j = 0; j < hs; j++) {
+          const y = S.data[to + j];
+          const d = pred.data[i * hs + j] - y;
+          d2 += d * d;
+          t2 += y * y;
+        }
+        rel += t2 > 0 ? Math.sqrt(d2 / t2) : 0;
+      }
+      let rsum = NaN, median = NaN;
+      if (args.ranks !== false) {
+        const ranks = await trueRowRanks(pred, S, trueIds, kernel);
+        rsum = 0;
+        for (const r of ranks) rsum += r;
+        const sorted = Int32Array.from(ranks).sort();
+        const mid = sorted.length >> 1;
+        median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
+      }
+      methods[labels[k]] = {
+        meanCosine: cos / held.length,
+        meanRelL2: rel / held.length,
+        meanRank: rsum / held.length,
+        medianRank: median,
+        ...(res.report.lambda ? { lambda: res.report.lambda.value } : {}),
+        report: res.report,
+      };
+      args.onProgress?.(++done, total, seed, labels[k]);
+    }
+    seedResults.push({ seed, heldOut: held.length, heldOutIds: held, anchors: anchors.length, excluded, methods });
+  }
+  const mean: Record<string, MethodScores> = {};
+  for (const l of labels) {
+    const avg = (f: (s: MethodScores) => number) => seedResults.reduce((a, s) => a + f(s.methods[l]), 0) / seedResults.length;
+    mean[l] = { meanCosine: avg((s) => s.meanCosine), meanRelL2: avg((s) => s.meanRelL2), meanRank: avg((s) => s.meanRank), medianRank: avg((s) => s.medianRank) };
+  }
+  return { labels, seeds: seedResults, mean, sourceRows: S.rows };
+}
+
+/** A Markdown table of the mean scores (and the lambdas chosen per seed); '–' for ranks not computed. */
+export function formatEvaluation(result: EvaluationResult): string {
+  const lines = ['| method | mean cosine | rel. L2 | mean rank | median rank | lambda per seed |', '|---|---|---|---|---|---|'];
+  for (const l of result.labels) {
+    const m = result.mean[l];
+    const lambdas = result.seeds.map((s) => s.methods[l].lambda).filter((v) => v !== undefined);
+    const f = (v: number, d: number) => (Number.isNaN(v) ? '–' : v.toFixed(d));
+    lines.push(`| ${l} | ${f(m.meanCosine, 3)} | ${f(m.meanRelL2, 3)} | ${f(m.meanRank, 1)} | ${f(m.medianRank, 1)} | ${lambdas.length ? lambdas.join(', ') : '–'} |`);
+  }
+  return lines.join('\n');
+}
