@@ -11,8 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { alignVocabularies, info, loadGloveWink, loadUseLite, piecesVocabulary, wordListVocabulary } from '../dist/index.js';
-import { transferEmbeddings } from '../dist/transfer/index.js';
+import { alignVocabularies, info, loadGloveWink, loadUseLite, piecesVocabulary, wordListVocabulary, transferEmbeddings } from '../dist/index.js';
 
 const argv = process.argv.slice(2);
 const method = argv.find((a) => !a.startsWith('--') && !/^\d+$/.test(a)) ?? 'salt';

@@ -3,8 +3,7 @@
 // docs/transfer.md.
 //
 //   npx tsc -p tsconfig.build.json && node bench/transfer-eval.mjs [holdout] [seeds, e.g. 0,1,2]
-import { alignVocabularies, loadGloveWink, loadUseLite, piecesVocabulary, wordListVocabulary } from '../dist/index.js';
-import { evaluateTransfer, formatEvaluation } from '../dist/transfer/index.js';
+import { alignVocabularies, loadGloveWink, loadUseLite, piecesVocabulary, wordListVocabulary, evaluateTransfer, formatEvaluation } from '../dist/index.js';
 
 const holdout = Number(process.argv[2] ?? 1000);
 const seeds = (process.argv[3] ?? '0,1,2').split(',').map(Number);

@@ -23,3 +23,4 @@ export {
 export { info, type Info } from './info.js';
 export * from './io/index.js';
 export * from './tokenizer/index.js';
+export * from './transfer/index.js';
