@@ -306,7 +306,7 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
   const t0 = performance.now();
   const timings: Record<TransferStage | 'total', number> = { prepare: 0, lambda: 0, search: 0, select: 0, combine: 0, head: 0, fallback: 0, total: 0 };
   const opts = resolveOptions(args);
-  const { method, kernel, signal } = { ...opts, signal: args.signal };
+  const { method, signal } = { ...opts, signal: args.signal };
   const progress = args.onProgress ?? (() => {});
   throwIfAborted(signal);
 

