@@ -1,0 +1,386 @@
+/**
+ * Folder-level transfer: a Hugging Face LLM folder (source) gets the vocabulary of a PLM folder
+ * (target). Loads both, aligns the vocabularies, loads the auxiliary space, runs
+ * {@link transferEmbeddings} and writes the new model folder with {@link writeTransferredModel}.
+ * See docs/transfer.md ("Folder level").
+ */
+import { extname, join, resolve } from 'node:path';
+import { SaltError, SaltTypeError, describe } from './errors.js';
+import { HfModel, writeTransferredModel, type TransferredModelReport } from './io/hfModel.js';
+import { FastTextModel } from './io/fasttext.js';
+import { readTextVectors } from './io/vectors.js';
+import { pathExists, writeBytesAtomic } from './io/atomic.js';
+import { loadVocabulary } from './tokenizer/plainVocabularies.js';
+import { alignVocabularies, type AlignOptions, type Alignment, type AlignmentReport } from './tokenizer/align.js';
+import type { Vocabulary } from './tokenizer/vocabulary.js';
+import { transferEmbeddings, throwIfAborted, type TransferOptions, type TransferReport, type TransferStage } from './transfer/transferEmbeddings.js';
+import { evaluateTransfer, type EvaluateArgs, type EvaluationResult } from './transfer/evaluateTransfer.js';
+import type { Matrix } from './validate.js';
+
+/**
+ * The auxiliary similarity space of the target tokens: a fastText `.bin` (vectors composed from
+ * character n-grams, so every token with a non-empty string has one), a `.vec` / GloVe `.txt` text
+ * file (looked up by the token's string), or a matrix aligned with the target vocabulary
+ * (`present[t] = 0`: token t has no vector). Default: the target model's own input embeddings.
+ */
+export type AuxSpec = string | { data: Float32Array; rows: number; cols: number; present?: Uint8Array };
+
+/** Stages of a folder-level transfer, in order; the engine's stages run between `aux` and `write`. */
+export type ModelStage = 'load-source' | 'load-target' | 'align' | 'aux' | TransferStage | 'write';
+
+/** A progress event of {@link transfer}. */
+export interface TransferProgress {
+  /** Index of the target in `targets` (0 for a single target). */
+  target: number;
+  stage: ModelStage;
+  /** Units done and in total (tokens for the engine's search/combine stages; 0/1 and 1/1 otherwise). */
+  done: number;
+  total: number;
+}
+
+/** One target of {@link transfer}. */
+export interface TransferTarget {
+  /** The PLM folder: its tokenizer becomes the new vocabulary, its input embeddings the regression inputs. */
+  target: string;
+  /** Output folder (must not exist unless `overwrite`). */
+  out: string;
+  /** Auxiliary space for this target; default the shared `aux` option, else the PLM's embeddings. */
+  aux?: AuxSpec;
+}
+
+/** Arguments of {@link transfer}. */
+export interface TransferModelArgs extends Omit<TransferOptions, 'onProgress' | 'signal' | 'method'> {
+  /** The LLM folder (config.json, safetensors weights, tokenizer files). */
+  source: string;
+  /** A single PLM folder (with `out`); or use `targets`. */
+  target?: string;
+  /** Output folder of the single target. */
+  out?: string;
+  /** Several targets, the source loaded once. Exclusive with `target` / `out`. */
+  targets?: readonly TransferTarget[];
+  /** Auxiliary space (see {@link AuxSpec}); default the PLM's input embeddings. */
+  aux?: AuxSpec;
+  /** Method (default `'salt'`). */
+  method?: TransferOptions['method'];
+  /** `'paper'`: exactly the paper's algorithm (method `'salt-paper'`: sparsemax, least squares, lambda 0). Exclusive with `method`. */
+  preset?: 'paper';
+  /** Options of `alignVocabularies` (e.g. `caseFold`). */
+  align?: AlignOptions;
+  /** Replace existing output folders (default false: E_EXISTS). */
+  overwrite?: boolean;
+  /** Cancels: rejects with SaltError `E_ABORTED` at the next stage or chunk; no output folder is left. */
+  signal?: AbortSignal;
+  /** Progress events. */
+  onProgress?: (event: TransferProgress) => void;
+}
+
+/** What {@link transfer} did for one target; also written as `salt-transfer-report.json` in the output folder. */
+export interface ModelTransferReport {
+  source: string;
+  target: string;
+  output: string;
+  /** Vocabulary sizes and embedding widths. */
+  shapes: { sourceVocab: number; sourceRows: number; sourceWidth: number; headWidth: number | null; tied: boolean; targetVocab: number; targetWidth: number; auxWidth: number };
+  /** The auxiliary space used and how many target tokens have a vector in it. */
+  aux: { kind: 'target-embeddings' | 'fasttext-bin' | 'text-vectors' | 'matrix'; path?: string; present: number };
+  /** Counts of `alignVocabularies` (samples left out). */
+  alignment: Omit<AlignmentReport, 'samples'>;
+  /** The engine's report. */
+  transfer: TransferReport;
+  /** What was written. */
+  written: TransferredModelReport;
+  /** Wall time per stage (ms), including I/O; `engine` is the engine's total (its stages are in `transfer.timings`). */
+  timings: Record<'loadSource' | 'loadTarget' | 'align' | 'aux' | 'engine' | 'write' | 'total', number>;
+}
+
+/** The file name of the report written into each output folder. */
+export const REPORT_FILE = 'salt-transfer-report.json';
+
+/** The source side, loaded once for all targets. */
+export interface LoadedSource {
+  folder: string;
+  model: HfModel;
+  vocab: Vocabulary;
+  embeddings: Matrix;
+  head: Matrix | null;
+}
+
+/** Everything the engine needs for one target, prepared from folders. */
+export interface PreparedPair {
+  source: LoadedSource;
+  targetFolder: string;
+  targetVocab: Vocabulary;
+  target: Matrix;
+  aux?: Matrix;
+  auxPresent?: Uint8Array;
+  auxInfo: ModelTransferReport['aux'];
+  alignment: Alignment;
+}
+
+/** Opens the source LLM folder: vocabulary, input embeddings and (untied) head. Close `model` when done. */
+export async function loadSource(folder: string): Promise<LoadedSource> {
+  if (typeof folder !== 'string' || folder === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(folder)}`);
+  await mustExist(folder, 'source');
+  const model = await HfModel.open(folder);
+  try {
+    const vocab = await loadVocabulary(folder);
+    const inp = model.embeddings.input;
+    const [rows, cols] = inp.shape;
+    if (vocab.size > rows) throw new SaltError('E_SHAPE', `${folder}: the tokenizer has ${vocab.size} tokens but the input embedding ${JSON.stringify(inp.name)} has only ${rows} rows`);
+    const embeddings = { data: await model.readInputEmbedding(), rows, cols };
+    const h = model.embeddings.head;
+    const head = h && !model.embeddings.tied ? { data: await model.readOutputHead(), rows: h.shape[0], cols: h.shape[1] } : null;
+    return { folder, model, vocab, embeddings, head };
+  } catch (err) {
+    await model.close();
+    throw err;
+  }
+}
+
+async function mustExist(path: string, what: string): Promise<void> {
+  if (!(await pathExists(path))) throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`);
+}
+
+/** The token's string for an auxiliary lookup: its bytes as UTF-8 (word-start space left out), or null for special/unused tokens and empty strings. */
+function auxString(vocab: Vocabulary, id: number): string | null {
+  const kind = vocab.kindOf(id);
+  if (kind === 'special' || kind === 'unused') return null;
+  const s = Buffer.from(vocab.bytesOf(id)).toString('utf8');
+  return s === '' ? null : s;
+}
+
+/** Loads the auxiliary space of a target vocabulary (see {@link AuxSpec}). */
+export async function loadAux(spec: AuxSpec | undefined, vocab: Vocabulary, target: Matrix): Promise<{ aux?: Matrix; present?: Uint8Array; info: ModelTransferReport['aux'] }> {
+  const n = vocab.size;
+  if (spec === undefined) return { info: { kind: 'target-embeddings', present: n } };
+  if (typeof spec === 'object' && spec !== null && spec.data instanceof Float32Array) {
+    if (spec.rows !== n || spec.data.length !== spec.rows * spec.cols) throw new SaltError('E_SHAPE', `aux must be a matrix with one row per target token (${n} rows), received ${spec.rows} x ${spec.cols} with ${spec.data.length} values`);
+    if (spec.present !== undefined && (!(spec.present instanceof Uint8Array) || spec.present.length !== n)) throw new SaltTypeError(`aux.present must be a Uint8Array of length ${n}, received ${describe(spec.present)}`);
+    const present = spec.present ?? new Uint8Array(n).fill(1);
+    return { aux: { data: spec.data, rows: spec.rows, cols: spec.cols }, present, info: { kind: 'matrix', present: count(present) } };
+  }
+  if (typeof spec !== 'string' || spec === '') throw new SaltTypeError(`aux must be a file path (.bin, .vec, .txt) or a matrix { data, rows, cols, present? }, received ${describe(spec)}`);
+  await mustExist(spec, 'aux file');
+  const present = new Uint8Array(n);
+  if (extname(spec).toLowerCase() === '.bin') {
+    const ft = FastTextModel.open(spec);
+    try {
+      const d = ft.dim;
+      const data = new Float32Array(n * d);
+      for (let t = 0; t < n; t++) {
+        const s = auxString(vocab, t);
+        if (s === null) continue;
+        const row = data.subarray(t * d, t * d + d);
+        ft.wordVector(s, row);
+        let nz = false;
+        for (let j = 0; j < d; j++) if (row[j] !== 0) nz = true;
+        present[t] = nz ? 1 : 0; // an OOV string without n-grams composes to zero: no vector
+      }
+      return { aux: { data, rows: n, cols: d }, present, info: { kind: 'fasttext-bin', path: spec, present: count(present) } };
+    } finally {
+      ft.close();
+    }
+  }
+  const table = await readTextVectors(spec);
+  const index = new Map<string, number>();
+  table.words.forEach((w, i) => {
+    if (!index.has(w)) index.set(w, i);
+  });
+  const d = table.dim;
+  const data = new Float32Array(n * d);
+  for (let t = 0; t < n; t++) {
+    const s = auxString(vocab, t);
+    const r = s === null ? undefined : index.get(s);
+    if (r === undefined) continue;
+    data.set(table.vectors.subarray(r * d, r * d + d), t * d);
+    present[t] = 1;
+  }
+  void target;
+  return { aux: { data, rows: n, cols: d }, present, info: { kind: 'text-vectors', path: spec, present: count(present) } };
+}
+
+function count(a: Uint8Array): number {
+  let c = 0;
+  for (const v of a) c += v ? 1 : 0;
+  return c;
+}
+
+/** Loads a target PLM folder and its aux space and aligns it with the loaded source. */
+export async function preparePair(source: LoadedSource, targetFolder: string, auxSpec: AuxSpec | undefined, align: AlignOptions = {}, time?: (k: 'loadTarget' | 'align' | 'aux', ms: number) => void): Promise<PreparedPair> {
+  if (typeof targetFolder !== 'string' || targetFolder === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(targetFolder)}`);
+  await mustExist(targetFolder, 'target');
+  let t0 = performance.now();
+  const tm = await HfModel.open(targetFolder);
+  let target: Matrix;
+  let targetVocab: Vocabulary;
+  try {
+    targetVocab = await loadVocabulary(targetFolder);
+    const [rows, cols] = tm.embeddings.input.shape;
+    if (targetVocab.size > rows) throw new SaltError('E_SHAPE', `${targetFolder}: the tokenizer has ${targetVocab.size} tokens but the input embedding ${JSON.stringify(tm.embeddings.input.name)} has only ${rows} rows`);
+    const all = await tm.readInputEmbedding();
+    // Rows past the tokenizer's size (padding) are not part of the new vocabulary.
+    target = { data: rows === targetVocab.size ? all : all.slice(0, targetVocab.size * cols), rows: targetVocab.size, cols };
+  } finally {
+    await tm.close();
+  }
+  time?.('loadTarget', performance.now() - t0);
+  t0 = performance.now();
+  const alignment = alignVocabularies(source.vocab, targetVocab, align);
+  time?.('align', performance.now() - t0);
+  t0 = performance.now();
+  const a = await loadAux(auxSpec, targetVocab, target);
+  time?.('aux', performance.now() - t0);
+  return { source, targetFolder, targetVocab, target, aux: a.aux, auxPresent: a.present, auxInfo: a.info, alignment };
+}
+
+function resolveMethod(args: { method?: TransferOptions['method']; preset?: 'paper' }): TransferOptions['method'] {
+  if (args.preset !== undefined) {
+    if (args.preset !== 'paper') throw new SaltError('E_ARGUMENT', `preset must be "paper", received ${describe(args.preset)}`);
+    if (args.method !== undefined && args.method !== 'salt-paper') throw new SaltError('E_ARGUMENT', `preset "paper" is method "salt-paper"; it cannot be combined with method ${describe(args.method)}`);
+    return 'salt-paper';
+  }
+  return args.method;
+}
+
+/**
+ * Transfers an LLM folder to the vocabulary of one or more PLM folders and writes a new model folder
+ * per target (config, weights, tokenizer consistent; loads as a Hugging Face model), with
+ * `salt-transfer-report.json` inside.
+ *
+ * Steps per target: load the PLM (tokenizer + input embeddings) -> align the vocabularies -> load the
+ * aux space -> {@link transferEmbeddings} (copy shared rows and special tokens by role, the method for
+ * every other token, seeded N(mean, std) for tokens without an aux vector, the same coefficients on an
+ * untied head) -> write atomically. The source is loaded once for all targets.
+ *
+ * @returns One report per target, in the order of `targets` (a single-element array for `target`).
+ * @throws SaltError `E_NOT_FOUND` (a folder or file is missing), `E_EXISTS` (an output exists and
+ *   `overwrite` is not set; checked for every target before any work), `E_ABORTED`, and the errors of
+ *   the loaders, the alignment, the engine and the writer.
+ */
+export async function transfer(args: TransferModelArgs): Promise<ModelTransferReport[]> {
+  if (args === null || typeof args !== 'object') throw new SaltTypeError(`transfer() takes an options object, received ${describe(args)}`);
+  const { source, target, out, targets, aux, preset, align, overwrite, signal, onProgress, ...options } = args;
+  const method = resolveMethod({ method: args.method, preset });
+  delete (options as { method?: unknown }).method;
+  let list: TransferTarget[];
+  if (targets !== undefined) {
+    if (target !== undefined || out !== undefined) throw new SaltError('E_ARGUMENT', 'give either target + out or targets, not both');
+    if (!Array.isArray(targets) || targets.length === 0) throw new SaltTypeError(`targets must be a non-empty array of { target, out, aux? }, received ${describe(targets)}`);
+    list = targets.map((t, i) => {
+      if (t === null || typeof t !== 'object' || typeof t.target !== 'string' || typeof t.out !== 'string') throw new SaltTypeError(`targets[${i}] must be { target: string, out: string, aux? }, received ${describe(t)}`);
+      return { target: t.target, out: t.out, aux: t.aux ?? aux };
+    });
+  } else {
+    if (typeof target !== 'string' || target === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(target)}`);
+    if (typeof out !== 'string' || out === '') throw new SaltTypeError(`out must be an output folder path, received ${describe(out)}`);
+    list = [{ target, out, aux }];
+  }
+  const outs = list.map((t) => resolve(t.out));
+  if (new Set(outs).size !== outs.length) throw new SaltError('E_ARGUMENT', `targets must have distinct out folders, received ${outs.map((o) => JSON.stringify(o)).join(', ')}`);
+  if (!overwrite) for (const t of list) if (await pathExists(t.out)) throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(t.out)} already exists (pass overwrite: true, or --overwrite, to replace it)`);
+  throwIfAborted(signal);
+  const emit = (i: number, stage: ModelStage, done: number, total: number) => onProgress?.({ target: i, stage, done, total });
+  const tAll = performance.now();
+  emit(0, 'load-source', 0, 1);
+  const src = await loadSource(source);
+  const loadSourceMs = performance.now() - tAll;
+  emit(0, 'load-source', 1, 1);
+  const reports: ModelTransferReport[] = [];
+  try {
+    for (let i = 0; i < list.length; i++) {
+      const t0 = performance.now();
+      const { target: tf, out: of, aux: ax } = list[i];
+      throwIfAborted(signal);
+      const times = { loadSource: i === 0 ? loadSourceMs : 0, loadTarget: 0, align: 0, aux: 0, engine: 0, write: 0, total: 0 };
+      emit(i, 'load-target', 0, 1);
+      const pair = await preparePair(src, tf, ax, align, (k, ms) => {
+        times[k] = ms;
+        emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
+      });
+      throwIfAborted(signal);
+      let t1 = performance.now();
+      const res = await transferEmbeddings({
+        ...options,
+        method,
+        source: src.embeddings,
+        sourceHead: src.head ?? undefined,
+        target: pair.target,
+        aux: pair.aux,
+        auxPresent: pair.auxPresent,
+        alignment: pair.alignment,
+        signal,
+        onProgress: (stage, done, total) => emit(i, stage, done, total),
+      });
+      times.engine = performance.now() - t1;
+      throwIfAborted(signal);
+      t1 = performance.now();
+      emit(i, 'write', 0, 1);
+      const written = await writeTransferredModel({
+        source: src.model,
+        output: of,
+        tokenizer: tf,
+        inputEmbedding: res.embeddings,
+        outputHead: res.head,
+        sourceIdOfTarget: pair.alignment.sourceIdOfTarget,
+        overwrite,
+      });
+      times.write = performance.now() - t1;
+      times.total = performance.now() - t0 + (i === 0 ? loadSourceMs : 0);
+      const { samples: _samples, ...alignCounts } = pair.alignment.report;
+      void _samples;
+      const report: ModelTransferReport = {
+        source,
+        target: tf,
+        output: written.output,
+        shapes: {
+          sourceVocab: src.vocab.size,
+          sourceRows: src.embeddings.rows,
+          sourceWidth: src.embeddings.cols,
+          headWidth: src.head ? src.head.cols : null,
+          tied: src.head === null,
+          targetVocab: pair.targetVocab.size,
+          targetWidth: pair.target.cols,
+          auxWidth: pair.aux ? pair.aux.cols : pair.target.cols,
+        },
+        aux: pair.auxInfo,
+        alignment: alignCounts,
+        transfer: res.report,
+        written,
+        timings: times,
+      };
+      // Written after the folder is published (the writer owns the folder's atomic rename); the file itself is atomic.
+      await writeBytesAtomic(join(written.output, REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
+      emit(i, 'write', 1, 1);
+      reports.push(report);
+    }
+  } finally {
+    await src.model.close();
+  }
+  return reports;
+}
+
+/** Arguments of {@link evaluateModels}. */
+export interface EvaluateModelsArgs extends Omit<EvaluateArgs, 'source' | 'target' | 'aux' | 'auxPresent' | 'alignment'> {
+  source: string;
+  target: string;
+  aux?: AuxSpec;
+  align?: AlignOptions;
+}
+
+/** {@link evaluateTransfer} on two model folders (source LLM, target PLM) and an optional aux space. */
+export async function evaluateModels(args: EvaluateModelsArgs): Promise<{ result: EvaluationResult; alignment: Omit<AlignmentReport, 'samples'>; timings: { prepare: number; evaluate: number } }> {
+  if (args === null || typeof args !== 'object') throw new SaltTypeError(`evaluateModels() takes an options object, received ${describe(args)}`);
+  const { source, target, aux, align, ...rest } = args;
+  const t0 = performance.now();
+  const src = await loadSource(source);
+  try {
+    const pair = await preparePair(src, target, aux, align);
+    const t1 = performance.now();
+    const result = await evaluateTransfer({ ...rest, source: src.embeddings, target: pair.target, aux: pair.aux, auxPresent: pair.auxPresent, alignment: pair.alignment });
+    const { samples: _s, ...alignment } = pair.alignment.report;
+    void _s;
+    return { result, alignment, timings: { prepare: t1 - t0, evaluate: performance.now() - t1 } };
+  } finally {
+    await src.model.close();
+  }
+}

@@ -1,0 +1,172 @@
+// transfer(): folder-level transfer from a Hugging Face LLM folder to a PLM folder's vocabulary.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { transfer, REPORT_FILE, type ModelTransferReport } from '../../lib/transferModel.js';
+import { HfModel } from '../../lib/io/hfModel.js';
+import { readTokenizerInfo } from '../../lib/io/hfConfig.js';
+import { loadHfTokenizerFolder } from '../../lib/tokenizer/hfTokenizer.js';
+import { alignVocabularies, MATCH_CATEGORIES } from '../../lib/tokenizer/align.js';
+import { SaltError } from '../../lib/errors.js';
+import { llmFolder, plmFolder, type Folder } from './fixtures.js';
+
+let dir: string;
+let untied: Folder, tied: Folder, plm: Folder;
+let sourceIdOfTarget: Int32Array;
+let category: Uint8Array;
+
+beforeAll(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'salt-cli-transfer-'));
+  [untied, tied, plm] = await Promise.all([llmFolder(join(dir, 'llm-untied'), { tied: false }), llmFolder(join(dir, 'llm-tied'), { tied: true, seed: 5 }), plmFolder(join(dir, 'plm'))]);
+  // The alignment the transfer should use, computed here independently of transfer().
+  const a = alignVocabularies(await loadHfTokenizerFolder(untied.dir), await loadHfTokenizerFolder(plm.dir));
+  sourceIdOfTarget = a.sourceIdOfTarget;
+  category = a.category;
+}, 120_000);
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+async function filesOf(folder: string): Promise<Map<string, Buffer>> {
+  const m = new Map<string, Buffer>();
+  for (const f of (await readdir(folder)).sort()) if (f !== REPORT_FILE) m.set(f, await readFile(join(folder, f)));
+  return m;
+}
+
+describe('transfer (untied source, two targets in one call, a concurrent rerun)', () => {
+  let reports: ModelTransferReport[];
+  let rerun: ModelTransferReport[];
+  beforeAll(async () => {
+    // One call with two targets (the source is loaded once) while a second, independent call runs at the same time.
+    [reports, rerun] = await Promise.all([
+      transfer({ source: untied.dir, targets: [{ target: plm.dir, out: join(dir, 'out-a') }, { target: plm.dir, out: join(dir, 'out-b') }], seed: 3 }),
+      transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-c'), seed: 3 }),
+    ]);
+  }, 120_000);
+
+  it('writes a folder that reads back as a model with the target vocabulary', async () => {
+    const tok = await readTokenizerInfo(plm.dir);
+    const m = await HfModel.open(join(dir, 'out-a'));
+    try {
+      expect(m.config.vocabSize).toBe(plm.vocab);
+      expect(m.embeddings.input.shape).toEqual([plm.vocab, untied.width]);
+      expect(m.embeddings.tied).toBe(false);
+      expect(m.embeddings.head!.shape).toEqual([plm.vocab, untied.width]);
+      const cfg = JSON.parse(await readFile(join(dir, 'out-a', 'config.json'), 'utf8'));
+      expect(cfg.vocab_size).toBe(32000);
+      expect(cfg.bos_token_id).toBe(tok.specialTokens.bos);
+      expect(cfg.eos_token_id).toBe(tok.specialTokens.eos);
+      expect(cfg.bos_token_id).toBe(1); // Mistral's <s>, from its tokenizer_config.json
+      // The target tokenizer's files, byte for byte.
+      for (const f of ['tokenizer.json', 'tokenizer_config.json']) expect((await readFile(join(dir, 'out-a', f))).equals(await readFile(join(plm.dir, f)))).toBe(true);
+      const emb = await m.readInputEmbedding();
+      const head = await m.readOutputHead();
+      const H = untied.width;
+      let shared = 0;
+      let special = 0;
+      for (let t = 0; t < plm.vocab; t++) {
+        const s = sourceIdOfTarget[t];
+        if (s < 0) continue;
+        shared++;
+        if (MATCH_CATEGORIES[category[t]] === 'special-role') special++;
+        // Copied rows: bit-exact, in the embedding and in the untied head.
+        expect(emb.subarray(t * H, t * H + H)).toEqual(untied.embedding.subarray(s * H, s * H + H));
+        expect(head.subarray(t * H, t * H + H)).toEqual(untied.head!.subarray(s * H, s * H + H));
+      }
+      expect(shared).toBeGreaterThan(10_000);
+      expect(special).toBeGreaterThanOrEqual(2); // bos and eos by role
+      // No NaN rows, and new rows are not copies of zero.
+      expect(emb.every((x) => Number.isFinite(x))).toBe(true);
+      expect(head.every((x) => Number.isFinite(x))).toBe(true);
+    } finally {
+      await m.close();
+    }
+  });
+
+  it('writes the report next to the model, consistent with the alignment', async () => {
+    const r = JSON.parse(await readFile(join(dir, 'out-a', REPORT_FILE), 'utf8')) as ModelTransferReport;
+    const c = r.transfer.counts;
+    expect(c.copied + c.special + c.solved + c.fallback).toBe(plm.vocab);
+    expect(c.copied + c.special).toBe(Array.from(sourceIdOfTarget).filter((s) => s >= 0).length);
+    expect(r.shapes).toMatchObject({ sourceVocab: untied.vocab, targetVocab: plm.vocab, tied: false, headWidth: untied.width });
+    expect(r.aux).toEqual({ kind: 'target-embeddings', present: plm.vocab });
+    for (const k of ['loadSource', 'loadTarget', 'align', 'aux', 'engine', 'write', 'total'] as const) expect(r.timings[k]).toBeGreaterThanOrEqual(0);
+    expect(reports.map((x) => x.output)).toEqual([join(dir, 'out-a'), join(dir, 'out-b')]);
+    // The source is loaded once: the second target's report has no source-loading time.
+    expect(reports[1].timings.loadSource).toBe(0);
+  });
+
+  it('gives byte-identical files for the same inputs and seed (second target, separate concurrent call)', async () => {
+    const a = await filesOf(join(dir, 'out-a'));
+    for (const other of ['out-b', 'out-c']) {
+      const b = await filesOf(join(dir, other));
+      expect([...b.keys()]).toEqual([...a.keys()]);
+      for (const [f, bytes] of a) expect(bytes.equals(b.get(f)!), `${other}/${f}`).toBe(true);
+    }
+    expect(rerun[0].transfer.counts).toEqual(reports[0].transfer.counts);
+  });
+
+  it('refuses to overwrite an existing output folder unless overwrite is set', async () => {
+    const before = await stat(join(dir, 'out-c', 'config.json'));
+    await expect(transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-c') })).rejects.toThrow(
+      new SaltError('E_EXISTS', `output folder ${JSON.stringify(join(dir, 'out-c'))} already exists (pass overwrite: true, or --overwrite, to replace it)`),
+    );
+    expect((await stat(join(dir, 'out-c', 'config.json'))).mtimeMs).toBe(before.mtimeMs);
+    const [r] = await transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-c'), seed: 4, overwrite: true, method: 'focus' });
+    expect(r.transfer.method).toBe('focus');
+  }, 60_000);
+});
+
+describe('transfer (tied source, preset, abort, errors)', () => {
+  it('keeps a tied head tied and uses the paper preset', async () => {
+    const out = join(dir, 'out-tied');
+    const [r] = await transfer({ source: tied.dir, target: plm.dir, out, preset: 'paper' });
+    expect(r.transfer.method).toBe('salt-paper');
+    expect(r.transfer.lambda).toEqual({ value: 0, auto: false });
+    const m = await HfModel.open(out);
+    try {
+      expect(m.embeddings.tied).toBe(true);
+      expect(m.weights.tensors().some((t) => t.name === 'lm_head.weight')).toBe(false);
+      const emb = await m.readInputEmbedding();
+      const H = tied.width;
+      const t = sourceIdOfTarget.findIndex((s, i) => s >= 0 && MATCH_CATEGORIES[category[i]] === 'exact');
+      const s = sourceIdOfTarget[t];
+      expect(emb.subarray(t * H, t * H + H)).toEqual(tied.embedding.subarray(s * H, s * H + H));
+    } finally {
+      await m.close();
+    }
+  }, 60_000);
+
+  it('aborts cleanly through an AbortSignal, leaving no folder', async () => {
+    const out = join(dir, 'out-aborted');
+    const ac = new AbortController();
+    const stages: string[] = [];
+    const p = transfer({
+      source: untied.dir,
+      target: plm.dir,
+      out,
+      signal: ac.signal,
+      onProgress: (e) => {
+        stages.push(e.stage);
+        if (e.stage === 'search' || e.stage === 'lambda') ac.abort();
+      },
+    });
+    await expect(p).rejects.toMatchObject({ name: 'SaltError', code: 'E_ABORTED' });
+    expect(stages).toContain('align');
+    await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
+    expect((await readdir(dir)).filter((f) => f.includes('out-aborted'))).toEqual([]);
+  }, 60_000);
+
+  it('names a missing folder and rejects bad arguments', async () => {
+    await expect(transfer({ source: join(dir, 'nope'), target: plm.dir, out: join(dir, 'x') })).rejects.toThrow(new SaltError('E_NOT_FOUND', `source ${JSON.stringify(join(dir, 'nope'))} does not exist`));
+    await expect(transfer({ source: untied.dir, target: join(dir, 'nope'), out: join(dir, 'x') })).rejects.toThrow(new SaltError('E_NOT_FOUND', `target ${JSON.stringify(join(dir, 'nope'))} does not exist`));
+    await expect(transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'x'), preset: 'paper', method: 'focus' })).rejects.toThrow(
+      new SaltError('E_ARGUMENT', 'preset "paper" is method "salt-paper"; it cannot be combined with method "focus"'),
+    );
+    await expect(transfer({ source: untied.dir, targets: [{ target: plm.dir, out: join(dir, 'x') }, { target: plm.dir, out: join(dir, 'x') }] })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
+    await expect(transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'x'), aux: join(dir, 'missing.vec') })).rejects.toThrow(new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(join(dir, 'missing.vec'))} does not exist`));
+    expect((await readdir(dir)).filter((f) => f === 'x' || f.startsWith('.x'))).toEqual([]);
+  }, 60_000);
+});
