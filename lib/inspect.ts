@@ -87,7 +87,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     const sid = sourceIdOfTarget[id];
     if (sid >= 0) {
       const cat = MATCH_CATEGORIES[category[id]];
-      const shared = { sourceId: sid, piece: src.vocab.pieces[sid], category: cat };
+      const shared = { sourceId: sid, piece: src.vocab!.pieces[sid], category: cat };
       return { token, status: cat === 'special-role' ? 'special' : 'copied', shared, text: `${head}\nshared (${cat}): copies source token ${sid} ${JSON.stringify(shared.piece)} exactly` };
     }
     const present = pair.auxPresent;

@@ -4,11 +4,11 @@
  * {@link transferEmbeddings} and writes the new model folder with {@link writeTransferredModel}.
  * See docs/transfer.md ("Folder level").
  */
-import { extname, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
 import { SaltError, SaltTypeError, describe } from './errors.js';
 import { HfModel, writeTransferredModel, type TransferredModelReport } from './io/hfModel.js';
-import { FastTextModel } from './io/fasttext.js';
-import { readTextVectors } from './io/vectors.js';
+import { countPresent, loadAuxFile, type AuxInfo } from './auxSpace.js';
+import { openPreparer } from './preparer.js';
 import { pathExists, writeBytesAtomic } from './io/atomic.js';
 import { loadVocabulary } from './tokenizer/plainVocabularies.js';
 import { alignVocabularies, type AlignOptions, type Alignment, type AlignmentReport } from './tokenizer/align.js';
@@ -72,6 +72,11 @@ export interface TransferModelArgs extends Omit<TransferOptions, 'onProgress' | 
   signal?: AbortSignal;
   /** Progress events. */
   onProgress?: (event: TransferProgress) => void;
+  /**
+   * Parse the tokenizer files, align the vocabularies and read aux files in a worker thread (default
+   * true; used when the compiled worker script exists, i.e. from dist/). false: on the calling thread.
+   */
+  worker?: boolean;
 }
 
 /** What {@link transfer} did for one target; also written as `salt-transfer-report.json` in the output folder. */
@@ -82,7 +87,9 @@ export interface ModelTransferReport {
   /** Vocabulary sizes and embedding widths. */
   shapes: { sourceVocab: number; sourceRows: number; sourceWidth: number; headWidth: number | null; tied: boolean; targetVocab: number; targetWidth: number; auxWidth: number };
   /** The auxiliary space used and how many target tokens have a vector in it. */
-  aux: { kind: 'target-embeddings' | 'fasttext-bin' | 'text-vectors' | 'matrix'; path?: string; present: number };
+  aux: AuxInfo;
+  /** Where the tokenizer parsing, the alignment and aux-file loading ran: a worker thread, or the calling thread. */
+  prepareThread: 'worker' | 'main';
   /** Counts of `alignVocabularies` (samples left out). */
   alignment: Omit<AlignmentReport, 'samples'>;
   /** The engine's report. */
@@ -100,7 +107,8 @@ export const REPORT_FILE = 'salt-transfer-report.json';
 export interface LoadedSource {
   folder: string;
   model: HfModel;
-  vocab: Vocabulary;
+  /** The source vocabulary (null when loaded with `withVocab: false`, e.g. when a worker parses it). */
+  vocab: Vocabulary | null;
   embeddings: Matrix;
   head: Matrix | null;
 }
@@ -113,20 +121,20 @@ export interface PreparedPair {
   target: Matrix;
   aux?: Matrix;
   auxPresent?: Uint8Array;
-  auxInfo: ModelTransferReport['aux'];
+  auxInfo: AuxInfo;
   alignment: Alignment;
 }
 
 /** Opens the source LLM folder: vocabulary, input embeddings and (untied) head. Close `model` when done. */
-export async function loadSource(folder: string): Promise<LoadedSource> {
+export async function loadSource(folder: string, withVocab = true): Promise<LoadedSource> {
   if (typeof folder !== 'string' || folder === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(folder)}`);
   await mustExist(folder, 'source');
   const model = await HfModel.open(folder);
   try {
-    const vocab = await loadVocabulary(folder);
+    const vocab = withVocab ? await loadVocabulary(folder) : null;
     const inp = model.embeddings.input;
     const [rows, cols] = inp.shape;
-    if (vocab.size > rows) throw new SaltError('E_SHAPE', `${folder}: the tokenizer has ${vocab.size} tokens but the input embedding ${JSON.stringify(inp.name)} has only ${rows} rows`);
+    if (vocab && vocab.size > rows) throw new SaltError('E_SHAPE', `${folder}: the tokenizer has ${vocab.size} tokens but the input embedding ${JSON.stringify(inp.name)} has only ${rows} rows`);
     const embeddings = { data: await model.readInputEmbedding(), rows, cols };
     const h = model.embeddings.head;
     const head = h && !model.embeddings.tied ? { data: await model.readOutputHead(), rows: h.shape[0], cols: h.shape[1] } : null;
@@ -141,68 +149,35 @@ async function mustExist(path: string, what: string): Promise<void> {
   if (!(await pathExists(path))) throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`);
 }
 
-/** The token's string for an auxiliary lookup: its bytes as UTF-8 (word-start space left out), or null for special/unused tokens and empty strings. */
-function auxString(vocab: Vocabulary, id: number): string | null {
-  const kind = vocab.kindOf(id);
-  if (kind === 'special' || kind === 'unused') return null;
-  const s = Buffer.from(vocab.bytesOf(id)).toString('utf8');
-  return s === '' ? null : s;
-}
-
-/** Loads the auxiliary space of a target vocabulary (see {@link AuxSpec}). */
-export async function loadAux(spec: AuxSpec | undefined, vocab: Vocabulary, target: Matrix): Promise<{ aux?: Matrix; present?: Uint8Array; info: ModelTransferReport['aux'] }> {
-  const n = vocab.size;
+/** The aux space of a target vocabulary of `n` tokens when given as a matrix or left out (see {@link AuxSpec}); null for a file (see `loadAuxFile`). */
+export function auxMatrix(spec: AuxSpec | undefined, n: number): { aux?: Matrix; present?: Uint8Array; info: AuxInfo } | null {
   if (spec === undefined) return { info: { kind: 'target-embeddings', present: n } };
   if (typeof spec === 'object' && spec !== null && spec.data instanceof Float32Array) {
     if (spec.rows !== n || spec.data.length !== spec.rows * spec.cols) throw new SaltError('E_SHAPE', `aux must be a matrix with one row per target token (${n} rows), received ${spec.rows} x ${spec.cols} with ${spec.data.length} values`);
     if (spec.present !== undefined && (!(spec.present instanceof Uint8Array) || spec.present.length !== n)) throw new SaltTypeError(`aux.present must be a Uint8Array of length ${n}, received ${describe(spec.present)}`);
     const present = spec.present ?? new Uint8Array(n).fill(1);
-    return { aux: { data: spec.data, rows: spec.rows, cols: spec.cols }, present, info: { kind: 'matrix', present: count(present) } };
+    return { aux: { data: spec.data, rows: spec.rows, cols: spec.cols }, present, info: { kind: 'matrix', present: countPresent(present) } };
   }
   if (typeof spec !== 'string' || spec === '') throw new SaltTypeError(`aux must be a file path (.bin, .vec, .txt) or a matrix { data, rows, cols, present? }, received ${describe(spec)}`);
-  await mustExist(spec, 'aux file');
-  const present = new Uint8Array(n);
-  if (extname(spec).toLowerCase() === '.bin') {
-    const ft = FastTextModel.open(spec);
-    try {
-      const d = ft.dim;
-      const data = new Float32Array(n * d);
-      for (let t = 0; t < n; t++) {
-        const s = auxString(vocab, t);
-        if (s === null) continue;
-        const row = data.subarray(t * d, t * d + d);
-        ft.wordVector(s, row);
-        let nz = false;
-        for (let j = 0; j < d; j++) if (row[j] !== 0) nz = true;
-        present[t] = nz ? 1 : 0; // an OOV string without n-grams composes to zero: no vector
-      }
-      return { aux: { data, rows: n, cols: d }, present, info: { kind: 'fasttext-bin', path: spec, present: count(present) } };
-    } finally {
-      ft.close();
-    }
-  }
-  const table = await readTextVectors(spec);
-  const index = new Map<string, number>();
-  table.words.forEach((w, i) => {
-    if (!index.has(w)) index.set(w, i);
-  });
-  const d = table.dim;
-  const data = new Float32Array(n * d);
-  for (let t = 0; t < n; t++) {
-    const s = auxString(vocab, t);
-    const r = s === null ? undefined : index.get(s);
-    if (r === undefined) continue;
-    data.set(table.vectors.subarray(r * d, r * d + d), t * d);
-    present[t] = 1;
-  }
-  void target;
-  return { aux: { data, rows: n, cols: d }, present, info: { kind: 'text-vectors', path: spec, present: count(present) } };
+  return null;
 }
 
-function count(a: Uint8Array): number {
-  let c = 0;
-  for (const v of a) c += v ? 1 : 0;
-  return c;
+/** Loads the auxiliary space of a target vocabulary (see {@link AuxSpec}). */
+export async function loadAux(spec: AuxSpec | undefined, vocab: Vocabulary): Promise<{ aux?: Matrix; present?: Uint8Array; info: AuxInfo }> {
+  return auxMatrix(spec, vocab.size) ?? loadAuxFile(spec as string, vocab);
+}
+
+/** The first `vocabSize` rows of a PLM folder's input embeddings (rows past the tokenizer's size are padding, not part of the new vocabulary). */
+async function readTargetEmbeddings(folder: string, vocabSize: number): Promise<Matrix> {
+  const tm = await HfModel.open(folder);
+  try {
+    const [rows, cols] = tm.embeddings.input.shape;
+    if (vocabSize > rows) throw new SaltError('E_SHAPE', `${folder}: the tokenizer has ${vocabSize} tokens but the input embedding ${JSON.stringify(tm.embeddings.input.name)} has only ${rows} rows`);
+    const all = await tm.readInputEmbedding();
+    return { data: rows === vocabSize ? all : all.slice(0, vocabSize * cols), rows: vocabSize, cols };
+  } finally {
+    await tm.close();
+  }
 }
 
 /** Loads a target PLM folder and its aux space and aligns it with the loaded source. */
@@ -210,25 +185,14 @@ export async function preparePair(source: LoadedSource, targetFolder: string, au
   if (typeof targetFolder !== 'string' || targetFolder === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(targetFolder)}`);
   await mustExist(targetFolder, 'target');
   let t0 = performance.now();
-  const tm = await HfModel.open(targetFolder);
-  let target: Matrix;
-  let targetVocab: Vocabulary;
-  try {
-    targetVocab = await loadVocabulary(targetFolder);
-    const [rows, cols] = tm.embeddings.input.shape;
-    if (targetVocab.size > rows) throw new SaltError('E_SHAPE', `${targetFolder}: the tokenizer has ${targetVocab.size} tokens but the input embedding ${JSON.stringify(tm.embeddings.input.name)} has only ${rows} rows`);
-    const all = await tm.readInputEmbedding();
-    // Rows past the tokenizer's size (padding) are not part of the new vocabulary.
-    target = { data: rows === targetVocab.size ? all : all.slice(0, targetVocab.size * cols), rows: targetVocab.size, cols };
-  } finally {
-    await tm.close();
-  }
+  const targetVocab = await loadVocabulary(targetFolder);
+  const target = await readTargetEmbeddings(targetFolder, targetVocab.size);
   time?.('loadTarget', performance.now() - t0);
   t0 = performance.now();
-  const alignment = alignVocabularies(source.vocab, targetVocab, align);
+  const alignment = alignVocabularies(source.vocab!, targetVocab, align);
   time?.('align', performance.now() - t0);
   t0 = performance.now();
-  const a = await loadAux(auxSpec, targetVocab, target);
+  const a = await loadAux(auxSpec, targetVocab);
   time?.('aux', performance.now() - t0);
   return { source, targetFolder, targetVocab, target, aux: a.aux, auxPresent: a.present, auxInfo: a.info, alignment };
 }
@@ -259,7 +223,7 @@ function resolveMethod(args: { method?: TransferOptions['method']; preset?: 'pap
  */
 export async function transfer(args: TransferModelArgs): Promise<ModelTransferReport[]> {
   if (args === null || typeof args !== 'object') throw new SaltTypeError(`transfer() takes an options object, received ${describe(args)}`);
-  const { source, target, out, targets, aux, preset, align, overwrite, signal, onProgress, ...options } = args;
+  const { source, target, out, targets, aux, preset, align, overwrite, signal, onProgress, worker, ...options } = args;
   const method = resolveMethod({ method: args.method, preset });
   delete (options as { method?: unknown }).method;
   let list: TransferTarget[];
@@ -282,23 +246,46 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
   const emit = (i: number, stage: ModelStage, done: number, total: number) => onProgress?.({ target: i, stage, done, total });
   const tAll = performance.now();
   emit(0, 'load-source', 0, 1);
-  const src = await loadSource(source);
+  if (typeof source !== 'string' || source === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
+  await mustExist(source, 'source');
+  // The tokenizer files are parsed (and the vocabularies aligned) in a worker thread when available.
+  const [srcResult, prepResult] = await Promise.allSettled([loadSource(source, false), openPreparer(source, worker !== false)]);
+  if (srcResult.status === 'rejected' || prepResult.status === 'rejected') {
+    if (srcResult.status === 'fulfilled') await srcResult.value.model.close();
+    if (prepResult.status === 'fulfilled') await prepResult.value.close();
+    throw srcResult.status === 'rejected' ? srcResult.reason : (prepResult as PromiseRejectedResult).reason;
+  }
+  const src = srcResult.value;
+  const preparer = prepResult.value;
   const loadSourceMs = performance.now() - tAll;
   emit(0, 'load-source', 1, 1);
   const reports: ModelTransferReport[] = [];
   try {
+    if (preparer.sourceVocabSize > src.embeddings.rows) throw new SaltError('E_SHAPE', `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`);
     for (let i = 0; i < list.length; i++) {
       const t0 = performance.now();
       const { target: tf, out: of, aux: ax } = list[i];
       throwIfAborted(signal);
       const times = { loadSource: i === 0 ? loadSourceMs : 0, loadTarget: 0, align: 0, aux: 0, engine: 0, write: 0, total: 0 };
       emit(i, 'load-target', 0, 1);
-      const pair = await preparePair(src, tf, ax, align, (k, ms) => {
-        times[k] = ms;
-        emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
-      });
-      throwIfAborted(signal);
+      if (typeof tf !== 'string' || tf === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(tf)}`);
+      await mustExist(tf, 'target');
+      const auxFile = typeof ax === 'string' && ax !== '' ? ax : undefined;
+      if (auxFile !== undefined) await mustExist(auxFile, 'aux file');
+      const tok = await preparer.prepare(tf, auxFile, align ?? {});
       let t1 = performance.now();
+      const target = await readTargetEmbeddings(tf, tok.targetVocabSize);
+      times.loadTarget = tok.timings.loadTarget + (performance.now() - t1);
+      times.align = tok.timings.align;
+      emit(i, 'load-target', 1, 1);
+      emit(i, 'align', 1, 1);
+      const am = auxFile === undefined ? auxMatrix(ax, tok.targetVocabSize)! : { aux: tok.aux, present: tok.auxPresent, info: tok.auxInfo! };
+      times.aux = tok.timings.aux;
+      emit(i, 'aux', 1, 1);
+      const alignment: Alignment = { sourceIdOfTarget: tok.sourceIdOfTarget, category: tok.category, report: tok.report };
+      const pair = { target, aux: am.aux, auxPresent: am.present, auxInfo: am.info, alignment, targetVocabSize: tok.targetVocabSize };
+      throwIfAborted(signal);
+      t1 = performance.now();
       const res = await transferEmbeddings({
         ...options,
         method,
@@ -333,16 +320,17 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
         target: tf,
         output: written.output,
         shapes: {
-          sourceVocab: src.vocab.size,
+          sourceVocab: preparer.sourceVocabSize,
           sourceRows: src.embeddings.rows,
           sourceWidth: src.embeddings.cols,
           headWidth: src.head ? src.head.cols : null,
           tied: src.head === null,
-          targetVocab: pair.targetVocab.size,
+          targetVocab: pair.targetVocabSize,
           targetWidth: pair.target.cols,
           auxWidth: pair.aux ? pair.aux.cols : pair.target.cols,
         },
         aux: pair.auxInfo,
+        prepareThread: preparer.thread,
         alignment: alignCounts,
         transfer: res.report,
         written,
@@ -354,7 +342,7 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
       reports.push(report);
     }
   } finally {
-    await src.model.close();
+    await Promise.all([src.model.close(), preparer.close()]);
   }
   return reports;
 }

@@ -93,6 +93,12 @@ describe('main() on real-tokenizer folders', () => {
     expect(rep.output).toBe(out);
     expect(rep.transfer.K).toBe(16);
     expect(rep.shapes).toMatchObject({ targetVocab: plm.vocab, sourceWidth: llm.width, tied: true });
+    expect(rep.prepareThread).toBe('main'); // lib/ run from TypeScript sources: no compiled worker script
+    // The built CLI parses tokenizers and aligns in a worker thread; same result, byte for byte.
+    const viaDist = spawnSync(process.execPath, [cliJs, 'transfer', '--source', llm.dir, '--target', plm.dir, '--out', join(dir, 'out-dist'), '--seed', '2', '--K', '16', '--json'], { encoding: 'utf8' });
+    expect(viaDist.status, viaDist.stderr).toBe(0);
+    expect(JSON.parse(viaDist.stdout)[0].prepareThread).toBe('worker');
+    for (const f of ['model.safetensors', 'config.json', 'tokenizer.json']) expect((await readFile(join(dir, 'out-dist', f))).equals(await readFile(join(out, f))), f).toBe(true);
     const again = await cli('transfer', '--source', llm.dir, '--target', plm.dir, '--out', out);
     expect(again.code).toBe(EXIT.error);
     expect(again.stderr).toContain(`[E_EXISTS]: output folder ${JSON.stringify(out)} already exists`);
