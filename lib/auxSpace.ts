@@ -34,7 +34,7 @@ export function countPresent(a: Uint8Array): number {
 }
 
 /**
- * Reads an aux file for every token of `vocab`: `.bin` as fastText (a token whose composed vector is
+ * Reads an aux file for every token of `vocab`: `.bin` (and `.ftz`, which fastText's reader rejects as quantized) as fastText (a token whose composed vector is
  * zero, e.g. no n-gram known, counts as absent), anything else as text vectors (exact string lookup).
  * Special and unused tokens never have a vector.
  */
@@ -42,7 +42,8 @@ export async function loadAuxFile(path: string, vocab: Vocabulary): Promise<{ au
   if (!(await pathExists(path))) throw new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(path)} does not exist`);
   const n = vocab.size;
   const present = new Uint8Array(n);
-  if (extname(path).toLowerCase() === '.bin') {
+  const ext = extname(path).toLowerCase();
+  if (ext === '.bin' || ext === '.ftz') {
     const ft = FastTextModel.open(path);
     try {
       const d = ft.dim;

@@ -1,6 +1,7 @@
 // transfer(): folder-level transfer from a Hugging Face LLM folder to a PLM folder's vocabulary.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { transfer, REPORT_FILE, type ModelTransferReport } from '../../lib/transferModel.js';
@@ -169,4 +170,40 @@ describe('transfer (tied source, preset, abort, errors)', () => {
     await expect(transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'x'), aux: join(dir, 'missing.vec') })).rejects.toThrow(new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(join(dir, 'missing.vec'))} does not exist`));
     expect((await readdir(dir)).filter((f) => f === 'x' || f.startsWith('.x'))).toEqual([]);
   }, 60_000);
+});
+
+describe('transfer with an auxiliary space from a file', () => {
+  const hasFastText = spawnSync('fasttext', [], { encoding: 'utf8' }).error === undefined;
+
+  it.skipIf(!hasFastText)('fastText .bin and .vec trained by Debian fasttext: aux vectors by token string, fallback rows for the rest', async () => {
+    // A small skipgram model on the licence texts of the system (real text, no download).
+    const txt = join(dir, 'corpus.txt');
+    const lic = (await readdir('/usr/share/common-licenses')).filter((f) => /^(GPL-3|Apache-2.0|LGPL-3|MPL-2.0)$/.test(f));
+    await writeFile(txt, (await Promise.all(lic.map((f) => readFile(join('/usr/share/common-licenses', f), 'utf8')))).join('\n').toLowerCase().replace(/[^a-z\s]/g, ' '));
+    const ft = join(dir, 'ft');
+    execFileSync('fasttext', ['skipgram', '-input', txt, '-output', ft, '-dim', '8', '-epoch', '1', '-minCount', '2', '-bucket', '20000', '-thread', '1'], { stdio: 'ignore' });
+    const vecWords = new Set((await readFile(ft + '.vec', 'utf8')).split('\n').slice(1).map((l) => l.split(' ')[0]).filter((w) => w !== ''));
+    // Independently of lib/: Mistral's "▁word" pieces (not special) whose word is in the .vec file.
+    const pieces = Object.entries(JSON.parse(await readFile(join(plm.dir, 'tokenizer.json'), 'utf8')).model.vocab as Record<string, number>);
+    const inVec = new Set(pieces.filter(([p]) => p.startsWith('▁') && !p.slice(1).includes('▁') && vecWords.has(p.slice(1))).map(([, id]) => id));
+    expect(inVec.size).toBeGreaterThan(100);
+
+    const [vec] = await transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-vec'), aux: ft + '.vec' });
+    expect(vec.aux.kind).toBe('text-vectors');
+    expect(vec.shapes.auxWidth).toBe(8);
+    // Present: exactly the word-start pieces above, plus non-word-start pieces and ASCII byte pieces ("<0x61>" = "a") whose text is a .vec word.
+    const contPresent = pieces.filter(([p]) => !p.startsWith('▁') && !p.startsWith('<') && vecWords.has(p)).length;
+    const bytePresent = pieces.filter(([p]) => /^<0x[0-7][0-9A-F]>$/.test(p) && vecWords.has(String.fromCharCode(parseInt(p.slice(3, 5), 16)))).length;
+    expect(bytePresent).toBeGreaterThan(0);
+    expect(vec.aux.present).toBe(inVec.size + contPresent + bytePresent);
+    const c = vec.transfer.counts;
+    expect(c.copied + c.special + c.solved + c.fallback).toBe(plm.vocab);
+    expect(c.fallback).toBeGreaterThan(c.solved); // most Mistral tokens are not licence-text words
+
+    const [bin] = await transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-bin'), aux: ft + '.bin' });
+    expect(bin.aux.kind).toBe('fasttext-bin');
+    // Subword composition gives far more tokens a vector than the .vec lookup.
+    expect(bin.aux.present).toBeGreaterThan(vec.aux.present * 10);
+    expect(bin.transfer.counts.solved).toBeGreaterThan(vec.transfer.counts.solved);
+  }, 120_000);
 });
