@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { main, EXIT } from '../../lib/cli.js';
@@ -108,6 +108,25 @@ describe('main() on real-tokenizer folders', () => {
     expect(plain.stderr).toMatch(/^align: done \(1\) in [\d.]+ s$/m);
     expect(plain.stdout).toContain(`${out}: ${plm.vocab} tokens x ${llm.width} (F32, tied head)`);
     expect(plain.stdout).toContain('method focus;');
+  }, 60_000);
+
+  it("the README's transfer() snippet runs as written (its model paths pointed at these folders)", async () => {
+    const readme = await readFile(join(root, 'README.md'), 'utf8');
+    const block = /```js\n(import \{ transfer \} from 'salt-transfer';[\s\S]*?)```/.exec(readme)?.[1];
+    expect(block).toBeDefined();
+    const out = join(dir, 'readme-out');
+    const code = block!.replace("'models/llm-plm'", JSON.stringify(out)).replace("'models/llm'", JSON.stringify(llm.dir)).replace("'models/plm'", JSON.stringify(plm.dir));
+    const file = join(root, 'build', 'readme-transfer-snippet.mjs'); // inside the package: 'salt-transfer' resolves to itself
+    await mkdir(join(root, 'build'), { recursive: true });
+    await writeFile(file, code);
+    const r = spawnSync(process.execPath, [file], { cwd: root, encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const m = /^(\d+) tokens: (\d+) copied, (\d+) special, (\d+) solved, (\d+) fallback\n$/.exec(r.stdout);
+    expect(m, r.stdout).not.toBeNull();
+    const [total, ...parts] = m!.slice(1).map(Number);
+    expect(total).toBe(plm.vocab);
+    expect(parts.reduce((a, b) => a + b, 0)).toBe(plm.vocab);
+    expect(existsSync(join(out, 'model.safetensors'))).toBe(true);
   }, 60_000);
 
   it('evaluate writes JSON, CSV and SVG', async () => {
