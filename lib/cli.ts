@@ -134,6 +134,8 @@ class Progress {
   private stage = '';
   private start = 0;
   private lastDraw = 0;
+  /** Time of the latest event: a new stage is timed from there (the engine reports a stage only after its first chunk). */
+  private lastEvent = performance.now();
   constructor(private readonly stream: NodeJS.WriteStream, private readonly quiet: boolean) {
     this.tty = Boolean(stream.isTTY);
   }
@@ -143,8 +145,9 @@ class Progress {
     if (stage !== this.stage) {
       this.finishLine();
       this.stage = stage;
-      this.start = now;
+      this.start = this.lastEvent;
     }
+    this.lastEvent = now;
     if (this.tty) {
       if (now - this.lastDraw < 100 && done < total) return;
       this.lastDraw = now;

@@ -110,6 +110,18 @@ describe('main() on real-tokenizer folders', () => {
     expect(plain.stdout).toContain('method focus;');
   }, 60_000);
 
+  it('draws a progress bar with rate and ETA on a TTY', async () => {
+    let stderr = '';
+    const code = await main(['transfer', '--source', llm.dir, '--target', plm.dir, '--out', join(dir, 'out-tty'), '--method', 'clp'], {
+      stdout: { write: () => true },
+      stderr: { write: (s: string) => (stderr += s), isTTY: true },
+    });
+    expect(code).toBe(EXIT.ok);
+    expect(stderr).toContain('\r\x1b[K');
+    expect(stderr).toMatch(/combine +\[#+\.*\] \d+\/\d+ [\d,]+\/s/);
+    expect(stderr).not.toMatch(/: done \(/); // no plain lines on a TTY
+  }, 60_000);
+
   it("the README's transfer() snippet runs as written (its model paths pointed at these folders)", async () => {
     const readme = await readFile(join(root, 'README.md'), 'utf8');
     const block = /```js\n(import \{ transfer \} from 'salt-transfer';[\s\S]*?)```/.exec(readme)?.[1];
