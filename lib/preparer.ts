@@ -77,8 +77,8 @@ export async function openPreparer(sourceFolder: string, useWorker = true): Prom
     const vocab = await loadVocabulary(sourceFolder);
     return { thread: 'main', sourceVocabSize: vocab.size, prepare: (t, a, o) => prepareTokens(vocab, t, a, o), close: async () => undefined };
   }
+  // Not unref'd: a pending prepare() must keep the process alive; close() (always called by transfer()) ends the worker.
   const worker = new Worker(script, { workerData: { source: sourceFolder } });
-  worker.unref();
   let pending: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | null = null;
   let dead: unknown = null;
   const settle = (fn: (p: NonNullable<typeof pending>) => void) => {
