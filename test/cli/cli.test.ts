@@ -48,6 +48,25 @@ describe('dist/cli.js (the installed binary)', () => {
   });
 });
 
+describe('main(): runtime errors as JSON', () => {
+  it('a missing folder: exit 1, the error as JSON on stdout', async () => {
+    const r = await cli('evaluate', '--source', '/no/such/llm', '--target', '/no/such/plm', '--json');
+    expect(r.code).toBe(EXIT.error);
+    expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'E_NOT_FOUND', message: 'source "/no/such/llm" does not exist', usage: false } });
+  });
+
+  it('demo refuses a folder it did not write (before loading any data)', async () => {
+    const d = await mkdtemp(join(tmpdir(), 'salt-demo-refuse-'));
+    try {
+      const r = await cli('demo', '--out', d);
+      expect(r.code).toBe(EXIT.error);
+      expect(r.stderr).toBe(`salt-transfer: error [E_EXISTS]: output folder ${JSON.stringify(d)} exists and was not written by the demo (pass --overwrite to replace it, or --out to choose another folder)\n`);
+    } finally {
+      await rm(d, { recursive: true, force: true });
+    }
+  });
+});
+
 describe('main(): usage errors', () => {
   it.each([
     [['frob'], 'unknown command "frob" (expected one of transfer, evaluate, inspect, info, demo)'],
@@ -120,6 +139,26 @@ describe('main() on real-tokenizer folders', () => {
     expect(stderr).toContain('\r\x1b[K');
     expect(stderr).toMatch(/combine +\[#+\.*\] \d+\/\d+ [\d,]+\/s/);
     expect(stderr).not.toMatch(/: done \(/); // no plain lines on a TTY
+  }, 60_000);
+
+  it('an aborted run (the SIGINT handler aborts this signal) exits 130 and leaves no folder', async () => {
+    const ac = new AbortController();
+    let stderr = '';
+    const out = join(dir, 'out-interrupted');
+    const code = await main(['transfer', '--source', llm.dir, '--target', plm.dir, '--out', out], {
+      stdout: { write: () => true },
+      stderr: {
+        write: (s: string) => {
+          stderr += s;
+          if (s.startsWith('align: done')) ac.abort(); // mid-run, as Ctrl-C would
+          return true;
+        },
+      },
+      signal: ac.signal,
+    });
+    expect(code).toBe(EXIT.interrupted);
+    expect(stderr).toContain('salt-transfer: error [E_ABORTED]: the transfer was aborted through its AbortSignal');
+    expect(existsSync(out)).toBe(false);
   }, 60_000);
 
   it("the README's transfer() snippet runs as written (its model paths pointed at these folders)", async () => {
