@@ -302,7 +302,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       let seeds: number[] | undefined;
       if (v.seeds !== undefined) seeds = v.seeds.split(',').map((s) => int('seeds', s.trim(), 0)!);
       const outDir = one(v.out, 'out', cmd);
-      const { result, alignment, timings } = await evaluateModels({
+      const { result, alignment, timings, prepareThread } = await evaluateModels({
         source,
         target,
         aux: v.aux,
@@ -316,8 +316,8 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
         onProgress: (d, t) => progress.update('evaluate', d, t),
       });
       progress.finishLine();
-      const files = outDir ? await writeEvaluationFiles(outDir, result, { source, target, alignment, timings }) : [];
-      if (json) out(toJson({ source, target, alignment, timings, files, mean: result.mean, labels: result.labels, seeds: result.seeds.map((s) => ({ seed: s.seed, heldOut: s.heldOut, anchors: s.anchors, excluded: s.excluded })) }));
+      const files = outDir ? await writeEvaluationFiles(outDir, result, { source, target, alignment, prepareThread, timings }) : [];
+      if (json) out(toJson({ source, target, alignment, prepareThread, timings, files, mean: result.mean, labels: result.labels, seeds: result.seeds.map((s) => ({ seed: s.seed, heldOut: s.heldOut, anchors: s.anchors, excluded: s.excluded })) }));
       else {
         const s0 = result.seeds[0];
         out(`${alignment.matched} shared tokens; ${s0.heldOut} held out, ${s0.anchors} anchors per seed; seeds ${result.seeds.map((s) => s.seed).join(', ')}; ranks among ${result.sourceRows} source rows\n`);

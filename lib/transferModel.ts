@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { SaltError, SaltTypeError, describe } from './errors.js';
 import { HfModel, writeTransferredModel, type TransferredModelReport } from './io/hfModel.js';
 import { countPresent, loadAuxFile, type AuxInfo } from './auxSpace.js';
-import { openPreparer } from './preparer.js';
+import { openPreparer, type Preparer } from './preparer.js';
 import { pathExists, writeBytesAtomic } from './io/atomic.js';
 import { loadVocabulary } from './tokenizer/plainVocabularies.js';
 import { alignVocabularies, type AlignOptions, type Alignment, type AlignmentReport } from './tokenizer/align.js';
@@ -197,6 +197,29 @@ export async function preparePair(source: LoadedSource, targetFolder: string, au
   return { source, targetFolder, targetVocab, target, aux: a.aux, auxPresent: a.present, auxInfo: a.info, alignment };
 }
 
+/** One target prepared through a {@link Preparer}: tokenizer, alignment and aux file there, the PLM's embeddings here. */
+async function prepareTarget(
+  preparer: Preparer,
+  tf: string,
+  ax: AuxSpec | undefined,
+  align: AlignOptions,
+  time: (k: 'loadTarget' | 'align' | 'aux', ms: number) => void,
+): Promise<{ target: Matrix; aux?: Matrix; auxPresent?: Uint8Array; auxInfo: AuxInfo; alignment: Alignment; targetVocabSize: number }> {
+  if (typeof tf !== 'string' || tf === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(tf)}`);
+  await mustExist(tf, 'target');
+  const auxFile = typeof ax === 'string' && ax !== '' ? ax : undefined;
+  if (auxFile !== undefined) await mustExist(auxFile, 'aux file');
+  const tok = await preparer.prepare(tf, auxFile, align);
+  const t1 = performance.now();
+  const target = await readTargetEmbeddings(tf, tok.targetVocabSize);
+  time('loadTarget', tok.timings.loadTarget + (performance.now() - t1));
+  time('align', tok.timings.align);
+  const am = auxFile === undefined ? auxMatrix(ax, tok.targetVocabSize)! : { aux: tok.aux, present: tok.auxPresent, info: tok.auxInfo! };
+  time('aux', tok.timings.aux);
+  const alignment: Alignment = { sourceIdOfTarget: tok.sourceIdOfTarget, category: tok.category, report: tok.report };
+  return { target, aux: am.aux, auxPresent: am.present, auxInfo: am.info, alignment, targetVocabSize: tok.targetVocabSize };
+}
+
 function resolveMethod(args: { method?: TransferOptions['method']; preset?: 'paper' }): TransferOptions['method'] {
   if (args.preset !== undefined) {
     if (args.preset !== 'paper') throw new SaltError('E_ARGUMENT', `preset must be "paper", received ${describe(args.preset)}`);
@@ -268,24 +291,12 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
       throwIfAborted(signal);
       const times = { loadSource: i === 0 ? loadSourceMs : 0, loadTarget: 0, align: 0, aux: 0, engine: 0, write: 0, total: 0 };
       emit(i, 'load-target', 0, 1);
-      if (typeof tf !== 'string' || tf === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(tf)}`);
-      await mustExist(tf, 'target');
-      const auxFile = typeof ax === 'string' && ax !== '' ? ax : undefined;
-      if (auxFile !== undefined) await mustExist(auxFile, 'aux file');
-      const tok = await preparer.prepare(tf, auxFile, align ?? {});
-      let t1 = performance.now();
-      const target = await readTargetEmbeddings(tf, tok.targetVocabSize);
-      times.loadTarget = tok.timings.loadTarget + (performance.now() - t1);
-      times.align = tok.timings.align;
-      emit(i, 'load-target', 1, 1);
-      emit(i, 'align', 1, 1);
-      const am = auxFile === undefined ? auxMatrix(ax, tok.targetVocabSize)! : { aux: tok.aux, present: tok.auxPresent, info: tok.auxInfo! };
-      times.aux = tok.timings.aux;
-      emit(i, 'aux', 1, 1);
-      const alignment: Alignment = { sourceIdOfTarget: tok.sourceIdOfTarget, category: tok.category, report: tok.report };
-      const pair = { target, aux: am.aux, auxPresent: am.present, auxInfo: am.info, alignment, targetVocabSize: tok.targetVocabSize };
+      const pair = await prepareTarget(preparer, tf, ax, align ?? {}, (k, ms) => {
+        times[k] = ms;
+        emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
+      });
       throwIfAborted(signal);
-      t1 = performance.now();
+      let t1 = performance.now();
       const res = await transferEmbeddings({
         ...options,
         method,
@@ -353,22 +364,36 @@ export interface EvaluateModelsArgs extends Omit<EvaluateArgs, 'source' | 'targe
   target: string;
   aux?: AuxSpec;
   align?: AlignOptions;
+  /** Parse tokenizers and align in a worker thread when available (default true), as in {@link transfer}. */
+  worker?: boolean;
 }
 
-/** {@link evaluateTransfer} on two model folders (source LLM, target PLM) and an optional aux space. */
-export async function evaluateModels(args: EvaluateModelsArgs): Promise<{ result: EvaluationResult; alignment: Omit<AlignmentReport, 'samples'>; timings: { prepare: number; evaluate: number } }> {
+/** {@link evaluateTransfer} on two model folders (source LLM, target PLM) and an optional aux space; tokenizers are parsed and aligned as in {@link transfer}. */
+export async function evaluateModels(
+  args: EvaluateModelsArgs,
+): Promise<{ result: EvaluationResult; alignment: Omit<AlignmentReport, 'samples'>; prepareThread: 'worker' | 'main'; timings: { prepare: number; evaluate: number } }> {
   if (args === null || typeof args !== 'object') throw new SaltTypeError(`evaluateModels() takes an options object, received ${describe(args)}`);
-  const { source, target, aux, align, ...rest } = args;
+  const { source, target, aux, align, worker, ...rest } = args;
   const t0 = performance.now();
-  const src = await loadSource(source);
+  if (typeof source !== 'string' || source === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
+  await mustExist(source, 'source');
+  const src = await loadSource(source, false);
+  let preparer: Preparer;
   try {
-    const pair = await preparePair(src, target, aux, align);
+    preparer = await openPreparer(source, worker !== false);
+  } catch (err) {
+    await src.model.close();
+    throw err;
+  }
+  try {
+    if (preparer.sourceVocabSize > src.embeddings.rows) throw new SaltError('E_SHAPE', `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`);
+    const pair = await prepareTarget(preparer, target, aux, align ?? {}, () => undefined);
     const t1 = performance.now();
     const result = await evaluateTransfer({ ...rest, source: src.embeddings, target: pair.target, aux: pair.aux, auxPresent: pair.auxPresent, alignment: pair.alignment });
     const { samples: _s, ...alignment } = pair.alignment.report;
     void _s;
-    return { result, alignment, timings: { prepare: t1 - t0, evaluate: performance.now() - t1 } };
+    return { result, alignment, prepareThread: preparer.thread, timings: { prepare: t1 - t0, evaluate: performance.now() - t1 } };
   } finally {
-    await src.model.close();
+    await Promise.all([src.model.close(), preparer.close()]);
   }
 }
