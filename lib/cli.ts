@@ -36,7 +36,7 @@ const USAGE = `Usage: salt-transfer <command> [options]
 Commands:
   transfer  --source DIR --target DIR --out DIR [--target DIR --out DIR ...]
             [--aux FILE] [--method M | --preset paper] [--K N] [--selection sparsemax|topk:N]
-            [--lambda auto|N] [--seed N] [--case-fold] [--overwrite]
+            [--lambda auto|N] [--seed N] [--case-fold] [--pad-to-multiple-of N] [--overwrite]
             Give the LLM in --source the vocabulary of the PLM in --target; write a new model folder.
   evaluate  --source DIR --target DIR [--aux FILE] [--methods a,b,...] [--holdout F|N]
             [--seeds 0,1,2] [--no-ranks] [--case-fold] [--out DIR]
@@ -68,6 +68,7 @@ const OPTIONS = {
   'no-ranks': { type: 'boolean' },
   'case-fold': { type: 'boolean' },
   overwrite: { type: 'boolean' },
+  'pad-to-multiple-of': { type: 'string' },
   backend: { type: 'string' },
   threads: { type: 'string' },
   json: { type: 'boolean' },
@@ -78,7 +79,7 @@ type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { mult
 
 /** Which options each command accepts (others are usage errors, not silently ignored). */
 const ACCEPTS: Record<string, ReadonlyArray<keyof typeof OPTIONS>> = {
-  transfer: ['source', 'target', 'out', 'aux', 'method', 'preset', 'K', 'selection', 'lambda', 'seed', 'case-fold', 'overwrite', 'backend', 'threads', 'json'],
+  transfer: ['source', 'target', 'out', 'aux', 'method', 'preset', 'K', 'selection', 'lambda', 'seed', 'case-fold', 'overwrite', 'pad-to-multiple-of', 'backend', 'threads', 'json'],
   evaluate: ['source', 'target', 'out', 'aux', 'methods', 'holdout', 'seeds', 'no-ranks', 'case-fold', 'backend', 'threads', 'json'],
   inspect: ['source', 'target', 'aux', 'method', 'K', 'lambda', 'case-fold', 'backend', 'threads', 'json'],
   info: ['json'],
@@ -280,6 +281,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
         ...kernel,
         align: { caseFold },
         overwrite: v.overwrite,
+        padToMultipleOf: int('pad-to-multiple-of', v['pad-to-multiple-of'], 1),
         signal: io.signal,
         onProgress: (e) => progress.update(list.length > 1 ? `[${e.target + 1}/${list.length}] ${e.stage}` : e.stage, e.done, e.total),
       });

@@ -68,6 +68,8 @@ export interface TransferModelArgs extends Omit<TransferOptions, 'onProgress' | 
   align?: AlignOptions;
   /** Replace existing output folders (default false: E_EXISTS). */
   overwrite?: boolean;
+  /** Pad the written vocabulary up to a multiple of this (extra rows: the mean row; see `writeTransferredModel`). Default 1 (no padding). */
+  padToMultipleOf?: number;
   /** Cancels: rejects with SaltError `E_ABORTED` at the next stage or chunk; no output folder is left. */
   signal?: AbortSignal;
   /** Progress events. */
@@ -246,7 +248,7 @@ function resolveMethod(args: { method?: TransferOptions['method']; preset?: 'pap
  */
 export async function transfer(args: TransferModelArgs): Promise<ModelTransferReport[]> {
   if (args === null || typeof args !== 'object') throw new SaltTypeError(`transfer() takes an options object, received ${describe(args)}`);
-  const { source, target, out, targets, aux, preset, align, overwrite, signal, onProgress, worker, ...options } = args;
+  const { source, target, out, targets, aux, preset, align, overwrite, padToMultipleOf, signal, onProgress, worker, ...options } = args;
   const method = resolveMethod({ method: args.method, preset });
   delete (options as { method?: unknown }).method;
   let list: TransferTarget[];
@@ -320,6 +322,7 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
         inputEmbedding: res.embeddings,
         outputHead: res.head,
         sourceIdOfTarget: pair.alignment.sourceIdOfTarget,
+        padToMultipleOf,
         overwrite,
       });
       times.write = performance.now() - t1;

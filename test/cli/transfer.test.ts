@@ -123,13 +123,17 @@ describe('transfer (untied source, two targets in one call, a concurrent rerun)'
 describe('transfer (tied source, preset, abort, errors)', () => {
   it('keeps a tied head tied and uses the paper preset', async () => {
     const out = join(dir, 'out-tied');
-    const [r] = await transfer({ source: tied.dir, target: plm.dir, out, preset: 'paper' });
+    const [r] = await transfer({ source: tied.dir, target: plm.dir, out, preset: 'paper', padToMultipleOf: 96 });
     expect(r.transfer.method).toBe('salt-paper');
     expect(r.transfer.lambda).toEqual({ value: 0, auto: false });
     const m = await HfModel.open(out);
     try {
       expect(m.embeddings.tied).toBe(true);
       expect(m.weights.tensors().some((t) => t.name === 'lm_head.weight')).toBe(false);
+      // 32,000 rows padded to a multiple of 96: 32,064 (config and tensor agree).
+      expect(r.written).toMatchObject({ vocabSize: 32064, paddedRows: 64 });
+      expect(m.config.vocabSize).toBe(32064);
+      expect(m.embeddings.input.shape).toEqual([32064, tied.width]);
       const emb = await m.readInputEmbedding();
       const H = tied.width;
       const t = sourceIdOfTarget.findIndex((s, i) => s >= 0 && MATCH_CATEGORIES[category[i]] === 'exact');
