@@ -2,7 +2,7 @@
  * Folder-level transfer: a Hugging Face LLM folder (source) gets the vocabulary of a PLM folder
  * (target). Loads both, aligns the vocabularies, loads the auxiliary space, runs
  * {@link transferEmbeddings} and writes the new model folder with {@link writeTransferredModel}.
- * See docs/transfer.md ("Folder level").
+ * See docs/transfer.md ("Folder-level transfer").
  */
 import { join, resolve } from 'node:path';
 import { SaltError, SaltTypeError, describe } from './errors.js';

@@ -2,6 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { transfer, REPORT_FILE, type ModelTransferReport } from '../../lib/transferModel.js';
@@ -162,6 +163,23 @@ describe('transfer (tied source, preset, abort, errors)', () => {
     expect(stages).toContain('align');
     await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await readdir(dir)).filter((f) => f.includes('out-aborted'))).toEqual([]);
+  }, 60_000);
+
+  it('takes an aux matrix aligned with the target vocabulary; tokens marked absent get fallback rows', async () => {
+    const present = new Uint8Array(plm.vocab).fill(1);
+    let absentNew = 0;
+    for (let t = 0; t < plm.vocab; t += 3) {
+      present[t] = 0;
+      if (sourceIdOfTarget[t] < 0) absentNew++;
+    }
+    const aux = { data: plm.embedding.slice(), rows: plm.vocab, cols: plm.width, present };
+    const [r] = await transfer({ source: tied.dir, target: plm.dir, out: join(dir, 'out-matrix'), aux, method: 'focus' });
+    expect(r.aux).toEqual({ kind: 'matrix', present: plm.vocab - Math.ceil(plm.vocab / 3) });
+    expect(r.transfer.counts.fallback).toBe(absentNew);
+    await expect(transfer({ source: tied.dir, target: plm.dir, out: join(dir, 'out-matrix-bad'), aux: { data: new Float32Array(10), rows: 5, cols: 2 } })).rejects.toThrow(
+      new SaltError('E_SHAPE', 'aux must be a matrix with one row per target token (32000 rows), received 5 x 2 with 10 values'),
+    );
+    expect(existsSync(join(dir, 'out-matrix-bad'))).toBe(false);
   }, 60_000);
 
   it('names a missing folder and rejects bad arguments', async () => {
