@@ -24,3 +24,23 @@ export { info, type Info } from './info.js';
 export * from './io/index.js';
 export * from './tokenizer/index.js';
 export * from './transfer/index.js';
+export {
+  transfer,
+  evaluateModels,
+  loadSource,
+  loadAux,
+  preparePair,
+  REPORT_FILE,
+  type AuxSpec,
+  type ModelStage,
+  type TransferProgress,
+  type TransferTarget,
+  type TransferModelArgs,
+  type ModelTransferReport,
+  type LoadedSource,
+  type PreparedPair,
+  type EvaluateModelsArgs,
+} from './transferModel.js';
+export { evaluationToJson, evaluationToCsv, evaluationToSvg, writeEvaluationFiles } from './evaluationFiles.js';
+export { inspectToken, type InspectArgs, type InspectResult, type InspectNeighbour } from './inspect.js';
+export { runDemo, DEMO_MARKER, type DemoOptions, type DemoReport } from './demo.js';

@@ -1,0 +1,30 @@
+/**
+ * Worker thread of {@link openPreparer} (lib/preparer.ts): loads the source vocabulary once, then
+ * answers one `prepare` message at a time; typed arrays are transferred, not copied.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { loadVocabulary } from './tokenizer/plainVocabularies.js';
+import type { Vocabulary } from './tokenizer/vocabulary.js';
+import { prepareTokens } from './preparer.js';
+import type { AlignOptions } from './tokenizer/align.js';
+
+const port = parentPort!;
+let source: Vocabulary | null = null;
+
+port.on('message', async (m: { op: 'source' } | { op: 'prepare'; target: string; auxFile?: string; align: AlignOptions }) => {
+  try {
+    if (m.op === 'source') {
+      source = await loadVocabulary((workerData as { source: string }).source);
+      port.postMessage({ ok: true, value: source.size });
+      return;
+    }
+    const r = await prepareTokens(source!, m.target, m.auxFile, m.align);
+    const list: ArrayBuffer[] = [r.sourceIdOfTarget.buffer as ArrayBuffer, r.category.buffer as ArrayBuffer];
+    if (r.aux) list.push(r.aux.data.buffer as ArrayBuffer);
+    if (r.auxPresent) list.push(r.auxPresent.buffer as ArrayBuffer);
+    port.postMessage({ ok: true, value: r }, list);
+  } catch (err) {
+    const e = err as { name?: string; code?: string; message?: string };
+    port.postMessage({ ok: false, error: { name: e?.name ?? 'Error', code: e?.code, message: e?.message ?? String(err) } });
+  }
+});

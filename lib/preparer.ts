@@ -1,0 +1,131 @@
+/**
+ * The token-level preparation of a folder-level transfer: parsing the tokenizer files, aligning the
+ * vocabularies and building the auxiliary space from a file. On large vocabularies this is seconds of
+ * synchronous JavaScript (JSON parsing, the alignment's hash maps), so {@link openPreparer} runs it in
+ * a `node:worker_threads` worker when the compiled worker script is available (dist/), and on the
+ * calling thread otherwise (e.g. when lib/ is run from TypeScript sources by the tests).
+ */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { SaltError } from './errors.js';
+import { loadVocabulary } from './tokenizer/plainVocabularies.js';
+import { alignVocabularies, type AlignOptions, type AlignmentReport } from './tokenizer/align.js';
+import type { Vocabulary } from './tokenizer/vocabulary.js';
+import { loadAuxFile, type AuxInfo } from './auxSpace.js';
+import type { Matrix } from './validate.js';
+
+/** The token-level inputs of one target, ready for the engine. */
+export interface PreparedTokens {
+  targetVocabSize: number;
+  sourceIdOfTarget: Int32Array;
+  category: Uint8Array;
+  report: AlignmentReport;
+  /** Aux space built from a file (absent when no file was given). */
+  aux?: Matrix;
+  auxPresent?: Uint8Array;
+  auxInfo?: AuxInfo;
+  /** Wall time (ms) of loading the target tokenizer, of the alignment and of the aux file. */
+  timings: { loadTarget: number; align: number; aux: number };
+}
+
+/** Prepares targets against one source vocabulary (loaded once). */
+export interface Preparer {
+  /** Where the work runs. */
+  readonly thread: 'worker' | 'main';
+  readonly sourceVocabSize: number;
+  prepare(target: string, auxFile: string | undefined, align: AlignOptions): Promise<PreparedTokens>;
+  close(): Promise<void>;
+}
+
+/** Loads the target vocabulary, aligns it with `source` and reads an aux file; runs on whichever thread calls it. */
+export async function prepareTokens(source: Vocabulary, target: string, auxFile: string | undefined, align: AlignOptions): Promise<PreparedTokens> {
+  let t = performance.now();
+  const tv = await loadVocabulary(target);
+  const loadTarget = performance.now() - t;
+  t = performance.now();
+  const a = alignVocabularies(source, tv, align);
+  const alignMs = performance.now() - t;
+  t = performance.now();
+  const aux = auxFile === undefined ? undefined : await loadAuxFile(auxFile, tv);
+  return {
+    targetVocabSize: tv.size,
+    sourceIdOfTarget: a.sourceIdOfTarget,
+    category: a.category,
+    report: a.report,
+    aux: aux?.aux,
+    auxPresent: aux?.present,
+    auxInfo: aux?.info,
+    timings: { loadTarget, align: alignMs, aux: performance.now() - t },
+  };
+}
+
+/** The compiled worker script next to this module, or null when running from sources. */
+function workerScript(): string | null {
+  const url = new URL('./prepareWorker.js', import.meta.url);
+  const file = fileURLToPath(url);
+  return file.endsWith('.js') && existsSync(file) && existsSync(fileURLToPath(new URL('./preparer.js', import.meta.url))) ? file : null;
+}
+
+/**
+ * Opens a preparer for `sourceFolder`'s vocabulary: in a worker thread when `useWorker` (default true)
+ * and the compiled worker exists, else on the calling thread.
+ */
+export async function openPreparer(sourceFolder: string, useWorker = true): Promise<Preparer> {
+  const script = useWorker ? workerScript() : null;
+  if (!script) {
+    const vocab = await loadVocabulary(sourceFolder);
+    return { thread: 'main', sourceVocabSize: vocab.size, prepare: (t, a, o) => prepareTokens(vocab, t, a, o), close: async () => undefined };
+  }
+  // Not unref'd: a pending prepare() must keep the process alive; close() (always called by transfer()) ends the worker.
+  const worker = new Worker(script, { workerData: { source: sourceFolder } });
+  let pending: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | null = null;
+  let dead: unknown = null;
+  const settle = (fn: (p: NonNullable<typeof pending>) => void) => {
+    const p = pending;
+    pending = null;
+    if (p) fn(p);
+  };
+  worker.on('message', (m: { ok: true; value: unknown } | { ok: false; error: { name: string; code?: string; message: string } }) => {
+    if (m.ok) settle((p) => p.resolve(m.value));
+    else settle((p) => p.reject(revive(m.error)));
+  });
+  worker.on('error', (e) => {
+    dead = e;
+    settle((p) => p.reject(e));
+  });
+  worker.on('exit', (code) => {
+    if (!dead) dead = new SaltError('E_INTERNAL', `the preparation worker exited with code ${code}`);
+    settle((p) => p.reject(dead));
+  });
+  const call = <T>(msg: unknown): Promise<T> => {
+    if (dead) return Promise.reject(dead);
+    return new Promise<T>((resolve, reject) => {
+      pending = { resolve: resolve as (v: unknown) => void, reject };
+      worker.postMessage(msg);
+    });
+  };
+  let sourceVocabSize: number;
+  try {
+    sourceVocabSize = await call<number>({ op: 'source' });
+  } catch (err) {
+    await worker.terminate();
+    throw err;
+  }
+  return {
+    thread: 'worker',
+    sourceVocabSize,
+    prepare: (target, auxFile, align) => call<PreparedTokens>({ op: 'prepare', target, auxFile, align }),
+    close: async () => {
+      dead = dead ?? new SaltError('E_INTERNAL', 'the preparer was closed');
+      await worker.terminate();
+    },
+  };
+}
+
+/** Rebuilds a SaltError (code, message) sent from the worker. */
+function revive(e: { name: string; code?: string; message: string }): Error {
+  const err = e.code ? new SaltError(e.code as SaltError['code'], e.message) : new Error(e.message);
+  if (e.code && e.name !== 'SaltError') Object.defineProperty(err, 'name', { value: e.name });
+  return err;
+}

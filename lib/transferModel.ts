@@ -1,0 +1,402 @@
+/**
+ * Folder-level transfer: a Hugging Face LLM folder (source) gets the vocabulary of a PLM folder
+ * (target). Loads both, aligns the vocabularies, loads the auxiliary space, runs
+ * {@link transferEmbeddings} and writes the new model folder with {@link writeTransferredModel}.
+ * See docs/transfer.md ("Folder-level transfer").
+ */
+import { join, resolve } from 'node:path';
+import { SaltError, SaltTypeError, describe } from './errors.js';
+import { HfModel, writeTransferredModel, type TransferredModelReport } from './io/hfModel.js';
+import { countPresent, loadAuxFile, type AuxInfo } from './auxSpace.js';
+import { openPreparer, type Preparer } from './preparer.js';
+import { pathExists, writeBytesAtomic } from './io/atomic.js';
+import { loadVocabulary } from './tokenizer/plainVocabularies.js';
+import { alignVocabularies, type AlignOptions, type Alignment, type AlignmentReport } from './tokenizer/align.js';
+import type { Vocabulary } from './tokenizer/vocabulary.js';
+import { transferEmbeddings, throwIfAborted, type TransferOptions, type TransferReport, type TransferStage } from './transfer/transferEmbeddings.js';
+import { evaluateTransfer, type EvaluateArgs, type EvaluationResult } from './transfer/evaluateTransfer.js';
+import type { Matrix } from './validate.js';
+
+/**
+ * The auxiliary similarity space of the target tokens: a fastText `.bin` (vectors composed from
+ * character n-grams, so every token with a non-empty string has one), a `.vec` / GloVe `.txt` text
+ * file (looked up by the token's string), or a matrix aligned with the target vocabulary
+ * (`present[t] = 0`: token t has no vector). Default: the target model's own input embeddings.
+ */
+export type AuxSpec = string | { data: Float32Array; rows: number; cols: number; present?: Uint8Array };
+
+/** Stages of a folder-level transfer, in order; the engine's stages run between `aux` and `write`. */
+export type ModelStage = 'load-source' | 'load-target' | 'align' | 'aux' | TransferStage | 'write';
+
+/** A progress event of {@link transfer}. */
+export interface TransferProgress {
+  /** Index of the target in `targets` (0 for a single target). */
+  target: number;
+  stage: ModelStage;
+  /** Units done and in total (tokens for the engine's search/combine stages; 0/1 and 1/1 otherwise). */
+  done: number;
+  total: number;
+}
+
+/** One target of {@link transfer}. */
+export interface TransferTarget {
+  /** The PLM folder: its tokenizer becomes the new vocabulary, its input embeddings the regression inputs. */
+  target: string;
+  /** Output folder (must not exist unless `overwrite`). */
+  out: string;
+  /** Auxiliary space for this target; default the shared `aux` option, else the PLM's embeddings. */
+  aux?: AuxSpec;
+}
+
+/** Arguments of {@link transfer}. */
+export interface TransferModelArgs extends Omit<TransferOptions, 'onProgress' | 'signal' | 'method'> {
+  /** The LLM folder (config.json, safetensors weights, tokenizer files). */
+  source: string;
+  /** A single PLM folder (with `out`); or use `targets`. */
+  target?: string;
+  /** Output folder of the single target. */
+  out?: string;
+  /** Several targets, the source loaded once. Exclusive with `target` / `out`. */
+  targets?: readonly TransferTarget[];
+  /** Auxiliary space (see {@link AuxSpec}); default the PLM's input embeddings. */
+  aux?: AuxSpec;
+  /** Method (default `'salt'`). */
+  method?: TransferOptions['method'];
+  /** `'paper'`: exactly the paper's algorithm (method `'salt-paper'`: sparsemax, least squares, lambda 0). Exclusive with `method`. */
+  preset?: 'paper';
+  /** Options of `alignVocabularies` (e.g. `caseFold`). */
+  align?: AlignOptions;
+  /** Replace existing output folders (default false: E_EXISTS). */
+  overwrite?: boolean;
+  /** Pad the written vocabulary up to a multiple of this (extra rows: the mean row; see `writeTransferredModel`). Default 1 (no padding). */
+  padToMultipleOf?: number;
+  /** Cancels: rejects with SaltError `E_ABORTED` at the next stage or chunk; no output folder is left. */
+  signal?: AbortSignal;
+  /** Progress events. */
+  onProgress?: (event: TransferProgress) => void;
+  /**
+   * Parse the tokenizer files, align the vocabularies and read aux files in a worker thread (default
+   * true; used when the compiled worker script exists, i.e. from dist/). false: on the calling thread.
+   */
+  worker?: boolean;
+}
+
+/** What {@link transfer} did for one target; also written as `salt-transfer-report.json` in the output folder. */
+export interface ModelTransferReport {
+  source: string;
+  target: string;
+  output: string;
+  /** Vocabulary sizes and embedding widths. */
+  shapes: { sourceVocab: number; sourceRows: number; sourceWidth: number; headWidth: number | null; tied: boolean; targetVocab: number; targetWidth: number; auxWidth: number };
+  /** The auxiliary space used and how many target tokens have a vector in it. */
+  aux: AuxInfo;
+  /** Where the tokenizer parsing, the alignment and aux-file loading ran: a worker thread, or the calling thread. */
+  prepareThread: 'worker' | 'main';
+  /** Counts of `alignVocabularies` (samples left out). */
+  alignment: Omit<AlignmentReport, 'samples'>;
+  /** The engine's report. */
+  transfer: TransferReport;
+  /** What was written. */
+  written: TransferredModelReport;
+  /** Wall time per stage (ms), including I/O; `engine` is the engine's total (its stages are in `transfer.timings`). */
+  timings: Record<'loadSource' | 'loadTarget' | 'align' | 'aux' | 'engine' | 'write' | 'total', number>;
+}
+
+/** The file name of the report written into each output folder. */
+export const REPORT_FILE = 'salt-transfer-report.json';
+
+/** The source side, loaded once for all targets. */
+export interface LoadedSource {
+  folder: string;
+  model: HfModel;
+  /** The source vocabulary (null when loaded with `withVocab: false`, e.g. when a worker parses it). */
+  vocab: Vocabulary | null;
+  embeddings: Matrix;
+  head: Matrix | null;
+}
+
+/** Everything the engine needs for one target, prepared from folders. */
+export interface PreparedPair {
+  source: LoadedSource;
+  targetFolder: string;
+  targetVocab: Vocabulary;
+  target: Matrix;
+  aux?: Matrix;
+  auxPresent?: Uint8Array;
+  auxInfo: AuxInfo;
+  alignment: Alignment;
+}
+
+/** Opens the source LLM folder: vocabulary, input embeddings and (untied) head. Close `model` when done. */
+export async function loadSource(folder: string, withVocab = true): Promise<LoadedSource> {
+  if (typeof folder !== 'string' || folder === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(folder)}`);
+  await mustExist(folder, 'source');
+  const model = await HfModel.open(folder);
+  try {
+    const vocab = withVocab ? await loadVocabulary(folder) : null;
+    const inp = model.embeddings.input;
+    const [rows, cols] = inp.shape;
+    if (vocab && vocab.size > rows) throw new SaltError('E_SHAPE', `${folder}: the tokenizer has ${vocab.size} tokens but the input embedding ${JSON.stringify(inp.name)} has only ${rows} rows`);
+    const embeddings = { data: await model.readInputEmbedding(), rows, cols };
+    const h = model.embeddings.head;
+    const head = h && !model.embeddings.tied ? { data: await model.readOutputHead(), rows: h.shape[0], cols: h.shape[1] } : null;
+    return { folder, model, vocab, embeddings, head };
+  } catch (err) {
+    await model.close();
+    throw err;
+  }
+}
+
+async function mustExist(path: string, what: string): Promise<void> {
+  if (!(await pathExists(path))) throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`);
+}
+
+/** The aux space of a target vocabulary of `n` tokens when given as a matrix or left out (see {@link AuxSpec}); null for a file (see `loadAuxFile`). */
+export function auxMatrix(spec: AuxSpec | undefined, n: number): { aux?: Matrix; present?: Uint8Array; info: AuxInfo } | null {
+  if (spec === undefined) return { info: { kind: 'target-embeddings', present: n } };
+  if (typeof spec === 'object' && spec !== null && spec.data instanceof Float32Array) {
+    if (spec.rows !== n || spec.data.length !== spec.rows * spec.cols) throw new SaltError('E_SHAPE', `aux must be a matrix with one row per target token (${n} rows), received ${spec.rows} x ${spec.cols} with ${spec.data.length} values`);
+    if (spec.present !== undefined && (!(spec.present instanceof Uint8Array) || spec.present.length !== n)) throw new SaltTypeError(`aux.present must be a Uint8Array of length ${n}, received ${describe(spec.present)}`);
+    const present = spec.present ?? new Uint8Array(n).fill(1);
+    return { aux: { data: spec.data, rows: spec.rows, cols: spec.cols }, present, info: { kind: 'matrix', present: countPresent(present) } };
+  }
+  if (typeof spec !== 'string' || spec === '') throw new SaltTypeError(`aux must be a file path (.bin, .vec, .txt) or a matrix { data, rows, cols, present? }, received ${describe(spec)}`);
+  return null;
+}
+
+/** Loads the auxiliary space of a target vocabulary (see {@link AuxSpec}). */
+export async function loadAux(spec: AuxSpec | undefined, vocab: Vocabulary): Promise<{ aux?: Matrix; present?: Uint8Array; info: AuxInfo }> {
+  return auxMatrix(spec, vocab.size) ?? loadAuxFile(spec as string, vocab);
+}
+
+/** The first `vocabSize` rows of a PLM folder's input embeddings (rows past the tokenizer's size are padding, not part of the new vocabulary). */
+async function readTargetEmbeddings(folder: string, vocabSize: number): Promise<Matrix> {
+  const tm = await HfModel.open(folder);
+  try {
+    const [rows, cols] = tm.embeddings.input.shape;
+    if (vocabSize > rows) throw new SaltError('E_SHAPE', `${folder}: the tokenizer has ${vocabSize} tokens but the input embedding ${JSON.stringify(tm.embeddings.input.name)} has only ${rows} rows`);
+    const all = await tm.readInputEmbedding();
+    return { data: rows === vocabSize ? all : all.slice(0, vocabSize * cols), rows: vocabSize, cols };
+  } finally {
+    await tm.close();
+  }
+}
+
+/** Loads a target PLM folder and its aux space and aligns it with the loaded source. */
+export async function preparePair(source: LoadedSource, targetFolder: string, auxSpec: AuxSpec | undefined, align: AlignOptions = {}, time?: (k: 'loadTarget' | 'align' | 'aux', ms: number) => void): Promise<PreparedPair> {
+  if (typeof targetFolder !== 'string' || targetFolder === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(targetFolder)}`);
+  await mustExist(targetFolder, 'target');
+  let t0 = performance.now();
+  const targetVocab = await loadVocabulary(targetFolder);
+  const target = await readTargetEmbeddings(targetFolder, targetVocab.size);
+  time?.('loadTarget', performance.now() - t0);
+  t0 = performance.now();
+  const alignment = alignVocabularies(source.vocab!, targetVocab, align);
+  time?.('align', performance.now() - t0);
+  t0 = performance.now();
+  const a = await loadAux(auxSpec, targetVocab);
+  time?.('aux', performance.now() - t0);
+  return { source, targetFolder, targetVocab, target, aux: a.aux, auxPresent: a.present, auxInfo: a.info, alignment };
+}
+
+/** One target prepared through a {@link Preparer}: tokenizer, alignment and aux file there, the PLM's embeddings here. */
+async function prepareTarget(
+  preparer: Preparer,
+  tf: string,
+  ax: AuxSpec | undefined,
+  align: AlignOptions,
+  time: (k: 'loadTarget' | 'align' | 'aux', ms: number) => void,
+): Promise<{ target: Matrix; aux?: Matrix; auxPresent?: Uint8Array; auxInfo: AuxInfo; alignment: Alignment; targetVocabSize: number }> {
+  if (typeof tf !== 'string' || tf === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(tf)}`);
+  await mustExist(tf, 'target');
+  const auxFile = typeof ax === 'string' && ax !== '' ? ax : undefined;
+  if (auxFile !== undefined) await mustExist(auxFile, 'aux file');
+  const tok = await preparer.prepare(tf, auxFile, align);
+  const t1 = performance.now();
+  const target = await readTargetEmbeddings(tf, tok.targetVocabSize);
+  time('loadTarget', tok.timings.loadTarget + (performance.now() - t1));
+  time('align', tok.timings.align);
+  const am = auxFile === undefined ? auxMatrix(ax, tok.targetVocabSize)! : { aux: tok.aux, present: tok.auxPresent, info: tok.auxInfo! };
+  time('aux', tok.timings.aux);
+  const alignment: Alignment = { sourceIdOfTarget: tok.sourceIdOfTarget, category: tok.category, report: tok.report };
+  return { target, aux: am.aux, auxPresent: am.present, auxInfo: am.info, alignment, targetVocabSize: tok.targetVocabSize };
+}
+
+function resolveMethod(args: { method?: TransferOptions['method']; preset?: 'paper' }): TransferOptions['method'] {
+  if (args.preset !== undefined) {
+    if (args.preset !== 'paper') throw new SaltError('E_ARGUMENT', `preset must be "paper", received ${describe(args.preset)}`);
+    if (args.method !== undefined && args.method !== 'salt-paper') throw new SaltError('E_ARGUMENT', `preset "paper" is method "salt-paper"; it cannot be combined with method ${describe(args.method)}`);
+    return 'salt-paper';
+  }
+  return args.method;
+}
+
+/**
+ * Transfers an LLM folder to the vocabulary of one or more PLM folders and writes a new model folder
+ * per target (config, weights, tokenizer consistent; loads as a Hugging Face model), with
+ * `salt-transfer-report.json` inside.
+ *
+ * Steps per target: load the PLM (tokenizer + input embeddings) -> align the vocabularies -> load the
+ * aux space -> {@link transferEmbeddings} (copy shared rows and special tokens by role, the method for
+ * every other token, seeded N(mean, std) for tokens without an aux vector, the same coefficients on an
+ * untied head) -> write atomically. The source is loaded once for all targets.
+ *
+ * @returns One report per target, in the order of `targets` (a single-element array for `target`).
+ * @throws SaltError `E_NOT_FOUND` (a folder or file is missing), `E_EXISTS` (an output exists and
+ *   `overwrite` is not set; checked for every target before any work), `E_ABORTED`, and the errors of
+ *   the loaders, the alignment, the engine and the writer.
+ */
+export async function transfer(args: TransferModelArgs): Promise<ModelTransferReport[]> {
+  if (args === null || typeof args !== 'object') throw new SaltTypeError(`transfer() takes an options object, received ${describe(args)}`);
+  const { source, target, out, targets, aux, preset, align, overwrite, padToMultipleOf, signal, onProgress, worker, ...options } = args;
+  const method = resolveMethod({ method: args.method, preset });
+  delete (options as { method?: unknown }).method;
+  let list: TransferTarget[];
+  if (targets !== undefined) {
+    if (target !== undefined || out !== undefined) throw new SaltError('E_ARGUMENT', 'give either target + out or targets, not both');
+    if (!Array.isArray(targets) || targets.length === 0) throw new SaltTypeError(`targets must be a non-empty array of { target, out, aux? }, received ${describe(targets)}`);
+    list = targets.map((t, i) => {
+      if (t === null || typeof t !== 'object' || typeof t.target !== 'string' || typeof t.out !== 'string') throw new SaltTypeError(`targets[${i}] must be { target: string, out: string, aux? }, received ${describe(t)}`);
+      return { target: t.target, out: t.out, aux: t.aux ?? aux };
+    });
+  } else {
+    if (typeof target !== 'string' || target === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(target)}`);
+    if (typeof out !== 'string' || out === '') throw new SaltTypeError(`out must be an output folder path, received ${describe(out)}`);
+    list = [{ target, out, aux }];
+  }
+  const outs = list.map((t) => resolve(t.out));
+  if (new Set(outs).size !== outs.length) throw new SaltError('E_ARGUMENT', `targets must have distinct out folders, received ${outs.map((o) => JSON.stringify(o)).join(', ')}`);
+  if (!overwrite) for (const t of list) if (await pathExists(t.out)) throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(t.out)} already exists (pass overwrite: true, or --overwrite, to replace it)`);
+  throwIfAborted(signal);
+  const emit = (i: number, stage: ModelStage, done: number, total: number) => onProgress?.({ target: i, stage, done, total });
+  const tAll = performance.now();
+  emit(0, 'load-source', 0, 1);
+  if (typeof source !== 'string' || source === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
+  await mustExist(source, 'source');
+  // The tokenizer files are parsed (and the vocabularies aligned) in a worker thread when available.
+  const [srcResult, prepResult] = await Promise.allSettled([loadSource(source, false), openPreparer(source, worker !== false)]);
+  if (srcResult.status === 'rejected' || prepResult.status === 'rejected') {
+    if (srcResult.status === 'fulfilled') await srcResult.value.model.close();
+    if (prepResult.status === 'fulfilled') await prepResult.value.close();
+    throw srcResult.status === 'rejected' ? srcResult.reason : (prepResult as PromiseRejectedResult).reason;
+  }
+  const src = srcResult.value;
+  const preparer = prepResult.value;
+  const loadSourceMs = performance.now() - tAll;
+  emit(0, 'load-source', 1, 1);
+  const reports: ModelTransferReport[] = [];
+  try {
+    if (preparer.sourceVocabSize > src.embeddings.rows) throw new SaltError('E_SHAPE', `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`);
+    for (let i = 0; i < list.length; i++) {
+      const t0 = performance.now();
+      const { target: tf, out: of, aux: ax } = list[i];
+      throwIfAborted(signal);
+      const times = { loadSource: i === 0 ? loadSourceMs : 0, loadTarget: 0, align: 0, aux: 0, engine: 0, write: 0, total: 0 };
+      emit(i, 'load-target', 0, 1);
+      const pair = await prepareTarget(preparer, tf, ax, align ?? {}, (k, ms) => {
+        times[k] = ms;
+        emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
+      });
+      throwIfAborted(signal);
+      let t1 = performance.now();
+      const res = await transferEmbeddings({
+        ...options,
+        method,
+        source: src.embeddings,
+        sourceHead: src.head ?? undefined,
+        target: pair.target,
+        aux: pair.aux,
+        auxPresent: pair.auxPresent,
+        alignment: pair.alignment,
+        signal,
+        onProgress: (stage, done, total) => emit(i, stage, done, total),
+      });
+      times.engine = performance.now() - t1;
+      throwIfAborted(signal);
+      t1 = performance.now();
+      emit(i, 'write', 0, 1);
+      const written = await writeTransferredModel({
+        source: src.model,
+        output: of,
+        tokenizer: tf,
+        inputEmbedding: res.embeddings,
+        outputHead: res.head,
+        sourceIdOfTarget: pair.alignment.sourceIdOfTarget,
+        padToMultipleOf,
+        overwrite,
+      });
+      times.write = performance.now() - t1;
+      times.total = performance.now() - t0 + (i === 0 ? loadSourceMs : 0);
+      const { samples: _samples, ...alignCounts } = pair.alignment.report;
+      void _samples;
+      const report: ModelTransferReport = {
+        source,
+        target: tf,
+        output: written.output,
+        shapes: {
+          sourceVocab: preparer.sourceVocabSize,
+          sourceRows: src.embeddings.rows,
+          sourceWidth: src.embeddings.cols,
+          headWidth: src.head ? src.head.cols : null,
+          tied: src.head === null,
+          targetVocab: pair.targetVocabSize,
+          targetWidth: pair.target.cols,
+          auxWidth: pair.aux ? pair.aux.cols : pair.target.cols,
+        },
+        aux: pair.auxInfo,
+        prepareThread: preparer.thread,
+        alignment: alignCounts,
+        transfer: res.report,
+        written,
+        timings: times,
+      };
+      // Written after the folder is published (the writer owns the folder's atomic rename); the file itself is atomic.
+      await writeBytesAtomic(join(written.output, REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
+      emit(i, 'write', 1, 1);
+      reports.push(report);
+    }
+  } finally {
+    await Promise.all([src.model.close(), preparer.close()]);
+  }
+  return reports;
+}
+
+/** Arguments of {@link evaluateModels}. */
+export interface EvaluateModelsArgs extends Omit<EvaluateArgs, 'source' | 'target' | 'aux' | 'auxPresent' | 'alignment'> {
+  source: string;
+  target: string;
+  aux?: AuxSpec;
+  align?: AlignOptions;
+  /** Parse tokenizers and align in a worker thread when available (default true), as in {@link transfer}. */
+  worker?: boolean;
+}
+
+/** {@link evaluateTransfer} on two model folders (source LLM, target PLM) and an optional aux space; tokenizers are parsed and aligned as in {@link transfer}. */
+export async function evaluateModels(
+  args: EvaluateModelsArgs,
+): Promise<{ result: EvaluationResult; alignment: Omit<AlignmentReport, 'samples'>; prepareThread: 'worker' | 'main'; timings: { prepare: number; evaluate: number } }> {
+  if (args === null || typeof args !== 'object') throw new SaltTypeError(`evaluateModels() takes an options object, received ${describe(args)}`);
+  const { source, target, aux, align, worker, ...rest } = args;
+  const t0 = performance.now();
+  if (typeof source !== 'string' || source === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
+  await mustExist(source, 'source');
+  const src = await loadSource(source, false);
+  let preparer: Preparer;
+  try {
+    preparer = await openPreparer(source, worker !== false);
+  } catch (err) {
+    await src.model.close();
+    throw err;
+  }
+  try {
+    if (preparer.sourceVocabSize > src.embeddings.rows) throw new SaltError('E_SHAPE', `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`);
+    const pair = await prepareTarget(preparer, target, aux, align ?? {}, () => undefined);
+    const t1 = performance.now();
+    const result = await evaluateTransfer({ ...rest, source: src.embeddings, target: pair.target, aux: pair.aux, auxPresent: pair.auxPresent, alignment: pair.alignment });
+    const { samples: _s, ...alignment } = pair.alignment.report;
+    void _s;
+    return { result, alignment, prepareThread: preparer.thread, timings: { prepare: t1 - t0, evaluate: performance.now() - t1 } };
+  } finally {
+    await Promise.all([src.model.close(), preparer.close()]);
+  }
+}
