@@ -222,7 +222,12 @@ describe('writeSafetensors', () => {
     await writeSafetensors(p, []);
     await expect(writeSafetensors(p, [])).rejects.toThrow(code('E_EXISTS'));
     await writeSafetensors(p, [{ name: 'z', dtype: 'F32', shape: [1], data: Float32Array.of(3) }], { overwrite: true });
-    expect(await (await SafetensorsFile.open(p)).readFloat32('z')).toEqual(Float32Array.of(3));
+    const f = await SafetensorsFile.open(p);
+    try {
+      expect(await f.readFloat32('z')).toEqual(Float32Array.of(3));
+    } finally {
+      await f.close();
+    }
     await expect(writeSafetensors(join(dir, 'e1'), [{ name: 'a', dtype: 'F32', shape: [2], data: new Float32Array(3) }])).rejects.toThrow(
       new SaltError('E_SHAPE', 'tensor "a": shape [2] has 2 elements, data has 3'),
     );
