@@ -7,6 +7,7 @@
  * (SIGINT: the running transfer is aborted through its AbortSignal, no output folder is left).
  */
 import { parseArgs } from 'node:util';
+import { isFloatDtype, type FloatDtype } from './io/dtype.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
@@ -36,7 +37,7 @@ const USAGE = `Usage: salt-transfer <command> [options]
 Commands:
   transfer  --source DIR --target DIR --out DIR [--target DIR --out DIR ...]
             [--aux FILE] [--method M | --preset paper] [--K N] [--selection sparsemax|topk:N]
-            [--lambda auto|N] [--seed N] [--case-fold] [--pad-to-multiple-of N] [--overwrite]
+            [--lambda auto|N] [--seed N] [--case-fold] [--pad-to-multiple-of N] [--dtype F32|F16|BF16] [--overwrite]
             Give the LLM in --source the vocabulary of the PLM in --target; write a new model folder.
   evaluate  --source DIR --target DIR [--aux FILE] [--methods a,b,...] [--holdout F|N]
             [--seeds 0,1,2] [--no-ranks] [--case-fold] [--out DIR]
@@ -69,6 +70,7 @@ const OPTIONS = {
   'case-fold': { type: 'boolean' },
   overwrite: { type: 'boolean' },
   'pad-to-multiple-of': { type: 'string' },
+  dtype: { type: 'string' },
   backend: { type: 'string' },
   threads: { type: 'string' },
   json: { type: 'boolean' },
@@ -79,7 +81,7 @@ type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { mult
 
 /** Which options each command accepts (others are usage errors, not silently ignored). */
 const ACCEPTS: Record<string, ReadonlyArray<keyof typeof OPTIONS>> = {
-  transfer: ['source', 'target', 'out', 'aux', 'method', 'preset', 'K', 'selection', 'lambda', 'seed', 'case-fold', 'overwrite', 'pad-to-multiple-of', 'backend', 'threads', 'json'],
+  transfer: ['source', 'target', 'out', 'aux', 'method', 'preset', 'K', 'selection', 'lambda', 'seed', 'case-fold', 'overwrite', 'pad-to-multiple-of', 'dtype', 'backend', 'threads', 'json'],
   evaluate: ['source', 'target', 'out', 'aux', 'methods', 'holdout', 'seeds', 'no-ranks', 'case-fold', 'backend', 'threads', 'json'],
   inspect: ['source', 'target', 'aux', 'method', 'K', 'lambda', 'case-fold', 'backend', 'threads', 'json'],
   info: ['json'],
@@ -111,6 +113,13 @@ function methodOf(v: string | undefined, name = 'method'): TransferMethod | unde
   if (v === undefined) return undefined;
   if (!(TRANSFER_METHODS as readonly string[]).includes(v)) throw new UsageError(`--${name} must be one of ${TRANSFER_METHODS.join(', ')}, received ${JSON.stringify(v)}`);
   return v as TransferMethod;
+}
+
+function dtypeOf(v: string | undefined): FloatDtype | undefined {
+  if (v === undefined) return undefined;
+  const u = v.toUpperCase();
+  if (!isFloatDtype(u)) throw new UsageError(`--dtype must be F32, F16 or BF16, received ${JSON.stringify(v)}`);
+  return u;
 }
 
 function backendOf(v: string | undefined): Backend | undefined {
@@ -282,6 +291,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
         align: { caseFold },
         overwrite: v.overwrite,
         padToMultipleOf: int('pad-to-multiple-of', v['pad-to-multiple-of'], 1),
+        dtype: dtypeOf(v.dtype),
         signal: io.signal,
         onProgress: (e) => progress.update(list.length > 1 ? `[${e.target + 1}/${list.length}] ${e.stage}` : e.stage, e.done, e.total),
       });

@@ -7,6 +7,7 @@
 import { join, resolve } from 'node:path';
 import { SaltError, SaltTypeError, describe } from './errors.js';
 import { HfModel, writeTransferredModel, type TransferredModelReport } from './io/hfModel.js';
+import type { FloatDtype } from './io/dtype.js';
 import { countPresent, loadAuxFile, type AuxInfo } from './auxSpace.js';
 import { openPreparer, type Preparer } from './preparer.js';
 import { pathExists, writeBytesAtomic } from './io/atomic.js';
@@ -70,6 +71,8 @@ export interface TransferModelArgs extends Omit<TransferOptions, 'onProgress' | 
   overwrite?: boolean;
   /** Pad the written vocabulary up to a multiple of this (extra rows: the mean row; see `writeTransferredModel`). Default 1 (no padding). */
   padToMultipleOf?: number;
+  /** Float dtype of the new embedding and head: `'F32'`, `'F16'` or `'BF16'`; default the source embedding's. */
+  dtype?: FloatDtype;
   /** Cancels: rejects with SaltError `E_ABORTED` at the next stage or chunk; no output folder is left. */
   signal?: AbortSignal;
   /** Progress events. */
@@ -248,7 +251,7 @@ function resolveMethod(args: { method?: TransferOptions['method']; preset?: 'pap
  */
 export async function transfer(args: TransferModelArgs): Promise<ModelTransferReport[]> {
   if (args === null || typeof args !== 'object') throw new SaltTypeError(`transfer() takes an options object, received ${describe(args)}`);
-  const { source, target, out, targets, aux, preset, align, overwrite, padToMultipleOf, signal, onProgress, worker, ...options } = args;
+  const { source, target, out, targets, aux, preset, align, overwrite, padToMultipleOf, dtype, signal, onProgress, worker, ...options } = args;
   const method = resolveMethod({ method: args.method, preset });
   delete (options as { method?: unknown }).method;
   let list: TransferTarget[];
@@ -323,6 +326,7 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
         outputHead: res.head,
         sourceIdOfTarget: pair.alignment.sourceIdOfTarget,
         padToMultipleOf,
+        dtype,
         overwrite,
       });
       times.write = performance.now() - t1;

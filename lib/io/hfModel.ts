@@ -223,6 +223,12 @@ export interface WriteTransferredModelOptions {
   sourceIdOfTarget?: Int32Array | readonly number[];
   /** Tensors whose dimension equals the vocabulary size by coincidence: copied unchanged. */
   keepTensors?: readonly string[];
+  /**
+   * Float dtype of the new input embedding, of the head, and of stored copies of the embedding
+   * (`'F32'`, `'F16'` or `'BF16'`, rounding to nearest even); default: the source embedding's dtype.
+   * Every other tensor keeps its own dtype.
+   */
+  dtype?: FloatDtype;
 }
 
 /** What {@link writeTransferredModel} wrote. */
@@ -233,7 +239,7 @@ export interface TransferredModelReport {
   vocabSize: number;
   /** Rows added by padToMultipleOf. */
   paddedRows: number;
-  /** Float dtype of the new embedding (the source's). */
+  /** Float dtype of the new embedding (options.dtype, else the source's). */
   dtype: FloatDtype;
   /** Names of the tensors copied byte for byte. */
   copiedTensors: string[];
@@ -333,6 +339,9 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
   if (typeof options.source !== 'string' && !(options.source instanceof HfModel)) throw new SaltTypeError(`options.source must be a folder path or an HfModel, got ${describe(options.source)}`);
   const pad = options.padToMultipleOf ?? 1;
   if (!Number.isSafeInteger(pad) || pad < 1) throw new SaltError('E_ARGUMENT', `options.padToMultipleOf must be a positive integer, got ${describe(pad)}`);
+  if (options.dtype !== undefined && !isFloatDtype(options.dtype)) {
+    throw new SaltError('E_ARGUMENT', `options.dtype must be "F32", "F16" or "BF16", got ${describe(options.dtype)}`);
+  }
   const vocabTensors = options.vocabTensors ?? {};
   if (vocabTensors === null || typeof vocabTensors !== 'object') throw new SaltTypeError(`options.vocabTensors must be an object of Float32Arrays, got ${describe(vocabTensors)}`);
   for (const [k, v] of Object.entries(vocabTensors)) if (!(v instanceof Float32Array)) throw new SaltTypeError(`options.vocabTensors[${JSON.stringify(k)}] must be a Float32Array, got ${describe(v)}`);
@@ -358,6 +367,7 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     if (await sameFolder(model.folder)) throw new SaltError('E_ARGUMENT', `options.output must differ from the source folder ${JSON.stringify(model.folder)}`);
     const { input, head, tied } = model.embeddings;
     if (!isFloatDtype(input.dtype)) throw new SaltError('E_UNSUPPORTED', `${model.folder}: input embedding ${JSON.stringify(input.name)} has dtype ${input.dtype}; only F32, F16 and BF16 embeddings can be replaced`);
+    const newDtype: FloatDtype = options.dtype ?? input.dtype;
     const width = input.shape[1];
     const oldVocab = input.shape[0];
     if (inputEmbedding.length === 0 || inputEmbedding.length % width !== 0) {
@@ -401,6 +411,7 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       }
     }
     const replaced = new Map<string, { shape: number[]; data: Float32Array }>();
+    const embeddingCopies = new Set<string>();
     const refused: string[] = [];
     for (const t of all) {
       if (isEmbeddingOrHead(t.name) || keep.includes(t.name)) continue;
@@ -409,6 +420,7 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       const shapeStr = `[${t.shape.join(', ')}]`;
       if (t.dtype === input.dtype && t.shape.length === 2 && t.shape[0] === oldVocab && t.shape[1] === width && (await sameBytes(model.weights, input, t))) {
         replaced.set(t.name, { shape: [newRows, width], data: padRows(inputEmbedding, rows, width, newRows) }); // a stored copy of the input embedding (e.g. T5's encoder.embed_tokens)
+        embeddingCopies.add(t.name);
         continue;
       }
       const given = vocabTensors[t.name];
@@ -446,12 +458,12 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     const copied: string[] = [];
     const resized: string[] = [];
     const tensors: TensorToWrite[] = all.map((t) => {
-      if (t.name === input.name || (tied && head && t.name === head.name)) return { name: t.name, dtype: t.dtype, shape: [newRows, width], data: newInput };
-      if (untiedHead && t.name === untiedHead.name) return { name: t.name, dtype: t.dtype, shape: [newRows, untiedHead.shape[1]], data: newHead! };
+      if (t.name === input.name || (tied && head && t.name === head.name)) return { name: t.name, dtype: newDtype, shape: [newRows, width], data: newInput };
+      if (untiedHead && t.name === untiedHead.name) return { name: t.name, dtype: newDtype, shape: [newRows, untiedHead.shape[1]], data: newHead! };
       const r = replaced.get(t.name);
       if (r) {
         resized.push(t.name);
-        return { name: t.name, dtype: t.dtype, shape: r.shape, data: r.data };
+        return { name: t.name, dtype: embeddingCopies.has(t.name) ? newDtype : t.dtype, shape: r.shape, data: r.data };
       }
       copied.push(t.name);
       return { name: t.name, dtype: t.dtype, shape: [...t.shape], data: () => model.weights.streamBytes(t.name) };
@@ -529,7 +541,7 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       output: outPath,
       vocabSize: newRows,
       paddedRows: newRows - rows,
-      dtype: input.dtype,
+      dtype: newDtype,
       copiedTensors: copied,
       resizedTensors: resized,
       weightFiles: written.files,

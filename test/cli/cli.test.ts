@@ -75,6 +75,7 @@ describe('main(): usage errors', () => {
     [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--lambda=-1'], '--lambda must be "auto" or a number >= 0, received "-1"'],
     [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'magic'], '--method must be one of salt, salt-paper, salt-ridge, focus, clp, wechsel, mean, random, global-linear, received "magic"'],
     [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--selection', 'topk:0'], '--selection must be "sparsemax" or "topk:N" with N >= 1, received "topk:0"'],
+    [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--dtype', 'f64'], '--dtype must be F32, F16 or BF16, received "f64"'],
     [['evaluate', '--source', 's', '--target', 't', '--holdout', '1.5'], '--holdout must be a fraction in (0, 1) or a count >= 1, received "1.5"'],
     [['info', '--source', 's'], 'info does not take --source'],
     [['inspect', '--source', 's', '--target', 't'], 'inspect takes exactly one token, received 0'],

@@ -145,6 +145,19 @@ describe('transfer (tied source, preset, abort, errors)', () => {
     }
   }, 60_000);
 
+  it('writes the new embedding in the requested dtype, other tensors in theirs', async () => {
+    const out = join(dir, 'out-bf16');
+    const [r] = await transfer({ source: tied.dir, target: plm.dir, out, method: 'focus', dtype: 'BF16' });
+    expect(r.written.dtype).toBe('BF16');
+    const m = await HfModel.open(out);
+    try {
+      expect(m.embeddings.input.dtype).toBe('BF16');
+      expect(m.weights.tensors().find((t) => t.name === 'model.norm.weight')!.dtype).toBe('F32');
+    } finally {
+      await m.close();
+    }
+  }, 60_000);
+
   it('aborts cleanly through an AbortSignal, leaving no folder', async () => {
     const out = join(dir, 'out-aborted');
     const ac = new AbortController();

@@ -315,6 +315,43 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     expect(emb.readUInt16LE(2 * 13)).toBe(0x0000);
   });
 
+  it('dtype: the new embedding is written in the requested dtype (BF16 source -> F32 and F16), other tensors keep theirs', async () => {
+    const llama = await lenmlTokenizer('llama3');
+    const src = join(dir, 'dtype-src');
+    await mkdir(src);
+    const V = 500;
+    const W = 4;
+    await writeFile(join(src, 'config.json'), JSON.stringify({ model_type: 'llama', vocab_size: V, hidden_size: W, tie_word_embeddings: true }));
+    const norm = Buffer.from(Float32Array.of(1, 2, 3, 4).buffer);
+    await writeCheckpoint(src, [
+      { name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [V, W], data: new Float32Array(V * W).fill(0.25) },
+      { name: 'model.norm.weight', dtype: 'F32', shape: [W], data: norm },
+    ]);
+    const rows = 128256;
+    // Values not representable in BF16: an F32 write must keep every bit.
+    const e = new Float32Array(rows * W).map((_, i) => 1 + (i % 7) / 1024 + 1 / 65536);
+    const out32 = join(dir, 'dtype-f32');
+    const rep = await writeTransferredModel({ source: src, output: out32, tokenizer: llama, inputEmbedding: e, dtype: 'F32' });
+    expect(rep.dtype).toBe('F32');
+    const f = await SafetensorsCheckpoint.open(out32);
+    try {
+      expect(f.info('model.embed_tokens.weight')).toMatchObject({ dtype: 'F32', shape: [rows, W] });
+      expect(f.info('model.norm.weight')).toMatchObject({ dtype: 'F32', shape: [W] });
+      expect(Buffer.compare(Buffer.from((await f.readFloat32('model.embed_tokens.weight')).buffer), Buffer.from(e.buffer))).toBe(0);
+    } finally {
+      await f.close();
+    }
+    // F16: 1 + 1/1024 + 1/65536 rounds to the nearest F16 (spacing 2^-10 near 1): 1 + 1/1024 = 0x3c01.
+    const out16 = join(dir, 'dtype-f16');
+    await writeTransferredModel({ source: src, output: out16, tokenizer: llama, inputEmbedding: e, dtype: 'F16' });
+    const emb16 = (await allRaw(out16)).get('model.embed_tokens.weight')!;
+    expect(emb16.readUInt16LE(2 * 1)).toBe(0x3c01);
+    expect(emb16.readUInt16LE(0)).toBe(0x3c00); // 1 + 1/65536 -> 1.0
+    await expect(writeTransferredModel({ source: src, output: join(dir, 'dtype-bad'), tokenizer: llama, inputEmbedding: e, dtype: 'F64' as never })).rejects.toThrow(
+      new SaltError('E_ARGUMENT', 'options.dtype must be "F32", "F16" or "BF16", got "F64"'),
+    );
+  });
+
   it('treats a head whose bytes equal the input embedding as tied (identical-head)', async () => {
     const d = join(dir, 'ident');
     await mkdir(d);
