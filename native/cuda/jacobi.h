@@ -12,13 +12,7 @@
 #include <cfloat>
 #include <cmath>
 
-#ifndef SALT_HD
-#if defined(__CUDACC__)
-#define SALT_HD __host__ __device__
-#else
-#define SALT_HD
-#endif
-#endif
+#include "hd.h"
 
 namespace salt {
 namespace cuda {
