@@ -12,6 +12,7 @@ import { writeVectorCache } from './io/vectors.js';
 import { pathExists, publishFolder, tempNameFor, writeBytesAtomic } from './io/atomic.js';
 import { piecesVocabulary, wordListVocabulary } from './tokenizer/plainVocabularies.js';
 import { alignVocabularies } from './tokenizer/align.js';
+import { segmentWithVocabulary } from './tokenizer/segment.js';
 import { evaluateTransfer, formatEvaluation, type EvaluationResult } from './transfer/evaluateTransfer.js';
 import { PROVENANCE, transferEmbeddings, type TransferReport, type TransferStage } from './transfer/transferEmbeddings.js';
 import { evaluationToCsv, evaluationToJson, evaluationToSvg } from './evaluationFiles.js';
@@ -80,7 +81,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     specialIds: [0, 1, 2, ...use.words.flatMap((p, k) => (/^extra_token_id_\d+$/.test(p) ? [k] : []))],
     roles: { unk: 0 },
   });
-  const alignment = alignVocabularies(useVocab, wordListVocabulary(glove.words, 'GloVe 6B'), { caseFold: true });
+  const gloveVocab = wordListVocabulary(glove.words, 'GloVe 6B');
+  const alignment = alignVocabularies(useVocab, gloveVocab, { caseFold: true });
+  // FVT's input: USE-lite pieces for every GloVe word (a shared word never segmented into its own piece).
+  const segmentation = segmentWithVocabulary(useVocab, gloveVocab, { exclude: alignment.sourceIdOfTarget });
   const align = lap();
   log(`source USE-lite ${use.words.length} x ${use.dim}, target GloVe ${glove.words.length} x ${glove.dim}; ${alignment.report.matched} shared words (case-folded), ${glove.words.length - alignment.report.matched} new`);
   const source = { data: use.vectors, rows: use.words.length, cols: use.dim };
@@ -91,6 +95,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     source,
     target,
     alignment,
+    segmentation,
     holdout,
     seeds,
     ...kernel,

@@ -11,17 +11,18 @@ import type { AlignOptions } from './tokenizer/align.js';
 const port = parentPort!;
 let source: Vocabulary | null = null;
 
-port.on('message', async (m: { op: 'source' } | { op: 'prepare'; target: string; auxFile?: string; align: AlignOptions }) => {
+port.on('message', async (m: { op: 'source' } | { op: 'prepare'; target: string; auxFile?: string; align: AlignOptions; segment?: boolean }) => {
   try {
     if (m.op === 'source') {
       source = await loadVocabulary((workerData as { source: string }).source);
       port.postMessage({ ok: true, value: source.size });
       return;
     }
-    const r = await prepareTokens(source!, m.target, m.auxFile, m.align);
+    const r = await prepareTokens(source!, m.target, m.auxFile, m.align, m.segment === true);
     const list: ArrayBuffer[] = [r.sourceIdOfTarget.buffer as ArrayBuffer, r.category.buffer as ArrayBuffer];
     if (r.aux) list.push(r.aux.data.buffer as ArrayBuffer);
     if (r.auxPresent) list.push(r.auxPresent.buffer as ArrayBuffer);
+    if (r.segmentation) list.push(r.segmentation.offsets.buffer as ArrayBuffer, r.segmentation.indices.buffer as ArrayBuffer);
     port.postMessage({ ok: true, value: r }, list);
   } catch (err) {
     const e = err as { name?: string; code?: string; message?: string };

@@ -12,6 +12,7 @@ import { SaltError } from './errors.js';
 import { loadVocabulary } from './tokenizer/plainVocabularies.js';
 import { alignVocabularies, type AlignOptions, type AlignmentReport } from './tokenizer/align.js';
 import type { Vocabulary } from './tokenizer/vocabulary.js';
+import { segmentWithVocabulary, type Segmentation } from './tokenizer/segment.js';
 import { loadAuxFile, type AuxInfo } from './auxSpace.js';
 import type { Matrix } from './validate.js';
 
@@ -25,7 +26,12 @@ export interface PreparedTokens {
   aux?: Matrix;
   auxPresent?: Uint8Array;
   auxInfo?: AuxInfo;
-  /** Wall time (ms) of loading the target tokenizer, of the alignment and of the aux file. */
+  /**
+   * Each target token's source pieces (method `'fvt'`), when asked for; computed with
+   * `exclude: sourceIdOfTarget`, so it serves both a transfer and an evaluation.
+   */
+  segmentation?: Segmentation;
+  /** Wall time (ms) of loading the target tokenizer, of the alignment (and segmentation) and of the aux file. */
   timings: { loadTarget: number; align: number; aux: number };
 }
 
@@ -34,17 +40,21 @@ export interface Preparer {
   /** Where the work runs. */
   readonly thread: 'worker' | 'main';
   readonly sourceVocabSize: number;
-  prepare(target: string, auxFile: string | undefined, align: AlignOptions): Promise<PreparedTokens>;
+  prepare(target: string, auxFile: string | undefined, align: AlignOptions, segment?: boolean): Promise<PreparedTokens>;
   close(): Promise<void>;
 }
 
-/** Loads the target vocabulary, aligns it with `source` and reads an aux file; runs on whichever thread calls it. */
-export async function prepareTokens(source: Vocabulary, target: string, auxFile: string | undefined, align: AlignOptions): Promise<PreparedTokens> {
+/**
+ * Loads the target vocabulary, aligns it with `source`, segments it with `source` when `segment` is set
+ * (for method 'fvt') and reads an aux file; runs on whichever thread calls it.
+ */
+export async function prepareTokens(source: Vocabulary, target: string, auxFile: string | undefined, align: AlignOptions, segment = false): Promise<PreparedTokens> {
   let t = performance.now();
   const tv = await loadVocabulary(target);
   const loadTarget = performance.now() - t;
   t = performance.now();
   const a = alignVocabularies(source, tv, align);
+  const segmentation = segment ? segmentWithVocabulary(source, tv, { exclude: a.sourceIdOfTarget }) : undefined;
   const alignMs = performance.now() - t;
   t = performance.now();
   const aux = auxFile === undefined ? undefined : await loadAuxFile(auxFile, tv);
@@ -56,6 +66,7 @@ export async function prepareTokens(source: Vocabulary, target: string, auxFile:
     aux: aux?.aux,
     auxPresent: aux?.present,
     auxInfo: aux?.info,
+    segmentation,
     timings: { loadTarget, align: alignMs, aux: performance.now() - t },
   };
 }
@@ -75,7 +86,7 @@ export async function openPreparer(sourceFolder: string, useWorker = true): Prom
   const script = useWorker ? workerScript() : null;
   if (!script) {
     const vocab = await loadVocabulary(sourceFolder);
-    return { thread: 'main', sourceVocabSize: vocab.size, prepare: (t, a, o) => prepareTokens(vocab, t, a, o), close: async () => undefined };
+    return { thread: 'main', sourceVocabSize: vocab.size, prepare: (t, a, o, seg) => prepareTokens(vocab, t, a, o, seg), close: async () => undefined };
   }
   // Not unref'd: a pending prepare() must keep the process alive; close() (always called by transfer()) ends the worker.
   const worker = new Worker(script, { workerData: { source: sourceFolder } });
@@ -115,7 +126,7 @@ export async function openPreparer(sourceFolder: string, useWorker = true): Prom
   return {
     thread: 'worker',
     sourceVocabSize,
-    prepare: (target, auxFile, align) => call<PreparedTokens>({ op: 'prepare', target, auxFile, align }),
+    prepare: (target, auxFile, align, segment) => call<PreparedTokens>({ op: 'prepare', target, auxFile, align, segment: segment === true }),
     close: async () => {
       dead = dead ?? new SaltError('E_INTERNAL', 'the preparer was closed');
       await worker.terminate();

@@ -14,6 +14,7 @@ import { pathExists, writeBytesAtomic } from './io/atomic.js';
 import { loadVocabulary } from './tokenizer/plainVocabularies.js';
 import { alignVocabularies, type AlignOptions, type Alignment, type AlignmentReport } from './tokenizer/align.js';
 import type { Vocabulary } from './tokenizer/vocabulary.js';
+import type { Segmentation } from './tokenizer/segment.js';
 import { transferEmbeddings, throwIfAborted, type TransferOptions, type TransferReport, type TransferStage } from './transfer/transferEmbeddings.js';
 import { evaluateTransfer, type EvaluateArgs, type EvaluationResult } from './transfer/evaluateTransfer.js';
 import type { Matrix } from './validate.js';
@@ -209,12 +210,13 @@ async function prepareTarget(
   ax: AuxSpec | undefined,
   align: AlignOptions,
   time: (k: 'loadTarget' | 'align' | 'aux', ms: number) => void,
-): Promise<{ target: Matrix; aux?: Matrix; auxPresent?: Uint8Array; auxInfo: AuxInfo; alignment: Alignment; targetVocabSize: number }> {
+  segment = false,
+): Promise<{ target: Matrix; aux?: Matrix; auxPresent?: Uint8Array; auxInfo: AuxInfo; alignment: Alignment; targetVocabSize: number; segmentation?: Segmentation }> {
   if (typeof tf !== 'string' || tf === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(tf)}`);
   await mustExist(tf, 'target');
   const auxFile = typeof ax === 'string' && ax !== '' ? ax : undefined;
   if (auxFile !== undefined) await mustExist(auxFile, 'aux file');
-  const tok = await preparer.prepare(tf, auxFile, align);
+  const tok = await preparer.prepare(tf, auxFile, align, segment);
   const t1 = performance.now();
   const target = await readTargetEmbeddings(tf, tok.targetVocabSize);
   time('loadTarget', tok.timings.loadTarget + (performance.now() - t1));
@@ -222,7 +224,7 @@ async function prepareTarget(
   const am = auxFile === undefined ? auxMatrix(ax, tok.targetVocabSize)! : { aux: tok.aux, present: tok.auxPresent, info: tok.auxInfo! };
   time('aux', tok.timings.aux);
   const alignment: Alignment = { sourceIdOfTarget: tok.sourceIdOfTarget, category: tok.category, report: tok.report };
-  return { target, aux: am.aux, auxPresent: am.present, auxInfo: am.info, alignment, targetVocabSize: tok.targetVocabSize };
+  return { target, aux: am.aux, auxPresent: am.present, auxInfo: am.info, alignment, targetVocabSize: tok.targetVocabSize, segmentation: tok.segmentation };
 }
 
 function resolveMethod(args: { method?: TransferOptions['method']; preset?: 'paper' }): TransferOptions['method'] {
@@ -299,7 +301,7 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
       const pair = await prepareTarget(preparer, tf, ax, align ?? {}, (k, ms) => {
         times[k] = ms;
         emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
-      });
+      }, method === 'fvt');
       throwIfAborted(signal);
       let t1 = performance.now();
       const res = await transferEmbeddings({
@@ -311,6 +313,7 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
         aux: pair.aux,
         auxPresent: pair.auxPresent,
         alignment: pair.alignment,
+        ...(method === 'fvt' ? { segmentation: pair.segmentation } : {}),
         signal,
         onProgress: (stage, done, total) => emit(i, stage, done, total),
       });
@@ -366,7 +369,7 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
 }
 
 /** Arguments of {@link evaluateModels}. */
-export interface EvaluateModelsArgs extends Omit<EvaluateArgs, 'source' | 'target' | 'aux' | 'auxPresent' | 'alignment'> {
+export interface EvaluateModelsArgs extends Omit<EvaluateArgs, 'source' | 'target' | 'aux' | 'auxPresent' | 'alignment' | 'segmentation'> {
   source: string;
   target: string;
   aux?: AuxSpec;
@@ -394,9 +397,11 @@ export async function evaluateModels(
   }
   try {
     if (preparer.sourceVocabSize > src.embeddings.rows) throw new SaltError('E_SHAPE', `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`);
-    const pair = await prepareTarget(preparer, target, aux, align ?? {}, () => undefined);
+    // The segmentation (method 'fvt', in the default list too) is computed only when fvt is evaluated.
+    const fvt = rest.methods === undefined || rest.methods.some((m) => (typeof m === 'string' ? m : m?.method) === 'fvt');
+    const pair = await prepareTarget(preparer, target, aux, align ?? {}, () => undefined, fvt);
     const t1 = performance.now();
-    const result = await evaluateTransfer({ ...rest, source: src.embeddings, target: pair.target, aux: pair.aux, auxPresent: pair.auxPresent, alignment: pair.alignment });
+    const result = await evaluateTransfer({ ...rest, source: src.embeddings, target: pair.target, aux: pair.aux, auxPresent: pair.auxPresent, alignment: pair.alignment, segmentation: pair.segmentation });
     const { samples: _s, ...alignment } = pair.alignment.report;
     void _s;
     return { result, alignment, prepareThread: preparer.thread, timings: { prepare: t1 - t0, evaluate: performance.now() - t1 } };

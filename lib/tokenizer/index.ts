@@ -33,3 +33,4 @@ export {
   type AlignmentReport,
   type MatchSample,
 } from './align.js';
+export { segmentWithVocabulary, type Segmentation, type SegmentOptions } from './segment.js';

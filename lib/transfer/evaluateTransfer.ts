@@ -4,7 +4,7 @@
  */
 import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
 import { topkCosine, type Backend } from '../kernels.js';
-import { checkInteger, checkMatrix, checkNumber, type Matrix } from '../validate.js';
+import { checkInteger, checkMatrix, checkNeighbourhoods, checkNumber, type Matrix } from '../validate.js';
 import { MATCH_CATEGORIES } from '../tokenizer/align.js';
 import { STREAM, seededSample } from './random.js';
 import { cosine } from './stats.js';
@@ -17,6 +17,7 @@ import {
   type TransferMethod,
   type TransferOptions,
   type TransferReport,
+  type TransferSegmentation,
 } from './transferEmbeddings.js';
 
 /** One method to evaluate, with its own options; `label` names it in the results (default: the method). */
@@ -37,7 +38,14 @@ export interface EvaluateArgs {
   auxPresent?: Uint8Array;
   /** Which target tokens are shared with the source. */
   alignment: TransferAlignment;
-  /** Methods to compare; default every method of `TRANSFER_METHODS` with its defaults. */
+  /**
+   * Each target token's source pieces, for method `'fvt'`: compute it with
+   * `segmentWithVocabulary(source, target, { exclude: alignment.sourceIdOfTarget })` so that no shared
+   * token is segmented into its own source token (that would make FVT trivially exact on held-out
+   * tokens). Checked: a usable shared token whose list contains its own source id is rejected (E_ARGUMENT).
+   */
+  segmentation?: TransferSegmentation;
+  /** Methods to compare; default every method of `TRANSFER_METHODS` with its defaults (`'fvt'` only when `segmentation` is given). */
   methods?: ReadonlyArray<TransferMethod | MethodSpec>;
   /** Held-out shared tokens: a fraction in (0, 1) or a count >= 1; default 0.2. */
   holdout?: number;
@@ -131,7 +139,8 @@ export async function trueRowRanks(pred: Matrix, source: Matrix, trueIds: Int32A
  * influence each other's rows, so the result is the same as a full transfer restricted to them).
  *
  * @throws SaltRangeError `E_ARGUMENT` for a bad holdout / seeds / method; SaltError `E_ARGUMENT` when
- *   no anchors would remain; whatever {@link transferEmbeddings} throws.
+ *   no anchors would remain, when `'fvt'` is asked for without `segmentation`, or when a shared token's
+ *   segmentation contains its own source id; whatever {@link transferEmbeddings} throws.
  */
 export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationResult> {
   if (typeof args !== 'object' || args === null) throw new SaltTypeError(`evaluateTransfer expects an argument object, received ${describe(args)}`);
@@ -150,12 +159,16 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
     throw new SaltTypeError(`auxPresent must be a Uint8Array of target.rows = ${Pm.rows} elements, received ${describe(present)}`);
   }
   if (aux && aux.rows !== Pm.rows) throw new SaltRangeError(`aux.rows must equal target.rows = ${Pm.rows}, received ${aux.rows}`, 'E_SHAPE');
-  const specs: MethodSpec[] = (args.methods ?? TRANSFER_METHODS).map((m, i) => {
+  const seg = args.segmentation;
+  const specs: MethodSpec[] = (args.methods ?? TRANSFER_METHODS.filter((m) => m !== 'fvt' || seg !== undefined)).map((m, i) => {
     if (typeof m === 'string') return { method: m };
     if (typeof m !== 'object' || m === null || typeof m.method !== 'string') throw new SaltTypeError(`methods[${i}] must be a method name or { method, ...options }, received ${describe(m)}`);
     return m;
   });
   if (specs.length === 0) throw new SaltRangeError('methods must name at least one method, received an empty array');
+  const usesFvt = specs.some((s) => s.method === 'fvt');
+  if (usesFvt && seg === undefined) throw new SaltError('E_ARGUMENT', 'method "fvt" needs segmentation (segmentWithVocabulary(source, target, { exclude: alignment.sourceIdOfTarget }))');
+  if (seg !== undefined) checkNeighbourhoods('segmentation', seg, Pm.rows);
   const labels = specs.map((s) => s.label ?? s.method);
   const dup = labels.find((l, i) => labels.indexOf(l) !== i);
   if (dup !== undefined) throw new SaltRangeError(`methods must have distinct labels; ${JSON.stringify(dup)} appears twice (give a label)`);
@@ -175,6 +188,15 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
     if (sid[t] >= 0 && (cat === undefined || cat[t] !== SPECIAL_ROLE) && (present === undefined || present[t] !== 0)) eligible.push(t);
   }
   const E = Int32Array.from(eligible);
+  if (seg !== undefined && usesFvt) {
+    for (const t of E) {
+      for (let e = seg.offsets[t]; e < seg.offsets[t + 1]; e++) {
+        if (seg.indices[e] === sid[t]) {
+          throw new SaltError('E_ARGUMENT', `segmentation of shared target token ${t} contains its own source id ${sid[t]}, which makes FVT trivially exact; compute it with segmentWithVocabulary(source, target, { exclude: alignment.sourceIdOfTarget })`);
+        }
+      }
+    }
+  }
   const nHeld = holdout < 1 ? Math.round(holdout * E.length) : holdout;
   if (nHeld < 1 || nHeld >= E.length) {
     throw new SaltError('E_ARGUMENT', `holdout ${holdout} selects ${nHeld} of the ${E.length} shared tokens usable as anchors; at least 1 must be held out and at least 1 must remain`);
@@ -208,11 +230,36 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
     const subTarget = gatherRows(Pm, rows);
     const subAux = aux ? gatherRows(aux, rows) : undefined;
     const trueIds = Int32Array.from(held, (t) => sid[t]);
+    // Segmentation of the sub-problem: anchors have empty lists (they are copied), held-out tokens their own.
+    let subSeg: TransferSegmentation | undefined;
+    if (seg !== undefined && usesFvt) {
+      const offsets = new Int32Array(rows.length + 1);
+      const parts: Int32Array[] = [];
+      for (let i = 0; i < rows.length; i++) {
+        const t = rows[i];
+        const part = i < anchors.length ? new Int32Array(0) : seg.indices.subarray(seg.offsets[t], seg.offsets[t + 1]);
+        parts.push(part);
+        offsets[i + 1] = offsets[i] + part.length;
+      }
+      const indices = new Int32Array(offsets[rows.length]);
+      parts.forEach((p, i) => indices.set(p, offsets[i]));
+      subSeg = { offsets, indices };
+    }
     const hs = S.cols, off = anchors.length * hs;
     const methods: SeedEvaluation['methods'] = {};
     for (let k = 0; k < specs.length; k++) {
       const { label: _label, ...spec } = specs[k];
-      const res = await transferEmbeddings({ ...spec, source: S, target: subTarget, aux: subAux, alignment: { sourceIdOfTarget: subSid }, seed, ...kernel, signal: args.signal });
+      const res = await transferEmbeddings({
+        ...spec,
+        source: S,
+        target: subTarget,
+        aux: subAux,
+        alignment: { sourceIdOfTarget: subSid },
+        ...(spec.method === 'fvt' ? { segmentation: subSeg } : {}),
+        seed,
+        ...kernel,
+        signal: args.signal,
+      });
       const pred = { data: res.embeddings.subarray(off, off + held.length * hs), rows: held.length, cols: hs };
       let cos = 0, rel = 0;
       for (let i = 0; i < held.length; i++) {

@@ -13,6 +13,7 @@ export {
   type Provenance,
   type TransferStage,
   type TransferAlignment,
+  type TransferSegmentation,
   type TransferOptions,
   type TransferArgs,
   type TransferResult,

@@ -5,7 +5,7 @@
  */
 import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
 import { applyWeights, solveNeighbourhoods, sparsemax, topkCosine, type Backend } from '../kernels.js';
-import { checkInteger, checkMatrix, checkNumber, checkOneOf, type Matrix, type Neighbourhoods } from '../validate.js';
+import { checkInteger, checkMatrix, checkNeighbourhoods, checkNumber, checkOneOf, type Matrix, type Neighbourhoods } from '../validate.js';
 import { MATCH_CATEGORIES } from '../tokenizer/align.js';
 import { cholesky, cholSolve, globalLinearLoo, normalEquations } from './globalLinear.js';
 import { STREAM, normalRow, seededSample } from './random.js';
@@ -23,11 +23,13 @@ import { checkFinite, columnMeanStd, cosine, quantiles, rowNorms, type Quantiles
  * - `'mean'`: the per-dimension mean of the source rows.
  * - `'random'`: seeded N(mean, std) rows (per-dimension mean and std of the source rows).
  * - `'global-linear'`: one ridge map from PLM space to source space fitted on the anchors.
+ * - `'fvt'`: FVT (Fast Vocabulary Transfer, Gee et al. 2022): the mean of the source rows of the
+ *   source tokens the new token's text splits into (`segmentation`, see `segmentWithVocabulary`).
  */
-export type TransferMethod = 'salt' | 'salt-paper' | 'salt-ridge' | 'focus' | 'clp' | 'wechsel' | 'mean' | 'random' | 'global-linear';
+export type TransferMethod = 'salt' | 'salt-paper' | 'salt-ridge' | 'focus' | 'clp' | 'wechsel' | 'mean' | 'random' | 'global-linear' | 'fvt';
 
 /** All methods of {@link transferEmbeddings}. */
-export const TRANSFER_METHODS: readonly TransferMethod[] = ['salt', 'salt-paper', 'salt-ridge', 'focus', 'clp', 'wechsel', 'mean', 'random', 'global-linear'];
+export const TRANSFER_METHODS: readonly TransferMethod[] = ['salt', 'salt-paper', 'salt-ridge', 'focus', 'clp', 'wechsel', 'mean', 'random', 'global-linear', 'fvt'];
 
 /**
  * Which candidates become a token's neighbours: `'sparsemax'` (the paper: the support of sparsemax over
@@ -60,6 +62,14 @@ export interface TransferAlignment {
    * role are copied with provenance `special` and never used as anchors.
    */
   category?: Uint8Array;
+}
+
+/** For every target token, the source token ids its text splits into (CSR; see `segmentWithVocabulary`). */
+export interface TransferSegmentation {
+  /** Length |V_t| + 1. */
+  offsets: Int32Array;
+  /** Source row ids in [0, |V_s|). */
+  indices: Int32Array;
 }
 
 /** Options of {@link transferEmbeddings}. Options that do not apply to the chosen method are rejected (E_ARGUMENT). */
@@ -106,6 +116,11 @@ export interface TransferArgs extends TransferOptions {
   auxPresent?: Uint8Array;
   /** Which target tokens are shared with the source. */
   alignment: TransferAlignment;
+  /**
+   * Method `'fvt'` only (required there): each target token's source pieces. New tokens with an empty
+   * list get fallback rows; lists of shared tokens are ignored (their rows are copied).
+   */
+  segmentation?: TransferSegmentation;
 }
 
 /** The lambda actually used, and how it was chosen. */
@@ -147,6 +162,8 @@ export interface TransferReport {
   lambda?: LambdaReport;
   /** global-linear only: diagonal jitter added to factorise a singular system (0 normally). */
   jitter?: number;
+  /** fvt only: pieces per solved (segmented new) token: mean and maximum; `unsegmented`: new tokens with an empty list (fallback rows). */
+  pieces?: { mean: number; max: number; unsegmented: number };
   /** Wall time per stage and in total (ms). */
   timings: Record<TransferStage | 'total', number>;
 }
@@ -206,6 +223,7 @@ function resolveOptions(o: TransferOptions): Resolved {
   notFor('selection', NEIGHBOUR_METHODS);
   notFor('lambda', LAMBDA_METHODS);
   notFor('temperature', new Set(['wechsel']));
+  notFor('segmentation', new Set(['fvt']));
   const K = o.K === undefined ? 64 : checkInteger('K', o.K, 1);
   let selection: Selection;
   if (o.selection === undefined) selection = method === 'clp' ? { topk: K } : method === 'wechsel' ? { topk: Math.min(10, K) } : 'sparsemax';
@@ -298,7 +316,8 @@ async function select(indices: Int32Array, scores: Float32Array, n: number, K: n
  * Same inputs and seed give byte-identical output on the CPU backend.
  *
  * @throws SaltTypeError `E_TYPE` / SaltRangeError `E_SHAPE`, `E_ARGUMENT` for bad arguments (messages name
- *   the argument); SaltError `E_ARGUMENT` when the method needs anchors and there are none; `E_NONFINITE`
+ *   the argument); SaltError `E_ARGUMENT` when the method needs anchors and there are none, or when
+ *   method `'fvt'` has no `segmentation`; `E_NONFINITE`
  *   for NaN or Infinity in an input; `E_ABORTED` when `signal` fires; kernel errors as documented there.
  */
 export async function transferEmbeddings(args: TransferArgs): Promise<TransferResult> {
@@ -338,6 +357,18 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
     const s = sid[t];
     if (s < -1 || s >= Vs) throw new SaltRangeError(`alignment.sourceIdOfTarget[${t}] must be -1 or a source row in [0, ${Vs}), received ${s}`);
   }
+  let seg: TransferSegmentation | undefined;
+  if (method === 'fvt') {
+    if (args.segmentation === undefined) throw new SaltError('E_ARGUMENT', 'method "fvt" needs segmentation (each target token\'s source pieces; see segmentWithVocabulary)');
+    seg = checkNeighbourhoods('segmentation', args.segmentation, Vt);
+    for (let e = 0; e < seg.indices.length; e++) {
+      const s = seg.indices[e];
+      if (s < 0 || s >= Vs) throw new SaltRangeError(`segmentation.indices[${e}] must be a source row in [0, ${Vs}), received ${s}`);
+    }
+    for (let t = 0; t < Vt; t++) {
+      if (seg.offsets[t + 1] < seg.offsets[t]) throw new SaltRangeError(`segmentation.offsets must be non-decreasing; offsets[${t + 1}] = ${seg.offsets[t + 1]} < offsets[${t}] = ${seg.offsets[t]}`);
+    }
+  }
   checkFinite('source', S);
   if (head) checkFinite('sourceHead', head);
   checkFinite('target', Pm);
@@ -353,7 +384,7 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
       const special = cat !== undefined && cat[t] === SPECIAL_ROLE;
       provenance[t] = special ? P.special : P.copied;
       if (!special && has) nAnchors++;
-    } else if (has || method === 'random' || method === 'mean') {
+    } else if (seg ? seg.offsets[t + 1] > seg.offsets[t] : has || method === 'random' || method === 'mean') {
       provenance[t] = P.solved;
       nSolve++;
     } else {
@@ -372,7 +403,7 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
       else if (provenance[t] === P.fallback) fallbackIds[f++] = t;
     }
   }
-  const needsAnchors = method !== 'mean' && method !== 'random';
+  const needsAnchors = method !== 'mean' && method !== 'random' && method !== 'fvt';
   if (needsAnchors && nAnchors === 0) {
     throw new SaltError('E_ARGUMENT', `method ${JSON.stringify(method)} needs shared tokens with an aux vector as anchors, but alignment.sourceIdOfTarget shares none (0 of ${Vt} target tokens usable)`);
   }
@@ -410,6 +441,9 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
     if (headOut) fillStatRows(headOut, solveIds, headStats!, method, opts.seed, STREAM.headRows);
     timings.combine = performance.now() - tf;
     progress('combine', nSolve, nSolve);
+  } else if (method === 'fvt') {
+    await fvt({ S, head, seg: seg!, solveIds, embeddings, headOut, report, chunkSize: opts.chunkSize, kernel: opts.kernel, progress, signal });
+    report.pieces!.unsegmented = nFallback;
   } else {
     const anchorsPlm = gatherRows(Pm, anchorTarget);
     const anchorsSrc = gatherRows(S, anchorSource);
@@ -600,6 +634,59 @@ async function neighbourMethod(ctx: MethodContext & { aux: Matrix; anchorsAux: M
     report.residual = quantiles(residual!);
     report.coefNorm = quantiles(coefNorm!);
   }
+}
+
+/**
+ * fvt: each solved token's row is the mean of its pieces' source rows (and head rows), combined
+ * natively by applyWeights with weights 1 / (number of pieces), per chunk.
+ */
+async function fvt(ctx: {
+  S: Matrix;
+  head?: Matrix;
+  seg: TransferSegmentation;
+  solveIds: Int32Array;
+  embeddings: Float32Array;
+  headOut?: Float32Array;
+  report: TransferReport;
+  chunkSize: number;
+  kernel: Resolved['kernel'];
+  progress: (stage: TransferStage, done: number, total: number) => void;
+  signal?: AbortSignal;
+}): Promise<void> {
+  const { S, head, seg, solveIds, embeddings, headOut, report, chunkSize, kernel, progress, signal } = ctx;
+  const timings = report.timings;
+  const n = solveIds.length;
+  let sum = 0, max = 0;
+  for (let from = 0; from < n; from += chunkSize) {
+    throwIfAborted(signal);
+    const ids = solveIds.subarray(from, Math.min(n, from + chunkSize));
+    const c = ids.length;
+    let t = performance.now();
+    const offsets = new Int32Array(c + 1);
+    for (let i = 0; i < c; i++) offsets[i + 1] = offsets[i] + seg.offsets[ids[i] + 1] - seg.offsets[ids[i]];
+    const indices = new Int32Array(offsets[c]);
+    const weights = new Float32Array(offsets[c]);
+    for (let i = 0; i < c; i++) {
+      const a = seg.offsets[ids[i]], len = seg.offsets[ids[i] + 1] - a;
+      indices.set(seg.indices.subarray(a, a + len), offsets[i]);
+      weights.fill(1 / len, offsets[i], offsets[i + 1]);
+      sum += len;
+      if (len > max) max = len;
+    }
+    const neighbours = { offsets, indices };
+    const res = await applyWeights({ n: c, neighbours, weights, anchorsSrc: S, ...kernel });
+    scatter(embeddings, res.out, solveIds, from, c, S.cols);
+    timings.combine += performance.now() - t;
+    if (head) {
+      throwIfAborted(signal);
+      t = performance.now();
+      const rh = await applyWeights({ n: c, neighbours, weights, anchorsSrc: head, ...kernel });
+      scatter(headOut!, rh.out, solveIds, from, c, head.cols);
+      timings.head += performance.now() - t;
+    }
+    progress('combine', from + c, n);
+  }
+  report.pieces = { mean: n > 0 ? sum / n : NaN, max, unsegmented: 0 };
 }
 
 /** global-linear: one ridge map [x, 1] W fitted on the anchors; W applied natively (applyWeights). */

@@ -73,7 +73,7 @@ describe('main(): usage errors', () => {
     [['transfer', '--target', 't', '--out', 'o'], 'transfer needs --source'],
     [['transfer', '--source', 's', '--target', 't'], 'transfer needs one --out per --target (received 1 --target and 0 --out)'],
     [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--lambda=-1'], '--lambda must be "auto" or a number >= 0, received "-1"'],
-    [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'magic'], '--method must be one of salt, salt-paper, salt-ridge, focus, clp, wechsel, mean, random, global-linear, received "magic"'],
+    [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'magic'], '--method must be one of salt, salt-paper, salt-ridge, focus, clp, wechsel, mean, random, global-linear, fvt, received "magic"'],
     [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--selection', 'topk:0'], '--selection must be "sparsemax" or "topk:N" with N >= 1, received "topk:0"'],
     [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--dtype', 'f64'], '--dtype must be F32, F16 or BF16, received "f64"'],
     [['evaluate', '--source', 's', '--target', 't', '--holdout', '1.5'], '--holdout must be a fraction in (0, 1) or a count >= 1, received "1.5"'],
@@ -128,6 +128,22 @@ describe('main() on real-tokenizer folders', () => {
     expect(plain.stderr).toMatch(/^align: done \(1\) in [\d.]+ s$/m);
     expect(plain.stdout).toContain(`${out}: ${plm.vocab} tokens x ${llm.width} (F32, tied head)`);
     expect(plain.stdout).toContain('method focus;');
+  }, 60_000);
+
+  it('transfer --method fvt: the segmentation computed in the worker (dist) and on the main thread give the same files', async () => {
+    const out = join(dir, 'out-fvt');
+    const r = await cli('transfer', '--source', llm.dir, '--target', plm.dir, '--out', out, '--method', 'fvt', '--json');
+    expect(r.code, r.stderr).toBe(EXIT.ok);
+    const [rep] = JSON.parse(r.stdout);
+    expect(rep.transfer.method).toBe('fvt');
+    expect(rep.transfer.pieces.mean).toBeGreaterThan(1);
+    expect(rep.transfer.counts.solved).toBeGreaterThan(0);
+    const viaDist = spawnSync(process.execPath, [cliJs, 'transfer', '--source', llm.dir, '--target', plm.dir, '--out', join(dir, 'out-fvt-dist'), '--method', 'fvt', '--json'], { encoding: 'utf8' });
+    expect(viaDist.status, viaDist.stderr).toBe(0);
+    const repDist = JSON.parse(viaDist.stdout)[0];
+    expect(repDist.prepareThread).toBe('worker');
+    expect(repDist.transfer.counts).toEqual(rep.transfer.counts);
+    expect((await readFile(join(dir, 'out-fvt-dist', 'model.safetensors'))).equals(await readFile(join(out, 'model.safetensors')))).toBe(true);
   }, 60_000);
 
   it('draws a progress bar with rate and ETA on a TTY', async () => {

@@ -10,6 +10,7 @@ import { HfModel } from '../../lib/io/hfModel.js';
 import { readTokenizerInfo } from '../../lib/io/hfConfig.js';
 import { loadHfTokenizerFolder } from '../../lib/tokenizer/hfTokenizer.js';
 import { alignVocabularies, MATCH_CATEGORIES } from '../../lib/tokenizer/align.js';
+import { segmentWithVocabulary, type Segmentation } from '../../lib/tokenizer/segment.js';
 import { SaltError } from '../../lib/errors.js';
 import { llmFolder, plmFolder, type Folder } from './fixtures.js';
 
@@ -17,14 +18,17 @@ let dir: string;
 let untied: Folder, tied: Folder, plm: Folder;
 let sourceIdOfTarget: Int32Array;
 let category: Uint8Array;
+let segmentation: Segmentation;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'salt-cli-transfer-'));
   [untied, tied, plm] = await Promise.all([llmFolder(join(dir, 'llm-untied'), { tied: false }), llmFolder(join(dir, 'llm-tied'), { tied: true, seed: 5 }), plmFolder(join(dir, 'plm'))]);
   // The alignment the transfer should use, computed here independently of transfer().
-  const a = alignVocabularies(await loadHfTokenizerFolder(untied.dir), await loadHfTokenizerFolder(plm.dir));
+  const [sv, tv] = [await loadHfTokenizerFolder(untied.dir), await loadHfTokenizerFolder(plm.dir)];
+  const a = alignVocabularies(sv, tv);
   sourceIdOfTarget = a.sourceIdOfTarget;
   category = a.category;
+  segmentation = segmentWithVocabulary(sv, tv, { exclude: a.sourceIdOfTarget });
 }, 120_000);
 
 afterAll(async () => {
@@ -176,6 +180,41 @@ describe('transfer (tied source, preset, abort, errors)', () => {
     expect(stages).toContain('align');
     await expect(stat(out)).rejects.toMatchObject({ code: 'ENOENT' });
     expect((await readdir(dir)).filter((f) => f.includes('out-aborted'))).toEqual([]);
+  }, 60_000);
+
+  it('method fvt: each new row (and head row) is the mean of its pieces\' source rows; unsegmented new tokens get fallback rows', async () => {
+    const out = join(dir, 'out-fvt');
+    const [r] = await transfer({ source: untied.dir, target: plm.dir, out, method: 'fvt', seed: 1 });
+    let newTokens = 0, unsegmented = 0;
+    const sample: number[] = [];
+    for (let t = 0; t < plm.vocab; t++) {
+      if (sourceIdOfTarget[t] >= 0) continue;
+      newTokens++;
+      if (segmentation.offsets[t + 1] === segmentation.offsets[t]) unsegmented++;
+      else if (newTokens % 37 === 0) sample.push(t);
+    }
+    expect(r.transfer.method).toBe('fvt');
+    expect(r.transfer.counts.solved + r.transfer.counts.fallback).toBe(newTokens);
+    expect(r.transfer.counts.fallback).toBe(unsegmented);
+    expect(sample.length).toBeGreaterThan(20);
+    const m = await HfModel.open(out);
+    try {
+      const emb = await m.readInputEmbedding();
+      const head = await m.readOutputHead();
+      const H = untied.width;
+      for (const t of sample) {
+        const ids = Array.from(segmentation.indices.subarray(segmentation.offsets[t], segmentation.offsets[t + 1]));
+        for (const [got, src] of [[emb, untied.embedding], [head, untied.head!]] as const) {
+          for (let j = 0; j < H; j++) {
+            let v = 0;
+            for (const id of ids) v += src[id * H + j]! / ids.length;
+            expect(Math.abs(got[t * H + j]! - v), `token ${t} dim ${j}`).toBeLessThan(1e-5 * Math.max(1, Math.abs(v)));
+          }
+        }
+      }
+    } finally {
+      await m.close();
+    }
   }, 60_000);
 
   it('takes an aux matrix aligned with the target vocabulary; tokens marked absent get fallback rows', async () => {

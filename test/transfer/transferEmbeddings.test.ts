@@ -43,6 +43,25 @@ function tinyCase(seed: number, o: { Vs?: number; hs?: number; ht?: number; ha?:
 type Tiny = ReturnType<typeof tinyCase>;
 const argsOf = (c: Tiny): TransferArgs => ({ source: c.source, target: c.target, aux: c.aux, auxPresent: c.auxPresent, sourceHead: c.sourceHead, alignment: c.alignment, backend: 'cpu' });
 
+/** A segmentation (CSR) from per-target lists. */
+function csr(lists: number[][]): { offsets: Int32Array; indices: Int32Array } {
+  const offsets = new Int32Array(lists.length + 1);
+  lists.forEach((l, t) => (offsets[t + 1] = offsets[t]! + l.length));
+  return { offsets, indices: Int32Array.from(lists.flat()) };
+}
+
+/**
+ * Pieces for method 'fvt' on a tiny case, shaped like the aux presence: shared tokens get a list (ignored:
+ * they are copied), new tokens with an aux vector 1-3 pieces (one repeated), the "absent" ones none.
+ */
+function tinySegmentation(c: Tiny): number[][] {
+  return Array.from({ length: c.Vt }, (_, t) => {
+    if (t <= c.nShared) return [0];
+    if (t >= c.Vt - c.nAbsent) return [];
+    return [(t * 5) % c.Vs, (t * 3 + 1) % c.Vs, (t * 5) % c.Vs].slice(0, 1 + (t % 3));
+  });
+}
+
 /** Float64 reference of the neighbour list of new token t: top-K anchors by aux cosine, sparsemax or top-k. */
 function referenceNeighbours(c: Tiny, t: number, K: number, selection: 'sparsemax' | number, weighting: 'selection' | 'softmax' = 'selection', temperature = 0.1) {
   const anchors = Array.from({ length: c.nShared }, (_, i) => i); // anchors = shared non-special targets, in target order
@@ -86,10 +105,68 @@ function expectClose(actual: Float32Array | number[], expected: number[], tol: n
   if (!(maxErr <= tol * Math.max(1, scale)) || actual.length !== expected.length) throw new Error(`${what}: max error ${maxErr} > ${tol} (scale ${scale})\nactual   ${Array.from(actual).join(' ')}\nexpected ${expected.join(' ')}`);
 }
 
+describe('transferEmbeddings: fvt', () => {
+  it('each segmented new row (and head row) is the float64 mean of its pieces\' source rows; empty lists get fallback rows', async () => {
+    const c = tinyCase(7, { head: 4, nAbsent: 0 });
+    const lists = tinySegmentation(c);
+    lists[c.nShared + 2] = []; // a new token with an aux vector but no pieces: fallback
+    const res = await transferEmbeddings({ ...argsOf(c), method: 'fvt', segmentation: csr(lists), chunkSize: 3 });
+    const mean = (m: M, ids: number[]) => {
+      const out = new Array<number>(m.cols).fill(0);
+      for (const id of ids) for (let j = 0; j < m.cols; j++) out[j]! += m.data[id * m.cols + j]! / ids.length;
+      return out;
+    };
+    let pieces = 0, max = 0, solved = 0;
+    for (let t = c.nShared + 1; t < c.Vt; t++) {
+      if (lists[t]!.length === 0) {
+        expect(res.provenance[t]).toBe(code('fallback'));
+        continue;
+      }
+      solved++;
+      pieces += lists[t]!.length;
+      max = Math.max(max, lists[t]!.length);
+      expect(res.provenance[t]).toBe(code('solved'));
+      expectClose(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs), mean(c.source, lists[t]!), 1e-6, `token ${t}`);
+      expectClose(res.head!.subarray(t * 4, (t + 1) * 4), mean(c.sourceHead!, lists[t]!), 1e-6, `head of token ${t}`);
+    }
+    expect(max).toBe(3); // the case exercises a repeated piece
+    expect(res.report.counts).toEqual({ copied: c.nShared, special: 1, solved, fallback: 1 });
+    expect(res.report.pieces).toEqual({ mean: pieces / solved, max, unsegmented: 1 });
+    // the fallback row is the engine's seeded N(mean, std) row: the same as the random method's row for that token
+    const rnd = await transferEmbeddings({ ...argsOf(c), method: 'random' });
+    const f = c.nShared + 2;
+    expect(bytes(res.embeddings.subarray(f * c.hs, (f + 1) * c.hs)).equals(bytes(rnd.embeddings.subarray(f * c.hs, (f + 1) * c.hs)))).toBe(true);
+  });
+
+  it('needs no anchors and ignores the aux space', async () => {
+    const c = tinyCase(8, { nAbsent: 0 });
+    const noShared = { sourceIdOfTarget: new Int32Array(c.Vt).fill(-1) };
+    const lists = Array.from({ length: c.Vt }, (_, t) => [t % c.Vs, (t + 1) % c.Vs]);
+    const res = await transferEmbeddings({ source: c.source, target: c.target, alignment: noShared, method: 'fvt', segmentation: csr(lists), backend: 'cpu' });
+    expect(res.report.anchors).toBe(0);
+    expect(res.report.counts.solved).toBe(c.Vt);
+    const t = 5;
+    const expected = Array.from({ length: c.hs }, (_, j) => (c.source.data[(t % c.Vs) * c.hs + j]! + c.source.data[((t + 1) % c.Vs) * c.hs + j]!) / 2);
+    expectClose(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs), expected, 1e-6, 'token 5');
+  });
+
+  it('rejects a missing, malformed or out-of-range segmentation, and segmentation for other methods', async () => {
+    const c = tinyCase(9);
+    const a = argsOf(c);
+    await expect(transferEmbeddings({ ...a, method: 'fvt' })).rejects.toMatchObject({ name: 'SaltError', code: 'E_ARGUMENT', message: expect.stringContaining('method "fvt" needs segmentation') });
+    const seg = csr(tinySegmentation(c));
+    await expect(transferEmbeddings({ ...a, method: 'salt', segmentation: seg })).rejects.toMatchObject({ name: 'SaltRangeError', code: 'E_ARGUMENT', message: expect.stringContaining('segmentation does not apply to method "salt" (it applies to "fvt")') });
+    await expect(transferEmbeddings({ ...a, method: 'fvt', segmentation: { offsets: seg.offsets.subarray(1), indices: seg.indices } })).rejects.toMatchObject({ code: 'E_SHAPE' });
+    const bad = { offsets: seg.offsets, indices: Int32Array.from(seg.indices) };
+    bad.indices[2] = c.Vs;
+    await expect(transferEmbeddings({ ...a, method: 'fvt', segmentation: bad })).rejects.toThrow(new SaltRangeError(`segmentation.indices[2] must be a source row in [0, ${c.Vs}), received ${c.Vs}`));
+  });
+});
+
 describe('transferEmbeddings: copying, provenance, report', () => {
   it.each(TRANSFER_METHODS)('%s copies shared rows bit-exactly and labels every row', async (method) => {
     const c = tinyCase(1, { head: 3 });
-    const res = await transferEmbeddings({ ...argsOf(c), method });
+    const res = await transferEmbeddings({ ...argsOf(c), method, ...(method === 'fvt' ? { segmentation: csr(tinySegmentation(c)) } : {}) });
     expect(res.embeddings.length).toBe(c.Vt * c.hs);
     expect(res.head!.length).toBe(c.Vt * 3);
     for (let t = 0; t <= c.nShared; t++) {
@@ -98,7 +175,8 @@ describe('transferEmbeddings: copying, provenance, report', () => {
       expect(bytes(res.head!.subarray(t * 3, (t + 1) * 3)).equals(bytes(c.sourceHead!.data.subarray(s * 3, (s + 1) * 3)))).toBe(true);
     }
     const expected = [...new Array(c.nShared).fill(code('copied')), code('special'), ...new Array(c.nNew).fill(code('solved'))];
-    // mean / random do not use the aux space, so tokens without an aux vector are 'solved' there too
+    // mean / random do not use the aux space, so tokens without an aux vector are 'solved' there too;
+    // for fvt those tokens have no pieces (tinySegmentation), hence 'fallback'
     const absent = method === 'mean' || method === 'random' ? 'solved' : 'fallback';
     expected.push(...new Array(c.nAbsent).fill(code(absent)));
     expect(Array.from(res.provenance)).toEqual(expected);
