@@ -11,7 +11,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { alignVocabularies, info, loadGloveWink, loadUseLite, piecesVocabulary, wordListVocabulary, transferEmbeddings } from '../dist/index.js';
+import { alignVocabularies, info, loadGloveWink, loadUseLite, useLiteVocabulary, wordListVocabulary, transferEmbeddings } from '../dist/index.js';
 
 const argv = process.argv.slice(2);
 const method = argv.find((a) => !a.startsWith('--') && !/^\d+$/.test(a)) ?? 'salt';
@@ -29,12 +29,7 @@ const use = await loadUseLite();
 const glove = await loadGloveWink();
 const tLoad = performance.now() - t;
 t = performance.now();
-const useVocab = piecesVocabulary(use.words, {
-  convention: 'sentencepiece',
-  name: 'USE-lite',
-  specialIds: [0, 1, 2, ...use.words.flatMap((p, k) => (/^extra_token_id_\d+$/.test(p) ? [k] : []))],
-  roles: { unk: 0 },
-});
+const useVocab = useLiteVocabulary(use.words);
 const alignment = alignVocabularies(useVocab, wordListVocabulary(glove.words, 'GloVe 6B'), { caseFold: true });
 const tAlign = performance.now() - t;
 console.log(`load (vector cache) ${ms(tLoad)}; alignment ${ms(tAlign)}: ${alignment.report.matched} shared, ${alignment.report.counts.new} new`);

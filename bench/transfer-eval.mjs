@@ -3,18 +3,13 @@
 // docs/transfer.md.
 //
 //   npx tsc -p tsconfig.build.json && node bench/transfer-eval.mjs [holdout] [seeds, e.g. 0,1,2]
-import { alignVocabularies, loadGloveWink, loadUseLite, piecesVocabulary, wordListVocabulary, evaluateTransfer, formatEvaluation } from '../dist/index.js';
+import { alignVocabularies, loadGloveWink, loadUseLite, useLiteVocabulary, wordListVocabulary, evaluateTransfer, formatEvaluation } from '../dist/index.js';
 
 const holdout = Number(process.argv[2] ?? 1000);
 const seeds = (process.argv[3] ?? '0,1,2').split(',').map(Number);
 const use = await loadUseLite();
 const glove = await loadGloveWink();
-const useVocab = piecesVocabulary(use.words, {
-  convention: 'sentencepiece',
-  name: 'USE-lite',
-  specialIds: [0, 1, 2, ...use.words.flatMap((p, k) => (/^extra_token_id_\d+$/.test(p) ? [k] : []))],
-  roles: { unk: 0 },
-});
+const useVocab = useLiteVocabulary(use.words);
 const alignment = alignVocabularies(useVocab, wordListVocabulary(glove.words, 'GloVe 6B'), { caseFold: true });
 const t = performance.now();
 const res = await evaluateTransfer({

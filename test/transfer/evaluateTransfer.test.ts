@@ -4,7 +4,7 @@ import { describe, expect, it } from 'vitest';
 import { SaltError, SaltRangeError } from '../../lib/errors.js';
 import { loadGloveWink, loadUseLite } from '../../lib/io/sources.js';
 import { alignVocabularies } from '../../lib/tokenizer/align.js';
-import { piecesVocabulary, wordListVocabulary } from '../../lib/tokenizer/plainVocabularies.js';
+import { piecesVocabulary, useLiteVocabulary, wordListVocabulary } from '../../lib/tokenizer/plainVocabularies.js';
 import { segmentWithVocabulary } from '../../lib/tokenizer/segment.js';
 import { TRANSFER_METHODS, evaluateTransfer, formatEvaluation, trueRowRanks, type EvaluationResult } from '../../lib/transfer/index.js';
 import { cosineRow, randomMatrix, rng } from '../helpers/reference.js';
@@ -199,12 +199,7 @@ describe('evaluateTransfer: fvt', () => {
 async function realPair() {
   const use = await loadUseLite();
   const glove = await loadGloveWink();
-  const uv = piecesVocabulary(use.words, {
-    convention: 'sentencepiece',
-    name: 'USE-lite',
-    specialIds: [0, 1, 2, ...use.words.flatMap((p, i) => (/^extra_token_id_\d+$/.test(p) ? [i] : []))],
-    roles: { unk: 0 },
-  });
+  const uv = useLiteVocabulary(use.words);
   const gv = wordListVocabulary(glove.words, 'GloVe 6B');
   const alignment = alignVocabularies(uv, gv, { caseFold: true });
   return {
