@@ -5,6 +5,7 @@
 #include <napi.h>
 
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -81,7 +82,12 @@ class Args {
     Napi::Value v = obj_.Get(key);
     if (v.IsUndefined() && fallback != INT64_MIN) return fallback;
     if (!v.IsNumber()) throw coded_error(env_, "E_TYPE", std::string(key) + " must be a number", true);
-    return v.As<Napi::Number>().Int64Value();
+    // Every integer argument is a size, a count or a thread number: bounding them to int32 keeps the
+    // products of sizes used for the length checks below far from 64-bit overflow.
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d <= 2147483647.0) || d != static_cast<double>(static_cast<int64_t>(d)))
+      throw coded_error(env_, "E_ARGUMENT", std::string(key) + " must be an integer in [0, 2^31 - 1]");
+    return static_cast<int64_t>(d);
   }
   double Double(const char* key, double fallback) const {
     Napi::Value v = obj_.Get(key);
@@ -141,6 +147,14 @@ Napi::Value as_promise(const Napi::CallbackInfo& info, const std::function<Napi:
   } catch (const Napi::Error& e) {
     auto d = Napi::Promise::Deferred::New(info.Env());
     d.Reject(e.Value());
+    return d.Promise();
+  } catch (const std::bad_alloc&) {
+    auto d = Napi::Promise::Deferred::New(info.Env());
+    d.Reject(coded_error(info.Env(), "E_NO_MEMORY", "out of host memory").Value());
+    return d.Promise();
+  } catch (const std::exception& e) {
+    auto d = Napi::Promise::Deferred::New(info.Env());
+    d.Reject(coded_error(info.Env(), "E_INTERNAL", std::string("internal error: ") + e.what()).Value());
     return d.Promise();
   }
 }
@@ -225,6 +239,22 @@ Napi::Value SparsemaxSync(const Napi::CallbackInfo& info) {
   }
 }
 
+// The neighbour lists and their per-entry weights are copied (they are small next to the matrices):
+// the core validates them once, then reads them again, and a caller that changed them in between
+// must get wrong numbers, never an out-of-bounds write.
+struct OwnedLists {
+  std::vector<int32_t> offsets, indices;
+  std::vector<float> weights;
+};
+
+std::shared_ptr<OwnedLists> own_lists(int64_t n, int64_t nnz, const int32_t* offsets, const int32_t* indices, const float* weights) {
+  auto o = std::make_shared<OwnedLists>();
+  o->offsets.assign(offsets, offsets + n + 1);
+  o->indices.assign(indices, indices + nnz);
+  if (weights) o->weights.assign(weights, weights + nnz);
+  return o;
+}
+
 // Reads the CSR lists shared by solveNeighbourhoods and applyWeights; returns offsets[n].
 int64_t read_csr(Napi::Env env, const Args& in, int64_t n, const int32_t** offsets, const int32_t** indices) {
   *offsets = in.Array<int32_t>("offsets", n + 1);
@@ -267,9 +297,13 @@ Napi::Value SolveNeighbourhoods(const Napi::CallbackInfo& info) {
       a.out_coefficients = co.Data();
       outs.push_back({"coefficients", co});
     }
+    auto lists = own_lists(a.n, nnz, a.offsets, a.indices, a.prior);
+    a.offsets = lists->offsets.data();
+    a.indices = lists->indices.data();
+    if (a.prior) a.prior = lists->weights.data();
     auto* w = new KernelWorker(env, nullptr, outs);
-    w->PinKeys(in.obj_, {"offsets", "indices", "prior", "queries", "anchorsPlm", "anchorsSrc"});
-    return Queue(w, [a, plugin]() { return plugin ? plugin->solve_neighbourhoods(&a) : salt::cpu::solve_neighbourhoods(a); });
+    w->PinKeys(in.obj_, {"queries", "anchorsPlm", "anchorsSrc"});
+    return Queue(w, [a, plugin, lists]() { return plugin ? plugin->solve_neighbourhoods(&a) : salt::cpu::solve_neighbourhoods(a); });
   });
 }
 
@@ -289,9 +323,13 @@ Napi::Value ApplyWeights(const Napi::CallbackInfo& info) {
     a.anchors_src = in.Array<float>("anchorsSrc", a.m * a.hs);
     auto out = alloc<float>(env, a.n * a.hs);
     a.out = out.Data();
+    auto lists = own_lists(a.n, nnz, a.offsets, a.indices, a.weights);
+    a.offsets = lists->offsets.data();
+    a.indices = lists->indices.data();
+    a.weights = lists->weights.data();
     auto* w = new KernelWorker(env, nullptr, {{"out", out}});
-    w->PinKeys(in.obj_, {"offsets", "indices", "weights", "anchorsSrc"});
-    return Queue(w, [a, plugin]() { return plugin ? plugin->apply_weights(&a) : salt::cpu::apply_weights(a); });
+    w->PinKeys(in.obj_, {"anchorsSrc"});
+    return Queue(w, [a, plugin, lists]() { return plugin ? plugin->apply_weights(&a) : salt::cpu::apply_weights(a); });
   });
 }
 

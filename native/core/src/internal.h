@@ -4,6 +4,7 @@
 
 #include <omp.h>
 
+#include <atomic>
 #include <cstdint>
 #include <new>
 #include <exception>
@@ -15,10 +16,12 @@ namespace salt {
 // Sets the OpenMP thread count for parallel regions started from the calling thread (the ICV is
 // per thread, so concurrent calls from different worker threads do not disturb each other) and
 // restores it afterwards.
+// A request beyond 4x the cores is clamped: libgomp exits the process when it cannot create a thread.
 class ThreadScope {
  public:
   explicit ThreadScope(int32_t threads) : previous_(omp_get_max_threads()) {
-    omp_set_num_threads(threads > 0 ? threads : omp_get_num_procs());
+    const int procs = omp_get_num_procs();
+    omp_set_num_threads(threads > 0 ? (threads < 4 * procs ? threads : 4 * procs) : procs);
   }
   ~ThreadScope() { omp_set_num_threads(previous_); }
   ThreadScope(const ThreadScope&) = delete;
@@ -26,6 +29,36 @@ class ThreadScope {
 
  private:
   int previous_;
+};
+
+// Collects failures inside OpenMP regions: an exception must not leave a parallel region (or a
+// worksharing iteration), or the runtime terminates the process. run() executes one piece of work,
+// catching everything; once something failed, later pieces are skipped.
+class RegionErrors {
+ public:
+  template <class F>
+  void run(F&& body) noexcept {
+    if (code_.load(std::memory_order_relaxed) != SALT_OK) return;
+    try {
+      body();
+    } catch (const std::bad_alloc&) {
+      set(SALT_E_NO_MEMORY);
+    } catch (...) {
+      set(SALT_E_INTERNAL);
+    }
+  }
+  bool failed() const { return code_.load() != SALT_OK; }
+  salt_status status(const char* where) const {
+    return code_.load() == SALT_E_NO_MEMORY ? make_status(SALT_E_NO_MEMORY, "out of host memory in %s", where)
+                                             : make_status(SALT_E_INTERNAL, "internal error in %s (exception in a worker thread)", where);
+  }
+
+ private:
+  void set(int32_t c) {
+    int32_t none = SALT_OK;
+    code_.compare_exchange_strong(none, c);
+  }
+  std::atomic<int32_t> code_{SALT_OK};
 };
 
 // Position of the first NaN/Inf in a rows x cols matrix, or -1. Parallel; deterministic.

@@ -88,24 +88,19 @@ bool pinv_solve(int k, double rcond, Workspace& w, double* d) {
 namespace cpu {
 
 salt_status solve_neighbourhoods(const salt_solve_args& a) {
+  ThreadScope threads(a.threads);  // also for the validation scans
   salt_status st = check_solve(a);
   if (st.code || a.n == 0) return st;
   return guarded([&]() -> salt_status {
-    ThreadScope threads(a.threads);
     const int64_t ht = a.ht, hs = a.hs;
     int64_t failed = -1;  // first token whose LAPACK call failed
-    std::atomic<bool> oom{false};
+    RegionErrors errors;
 #pragma omp parallel
     {
       Workspace w;
-      try {
-        w.xq.resize(ht);
-      } catch (...) {
-        oom = true;
-      }
+      errors.run([&] { w.xq.resize(ht); });
 #pragma omp for schedule(dynamic, 16)
-      for (int64_t i = 0; i < a.n; ++i) {
-        if (oom) continue;
+      for (int64_t i = 0; i < a.n; ++i) errors.run([&] {
         const int32_t lo = a.offsets[i], hi = a.offsets[i + 1];
         const int k = hi - lo;
         const float* x = a.queries + i * ht;
@@ -116,17 +111,12 @@ salt_status solve_neighbourhoods(const salt_solve_args& a) {
           std::fill(out, out + hs, 0.0f);
           a.out_residual[i] = xnorm2 > 0 ? 1.0f : 0.0f;
           a.out_coef_norm[i] = 0.0f;
-          continue;
+          return;
         }
-        try {
-          w.an.resize(static_cast<size_t>(k) * ht);
-          w.gram.resize(static_cast<size_t>(k) * k);
-          w.rhs.resize(k);
-          w.coef.resize(k);
-        } catch (...) {
-          oom = true;
-          continue;
-        }
+        w.an.resize(static_cast<size_t>(k) * ht);
+        w.gram.resize(static_cast<size_t>(k) * k);
+        w.rhs.resize(k);
+        w.coef.resize(k);
         // Gather A_N as a column-major ht x k matrix (= row-major k x ht) in double.
         for (int r = 0; r < k; ++r)
           to_double(a.anchors_plm + static_cast<int64_t>(a.indices[lo + r]) * ht, ht, w.an.data() + static_cast<size_t>(r) * ht);
@@ -156,7 +146,7 @@ salt_status solve_neighbourhoods(const salt_solve_args& a) {
           if (!pinv_solve(k, rc, w, w.coef.data())) {
 #pragma omp critical
             if (failed < 0 || i < failed) failed = i;
-            continue;
+            return;
           }
         }
         if (a.prior)
@@ -175,9 +165,9 @@ salt_status solve_neighbourhoods(const salt_solve_args& a) {
         w.tmp.assign(static_cast<size_t>(hs), 0.0);
         for (int r = 0; r < k; ++r) axpy_f(w.coef[r], a.anchors_src + static_cast<int64_t>(a.indices[lo + r]) * hs, hs, w.tmp.data());
         to_float(w.tmp.data(), hs, out);
-      }
+      });
     }
-    if (oom) return make_status(SALT_E_NO_MEMORY, "out of host memory in solve_neighbourhoods");
+    if (errors.failed()) return errors.status("solve_neighbourhoods");
     if (failed >= 0)
       return make_status(SALT_E_INTERNAL, "LAPACK eigen-decomposition failed for token %lld", static_cast<long long>(failed));
     return ok_status();
@@ -185,22 +175,26 @@ salt_status solve_neighbourhoods(const salt_solve_args& a) {
 }
 
 salt_status apply_weights(const salt_apply_args& a) {
+  ThreadScope threads(a.threads);  // also for the validation scans
   salt_status st = check_apply(a);
   if (st.code || a.n == 0) return st;
   return guarded([&]() -> salt_status {
-    ThreadScope threads(a.threads);
     const int64_t hs = a.hs;
+    RegionErrors errors;
 #pragma omp parallel
     {
-      std::vector<double> acc(static_cast<size_t>(hs));
+      std::vector<double> acc;
+      errors.run([&] { acc.resize(static_cast<size_t>(hs)); });
 #pragma omp for schedule(dynamic, 64)
       for (int64_t i = 0; i < a.n; ++i) {
+        if (errors.failed()) continue;
         std::fill(acc.begin(), acc.end(), 0.0);
         for (int32_t j = a.offsets[i]; j < a.offsets[i + 1]; ++j)
           axpy_f(a.weights[j], a.anchors_src + static_cast<int64_t>(a.indices[j]) * hs, hs, acc.data());
         to_float(acc.data(), hs, a.out + i * hs);
       }
     }
+    if (errors.failed()) return errors.status("apply_weights");
     return ok_status();
   });
 }

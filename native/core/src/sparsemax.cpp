@@ -11,16 +11,19 @@ namespace salt {
 namespace cpu {
 
 salt_status sparsemax(const salt_sparsemax_args& a) {
+  ThreadScope threads(a.threads);  // also for the validation scan
   salt_status st = check_sparsemax(a);
   if (st.code || a.n == 0) return st;
   return guarded([&]() -> salt_status {
-    ThreadScope threads(a.threads);
     const int64_t K = a.K;
+    RegionErrors errors;
 #pragma omp parallel
     {
-      std::vector<double> z(static_cast<size_t>(K));
+      std::vector<double> z;
+      errors.run([&] { z.resize(static_cast<size_t>(K)); });
 #pragma omp for schedule(static)
       for (int64_t r = 0; r < a.n; ++r) {
+        if (errors.failed()) continue;
         const float* s = a.scores + r * K;
         for (int64_t j = 0; j < K; ++j) z[j] = s[j];
         // Candidate lists from topk_cosine arrive sorted; sort only when they are not.
@@ -43,6 +46,7 @@ salt_status sparsemax(const salt_sparsemax_args& a) {
         a.out_support[r] = static_cast<int32_t>(support);
       }
     }
+    if (errors.failed()) return errors.status("sparsemax");
     return ok_status();
   });
 }

@@ -62,6 +62,7 @@ void exact_row(const float* q, const float* base, int64_t m, int64_t d, int64_t 
 namespace cpu {
 
 salt_status topk_cosine(const salt_topk_args& a) {
+  ThreadScope threads(a.threads);  // also for the validation scans
   salt_status st = check_topk(a);
   if (st.code || a.n == 0) return st;
   // FAISS computes tiny query batches (<= 20 rows by default) without BLAS, in another summation
@@ -69,7 +70,7 @@ salt_status topk_cosine(const salt_topk_args& a) {
   static std::once_flag blas_always;
   std::call_once(blas_always, [] { faiss::distance_compute_blas_threshold = 0; });
   return guarded([&]() -> salt_status {
-    ThreadScope threads(a.threads);
+    RegionErrors errors;
     const int64_t n = a.n, m = a.m, d = a.d, k = a.k;
     const int64_t kk = k < m ? k + 1 : k;  // one extra candidate detects ties at the boundary
     // Tiles of queries: large enough for efficient GEMMs, small enough to bound memory
@@ -92,34 +93,41 @@ salt_status topk_cosine(const salt_topk_args& a) {
       const int64_t blocks = (rows + sub - 1) / sub;
 #pragma omp parallel for schedule(dynamic, 1)
       for (int64_t bi = 0; bi < blocks; ++bi) {
-        const int64_t r0 = bi * sub, nr = std::min(sub, rows - r0);
-        faiss::knn_inner_product(q.data() + r0 * d, base.data(), static_cast<size_t>(d), static_cast<size_t>(nr),
-                                 static_cast<size_t>(m), static_cast<size_t>(kk), dist.data() + r0 * kk, lab.data() + r0 * kk);
+        errors.run([&] {
+          const int64_t r0 = bi * sub, nr = std::min(sub, rows - r0);
+          faiss::knn_inner_product(q.data() + r0 * d, base.data(), static_cast<size_t>(d), static_cast<size_t>(nr),
+                                   static_cast<size_t>(m), static_cast<size_t>(kk), dist.data() + r0 * kk, lab.data() + r0 * kk);
+        });
       }
+      if (errors.failed()) return errors.status("topk_cosine");
 #pragma omp parallel
       {
         std::vector<float> scratch_scores;
         std::vector<int32_t> scratch_order;
-        std::vector<int32_t> order(static_cast<size_t>(kk));
+        std::vector<int32_t> order;
+        errors.run([&] { order.resize(static_cast<size_t>(kk)); });
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < rows; ++r) {
-          const float* ds = dist.data() + r * kk;
-          const int64_t* ls = lab.data() + r * kk;
-          int32_t* oi = a.out_indices + (t0 + r) * k;
-          float* os = a.out_scores + (t0 + r) * k;
-          if (kk > k && ds[k - 1] == ds[k]) {
-            exact_row(q.data() + r * d, base.data(), m, d, k, scratch_scores, scratch_order, oi, os);
-            continue;
-          }
-          std::iota(order.begin(), order.end(), 0);
-          std::sort(order.begin(), order.begin() + k,
-                    [&](int32_t x, int32_t y) { return better(ds[x], ls[x], ds[y], ls[y]); });
-          for (int64_t j = 0; j < k; ++j) {
-            oi[j] = static_cast<int32_t>(ls[order[j]]);
-            os[j] = ds[order[j]];
-          }
+          errors.run([&] {
+            const float* ds = dist.data() + r * kk;
+            const int64_t* ls = lab.data() + r * kk;
+            int32_t* oi = a.out_indices + (t0 + r) * k;
+            float* os = a.out_scores + (t0 + r) * k;
+            if (kk > k && ds[k - 1] == ds[k]) {
+              exact_row(q.data() + r * d, base.data(), m, d, k, scratch_scores, scratch_order, oi, os);
+              return;
+            }
+            std::iota(order.begin(), order.end(), 0);
+            std::sort(order.begin(), order.begin() + k,
+                      [&](int32_t x, int32_t y) { return better(ds[x], ls[x], ds[y], ls[y]); });
+            for (int64_t j = 0; j < k; ++j) {
+              oi[j] = static_cast<int32_t>(ls[order[j]]);
+              os[j] = ds[order[j]];
+            }
+          });
         }
       }
+      if (errors.failed()) return errors.status("topk_cosine");
     }
     return ok_status();
   });
