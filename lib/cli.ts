@@ -4,7 +4,7 @@
  *
  * Exit codes: 0 success; 1 runtime error (a file missing or malformed, a refused overwrite, a kernel
  * failure ...); 2 usage error (unknown command or option, a bad option value); 130 interrupted
- * (SIGINT: the running transfer is aborted through its AbortSignal, no output folder is left).
+ * (SIGINT: the running transfer is aborted through its AbortSignal; the target in progress leaves no folder).
  */
 import { parseArgs } from 'node:util';
 import { isFloatDtype, type FloatDtype } from './io/dtype.js';

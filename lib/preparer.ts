@@ -136,7 +136,7 @@ export async function openPreparer(sourceFolder: string, useWorker = true): Prom
 
 /** Rebuilds a SaltError (code, message) sent from the worker. */
 function revive(e: { name: string; code?: string; message: string }): Error {
-  const err = e.code ? new SaltError(e.code as SaltError['code'], e.message) : new Error(e.message);
+  const err = new SaltError((e.code ?? 'E_INTERNAL') as SaltError['code'], e.message);
   if (e.code && e.name !== 'SaltError') Object.defineProperty(err, 'name', { value: e.name });
   return err;
 }

@@ -74,7 +74,7 @@ export interface TransferModelArgs extends Omit<TransferOptions, 'onProgress' | 
   padToMultipleOf?: number;
   /** Float dtype of the new embedding and head: `'F32'`, `'F16'` or `'BF16'`; default the source embedding's. */
   dtype?: FloatDtype;
-  /** Cancels: rejects with SaltError `E_ABORTED` at the next stage or chunk; no output folder is left. */
+  /** Cancels: rejects with SaltError `E_ABORTED` at the next stage or chunk; the target being transferred leaves no folder (targets already completed stay). */
   signal?: AbortSignal;
   /** Progress events. */
   onProgress?: (event: TransferProgress) => void;

@@ -3,6 +3,7 @@
  * the normal equations in float64 ((h_t + 1) x (h_t + 1) system; the extra column is a bias term,
  * penalised like the rest so that the leave-one-out shortcut below stays exact).
  */
+import { SaltError } from '../errors.js';
 import type { Matrix } from '../validate.js';
 import { cosine } from './stats.js';
 
@@ -73,7 +74,7 @@ export function cholesky(G: Float64Array, d: number, lambda: number): { L: Float
     }
     if (ok) return { L, jitter };
   }
-  throw new Error('global-linear: normal equations could not be factorised');
+  throw new SaltError('E_INTERNAL', 'global-linear: the normal equations could not be factorised even with added jitter (the anchors\' PLM rows are numerically degenerate)');
 }
 
 /** Solves L L^T X = B in place (B: d x h, row-major). */

@@ -86,6 +86,12 @@ describe('transfer (untied source, two targets in one call, a concurrent rerun)'
       // No NaN rows, and new rows are not copies of zero.
       expect(emb.every((x) => Number.isFinite(x))).toBe(true);
       expect(head.every((x) => Number.isFinite(x))).toBe(true);
+      for (let t = 0; t < plm.vocab; t++) {
+        if (sourceIdOfTarget[t] >= 0) continue;
+        let n2 = 0;
+        for (let j = 0; j < H; j++) n2 += emb[t * H + j]! ** 2;
+        expect(n2).toBeGreaterThan(0);
+      }
     } finally {
       await m.close();
     }

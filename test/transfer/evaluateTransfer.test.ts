@@ -264,6 +264,9 @@ describe('evaluateTransfer on the real pair (USE-lite -> GloVe 6B 100d)', () => 
       const rep = s.methods.fvt!.report;
       console.log(`seed ${s.seed}: solved ${rep.counts.solved}, fallback ${rep.counts.fallback}, pieces ${JSON.stringify(rep.pieces)}`);
       expect(rep.counts.solved + rep.counts.fallback).toBe(1000);
+      // docs/transfer.md: every held-out word was segmented, into at most 7 pieces.
+      expect(rep.counts.fallback).toBe(0);
+      expect(rep.pieces!.max).toBeLessThanOrEqual(7);
     }
     // Regression pin: measured with this code (greedy longest-match segmentation, 2026-11-24), not an independent expectation.
     expect(Math.abs(res.mean.fvt!.meanCosine - FVT_PIN), `fvt: ${res.mean.fvt!.meanCosine}`).toBeLessThan(0.005);
