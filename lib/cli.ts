@@ -7,6 +7,7 @@
  * (SIGINT: the running transfer is aborted through its AbortSignal; the target in progress leaves no folder).
  */
 import { parseArgs } from 'node:util';
+import { checkTransferOptions } from './transfer/transferEmbeddings.js';
 import { isFloatDtype, type FloatDtype } from './io/dtype.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -277,17 +278,21 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       if (v.preset !== undefined && v.preset !== 'paper') throw new UsageError(`--preset must be "paper", received ${JSON.stringify(v.preset)}`);
       if (v.preset && v.method) throw new UsageError('--preset paper and --method are exclusive');
       const list: TransferTarget[] = targets.map((target, i) => ({ target, out: outs[i] }));
+      const engine = { K: int('K', v.K, 1), selection: selectionOf(v.selection), lambda: lambdaOf(v.lambda), seed: int('seed', v.seed, 0), ...kernel };
+      // Combinations of options (e.g. --lambda with a method that has none) are usage errors too,
+      // found before any model is loaded.
+      try {
+        checkTransferOptions({ ...engine, method: v.preset === 'paper' ? 'salt-paper' : methodOf(v.method) });
+      } catch (err) {
+        throw new UsageError((err as Error).message);
+      }
       const reports = await transfer({
         source,
         targets: list,
         aux: v.aux,
         method: methodOf(v.method),
         preset: v.preset as 'paper' | undefined,
-        K: int('K', v.K, 1),
-        selection: selectionOf(v.selection),
-        lambda: lambdaOf(v.lambda),
-        seed: int('seed', v.seed, 0),
-        ...kernel,
+        ...engine,
         align: { caseFold },
         overwrite: v.overwrite,
         padToMultipleOf: int('pad-to-multiple-of', v['pad-to-multiple-of'], 1),

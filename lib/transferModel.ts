@@ -15,7 +15,7 @@ import { loadVocabulary } from './tokenizer/plainVocabularies.js';
 import { alignVocabularies, type AlignOptions, type Alignment, type AlignmentReport } from './tokenizer/align.js';
 import type { Vocabulary } from './tokenizer/vocabulary.js';
 import type { Segmentation } from './tokenizer/segment.js';
-import { transferEmbeddings, throwIfAborted, type TransferOptions, type TransferReport, type TransferStage } from './transfer/transferEmbeddings.js';
+import { checkTransferOptions, transferEmbeddings, throwIfAborted, type TransferOptions, type TransferReport, type TransferStage } from './transfer/transferEmbeddings.js';
 import { evaluateTransfer, type EvaluateArgs, type EvaluationResult } from './transfer/evaluateTransfer.js';
 import type { Matrix } from './validate.js';
 
@@ -256,6 +256,8 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
   const { source, target, out, targets, aux, preset, align, overwrite, padToMultipleOf, dtype, signal, onProgress, worker, ...options } = args;
   const method = resolveMethod({ method: args.method, preset });
   delete (options as { method?: unknown }).method;
+  // Option errors before any model is loaded (the engine would raise the same ones after loading).
+  checkTransferOptions({ ...options, method });
   let list: TransferTarget[];
   if (targets !== undefined) {
     if (target !== undefined || out !== undefined) throw new SaltError('E_ARGUMENT', 'give either target + out or targets, not both');

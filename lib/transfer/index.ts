@@ -5,6 +5,7 @@
  */
 export {
   transferEmbeddings,
+  checkTransferOptions,
   TRANSFER_METHODS,
   PROVENANCE,
   DEFAULT_LAMBDA_GRID,

@@ -212,6 +212,15 @@ interface Resolved {
   kernel: { backend?: Backend; threads?: number };
 }
 
+/**
+ * Checks transfer options (method, K, selection, lambda, seed, ...) and their combination without
+ * running anything, so callers that load models first can reject bad options before that work.
+ * Throws exactly what {@link transferEmbeddings} would throw for them.
+ */
+export function checkTransferOptions(options: TransferOptions): void {
+  resolveOptions(options);
+}
+
 function resolveOptions(o: TransferOptions): Resolved {
   const method = o.method === undefined ? 'salt' : checkOneOf('method', o.method, TRANSFER_METHODS);
   const notFor = (name: string, allowed: Set<TransferMethod>) => {

@@ -76,6 +76,7 @@ describe('main(): usage errors', () => {
     [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'magic'], '--method must be one of salt, salt-paper, salt-ridge, focus, clp, wechsel, mean, random, global-linear, fvt, received "magic"'],
     [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--selection', 'topk:0'], '--selection must be "sparsemax" or "topk:N" with N >= 1, received "topk:0"'],
     [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--dtype', 'f64'], '--dtype must be F32, F16 or BF16, received "f64"'],
+    [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'focus', '--lambda', '1'], 'lambda does not apply to method "focus" (it applies to "salt", "salt-paper", "salt-ridge", "global-linear"), received 1'],
     [['evaluate', '--source', 's', '--target', 't', '--holdout', '1.5'], '--holdout must be a fraction in (0, 1) or a count >= 1, received "1.5"'],
     [['info', '--source', 's'], 'info does not take --source'],
     [['inspect', '--source', 's', '--target', 't'], 'inspect takes exactly one token, received 0'],
