@@ -4,12 +4,13 @@
  */
 import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
 import { topkCosine, type Backend } from '../kernels.js';
-import { checkInteger, checkMatrix, checkNeighbourhoods, checkNumber, type Matrix } from '../validate.js';
+import { checkInteger, checkMatrix, checkNumber, type Matrix } from '../validate.js';
 import { MATCH_CATEGORIES } from '../tokenizer/align.js';
 import { STREAM, seededSample } from './random.js';
 import { cosine } from './stats.js';
 import {
   TRANSFER_METHODS,
+  checkSegmentation,
   gatherRows,
   throwIfAborted,
   transferEmbeddings,
@@ -151,13 +152,11 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
   if (!(sid instanceof Int32Array)) throw new SaltTypeError(`alignment.sourceIdOfTarget must be an Int32Array, received ${describe(sid)}`);
   if (sid.length !== Pm.rows) throw new SaltRangeError(`alignment.sourceIdOfTarget must have target.rows = ${Pm.rows} elements, received ${sid.length}`, 'E_SHAPE');
   const cat = args.alignment.category;
-  if (cat !== undefined && (!(cat instanceof Uint8Array) || cat.length !== Pm.rows)) {
-    throw new SaltTypeError(`alignment.category must be a Uint8Array of target.rows = ${Pm.rows} elements, received ${describe(cat)}`);
-  }
+  if (cat !== undefined && !(cat instanceof Uint8Array)) throw new SaltTypeError(`alignment.category must be a Uint8Array, received ${describe(cat)}`);
+  if (cat !== undefined && cat.length !== Pm.rows) throw new SaltRangeError(`alignment.category must have target.rows = ${Pm.rows} elements, received ${cat.length}`, 'E_SHAPE');
   const present = args.auxPresent;
-  if (present !== undefined && (!(present instanceof Uint8Array) || present.length !== Pm.rows)) {
-    throw new SaltTypeError(`auxPresent must be a Uint8Array of target.rows = ${Pm.rows} elements, received ${describe(present)}`);
-  }
+  if (present !== undefined && !(present instanceof Uint8Array)) throw new SaltTypeError(`auxPresent must be a Uint8Array, received ${describe(present)}`);
+  if (present !== undefined && present.length !== Pm.rows) throw new SaltRangeError(`auxPresent must have target.rows = ${Pm.rows} elements, received ${present.length}`, 'E_SHAPE');
   if (aux && aux.rows !== Pm.rows) throw new SaltRangeError(`aux.rows must equal target.rows = ${Pm.rows}, received ${aux.rows}`, 'E_SHAPE');
   const seg = args.segmentation;
   const specs: MethodSpec[] = (args.methods ?? TRANSFER_METHODS.filter((m) => m !== 'fvt' || seg !== undefined)).map((m, i) => {
@@ -168,7 +167,7 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
   if (specs.length === 0) throw new SaltRangeError('methods must name at least one method, received an empty array');
   const usesFvt = specs.some((s) => s.method === 'fvt');
   if (usesFvt && seg === undefined) throw new SaltError('E_ARGUMENT', 'method "fvt" needs segmentation (segmentWithVocabulary(source, target, { exclude: alignment.sourceIdOfTarget }))');
-  if (seg !== undefined) checkNeighbourhoods('segmentation', seg, Pm.rows);
+  if (seg !== undefined) checkSegmentation(seg, Pm.rows, args.source.rows);
   const labels = specs.map((s) => s.label ?? s.method);
   const dup = labels.find((l, i) => labels.indexOf(l) !== i);
   if (dup !== undefined) throw new SaltRangeError(`methods must have distinct labels; ${JSON.stringify(dup)} appears twice (give a label)`);

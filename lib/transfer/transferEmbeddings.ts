@@ -213,6 +213,22 @@ interface Resolved {
 }
 
 /**
+ * Checks a segmentation (CSR lists of source rows per target token): shapes, non-decreasing
+ * offsets, and every index a source row in [0, Vs).
+ */
+export function checkSegmentation(segmentation: unknown, Vt: number, Vs: number): TransferSegmentation {
+  const seg = checkNeighbourhoods('segmentation', segmentation, Vt);
+  for (let t = 0; t < Vt; t++) {
+    if (seg.offsets[t + 1] < seg.offsets[t]) throw new SaltRangeError(`segmentation.offsets must be non-decreasing; offsets[${t + 1}] = ${seg.offsets[t + 1]} < offsets[${t}] = ${seg.offsets[t]}`);
+  }
+  for (let e = 0; e < seg.indices.length; e++) {
+    const s = seg.indices[e];
+    if (s < 0 || s >= Vs) throw new SaltRangeError(`segmentation.indices[${e}] must be a source row in [0, ${Vs}), received ${s}`);
+  }
+  return seg;
+}
+
+/**
  * Checks transfer options (method, K, selection, lambda, seed, ...) and their combination without
  * running anything, so callers that load models first can reject bad options before that work.
  * Throws exactly what {@link transferEmbeddings} would throw for them.
@@ -369,14 +385,7 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
   let seg: TransferSegmentation | undefined;
   if (method === 'fvt') {
     if (args.segmentation === undefined) throw new SaltError('E_ARGUMENT', 'method "fvt" needs segmentation (each target token\'s source pieces; see segmentWithVocabulary)');
-    seg = checkNeighbourhoods('segmentation', args.segmentation, Vt);
-    for (let e = 0; e < seg.indices.length; e++) {
-      const s = seg.indices[e];
-      if (s < 0 || s >= Vs) throw new SaltRangeError(`segmentation.indices[${e}] must be a source row in [0, ${Vs}), received ${s}`);
-    }
-    for (let t = 0; t < Vt; t++) {
-      if (seg.offsets[t + 1] < seg.offsets[t]) throw new SaltRangeError(`segmentation.offsets must be non-decreasing; offsets[${t + 1}] = ${seg.offsets[t + 1]} < offsets[${t}] = ${seg.offsets[t]}`);
-    }
+    seg = checkSegmentation(args.segmentation, Vt, Vs);
   }
   checkFinite('source', S);
   if (head) checkFinite('sourceHead', head);
