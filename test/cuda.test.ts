@@ -10,21 +10,11 @@
  */
 import { afterEach, describe, expect, it } from 'vitest';
 import { SaltError, applyWeights, info, solveNeighbourhoods, sparsemax, topkCosine } from '../lib/index.js';
+import { mulberry32 as rng } from './helpers/reference.js';
 
 type M = { data: Float32Array; rows: number; cols: number };
 type Csr = { offsets: Int32Array; indices: Int32Array };
 
-/** mulberry32: a small seeded generator so failures reproduce. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function normal(r: () => number): number {
   const u = Math.max(r(), 1e-12), v = r();

@@ -2,16 +2,21 @@
 // the native algorithms: brute-force cosine, bisection sparsemax, Jacobi-SVD pseudo-inverse,
 // Gaussian-elimination ridge.
 
-/** Deterministic PRNG (mulberry32) and a Box-Muller normal sampler. */
-export function rng(seed: number): { uniform(): number; normal(): number; int(lo: number, hi: number): number } {
+/** mulberry32: a small seeded uniform generator on [0, 1), so failures reproduce. */
+export function mulberry32(seed: number): () => number {
   let s = seed >>> 0;
-  const uniform = (): number => {
+  return () => {
     s = (s + 0x6d2b79f5) >>> 0;
     let t = s;
     t = Math.imul(t ^ (t >>> 15), t | 1);
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** Deterministic PRNG (mulberry32) with a Box-Muller normal sampler and integers. */
+export function rng(seed: number): { uniform(): number; normal(): number; int(lo: number, hi: number): number } {
+  const uniform = mulberry32(seed);
   return {
     uniform,
     normal: () => Math.sqrt(-2 * Math.log(1 - uniform())) * Math.cos(2 * Math.PI * uniform()),

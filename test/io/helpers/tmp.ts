@@ -16,14 +16,5 @@ export function handMade(header: unknown, data: Uint8Array, pad = 0): Buffer {
   return Buffer.concat([prefix, json, data]);
 }
 
-/** Seeded 32-bit PRNG (mulberry32). */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+/** Seeded 32-bit PRNG (mulberry32), shared with the other suites. */
+export { mulberry32 as rng } from '../../helpers/reference.js';
