@@ -7,7 +7,6 @@
  * (SIGINT: the running transfer is aborted through its AbortSignal; the target in progress leaves no folder).
  */
 import { parseArgs } from 'node:util';
-import { checkTransferOptions } from './transfer/transferEmbeddings.js';
 import { isFloatDtype, type FloatDtype } from './io/dtype.js';
 import { realpathSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
@@ -15,7 +14,8 @@ import { resolve } from 'node:path';
 import { SaltError } from './errors.js';
 import { info } from './info.js';
 import { runDemo } from './demo.js';
-import { evaluateModels, transfer, REPORT_FILE, type ModelTransferReport, type TransferTarget } from './transferModel.js';
+import { evaluateModels, planTransfer, transfer, MAX_PAD_MULTIPLE, REPORT_FILE, type ModelTransferReport, type TransferTarget } from './transferModel.js';
+import { rm } from 'node:fs/promises';
 import { inspectToken } from './inspect.js';
 import { writeEvaluationFiles } from './evaluationFiles.js';
 import { formatEvaluation, type MethodSpec } from './transfer/evaluateTransfer.js';
@@ -89,17 +89,22 @@ const ACCEPTS: Record<string, ReadonlyArray<keyof typeof OPTIONS>> = {
   demo: ['out', 'overwrite', 'backend', 'threads', 'json'],
 };
 
-function int(name: string, v: string | undefined, min: number): number | undefined {
+function int(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
   if (v === undefined) return undefined;
   const n = Number(v);
-  if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n) || n < min) throw new UsageError(`--${name} must be an integer >= ${min}, received ${JSON.stringify(v)}`);
+  if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
+    throw new UsageError(`--${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`}, received ${JSON.stringify(v)}`);
+  }
   return n;
 }
+
+/** A plain decimal number ("1", "0.5", "1e-3"); no hex, no whitespace, no "Infinity". */
+const DECIMAL = /^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 
 function lambdaOf(v: string | undefined): 'auto' | number | undefined {
   if (v === undefined || v === 'auto') return v;
   const n = Number(v);
-  if (v.trim() === '' || !Number.isFinite(n) || n < 0) throw new UsageError(`--lambda must be "auto" or a number >= 0, received ${JSON.stringify(v)}`);
+  if (!DECIMAL.test(v) || !Number.isFinite(n)) throw new UsageError(`--lambda must be "auto" or a number >= 0, received ${JSON.stringify(v)}`);
   return n;
 }
 
@@ -221,9 +226,16 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     if (!(cmd in ACCEPTS)) throw new UsageError(`unknown command ${JSON.stringify(cmd)} (expected one of ${Object.keys(ACCEPTS).join(', ')})`);
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: cmd === 'inspect', strict: true });
+      parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: cmd === 'inspect', strict: true, tokens: true });
     } catch (e) {
       throw new UsageError(`${cmd}: ${(e as Error).message}`);
+    }
+    // An option given twice is a mistake (parseArgs would silently keep the last); only --target and --out repeat.
+    const seen = new Set<string>();
+    for (const t of parsed.tokens ?? []) {
+      if (t.kind !== 'option' || 'multiple' in OPTIONS[t.name as keyof typeof OPTIONS]) continue;
+      if (seen.has(t.name)) throw new UsageError(`${cmd}: --${t.name} was given more than once`);
+      seen.add(t.name);
     }
     const v = parsed.values as Values;
     json = v.json === true;
@@ -234,6 +246,12 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     for (const k of Object.keys(v)) if (!ACCEPTS[cmd].includes(k as keyof typeof OPTIONS) && k !== 'help') throw new UsageError(`${cmd} does not take --${k}`);
     const progress = new Progress(io.stderr as NodeJS.WriteStream, false);
     const kernel = { backend: backendOf(v.backend), threads: int('threads', v.threads, 0) };
+    for (const k of ['out', 'target', 'aux', 'source'] as const) {
+      const given = v[k];
+      if ((Array.isArray(given) ? given : given === undefined ? [] : [given]).some((x) => x === '')) throw new UsageError(`${cmd}: --${k} must be a non-empty path, received ""`);
+    }
+    // Every command that runs a kernel refuses --backend cuda up front when CUDA is missing, whether or not the method would need it.
+    if (kernel.backend === 'cuda' && cmd !== 'info' && !info().cuda.available) throw new SaltError('E_NO_CUDA', `--backend cuda was given but CUDA is not available: ${info().cuda.reason}`);
 
     if (cmd === 'info') {
       const i = info();
@@ -278,29 +296,48 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       if (v.preset !== undefined && v.preset !== 'paper') throw new UsageError(`--preset must be "paper", received ${JSON.stringify(v.preset)}`);
       if (v.preset && v.method) throw new UsageError('--preset paper and --method are exclusive');
       const list: TransferTarget[] = targets.map((target, i) => ({ target, out: outs[i] }));
-      const engine = { K: int('K', v.K, 1), selection: selectionOf(v.selection), lambda: lambdaOf(v.lambda), seed: int('seed', v.seed, 0), ...kernel };
-      // Combinations of options (e.g. --lambda with a method that has none) are usage errors too,
-      // found before any model is loaded.
+      const published = new Set<number>();
+      let publishedBeforeAbort: Set<number> | undefined;
+      io.signal?.addEventListener('abort', () => (publishedBeforeAbort = new Set(published)), { once: true });
+      // Option values, their combination and every path are checked before any model is loaded; a
+      // bad value (E_ARGUMENT, E_TYPE: a wrong K, an --out inside an input, a file as --target ...) is a usage error.
+      let plan;
       try {
-        checkTransferOptions({ ...engine, method: v.preset === 'paper' ? 'salt-paper' : methodOf(v.method) });
+        plan = await planTransfer({
+          source,
+          targets: list,
+          aux: v.aux,
+          method: methodOf(v.method),
+          preset: v.preset as 'paper' | undefined,
+          K: int('K', v.K, 1),
+          selection: selectionOf(v.selection),
+          lambda: lambdaOf(v.lambda),
+          seed: int('seed', v.seed, 0),
+          ...kernel,
+          align: { caseFold },
+          overwrite: v.overwrite,
+          padToMultipleOf: int('pad-to-multiple-of', v['pad-to-multiple-of'], 1, MAX_PAD_MULTIPLE),
+          dtype: dtypeOf(v.dtype),
+          signal: io.signal,
+          onProgress: (e) => {
+            if (e.stage === 'write' && e.done === e.total) published.add(e.target);
+            progress.update(list.length > 1 ? `[${e.target + 1}/${list.length}] ${e.stage}` : e.stage, e.done, e.total);
+          },
+        });
       } catch (err) {
-        throw new UsageError((err as Error).message);
+        const c = (err as { code?: string }).code;
+        if (c === 'E_ARGUMENT' || c === 'E_TYPE') throw new UsageError((err as Error).message);
+        throw err;
       }
-      const reports = await transfer({
-        source,
-        targets: list,
-        aux: v.aux,
-        method: methodOf(v.method),
-        preset: v.preset as 'paper' | undefined,
-        ...engine,
-        align: { caseFold },
-        overwrite: v.overwrite,
-        padToMultipleOf: int('pad-to-multiple-of', v['pad-to-multiple-of'], 1),
-        dtype: dtypeOf(v.dtype),
-        signal: io.signal,
-        onProgress: (e) => progress.update(list.length > 1 ? `[${e.target + 1}/${list.length}] ${e.stage}` : e.stage, e.done, e.total),
-      });
+      const reports = await transfer(plan);
       progress.finishLine();
+      if (io.signal?.aborted) {
+        // The interrupt came after the last check inside transfer(): the outputs it published after
+        // the interrupt are removed, so an interrupted run leaves no output (targets finished before it stay).
+        const keep = publishedBeforeAbort ?? new Set<number>();
+        for (const [i, r] of reports.entries()) if (!keep.has(i)) await rm(r.output, { recursive: true, force: true });
+        throw new SaltError('E_ABORTED', `interrupted${keep.size ? `; kept the outputs finished before the interrupt: ${[...keep].map((i) => reports[i].output).join(', ')}` : ''}`);
+      }
       if (json) out(toJson(reports));
       else for (const r of reports) out(summarise(r));
       return EXIT.ok;
@@ -314,7 +351,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       let holdout: number | undefined;
       if (v.holdout !== undefined) {
         holdout = Number(v.holdout);
-        if (v.holdout.trim() === '' || !Number.isFinite(holdout) || holdout <= 0 || (holdout >= 1 && !Number.isInteger(holdout))) throw new UsageError(`--holdout must be a fraction in (0, 1) or a count >= 1, received ${JSON.stringify(v.holdout)}`);
+        if (!DECIMAL.test(v.holdout) || !Number.isFinite(holdout) || holdout <= 0 || (holdout >= 1 && !Number.isInteger(holdout))) throw new UsageError(`--holdout must be a fraction in (0, 1) or a count >= 1, received ${JSON.stringify(v.holdout)}`);
       }
       let seeds: number[] | undefined;
       if (v.seeds !== undefined) seeds = v.seeds.split(',').map((s) => int('seeds', s.trim(), 0)!);
@@ -333,6 +370,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
         onProgress: (d, t) => progress.update('evaluate', d, t),
       });
       progress.finishLine();
+      if (io.signal?.aborted) throw new SaltError('E_ABORTED', 'interrupted before the evaluation files were written');
       const files = outDir ? await writeEvaluationFiles(outDir, result, { source, target, alignment, prepareThread, timings }) : [];
       if (json) out(toJson({ source, target, alignment, prepareThread, timings, files, mean: result.mean, labels: result.labels, seeds: result.seeds.map((s) => ({ seed: s.seed, heldOut: s.heldOut, anchors: s.anchors, excluded: s.excluded })) }));
       else {
@@ -358,7 +396,8 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     if (json) out(toJson({ error: { code, message, usage } }));
     err(`salt-transfer: ${usage ? 'usage error' : 'error'} [${code}]: ${message}`);
     if (usage) err('Run salt-transfer --help for the commands and options.');
-    if (!usage && !(e instanceof Error && 'code' in e) && e instanceof Error && e.stack) err(e.stack);
+    // A JavaScript stack is for bug reports: shown only with SALT_DEBUG=1.
+    if (!usage && code === 'E_INTERNAL' && e instanceof Error && e.stack && process.env.SALT_DEBUG === '1') err(e.stack);
     if (code === 'E_ABORTED') return EXIT.interrupted;
     return usage ? EXIT.usage : EXIT.error;
   }
@@ -376,13 +415,19 @@ function invokedDirectly(): boolean {
 if (invokedDirectly()) {
   const ac = new AbortController();
   let interrupted = false;
-  process.on('SIGINT', () => {
+  // SIGINT (Ctrl-C) and SIGTERM abort the run: exit 130 and no output of the target in progress.
+  let finished = false;
+  const onSignal = (name: string) => {
+    if (finished) return; // the run is complete and its result reported: nothing left to abort
     if (interrupted) process.exit(EXIT.interrupted);
     interrupted = true;
-    process.stderr.write('\nsalt-transfer: interrupted, aborting (press Ctrl-C again to exit at once) ...\n');
+    process.stderr.write(`\nsalt-transfer: ${name}, aborting (press Ctrl-C again to exit at once) ...\n`);
     ac.abort();
-  });
+  };
+  process.on('SIGINT', () => onSignal('interrupted'));
+  process.on('SIGTERM', () => onSignal('terminated'));
   main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: ac.signal }).then((code) => {
+    finished = true;
     process.exitCode = code;
   });
 }

@@ -55,7 +55,7 @@ export class SaltRangeError extends RangeError {
 /** Human-readable description of a received value for error messages. */
 export function describe(value: unknown): string {
   if (value === null) return 'null';
-  if (value === undefined) return 'undefined';
+  if (value === undefined) return 'nothing (the value is missing)';
   if (ArrayBuffer.isView(value)) {
     const name = value.constructor?.name ?? 'TypedArray';
     const len = (value as unknown as { length?: number }).length;
@@ -66,6 +66,19 @@ export function describe(value: unknown): string {
   if (typeof value === 'string') return JSON.stringify(value.length > 60 ? value.slice(0, 57) + '...' : value);
   if (typeof value === 'bigint') return `${value}n`;
   if (typeof value === 'function') return 'function';
-  if (typeof value === 'object') return value.constructor?.name ? `${value.constructor.name} object` : 'object';
+  if (typeof value === 'object') {
+    const proto = Object.getPrototypeOf(value);
+    if (proto === Object.prototype || proto === null) {
+      // A plain object (e.g. parsed JSON): show it, shortened.
+      let text: string;
+      try {
+        text = JSON.stringify(value) ?? 'object';
+      } catch {
+        text = 'object';
+      }
+      return `object ${text.length > 60 ? text.slice(0, 57) + '...' : text}`;
+    }
+    return value.constructor?.name ? `${value.constructor.name} object` : 'object';
+  }
   return String(value);
 }

@@ -5,12 +5,14 @@
  * See docs/transfer.md ("Folder-level transfer").
  */
 import { join, resolve } from 'node:path';
-import { SaltError, SaltTypeError, describe } from './errors.js';
+import { SaltError, SaltRangeError, SaltTypeError, describe } from './errors.js';
 import { HfModel, writeTransferredModel, type TransferredModelReport } from './io/hfModel.js';
-import type { FloatDtype } from './io/dtype.js';
+import { isFloatDtype, type FloatDtype } from './io/dtype.js';
 import { countPresent, loadAuxFile, type AuxInfo } from './auxSpace.js';
 import { openPreparer, type Preparer } from './preparer.js';
-import { pathExists, writeBytesAtomic } from './io/atomic.js';
+import { REPORT_FILE, checkOutputPlacement, checkReplaceable } from './io/atomic.js';
+import { optionalFile, readableFolder } from './io/files.js';
+import { info } from './info.js';
 import { loadVocabulary } from './tokenizer/plainVocabularies.js';
 import { alignVocabularies, type AlignOptions, type Alignment, type AlignmentReport } from './tokenizer/align.js';
 import type { Vocabulary } from './tokenizer/vocabulary.js';
@@ -102,12 +104,45 @@ export interface ModelTransferReport {
   transfer: TransferReport;
   /** What was written. */
   written: TransferredModelReport;
+  /** Input that was accepted but looks wrong (e.g. a tokenizer much smaller than its embedding); empty when none. */
+  warnings: string[];
   /** Wall time per stage (ms), including I/O; `engine` is the engine's total (its stages are in `transfer.timings`). */
   timings: Record<'loadSource' | 'loadTarget' | 'align' | 'aux' | 'engine' | 'write' | 'total', number>;
 }
 
 /** The file name of the report written into each output folder. */
-export const REPORT_FILE = 'salt-transfer-report.json';
+export { REPORT_FILE };
+
+/** Largest `padToMultipleOf` (real models pad to 8 .. 256). */
+export const MAX_PAD_MULTIPLE = 65536;
+
+/**
+ * Every check that needs no model loaded, for all targets before any work: the source and each
+ * target are readable folders, each aux file a regular file, each output a non-empty path that is
+ * not, does not contain and does not lie inside any input, distinct from the other outputs, and
+ * either absent or (with `overwrite`) a folder salt-transfer wrote. Old temporary folders of killed
+ * runs next to the outputs are removed.
+ */
+async function checkInputs(source: string, list: readonly TransferTarget[], overwrite: boolean): Promise<void> {
+  await readableFolder(source, 'source');
+  const inputs: Array<{ path: string; what: string }> = [{ path: source, what: 'source folder' }];
+  for (const [i, t] of list.entries()) {
+    const label = list.length > 1 ? `target ${i + 1}` : 'target';
+    await readableFolder(t.target, label);
+    inputs.push({ path: t.target, what: `${label} folder` });
+    if (typeof t.aux === 'string') {
+      if (t.aux === '') throw new SaltTypeError(`aux must be a file path (.bin, .vec, .txt) or a matrix, received ""`);
+      if (!(await optionalFile(t.aux, 'aux file'))) throw new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(t.aux)} does not exist`);
+      inputs.push({ path: t.aux, what: 'aux file' });
+    }
+  }
+  const outs = list.map((t) => resolve(t.out));
+  if (new Set(outs).size !== outs.length) throw new SaltError('E_ARGUMENT', `targets must have distinct out folders, received ${outs.map((o) => JSON.stringify(o)).join(', ')}`);
+  for (const t of list) {
+    await checkOutputPlacement(t.out, inputs);
+    await checkReplaceable(resolve(t.out), overwrite);
+  }
+}
 
 /** The source side, loaded once for all targets. */
 export interface LoadedSource {
@@ -152,7 +187,9 @@ export async function loadSource(folder: string, withVocab = true): Promise<Load
 }
 
 async function mustExist(path: string, what: string): Promise<void> {
-  if (!(await pathExists(path))) throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`);
+  if (what === 'aux file') {
+    if (!(await optionalFile(path, what))) throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`);
+  } else await readableFolder(path, what);
 }
 
 /** The aux space of a target vocabulary of `n` tokens when given as a matrix or left out (see {@link AuxSpec}); null for a file (see `loadAuxFile`). */
@@ -236,6 +273,77 @@ function resolveMethod(args: { method?: TransferOptions['method']; preset?: 'pap
   return args.method;
 }
 
+/** A checked {@link transfer} call: options resolved and every input checked; made by {@link planTransfer}. */
+export interface TransferPlan {
+  readonly source: string;
+  readonly list: readonly TransferTarget[];
+  readonly method: TransferOptions['method'];
+  /** The engine's options (method excluded). */
+  readonly options: Readonly<Omit<TransferOptions, 'onProgress' | 'signal' | 'method'>>;
+  readonly align: AlignOptions;
+  readonly overwrite: boolean;
+  readonly padToMultipleOf?: number;
+  readonly dtype?: FloatDtype;
+  readonly signal?: AbortSignal;
+  readonly onProgress?: (event: TransferProgress) => void;
+  readonly worker: boolean;
+}
+
+const PLANS = new WeakSet<TransferPlan>();
+
+/**
+ * Resolves and checks the arguments of {@link transfer} without loading any model: the options and
+ * their combination, and every input and output path (see `checkInputs`). {@link transfer} runs
+ * the frozen plan without checking again. E_ARGUMENT / E_TYPE for a bad value, E_NOT_FOUND for a
+ * missing input, E_EXISTS for an output that may not be replaced, E_NO_CUDA for backend "cuda"
+ * without CUDA.
+ */
+export async function planTransfer(args: TransferModelArgs): Promise<TransferPlan> {
+  if (args === null || typeof args !== 'object') throw new SaltTypeError(`transfer() takes an options object, received ${describe(args)}`);
+  const { source, target, out, targets, aux, preset, align, overwrite, padToMultipleOf, dtype, signal, onProgress, worker, ...options } = args;
+  const method = resolveMethod({ method: args.method, preset });
+  delete (options as { method?: unknown }).method;
+  // Option errors before any model is loaded (the engine would raise the same ones after loading).
+  checkTransferOptions({ ...options, method });
+  let list: TransferTarget[];
+  if (targets !== undefined) {
+    if (target !== undefined || out !== undefined) throw new SaltError('E_ARGUMENT', 'give either target + out or targets, not both');
+    if (!Array.isArray(targets) || targets.length === 0) throw new SaltTypeError(`targets must be a non-empty array of { target, out, aux? }, received ${describe(targets)}`);
+    list = targets.map((t, i) => {
+      if (t === null || typeof t !== 'object' || typeof t.target !== 'string' || t.target === '' || typeof t.out !== 'string' || t.out === '') {
+        throw new SaltTypeError(`targets[${i}] must be { target: string, out: string, aux? } with non-empty paths, received ${describe(t)}`);
+      }
+      return { target: t.target, out: t.out, aux: t.aux ?? aux };
+    });
+  } else {
+    if (typeof target !== 'string' || target === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(target)}`);
+    if (typeof out !== 'string' || out === '') throw new SaltTypeError(`out must be an output folder path, received ${describe(out)}`);
+    list = [{ target, out, aux }];
+  }
+  if (padToMultipleOf !== undefined && (!Number.isSafeInteger(padToMultipleOf) || padToMultipleOf < 1 || padToMultipleOf > MAX_PAD_MULTIPLE)) {
+    throw new SaltRangeError(`padToMultipleOf must be an integer in [1, ${MAX_PAD_MULTIPLE}], received ${describe(padToMultipleOf)}`);
+  }
+  if (dtype !== undefined && !isFloatDtype(dtype)) throw new SaltRangeError(`dtype must be "F32", "F16" or "BF16", received ${describe(dtype)}`);
+  if (options.backend === 'cuda' && !info().cuda.available) throw new SaltError('E_NO_CUDA', `backend "cuda" was requested but CUDA is not available: ${info().cuda.reason}`);
+  if (typeof source !== 'string' || source === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
+  await checkInputs(source, list, overwrite === true);
+  const plan: TransferPlan = Object.freeze({
+    source,
+    list: Object.freeze(list.map((t) => Object.freeze(t))),
+    method,
+    options: Object.freeze(options),
+    align: Object.freeze({ ...(align ?? {}) }),
+    overwrite: overwrite === true,
+    padToMultipleOf,
+    dtype,
+    signal,
+    onProgress,
+    worker: worker !== false,
+  });
+  PLANS.add(plan);
+  return plan;
+}
+
 /**
  * Transfers an LLM folder to the vocabulary of one or more PLM folders and writes a new model folder
  * per target (config, weights, tokenizer consistent; loads as a Hugging Face model), with
@@ -251,37 +359,15 @@ function resolveMethod(args: { method?: TransferOptions['method']; preset?: 'pap
  *   `overwrite` is not set; checked for every target before any work), `E_ABORTED`, and the errors of
  *   the loaders, the alignment, the engine and the writer.
  */
-export async function transfer(args: TransferModelArgs): Promise<ModelTransferReport[]> {
-  if (args === null || typeof args !== 'object') throw new SaltTypeError(`transfer() takes an options object, received ${describe(args)}`);
-  const { source, target, out, targets, aux, preset, align, overwrite, padToMultipleOf, dtype, signal, onProgress, worker, ...options } = args;
-  const method = resolveMethod({ method: args.method, preset });
-  delete (options as { method?: unknown }).method;
-  // Option errors before any model is loaded (the engine would raise the same ones after loading).
-  checkTransferOptions({ ...options, method });
-  let list: TransferTarget[];
-  if (targets !== undefined) {
-    if (target !== undefined || out !== undefined) throw new SaltError('E_ARGUMENT', 'give either target + out or targets, not both');
-    if (!Array.isArray(targets) || targets.length === 0) throw new SaltTypeError(`targets must be a non-empty array of { target, out, aux? }, received ${describe(targets)}`);
-    list = targets.map((t, i) => {
-      if (t === null || typeof t !== 'object' || typeof t.target !== 'string' || typeof t.out !== 'string') throw new SaltTypeError(`targets[${i}] must be { target: string, out: string, aux? }, received ${describe(t)}`);
-      return { target: t.target, out: t.out, aux: t.aux ?? aux };
-    });
-  } else {
-    if (typeof target !== 'string' || target === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(target)}`);
-    if (typeof out !== 'string' || out === '') throw new SaltTypeError(`out must be an output folder path, received ${describe(out)}`);
-    list = [{ target, out, aux }];
-  }
-  const outs = list.map((t) => resolve(t.out));
-  if (new Set(outs).size !== outs.length) throw new SaltError('E_ARGUMENT', `targets must have distinct out folders, received ${outs.map((o) => JSON.stringify(o)).join(', ')}`);
-  if (!overwrite) for (const t of list) if (await pathExists(t.out)) throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(t.out)} already exists (pass overwrite: true, or --overwrite, to replace it)`);
+export async function transfer(args: TransferModelArgs | TransferPlan): Promise<ModelTransferReport[]> {
+  const plan = PLANS.has(args as TransferPlan) ? (args as TransferPlan) : await planTransfer(args as TransferModelArgs);
+  const { source, list, method, options, align, overwrite, padToMultipleOf, dtype, signal, onProgress, worker } = plan;
   throwIfAborted(signal);
   const emit = (i: number, stage: ModelStage, done: number, total: number) => onProgress?.({ target: i, stage, done, total });
   const tAll = performance.now();
   emit(0, 'load-source', 0, 1);
-  if (typeof source !== 'string' || source === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
-  await mustExist(source, 'source');
   // The tokenizer files are parsed (and the vocabularies aligned) in a worker thread when available.
-  const [srcResult, prepResult] = await Promise.allSettled([loadSource(source, false), openPreparer(source, worker !== false)]);
+  const [srcResult, prepResult] = await Promise.allSettled([loadSource(source, false), openPreparer(source, worker)]);
   if (srcResult.status === 'rejected' || prepResult.status === 'rejected') {
     if (srcResult.status === 'fulfilled') await srcResult.value.model.close();
     if (prepResult.status === 'fulfilled') await prepResult.value.close();
@@ -323,25 +409,16 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
       throwIfAborted(signal);
       t1 = performance.now();
       emit(i, 'write', 0, 1);
-      const written = await writeTransferredModel({
-        source: src.model,
-        output: of,
-        tokenizer: tf,
-        inputEmbedding: res.embeddings,
-        outputHead: res.head,
-        sourceIdOfTarget: pair.alignment.sourceIdOfTarget,
-        padToMultipleOf,
-        dtype,
-        overwrite,
-      });
-      times.write = performance.now() - t1;
-      times.total = performance.now() - t0 + (i === 0 ? loadSourceMs : 0);
       const { samples: _samples, ...alignCounts } = pair.alignment.report;
       void _samples;
-      const report: ModelTransferReport = {
+      const warnings: string[] = [];
+      if (pair.targetVocabSize < pair.target.rows / 2) {
+        warnings.push(`the target tokenizer has ${pair.targetVocabSize} tokens, fewer than half of the ${pair.target.rows} rows of the target's input embedding: check that ${JSON.stringify(tf)} holds the tokenizer of that model`);
+      }
+      const makeReport = (w: TransferredModelReport): ModelTransferReport => ({
         source,
         target: tf,
-        output: written.output,
+        output: w.output,
         shapes: {
           sourceVocab: preparer.sourceVocabSize,
           sourceRows: src.embeddings.rows,
@@ -356,13 +433,32 @@ export async function transfer(args: TransferModelArgs): Promise<ModelTransferRe
         prepareThread: preparer.thread,
         alignment: alignCounts,
         transfer: res.report,
-        written,
-        timings: times,
-      };
-      // Written after the folder is published (the writer owns the folder's atomic rename); the file itself is atomic.
-      await writeBytesAtomic(join(written.output, REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
+        written: w,
+        warnings,
+        timings: { ...times },
+      });
+      let report: ModelTransferReport | undefined;
+      await writeTransferredModel({
+        source: src.model,
+        output: of,
+        tokenizer: tf,
+        inputEmbedding: res.embeddings,
+        outputHead: res.head,
+        sourceIdOfTarget: pair.alignment.sourceIdOfTarget,
+        padToMultipleOf,
+        dtype,
+        overwrite,
+        signal,
+        // The report goes into the folder before it is published, with the timings up to then.
+        report: (w) => {
+          times.write = performance.now() - t1;
+          times.total = performance.now() - t0 + (i === 0 ? loadSourceMs : 0);
+          report = makeReport(w);
+          return report;
+        },
+      });
       emit(i, 'write', 1, 1);
-      reports.push(report);
+      reports.push(report!);
     }
   } finally {
     await Promise.all([src.model.close(), preparer.close()]);

@@ -2,17 +2,185 @@
  * Helpers for atomic output: everything is written under a temporary name in the target folder and
  * moved into place when complete (a hard link for files that must not replace anything, else a
  * rename), so a reader never sees a half-written file or folder and nothing is replaced without
- * `overwrite`.
+ * `overwrite`. Temporary names carry a hash of the host name and the process id, so that the
+ * leftovers of a killed run can be told apart and removed by a later run ({@link cleanStaleTemps}).
  */
-import { randomBytes } from 'node:crypto';
-import { link, open, rename, rm, stat, lstat, mkdir, unlink } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import { link, open, realpath, rename, rm, stat, lstat, mkdir, readdir, rmdir, unlink } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { basename, dirname, join, resolve, sep } from 'node:path';
 import { SaltError } from '../errors.js';
 
-/** A temporary name next to `target` (same folder, so the final rename stays on one file system). */
+/** The report `transfer()` and `writeTransferredModel` write into every output folder: it marks a folder salt-transfer wrote. */
+export const REPORT_FILE = 'salt-transfer-report.json';
+/** The report of `salt-transfer demo`: it marks the demo's output folder. */
+export const DEMO_MARKER = 'demo-report.json';
+/** Files whose presence marks a folder as salt-transfer's own output, which `overwrite` may replace. */
+const OUTPUT_MARKERS = [REPORT_FILE, DEMO_MARKER];
+
+const HOST = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+/** `.<name>.tmp-<host>-<pid>-<random>` with an optional `.old` (a replaced folder on its way out). */
+const TEMP_NAME = /^\..*\.tmp-([0-9a-f]{8})-(\d+)-[0-9a-f]{8}(?:\.old)?$/s;
+/** Longest file name most file systems take (NAME_MAX), in bytes. */
+const NAME_MAX = 255;
+
+/** The longest prefix of `s` whose UTF-8 encoding fits in `bytes` (whole code points only). */
+function truncateUtf8(s: string, bytes: number): string {
+  let used = 0;
+  let out = '';
+  for (const ch of s) {
+    const n = Buffer.byteLength(ch);
+    if (used + n > bytes) break;
+    used += n;
+    out += ch;
+  }
+  return out;
+}
+
+/**
+ * A temporary name next to `target` (same folder, so the final rename stays on one file system). It
+ * fits in NAME_MAX bytes even with `.old` appended, whatever the length of `target`'s name (the name
+ * part is shortened; the host/pid/random suffix keeps it unique).
+ */
 export function tempNameFor(target: string): string {
-  return join(dirname(target), `.${basename(target)}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`);
+  const suffix = `.tmp-${HOST}-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const name = truncateUtf8(basename(target), NAME_MAX - 1 - suffix.length - '.old'.length);
+  return join(dirname(target), `.${name}${suffix}`);
+}
+
+function processAlive(pid: number): boolean {
+  if (pid === process.pid) return true;
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, owned by someone else
+  }
+}
+
+/**
+ * Removes the temporary files and folders that runs on this host left in `folder` when they were
+ * killed (their process no longer exists). Entries of live processes and of other hosts (a shared
+ * file system) are left alone. Best effort: returns the names removed.
+ */
+export async function cleanStaleTemps(folder: string): Promise<string[]> {
+  let names: string[];
+  try {
+    names = await readdir(folder);
+  } catch {
+    return [];
+  }
+  const removed: string[] = [];
+  for (const name of names) {
+    const m = TEMP_NAME.exec(name);
+    if (!m || m[1] !== HOST || processAlive(Number(m[2]))) continue;
+    try {
+      await rm(join(folder, name), { recursive: true, force: true });
+      removed.push(name);
+    } catch {
+      // not ours to insist on
+    }
+  }
+  return removed;
+}
+
+/**
+ * Creates `folder` and its missing parents; returns a function that removes the folders this call
+ * created, deepest first, as long as they are empty (so a failed write leaves no new empty parents).
+ */
+export async function createFolders(folder: string): Promise<() => Promise<void>> {
+  const target = resolve(folder);
+  let first: string | undefined;
+  try {
+    first = await mkdir(target, { recursive: true });
+  } catch (err) {
+    throw ioError(err, `could not create folder ${JSON.stringify(target)}`);
+  }
+  return async () => {
+    if (first === undefined) return;
+    for (let d = target; ; d = dirname(d)) {
+      try {
+        await rmdir(d);
+      } catch {
+        return; // not empty (or gone): stop there
+      }
+      if (d === first || dirname(d) === d) return;
+    }
+  };
+}
+
+/**
+ * What replacing `target` with `overwrite` would delete, checked before anything is written: nothing
+ * (absent), an empty folder, or a folder salt-transfer wrote (it holds one of the output markers).
+ * Anything else (a file, a symbolic link, a folder without a marker) is refused with E_EXISTS, so
+ * `overwrite` can never delete a user's own files.
+ */
+export async function checkReplaceable(target: string, overwrite: boolean): Promise<'absent' | 'empty' | 'ours'> {
+  let st;
+  try {
+    st = await lstat(target);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
+    throw ioError(err, `could not inspect ${JSON.stringify(target)}`);
+  }
+  if (!overwrite) throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(target)} already exists (pass overwrite: true, or --overwrite, to replace a folder salt-transfer wrote)`);
+  const what = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? null : 'a file';
+  if (what) throw new SaltError('E_EXISTS', `refusing to replace ${JSON.stringify(target)}: it is ${what}, and overwrite only replaces folders salt-transfer wrote`);
+  let entries: string[];
+  try {
+    entries = await readdir(target);
+  } catch (err) {
+    throw ioError(err, `could not list ${JSON.stringify(target)}`);
+  }
+  if (entries.length === 0) return 'empty';
+  for (const m of OUTPUT_MARKERS) {
+    if (!entries.includes(m)) continue;
+    try {
+      if ((await lstat(join(target, m))).isFile()) return 'ours';
+    } catch {
+      // fall through to the refusal
+    }
+  }
+  throw new SaltError(
+    'E_EXISTS',
+    `refusing to replace ${JSON.stringify(target)}: it is not empty and holds no ${OUTPUT_MARKERS.join(' or ')}, so salt-transfer did not write it (overwrite only replaces folders salt-transfer wrote; remove it yourself or choose another output folder)`,
+  );
+}
+
+/** `p` with every existing part's symbolic links resolved (the missing tail appended as given). */
+async function realpathLoose(p: string): Promise<string> {
+  const abs = resolve(p);
+  const tail: string[] = [];
+  for (let d = abs; ; d = dirname(d)) {
+    try {
+      return join(await realpath(d), ...tail.reverse());
+    } catch (err) {
+      const c = (err as NodeJS.ErrnoException).code;
+      if ((c !== 'ENOENT' && c !== 'ENOTDIR') || dirname(d) === d) return abs;
+      tail.push(basename(d));
+    }
+  }
+}
+
+function within(child: string, parent: string): boolean {
+  return child.startsWith(parent.endsWith(sep) ? parent : parent + sep);
+}
+
+/**
+ * Refuses an output folder that is, contains, or lies inside one of the inputs (symbolic links
+ * resolved): writing it, and above all replacing it with `overwrite`, would destroy an input or the
+ * files beside it. E_ARGUMENT naming both paths.
+ */
+export async function checkOutputPlacement(out: string, inputs: ReadonlyArray<{ path: string; what: string }>): Promise<void> {
+  const o = await realpathLoose(out);
+  for (const { path, what } of inputs) {
+    const i = await realpathLoose(path);
+    const q = `output folder ${JSON.stringify(out)}`;
+    if (o === i) throw new SaltError('E_ARGUMENT', `${q} is the ${what} ${JSON.stringify(path)}; choose a new folder for the output`);
+    if (within(i, o)) throw new SaltError('E_ARGUMENT', `${q} contains the ${what} ${JSON.stringify(path)}; writing there could replace the input, choose a folder outside it`);
+    if (within(o, i)) throw new SaltError('E_ARGUMENT', `${q} lies inside the ${what} ${JSON.stringify(path)}; choose a folder outside the inputs`);
+  }
 }
 
 /** True when something (file, folder or link) exists at `p`. */
@@ -148,17 +316,26 @@ export async function writeFileAtomic(
 /**
  * Renames the complete folder `tmp` to `target`. Without `overwrite`, relies on rename's refusal
  * to replace a non-empty folder or a file (E_EXISTS, `tmp` left for the caller to remove); an
- * empty folder at `target` is replaced, as nothing is lost. With `overwrite`, an existing
- * `target` is moved aside, `tmp` renamed in and the old folder deleted (restored if the rename fails).
+ * empty folder at `target` is replaced, as nothing is lost. With `overwrite`, an existing `target`
+ * must pass {@link checkReplaceable} (empty, or written by salt-transfer); it is moved aside, `tmp`
+ * renamed in and the old folder deleted (restored if the rename fails).
+ *
+ * With a `signal`, the publication is cancellable up to its end: an abort seen before the rename
+ * throws E_ABORTED; one that arrived while the renames and the flush were in flight is undone
+ * (the new folder goes back to `tmp`, the old one is restored) and throws E_ABORTED too.
  */
-export async function publishFolder(tmp: string, target: string, overwrite: boolean): Promise<void> {
+export async function publishFolder(tmp: string, target: string, overwrite: boolean, signal?: AbortSignal): Promise<void> {
+  const aborted = () => new SaltError('E_ABORTED', 'aborted before the output folder was published');
+  if (signal?.aborted) throw aborted();
+  let trash: string | undefined;
   try {
     await rename(tmp, target);
   } catch (err) {
     const c = (err as NodeJS.ErrnoException).code ?? '';
     if (c !== 'ENOTEMPTY' && c !== 'EEXIST' && c !== 'ENOTDIR' && c !== 'EISDIR') throw ioError(err, `could not rename ${JSON.stringify(tmp)} to ${JSON.stringify(target)}`);
     if (!overwrite) throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(target)} already exists (pass overwrite: true to replace it)`);
-    const trash = tempNameFor(target) + '.old';
+    await checkReplaceable(target, true);
+    trash = tempNameFor(target) + '.old';
     try {
       await rename(target, trash);
     } catch (err2) {
@@ -170,9 +347,15 @@ export async function publishFolder(tmp: string, target: string, overwrite: bool
       await rename(trash, target).catch(() => undefined);
       throw ioError(err2, `could not rename ${JSON.stringify(tmp)} to ${JSON.stringify(target)}`);
     }
-    await rm(trash, { recursive: true, force: true }).catch(() => undefined);
   }
   await syncFolder(dirname(target));
+  if (signal?.aborted) {
+    // The interrupt arrived while publishing: take the new folder back and restore the old one.
+    await rename(target, tmp).catch(() => undefined);
+    if (trash !== undefined) await rename(trash, target).catch(() => undefined);
+    throw aborted();
+  }
+  if (trash !== undefined) await rm(trash, { recursive: true, force: true }).catch(() => undefined);
 }
 
 /** Writes `data` to `target` atomically (see {@link writeFileAtomic}). */

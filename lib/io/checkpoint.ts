@@ -2,10 +2,11 @@
  * Checkpoints made of one safetensors file or of several shards listed in a
  * `model.safetensors.index.json` (the Hugging Face layout), for reading and writing.
  */
-import { readFile, readdir, rename, rm } from 'node:fs/promises';
+import { readdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
 import { ioError, pathExists, writeBytesAtomic } from './atomic.js';
+import { readJsonFile } from './files.js';
 import { SafetensorsFile, checkTensorSpecs, writeSafetensors, type ReadFloat32Options, type TensorInfo, type TensorReader, type TensorToWrite } from './safetensors.js';
 
 /** Name of the Hugging Face index file of a sharded safetensors checkpoint. */
@@ -87,18 +88,7 @@ export class SafetensorsCheckpoint implements TensorReader {
   }
 
   private static async openIndex(indexPath: string): Promise<SafetensorsCheckpoint> {
-    let raw: string;
-    try {
-      raw = await readFile(indexPath, 'utf8');
-    } catch (err) {
-      throw ioError(err, `could not read index ${JSON.stringify(indexPath)}`);
-    }
-    let idx: unknown;
-    try {
-      idx = JSON.parse(raw);
-    } catch (err) {
-      throw new SaltError('E_FORMAT', `${indexPath}: not valid JSON (${(err as Error).message})`);
-    }
+    const idx = await readJsonFile(indexPath, 'safetensors index');
     const map = (idx as { weight_map?: unknown } | null)?.weight_map;
     if (idx === null || typeof idx !== 'object' || map === null || typeof map !== 'object' || Array.isArray(map)) {
       throw new SaltError('E_FORMAT', `${indexPath}: expected an object with a "weight_map" object, got ${describe(map)}`);

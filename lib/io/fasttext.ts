@@ -7,9 +7,10 @@
  * The input matrix is not loaded into memory: rows are fetched by positioned reads, so a 7 GB
  * crawl model costs only its vocabulary in memory.
  */
-import { closeSync, fstatSync, openSync, readSync } from 'node:fs';
+import { closeSync, fstatSync, readSync } from 'node:fs';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
 import { ioError } from './atomic.js';
+import { openRegularFileSync } from './files.js';
 import type { VectorTable } from './vectors.js';
 
 /** fastText's file magic (first int32). */
@@ -147,12 +148,7 @@ export class FastTextModel {
    */
   static open(path: string): FastTextModel {
     if (typeof path !== 'string') throw new SaltTypeError(`path must be a string, got ${describe(path)}`);
-    let fd: number;
-    try {
-      fd = openSync(path, 'r');
-    } catch (err) {
-      throw ioError(err, `could not open fastText model ${JSON.stringify(path)}`);
-    }
+    const fd = openRegularFileSync(path, 'fastText model');
     try {
       const size = fstatSync(fd).size;
       const r = new FdReader(fd, size, path);

@@ -1,7 +1,8 @@
 /**
  * Reading of a Hugging Face model folder's `config.json` and tokenizer files.
  */
-import { readFile, readdir } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { readJsonFile, readUtf8File } from './files.js';
 import { join } from 'node:path';
 import { SaltError, describe } from '../errors.js';
 import { ioError } from './atomic.js';
@@ -42,20 +43,7 @@ export interface ModelConfig {
 /** Families whose Hugging Face config class defaults to untied embeddings. */
 const UNTIED_BY_DEFAULT = new Set(['llama', 'mistral', 'mixtral', 'qwen2', 'qwen3', 'qwen2_moe', 'qwen3_moe', 'phi3', 'gpt_neox', 'mt5']);
 
-/** Reads and parses a JSON file, mapping failures to E_NOT_FOUND / E_IO / E_FORMAT. */
-export async function readJsonFile(path: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(path, 'utf8');
-  } catch (err) {
-    throw ioError(err, `could not read ${JSON.stringify(path)}`);
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new SaltError('E_FORMAT', `${path}: not valid JSON (${(err as Error).message})`);
-  }
-}
+export { readJsonFile } from './files.js';
 
 function intOrNull(v: unknown): number | null {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;
@@ -190,12 +178,7 @@ export async function readTokenizerInfo(folder: string): Promise<TokenizerInfo> 
       for (const [k, v] of Object.entries(vj)) if (intOrNull(v) !== null) vocab.set(k, v as number);
     }
   } else if (files.includes('vocab.txt')) {
-    let text: string;
-    try {
-      text = await readFile(join(folder, 'vocab.txt'), 'utf8');
-    } catch (err) {
-      throw ioError(err, `could not read ${JSON.stringify(join(folder, 'vocab.txt'))}`);
-    }
+    const text = await readUtf8File(join(folder, 'vocab.txt'), 'vocabulary');
     const lines = text.split('\n');
     if (lines.length && lines[lines.length - 1] === '') lines.pop();
     vocab = new Map(lines.map((l, i) => [l.replace(/\r$/, ''), i]));

@@ -5,7 +5,7 @@
 import { copyFile, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
-import { ioError, pathExists, publishFolder, tempNameFor, writeBytesAtomic } from './atomic.js';
+import { REPORT_FILE, checkOutputPlacement, checkReplaceable, cleanStaleTemps, createFolders, ioError, pathExists, publishFolder, tempNameFor, writeBytesAtomic } from './atomic.js';
 import { SAFETENSORS_INDEX, SafetensorsCheckpoint, writeCheckpoint, type CheckpointTensorInfo } from './checkpoint.js';
 import { isFloatDtype, type FloatDtype } from './dtype.js';
 import { readJsonFile, readModelConfig, readTokenizerInfo, TOKENIZER_FILES, type ModelConfig, type SpecialTokenIds, type TokenizerInfo } from './hfConfig.js';
@@ -229,6 +229,14 @@ export interface WriteTransferredModelOptions {
    * Every other tensor keeps its own dtype.
    */
   dtype?: FloatDtype;
+  /**
+   * The content of `salt-transfer-report.json`, written into the folder before it is published
+   * (given what was written); default `{ written }`. The file marks the folder as salt-transfer's
+   * output, which a later `overwrite` may replace.
+   */
+  report?: (written: TransferredModelReport) => unknown;
+  /** Cancels: E_ABORTED at the next tensor or chunk, or while publishing; nothing is left behind. */
+  signal?: AbortSignal;
 }
 
 /** What {@link writeTransferredModel} wrote. */
@@ -350,21 +358,18 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
   const srcIds = options.sourceIdOfTarget;
   if (srcIds !== undefined && !(srcIds instanceof Int32Array) && !Array.isArray(srcIds)) throw new SaltTypeError(`options.sourceIdOfTarget must be an Int32Array or an array of integers, got ${describe(srcIds)}`);
   const outPath = resolve(output);
-  const sameFolder = async (folder: string): Promise<boolean> => {
-    if (resolve(folder) === outPath) return true;
-    const [a, b] = await Promise.all([realpath(folder).catch(() => null), realpath(outPath).catch(() => null)]);
-    return a !== null && a === b;
-  };
-  // Checked before anything is opened, so no file handle is left behind.
-  if (typeof options.source === 'string' && (await sameFolder(options.source))) throw new SaltError('E_ARGUMENT', `options.output must differ from the source folder ${JSON.stringify(options.source)}`);
-  if (!options.overwrite && (await pathExists(outPath))) {
-    throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(output)} already exists (pass overwrite: true to replace it)`);
-  }
+  const { signal } = options;
+  // Checked before anything is opened, so no file handle is left behind: the output may not be,
+  // contain or lie inside an input, and overwrite replaces only a folder salt-transfer wrote.
+  const inputs = [{ path: typeof options.source === 'string' ? options.source : options.source.folder, what: 'source folder' }, { path: tokenizer, what: 'tokenizer folder' }];
+  await checkOutputPlacement(outPath, inputs);
+  await checkReplaceable(outPath, options.overwrite === true);
+  throwIfAborted(signal);
   const model = typeof options.source === 'string' ? await HfModel.open(options.source) : options.source;
   const tmp = tempNameFor(outPath);
   let tmpCreated = false;
+  let removeCreatedFolders = async () => undefined as void;
   try {
-    if (await sameFolder(model.folder)) throw new SaltError('E_ARGUMENT', `options.output must differ from the source folder ${JSON.stringify(model.folder)}`);
     const { input, head, tied } = model.embeddings;
     if (!isFloatDtype(input.dtype)) throw new SaltError('E_UNSUPPORTED', `${model.folder}: input embedding ${JSON.stringify(input.name)} has dtype ${input.dtype}; only F32, F16 and BF16 embeddings can be replaced`);
     const newDtype: FloatDtype = options.dtype ?? input.dtype;
@@ -466,7 +471,7 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
         return { name: t.name, dtype: embeddingCopies.has(t.name) ? newDtype : t.dtype, shape: r.shape, data: r.data };
       }
       copied.push(t.name);
-      return { name: t.name, dtype: t.dtype, shape: [...t.shape], data: () => model.weights.streamBytes(t.name) };
+      return { name: t.name, dtype: t.dtype, shape: [...t.shape], data: () => abortable(model.weights.streamBytes(t.name), signal) };
     });
     let maxShard = options.maxShardBytes;
     if (maxShard === undefined) {
@@ -482,8 +487,10 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
         }
       } else maxShard = Number.MAX_SAFE_INTEGER;
     }
+    throwIfAborted(signal);
+    removeCreatedFolders = await createFolders(dirname(outPath));
+    await cleanStaleTemps(dirname(outPath));
     try {
-      await mkdir(dirname(outPath), { recursive: true });
       await mkdir(tmp);
       tmpCreated = true;
     } catch (err) {
@@ -534,10 +541,8 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       await copyInto(fp, join(tmp, f));
       otherFiles.push(f);
     }
-    // The rename itself refuses to replace an output that appeared meanwhile unless overwrite is set.
-    await publishFolder(tmp, outPath, options.overwrite === true);
-    tmpCreated = false;
-    return {
+    otherFiles.push(REPORT_FILE);
+    const result: TransferredModelReport = {
       output: outPath,
       vocabSize: newRows,
       paddedRows: newRows - rows,
@@ -548,8 +553,16 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       otherFiles,
       specialTokens: ids,
     };
+    // The report goes in before the folder is published: a published folder is always complete.
+    const report = options.report ? options.report(result) : { written: result };
+    await writeBytesAtomic(join(tmp, REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
+    // The rename itself refuses to replace an output that appeared meanwhile unless overwrite is set.
+    await publishFolder(tmp, outPath, options.overwrite === true, signal);
+    tmpCreated = false;
+    return result;
   } catch (err) {
     if (tmpCreated) await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    await removeCreatedFolders();
     throw err;
   } finally {
     if (typeof options.source === 'string') await model.close();
@@ -592,5 +605,17 @@ async function copyInto(from: string, to: string): Promise<void> {
     await copyFile(from, to);
   } catch (err) {
     throw ioError(err, `could not copy ${JSON.stringify(from)} to ${JSON.stringify(dirname(to))}/${basename(to)}`);
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new SaltError('E_ABORTED', 'aborted while writing the model folder');
+}
+
+/** `chunks` checking `signal` before each chunk. */
+async function* abortable(chunks: AsyncIterable<Buffer>, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+  for await (const c of chunks) {
+    throwIfAborted(signal);
+    yield c;
   }
 }

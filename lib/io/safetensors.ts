@@ -12,6 +12,7 @@ import { endianness } from 'node:os';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
 import { DTYPE_SIZE, dtypeByteLength, isDtype, isFloatDtype, decodeBF16, decodeF16, encodeFloats, type Dtype, type FloatDtype } from './dtype.js';
 import { ioError, writeFileAtomic } from './atomic.js';
+import { openRegularFile } from './files.js';
 
 /** Largest accepted JSON header (100 MB, as in the reference implementation). */
 export const MAX_HEADER_BYTES = 100_000_000;
@@ -268,15 +269,9 @@ export class SafetensorsFile implements TensorReader {
 
   /** Opens and validates a safetensors file (E_NOT_FOUND, E_IO, E_FORMAT). Call {@link close} when done. */
   static async open(path: string): Promise<SafetensorsFile> {
-    let fh: FileHandle;
-    try {
-      fh = await open(path, 'r');
-    } catch (err) {
-      throw ioError(err, `could not open safetensors file ${JSON.stringify(path)}`);
-    }
+    const fh = await openRegularFile(path, 'safetensors file');
     try {
       const st = await fh.stat();
-      if (!st.isFile()) throw new SaltError('E_IO', `${JSON.stringify(path)} is not a regular file`);
       return await SafetensorsFile.fromSource(new FileSource(fh, st.size, path));
     } catch (err) {
       await fh.close().catch(() => undefined);

@@ -2,8 +2,8 @@
  * Word-vector tables: reading text formats (.vec / GloVe .txt) and a cache format
  * (a safetensors file with one F32 tensor "vectors" plus a JSON vocabulary file).
  */
-import { createReadStream } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
+import { openRegularFile } from './files.js';
 import { createHash } from 'node:crypto';
 import { basename, join, resolve } from 'node:path';
 import { cacheDir } from '../data/npmFetch.js';
@@ -99,7 +99,8 @@ const UTF8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
  * time; E_FORMAT naming the line when a line is not valid UTF-8.
  */
 async function* textLines(path: string): AsyncGenerator<string> {
-  const stream = createReadStream(path, { highWaterMark: 1 << 20 });
+  const fh = await openRegularFile(path, 'vector file');
+  const stream = fh.createReadStream({ highWaterMark: 1 << 20 });
   let rest: Buffer | null = null;
   let lineNo = 0;
   function* decodeSlab(slab: Buffer): Generator<string> {

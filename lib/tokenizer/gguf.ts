@@ -3,10 +3,11 @@
  * vocabulary. Tensor data is never read: the metadata is parsed from the start of the file in chunks,
  * so multi-gigabyte model files cost only the size of their header.
  */
-import { openSync, readSync, closeSync, fstatSync } from 'node:fs';
+import { readSync, closeSync, fstatSync } from 'node:fs';
 import { SaltError, describe } from '../errors.js';
 import { buildVocabulary, type SpecialRole, type SpellingConvention, type TokenKind, type Vocabulary } from './vocabulary.js';
 import { inferRolesByName } from './roles.js';
+import { openRegularFileSync } from '../io/files.js';
 
 /** A GGUF metadata value: scalars become number / bigint / boolean / string, arrays become JS arrays. */
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
@@ -196,13 +197,7 @@ function readValue(r: ChunkReader, type: number, file: string, key: string, dept
  *   truncation or impossible counts, `E_UNSUPPORTED` for GGUF v1 or versions above 3.
  */
 export function readGgufMetadata(file: string): GgufMetadata {
-  let fd: number;
-  try {
-    fd = openSync(file, 'r');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_IO';
-    throw new SaltError(code, `cannot open GGUF file ${file}: ${(err as Error).message}`, { cause: err });
-  }
+  const fd = openRegularFileSync(file, 'GGUF file');
   try {
     const size = fstatSync(fd).size;
     const r = new ChunkReader(fd, size, file);

@@ -2,7 +2,7 @@
  * Loader for Hugging Face `tokenizer.json` (models BPE, Unigram, WordPiece, WordLevel), with the roles of
  * special tokens from `tokenizer_config.json` and `special_tokens_map.json`.
  */
-import { readFile } from 'node:fs/promises';
+import { optionalFile, readJsonFile } from '../io/files.js';
 import { join } from 'node:path';
 import { SaltError, describe } from '../errors.js';
 import { buildVocabulary, type SpecialRole, type SpellingConvention, type TokenKind, type Vocabulary } from './vocabulary.js';
@@ -28,21 +28,7 @@ export interface HfTokenizerOptions {
   inferRoles?: boolean;
 }
 
-/** Reads and parses a JSON file; wraps failures into SaltError with the file name. */
-export async function readJsonFile(file: string): Promise<unknown> {
-  let text: string;
-  try {
-    text = await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_IO';
-    throw new SaltError(code, `cannot read ${file}: ${(err as Error).message}`, { cause: err });
-  }
-  try {
-    return JSON.parse(text);
-  } catch (err) {
-    throw new SaltError('E_FORMAT', `${file} is not valid JSON (${text.length} characters read): ${(err as Error).message}`, { cause: err });
-  }
-}
+export { readJsonFile } from '../io/files.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -56,12 +42,15 @@ interface DecoderFacts {
 }
 
 /** Walks a decoder (or pre-tokenizer) tree and collects what it says about the spelling. */
-function scanDecoder(node: unknown, facts: DecoderFacts): void {
+function scanDecoder(node: unknown, facts: DecoderFacts, file: string): void {
   if (!isObject(node)) return;
   switch (node.type) {
-    case 'Sequence':
-      for (const d of (node.decoders ?? node.pretokenizers ?? []) as unknown[]) scanDecoder(d, facts);
+    case 'Sequence': {
+      const list = node.decoders ?? node.pretokenizers ?? [];
+      if (!Array.isArray(list)) throw new SaltError('E_FORMAT', `${file}: a "Sequence" decoder/pre-tokenizer must hold an array in "decoders" or "pretokenizers", received ${describe(list)}`);
+      for (const d of list) scanDecoder(d, facts, file);
       return;
+    }
     case 'ByteLevel':
       facts.convention ??= 'byte-level';
       return;
@@ -166,6 +155,8 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
     default:
       throw new SaltError('E_UNSUPPORTED', `${file}: unknown tokenizer model type ${describe(type)}; expected "BPE", "Unigram", "WordPiece" or "WordLevel"`);
   }
+  // A model without tokens (only added tokens left) is a broken or truncated file, not a vocabulary.
+  if (idToPiece.length === 0) throw new SaltError('E_FORMAT', `${file}: model.vocab is empty (the tokenizer would consist of its ${added.length} added tokens only)`);
   const kinds: (TokenKind | undefined)[] = [];
   const seenAdded = new Set<number>();
   for (const [i, t] of added.entries()) {
@@ -188,9 +179,9 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
   const pieces = idToPiece as string[];
 
   const facts: DecoderFacts = { byteFallback: false };
-  scanDecoder(json.decoder, facts);
+  scanDecoder(json.decoder, facts, file);
   if (facts.unsupported) throw new SaltError('E_UNSUPPORTED', `${file}: ${facts.unsupported} is not supported`);
-  if (!facts.convention) scanDecoder(json.pre_tokenizer, facts);
+  if (!facts.convention) scanDecoder(json.pre_tokenizer, facts, file);
   let convention = facts.convention;
   if (!convention && type === 'WordPiece') convention = 'wordpiece';
   if (!convention && type === 'WordLevel') convention = 'words';
@@ -237,15 +228,14 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
  * @throws SaltError `E_NOT_FOUND` if the folder has no tokenizer.json; otherwise as {@link loadHfTokenizerJson}.
  */
 export async function loadHfTokenizerFolder(folder: string, options: { inferRoles?: boolean } = {}): Promise<Vocabulary> {
-  const { stat } = await import('node:fs/promises');
-  const exists = async (p: string) => stat(p).then(() => true, () => false);
   const tj = join(folder, 'tokenizer.json');
-  if (!(await exists(tj))) throw new SaltError('E_NOT_FOUND', `${folder} has no tokenizer.json (expected a Hugging Face model folder)`);
+  // Absent means ENOENT only: a symlink loop, a FIFO or an unreadable folder is an error, not "no file".
+  if (!(await optionalFile(tj, 'tokenizer file'))) throw new SaltError('E_NOT_FOUND', `${folder} has no tokenizer.json (expected a Hugging Face model folder)`);
   const cfg = join(folder, 'tokenizer_config.json');
   const stm = join(folder, 'special_tokens_map.json');
   return loadHfTokenizerJson(tj, {
-    tokenizerConfig: (await exists(cfg)) ? cfg : undefined,
-    specialTokensMap: (await exists(stm)) ? stm : undefined,
+    tokenizerConfig: (await optionalFile(cfg, 'tokenizer config')) ? cfg : undefined,
+    specialTokensMap: (await optionalFile(stm, 'special tokens map')) ? stm : undefined,
     inferRoles: options.inferRoles,
   });
 }

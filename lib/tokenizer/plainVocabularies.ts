@@ -2,20 +2,16 @@
  * Loaders for simple vocabulary files: BERT `vocab.txt`, plain word lists, `vocab.json` token->id maps
  * (GPT-2's encoder.json), and in-memory piece lists.
  */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
+import { readUtf8File } from '../io/files.js';
 import { extname, basename } from 'node:path';
 import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
 import { buildVocabulary, type SpecialRole, type SpellingConvention, type TokenKind, type Vocabulary, type VocabularyFormat } from './vocabulary.js';
 import { inferRolesByName } from './roles.js';
 import { readJsonFile } from './hfTokenizer.js';
 
-async function readText(file: string, what: string): Promise<string> {
-  try {
-    return await readFile(file, 'utf8');
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_IO';
-    throw new SaltError(code, `cannot read ${what} ${file}: ${(err as Error).message}`, { cause: err });
-  }
+function readText(file: string, what: string): Promise<string> {
+  return readUtf8File(file, what);
 }
 
 /** Splits file text into lines (LF or CRLF); a single trailing newline does not make an extra entry. */

@@ -3,7 +3,7 @@
  * fields needed for the vocabulary are decoded: the pieces with their types, the trainer's model type,
  * byte_fallback and special ids, and the normalizer's add_dummy_prefix.
  */
-import { readFile } from 'node:fs/promises';
+import { readRegularFile } from '../io/files.js';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
 import { buildVocabulary, type SpecialRole, type TokenKind, type Vocabulary } from './vocabulary.js';
 import { inferRolesByName } from './roles.js';
@@ -200,12 +200,6 @@ export function sentencePieceModelToVocabulary(data: Uint8Array, name = 'Sentenc
  * @throws SaltError `E_NOT_FOUND` / `E_IO` if unreadable; `E_FORMAT` if malformed.
  */
 export async function loadSentencePieceModel(file: string, options: { inferRoles?: boolean } = {}): Promise<Vocabulary> {
-  let data: Buffer;
-  try {
-    data = await readFile(file);
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code === 'ENOENT' ? 'E_NOT_FOUND' : 'E_IO';
-    throw new SaltError(code, `cannot read SentencePiece model ${file}: ${(err as Error).message}`, { cause: err });
-  }
+  const data = await readRegularFile(file, 'SentencePiece model');
   return sentencePieceModelToVocabulary(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), file, options);
 }

@@ -9,7 +9,7 @@ import { checkInteger, checkMatrix, checkNeighbourhoods, checkNumber, checkOneOf
 import { MATCH_CATEGORIES } from '../tokenizer/align.js';
 import { cholesky, cholSolve, globalLinearLoo, normalEquations } from './globalLinear.js';
 import { STREAM, normalRow, seededSample } from './random.js';
-import { checkFinite, columnMeanStd, cosine, quantiles, rowNorms, type Quantiles } from './stats.js';
+import { Yielder, blockRows, checkFinite, columnMeanStd, cosine, quantiles, rowNorms, type Quantiles } from './stats.js';
 
 /**
  * How new rows are built.
@@ -52,6 +52,12 @@ export type TransferStage = 'prepare' | 'lambda' | 'search' | 'select' | 'combin
 
 /** The default lambda grid of `lambda: 'auto'`. */
 export const DEFAULT_LAMBDA_GRID: readonly number[] = [0, 0.3, 1, 3, 10, 30, 100];
+
+/**
+ * Largest candidate count K: sparsemax supports on real pairs stay below 100, and the candidate
+ * lists take chunkSize x K x 8 bytes, so a larger K only costs time and memory.
+ */
+export const MAX_K = 4096;
 
 /** The alignment of the target vocabulary with the source vocabulary (see `alignVocabularies`). */
 export interface TransferAlignment {
@@ -249,7 +255,7 @@ function resolveOptions(o: TransferOptions): Resolved {
   notFor('lambda', LAMBDA_METHODS);
   notFor('temperature', new Set(['wechsel']));
   notFor('segmentation', new Set(['fvt']));
-  const K = o.K === undefined ? 64 : checkInteger('K', o.K, 1);
+  const K = o.K === undefined ? 64 : checkInteger('K', o.K, 1, MAX_K);
   let selection: Selection;
   if (o.selection === undefined) selection = method === 'clp' ? { topk: K } : method === 'wechsel' ? { topk: Math.min(10, K) } : 'sparsemax';
   else if (o.selection === 'sparsemax') selection = 'sparsemax';
@@ -387,10 +393,12 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
     if (args.segmentation === undefined) throw new SaltError('E_ARGUMENT', 'method "fvt" needs segmentation (each target token\'s source pieces; see segmentWithVocabulary)');
     seg = checkSegmentation(args.segmentation, Vt, Vs);
   }
-  checkFinite('source', S);
-  if (head) checkFinite('sourceHead', head);
-  checkFinite('target', Pm);
-  if (aux !== Pm) checkFinite('aux', aux, present);
+  // The scans, copies and statistics below give the event loop a turn every few milliseconds.
+  const y = new Yielder();
+  await checkFinite('source', S, undefined, y);
+  if (head) await checkFinite('sourceHead', head, undefined, y);
+  await checkFinite('target', Pm, undefined, y);
+  if (aux !== Pm) await checkFinite('aux', aux, present, y);
   throwIfAborted(signal);
 
   // ---- partition the target vocabulary
@@ -432,21 +440,26 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
   const embeddings = new Float32Array(Vt * hs);
   const ho = head?.cols ?? 0;
   const headOut = head ? new Float32Array(Vt * ho) : undefined;
-  for (let t = 0; t < Vt; t++) {
-    const s = sid[t];
-    if (s < 0) continue;
-    embeddings.set(S.data.subarray(s * hs, s * hs + hs), t * hs);
-    if (head) headOut!.set(head.data.subarray(s * ho, s * ho + ho), t * ho);
+  const copyStep = blockRows(hs + ho);
+  for (let t0 = 0; t0 < Vt; t0 += copyStep) {
+    for (let t = t0, t1 = Math.min(Vt, t0 + copyStep); t < t1; t++) {
+      const s = sid[t];
+      if (s < 0) continue;
+      embeddings.set(S.data.subarray(s * hs, s * hs + hs), t * hs);
+      if (head) headOut!.set(head.data.subarray(s * ho, s * ho + ho), t * ho);
+    }
+    await y.tick();
   }
-  const stats = columnMeanStd(S);
-  const headStats = head ? columnMeanStd(head) : undefined;
+  const stats = await columnMeanStd(S, y);
+  const headStats = head ? await columnMeanStd(head, y) : undefined;
+  const sourceNorms = quantiles(await rowNorms(S.data, hs, undefined, y));
   timings.prepare = performance.now() - t0;
 
   const report: TransferReport = {
     method,
     counts: { copied: 0, special: 0, solved: nSolve, fallback: nFallback },
     anchors: nAnchors,
-    rowNorms: { source: quantiles(rowNorms(S.data, hs)), new: quantiles(new Float64Array(0)) },
+    rowNorms: { source: sourceNorms, new: quantiles(new Float64Array(0)) },
     timings,
   };
   for (let t = 0; t < Vt; t++) if (provenance[t] === P.copied) report.counts.copied++;
@@ -485,7 +498,7 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
   const newRows = new Int32Array(nSolve + nFallback);
   newRows.set(solveIds);
   newRows.set(fallbackIds, nSolve);
-  report.rowNorms.new = quantiles(rowNorms(embeddings, hs, newRows));
+  report.rowNorms.new = quantiles(await rowNorms(embeddings, hs, newRows, y));
   timings.total = performance.now() - t0;
   return { embeddings, head: headOut, provenance, report };
 }

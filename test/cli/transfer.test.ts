@@ -123,7 +123,7 @@ describe('transfer (untied source, two targets in one call, a concurrent rerun)'
   it('refuses to overwrite an existing output folder unless overwrite is set', async () => {
     const before = await stat(join(dir, 'out-c', 'config.json'));
     await expect(transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-c') })).rejects.toThrow(
-      new SaltError('E_EXISTS', `output folder ${JSON.stringify(join(dir, 'out-c'))} already exists (pass overwrite: true, or --overwrite, to replace it)`),
+      new SaltError('E_EXISTS', `output folder ${JSON.stringify(join(dir, 'out-c'))} already exists (pass overwrite: true, or --overwrite, to replace a folder salt-transfer wrote)`),
     );
     expect((await stat(join(dir, 'out-c', 'config.json'))).mtimeMs).toBe(before.mtimeMs);
     const [r] = await transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-c'), seed: 4, overwrite: true, method: 'focus' });

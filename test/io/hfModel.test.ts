@@ -53,7 +53,7 @@ describe('parseModelConfig', () => {
     expect(c.specialTokens).toEqual({ bos: null, eos: [1, 106], pad: 0, unk: null });
   });
   it('rejects configs without vocab_size or hidden size with E_FORMAT naming the field', () => {
-    expect(() => parseModelConfig({ model_type: 'llama', hidden_size: 4 }, 'x/config.json')).toThrow(new SaltError('E_FORMAT', 'x/config.json: expected a positive integer "vocab_size", got undefined'));
+    expect(() => parseModelConfig({ model_type: 'llama', hidden_size: 4 }, 'x/config.json')).toThrow(new SaltError('E_FORMAT', 'x/config.json: expected a positive integer "vocab_size", got nothing (the value is missing)'));
     expect(() => parseModelConfig({ vocab_size: 4 })).toThrow(/hidden_size/);
     expect(() => parseModelConfig([])).toThrow(code('E_FORMAT'));
   });
@@ -236,7 +236,7 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     await mkdir(out);
     const e = new Float32Array(128256 * H);
     await expect(writeTransferredModel({ source: src, output: out, tokenizer: llama, inputEmbedding: e, outputHead: e })).rejects.toThrow(
-      new SaltError('E_EXISTS', `output folder ${JSON.stringify(out)} already exists (pass overwrite: true to replace it)`),
+      new SaltError('E_EXISTS', `output folder ${JSON.stringify(out)} already exists (pass overwrite: true, or --overwrite, to replace a folder salt-transfer wrote)`),
     );
     const out3 = join(dir, 'out3');
     await expect(writeTransferredModel({ source: src, output: out3, tokenizer: llama, inputEmbedding: e })).rejects.toThrow(/options.outputHead \(Float32Array \[128256, 32\]\) is required/);
@@ -507,7 +507,7 @@ describe('writeTransferredModel: other vocabulary-sized tensors', () => {
     const cfg = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
     expect(cfg).toEqual({ model_type: 'bert', vocab_size: rows, hidden_size: W, pad_token_id: 0, unk_token_id: 3 });
     await expect(writeTransferredModel({ source: bert, output: bert, tokenizer: tok, inputEmbedding: newE, keepTensors: ['cls.predictions.bias'], overwrite: true })).rejects.toThrow(
-      new SaltError('E_ARGUMENT', `options.output must differ from the source folder ${JSON.stringify(bert)}`),
+      new SaltError('E_ARGUMENT', `output folder ${JSON.stringify(bert)} is the source folder ${JSON.stringify(bert)}; choose a new folder for the output`),
     );
     await symlink(bert, join(dir, 'bert-link'));
     await expect(writeTransferredModel({ source: bert, output: join(dir, 'bert-link'), tokenizer: tok, inputEmbedding: newE, overwrite: true })).rejects.toThrow(code('E_ARGUMENT'));

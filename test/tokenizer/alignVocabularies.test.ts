@@ -95,7 +95,7 @@ describe('alignVocabularies on small hand-made vocabularies', () => {
 
   it('rejects bad arguments with exact classes and codes', () => {
     expect(() => alignVocabularies({} as never, tgt)).toThrow(SaltTypeError);
-    expect(() => alignVocabularies({} as never, tgt)).toThrow(expect.objectContaining({ code: 'E_TYPE', message: 'source must be a Vocabulary, received Object object' }));
+    expect(() => alignVocabularies({} as never, tgt)).toThrow(expect.objectContaining({ code: 'E_TYPE', message: 'source must be a Vocabulary, received object {}' }));
     expect(() => alignVocabularies(src, tgt, { casefold: true } as never)).toThrow(SaltRangeError);
     expect(() => alignVocabularies(src, tgt, { casefold: true } as never)).toThrow(expect.objectContaining({ code: 'E_ARGUMENT', message: expect.stringContaining('unknown option "casefold"') }));
     expect(() => alignVocabularies(src, tgt, { caseFold: 'yes' } as never)).toThrow(expect.objectContaining({ code: 'E_TYPE' }));
