@@ -296,9 +296,11 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       if (v.preset !== undefined && v.preset !== 'paper') throw new UsageError(`--preset must be "paper", received ${JSON.stringify(v.preset)}`);
       if (v.preset && v.method) throw new UsageError('--preset paper and --method are exclusive');
       const list: TransferTarget[] = targets.map((target, i) => ({ target, out: outs[i] }));
-      const published = new Set<number>();
-      let publishedBeforeAbort: Set<number> | undefined;
-      io.signal?.addEventListener('abort', () => (publishedBeforeAbort = new Set(published)), { once: true });
+      // Outputs published by this run: an interrupt removes them all, so that exit 130 means no output.
+      const published = new Set<string>();
+      const unpublish = async () => {
+        for (const o of published) await rm(o, { recursive: true, force: true });
+      };
       // Option values, their combination and every path are checked before any model is loaded; a
       // bad value (E_ARGUMENT, E_TYPE: a wrong K, an --out inside an input, a file as --target ...) is a usage error.
       let plan;
@@ -320,7 +322,7 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
           dtype: dtypeOf(v.dtype),
           signal: io.signal,
           onProgress: (e) => {
-            if (e.stage === 'write' && e.done === e.total) published.add(e.target);
+            if (e.stage === 'write' && e.done === e.total) published.add(resolve(list[e.target].out));
             progress.update(list.length > 1 ? `[${e.target + 1}/${list.length}] ${e.stage}` : e.stage, e.done, e.total);
           },
         });
@@ -329,14 +331,18 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
         if (c === 'E_ARGUMENT' || c === 'E_TYPE') throw new UsageError((err as Error).message);
         throw err;
       }
-      const reports = await transfer(plan);
+      let reports: ModelTransferReport[];
+      try {
+        reports = await transfer(plan);
+      } catch (err) {
+        if ((err as { code?: string }).code === 'E_ABORTED') await unpublish();
+        throw err;
+      }
       progress.finishLine();
       if (io.signal?.aborted) {
-        // The interrupt came after the last check inside transfer(): the outputs it published after
-        // the interrupt are removed, so an interrupted run leaves no output (targets finished before it stay).
-        const keep = publishedBeforeAbort ?? new Set<number>();
-        for (const [i, r] of reports.entries()) if (!keep.has(i)) await rm(r.output, { recursive: true, force: true });
-        throw new SaltError('E_ABORTED', `interrupted${keep.size ? `; kept the outputs finished before the interrupt: ${[...keep].map((i) => reports[i].output).join(', ')}` : ''}`);
+        // The interrupt arrived after transfer()'s last check (while it closed its files).
+        await unpublish();
+        throw new SaltError('E_ABORTED', 'interrupted after the output was written; it was removed');
       }
       if (json) out(toJson(reports));
       else for (const r of reports) out(summarise(r));
