@@ -62,11 +62,11 @@ done <<<"$toolchain"
 NVCC="$SALT_CUDA_ROOT/bin/nvcc"
 [[ -x "$NVCC" && -d "$SALT_CUDA_LINKS" ]] || fail "scripts/cuda-toolchain.sh reported no usable toolkit ($toolchain)"
 
-# A build folder configured with another compiler is started afresh (CMake cannot switch compilers).
-if [[ -f "$BUILD/CMakeCache.txt" ]] && ! grep -qx "CMAKE_CUDA_COMPILER:[A-Z]*=$NVCC" "$BUILD/CMakeCache.txt"; then
-  rm -rf "$BUILD"
-  mkdir -p "$BUILD"
-  : >"$LOG"
+# A build folder configured with another compiler is configured afresh (CMake cannot switch compilers
+# in an existing cache); the log, with the toolchain's lines, is kept.
+if [[ -f "$BUILD/CMakeCache.txt" ]] && ! grep -qxF "CMAKE_CUDA_COMPILER:STRING=$NVCC" "$BUILD/CMakeCache.txt" \
+  && ! grep -qxF "CMAKE_CUDA_COMPILER:FILEPATH=$NVCC" "$BUILD/CMakeCache.txt"; then
+  rm -rf "$BUILD/CMakeCache.txt" "$BUILD/CMakeFiles"
 fi
 
 echo "cuda-compile-check: $SALT_CUDA_TOOLCHAIN" >&2
