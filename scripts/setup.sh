@@ -19,8 +19,9 @@ fi
 
 # System packages: compiler toolchain, CMake (native tests), binutils (readelf/objdump, packaging
 # test), git (offline clone of a data bundle in the tokenizer tests), fasttext (reference vectors
-# in the fastText tests), FAISS (static library) and OpenBLAS built with OpenMP (linked statically).
-packages=(build-essential python3 make cmake tar git binutils fasttext libfaiss-dev libopenblas-openmp-dev)
+# in the fastText tests), FAISS (static library), OpenBLAS built with OpenMP (linked statically) and
+# python3-venv (the CUDA compile check installs its nvcc from PyPI into a virtual environment).
+packages=(build-essential python3 python3-venv make cmake tar git binutils fasttext libfaiss-dev libopenblas-openmp-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
