@@ -9,7 +9,7 @@ import { join, resolve } from 'node:path';
 import { SaltError } from './errors.js';
 import { loadGloveWink, loadUseLite } from './io/sources.js';
 import { writeVectorCache } from './io/vectors.js';
-import { pathExists, publishFolder, tempNameFor, writeBytesAtomic } from './io/atomic.js';
+import { DEMO_MARKER, checkReplaceable, pathExists, publishFolder, tempNameFor, writeBytesAtomic } from './io/atomic.js';
 import { useLiteVocabulary, wordListVocabulary } from './tokenizer/plainVocabularies.js';
 import { alignVocabularies } from './tokenizer/align.js';
 import { segmentWithVocabulary } from './tokenizer/segment.js';
@@ -51,7 +51,7 @@ export interface DemoReport {
 }
 
 /** The file marking a folder as the demo's own output (so a rerun may replace it). */
-export const DEMO_MARKER = 'demo-report.json';
+export { DEMO_MARKER };
 
 /** Runs the demo. */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
@@ -61,8 +61,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const seeds = [...(options.seeds ?? [0, 1, 2])];
   const kernel = { backend: options.backend, threads: options.threads };
   const ours = await pathExists(join(out, DEMO_MARKER));
-  if (!ours && !options.overwrite && (await pathExists(out))) {
-    throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(out)} exists and was not written by the demo (pass --overwrite to replace it, or --out to choose another folder)`);
+  // A rerun replaces the demo's own folder; --overwrite adds only empty folders and folders that
+  // salt-transfer wrote (checkReplaceable): never a folder of the user's.
+  if (!ours && (await pathExists(out))) {
+    try {
+      await checkReplaceable(out, options.overwrite === true);
+    } catch {
+      throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(out)} exists and was not written by salt-transfer (choose another folder with --out, or remove it)`);
+    }
   }
   const T = performance.now();
   let t = T;
@@ -135,7 +141,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     };
     await writeBytesAtomic(join(tmp, DEMO_MARKER), JSON.stringify(report, null, 2) + '\n');
     if (options.signal?.aborted) throw new SaltError('E_ABORTED', 'the demo was aborted through its AbortSignal');
-    await publishFolder(tmp, out, ours || options.overwrite === true);
+    await publishFolder(tmp, out, ours || options.overwrite === true, options.signal);
   } catch (err) {
     await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     throw err;

@@ -60,7 +60,7 @@ describe('main(): runtime errors as JSON', () => {
     try {
       const r = await cli('demo', '--out', d);
       expect(r.code).toBe(EXIT.error);
-      expect(r.stderr).toBe(`salt-transfer: error [E_EXISTS]: output folder ${JSON.stringify(d)} exists and was not written by the demo (pass --overwrite to replace it, or --out to choose another folder)\n`);
+      expect(r.stderr).toBe(`salt-transfer: error [E_EXISTS]: output folder ${JSON.stringify(d)} exists and was not written by salt-transfer (choose another folder with --out, or remove it)\n`);
     } finally {
       await rm(d, { recursive: true, force: true });
     }
