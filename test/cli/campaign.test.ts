@@ -148,6 +148,8 @@ interface Expectation {
   noLoad?: boolean;
   /** The error must be the only non-progress line on stderr (plus the usage hint). */
   oneLine?: boolean;
+  /** --out lies in or around the inputs, or exists already: no leftover checks on it; the whole case folder must stay byte-identical. */
+  around?: boolean;
 }
 
 /** The common checks of a finished case; returns the violations. */
@@ -156,8 +158,8 @@ function judge(p: Paths, r: RunResult, before: Map<string, string>, tmpBefore: s
   const add = (category: Category, detail: string) => v.push({ category, id: '', desc: '', detail });
   processChecks(r, add);
   const failed = r.code !== 0;
-  if (failed && !r.timedOut) leftoverChecks({ out: p.out, outParent: p.outParent, firstNew: p.firstNew, tmpBefore }, add);
-  if (r.code === 0) {
+  if (failed && !r.timedOut && !ex.around) leftoverChecks({ out: p.out, outParent: p.outParent, firstNew: p.firstNew, tmpBefore }, add);
+  if (r.code === 0 && !ex.around) {
     const why = incomplete(p.out);
     if (why) add('contract', `exit 0 but the output is not complete: ${why}`);
     const extra = tmpEntries(p.outParent).filter((e) => !tmpBefore.includes(e));
@@ -173,8 +175,9 @@ function judge(p: Paths, r: RunResult, before: Map<string, string>, tmpBefore: s
       if (!Array.isArray(warnings) || warnings.length === 0) add('silent', `exit 0 without a warning in salt-transfer-report.json (warnings: ${JSON.stringify(warnings)})`);
     }
   }
+  if (r.code === 0 && ex.around) add('contract', `exit 0 where the run must be refused (--out ${p.out})`);
   if (ex.kind === 'ok' && r.code !== 0 && !r.timedOut) add('contract', `expected exit 0, got ${r.code ?? r.signal}; stderr: ${short(r.stderr)}`);
-  if (!r.timedOut && ex.exit !== undefined && r.code !== ex.exit) add('contract', `expected exit ${ex.exit}, got ${r.code ?? r.signal}; stderr: ${short(r.stderr)}`);
+  if (!r.timedOut && ex.exit !== undefined && r.code !== ex.exit && !(r.code === 0 && (ex.kind === 'reject' || ex.around))) add('contract', `expected exit ${ex.exit}, got ${r.code ?? r.signal}; stderr: ${short(r.stderr)}`);
   if (!r.timedOut && ex.code !== undefined && r.code !== 0) {
     const c = codeOf(r.stderr);
     const okCode = typeof ex.code === 'string' ? c === ex.code : c !== null && ex.code.test(c);
@@ -228,6 +231,8 @@ function transferCase(o: {
   timeoutMs?: number;
   cwd?: (p: Paths) => string;
   kill?: KillPlan;
+  /** Extra checks after the run. */
+  after?: (p: Paths, r: RunResult, v: (c: Category, detail: string) => void) => void;
 }): Case {
   const descOf = () => (typeof o.desc === 'function' ? o.desc() : o.desc);
   return {
@@ -237,10 +242,12 @@ function transferCase(o: {
       const p = newCase({ src: o.src, tgt: o.tgt, aux: o.aux, deepOut: o.deepOut });
       o.prepare?.(p);
       const ex = typeof o.expect === 'function' ? o.expect() : o.expect;
-      const before = hashTree(p.inDir);
+      const hashRoot = ex.around ? p.caseDir : p.inDir;
+      const before = hashTree(hashRoot);
       const tmpBefore = tmpEntries(p.outParent);
       const r = await runCli(o.args(p), { timeoutMs: o.timeoutMs ?? TIMEOUT_MS, cwd: o.cwd?.(p) ?? p.caseDir, kill: o.kill });
-      const v = judge(p, r, before, tmpBefore, ex);
+      const v = judge(p, r, before, tmpBefore, ex, hashRoot);
+      o.after?.(p, r, (category, detail) => v.push({ category, id: '', desc: '', detail }));
       const rec = record(o.group, o.id, descOf(), r, v);
       if (!v.length) rmSync(p.caseDir, { recursive: true, force: true });
       return rec;
@@ -397,8 +404,394 @@ function corruptCases(): Case[] {
   return cases;
 }
 
+// ---------------------------------------------------------------- signals
+
+const pickOf = <T,>(r: () => number, a: readonly T[]): T => a[Math.floor(r() * a.length)];
+
+function signalCases(): Case[] {
+  const cases: Case[] = [];
+  for (let i = 0; i < SIGNAL_CASES; i++) {
+    const r = mulberry32(seedOf('signal', i));
+    const sig = pickOf(r, ['SIGKILL', 'SIGINT', 'SIGTERM'] as const);
+    const double = sig === 'SIGINT' && r() < 0.25;
+    const medium = r() < 0.6;
+    let plan: KillPlan;
+    if (medium && r() >= 0.3) plan = { sig, double, afterStage: pickOf(r, ['load-source', 'load-target', 'aux', 'lambda', 'combine']), delayMs: Math.floor(r() * 150) };
+    else plan = { sig, double, afterMs: Math.floor(r() * (medium ? 900 : 700)) };
+    const deepOut = r() < 0.3;
+    const method = medium ? 'salt' : pickOf(r, ['mean', 'focus']);
+    const id = `signal#${i}`;
+    const desc = `${double ? 'SIGINT twice' : sig} ${plan.afterStage ? `${plan.delayMs} ms after "${plan.afterStage}: done"` : `${plan.afterMs} ms after the start`}, ${medium ? 'medium (12k -> 18k tokens)' : 'small'} folders, --method ${method}${deepOut ? ', deep --out' : ''}`;
+    cases.push({
+      id,
+      desc,
+      run: async () => {
+        const p = newCase({ src: medium ? 'msrc' : 'src', tgt: medium ? 'mtgt' : 'tgt', deepOut });
+        const before = hashTree(p.inDir);
+        const tmpBefore = tmpEntries(p.outParent);
+        const args = base(p, method);
+        const r1 = await runCli(args, { timeoutMs: 90_000, kill: plan });
+        const v: Violation[] = [];
+        const add = (category: Category, detail: string) => v.push({ category, id, desc, detail });
+        processChecks(r1, add);
+        const published = r1.stderr.includes('write: done');
+        let extraDesc = '';
+        if (r1.timedOut) {
+          /* a hang, reported by processChecks */
+        } else if (r1.sent === null) {
+          extraDesc = ' (exited before the signal)';
+          if (r1.code !== 0) add('contract', `exit ${r1.code} without a signal; stderr: ${short(r1.stderr)}`);
+          else if (incomplete(p.out)) add('contract', `exit 0 but ${incomplete(p.out)}`);
+        } else if (sig !== 'SIGKILL' && !double) {
+          if (r1.code === 0 && published) {
+            const why = incomplete(p.out);
+            if (why) add('contract', `exit 0 after ${sig} but the output is not complete: ${why}`);
+          } else {
+            if (r1.code !== 130) add('contract', `${sig} during the run: expected exit 130 and no folder, got ${r1.code ?? `death by ${r1.signal}`}; stderr: ${short(r1.stderr, 300)}`);
+            leftoverChecks({ out: p.out, outParent: p.outParent, firstNew: p.firstNew, tmpBefore }, add);
+          }
+        } else {
+          // SIGKILL (or Ctrl-C twice: exit at once): the folder, if any, must be complete; the next run must succeed and clean up.
+          if (double && r1.code !== 130 && r1.code !== 0) add('contract', `SIGINT twice: expected exit 130, got ${r1.code ?? `death by ${r1.signal}`}; stderr: ${short(r1.stderr, 300)}`);
+          const outExists = existsSync(p.out);
+          if (outExists) {
+            const why = incomplete(p.out);
+            if (why) add('leftover', `a half-written folder is published at --out after ${sig}: ${why}`);
+          }
+          const r2 = await runCli(outExists ? [...args, '--overwrite'] : args, { timeoutMs: 90_000 });
+          processChecks(r2, add);
+          if (r2.code !== 0) add('contract', `the rerun into the same --out after ${double ? 'SIGINT twice' : sig} failed: exit ${r2.code ?? r2.signal}; stderr: ${short(r2.stderr)}`);
+          else if (incomplete(p.out)) add('contract', `the rerun exited 0 but ${incomplete(p.out)}`);
+          const dirs = [p.outParent, ...(p.firstNew ? [join(p.outParent, 'new1'), join(p.outParent, 'new1', 'new2')] : [])];
+          for (const d of dirs) {
+            const left = tmpEntries(d).filter((e) => d !== p.outParent || !tmpBefore.includes(e));
+            if (left.length) add('leftover', `after ${double ? 'SIGINT twice' : sig} and a successful rerun, temporary entries of the killed run remain in ${d}: ${left.join(', ')}`);
+          }
+        }
+        const d = diffTrees(before, hashTree(p.inDir));
+        if (d.length) add('modified', `inputs changed: ${d.slice(0, 12).join(' ')}`);
+        const rec = record('signals', id, desc + extraDesc, r1, v);
+        for (const x of rec.violations) x.desc = rec.desc;
+        if (!v.length) rmSync(p.caseDir, { recursive: true, force: true });
+        return rec;
+      },
+    });
+  }
+  return cases;
+}
+
+// ---------------------------------------------------------------- full disk
+
+function folderBytes(dir: string): number {
+  let n = 0;
+  for (const e of readdirSync(dir)) n += statSync(join(dir, e)).size;
+  return n;
+}
+
+function diskCases(outputBytes: () => number): Case[] {
+  const cases: Case[] = [];
+  for (let i = 0; i < DISK_CASES; i++) {
+    const r = mulberry32(seedOf('disk', i));
+    const frac = 0.03 + 0.87 * r();
+    const deepOut = r() < 0.4;
+    const method = pickOf(r, ['mean', 'focus']);
+    const id = `disk#${i}`;
+    let desc = `tmpfs of ${(frac * 100).toFixed(0)}% of the output size${deepOut ? ', deep --out' : ''}, --method ${method}`;
+    cases.push({
+      id,
+      desc,
+      run: async () => {
+        const size = Math.max(16384, Math.round((outputBytes() * frac) / 4096) * 4096);
+        desc = `tmpfs size=${size} (${(frac * 100).toFixed(0)}% of the ${outputBytes()}-byte output)${deepOut ? ', deep --out' : ''}, --method ${method}`;
+        const p = newCase({ src: 'big', deepOut });
+        const mnt = join(p.caseDir, 'mnt');
+        mkdirSync(mnt);
+        const m = spawnSync('mount', ['-t', 'tmpfs', '-o', `size=${size}`, 'tmpfs', mnt], { encoding: 'utf8' });
+        const v: Violation[] = [];
+        const add = (category: Category, detail: string) => v.push({ category, id, desc, detail });
+        let r: RunResult;
+        try {
+          expect(m.status, `mount failed: ${m.stderr}`).toBe(0);
+          p.outParent = mnt;
+          p.out = deepOut ? join(mnt, 'new1', 'new2', 'out') : join(mnt, 'out');
+          p.firstNew = deepOut ? join(mnt, 'new1') : undefined;
+          const before = hashTree(p.inDir);
+          r = await runCli(base(p, method), { timeoutMs: TIMEOUT_MS });
+          for (const x of judge(p, r, before, [], { kind: 'either' })) add(x.category, x.detail);
+          if (r.code !== 0 && r.code !== 1 && !r.timedOut) add('contract', `a full disk: expected exit 1, got ${r.code ?? r.signal}`);
+          if (r.code !== 0) {
+            const left = readdirSync(mnt);
+            if (left.length) add('leftover', `a full disk: the file system still holds ${left.join(', ')}`);
+          }
+        } finally {
+          if (spawnSync('umount', [mnt]).status !== 0) spawnSync('umount', ['-l', mnt]);
+        }
+        const rec = record('disk', id, desc, r!, v);
+        for (const x of rec.violations) x.desc = desc;
+        if (!v.length) rmSync(p.caseDir, { recursive: true, force: true });
+        return rec;
+      },
+    });
+  }
+  return cases;
+}
+
+// ---------------------------------------------------------------- --out in or around the inputs
+
+function aroundCases(): Case[] {
+  const spots: Array<{ name: string; out: (p: Paths) => string; cwd?: (p: Paths) => string; source?: (p: Paths) => string }> = [
+    { name: '--out = --source', out: (p) => p.src },
+    { name: '--out = --target', out: (p) => p.tgt },
+    { name: '--out = the folder holding both inputs', out: (p) => p.inDir },
+    { name: '--out = the grandparent of the inputs', out: (p) => p.caseDir },
+    { name: '--out inside --source', out: (p) => join(p.src, 'sub') },
+    { name: '--out deep inside --target', out: (p) => join(p.tgt, 'a', 'b') },
+    { name: '--out . with the inputs in cwd', out: () => '.', cwd: (p) => p.inDir },
+    { name: '--out .. from inside --source', out: () => '..', cwd: (p) => p.src },
+    { name: '--out = a symlink to --source', out: (p) => join(p.inDir, 'lsrc') },
+    { name: '--out inside --source through a symlinked folder', out: (p) => join(p.inDir, 'self', 'src', 'new') },
+    { name: '--source through a symlink, --out = its real path', out: (p) => p.src, source: (p) => join(p.inDir, 'lsrc') },
+    { name: '--out = src/../tgt (not normalised)', out: (p) => `${p.src}/../tgt` },
+    { name: '--out = a symlink to the folder holding the inputs', out: (p) => join(p.caseDir, 'lin') },
+  ];
+  const cases: Case[] = [];
+  spots.forEach((s, k) => {
+    for (const overwrite of [false, true]) {
+      const id = `around#${k}${overwrite ? 'o' : ''}`;
+      cases.push(
+        transferCase({
+          group: 'around',
+          id,
+          desc: `${s.name}${overwrite ? ' --overwrite' : ''}`,
+          prepare: (p) => {
+            symlinkSync(p.src, join(p.inDir, 'lsrc'));
+            symlinkSync('.', join(p.inDir, 'self'));
+            symlinkSync(p.inDir, join(p.caseDir, 'lin'));
+            p.out = s.out(p);
+          },
+          args: (p) => ['transfer', '--source', s.source?.(p) ?? p.src, '--target', p.tgt, '--out', p.out, '--method', 'mean', '--threads', '1', ...(overwrite ? ['--overwrite'] : [])],
+          cwd: s.cwd,
+          expect: { kind: 'reject', exit: 2, code: 'E_ARGUMENT', around: true },
+        }),
+      );
+    }
+  });
+  return cases;
+}
+
+// ---------------------------------------------------------------- --overwrite
+
+function overwriteCases(): Case[] {
+  const snapshot = (p: Paths) => writeFileSync(join(p.caseDir, 'outp-before.json'), JSON.stringify([...hashTree(p.outParent)]));
+  const restore = (p: Paths, _r: RunResult, v: (c: Category, d: string) => void) => {
+    const before = new Map<string, string>(JSON.parse(readFileSync(join(p.caseDir, 'outp-before.json'), 'utf8')));
+    const d = diffTrees(before, hashTree(p.outParent));
+    if (d.length) v('modified', `the existing --out changed: ${d.slice(0, 12).join(' ')}`);
+  };
+  const mine = (p: Paths) => {
+    mkdirSync(p.out);
+    writeFileSync(join(p.out, 'notes.txt'), 'my own work\n');
+    mkdirSync(join(p.out, 'sub'));
+    writeFileSync(join(p.out, 'sub', 'model.safetensors'), 'not a model');
+  };
+  const refused = { kind: 'reject' as const, exit: 1, code: 'E_EXISTS', around: true };
+  const cases: Case[] = [
+    transferCase({ group: 'overwrite', id: 'overwrite#0', desc: '--overwrite on a non-empty folder salt-transfer did not write', prepare: (p) => (mine(p), snapshot(p)), args: (p) => [...base(p), '--overwrite'], expect: refused, after: restore }),
+    transferCase({ group: 'overwrite', id: 'overwrite#1', desc: 'no --overwrite, a non-empty folder salt-transfer did not write', prepare: (p) => (mine(p), snapshot(p)), args: (p) => base(p), expect: refused, after: restore }),
+    transferCase({ group: 'overwrite', id: 'overwrite#2', desc: '--overwrite on a regular file', prepare: (p) => (writeFileSync(p.out, 'a file\n'), snapshot(p)), args: (p) => [...base(p), '--overwrite'], expect: refused, after: restore }),
+    transferCase({
+      group: 'overwrite',
+      id: 'overwrite#3',
+      desc: 'no --overwrite, a folder salt-transfer wrote',
+      prepare: (p) => {
+        const r = spawnSync(process.execPath, [cliJs, ...base(p)], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+        snapshot(p);
+      },
+      args: (p) => base(p, 'focus'),
+      expect: refused,
+      after: restore,
+    }),
+    transferCase({
+      group: 'overwrite',
+      id: 'overwrite#4',
+      desc: '--overwrite on a folder salt-transfer wrote (replaced)',
+      prepare: (p) => {
+        const r = spawnSync(process.execPath, [cliJs, ...base(p)], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+        writeFileSync(join(p.out, 'stale-extra.txt'), 'from before\n');
+      },
+      args: (p) => [...base(p, 'focus'), '--overwrite'],
+      expect: { kind: 'ok', exit: 0 },
+      after: (p, r, v) => {
+        if (r.code !== 0) return;
+        const rep = JSON.parse(readFileSync(join(p.out, 'salt-transfer-report.json'), 'utf8'));
+        if (rep?.transfer?.method !== 'focus') v('contract', `the replaced folder's report says method ${rep?.transfer?.method}, expected focus`);
+        if (existsSync(join(p.out, 'stale-extra.txt'))) v('contract', 'the old folder was not replaced (stale-extra.txt is still there)');
+      },
+    }),
+  ];
+  return cases;
+}
+
+// ---------------------------------------------------------------- FIFOs and symlink loops
+
+function specialFileCases(kind: 'fifo' | 'loop'): Case[] {
+  const names = kind === 'fifo' ? ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'] : ['tokenizer_config.json', 'config.json', 'tokenizer.json', 'special_tokens_map.json'];
+  const make = (path: string) => {
+    rmSync(path, { force: true });
+    if (kind === 'fifo') execFileSync('mkfifo', [path]);
+    else symlinkSync(basename(path), path);
+  };
+  const what = kind === 'fifo' ? 'a FIFO' : 'a symlink loop';
+  const cases: Case[] = [];
+  let k = 0;
+  for (const role of ['source', 'target'] as const) {
+    for (const name of names) {
+      cases.push(
+        transferCase({
+          group: kind,
+          id: `${kind}#${k++}`,
+          desc: `${what} as the ${role}'s ${name}`,
+          prepare: (p) => make(join(role === 'source' ? p.src : p.tgt, name)),
+          args: (p) => base(p),
+          expect: { kind: 'reject', exit: 1, code: /^E_(?!INTERNAL)/, message: new RegExp(name.replace(/\./g, '\\.')) },
+          timeoutMs: kind === 'fifo' ? FIFO_TIMEOUT_MS : TIMEOUT_MS,
+        }),
+      );
+    }
+  }
+  for (const aux of ['vec', 'bin'] as const) {
+    if (aux === 'bin' && !hasFastText) continue;
+    cases.push(
+      transferCase({
+        group: kind,
+        id: `${kind}#${k++}`,
+        desc: `${what} as --aux (${aux === 'vec' ? 'aux.vec' : 'ft.bin'})`,
+        aux,
+        prepare: (p) => make(p.aux!),
+        args: (p) => [...base(p, 'focus'), '--aux', p.aux!],
+        expect: { kind: 'reject', exit: 1, code: /^E_(?!INTERNAL)/, message: aux === 'vec' ? /aux\.vec/ : /ft\.bin/ },
+        timeoutMs: kind === 'fifo' ? FIFO_TIMEOUT_MS : TIMEOUT_MS,
+      }),
+    );
+  }
+  return cases;
+}
+
+// ---------------------------------------------------------------- option values, files as folders, a missing later target
+
+function optionCases(): Case[] {
+  const bad: Array<[string, (p: Paths) => string[]]> = [
+    ['--lambda 0x1', (p) => [...base(p, 'salt'), '--lambda', '0x1']],
+    ['a repeated --source', (p) => ['transfer', '--source', p.src, '--source', p.tgt, '--target', p.tgt, '--out', p.out, '--method', 'salt', '--threads', '1']],
+    ['--out ""', (p) => ['transfer', '--source', p.src, '--target', p.tgt, '--out', '', '--method', 'salt', '--threads', '1']],
+    ['--aux ""', (p) => [...base(p, 'salt'), '--aux', '']],
+    ['--K 1000000000', (p) => [...base(p, 'salt'), '--K', '1000000000']],
+    ['--pad-to-multiple-of 1000000000', (p) => [...base(p, 'salt'), '--pad-to-multiple-of', '1000000000']],
+    ['--seed -1', (p) => [...base(p, 'salt'), '--seed', '-1']],
+    ['--threads abc', (p) => ['transfer', '--source', p.src, '--target', p.tgt, '--out', p.out, '--method', 'salt', '--threads', 'abc']],
+  ];
+  return bad.map(([name, args], k) =>
+    transferCase({ group: 'options', id: `options#${k}`, desc: name, args, cwd: (p) => p.outParent, expect: { kind: 'reject', exit: 2, code: 'E_ARGUMENT', noLoad: true, maxMs: USAGE_MAX_MS } }),
+  );
+}
+
+function folderArgCases(): Case[] {
+  const mustBeFolder = { kind: 'reject' as const, exit: 1, message: /must be a folder/ };
+  return [
+    transferCase({ group: 'folders', id: 'folders#0', desc: 'a file as --source', args: (p) => ['transfer', '--source', join(p.src, 'config.json'), '--target', p.tgt, '--out', p.out, '--method', 'mean'], expect: mustBeFolder }),
+    transferCase({ group: 'folders', id: 'folders#1', desc: 'a file as --target', args: (p) => ['transfer', '--source', p.src, '--target', join(p.tgt, 'tokenizer.json'), '--out', p.out, '--method', 'mean'], expect: mustBeFolder }),
+    transferCase({ group: 'folders', id: 'folders#2', desc: 'a file as the second --target', args: (p) => [...base(p), '--target', join(p.tgt, 'model.safetensors'), '--out', join(p.outParent, 'out2')], expect: mustBeFolder, after: (p, _r, v) => existsSync(join(p.outParent, 'out2')) && v('leftover', 'out2 exists') }),
+    ...[1, 2].map((k) =>
+      transferCase({
+        group: 'folders',
+        id: `folders#${2 + k}`,
+        desc: `a missing --target after ${k} good one(s): nothing written`,
+        args: (p) => {
+          const a = [...base(p)];
+          for (let j = 1; j < k; j++) a.push('--target', p.tgt, '--out', join(p.outParent, `out${j + 1}`));
+          return [...a, '--target', join(p.inDir, 'no-such-plm'), '--out', join(p.outParent, 'out-last')];
+        },
+        expect: { kind: 'reject', exit: 1, code: 'E_NOT_FOUND', message: /no-such-plm/ },
+        after: (p, _r, v) => {
+          for (const e of readdirSync(p.outParent)) v('leftover', `a missing later --target: ${join(p.outParent, e)} was written`);
+        },
+      }),
+    ),
+  ];
+}
+
+// ---------------------------------------------------------------- hand-made inputs
+
+function specialInputCases(): Case[] {
+  /** Sets the byte after the start of `needle` (the token's first letter) to 0xff, which UTF-8 never uses. */
+  const badUtf8 = (file: string, needle: string) => {
+    const b = readFileSync(file);
+    const at = b.indexOf(Buffer.from(needle));
+    expect(at, `${JSON.stringify(needle)} in ${file}`).toBeGreaterThanOrEqual(0);
+    b[at + 1] = 0xff;
+    writeFileSync(file, b);
+  };
+  const deepConfig = (file: string) => {
+    const cfg = readFileSync(file, 'utf8').trim();
+    writeFileSync(file, cfg.slice(0, -1) + `, "campaign_deep": ${'['.repeat(100_000)}${']'.repeat(100_000)}}`);
+  };
+  const seq0 = (file: string) => {
+    const j = JSON.parse(readFileSync(file, 'utf8'));
+    j.decoder = { type: 'Sequence', decoders: 0 };
+    writeFileSync(file, JSON.stringify(j));
+  };
+  const word = ALL_WORDS[200]; // shared by source and target
+  const oneLine = { kind: 'reject' as const, exit: 1, code: /^E_(?!INTERNAL)/, oneLine: true };
+  let k = 0;
+  const c = (desc: string, o: Partial<Parameters<typeof transferCase>[0]>) => transferCase({ group: 'inputs', id: `inputs#${k++}`, desc, args: (p) => base(p), expect: oneLine, ...o });
+  return [
+    c('target: a 32,000-row embedding, tokenizer.json with an empty model vocab (3 added tokens)', { tgt: 'empty32k', expect: { kind: 'warn' } }),
+    c('target: a 32,000-row embedding, tokenizer.json with no tokens at all', { tgt: 'empty32k-bare', expect: { kind: 'warn' } }),
+    c('source: a 32,000-row embedding, tokenizer.json with an empty model vocab (3 added tokens)', { src: 'empty32k', expect: { kind: 'warn' } }),
+    c('source: a 32,000-row embedding, tokenizer.json with no tokens at all', { src: 'empty32k-bare', expect: { kind: 'warn' } }),
+    c('source tokenizer.json: invalid UTF-8 in a token', { prepare: (p) => badUtf8(join(p.src, 'tokenizer.json'), `"${word}"`), expect: { kind: 'reject', exit: 1, code: 'E_FORMAT' } }),
+    c('target tokenizer.json: invalid UTF-8 in a token', { prepare: (p) => badUtf8(join(p.tgt, 'tokenizer.json'), `"${word}"`), expect: { kind: 'reject', exit: 1, code: 'E_FORMAT' } }),
+    c('BERT target vocab.txt (beside tokenizer.json): invalid UTF-8 in a token', { tgt: 'bert', prepare: (p) => badUtf8(join(p.tgt, 'vocab.txt'), `\n${word}\n`), expect: { kind: 'reject', exit: 1, code: 'E_FORMAT' } }),
+    c('BERT target with vocab.txt only (no tokenizer.json), invalid UTF-8 in a token', {
+      tgt: 'bert',
+      prepare: (p) => {
+        rmSync(join(p.tgt, 'tokenizer.json'));
+        badUtf8(join(p.tgt, 'vocab.txt'), `\n${word}\n`);
+      },
+      expect: { kind: 'reject', exit: 1, code: /^E_(?!INTERNAL)/ },
+    }),
+    c('source config.json: a value nested 100,000 levels deep', { prepare: (p) => deepConfig(join(p.src, 'config.json')) }),
+    c('target config.json: a value nested 100,000 levels deep', { prepare: (p) => deepConfig(join(p.tgt, 'config.json')) }),
+    c('source tokenizer.json: decoder {"type":"Sequence","decoders":0}', { prepare: (p) => seq0(join(p.src, 'tokenizer.json')) }),
+    c('target tokenizer.json: decoder {"type":"Sequence","decoders":0}', { prepare: (p) => seq0(join(p.tgt, 'tokenizer.json')) }),
+  ];
+}
+
+const LONG = 1_800_000;
+
 describe('CLI campaign', () => {
-  it(`corrupt inputs: ${CASES} seeded mutations of every input kind`, async () => {
-    await runGroup('corrupt', corruptCases());
-  }, 1_800_000);
+  it('bad option values: exit 2 (E_ARGUMENT) before any model is loaded', async () => runGroup('options', optionCases()), LONG);
+  it('a file as --source / --target, a missing later --target: exit 1, nothing written', async () => runGroup('folders', folderArgCases()), LONG);
+  it('--out in or around the inputs (with and without --overwrite, through symlinks): refused, inputs untouched', async () => runGroup('around', aroundCases()), LONG);
+  it('--overwrite: refused on folders salt-transfer did not write, replaces its own', async () => runGroup('overwrite', overwriteCases()), LONG);
+  it.skipIf(!hasMkfifo)('FIFOs as input files: no hang, a coded error naming the file', async () => runGroup('fifo', specialFileCases('fifo'), 16), LONG);
+  it('symlink loops as input files: a coded error naming the file', async () => runGroup('loop', specialFileCases('loop')), LONG);
+  it('hand-made inputs: empty vocab, invalid UTF-8, deep nesting, a bad decoder', async () => runGroup('inputs', specialInputCases()), LONG);
+  it(`corrupt inputs: ${CASES} seeded mutations of every input kind`, async () => runGroup('corrupt', corruptCases()), LONG);
+  it(`signals: ${SIGNAL_CASES} SIGKILL / SIGINT / SIGTERM at random stages`, async () => runGroup('signals', signalCases()), LONG);
+  it.skipIf(!canMount)(`a full disk: ${DISK_CASES} runs onto a small tmpfs`, async () => {
+    let bytes = 0;
+    const outputBytes = () => {
+      if (!bytes) {
+        const dir = join(ROOT, 'disk-baseline');
+        const r = spawnSync(process.execPath, [cliJs, 'transfer', '--source', join(FX, 'big'), '--target', join(FX, 'tgt'), '--out', dir, '--method', 'mean', '--threads', '1'], { encoding: 'utf8' });
+        expect(r.status, r.stderr).toBe(0);
+        bytes = folderBytes(dir);
+      }
+      return bytes;
+    };
+    await runGroup('disk', diskCases(outputBytes), 1);
+  }, LONG);
 });
