@@ -26,6 +26,7 @@ import {
   indexMutations,
   safetensorsMutations,
   specialsJsonMutations,
+  tokenizerConfigMutations,
   tokenizerJsonMutations,
   vecMutations,
   vocabTxtMutations,
@@ -311,11 +312,12 @@ afterAll(() => {
     ),
     skipped: [...(canMount ? [] : ['full disk: mount -t tmpfs not permitted']), ...(hasFastText ? [] : ['fastText .bin aux: the fasttext program is not installed']), ...(hasMkfifo ? [] : ['FIFOs: mkfifo not available'])],
     violations: records.flatMap((r) => r.violations.map((v) => ({ ...v, seed: SEED, exit: r.exit, ms: r.ms }))),
+    cases_run: records.map((r) => ({ id: r.id, desc: r.desc, exit: r.exit, ms: r.ms, violations: r.violations.length })),
   };
   mkdirSync(join(root, 'build'), { recursive: true });
   writeFileSync(join(root, 'build', 'campaign-tally.json'), JSON.stringify(tally, null, 2) + '\n');
-  const { violations: _v, byGroup, ...head } = tally;
-  void _v;
+  const { violations: _v, cases_run: _c, byGroup, ...head } = tally;
+  void _v, _c;
   console.log(`campaign tally (build/campaign-tally.json): ${JSON.stringify(head)}`);
   for (const [g, t] of Object.entries(byGroup)) console.log(`  ${g}: ${JSON.stringify(t)}`);
   if (ROOT && !records.some((r) => r.violations.length) && !process.env.SALT_CAMPAIGN_KEEP) rmSync(ROOT, { recursive: true, force: true });
@@ -340,9 +342,9 @@ const CORRUPT_TARGETS: CorruptTarget[] = [
   { fixture: 'src', file: 'tokenizer.json', muts: tokenizerJsonMutations },
   { fixture: 'tgt', file: 'tokenizer.json', muts: tokenizerJsonMutations },
   { fixture: 'bert', file: 'tokenizer.json', muts: tokenizerJsonMutations },
-  { fixture: 'src', file: 'tokenizer_config.json', muts: specialsJsonMutations },
-  { fixture: 'tgt', file: 'tokenizer_config.json', muts: specialsJsonMutations },
-  { fixture: 'bert', file: 'tokenizer_config.json', muts: specialsJsonMutations },
+  { fixture: 'src', file: 'tokenizer_config.json', muts: tokenizerConfigMutations },
+  { fixture: 'tgt', file: 'tokenizer_config.json', muts: tokenizerConfigMutations },
+  { fixture: 'bert', file: 'tokenizer_config.json', muts: tokenizerConfigMutations },
   { fixture: 'src', file: 'special_tokens_map.json', muts: specialsJsonMutations },
   { fixture: 'tgt', file: 'special_tokens_map.json', muts: specialsJsonMutations },
   { fixture: 'bert', file: 'vocab.txt', muts: vocabTxtMutations },
@@ -416,7 +418,7 @@ function signalCases(): Case[] {
     const double = sig === 'SIGINT' && r() < 0.25;
     const medium = r() < 0.6;
     let plan: KillPlan;
-    if (medium && r() >= 0.3) plan = { sig, double, afterStage: pickOf(r, ['load-source', 'load-target', 'aux', 'lambda', 'combine']), delayMs: Math.floor(r() * 150) };
+    if (medium && r() >= 0.3) plan = { sig, double, afterStage: pickOf(r, ['load-source', 'load-target', 'aux', 'lambda', 'combine', 'combine', 'combine']), delayMs: Math.floor(r() * 150) };
     else plan = { sig, double, afterMs: Math.floor(r() * (medium ? 900 : 700)) };
     const deepOut = r() < 0.3;
     const method = medium ? 'salt' : pickOf(r, ['mean', 'focus']);

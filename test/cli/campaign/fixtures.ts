@@ -109,7 +109,7 @@ export interface FolderSpec {
   tied: boolean;
   /** Split the weights into two shards with a model.safetensors.index.json. */
   sharded?: boolean;
-  /** Extra float count of a non-vocabulary tensor (to make outputs big, e.g. for the full-disk cases). */
+  /** About this many floats in an extra non-vocabulary tensor (to make outputs big, e.g. for the full-disk cases). */
   bigTensor?: number;
   /** Rows of the embedding (default: the vocabulary size). */
   rows?: number;
@@ -156,7 +156,10 @@ export function writeModelFolder(spec: FolderSpec): { vocab: number; files: stri
     { name: spec.bert ? 'embeddings.LayerNorm.weight' : 'model.norm.weight', shape: [H], data: values(H, seed + 7) },
     { name: spec.bert ? 'encoder.layer.0.intermediate.dense.weight' : 'model.layers.0.mlp.up_proj.weight', shape: [2 * H, H], data: values(2 * H * H, seed + 8) },
   ];
-  if (spec.bigTensor) tensors.push({ name: 'model.layers.0.mlp.down_proj.weight', shape: [spec.bigTensor / H, H], data: values(spec.bigTensor, seed + 9) });
+  if (spec.bigTensor) {
+    const bigRows = Math.ceil(spec.bigTensor / H);
+    tensors.push({ name: 'model.layers.0.mlp.down_proj.weight', shape: [bigRows, H], data: values(bigRows * H, seed + 9) });
+  }
   if (!spec.tied && !spec.bert) tensors.push({ name: 'lm_head.weight', shape: [rows, H], data: values(rows * H, seed + 100) });
   if (spec.sharded) {
     const half = Math.ceil(tensors.length / 2);
