@@ -764,6 +764,16 @@ function specialInputCases(): Case[] {
       },
       expect: { kind: 'reject', exit: 1, code: /^E_(?!INTERNAL)/ },
     }),
+    // Folders are read through tokenizer.json only: a SentencePiece .model or a GGUF file alone must give a coded error, not be ignored.
+    ...(['tokenizer.model', 'model.gguf'] as const).map((f) =>
+      c(`target with a corrupt ${f} instead of tokenizer.json`, {
+        prepare: (p) => {
+          rmSync(join(p.tgt, 'tokenizer.json'));
+          writeFileSync(join(p.tgt, f), Buffer.from(f === 'model.gguf' ? 'GGUF\x03\x00\x00\x00garbage' : '\x0a\x05hello\x15garbage', 'latin1'));
+        },
+        expect: { kind: 'reject', exit: 1, code: /^E_(?!INTERNAL)/ },
+      }),
+    ),
     c('source config.json: a value nested 100,000 levels deep', { prepare: (p) => deepConfig(join(p.src, 'config.json')) }),
     c('target config.json: a value nested 100,000 levels deep', { prepare: (p) => deepConfig(join(p.tgt, 'config.json')) }),
     c('source tokenizer.json: decoder {"type":"Sequence","decoders":0}', { prepare: (p) => seq0(join(p.src, 'tokenizer.json')) }),
