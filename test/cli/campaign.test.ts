@@ -58,7 +58,7 @@ const SEED = Number(process.env.SALT_CAMPAIGN_SEED ?? 13);
 const CASES = Number(process.env.SALT_CAMPAIGN_CASES ?? 200);
 const ONLY = process.env.SALT_CAMPAIGN_ONLY ? new RegExp(process.env.SALT_CAMPAIGN_ONLY) : null;
 const JOBS = Number(process.env.SALT_CAMPAIGN_JOBS ?? 2);
-const SIGNAL_CASES = Math.max(6, Math.round(CASES / 10));
+const SIGNAL_CASES = Math.max(12, Math.round(CASES / 8));
 const DISK_CASES = Math.max(4, Math.round(CASES / 40));
 /** A child that has not exited after this long hangs (small fixtures finish in about 0.5 s). */
 const TIMEOUT_MS = 20_000;
@@ -414,12 +414,18 @@ function signalCases(): Case[] {
   const cases: Case[] = [];
   for (let i = 0; i < SIGNAL_CASES; i++) {
     const r = mulberry32(seedOf('signal', i));
-    const sig = pickOf(r, ['SIGKILL', 'SIGINT', 'SIGTERM'] as const);
-    const double = sig === 'SIGINT' && r() < 0.25;
-    const medium = r() < 0.6;
+    // The first six cases cover each signal during the write and during the engine on the medium
+    // folders; the others are drawn (stage-triggered or at a random time, small or medium folders).
+    const sig = (['SIGKILL', 'SIGINT', 'SIGTERM'] as const)[i % 3];
+    const fixed = i < 6;
+    const double = !fixed && sig === 'SIGINT' && r() < 0.25;
+    const medium = fixed || r() < 0.65;
     let plan: KillPlan;
-    if (medium && r() >= 0.3) plan = { sig, double, afterStage: pickOf(r, ['load-source', 'load-target', 'aux', 'lambda', 'combine', 'combine', 'combine']), delayMs: Math.floor(r() * 150) };
-    else plan = { sig, double, afterMs: Math.floor(r() * (medium ? 900 : 700)) };
+    if (fixed) plan = i < 3 ? { sig, afterStage: 'combine', delayMs: 60 + Math.floor(r() * 160) } : { sig, afterStage: 'lambda', delayMs: Math.floor(r() * 50) };
+    else if (medium && r() >= 0.25) {
+      const stage = r() < 0.45 ? 'combine' : pickOf(r, ['load-source', 'load-target', 'aux', 'lambda']);
+      plan = { sig, double, afterStage: stage, delayMs: Math.floor(r() * (stage === 'combine' ? 250 : 150)) };
+    } else plan = { sig, double, afterMs: Math.floor(r() * (medium ? 900 : 700)) };
     const deepOut = r() < 0.3;
     const method = medium ? 'salt' : pickOf(r, ['mean', 'focus']);
     const id = `signal#${i}`;
