@@ -10,8 +10,9 @@
 // target, and a few hand-made inputs (empty vocab, invalid UTF-8, deep nesting, a bad decoder).
 //
 // Environment: SALT_CAMPAIGN_SEED (default 13), SALT_CAMPAIGN_CASES (corrupt-input cases; default
-// 200, the signal and full-disk counts scale with it), SALT_CAMPAIGN_ONLY (a regex over case ids,
-// e.g. "corrupt#17$", to reproduce one case), SALT_CAMPAIGN_JOBS (children at a time; default 2).
+// 160; the signal and full-disk counts scale with it), SALT_CAMPAIGN_ONLY (a regex over case ids,
+// e.g. "corrupt#17$", to reproduce one case), SALT_CAMPAIGN_JOBS (children at a time; default 2),
+// SALT_CAMPAIGN_KEEP=1 (keep the case folders of failing cases under $TMPDIR/salt-campaign-*).
 // The tally goes to the console and to build/campaign-tally.json.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -55,7 +56,7 @@ import {
 } from './campaign/runner.js';
 
 const SEED = Number(process.env.SALT_CAMPAIGN_SEED ?? 13);
-const CASES = Number(process.env.SALT_CAMPAIGN_CASES ?? 200);
+const CASES = Number(process.env.SALT_CAMPAIGN_CASES ?? 160);
 const ONLY = process.env.SALT_CAMPAIGN_ONLY ? new RegExp(process.env.SALT_CAMPAIGN_ONLY) : null;
 const JOBS = Number(process.env.SALT_CAMPAIGN_JOBS ?? 2);
 const SIGNAL_CASES = Math.max(12, Math.round(CASES / 8));
@@ -320,8 +321,9 @@ afterAll(() => {
   void _v, _c;
   console.log(`campaign tally (build/campaign-tally.json): ${JSON.stringify(head)}`);
   for (const [g, t] of Object.entries(byGroup)) console.log(`  ${g}: ${JSON.stringify(t)}`);
-  if (ROOT && !records.some((r) => r.violations.length) && !process.env.SALT_CAMPAIGN_KEEP) rmSync(ROOT, { recursive: true, force: true });
-  else if (ROOT) console.log(`  case folders of failing cases kept under ${ROOT}`);
+  // Failing cases reproduce from the seed; their folders are kept only on request.
+  if (ROOT && !process.env.SALT_CAMPAIGN_KEEP) rmSync(ROOT, { recursive: true, force: true });
+  else if (ROOT) console.log(`  case folders of failing cases kept under ${ROOT} (SALT_CAMPAIGN_KEEP)`);
 });
 
 // ---------------------------------------------------------------- corrupt inputs
