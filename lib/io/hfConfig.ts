@@ -83,6 +83,9 @@ export function parseModelConfig(raw: unknown, label = 'config.json'): ModelConf
   const proj = intOrNull(pick('word_embed_proj_dim'));
   const embeddingWidth = modelType === 'opt' && proj ? proj : modelType === 'albert' ? intOrNull(pick('embedding_size')) ?? hiddenSize : hiddenSize;
   const tieRaw = c.tie_word_embeddings ?? top.tie_word_embeddings;
+  if (tieRaw !== undefined && tieRaw !== null && typeof tieRaw !== 'boolean') {
+    throw new SaltError('E_FORMAT', `${label}: "tie_word_embeddings" must be true or false, received ${describe(tieRaw)}`);
+  }
   const tieStated = typeof tieRaw === 'boolean';
   const tieWordEmbeddings = tieStated ? (tieRaw as boolean) : !UNTIED_BY_DEFAULT.has(modelType);
   return {

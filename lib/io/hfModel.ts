@@ -5,6 +5,7 @@
 import { copyFile, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
+import { readUtf8File } from './files.js';
 import { REPORT_FILE, checkOutputPlacement, checkReplaceable, cleanStaleTemps, createFolders, ioError, pathExists, publishFolder, tempNameFor, writeBytesAtomic } from './atomic.js';
 import { SAFETENSORS_INDEX, SafetensorsCheckpoint, writeCheckpoint, type CheckpointTensorInfo } from './checkpoint.js';
 import { isFloatDtype, type FloatDtype } from './dtype.js';
@@ -519,6 +520,8 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       otherFiles.push('generation_config.json');
     }
     for (const f of tok.files) {
+      // Text files go to the new folder only when they are valid UTF-8 (a slow tokenizer reads them).
+      if (/\.(json|txt)$/.test(f)) await readUtf8File(join(tokenizer, f), 'tokenizer file');
       await copyInto(join(tokenizer, f), join(tmp, f));
       otherFiles.push(f);
     }

@@ -8,7 +8,7 @@ import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } 
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import { main, EXIT } from '../../lib/cli.js';
+import { main, EXIT } from '../../lib/cliMain.js';
 import { REPORT_FILE, tempNameFor } from '../../lib/io/atomic.js';
 import { writeTransferredModel } from '../../lib/io/hfModel.js';
 import { transfer } from '../../lib/transferModel.js';
