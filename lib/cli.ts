@@ -5,10 +5,10 @@
  * native addon load is already an orderly abort (exit 130, nothing written); then it loads the
  * program (./cliMain.js, also the module the tests import) and runs it. See docs/cli.md.
  */
-import { cliAbort, cliState, invokedAsCommand } from './cliSignals.js';
+import { cliAbort, cliState, invokedAsCommand } from './cli/signals.js';
 
 if (invokedAsCommand()) {
-  const { main } = await import('./cliMain.js');
+  const { main } = await import('./cli/main.js');
   const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: cliAbort.signal });
   cliState.finished = true;
   process.exitCode = code;

@@ -4,7 +4,7 @@
  * @packageDocumentation
  */
 export { SaltError, SaltTypeError, SaltRangeError, type ErrorCode } from './errors.js';
-export { matrix, type Matrix, type Neighbourhoods } from './validate.js';
+export { matrix, type Matrix, type Neighbourhoods } from './kernels/validate.js';
 export {
   topkCosine,
   sparsemax,
@@ -19,8 +19,8 @@ export {
   type SolveArgs,
   type SolveResult,
   type ApplyWeightsArgs,
-} from './kernels.js';
-export { info, type Info } from './info.js';
+} from './kernels/kernels.js';
+export { info, type Info } from './kernels/info.js';
 export * from './io/index.js';
 export * from './tokenizer/index.js';
 export * from './transfer/index.js';
@@ -40,7 +40,7 @@ export {
   type LoadedSource,
   type PreparedPair,
   type EvaluateModelsArgs,
-} from './transferModel.js';
-export { evaluationToJson, evaluationToCsv, evaluationToSvg, writeEvaluationFiles } from './evaluationFiles.js';
-export { inspectToken, type InspectArgs, type InspectResult, type InspectNeighbour } from './inspect.js';
-export { runDemo, DEMO_MARKER, type DemoOptions, type DemoReport } from './demo.js';
+} from './pipeline/transfer.js';
+export { evaluationToJson, evaluationToCsv, evaluationToSvg, writeEvaluationFiles } from './cli/evaluationFiles.js';
+export { inspectToken, type InspectArgs, type InspectResult, type InspectNeighbour } from './pipeline/inspect.js';
+export { runDemo, DEMO_MARKER, type DemoOptions, type DemoReport } from './cli/demo.js';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { topkCosine, SaltError, SaltRangeError, SaltTypeError } from '../lib/index.js';
-import { loadUseLite } from '../lib/io/sources.js';
+import { loadUseLite } from '../lib/data/sources.js';
 import { cosineRow, randomMatrix, rng } from './helpers/reference.js';
 
 type M = { data: Float32Array; rows: number; cols: number };

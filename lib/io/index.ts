@@ -62,5 +62,5 @@ export {
   GLOVE_WINK_PACKAGE,
   type TfjsWeightLocation,
   type SourceOptions,
-} from './sources.js';
+} from '../data/sources.js';
 export { writeFileAtomic, writeBytesAtomic } from './atomic.js';

@@ -3,8 +3,8 @@
  * row), treat them as new, rebuild their rows from the remaining shared tokens and compare.
  */
 import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
-import { topkCosine, type Backend } from '../kernels.js';
-import { checkInteger, checkMatrix, checkNumber, type Matrix } from '../validate.js';
+import { topkCosine, type Backend } from '../kernels/kernels.js';
+import { checkInteger, checkMatrix, checkNumber, type Matrix } from '../kernels/validate.js';
 import { MATCH_CATEGORIES } from '../tokenizer/align.js';
 import { STREAM, seededSample } from './random.js';
 import { cosine } from './stats.js';

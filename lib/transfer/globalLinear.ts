@@ -4,7 +4,7 @@
  * penalised like the rest so that the leave-one-out shortcut below stays exact).
  */
 import { SaltError } from '../errors.js';
-import type { Matrix } from '../validate.js';
+import type { Matrix } from '../kernels/validate.js';
 import { cosine } from './stats.js';
 
 /** Gram matrix and right-hand sides of the anchors: G = sum a a^T, B = sum a^T y, a = [x, 1]. */

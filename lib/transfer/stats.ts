@@ -1,6 +1,6 @@
 /** Small statistics helpers of the transfer engine (typed arrays, float64 accumulation). */
 import { SaltError } from '../errors.js';
-import type { Matrix } from '../validate.js';
+import type { Matrix } from '../kernels/validate.js';
 
 /** Summary of a distribution: mean and quantiles (nearest rank on the sorted values). */
 export interface Quantiles {

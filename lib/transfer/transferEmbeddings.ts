@@ -4,8 +4,8 @@
  * caller already holds. See docs/transfer.md.
  */
 import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
-import { applyWeights, solveNeighbourhoods, sparsemax, topkCosine, type Backend } from '../kernels.js';
-import { checkInteger, checkMatrix, checkNeighbourhoods, checkNumber, checkOneOf, type Matrix, type Neighbourhoods } from '../validate.js';
+import { applyWeights, solveNeighbourhoods, sparsemax, topkCosine, type Backend } from '../kernels/kernels.js';
+import { checkInteger, checkMatrix, checkNeighbourhoods, checkNumber, checkOneOf, type Matrix, type Neighbourhoods } from '../kernels/validate.js';
 import { MATCH_CATEGORIES } from '../tokenizer/align.js';
 import { cholesky, cholSolve, globalLinearLoo, normalEquations } from './globalLinear.js';
 import { STREAM, normalRow, seededSample } from './random.js';

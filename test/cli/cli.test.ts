@@ -5,7 +5,7 @@ import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { main, EXIT } from '../../lib/cliMain.js';
+import { main, EXIT } from '../../lib/cli/main.js';
 import { llmFolder, plmFolder, type Folder } from './fixtures.js';
 
 const root = resolve(import.meta.dirname, '..', '..');

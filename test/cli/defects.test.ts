@@ -8,10 +8,10 @@ import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } 
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
 import { createHash } from 'node:crypto';
-import { main, EXIT } from '../../lib/cliMain.js';
+import { main, EXIT } from '../../lib/cli/main.js';
 import { REPORT_FILE, tempNameFor } from '../../lib/io/atomic.js';
 import { writeTransferredModel } from '../../lib/io/hfModel.js';
-import { transfer } from '../../lib/transferModel.js';
+import { transfer } from '../../lib/pipeline/transfer.js';
 import { plmFolder, type Folder } from './fixtures.js';
 
 const root = resolve(import.meta.dirname, '..', '..');

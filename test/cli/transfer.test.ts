@@ -5,7 +5,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { transfer, REPORT_FILE, type ModelTransferReport } from '../../lib/transferModel.js';
+import { transfer, REPORT_FILE, type ModelTransferReport } from '../../lib/pipeline/transfer.js';
 import { HfModel } from '../../lib/io/hfModel.js';
 import { readTokenizerInfo } from '../../lib/io/hfConfig.js';
 import { loadHfTokenizerFolder } from '../../lib/tokenizer/hfTokenizer.js';

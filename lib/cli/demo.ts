@@ -6,17 +6,17 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { SaltError } from './errors.js';
-import { loadGloveWink, loadUseLite } from './io/sources.js';
-import { writeVectorCache } from './io/vectors.js';
-import { DEMO_MARKER, checkReplaceable, pathExists, publishFolder, tempNameFor, writeBytesAtomic } from './io/atomic.js';
-import { useLiteVocabulary, wordListVocabulary } from './tokenizer/plainVocabularies.js';
-import { alignVocabularies } from './tokenizer/align.js';
-import { segmentWithVocabulary } from './tokenizer/segment.js';
-import { evaluateTransfer, formatEvaluation, type EvaluationResult } from './transfer/evaluateTransfer.js';
-import { PROVENANCE, transferEmbeddings, type TransferReport, type TransferStage } from './transfer/transferEmbeddings.js';
+import { SaltError } from '../errors.js';
+import { loadGloveWink, loadUseLite } from '../data/sources.js';
+import { writeVectorCache } from '../io/vectors.js';
+import { DEMO_MARKER, checkReplaceable, pathExists, publishFolder, tempNameFor, writeBytesAtomic } from '../io/atomic.js';
+import { useLiteVocabulary, wordListVocabulary } from '../tokenizer/plainVocabularies.js';
+import { alignVocabularies } from '../tokenizer/align.js';
+import { segmentWithVocabulary } from '../tokenizer/segment.js';
+import { evaluateTransfer, formatEvaluation, type EvaluationResult } from '../transfer/evaluateTransfer.js';
+import { PROVENANCE, transferEmbeddings, type TransferReport, type TransferStage } from '../transfer/transferEmbeddings.js';
 import { evaluationToCsv, evaluationToJson, evaluationToSvg } from './evaluationFiles.js';
-import type { Backend } from './kernels.js';
+import type { Backend } from '../kernels/kernels.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {

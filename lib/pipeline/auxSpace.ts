@@ -4,12 +4,12 @@
  * token's string.
  */
 import { extname } from 'node:path';
-import { SaltError } from './errors.js';
-import { FastTextModel } from './io/fasttext.js';
-import { readTextVectors } from './io/vectors.js';
-import { pathExists } from './io/atomic.js';
-import type { Vocabulary } from './tokenizer/vocabulary.js';
-import type { Matrix } from './validate.js';
+import { SaltError } from '../errors.js';
+import { FastTextModel } from '../io/fasttext.js';
+import { readTextVectors } from '../io/vectors.js';
+import { pathExists } from '../io/atomic.js';
+import type { Vocabulary } from '../tokenizer/vocabulary.js';
+import type { Matrix } from '../kernels/validate.js';
 
 /** Which aux space a transfer used and how many target tokens have a vector in it. */
 export interface AuxInfo {

@@ -1,4 +1,6 @@
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { packageRoot } from '../paths.js';
 import { addonPath, binding } from './native.js';
 
 const require = createRequire(import.meta.url);
@@ -24,7 +26,7 @@ export interface Info {
 /** Describes the installation: version, backends, threads, FAISS and BLAS in use, CUDA status. */
 export function info(): Info {
   const raw = binding().info();
-  const version = (require('../package.json') as { version: string }).version;
+  const version = (require(join(packageRoot, 'package.json')) as { version: string }).version;
   return {
     version,
     backends: raw.cuda.available ? ['cpu', 'cuda'] : ['cpu'],

@@ -3,7 +3,7 @@
  * SaltRangeError (E_SHAPE / E_ARGUMENT) whose message names the argument, what was expected and
  * what was received.
  */
-import { SaltRangeError, SaltTypeError, describe } from './errors.js';
+import { SaltRangeError, SaltTypeError, describe } from '../errors.js';
 
 /** A dense row-major float32 matrix. */
 export interface Matrix {

@@ -8,13 +8,13 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
-import { SaltError } from './errors.js';
-import { loadVocabulary } from './tokenizer/plainVocabularies.js';
-import { alignVocabularies, type AlignOptions, type AlignmentReport } from './tokenizer/align.js';
-import type { Vocabulary } from './tokenizer/vocabulary.js';
-import { segmentWithVocabulary, type Segmentation } from './tokenizer/segment.js';
+import { SaltError } from '../errors.js';
+import { loadVocabulary } from '../tokenizer/plainVocabularies.js';
+import { alignVocabularies, type AlignOptions, type AlignmentReport } from '../tokenizer/align.js';
+import type { Vocabulary } from '../tokenizer/vocabulary.js';
+import { segmentWithVocabulary, type Segmentation } from '../tokenizer/segment.js';
 import { loadAuxFile, type AuxInfo } from './auxSpace.js';
-import type { Matrix } from './validate.js';
+import type { Matrix } from '../kernels/validate.js';
 
 /** The token-level inputs of one target, ready for the engine. */
 export interface PreparedTokens {

@@ -6,18 +6,18 @@
  * (SIGINT: the running transfer is aborted through its AbortSignal; the target in progress leaves no folder).
  */
 import { parseArgs } from 'node:util';
-import { isFloatDtype, type FloatDtype } from './io/dtype.js';
+import { isFloatDtype, type FloatDtype } from '../io/dtype.js';
 import { resolve } from 'node:path';
-import { SaltError } from './errors.js';
-import { info } from './info.js';
+import { SaltError } from '../errors.js';
+import { info } from '../kernels/info.js';
 import { runDemo } from './demo.js';
-import { evaluateModels, planTransfer, transfer, MAX_PAD_MULTIPLE, REPORT_FILE, type ModelTransferReport, type TransferTarget } from './transferModel.js';
+import { evaluateModels, planTransfer, transfer, MAX_PAD_MULTIPLE, REPORT_FILE, type ModelTransferReport, type TransferTarget } from '../pipeline/transfer.js';
 import { rm } from 'node:fs/promises';
-import { inspectToken } from './inspect.js';
+import { inspectToken } from '../pipeline/inspect.js';
 import { writeEvaluationFiles } from './evaluationFiles.js';
-import { formatEvaluation, type MethodSpec } from './transfer/evaluateTransfer.js';
-import { TRANSFER_METHODS, type Selection, type TransferMethod } from './transfer/transferEmbeddings.js';
-import type { Backend } from './kernels.js';
+import { formatEvaluation, type MethodSpec } from '../transfer/evaluateTransfer.js';
+import { TRANSFER_METHODS, type Selection, type TransferMethod } from '../transfer/transferEmbeddings.js';
+import type { Backend } from '../kernels/kernels.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, error: 1, usage: 2, interrupted: 130 } as const;

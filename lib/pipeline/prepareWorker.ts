@@ -3,10 +3,10 @@
  * answers one `prepare` message at a time; typed arrays are transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
-import { loadVocabulary } from './tokenizer/plainVocabularies.js';
-import type { Vocabulary } from './tokenizer/vocabulary.js';
+import { loadVocabulary } from '../tokenizer/plainVocabularies.js';
+import type { Vocabulary } from '../tokenizer/vocabulary.js';
 import { prepareTokens } from './preparer.js';
-import type { AlignOptions } from './tokenizer/align.js';
+import type { AlignOptions } from '../tokenizer/align.js';
 
 const port = parentPort!;
 let source: Vocabulary | null = null;

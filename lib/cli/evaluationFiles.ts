@@ -4,8 +4,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeBytesAtomic } from './io/atomic.js';
-import type { EvaluationResult } from './transfer/evaluateTransfer.js';
+import { writeBytesAtomic } from '../io/atomic.js';
+import type { EvaluationResult } from '../transfer/evaluateTransfer.js';
 
 /** The evaluation as plain JSON: typed arrays become arrays, NaN becomes null. */
 export function evaluationToJson(result: EvaluationResult, extra: Record<string, unknown> = {}): string {

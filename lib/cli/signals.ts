@@ -14,11 +14,11 @@ export const cliAbort = new AbortController();
 /** Set once main() has reported its result: a later signal has nothing left to abort. */
 export const cliState = { finished: false };
 
-/** True when this process runs the built command (dist/cli.js next to this module). */
+/** True when this process runs the built command (dist/cli.js, one folder up from this module). */
 export function invokedAsCommand(): boolean {
   if (!process.argv[1]) return false;
   try {
-    return realpathSync(process.argv[1]) === realpathSync(join(dirname(fileURLToPath(import.meta.url)), 'cli.js'));
+    return realpathSync(process.argv[1]) === realpathSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'cli.js'));
   } catch {
     return false;
   }

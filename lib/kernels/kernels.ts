@@ -3,7 +3,7 @@
  * Every kernel runs off the JavaScript thread and returns a Promise; inputs are read in place (no
  * copies) and must not be modified or transferred until the Promise settles.
  */
-import { SaltError, type ErrorCode } from './errors.js';
+import { SaltError, type ErrorCode } from '../errors.js';
 import { binding } from './native.js';
 import {
   checkFloat32,

@@ -5,21 +5,21 @@
  * See docs/transfer.md ("Folder-level transfer").
  */
 import { join, resolve } from 'node:path';
-import { SaltError, SaltRangeError, SaltTypeError, describe } from './errors.js';
-import { HfModel, writeTransferredModel, type TransferredModelReport } from './io/hfModel.js';
-import { isFloatDtype, type FloatDtype } from './io/dtype.js';
+import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
+import { HfModel, writeTransferredModel, type TransferredModelReport } from '../io/hfModel.js';
+import { isFloatDtype, type FloatDtype } from '../io/dtype.js';
 import { countPresent, loadAuxFile, type AuxInfo } from './auxSpace.js';
 import { openPreparer, type Preparer } from './preparer.js';
-import { REPORT_FILE, checkOutputPlacement, checkReplaceable } from './io/atomic.js';
-import { optionalFile, readableFolder } from './io/files.js';
-import { info } from './info.js';
-import { loadVocabulary } from './tokenizer/plainVocabularies.js';
-import { alignVocabularies, type AlignOptions, type Alignment, type AlignmentReport } from './tokenizer/align.js';
-import type { Vocabulary } from './tokenizer/vocabulary.js';
-import type { Segmentation } from './tokenizer/segment.js';
-import { checkTransferOptions, transferEmbeddings, throwIfAborted, type TransferOptions, type TransferReport, type TransferStage } from './transfer/transferEmbeddings.js';
-import { evaluateTransfer, type EvaluateArgs, type EvaluationResult } from './transfer/evaluateTransfer.js';
-import type { Matrix } from './validate.js';
+import { REPORT_FILE, checkOutputPlacement, checkReplaceable } from '../io/atomic.js';
+import { optionalFile, readableFolder } from '../io/files.js';
+import { info } from '../kernels/info.js';
+import { loadVocabulary } from '../tokenizer/plainVocabularies.js';
+import { alignVocabularies, type AlignOptions, type Alignment, type AlignmentReport } from '../tokenizer/align.js';
+import type { Vocabulary } from '../tokenizer/vocabulary.js';
+import type { Segmentation } from '../tokenizer/segment.js';
+import { checkTransferOptions, transferEmbeddings, throwIfAborted, type TransferOptions, type TransferReport, type TransferStage } from '../transfer/transferEmbeddings.js';
+import { evaluateTransfer, type EvaluateArgs, type EvaluationResult } from '../transfer/evaluateTransfer.js';
+import type { Matrix } from '../kernels/validate.js';
 
 /**
  * The auxiliary similarity space of the target tokens: a fastText `.bin` (vectors composed from
