@@ -8,6 +8,13 @@
 import { cliAbort, cliState, invokedAsCommand } from './cli/signals.js';
 
 if (invokedAsCommand()) {
+  // A closed pipe (e.g. `salt-transfer info | head -1`) ends the output quietly instead of with a stack.
+  for (const stream of [process.stdout, process.stderr]) {
+    stream.on('error', (err: NodeJS.ErrnoException) => {
+      if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+      throw err;
+    });
+  }
   const { main } = await import('./cli/main.js');
   const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: cliAbort.signal });
   cliState.finished = true;
