@@ -9,7 +9,6 @@
  */
 import { closeSync, fstatSync, readSync } from 'node:fs';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
-import { ioError } from './atomic.js';
 import { openRegularFileSync } from './files.js';
 import type { VectorTable } from './vectors.js';
 

@@ -2,7 +2,7 @@
  * Hugging Face model folders: open one (config, tokenizer files, safetensors weights), locate its
  * input embedding and output head, and write a transferred copy with a new vocabulary.
  */
-import { copyFile, mkdir, readdir, realpath, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
 import { readUtf8File } from './files.js';

@@ -6,7 +6,6 @@
  * reads, never the whole file. The writer streams tensors to disk with bounded memory and writes
  * atomically (temporary name in the target folder, renamed when complete).
  */
-import { open } from 'node:fs/promises';
 import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 import { SaltError, SaltTypeError, describe } from '../errors.js';

@@ -3,6 +3,8 @@
  * the source token it shares, or its neighbours (sparsemax weights and, for the salt methods, the
  * regression coefficients) and the row the engine builds for it.
  */
+import { anchorTokens } from '../transfer/partition.js';
+import { DEFAULT_K } from '../transfer/options.js';
 import { SaltError, SaltTypeError, describe } from '../errors.js';
 import { solveNeighbourhoods, sparsemax, topkCosine, type Backend } from '../kernels/kernels.js';
 import { MATCH_CATEGORIES, type AlignOptions, type MatchCategory } from '../tokenizer/align.js';
@@ -93,9 +95,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     const present = pair.auxPresent;
     if (present && !present[id]) return { token, status: 'fallback', text: `${head}\nno auxiliary vector: seeded N(mean, std) row` };
     // The engine on a sub-problem: the anchors (same order as in the full transfer) and this token.
-    const special = MATCH_CATEGORIES.indexOf('special-role');
-    const anchorIds: number[] = [];
-    for (let t = 0; t < tv.size; t++) if (sourceIdOfTarget[t] >= 0 && category[t] !== special && (!present || present[t])) anchorIds.push(t);
+    const anchorIds = Array.from(anchorTokens(sourceIdOfTarget, category, present));
     if (!anchorIds.length) throw new SaltError('E_ARGUMENT', `no shared tokens with an aux vector between ${JSON.stringify(args.source)} and ${JSON.stringify(args.target)}: nothing to inspect`);
     const subIds = Int32Array.from([...anchorIds, id]);
     const aux = pair.aux ?? pair.target;
@@ -112,7 +112,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     const hs = src.embeddings.cols;
     const engineRow = sub.embeddings.subarray(anchorIds.length * hs, anchorIds.length * hs + hs);
     const anchorsAux = gatherRows(aux, Int32Array.from(anchorIds));
-    const K = Math.min(args.K ?? 64, anchorIds.length);
+    const K = Math.min(args.K ?? DEFAULT_K, anchorIds.length);
     const top = await topkCosine(gatherRows(aux, Int32Array.of(id)), anchorsAux, K, kernel);
     const sm = await sparsemax({ data: top.scores, rows: 1, cols: K }, kernel);
     const k = sm.support[0];

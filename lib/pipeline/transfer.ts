@@ -4,7 +4,7 @@
  * {@link transferEmbeddings} and writes the new model folder with {@link writeTransferredModel}.
  * See docs/transfer.md ("Folder-level transfer").
  */
-import { join, resolve } from 'node:path';
+import { resolve } from 'node:path';
 import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
 import { HfModel, writeTransferredModel, type TransferredModelReport } from '../io/hfModel.js';
 import { isFloatDtype, type FloatDtype } from '../io/dtype.js';

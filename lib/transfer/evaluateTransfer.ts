@@ -2,10 +2,10 @@
  * Measuring transfer quality without training an LLM: hold out shared tokens (they have a true source
  * row), treat them as new, rebuild their rows from the remaining shared tokens and compare.
  */
+import { isAnchor } from './partition.js';
 import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
 import { topkCosine, type Backend } from '../kernels/kernels.js';
 import { checkInteger, checkMatrix, checkNumber, type Matrix } from '../kernels/validate.js';
-import { MATCH_CATEGORIES } from '../tokenizer/align.js';
 import { STREAM, seededSample } from './random.js';
 import { cosine } from './stats.js';
 import {
@@ -106,7 +106,6 @@ export interface EvaluationResult {
   sourceRows: number;
 }
 
-const SPECIAL_ROLE = MATCH_CATEGORIES.indexOf('special-role');
 
 /**
  * Rank (1 = best) of row `trueIds[i]` of `source` among all source rows by cosine to `pred` row i,
@@ -184,7 +183,7 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
   // Shared tokens usable as anchors.
   const eligible: number[] = [];
   for (let t = 0; t < Pm.rows; t++) {
-    if (sid[t] >= 0 && (cat === undefined || cat[t] !== SPECIAL_ROLE) && (present === undefined || present[t] !== 0)) eligible.push(t);
+    if (isAnchor(t, sid, cat, present)) eligible.push(t);
   }
   const E = Int32Array.from(eligible);
   if (seg !== undefined && usesFvt) {

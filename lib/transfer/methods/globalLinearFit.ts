@@ -3,9 +3,9 @@
  * the normal equations in float64 ((h_t + 1) x (h_t + 1) system; the extra column is a bias term,
  * penalised like the rest so that the leave-one-out shortcut below stays exact).
  */
-import { SaltError } from '../errors.js';
-import type { Matrix } from '../kernels/validate.js';
-import { cosine } from './stats.js';
+import { SaltError } from '../../errors.js';
+import type { Matrix } from '../../kernels/validate.js';
+import { cosine } from '../stats.js';
 
 /** Gram matrix and right-hand sides of the anchors: G = sum a a^T, B = sum a^T y, a = [x, 1]. */
 export interface NormalEquations {

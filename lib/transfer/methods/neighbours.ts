@@ -1,0 +1,197 @@
+/** salt, salt-paper, salt-ridge, focus, clp, wechsel: neighbours among the anchors, then a combination per token. */
+import { applyWeights, solveNeighbourhoods, sparsemax, topkCosine } from '../../kernels/kernels.js';
+import { type Matrix, type Neighbourhoods } from '../../kernels/validate.js';
+import { STREAM, seededSample } from '../random.js';
+import { cosine, quantiles } from '../stats.js';
+import { SALT_FAMILY, throwIfAborted, type Resolved } from '../options.js';
+import { gatherRows, scatter } from '../rows.js';
+import type { LambdaReport, Selection } from '../types.js';
+import type { MethodContext } from './context.js';
+
+/** Neighbour lists with per-entry selection weights. */
+interface Selected extends Neighbourhoods {
+  weights: Float32Array;
+  support: Int32Array;
+}
+
+/**
+ * Turns top-K candidates (n x K, descending) into neighbour lists: the sparsemax support with its
+ * weights, or the first k with normalised clamped cosines (uniform when all are <= 0), or (wechsel)
+ * the first k with softmax(score / temperature) weights.
+ */
+async function select(indices: Int32Array, scores: Float32Array, n: number, K: number, selection: Selection, weighting: 'selection' | 'softmax', temperature: number, kernel: Resolved['kernel']): Promise<Selected> {
+  const offsets = new Int32Array(n + 1);
+  const idx = new Int32Array(n * K);
+  const w = new Float32Array(n * K);
+  const support = new Int32Array(n);
+  let e = 0;
+  if (selection === 'sparsemax') {
+    const sm = await sparsemax({ data: scores, rows: n, cols: K }, kernel);
+    for (let i = 0; i < n; i++) {
+      for (let j = 0; j < K; j++) {
+        const v = sm.weights[i * K + j];
+        if (v > 0) {
+          idx[e] = indices[i * K + j];
+          w[e++] = v;
+        }
+      }
+      offsets[i + 1] = e;
+      support[i] = e - offsets[i];
+    }
+  } else {
+    const k = Math.min(selection.topk, K);
+    for (let i = 0; i < n; i++) {
+      const o = i * K;
+      if (weighting === 'softmax') {
+        const top = scores[o];
+        let s = 0;
+        for (let j = 0; j < k; j++) s += Math.exp((scores[o + j] - top) / temperature);
+        for (let j = 0; j < k; j++) w[e + j] = Math.exp((scores[o + j] - top) / temperature) / s;
+      } else {
+        let s = 0;
+        for (let j = 0; j < k; j++) s += Math.max(0, scores[o + j]);
+        for (let j = 0; j < k; j++) w[e + j] = s > 0 ? Math.max(0, scores[o + j]) / s : 1 / k;
+      }
+      for (let j = 0; j < k; j++) idx[e + j] = indices[o + j];
+      e += k;
+      offsets[i + 1] = e;
+      support[i] = k;
+    }
+  }
+  return { offsets, indices: idx.slice(0, e), weights: w.slice(0, e), support };
+}
+
+/**
+ * lambda by leave-one-out over a seeded sample of anchors: each is predicted from the other anchors
+ * (itself and any anchor sharing its source row are removed from its candidates); score = mean cosine
+ * to its true source row. Ties keep the earlier grid value.
+ */
+async function chooseLambdaLoo(ctx: MethodContext & { anchorsAux: Matrix; anchorSource: Int32Array }): Promise<LambdaReport> {
+  const { opts, anchorsAux, anchorsPlm, anchorsSrc, anchorSource, signal } = ctx;
+  const m = anchorsPlm.rows, grid = opts.lambdaGrid;
+  // Largest group of anchors sharing one source row: that many candidates may have to be dropped.
+  const group = new Map<number, number>();
+  let maxGroup = 1;
+  for (const s of anchorSource) {
+    const g = (group.get(s) ?? 0) + 1;
+    group.set(s, g);
+    if (g > maxGroup) maxGroup = g;
+  }
+  const Kl = Math.min(ctx.opts.K, m - maxGroup);
+  if (Kl < 1) return { value: grid[0], auto: true, grid: [...grid], scores: grid.map(() => NaN), sample: 0 };
+  const sample = seededSample(m, opts.looSample, opts.seed, STREAM.looSample);
+  const n = sample.length;
+  const Kq = Math.min(m, Kl + maxGroup);
+  const q = gatherRows(anchorsAux, sample);
+  const top = await topkCosine(q, anchorsAux, Kq, opts.kernel);
+  const idx = new Int32Array(n * Kl);
+  const sc = new Float32Array(n * Kl);
+  for (let i = 0; i < n; i++) {
+    const own = anchorSource[sample[i]];
+    let j = 0;
+    for (let r = 0; r < Kq && j < Kl; r++) {
+      const a = top.indices[i * Kq + r];
+      if (anchorSource[a] === own) continue;
+      idx[i * Kl + j] = a;
+      sc[i * Kl + j++] = top.scores[i * Kq + r];
+    }
+  }
+  const sel = await select(idx, sc, n, Kl, clampSelection(opts.selection, Kl), 'selection', opts.temperature, opts.kernel);
+  const queries = gatherRows(anchorsPlm, sample);
+  const scores: number[] = [];
+  for (let g = 0; g < grid.length; g++) {
+    throwIfAborted(signal);
+    const res = await solveNeighbourhoods({ neighbours: sel, queries, anchorsPlm, anchorsSrc, lambda: grid[g], prior: opts.method === 'salt' ? sel.weights : undefined, ...opts.kernel });
+    let sum = 0;
+    for (let i = 0; i < n; i++) sum += cosine(res.out, i * anchorsSrc.cols, anchorsSrc.data, sample[i] * anchorsSrc.cols, anchorsSrc.cols);
+    scores.push(sum / n);
+    ctx.progress('lambda', g + 1, grid.length);
+  }
+  let best = 0;
+  for (let g = 1; g < grid.length; g++) if (scores[g] > scores[best]) best = g;
+  return { value: grid[best], auto: true, grid: [...grid], scores, sample: n };
+}
+
+function clampSelection(s: Selection, K: number): Selection {
+  return s === 'sparsemax' ? s : { topk: Math.min(s.topk, K) };
+}
+
+/** salt, salt-paper, salt-ridge, focus, clp, wechsel: top-K search, selection, combination, per chunk. */
+export async function neighbourMethod(ctx: MethodContext & { aux: Matrix; anchorsAux: Matrix; anchorSource: Int32Array }): Promise<void> {
+  const { opts, Pm, aux, anchorsAux, anchorsPlm, anchorsSrc, anchorsHead, solveIds, embeddings, headOut, report, progress, signal } = ctx;
+  const { method, kernel } = opts;
+  const timings = report.timings;
+  const m = anchorsPlm.rows;
+  const K = Math.min(opts.K, m);
+  const selection = clampSelection(opts.selection, K);
+  const salt = SALT_FAMILY.has(method);
+  report.K = K;
+  report.selection = selection;
+  if (method === 'wechsel') report.temperature = opts.temperature;
+  let lambda = 0;
+  if (salt) {
+    const tl = performance.now();
+    if (opts.lambda === 'auto') report.lambda = await chooseLambdaLoo(ctx);
+    else report.lambda = { value: opts.lambda, auto: false };
+    lambda = report.lambda.value;
+    timings.lambda = performance.now() - tl;
+  }
+  const n = solveIds.length, hs = anchorsSrc.cols, ho = anchorsHead?.cols ?? 0;
+  const histogram = new Array<number>(K + 1).fill(0);
+  const residual = salt ? new Float32Array(n) : undefined;
+  const coefNorm = salt ? new Float32Array(n) : undefined;
+  let hitK = 0, supportSum = 0;
+  for (let from = 0; from < n; from += opts.chunkSize) {
+    throwIfAborted(signal);
+    const ids = solveIds.subarray(from, Math.min(n, from + opts.chunkSize));
+    const c = ids.length;
+    let t = performance.now();
+    const top = await topkCosine(gatherRows(aux, ids), anchorsAux, K, kernel);
+    timings.search += performance.now() - t;
+    throwIfAborted(signal);
+    t = performance.now();
+    const sel = await select(top.indices, top.scores, c, K, selection, method === 'wechsel' ? 'softmax' : 'selection', opts.temperature, kernel);
+    for (let i = 0; i < c; i++) {
+      histogram[sel.support[i]]++;
+      supportSum += sel.support[i];
+      if (sel.support[i] === K) hitK++;
+    }
+    timings.select += performance.now() - t;
+    throwIfAborted(signal);
+    t = performance.now();
+    let coefficients = sel.weights;
+    if (salt) {
+      const res = await solveNeighbourhoods({
+        neighbours: sel,
+        queries: gatherRows(Pm, ids),
+        anchorsPlm,
+        anchorsSrc,
+        lambda,
+        prior: method === 'salt' ? sel.weights : undefined,
+        returnCoefficients: anchorsHead !== undefined,
+        ...kernel,
+      });
+      scatter(embeddings, res.out, solveIds, from, c, hs);
+      residual!.set(res.residual, from);
+      coefNorm!.set(res.coefNorm, from);
+      if (res.coefficients) coefficients = res.coefficients;
+    } else {
+      const res = await applyWeights({ n: c, neighbours: sel, weights: sel.weights, anchorsSrc, ...kernel });
+      scatter(embeddings, res.out, solveIds, from, c, hs);
+    }
+    timings.combine += performance.now() - t;
+    if (anchorsHead) {
+      throwIfAborted(signal);
+      t = performance.now();
+      const res = await applyWeights({ n: c, neighbours: sel, weights: coefficients, anchorsSrc: anchorsHead, ...kernel });
+      scatter(headOut!, res.out, solveIds, from, c, ho);
+      timings.head += performance.now() - t;
+    }
+    progress('combine', from + c, n);
+  }
+  report.support = { histogram, mean: n > 0 ? supportSum / n : NaN, hitK };
+  if (salt) {
+    report.residual = quantiles(residual!);
+    report.coefNorm = quantiles(coefNorm!);
+  }
+}
