@@ -11,7 +11,9 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { alignVocabularies, info, loadGloveWink, loadUseLite, useLiteVocabulary, wordListVocabulary, transferEmbeddings } from '../dist/index.js';
+import { alignVocabularies, info, wordListVocabulary, transferEmbeddings } from '../dist/index.js';
+import { loadGloveWink, loadUseLite } from '../dist/io/index.js';
+import { useLiteVocabulary } from '../dist/tokenizer/index.js';
 
 const argv = process.argv.slice(2);
 const method = argv.find((a) => !a.startsWith('--') && !/^\d+$/.test(a)) ?? 'salt';

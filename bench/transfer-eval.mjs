@@ -3,7 +3,9 @@
 // docs/transfer.md.
 //
 //   npx tsc -p tsconfig.build.json && node bench/transfer-eval.mjs [holdout] [seeds, e.g. 0,1,2]
-import { alignVocabularies, loadGloveWink, loadUseLite, useLiteVocabulary, wordListVocabulary, evaluateTransfer, formatEvaluation } from '../dist/index.js';
+import { alignVocabularies, wordListVocabulary, evaluateTransfer, formatEvaluation } from '../dist/index.js';
+import { loadGloveWink, loadUseLite } from '../dist/io/index.js';
+import { useLiteVocabulary } from '../dist/tokenizer/index.js';
 
 const holdout = Number(process.argv[2] ?? 1000);
 const seeds = (process.argv[3] ?? '0,1,2').split(',').map(Number);

@@ -10,7 +10,8 @@ import { solveNeighbourhoods, sparsemax, topkCosine, type Backend } from '../ker
 import { MATCH_CATEGORIES, type AlignOptions, type MatchCategory } from '../tokenizer/align.js';
 import type { Vocabulary } from '../tokenizer/vocabulary.js';
 import { gatherRows, transferEmbeddings, type TransferMethod } from '../transfer/transferEmbeddings.js';
-import { loadSource, preparePair, type AuxSpec } from './transfer.js';
+import { loadSource, mustExist, prepareTarget, type AuxSpec } from './load.js';
+import { openPreparer, type Preparer } from './preparer.js';
 
 /** Arguments of {@link inspectToken}. */
 export interface InspectArgs {
@@ -57,17 +58,6 @@ export interface InspectResult {
   text: string;
 }
 
-function findToken(vocab: Vocabulary, token: string): number {
-  const byPiece = vocab.pieces.indexOf(token);
-  if (byPiece >= 0) return byPiece;
-  const ws = token.startsWith(' ');
-  const want = Buffer.from(ws ? token.slice(1) : token, 'utf8');
-  for (let id = 0; id < vocab.size; id++) if (vocab.isWordStart(id) === ws && Buffer.compare(Buffer.from(vocab.bytesOf(id)), want) === 0) return id;
-  // A word list has only word-start tokens: let "hello" find " hello" too.
-  if (!ws) for (let id = 0; id < vocab.size; id++) if (vocab.isWordStart(id) && Buffer.compare(Buffer.from(vocab.bytesOf(id)), want) === 0) return id;
-  return -1;
-}
-
 const INSPECTABLE: readonly TransferMethod[] = ['salt', 'salt-paper', 'salt-ridge', 'focus'];
 
 /** Inspects one target token (see the module comment). */
@@ -76,20 +66,24 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
   const method = args.method ?? 'salt';
   if (!INSPECTABLE.includes(method)) throw new SaltError('E_ARGUMENT', `inspect supports the methods ${INSPECTABLE.join(', ')}, received ${describe(method)}`);
   const kernel = { backend: args.backend, threads: args.threads };
+  if (typeof args.source !== 'string' || args.source === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(args.source)}`);
+  await mustExist(args.source, 'source');
+  // The same preparation as transfer and evaluate (a worker thread when installed), with the token looked up there.
   const src = await loadSource(args.source);
+  let preparer: Preparer | undefined;
   try {
-    const pair = await preparePair(src, args.target, args.aux, args.align);
-    const tv = pair.targetVocab;
-    const id = findToken(tv, args.token);
-    if (id < 0) throw new SaltError('E_NOT_FOUND', `token ${JSON.stringify(args.token)} is not in the target vocabulary of ${JSON.stringify(args.target)} (give its stored piece, e.g. "Ġword" or "▁word", or " word" for a word start)`);
-    const text = Buffer.from(tv.bytesOf(id)).toString('utf8');
-    const token = { id, piece: tv.pieces[id], kind: tv.kindOf(id), wordStart: tv.isWordStart(id), text };
+    preparer = await openPreparer(args.source);
+    const pair = await prepareTarget(preparer, args.target, args.aux, args.align ?? {}, () => undefined, { lookup: args.token });
+    const { token: found, sourcePieces, targetPieces } = pair.lookup!;
+    if (!found) throw new SaltError('E_NOT_FOUND', `token ${JSON.stringify(args.token)} is not in the target vocabulary of ${JSON.stringify(args.target)} (give its stored piece, e.g. "Ġword" or "▁word", or " word" for a word start)`);
+    const { id, text } = found;
+    const token = { id, piece: found.piece, kind: found.kind, wordStart: found.wordStart, text };
     const head = `target token ${id} ${JSON.stringify(token.piece)}: kind ${token.kind}, word start ${token.wordStart}, text ${JSON.stringify(text)}`;
     const { sourceIdOfTarget, category } = pair.alignment;
     const sid = sourceIdOfTarget[id];
     if (sid >= 0) {
       const cat = MATCH_CATEGORIES[category[id]];
-      const shared = { sourceId: sid, piece: src.vocab!.pieces[sid], category: cat };
+      const shared = { sourceId: sid, piece: sourcePieces[sid], category: cat };
       return { token, status: cat === 'special-role' ? 'special' : 'copied', shared, text: `${head}\nshared (${cat}): copies source token ${sid} ${JSON.stringify(shared.piece)} exactly` };
     }
     const present = pair.auxPresent;
@@ -146,7 +140,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     const neighbours: InspectNeighbour[] = [];
     for (let j = 0; j < k; j++) {
       const t = anchorIds[nbr.indices[j]];
-      neighbours.push({ targetId: t, sourceId: sourceIdOfTarget[t], piece: tv.pieces[t], cosine: top.scores[j], weight: weights[j], coefficient: coefficients[j] });
+      neighbours.push({ targetId: t, sourceId: sourceIdOfTarget[t], piece: targetPieces[t], cosine: top.scores[j], weight: weights[j], coefficient: coefficients[j] });
     }
     const lines = [
       head,
@@ -158,6 +152,6 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     ];
     return { token, status: 'solved', method, lambda, neighbours, residual, maxAbsDiffToEngine: diff, text: lines.join('\n') };
   } finally {
-    await src.model.close();
+    await Promise.all([src.model.close(), preparer?.close()]);
   }
 }

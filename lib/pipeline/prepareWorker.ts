@@ -5,20 +5,20 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { loadVocabulary } from '../tokenizer/plainVocabularies.js';
 import type { Vocabulary } from '../tokenizer/vocabulary.js';
-import { prepareTokens } from './preparer.js';
+import { prepareTokens, type PrepareOptions } from './preparer.js';
 import type { AlignOptions } from '../tokenizer/align.js';
 
 const port = parentPort!;
 let source: Vocabulary | null = null;
 
-port.on('message', async (m: { op: 'source' } | { op: 'prepare'; target: string; auxFile?: string; align: AlignOptions; segment?: boolean }) => {
+port.on('message', async (m: { op: 'source' } | { op: 'prepare'; target: string; auxFile?: string; align: AlignOptions; options: PrepareOptions }) => {
   try {
     if (m.op === 'source') {
       source = await loadVocabulary((workerData as { source: string }).source);
       port.postMessage({ ok: true, value: source.size });
       return;
     }
-    const r = await prepareTokens(source!, m.target, m.auxFile, m.align, m.segment === true);
+    const r = await prepareTokens(source!, m.target, m.auxFile, m.align, m.options);
     const list: ArrayBuffer[] = [r.sourceIdOfTarget.buffer as ArrayBuffer, r.category.buffer as ArrayBuffer];
     if (r.aux) list.push(r.aux.data.buffer as ArrayBuffer);
     if (r.auxPresent) list.push(r.auxPresent.buffer as ArrayBuffer);

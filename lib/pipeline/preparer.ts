@@ -31,8 +31,43 @@ export interface PreparedTokens {
    * `exclude: sourceIdOfTarget`, so it serves both a transfer and an evaluation.
    */
   segmentation?: Segmentation;
+  /**
+   * With `lookup`: the target token found for that string (its stored piece, or its text with a
+   * leading space for a word start; null when absent) and both vocabularies' pieces (for `inspect`).
+   */
+  lookup?: { token: LookedUpToken | null; sourcePieces: string[]; targetPieces: string[] };
   /** Wall time (ms) of loading the target tokenizer, of the alignment (and segmentation) and of the aux file. */
   timings: { loadTarget: number; align: number; aux: number };
+}
+
+/** A target token found by {@link PrepareOptions.lookup}. */
+export interface LookedUpToken {
+  id: number;
+  piece: string;
+  kind: string;
+  wordStart: boolean;
+  /** The text the token stands for (UTF-8 of its bytes). */
+  text: string;
+}
+
+/** What {@link Preparer.prepare} computes besides the alignment. */
+export interface PrepareOptions {
+  /** Segment the target vocabulary with the source's (method `'fvt'`). */
+  segment?: boolean;
+  /** Find this target token and return both vocabularies' pieces (see {@link PreparedTokens.lookup}). */
+  lookup?: string;
+}
+
+/** The id of `token` in `vocab`: by stored piece, else by text (a leading space marks a word start); -1 when absent. */
+export function findToken(vocab: Vocabulary, token: string): number {
+  const byPiece = vocab.pieces.indexOf(token);
+  if (byPiece >= 0) return byPiece;
+  const ws = token.startsWith(' ');
+  const want = Buffer.from(ws ? token.slice(1) : token, 'utf8');
+  for (let id = 0; id < vocab.size; id++) if (vocab.isWordStart(id) === ws && Buffer.compare(Buffer.from(vocab.bytesOf(id)), want) === 0) return id;
+  // A word list has only word-start tokens: let "hello" find " hello" too.
+  if (!ws) for (let id = 0; id < vocab.size; id++) if (vocab.isWordStart(id) && Buffer.compare(Buffer.from(vocab.bytesOf(id)), want) === 0) return id;
+  return -1;
 }
 
 /** Prepares targets against one source vocabulary (loaded once). */
@@ -40,7 +75,7 @@ export interface Preparer {
   /** Where the work runs. */
   readonly thread: 'worker' | 'main';
   readonly sourceVocabSize: number;
-  prepare(target: string, auxFile: string | undefined, align: AlignOptions, segment?: boolean): Promise<PreparedTokens>;
+  prepare(target: string, auxFile: string | undefined, align: AlignOptions, options?: PrepareOptions): Promise<PreparedTokens>;
   close(): Promise<void>;
 }
 
@@ -48,7 +83,8 @@ export interface Preparer {
  * Loads the target vocabulary, aligns it with `source`, segments it with `source` when `segment` is set
  * (for method 'fvt') and reads an aux file; runs on whichever thread calls it.
  */
-export async function prepareTokens(source: Vocabulary, target: string, auxFile: string | undefined, align: AlignOptions, segment = false): Promise<PreparedTokens> {
+export async function prepareTokens(source: Vocabulary, target: string, auxFile: string | undefined, align: AlignOptions, options: PrepareOptions = {}): Promise<PreparedTokens> {
+  const segment = options.segment === true;
   let t = performance.now();
   const tv = await loadVocabulary(target);
   const loadTarget = performance.now() - t;
@@ -58,7 +94,14 @@ export async function prepareTokens(source: Vocabulary, target: string, auxFile:
   const alignMs = performance.now() - t;
   t = performance.now();
   const aux = auxFile === undefined ? undefined : await loadAuxFile(auxFile, tv);
+  let lookup: PreparedTokens['lookup'];
+  if (options.lookup !== undefined) {
+    const id = findToken(tv, options.lookup);
+    const token = id < 0 ? null : { id, piece: tv.pieces[id], kind: tv.kindOf(id), wordStart: tv.isWordStart(id), text: Buffer.from(tv.bytesOf(id)).toString('utf8') };
+    lookup = { token, sourcePieces: [...source.pieces], targetPieces: [...tv.pieces] };
+  }
   return {
+    lookup,
     targetVocabSize: tv.size,
     sourceIdOfTarget: a.sourceIdOfTarget,
     category: a.category,
@@ -86,7 +129,7 @@ export async function openPreparer(sourceFolder: string, useWorker = true): Prom
   const script = useWorker ? workerScript() : null;
   if (!script) {
     const vocab = await loadVocabulary(sourceFolder);
-    return { thread: 'main', sourceVocabSize: vocab.size, prepare: (t, a, o, seg) => prepareTokens(vocab, t, a, o, seg), close: async () => undefined };
+    return { thread: 'main', sourceVocabSize: vocab.size, prepare: (t, a, o, opts) => prepareTokens(vocab, t, a, o, opts), close: async () => undefined };
   }
   // Not unref'd: a pending prepare() must keep the process alive; close() (always called by transfer()) ends the worker.
   const worker = new Worker(script, { workerData: { source: sourceFolder } });
@@ -126,7 +169,7 @@ export async function openPreparer(sourceFolder: string, useWorker = true): Prom
   return {
     thread: 'worker',
     sourceVocabSize,
-    prepare: (target, auxFile, align, segment) => call<PreparedTokens>({ op: 'prepare', target, auxFile, align, segment: segment === true }),
+    prepare: (target, auxFile, align, options) => call<PreparedTokens>({ op: 'prepare', target, auxFile, align, options: options ?? {} }),
     close: async () => {
       dead = dead ?? new SaltError('E_INTERNAL', 'the preparer was closed');
       await worker.terminate();

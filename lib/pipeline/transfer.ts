@@ -9,7 +9,9 @@ import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js
 import { HfModel, writeTransferredModel, type TransferredModelReport } from '../io/hfModel.js';
 import { isFloatDtype, type FloatDtype } from '../io/dtype.js';
 import { countPresent, loadAuxFile, type AuxInfo } from './auxSpace.js';
-import { openPreparer, type Preparer } from './preparer.js';
+import { openPreparer } from './preparer.js';
+import { loadSource, prepareTarget, type AuxSpec } from './load.js';
+export type { AuxSpec } from './load.js';
 import { REPORT_FILE, checkOutputPlacement, checkReplaceable } from '../io/atomic.js';
 import { optionalFile, readableFolder } from '../io/files.js';
 import { info } from '../kernels/info.js';
@@ -20,14 +22,6 @@ import type { Segmentation } from '../tokenizer/segment.js';
 import { checkTransferOptions, transferEmbeddings, throwIfAborted, type TransferOptions, type TransferReport, type TransferStage } from '../transfer/transferEmbeddings.js';
 import { evaluateTransfer, type EvaluateArgs, type EvaluationResult } from '../transfer/evaluateTransfer.js';
 import type { Matrix } from '../kernels/validate.js';
-
-/**
- * The auxiliary similarity space of the target tokens: a fastText `.bin` (vectors composed from
- * character n-grams, so every token with a non-empty string has one), a `.vec` / GloVe `.txt` text
- * file (looked up by the token's string), or a matrix aligned with the target vocabulary
- * (`present[t] = 0`: token t has no vector). Default: the target model's own input embeddings.
- */
-export type AuxSpec = string | { data: Float32Array; rows: number; cols: number; present?: Uint8Array };
 
 /** Stages of a folder-level transfer, in order; the engine's stages run between `aux` and `write`. */
 export type ModelStage = 'load-source' | 'load-target' | 'align' | 'aux' | TransferStage | 'write';
@@ -144,126 +138,6 @@ async function checkInputs(source: string, list: readonly TransferTarget[], over
   }
 }
 
-/** The source side, loaded once for all targets. */
-export interface LoadedSource {
-  folder: string;
-  model: HfModel;
-  /** The source vocabulary (null when loaded with `withVocab: false`, e.g. when a worker parses it). */
-  vocab: Vocabulary | null;
-  embeddings: Matrix;
-  head: Matrix | null;
-}
-
-/** Everything the engine needs for one target, prepared from folders. */
-export interface PreparedPair {
-  source: LoadedSource;
-  targetFolder: string;
-  targetVocab: Vocabulary;
-  target: Matrix;
-  aux?: Matrix;
-  auxPresent?: Uint8Array;
-  auxInfo: AuxInfo;
-  alignment: Alignment;
-}
-
-/** Opens the source LLM folder: vocabulary, input embeddings and (untied) head. Close `model` when done. */
-export async function loadSource(folder: string, withVocab = true): Promise<LoadedSource> {
-  if (typeof folder !== 'string' || folder === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(folder)}`);
-  await mustExist(folder, 'source');
-  const model = await HfModel.open(folder);
-  try {
-    const vocab = withVocab ? await loadVocabulary(folder) : null;
-    const inp = model.embeddings.input;
-    const [rows, cols] = inp.shape;
-    if (vocab && vocab.size > rows) throw new SaltError('E_SHAPE', `${folder}: the tokenizer has ${vocab.size} tokens but the input embedding ${JSON.stringify(inp.name)} has only ${rows} rows`);
-    const embeddings = { data: await model.readInputEmbedding(), rows, cols };
-    const h = model.embeddings.head;
-    const head = h && !model.embeddings.tied ? { data: await model.readOutputHead(), rows: h.shape[0], cols: h.shape[1] } : null;
-    return { folder, model, vocab, embeddings, head };
-  } catch (err) {
-    await model.close();
-    throw err;
-  }
-}
-
-async function mustExist(path: string, what: string): Promise<void> {
-  if (what === 'aux file') {
-    if (!(await optionalFile(path, what))) throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`);
-  } else await readableFolder(path, what);
-}
-
-/** The aux space of a target vocabulary of `n` tokens when given as a matrix or left out (see {@link AuxSpec}); null for a file (see `loadAuxFile`). */
-export function auxMatrix(spec: AuxSpec | undefined, n: number): { aux?: Matrix; present?: Uint8Array; info: AuxInfo } | null {
-  if (spec === undefined) return { info: { kind: 'target-embeddings', present: n } };
-  if (typeof spec === 'object' && spec !== null && spec.data instanceof Float32Array) {
-    if (spec.rows !== n || spec.data.length !== spec.rows * spec.cols) throw new SaltError('E_SHAPE', `aux must be a matrix with one row per target token (${n} rows), received ${spec.rows} x ${spec.cols} with ${spec.data.length} values`);
-    if (spec.present !== undefined && (!(spec.present instanceof Uint8Array) || spec.present.length !== n)) throw new SaltTypeError(`aux.present must be a Uint8Array of length ${n}, received ${describe(spec.present)}`);
-    const present = spec.present ?? new Uint8Array(n).fill(1);
-    return { aux: { data: spec.data, rows: spec.rows, cols: spec.cols }, present, info: { kind: 'matrix', present: countPresent(present) } };
-  }
-  if (typeof spec !== 'string' || spec === '') throw new SaltTypeError(`aux must be a file path (.bin, .vec, .txt) or a matrix { data, rows, cols, present? }, received ${describe(spec)}`);
-  return null;
-}
-
-/** Loads the auxiliary space of a target vocabulary (see {@link AuxSpec}). */
-export async function loadAux(spec: AuxSpec | undefined, vocab: Vocabulary): Promise<{ aux?: Matrix; present?: Uint8Array; info: AuxInfo }> {
-  return auxMatrix(spec, vocab.size) ?? loadAuxFile(spec as string, vocab);
-}
-
-/** The first `vocabSize` rows of a PLM folder's input embeddings (rows past the tokenizer's size are padding, not part of the new vocabulary). */
-async function readTargetEmbeddings(folder: string, vocabSize: number): Promise<Matrix> {
-  const tm = await HfModel.open(folder);
-  try {
-    const [rows, cols] = tm.embeddings.input.shape;
-    if (vocabSize > rows) throw new SaltError('E_SHAPE', `${folder}: the tokenizer has ${vocabSize} tokens but the input embedding ${JSON.stringify(tm.embeddings.input.name)} has only ${rows} rows`);
-    const all = await tm.readInputEmbedding();
-    return { data: rows === vocabSize ? all : all.slice(0, vocabSize * cols), rows: vocabSize, cols };
-  } finally {
-    await tm.close();
-  }
-}
-
-/** Loads a target PLM folder and its aux space and aligns it with the loaded source. */
-export async function preparePair(source: LoadedSource, targetFolder: string, auxSpec: AuxSpec | undefined, align: AlignOptions = {}, time?: (k: 'loadTarget' | 'align' | 'aux', ms: number) => void): Promise<PreparedPair> {
-  if (typeof targetFolder !== 'string' || targetFolder === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(targetFolder)}`);
-  await mustExist(targetFolder, 'target');
-  let t0 = performance.now();
-  const targetVocab = await loadVocabulary(targetFolder);
-  const target = await readTargetEmbeddings(targetFolder, targetVocab.size);
-  time?.('loadTarget', performance.now() - t0);
-  t0 = performance.now();
-  const alignment = alignVocabularies(source.vocab!, targetVocab, align);
-  time?.('align', performance.now() - t0);
-  t0 = performance.now();
-  const a = await loadAux(auxSpec, targetVocab);
-  time?.('aux', performance.now() - t0);
-  return { source, targetFolder, targetVocab, target, aux: a.aux, auxPresent: a.present, auxInfo: a.info, alignment };
-}
-
-/** One target prepared through a {@link Preparer}: tokenizer, alignment and aux file there, the PLM's embeddings here. */
-async function prepareTarget(
-  preparer: Preparer,
-  tf: string,
-  ax: AuxSpec | undefined,
-  align: AlignOptions,
-  time: (k: 'loadTarget' | 'align' | 'aux', ms: number) => void,
-  segment = false,
-): Promise<{ target: Matrix; aux?: Matrix; auxPresent?: Uint8Array; auxInfo: AuxInfo; alignment: Alignment; targetVocabSize: number; segmentation?: Segmentation }> {
-  if (typeof tf !== 'string' || tf === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(tf)}`);
-  await mustExist(tf, 'target');
-  const auxFile = typeof ax === 'string' && ax !== '' ? ax : undefined;
-  if (auxFile !== undefined) await mustExist(auxFile, 'aux file');
-  const tok = await preparer.prepare(tf, auxFile, align, segment);
-  const t1 = performance.now();
-  const target = await readTargetEmbeddings(tf, tok.targetVocabSize);
-  time('loadTarget', tok.timings.loadTarget + (performance.now() - t1));
-  time('align', tok.timings.align);
-  const am = auxFile === undefined ? auxMatrix(ax, tok.targetVocabSize)! : { aux: tok.aux, present: tok.auxPresent, info: tok.auxInfo! };
-  time('aux', tok.timings.aux);
-  const alignment: Alignment = { sourceIdOfTarget: tok.sourceIdOfTarget, category: tok.category, report: tok.report };
-  return { target, aux: am.aux, auxPresent: am.present, auxInfo: am.info, alignment, targetVocabSize: tok.targetVocabSize, segmentation: tok.segmentation };
-}
-
 function resolveMethod(args: { method?: TransferOptions['method']; preset?: 'paper' }): TransferOptions['method'] {
   if (args.preset !== undefined) {
     if (args.preset !== 'paper') throw new SaltError('E_ARGUMENT', `preset must be "paper", received ${describe(args.preset)}`);
@@ -367,7 +241,7 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   const tAll = performance.now();
   emit(0, 'load-source', 0, 1);
   // The tokenizer files are parsed (and the vocabularies aligned) in a worker thread when available.
-  const [srcResult, prepResult] = await Promise.allSettled([loadSource(source, false), openPreparer(source, worker)]);
+  const [srcResult, prepResult] = await Promise.allSettled([loadSource(source), openPreparer(source, worker)]);
   if (srcResult.status === 'rejected' || prepResult.status === 'rejected') {
     if (srcResult.status === 'fulfilled') await srcResult.value.model.close();
     if (prepResult.status === 'fulfilled') await prepResult.value.close();
@@ -389,7 +263,7 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
       const pair = await prepareTarget(preparer, tf, ax, align ?? {}, (k, ms) => {
         times[k] = ms;
         emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
-      }, method === 'fvt');
+      }, { segment: method === 'fvt' });
       throwIfAborted(signal);
       let t1 = performance.now();
       const res = await transferEmbeddings({
@@ -466,44 +340,3 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   return reports;
 }
 
-/** Arguments of {@link evaluateModels}. */
-export interface EvaluateModelsArgs extends Omit<EvaluateArgs, 'source' | 'target' | 'aux' | 'auxPresent' | 'alignment' | 'segmentation'> {
-  source: string;
-  target: string;
-  aux?: AuxSpec;
-  align?: AlignOptions;
-  /** Parse tokenizers and align in a worker thread when available (default true), as in {@link transfer}. */
-  worker?: boolean;
-}
-
-/** {@link evaluateTransfer} on two model folders (source LLM, target PLM) and an optional aux space; tokenizers are parsed and aligned as in {@link transfer}. */
-export async function evaluateModels(
-  args: EvaluateModelsArgs,
-): Promise<{ result: EvaluationResult; alignment: Omit<AlignmentReport, 'samples'>; prepareThread: 'worker' | 'main'; timings: { prepare: number; evaluate: number } }> {
-  if (args === null || typeof args !== 'object') throw new SaltTypeError(`evaluateModels() takes an options object, received ${describe(args)}`);
-  const { source, target, aux, align, worker, ...rest } = args;
-  const t0 = performance.now();
-  if (typeof source !== 'string' || source === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
-  await mustExist(source, 'source');
-  const src = await loadSource(source, false);
-  let preparer: Preparer;
-  try {
-    preparer = await openPreparer(source, worker !== false);
-  } catch (err) {
-    await src.model.close();
-    throw err;
-  }
-  try {
-    if (preparer.sourceVocabSize > src.embeddings.rows) throw new SaltError('E_SHAPE', `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`);
-    // The segmentation (method 'fvt', in the default list too) is computed only when fvt is evaluated.
-    const fvt = rest.methods === undefined || rest.methods.some((m) => (typeof m === 'string' ? m : m?.method) === 'fvt');
-    const pair = await prepareTarget(preparer, target, aux, align ?? {}, () => undefined, fvt);
-    const t1 = performance.now();
-    const result = await evaluateTransfer({ ...rest, source: src.embeddings, target: pair.target, aux: pair.aux, auxPresent: pair.auxPresent, alignment: pair.alignment, segmentation: pair.segmentation });
-    const { samples: _s, ...alignment } = pair.alignment.report;
-    void _s;
-    return { result, alignment, prepareThread: preparer.thread, timings: { prepare: t1 - t0, evaluate: performance.now() - t1 } };
-  } finally {
-    await Promise.all([src.model.close(), preparer.close()]);
-  }
-}

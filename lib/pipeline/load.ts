@@ -1,0 +1,117 @@
+/**
+ * Loading for the folder pipeline: the source LLM's matrices, a target PLM's embeddings, the aux
+ * space given as a matrix, and {@link prepareTarget} (the one preparation of a target, used by
+ * transfer, evaluate and inspect: tokenizer, alignment and aux file through a {@link Preparer}, the
+ * PLM's embeddings here).
+ */
+import { SaltError, SaltTypeError, describe } from '../errors.js';
+import { HfModel } from '../io/hfModel.js';
+import { optionalFile, readableFolder } from '../io/files.js';
+import type { Matrix } from '../kernels/validate.js';
+import type { Alignment, AlignOptions } from '../tokenizer/align.js';
+import type { Segmentation } from '../tokenizer/segment.js';
+import { countPresent, type AuxInfo } from './auxSpace.js';
+import type { PreparedTokens, PrepareOptions, Preparer } from './preparer.js';
+
+/**
+ * The auxiliary similarity space of the target tokens: a fastText `.bin` (vectors composed from
+ * character n-grams, so every token with a non-empty string has one), a `.vec` / GloVe `.txt` text
+ * file (looked up by the token's string), or a matrix aligned with the target vocabulary
+ * (`present[t] = 0`: token t has no vector). Default: the target model's own input embeddings.
+ */
+export type AuxSpec = string | { data: Float32Array; rows: number; cols: number; present?: Uint8Array };
+
+/** The source side, loaded once for all targets. */
+export interface LoadedSource {
+  folder: string;
+  model: HfModel;
+  embeddings: Matrix;
+  head: Matrix | null;
+}
+
+/** One target, prepared: the PLM's embeddings, the aux space, the alignment (and segmentation / lookup when asked). */
+export interface PreparedTarget {
+  target: Matrix;
+  aux?: Matrix;
+  auxPresent?: Uint8Array;
+  auxInfo: AuxInfo;
+  alignment: Alignment;
+  targetVocabSize: number;
+  segmentation?: Segmentation;
+  lookup?: PreparedTokens['lookup'];
+}
+
+/** Opens the source LLM folder: vocabulary, input embeddings and (untied) head. Close `model` when done. */
+export async function loadSource(folder: string): Promise<LoadedSource> {
+  if (typeof folder !== 'string' || folder === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(folder)}`);
+  await mustExist(folder, 'source');
+  const model = await HfModel.open(folder);
+  try {
+    const inp = model.embeddings.input;
+    const [rows, cols] = inp.shape;
+    const embeddings = { data: await model.readInputEmbedding(), rows, cols };
+    const h = model.embeddings.head;
+    const head = h && !model.embeddings.tied ? { data: await model.readOutputHead(), rows: h.shape[0], cols: h.shape[1] } : null;
+    return { folder, model, embeddings, head };
+  } catch (err) {
+    await model.close();
+    throw err;
+  }
+}
+
+export async function mustExist(path: string, what: string): Promise<void> {
+  if (what === 'aux file') {
+    if (!(await optionalFile(path, what))) throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`);
+  } else await readableFolder(path, what);
+}
+
+/** The aux space of a target vocabulary of `n` tokens when given as a matrix or left out (see {@link AuxSpec}); null for a file (see `loadAuxFile`). */
+export function auxMatrix(spec: AuxSpec | undefined, n: number): { aux?: Matrix; present?: Uint8Array; info: AuxInfo } | null {
+  if (spec === undefined) return { info: { kind: 'target-embeddings', present: n } };
+  if (typeof spec === 'object' && spec !== null && spec.data instanceof Float32Array) {
+    if (spec.rows !== n || spec.data.length !== spec.rows * spec.cols) throw new SaltError('E_SHAPE', `aux must be a matrix with one row per target token (${n} rows), received ${spec.rows} x ${spec.cols} with ${spec.data.length} values`);
+    if (spec.present !== undefined && (!(spec.present instanceof Uint8Array) || spec.present.length !== n)) throw new SaltTypeError(`aux.present must be a Uint8Array of length ${n}, received ${describe(spec.present)}`);
+    const present = spec.present ?? new Uint8Array(n).fill(1);
+    return { aux: { data: spec.data, rows: spec.rows, cols: spec.cols }, present, info: { kind: 'matrix', present: countPresent(present) } };
+  }
+  if (typeof spec !== 'string' || spec === '') throw new SaltTypeError(`aux must be a file path (.bin, .vec, .txt) or a matrix { data, rows, cols, present? }, received ${describe(spec)}`);
+  return null;
+}
+
+/** The first `vocabSize` rows of a PLM folder's input embeddings (rows past the tokenizer's size are padding, not part of the new vocabulary). */
+export async function readTargetEmbeddings(folder: string, vocabSize: number): Promise<Matrix> {
+  const tm = await HfModel.open(folder);
+  try {
+    const [rows, cols] = tm.embeddings.input.shape;
+    if (vocabSize > rows) throw new SaltError('E_SHAPE', `${folder}: the tokenizer has ${vocabSize} tokens but the input embedding ${JSON.stringify(tm.embeddings.input.name)} has only ${rows} rows`);
+    const all = await tm.readInputEmbedding();
+    return { data: rows === vocabSize ? all : all.slice(0, vocabSize * cols), rows: vocabSize, cols };
+  } finally {
+    await tm.close();
+  }
+}
+
+/** One target prepared through a {@link Preparer}: tokenizer, alignment and aux file there, the PLM's embeddings here. */
+export async function prepareTarget(
+  preparer: Preparer,
+  tf: string,
+  ax: AuxSpec | undefined,
+  align: AlignOptions,
+  time: (k: 'loadTarget' | 'align' | 'aux', ms: number) => void,
+  options: PrepareOptions = {},
+): Promise<PreparedTarget> {
+  if (typeof tf !== 'string' || tf === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(tf)}`);
+  await mustExist(tf, 'target');
+  const auxFile = typeof ax === 'string' && ax !== '' ? ax : undefined;
+  if (auxFile !== undefined) await mustExist(auxFile, 'aux file');
+  const tok = await preparer.prepare(tf, auxFile, align, options);
+  const t1 = performance.now();
+  const target = await readTargetEmbeddings(tf, tok.targetVocabSize);
+  time('loadTarget', tok.timings.loadTarget + (performance.now() - t1));
+  time('align', tok.timings.align);
+  const am = auxFile === undefined ? auxMatrix(ax, tok.targetVocabSize)! : { aux: tok.aux, present: tok.auxPresent, info: tok.auxInfo! };
+  time('aux', tok.timings.aux);
+  const alignment: Alignment = { sourceIdOfTarget: tok.sourceIdOfTarget, category: tok.category, report: tok.report };
+  return { target, aux: am.aux, auxPresent: am.present, auxInfo: am.info, alignment, targetVocabSize: tok.targetVocabSize, segmentation: tok.segmentation, lookup: tok.lookup };
+}
+
