@@ -26,6 +26,11 @@ from realdata import CLI, REPO  # noqa: E402
 torch.set_num_threads(2)
 
 
+def pytest_sessionstart(session) -> None:
+    # build/interop-results.jsonl holds the measurements of the latest run only
+    (REPO / "build" / "interop-results.jsonl").unlink(missing_ok=True)
+
+
 def run_cli(*args: str, check: bool = True) -> subprocess.CompletedProcess:
     """Runs `node dist/cli.js ...` as a user would; returns the completed process."""
     r = subprocess.run(["node", str(CLI), *args], cwd=REPO, capture_output=True, text=True)
