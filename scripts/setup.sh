@@ -20,7 +20,7 @@ fi
 # System packages: compiler toolchain, CMake (native tests), binutils (readelf/objdump, packaging
 # test), git (offline clone of a data bundle in the tokenizer tests), fasttext (reference vectors
 # in the fastText tests), FAISS (static library), OpenBLAS built with OpenMP (linked statically) and
-# python3-venv (the CUDA compile check installs its nvcc from PyPI into a virtual environment).
+# python3-venv (the interop suite's Python environment; the CUDA compile check's nvcc from PyPI).
 packages=(build-essential python3 python3-venv make cmake tar git binutils fasttext libfaiss-dev libopenblas-openmp-dev)
 missing=()
 for p in "${packages[@]}"; do
@@ -45,3 +45,9 @@ fi
 say "installing npm dependencies and building the native addon"
 npm install --no-audit --no-fund
 node -e "import('./dist/index.js').then(m => { const i = m.info(); console.log('[setup] salt-transfer ' + i.version + ' ready: backends ' + i.backends.join(', ') + ', addon ' + i.addon); })"
+
+# The Python environment of the interop suite (tests only: transformers and llama.cpp's converter read
+# what salt-transfer writes). Pinned packages in ~/.cache/salt-transfer/interop-venv; skipped in well
+# under a second when that environment is already there (scripts/python-env.sh).
+say "checking the Python test environment"
+bash scripts/python-env.sh >/dev/null

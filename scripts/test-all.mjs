@@ -1,10 +1,13 @@
 #!/usr/bin/env node
 // `npm test`: builds and runs the C++ core's tests (each check counted; the AddressSanitizer/UBSan
 // rerun of the same checks counted as one test), the CUDA compile check (one test; skipped without
-// nvcc), and the vitest suites; prints one closing line `N passed, N failed[, N skipped]` summing
-// all of them. Exit code 0 only if nothing failed.
+// nvcc), the vitest suites and the interop suite (test/interop/, pytest in the Python environment of
+// scripts/python-env.sh: transformers and llama.cpp's converter read what salt-transfer writes; each
+// pytest test counted); prints one closing line `N passed, N failed[, N skipped]` summing all of them.
+// Exit code 0 only if nothing failed.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { homedir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -74,6 +77,31 @@ if (existsSync(report)) {
   if (v.status !== 0 && j.numFailedTests === 0) step('vitest (suite failed to load)', false);
 } else {
   step('vitest produced no report', false);
+}
+
+// The interop suite: pytest with the environment scripts/setup.sh creates (scripts/python-env.sh);
+// counts come from its JUnit XML. A missing environment is a failure, never a silent skip.
+const pyEnv = process.env.SALT_PYTHON_ENV ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'salt-transfer', 'interop-venv');
+const python = join(pyEnv, 'bin', 'python');
+if (!existsSync(python)) {
+  step(`interop suite: no Python test environment at ${pyEnv} (created by bash scripts/setup.sh)`, false);
+} else {
+  const junit = join(root, 'build', 'interop-junit.xml');
+  rmSync(junit, { force: true });
+  const r = run(python, ['-m', 'pytest', 'test/interop', '-p', 'no:cacheprovider', '-rfEs', `--junitxml=${junit}`], {
+    env: { HF_HUB_OFFLINE: '1', TRANSFORMERS_OFFLINE: '1', PYTHONDONTWRITEBYTECODE: '1' },
+  });
+  const head = existsSync(junit) ? /<testsuite\b[^>]*>/.exec(readFileSync(junit, 'utf8'))?.[0] : undefined;
+  if (head) {
+    const attr = (name) => Number(new RegExp(`\\b${name}="(\\d+)"`).exec(head)?.[1] ?? 0);
+    const bad = attr('failures') + attr('errors');
+    passed += attr('tests') - bad - attr('skipped');
+    failed += bad;
+    skipped += attr('skipped');
+    if (r.status !== 0 && bad === 0) step(`interop suite: pytest exited with ${r.status ?? r.signal}`, false);
+  } else {
+    step(`interop suite: pytest wrote no report (exit ${r.status ?? r.signal})`, false);
+  }
 }
 
 console.log(`\n${passed} passed, ${failed} failed${skipped ? `, ${skipped} skipped` : ''}`);

@@ -83,8 +83,11 @@ export function parseModelConfig(raw: unknown, label = 'config.json'): ModelConf
   const proj = intOrNull(pick('word_embed_proj_dim'));
   const embeddingWidth = modelType === 'opt' && proj ? proj : modelType === 'albert' ? intOrNull(pick('embedding_size')) ?? hiddenSize : hiddenSize;
   const tieRaw = c.tie_word_embeddings ?? top.tie_word_embeddings;
+  // What transformers refuses to load (AutoConfig: "Unrecognized model ... Should have a `model_type`
+  // key"; its config classes validate tie_word_embeddings as a bool) is refused here, before any work.
+  if (outerModelType === '') throw new SaltError('E_FORMAT', `${label}: expected a non-empty string "model_type" (transformers chooses the model class by it), got ${describe(top.model_type)}`);
   if (tieRaw !== undefined && tieRaw !== null && typeof tieRaw !== 'boolean') {
-    throw new SaltError('E_FORMAT', `${label}: "tie_word_embeddings" must be true or false, received ${describe(tieRaw)}`);
+    throw new SaltError('E_FORMAT', `${label}: expected "tie_word_embeddings"${c !== top && c.tie_word_embeddings !== undefined ? ' (in text_config)' : ''} to be true or false, got ${describe(tieRaw)}`);
   }
   const tieStated = typeof tieRaw === 'boolean';
   const tieWordEmbeddings = tieStated ? (tieRaw as boolean) : !UNTIED_BY_DEFAULT.has(modelType);

@@ -522,7 +522,8 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     for (const f of tok.files) {
       // Text files go to the new folder only when they are valid UTF-8 (a slow tokenizer reads them).
       if (/\.(json|txt)$/.test(f)) await readUtf8File(join(tokenizer, f), 'tokenizer file');
-      await copyInto(join(tokenizer, f), join(tmp, f));
+      if (f === 'tokenizer_config.json') await writeCausalTokenizerConfig(join(tokenizer, f), join(tmp, f));
+      else await copyInto(join(tokenizer, f), join(tmp, f));
       otherFiles.push(f);
     }
     let entries: string[];
@@ -601,6 +602,21 @@ async function shardMetadata(model: HfModel): Promise<Record<string, string> | u
   } finally {
     await f.close();
   }
+}
+
+/**
+ * The model inputs a causal LM takes. A PLM tokenizer's config may name others (BERT's names
+ * `token_type_ids`): transformers' `generate(**tokenizer(text))` then passes them to the LLM, which
+ * refuses them, so the written tokenizer_config.json lists exactly these.
+ */
+const CAUSAL_LM_INPUT_NAMES: readonly string[] = ['input_ids', 'attention_mask'];
+
+/** Copies the target's tokenizer_config.json with `model_input_names` set to {@link CAUSAL_LM_INPUT_NAMES}. */
+async function writeCausalTokenizerConfig(from: string, to: string): Promise<void> {
+  const cfg = await readJsonFile(from);
+  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw new SaltError('E_FORMAT', `${from}: expected a JSON object`);
+  (cfg as Record<string, unknown>).model_input_names = [...CAUSAL_LM_INPUT_NAMES];
+  await writeBytesAtomic(to, JSON.stringify(cfg, null, 2) + '\n');
 }
 
 async function copyInto(from: string, to: string): Promise<void> {

@@ -65,8 +65,10 @@ describe('transfer (untied source, two targets in one call, a concurrent rerun)'
       expect(cfg.bos_token_id).toBe(tok.specialTokens.bos);
       expect(cfg.eos_token_id).toBe(tok.specialTokens.eos);
       expect(cfg.bos_token_id).toBe(1); // Mistral's <s>, from its tokenizer_config.json
-      // The target tokenizer's files, byte for byte.
-      for (const f of ['tokenizer.json', 'tokenizer_config.json']) expect((await readFile(join(dir, 'out-a', f))).equals(await readFile(join(plm.dir, f)))).toBe(true);
+      // The target tokenizer's files: tokenizer.json byte for byte; tokenizer_config.json with the inputs of a causal LM.
+      expect((await readFile(join(dir, 'out-a', 'tokenizer.json'))).equals(await readFile(join(plm.dir, 'tokenizer.json')))).toBe(true);
+      const tc = JSON.parse(await readFile(join(plm.dir, 'tokenizer_config.json'), 'utf8'));
+      expect(JSON.parse(await readFile(join(dir, 'out-a', 'tokenizer_config.json'), 'utf8'))).toEqual({ ...tc, model_input_names: ['input_ids', 'attention_mask'] });
       const emb = await m.readInputEmbedding();
       const head = await m.readOutputHead();
       const H = untied.width;

@@ -192,7 +192,11 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     expect(cfg).toMatchObject({ vocab_size: 128300, bos_token_id: idOf('<|begin_of_text|>'), eos_token_id: idOf('<|end_of_text|>'), hidden_size: H, architectures: ['Qwen3ForCausalLM'] });
     const gen = JSON.parse(await readFile(join(out, 'generation_config.json'), 'utf8'));
     expect(gen).toEqual({ bos_token_id: 128000, eos_token_id: 128001, pad_token_id: null, do_sample: true });
-    for (const f of ['tokenizer.json', 'tokenizer_config.json']) expect(Buffer.compare(await readFile(join(out, f)), await readFile(join(llama, f)))).toBe(0);
+    expect(Buffer.compare(await readFile(join(out, 'tokenizer.json')), await readFile(join(llama, 'tokenizer.json')))).toBe(0);
+    // tokenizer_config.json: the target's, with the inputs of a causal LM (transformers' generate() passes
+    // every name listed there to the model; a BERT target would list token_type_ids).
+    const tc = JSON.parse(await readFile(join(llama, 'tokenizer_config.json'), 'utf8'));
+    expect(JSON.parse(await readFile(join(out, 'tokenizer_config.json'), 'utf8'))).toEqual({ ...tc, model_input_names: ['input_ids', 'attention_mask'] });
     expect(await readFile(join(out, 'README.md'), 'utf8')).toBe('model card\n');
     expect((await readdir(dir)).filter((f) => f.startsWith('.'))).toEqual([]);
 
