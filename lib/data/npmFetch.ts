@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdir, rename, rm, stat, mkdtemp, readdir } from 'node:fs/promises';
+import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { SaltError } from '../errors.js';
@@ -13,9 +14,14 @@ const run = promisify(execFile);
 
 export { packageRoot };
 
-/** Default cache folder: $SALT_CACHE_DIR, else `.cache/` in the package root (git-ignored). */
+/**
+ * Default cache folder of the real data: $SALT_CACHE_DIR, else `salt-transfer/data` in the user's
+ * cache folder ($XDG_CACHE_HOME, else ~/.cache), so that every checkout on a machine (CI's fresh
+ * clones included) shares one download.
+ */
 export function cacheDir(): string {
-  return process.env.SALT_CACHE_DIR ? resolve(process.env.SALT_CACHE_DIR) : join(packageRoot, '.cache');
+  if (process.env.SALT_CACHE_DIR) return resolve(process.env.SALT_CACHE_DIR);
+  return join(process.env.XDG_CACHE_HOME ? resolve(process.env.XDG_CACHE_HOME) : join(homedir(), '.cache'), 'salt-transfer', 'data');
 }
 
 async function exists(p: string): Promise<boolean> {

@@ -176,7 +176,7 @@ export async function readWinkGlove(packageFolder: string): Promise<VectorTable>
 
 /** Options of the cached loaders. */
 export interface SourceOptions {
-  /** Cache folder (default: `cacheDir()` of lib/data/npmFetch, i.e. $SALT_CACHE_DIR or .cache/). */
+  /** Cache folder (default: `cacheDir()` of lib/data/npmFetch, i.e. $SALT_CACHE_DIR or ~/.cache/salt-transfer/data). */
   cache?: string;
 }
 

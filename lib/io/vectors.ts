@@ -283,7 +283,7 @@ export async function cachedVectors(base: string, build: () => Promise<VectorTab
  * A text vector file (see {@link readTextVectors}) converted once into the vector cache:
  * `<cache>/vectors/<file name>-<key>` where the key hashes the absolute path, size and modification
  * time, so an edited file is converted again. `cache` defaults to `cacheDir()` ($SALT_CACHE_DIR or
- * .cache/).
+ * ~/.cache/salt-transfer/data).
  */
 export async function cachedTextVectors(path: string, options: { cache?: string } = {}): Promise<VectorTable> {
   let st;

