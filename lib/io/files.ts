@@ -165,6 +165,17 @@ export async function readJsonFile(path: string, what = 'file'): Promise<unknown
 }
 
 /**
+ * {@link readJsonFile} through a cache of parsed files (path -> value): a preparation that reads the
+ * same tokenizer files for two purposes (the vocabulary, and the facts the writer needs) parses
+ * each file once. Without a cache, a plain read.
+ */
+export async function readJsonCached(path: string, cache: Map<string, unknown> | undefined, what = 'file'): Promise<unknown> {
+  if (!cache) return readJsonFile(path, what);
+  if (!cache.has(path)) cache.set(path, await readJsonFile(path, what));
+  return cache.get(path);
+}
+
+/**
  * Whether an optional input file is there: false only when nothing exists at `path` (ENOENT).
  * Anything else that is not a regular file (a symlink loop, a FIFO, a folder, an unreadable parent)
  * is an error, never taken as absent.

@@ -2,7 +2,7 @@
  * Reading of a Hugging Face model folder's `config.json` and tokenizer files.
  */
 import { readdir } from 'node:fs/promises';
-import { readJsonFile, readUtf8File } from './files.js';
+import { readJsonCached, readJsonFile, readUtf8File } from './files.js';
 import { join } from 'node:path';
 import { SaltError, describe } from '../errors.js';
 import { ioError } from './atomic.js';
@@ -156,7 +156,7 @@ export interface TokenizerInfo {
  * read; E_FORMAT for invalid JSON, a malformed `*_token` entry, or (when the vocabulary is known) a
  * `*_token` entry naming a token the vocabulary does not have, as the tokenizer loader does.
  */
-export async function readTokenizerInfo(folder: string): Promise<TokenizerInfo> {
+export async function readTokenizerInfo(folder: string, options: { json?: Map<string, unknown> } = {}): Promise<TokenizerInfo> {
   let entries: string[];
   try {
     entries = await readdir(folder);
@@ -167,7 +167,7 @@ export async function readTokenizerInfo(folder: string): Promise<TokenizerInfo> 
   if (!files.length) throw new SaltError('E_NOT_FOUND', `${JSON.stringify(folder)} has no tokenizer files (expected one of ${TOKENIZER_FILES.slice(0, 5).join(', ')}, ...)`);
   let vocab: Map<string, number> | null = null;
   if (files.includes('tokenizer.json')) {
-    const tj = (await readJsonFile(join(folder, 'tokenizer.json'))) as { model?: { vocab?: unknown }; added_tokens?: unknown } | null;
+    const tj = (await readJsonCached(join(folder, 'tokenizer.json'), options.json)) as { model?: { vocab?: unknown }; added_tokens?: unknown } | null;
     vocab = new Map();
     const mv = tj?.model?.vocab;
     if (Array.isArray(mv)) mv.forEach((e, i) => Array.isArray(e) && typeof e[0] === 'string' && vocab!.set(e[0], i));
@@ -200,7 +200,7 @@ export async function readTokenizerInfo(folder: string): Promise<TokenizerInfo> 
     vocabSize = max + 1;
   }
   // Same resolver and precedence as the tokenizer loader (lib/tokenizer/specialTokens.ts).
-  const load = async (f: string) => (files.includes(f) ? { file: join(folder, f), json: await readJsonFile(join(folder, f)) } : undefined);
+  const load = async (f: string) => (files.includes(f) ? { file: join(folder, f), json: await readJsonCached(join(folder, f), options.json) } : undefined);
   const names = specialTokenNames(await load('tokenizer_config.json'), await load('special_tokens_map.json'));
   const ids = vocab ? specialTokenIds(names, (content) => vocab!.get(content), `the vocabulary of ${JSON.stringify(folder)}`) : new Map();
   const idOf = (role: 'bos' | 'eos' | 'pad' | 'unk'): number | null => ids.get(role) ?? null;

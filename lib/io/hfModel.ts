@@ -197,6 +197,11 @@ export interface WriteTransferredModelOptions {
   output: string;
   /** Folder holding the target tokenizer's files (copied into the output). */
   tokenizer: string;
+  /**
+   * That folder's tokenizer facts when the caller already has them (`transfer()` gets them from the
+   * preparation, which parsed the same files); default: read with `readTokenizerInfo`.
+   */
+  tokenizerInfo?: TokenizerInfo;
   /** New input embedding, row-major [rows, width]; `rows` is the new vocabulary size. */
   inputEmbedding: Float32Array;
   /** New output head [rows, hiddenSize]; required when the source head is untied, refused when tied. */
@@ -395,7 +400,10 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
         if (!Number.isSafeInteger(id) || id < -1 || id >= oldVocab) throw new SaltError('E_ARGUMENT', `options.sourceIdOfTarget[${t}] must be -1 or a source token id in [0, ${oldVocab}), got ${describe(id)}`);
       }
     }
-    const tok = await readTokenizerInfo(tokenizer);
+    if (options.tokenizerInfo && resolve(options.tokenizerInfo.folder) !== resolve(tokenizer)) {
+      throw new SaltError('E_ARGUMENT', `options.tokenizerInfo describes ${JSON.stringify(options.tokenizerInfo.folder)}, not the tokenizer folder ${JSON.stringify(tokenizer)}`);
+    }
+    const tok = options.tokenizerInfo ?? (await readTokenizerInfo(tokenizer));
     if (tok.vocabSize !== null && tok.vocabSize > rows) {
       throw new SaltError('E_SHAPE', `the target tokenizer in ${JSON.stringify(tokenizer)} has ${tok.vocabSize} tokens but options.inputEmbedding has only ${rows} rows`);
     }

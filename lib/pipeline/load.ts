@@ -39,6 +39,8 @@ export interface PreparedTarget {
   targetVocabSize: number;
   segmentation?: Segmentation;
   lookup?: PreparedTokens['lookup'];
+  /** The target folder's tokenizer facts for the writer (see {@link PreparedTokens.tokenizerInfo}). */
+  tokenizerInfo?: PreparedTokens['tokenizerInfo'];
 }
 
 /** Opens the source LLM folder: vocabulary, input embeddings and (untied) head. Close `model` when done. */
@@ -112,6 +114,6 @@ export async function prepareTarget(
   const am = auxFile === undefined ? auxMatrix(ax, tok.targetVocabSize)! : { aux: tok.aux, present: tok.auxPresent, info: tok.auxInfo! };
   time('aux', tok.timings.aux);
   const alignment: Alignment = { sourceIdOfTarget: tok.sourceIdOfTarget, category: tok.category, report: tok.report };
-  return { target, aux: am.aux, auxPresent: am.present, auxInfo: am.info, alignment, targetVocabSize: tok.targetVocabSize, segmentation: tok.segmentation, lookup: tok.lookup };
+  return { target, aux: am.aux, auxPresent: am.present, auxInfo: am.info, alignment, targetVocabSize: tok.targetVocabSize, segmentation: tok.segmentation, lookup: tok.lookup, tokenizerInfo: tok.tokenizerInfo };
 }
 

@@ -6,6 +6,8 @@
  * calling thread otherwise (e.g. when lib/ is run from TypeScript sources by the tests).
  */
 import { existsSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { readTokenizerInfo, type TokenizerInfo } from '../io/hfConfig.js';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { SaltError } from '../errors.js';
@@ -36,6 +38,11 @@ export interface PreparedTokens {
    * leading space for a word start; null when absent) and both vocabularies' pieces (for `inspect`).
    */
   lookup?: { token: LookedUpToken | null; sourcePieces: string[]; targetPieces: string[] };
+  /**
+   * What the writer needs of a target folder's tokenizer (files, vocabulary size, special-token ids),
+   * read from the same parsed files as the vocabulary (no second parse); absent for a non-folder target.
+   */
+  tokenizerInfo?: TokenizerInfo;
   /** Wall time (ms) of loading the target tokenizer, of the alignment (and segmentation) and of the aux file. */
   timings: { loadTarget: number; align: number; aux: number };
 }
@@ -86,7 +93,9 @@ export interface Preparer {
 export async function prepareTokens(source: Vocabulary, target: string, auxFile: string | undefined, align: AlignOptions, options: PrepareOptions = {}): Promise<PreparedTokens> {
   const segment = options.segment === true;
   let t = performance.now();
-  const tv = await loadVocabulary(target);
+  const json = new Map<string, unknown>(); // each tokenizer file parsed once, for the vocabulary and the writer's facts
+  const tv = await loadVocabulary(target, { json });
+  const tokenizerInfo = (await stat(target)).isDirectory() ? { ...(await readTokenizerInfo(target, { json })), vocab: null } : undefined;
   const loadTarget = performance.now() - t;
   t = performance.now();
   const a = alignVocabularies(source, tv, align);
@@ -101,6 +110,7 @@ export async function prepareTokens(source: Vocabulary, target: string, auxFile:
     lookup = { token, sourcePieces: [...source.pieces], targetPieces: [...tv.pieces] };
   }
   return {
+    tokenizerInfo,
     lookup,
     targetVocabSize: tv.size,
     sourceIdOfTarget: a.sourceIdOfTarget,

@@ -316,6 +316,7 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
         source: src.model,
         output: of,
         tokenizer: tf,
+        tokenizerInfo: pair.tokenizerInfo,
         inputEmbedding: res.embeddings,
         outputHead: res.head,
         sourceIdOfTarget: pair.alignment.sourceIdOfTarget,

@@ -2,7 +2,7 @@
  * Loader for Hugging Face `tokenizer.json` (models BPE, Unigram, WordPiece, WordLevel), with the roles of
  * special tokens from `tokenizer_config.json` and `special_tokens_map.json`.
  */
-import { optionalFile, readJsonFile } from '../io/files.js';
+import { optionalFile, readJsonCached } from '../io/files.js';
 import { join } from 'node:path';
 import { SaltError, describe } from '../errors.js';
 import { buildVocabulary, type SpecialRole, type SpellingConvention, type TokenKind, type Vocabulary } from './vocabulary.js';
@@ -26,6 +26,8 @@ export interface HfTokenizerOptions {
   specialTokensMap?: string;
   /** Recognise conventional special-token names for roles the files leave unset (default true). */
   inferRoles?: boolean;
+  /** Parsed JSON files by path, shared with other readers of the same folder (see `readJsonCached`). */
+  json?: Map<string, unknown>;
 }
 
 export { readJsonFile } from '../io/files.js';
@@ -97,7 +99,7 @@ function scanDecoder(node: unknown, facts: DecoderFacts, file: string): void {
  *   a decoder this version cannot interpret (e.g. end-of-word suffixes).
  */
 export async function loadHfTokenizerJson(file: string, options: HfTokenizerOptions = {}): Promise<Vocabulary> {
-  const json = await readJsonFile(file);
+  const json = await readJsonCached(file, options.json);
   if (!isObject(json) || !isObject(json.model)) {
     throw new SaltError('E_FORMAT', `${file}: expected a tokenizer.json object with a "model" object, received ${describe(isObject(json) ? json.model : json)}`);
   }
@@ -195,8 +197,8 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
   const byContent = new Map<string, number>();
   for (let id = pieces.length - 1; id >= 0; id--) byContent.set(pieces[id], id);
   const names = specialTokenNames(
-    options.tokenizerConfig ? { file: options.tokenizerConfig, json: await readJsonFile(options.tokenizerConfig) } : undefined,
-    options.specialTokensMap ? { file: options.specialTokensMap, json: await readJsonFile(options.specialTokensMap) } : undefined,
+    options.tokenizerConfig ? { file: options.tokenizerConfig, json: await readJsonCached(options.tokenizerConfig, options.json) } : undefined,
+    options.specialTokensMap ? { file: options.specialTokensMap, json: await readJsonCached(options.specialTokensMap, options.json) } : undefined,
   );
   const roles: Map<SpecialRole, number> = specialTokenIds(names, (content) => byContent.get(content), file);
   if (!roles.has('unk') && typeof model.unk_token === 'string' && byContent.has(model.unk_token)) roles.set('unk', byContent.get(model.unk_token)!);
@@ -227,7 +229,7 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
  *
  * @throws SaltError `E_NOT_FOUND` if the folder has no tokenizer.json; otherwise as {@link loadHfTokenizerJson}.
  */
-export async function loadHfTokenizerFolder(folder: string, options: { inferRoles?: boolean } = {}): Promise<Vocabulary> {
+export async function loadHfTokenizerFolder(folder: string, options: { inferRoles?: boolean; json?: Map<string, unknown> } = {}): Promise<Vocabulary> {
   const tj = join(folder, 'tokenizer.json');
   // Absent means ENOENT only: a symlink loop, a FIFO or an unreadable folder is an error, not "no file".
   if (!(await optionalFile(tj, 'tokenizer file'))) throw new SaltError('E_NOT_FOUND', `${folder} has no tokenizer.json (expected a Hugging Face model folder)`);
@@ -237,5 +239,6 @@ export async function loadHfTokenizerFolder(folder: string, options: { inferRole
     tokenizerConfig: (await optionalFile(cfg, 'tokenizer config')) ? cfg : undefined,
     specialTokensMap: (await optionalFile(stm, 'special tokens map')) ? stm : undefined,
     inferRoles: options.inferRoles,
+    json: options.json,
   });
 }

@@ -151,7 +151,7 @@ export async function loadVocabJson(file: string, options: { convention?: Spelli
  *   EACCES on a parent folder), `E_UNSUPPORTED` for other extensions; and
  *   whatever the chosen loader throws.
  */
-export async function loadVocabulary(path: string): Promise<Vocabulary> {
+export async function loadVocabulary(path: string, options: { json?: Map<string, unknown> } = {}): Promise<Vocabulary> {
   if (typeof path !== 'string' || path === '') throw new SaltTypeError(`path must be a non-empty string, received ${describe(path)}`);
   let isDir: boolean;
   try {
@@ -163,11 +163,11 @@ export async function loadVocabulary(path: string): Promise<Vocabulary> {
   const { loadHfTokenizerFolder, loadHfTokenizerJson } = await import('./hfTokenizer.js');
   const { loadGgufVocabulary } = await import('./gguf.js');
   const { loadSentencePieceModel } = await import('./sentencepieceModel.js');
-  if (isDir) return loadHfTokenizerFolder(path);
+  if (isDir) return loadHfTokenizerFolder(path, { json: options.json });
   const base = basename(path).toLowerCase();
   const ext = extname(base);
   let format: VocabularyFormat;
-  if (base === 'tokenizer.json') return loadHfTokenizerJson(path);
+  if (base === 'tokenizer.json') return loadHfTokenizerJson(path, { json: options.json });
   if (ext === '.gguf') return loadGgufVocabulary(path);
   if (ext === '.model') return loadSentencePieceModel(path);
   if (base === 'vocab.txt') return loadVocabTxt(path);
