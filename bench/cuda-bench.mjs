@@ -20,14 +20,23 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { performance } from 'node:perf_hooks';
+import { fileURLToPath } from 'node:url';
+
 import { info, solveNeighbourhoods, sparsemax, topkCosine } from '../dist/index.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 
 function parseArgs(argv) {
-  const o = { shape: 'all', backend: 'cuda', repeats: 3, tileRows: 16384, precision: 'fp32', peakTflops: 0, sgemm: true };
+  const o = {
+    shape: 'all',
+    backend: 'cuda',
+    repeats: 3,
+    tileRows: 16384,
+    precision: 'fp32',
+    peakTflops: 0,
+    sgemm: true,
+  };
   for (let i = 0; i < argv.length; ++i) {
     const a = argv[i];
     const next = () => {
@@ -43,7 +52,8 @@ function parseArgs(argv) {
     else if (a === '--no-sgemm') o.sgemm = false;
     else throw new Error(`unknown option ${a}`);
   }
-  if (!['glove', 'gemma', 'all'].includes(o.shape)) throw new Error(`--shape must be glove, gemma or all, got ${o.shape}`);
+  if (!['glove', 'gemma', 'all'].includes(o.shape))
+    throw new Error(`--shape must be glove, gemma or all, got ${o.shape}`);
   if (!['cuda', 'cpu'].includes(o.backend)) throw new Error(`--backend must be cuda or cpu, got ${o.backend}`);
   if (!['fp32', 'tf32'].includes(o.precision)) throw new Error(`--precision must be fp32 or tf32, got ${o.precision}`);
   if (!(Number.isInteger(o.repeats) && o.repeats >= 1)) throw new Error('--repeats must be an integer >= 1');
@@ -86,7 +96,8 @@ function peakFor(deviceName, precision) {
 }
 
 async function timed(label, repeats, fn) {
-  let best = Infinity, result;
+  let best = Infinity,
+    result;
   for (let r = 0; r < repeats; ++r) {
     const t0 = performance.now();
     result = await fn();
@@ -101,9 +112,13 @@ function sgemmOnly(shape, o) {
   if (!existsSync(exe)) {
     mkdirSync(dirname(exe), { recursive: true });
     const nvcc = process.env.CUDACXX || (existsSync('/usr/local/cuda/bin/nvcc') ? '/usr/local/cuda/bin/nvcc' : 'nvcc');
-    execFileSync(nvcc, ['-O2', '-std=c++17', join(root, 'bench', 'sgemm-only.cu'), '-lcublas', '-o', exe], { stdio: 'inherit' });
+    execFileSync(nvcc, ['-O2', '-std=c++17', join(root, 'bench', 'sgemm-only.cu'), '-lcublas', '-o', exe], {
+      stdio: 'inherit',
+    });
   }
-  const out = execFileSync(exe, [shape.n, shape.m, shape.ht, o.tileRows, o.precision, o.repeats].map(String), { encoding: 'utf8' });
+  const out = execFileSync(exe, [shape.n, shape.m, shape.ht, o.tileRows, o.precision, o.repeats].map(String), {
+    encoding: 'utf8',
+  });
   const r = JSON.parse(out.trim().split('\n').pop());
   if (r.error) throw new Error(`sgemm-only: ${r.error}`);
   return r;
@@ -111,8 +126,10 @@ function sgemmOnly(shape, o) {
 
 async function runShape(shape, o, device) {
   const { n, m, ht, hs, K } = shape;
-  console.log(`\n${shape.name}: n = ${n.toLocaleString()} new tokens, m = ${m.toLocaleString()} anchors, ` +
-    `ht = ${ht}, hs = ${hs}, K = ${K}${shape.sourceVocab ? `, source vocabulary ${shape.sourceVocab.toLocaleString()}` : ''}`);
+  console.log(
+    `\n${shape.name}: n = ${n.toLocaleString()} new tokens, m = ${m.toLocaleString()} anchors, ` +
+      `ht = ${ht}, hs = ${hs}, K = ${K}${shape.sourceVocab ? `, source vocabulary ${shape.sourceVocab.toLocaleString()}` : ''}`,
+  );
   const t0 = performance.now();
   const queries = { data: randomFill(n * ht, 1), rows: n, cols: ht };
   const anchorsPlm = { data: randomFill(m * ht, 2), rows: m, cols: ht };
@@ -120,15 +137,19 @@ async function runShape(shape, o, device) {
   console.log(`  synthetic data                     ${((performance.now() - t0) / 1e3).toFixed(1)} s`);
 
   const opts = { backend: o.backend, tileRows: o.tileRows, precision: o.precision };
-  const topk = await timed(`topkCosine (K = ${K}, ${o.precision})`, o.repeats, () => topkCosine(queries, anchorsPlm, K, opts));
+  const topk = await timed(`topkCosine (K = ${K}, ${o.precision})`, o.repeats, () =>
+    topkCosine(queries, anchorsPlm, K, opts),
+  );
   const sm = await timed('sparsemax', o.repeats, () =>
-    sparsemax({ data: topk.result.scores, rows: n, cols: K }, { backend: o.backend }));
+    sparsemax({ data: topk.result.scores, rows: n, cols: K }, { backend: o.backend }),
+  );
 
   // CSR of each token's sparsemax support (a prefix of its candidates) and the weights as prior.
   const offsets = new Int32Array(n + 1);
   for (let i = 0; i < n; ++i) offsets[i + 1] = offsets[i] + sm.result.support[i];
   const nnz = offsets[n];
-  const indices = new Int32Array(nnz), prior = new Float32Array(nnz);
+  const indices = new Int32Array(nnz),
+    prior = new Float32Array(nnz);
   let hitK = 0;
   for (let i = 0; i < n; ++i) {
     const s = sm.result.support[i];
@@ -139,15 +160,25 @@ async function runShape(shape, o, device) {
   console.log(`  support: mean ${(nnz / n).toFixed(1)}, hit K in ${hitK.toLocaleString()} rows`);
   const neighbours = { offsets, indices };
   const paper = await timed('solveNeighbourhoods (lambda = 0)', o.repeats, () =>
-    solveNeighbourhoods({ neighbours, queries, anchorsPlm, anchorsSrc, lambda: 0, backend: o.backend }));
+    solveNeighbourhoods({ neighbours, queries, anchorsPlm, anchorsSrc, lambda: 0, backend: o.backend }),
+  );
   const ridge = await timed('solveNeighbourhoods (lambda = 10, w)', o.repeats, () =>
-    solveNeighbourhoods({ neighbours, queries, anchorsPlm, anchorsSrc, lambda: 10, prior, backend: o.backend }));
+    solveNeighbourhoods({ neighbours, queries, anchorsPlm, anchorsSrc, lambda: 10, prior, backend: o.backend }),
+  );
   const step = topk.seconds + sm.seconds + paper.seconds;
   console.log(`  SALT step kernel time (top-k + sparsemax + solve, lambda = 0): ${step.toFixed(3)} s`);
 
   const flops = 2 * n * m * ht;
-  const row = { shape: shape.name, backend: o.backend, topk: topk.seconds, sparsemax: sm.seconds, solve0: paper.seconds,
-    solveRidge: ridge.seconds, step, topkTflops: flops / topk.seconds / 1e12 };
+  const row = {
+    shape: shape.name,
+    backend: o.backend,
+    topk: topk.seconds,
+    sparsemax: sm.seconds,
+    solve0: paper.seconds,
+    solveRidge: ridge.seconds,
+    step,
+    topkTflops: flops / topk.seconds / 1e12,
+  };
   if (o.backend === 'cuda' && o.sgemm) {
     try {
       const g = sgemmOnly(shape, o);
@@ -156,8 +187,12 @@ async function runShape(shape, o, device) {
       row.sgemmTflops = g.tflops;
       row.ratio = topk.seconds / g.seconds;
       console.log(`  SGEMM only (same shape and tiles)  ${g.seconds.toFixed(3)} s, ${g.tflops.toFixed(1)} TFLOP/s`);
-      console.log(`  top-k / SGEMM time ratio           ${row.ratio.toFixed(2)}; top-k achieves ${row.topkTflops.toFixed(1)} TFLOP/s` +
-        (peak ? ` = ${((100 * row.topkTflops) / peak).toFixed(1)}% of the ${peak} TFLOP/s ${o.precision} peak` : ' (peak unknown: pass --peak-tflops)'));
+      console.log(
+        `  top-k / SGEMM time ratio           ${row.ratio.toFixed(2)}; top-k achieves ${row.topkTflops.toFixed(1)} TFLOP/s` +
+          (peak
+            ? ` = ${((100 * row.topkTflops) / peak).toFixed(1)}% of the ${peak} TFLOP/s ${o.precision} peak`
+            : ' (peak unknown: pass --peak-tflops)'),
+      );
     } catch (err) {
       console.log(`  SGEMM only: skipped (${err.message})`);
     }
@@ -177,8 +212,10 @@ async function main() {
     const d = JSON.parse(i.cuda.description);
     const dev = d.devices.find((x) => x.index === d.device) ?? d.devices[0];
     device = dev.name;
-    console.log(`device: ${dev.name} (${(dev.memoryBytes / 2 ** 30).toFixed(0)} GiB, cc ${dev.computeCapability}), ` +
-      `CUDA ${d.cudaRuntime}, cuBLAS ${d.cublas}, cuSOLVER ${d.cusolver}`);
+    console.log(
+      `device: ${dev.name} (${(dev.memoryBytes / 2 ** 30).toFixed(0)} GiB, cc ${dev.computeCapability}), ` +
+        `CUDA ${d.cudaRuntime}, cuBLAS ${d.cublas}, cuSOLVER ${d.cusolver}`,
+    );
   } else {
     console.log(`backend cpu: ${i.threads} threads, ${i.blas}`);
   }

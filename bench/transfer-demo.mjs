@@ -11,7 +11,8 @@ import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { alignVocabularies, info, wordListVocabulary, transferEmbeddings } from '../dist/index.js';
+
+import { alignVocabularies, info, transferEmbeddings, wordListVocabulary } from '../dist/index.js';
 import { loadGloveWink, loadUseLite } from '../dist/io/index.js';
 import { useLiteVocabulary } from '../dist/tokenizer/index.js';
 
@@ -24,7 +25,14 @@ const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const ms = (t) => `${(t / 1000).toFixed(2)} s`;
 const mb = (kb) => `${(kb / 1024).toFixed(0)} MiB`;
 const i = info();
-console.log(`salt-transfer ${i.version}; backends ${i.backends.join(', ')}; BLAS ${i.blas}; ${i.threads} threads; load ${(await import('node:os')).loadavg().map((v) => v.toFixed(2)).join(' ')}`);
+console.log(
+  `salt-transfer ${i.version}; backends ${i.backends.join(', ')}; BLAS ${i.blas}; ${i.threads} threads; load ${(
+    await import('node:os')
+  )
+    .loadavg()
+    .map((v) => v.toFixed(2))
+    .join(' ')}`,
+);
 
 let t = performance.now();
 const use = await loadUseLite();
@@ -34,7 +42,9 @@ t = performance.now();
 const useVocab = useLiteVocabulary(use.words);
 const alignment = alignVocabularies(useVocab, wordListVocabulary(glove.words, 'GloVe 6B'), { caseFold: true });
 const tAlign = performance.now() - t;
-console.log(`load (vector cache) ${ms(tLoad)}; alignment ${ms(tAlign)}: ${alignment.report.matched} shared, ${alignment.report.counts.new} new`);
+console.log(
+  `load (vector cache) ${ms(tLoad)}; alignment ${ms(tAlign)}: ${alignment.report.matched} shared, ${alignment.report.counts.new} new`,
+);
 
 const rssBefore = process.resourceUsage().maxRSS;
 t = performance.now();
@@ -53,17 +63,35 @@ const r = res.report;
 console.log(`\ntransferEmbeddings method=${method} threads=${threads || 'all'}: ${ms(wall)} wall`);
 for (const [stage, v] of Object.entries(r.timings)) console.log(`  ${stage.padEnd(9)} ${ms(v)}`);
 console.log(`counts ${JSON.stringify(r.counts)}; anchors ${r.anchors}; K ${r.K ?? '-'}`);
-if (r.lambda) console.log(`lambda ${r.lambda.value}${r.lambda.auto ? ` (LOO on ${r.lambda.sample} anchors; grid ${r.lambda.grid.join(',')}; scores ${r.lambda.scores.map((s) => s.toFixed(4)).join(',')})` : ''}`);
-if (r.support) console.log(`support mean ${r.support.mean.toFixed(2)}, hit K ${r.support.hitK}, max ${r.support.histogram.findLastIndex((c) => c > 0)}`);
-if (r.residual) console.log(`residual p50 ${r.residual.p50.toFixed(3)} p95 ${r.residual.p95.toFixed(3)}; coefNorm p50 ${r.coefNorm.p50.toFixed(3)}`);
+if (r.lambda)
+  console.log(
+    `lambda ${r.lambda.value}${r.lambda.auto ? ` (LOO on ${r.lambda.sample} anchors; grid ${r.lambda.grid.join(',')}; scores ${r.lambda.scores.map((s) => s.toFixed(4)).join(',')})` : ''}`,
+  );
+if (r.support)
+  console.log(
+    `support mean ${r.support.mean.toFixed(2)}, hit K ${r.support.hitK}, max ${r.support.histogram.findLastIndex((c) => c > 0)}`,
+  );
+if (r.residual)
+  console.log(
+    `residual p50 ${r.residual.p50.toFixed(3)} p95 ${r.residual.p95.toFixed(3)}; coefNorm p50 ${r.coefNorm.p50.toFixed(3)}`,
+  );
 console.log(`row norms: source p50 ${r.rowNorms.source.p50.toFixed(3)}, new p50 ${r.rowNorms.new.p50.toFixed(3)}`);
-console.log(`peak RSS ${mb(process.resourceUsage().maxRSS)} (after loading and aligning: ${mb(rssBefore)}); output ${(res.embeddings.byteLength / 2 ** 20).toFixed(0)} MiB`);
+console.log(
+  `peak RSS ${mb(process.resourceUsage().maxRSS)} (after loading and aligning: ${mb(rssBefore)}); output ${(res.embeddings.byteLength / 2 ** 20).toFixed(0)} MiB`,
+);
 
 if (argv.includes('--sgemm')) {
   const bin = join(root, 'build-bench', 'kernels_bench');
-  if (!existsSync(bin)) console.log('\nbare SGEMM: build-bench/kernels_bench not built (run `bash bench/run.sh` once); skipped');
+  if (!existsSync(bin))
+    console.log('\nbare SGEMM: build-bench/kernels_bench not built (run `bash bench/run.sh` once); skipped');
   else {
     console.log('\nbare SGEMM of the top-K search shape (C++ bench, same machine, random data of the same shape):');
-    console.log(execFileSync(bin, ['topk', String(alignment.report.counts.new), String(r.anchors), String(glove.dim), String(r.K ?? 64), '1'], { encoding: 'utf8' }).trim());
+    console.log(
+      execFileSync(
+        bin,
+        ['topk', String(alignment.report.counts.new), String(r.anchors), String(glove.dim), String(r.K ?? 64), '1'],
+        { encoding: 'utf8' },
+      ).trim(),
+    );
   }
 }

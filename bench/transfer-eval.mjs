@@ -3,7 +3,7 @@
 // docs/transfer.md.
 //
 //   npx tsc -p tsconfig.build.json && node bench/transfer-eval.mjs [holdout] [seeds, e.g. 0,1,2]
-import { alignVocabularies, wordListVocabulary, evaluateTransfer, formatEvaluation } from '../dist/index.js';
+import { alignVocabularies, evaluateTransfer, formatEvaluation, wordListVocabulary } from '../dist/index.js';
 import { loadGloveWink, loadUseLite } from '../dist/io/index.js';
 import { useLiteVocabulary } from '../dist/tokenizer/index.js';
 
@@ -21,8 +21,11 @@ const res = await evaluateTransfer({
   holdout,
   seeds,
 });
-console.log(`${alignment.report.matched} shared words; ${res.seeds[0].heldOut} held out, ${res.seeds[0].anchors} anchors; seeds ${seeds.join(', ')}; ranks among ${res.sourceRows} source rows\n`);
+console.log(
+  `${alignment.report.matched} shared words; ${res.seeds[0].heldOut} held out, ${res.seeds[0].anchors} anchors; seeds ${seeds.join(', ')}; ranks among ${res.sourceRows} source rows\n`,
+);
 console.log(formatEvaluation(res));
 console.log('\nper seed, mean cosine:');
-for (const s of res.seeds) console.log(`  seed ${s.seed}: ${res.labels.map((l) => `${l} ${s.methods[l].meanCosine.toFixed(4)}`).join(', ')}`);
+for (const s of res.seeds)
+  console.log(`  seed ${s.seed}: ${res.labels.map((l) => `${l} ${s.methods[l].meanCosine.toFixed(4)}`).join(', ')}`);
 console.log(`\n${((performance.now() - t) / 1000).toFixed(1)} s`);

@@ -3,7 +3,7 @@
  * The `salt-transfer` command (dist/cli.js). This entry loads nothing but Node built-ins before it
  * installs the SIGINT/SIGTERM handlers, so that an interrupt arriving while the program and its
  * native addon load is already an orderly abort (exit 130, nothing written); then it loads the
- * program (./cliMain.js, also the module the tests import) and runs it. See docs/cli.md.
+ * program (./cli/main.js, also the module the tests import) and runs it. See docs/cli.md.
  */
 import { cliAbort, cliState, invokedAsCommand } from './cli/signals.js';
 
@@ -16,7 +16,11 @@ if (invokedAsCommand()) {
     });
   }
   const { main } = await import('./cli/main.js');
-  const code = await main(process.argv.slice(2), { stdout: process.stdout, stderr: process.stderr, signal: cliAbort.signal });
+  const code = await main(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    signal: cliAbort.signal,
+  });
   cliState.finished = true;
   process.exitCode = code;
 }

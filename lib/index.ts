@@ -79,14 +79,45 @@ export { inspectToken, type InspectArgs, type InspectResult, type InspectNeighbo
 export type { AuxInfo } from './pipeline/auxSpace.js';
 
 // Tokenizers: loading and alignment.
-export { Vocabulary, type TokenKind, type SpecialRole, type SpellingConvention, type CanonicalToken, type VocabularyFormat } from './tokenizer/vocabulary.js';
-export { loadVocabulary, loadVocabTxt, loadWordList, loadVocabJson, piecesVocabulary, wordListVocabulary, type PiecesOptions } from './tokenizer/plainVocabularies.js';
+export {
+  Vocabulary,
+  type TokenKind,
+  type SpecialRole,
+  type SpellingConvention,
+  type CanonicalToken,
+  type VocabularyFormat,
+} from './tokenizer/vocabulary.js';
+export {
+  loadVocabulary,
+  loadVocabTxt,
+  loadWordList,
+  loadVocabJson,
+  piecesVocabulary,
+  wordListVocabulary,
+  type PiecesOptions,
+} from './tokenizer/plainVocabularies.js';
 export { loadHfTokenizerJson, loadHfTokenizerFolder, type HfTokenizerOptions } from './tokenizer/hfTokenizer.js';
 export { loadGgufVocabulary } from './tokenizer/gguf.js';
 export { loadSentencePieceModel } from './tokenizer/sentencepieceModel.js';
-export { alignVocabularies, formatAlignmentReport, MATCH_CATEGORIES, type MatchCategory, type AlignOptions, type Alignment, type AlignmentReport, type MatchSample } from './tokenizer/align.js';
+export {
+  alignVocabularies,
+  formatAlignmentReport,
+  MATCH_CATEGORIES,
+  type MatchCategory,
+  type AlignOptions,
+  type Alignment,
+  type AlignmentReport,
+  type MatchSample,
+} from './tokenizer/align.js';
 export { segmentWithVocabulary, type Segmentation, type SegmentOptions } from './tokenizer/segment.js';
 
 // Hugging Face model folders.
-export { HfModel, writeTransferredModel, type WriteTransferredModelOptions, type TransferredModelReport, type EmbeddingLocation, type TieReason } from './io/hfModel.js';
+export {
+  HfModel,
+  writeTransferredModel,
+  type WriteTransferredModelOptions,
+  type TransferredModelReport,
+  type EmbeddingLocation,
+  type TieReason,
+} from './io/hfModel.js';
 export type { ModelConfig, SpecialTokenIds } from './io/hfConfig.js';

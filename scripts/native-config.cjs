@@ -13,10 +13,11 @@ const multiarch = { x64: 'x86_64-linux-gnu', arm64: 'aarch64-linux-gnu' }[proces
 const libdirs = [`/usr/lib/${multiarch}`, '/usr/lib64', '/usr/lib', '/usr/local/lib'];
 
 function find(names) {
-  for (const dir of libdirs) for (const n of names) {
-    const p = path.join(dir, n);
-    if (fs.existsSync(p)) return p;
-  }
+  for (const dir of libdirs)
+    for (const n of names) {
+      const p = path.join(dir, n);
+      if (fs.existsSync(p)) return p;
+    }
   return null;
 }
 
@@ -42,8 +43,10 @@ if (what === 'sources') {
   const { args, missing } = libs();
   if (missing.length) {
     process.stderr.write(
-      'salt-transfer: cannot build the native addon; missing system packages:\n  ' + missing.join('\n  ') +
-        '\nOn Debian/Ubuntu: sudo apt-get install -y libfaiss-dev libopenblas-openmp-dev (or run scripts/setup.sh)\n');
+      'salt-transfer: cannot build the native addon; missing system packages:\n  ' +
+        missing.join('\n  ') +
+        '\nOn Debian/Ubuntu: sudo apt-get install -y libfaiss-dev libopenblas-openmp-dev (or run scripts/setup.sh)\n',
+    );
     process.exit(1);
   }
   process.stdout.write(args.join(' ') + '\n');

@@ -21,7 +21,7 @@ fi
 # test), git (offline clone of a data bundle in the tokenizer tests), fasttext (reference vectors
 # in the fastText tests), FAISS (static library), OpenBLAS built with OpenMP (linked statically) and
 # python3-venv (the interop suite's Python environment; the CUDA compile check's nvcc from PyPI).
-packages=(build-essential python3 python3-venv make cmake tar git binutils fasttext libfaiss-dev libopenblas-openmp-dev)
+packages=(build-essential python3 python3-venv make cmake tar git binutils fasttext clang-format libfaiss-dev libopenblas-openmp-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -12,11 +12,18 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-let passed = 0, failed = 0, skipped = 0;
+let passed = 0,
+  failed = 0,
+  skipped = 0;
 
 function run(cmd, args, opts = {}) {
   console.log(`\n$ ${cmd} ${args.join(' ')}`);
-  const r = spawnSync(cmd, args, { cwd: root, stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit', encoding: 'utf8', env: { ...process.env, ...opts.env } });
+  const r = spawnSync(cmd, args, {
+    cwd: root,
+    stdio: opts.capture ? ['ignore', 'pipe', 'inherit'] : 'inherit',
+    encoding: 'utf8',
+    env: { ...process.env, ...opts.env },
+  });
   if (opts.capture) process.stdout.write(r.stdout ?? '');
   return r;
 }
@@ -34,7 +41,8 @@ function step(name, ok) {
 // ("core_tests: N passed, M failed"); the sanitizer run repeats the same checks, so it counts as one
 // test: passed when every check passed and AddressSanitizer/UBSan reported nothing (exit 0).
 function coreTests(label, dir, env) {
-  const flags = label === 'asan' ? ['-DSALT_SANITIZE=ON', '-DCMAKE_BUILD_TYPE=Debug'] : ['-DCMAKE_BUILD_TYPE=RelWithDebInfo'];
+  const flags =
+    label === 'asan' ? ['-DSALT_SANITIZE=ON', '-DCMAKE_BUILD_TYPE=Debug'] : ['-DCMAKE_BUILD_TYPE=RelWithDebInfo'];
   const cfg = run('cmake', ['-S', '.', '-B', dir, ...flags]);
   if (cfg.status !== 0) return step(`cmake configure (${label})`, false);
   const b = run('cmake', ['--build', dir, '-j', '2', '--target', 'core_tests']);
@@ -54,17 +62,33 @@ function coreTests(label, dir, env) {
 }
 
 coreTests('release', 'build-native', {});
-coreTests('asan', 'build-native-asan', { ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0', UBSAN_OPTIONS: 'print_stacktrace=1' });
+coreTests('asan', 'build-native-asan', {
+  ASAN_OPTIONS: 'detect_leaks=1:abort_on_error=0',
+  UBSAN_OPTIONS: 'print_stacktrace=1',
+});
 
 if (existsSync(join(root, 'scripts/cuda-compile-check.sh'))) {
   const r = run('bash', ['scripts/cuda-compile-check.sh']);
-  if (r.status === 0) passed++; // the compile-and-link check of the CUDA plugin is a test of its own
-  else if (r.status === 77) skipped++; // no nvcc on this machine
+  if (r.status === 0)
+    passed++; // the compile-and-link check of the CUDA plugin is a test of its own
+  else if (r.status === 77)
+    skipped++; // no nvcc on this machine
   else step('CUDA compile check', false);
 }
 
 // The README and packaging tests run the built package: compile the TypeScript first.
 step('TypeScript build', run('npx', ['tsc', '-p', 'tsconfig.build.json']).status === 0);
+
+// Conventions, enforced by tools; each is one test: the type check of lib/, test/ and bench/, ESLint,
+// Prettier and clang-format (native code).
+function check(name, cmd, args) {
+  if (run(cmd, args).status === 0) passed++;
+  else step(name, false);
+}
+check('type check (tsc --noEmit over lib/ and test/)', 'npx', ['tsc', '-p', 'tsconfig.json', '--noEmit']);
+check('ESLint', 'npx', ['eslint', '.']);
+check('Prettier', 'npx', ['prettier', '--check', '.']);
+check('clang-format', 'bash', ['scripts/clang-format-check.sh']);
 
 const report = join(root, 'build', 'vitest-results.json');
 rmSync(report, { force: true });
@@ -81,7 +105,9 @@ if (existsSync(report)) {
 
 // The interop suite: pytest with the environment scripts/setup.sh creates (scripts/python-env.sh);
 // counts come from its JUnit XML. A missing environment is a failure, never a silent skip.
-const pyEnv = process.env.SALT_PYTHON_ENV ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'salt-transfer', 'interop-venv');
+const pyEnv =
+  process.env.SALT_PYTHON_ENV ??
+  join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'salt-transfer', 'interop-venv');
 const python = join(pyEnv, 'bin', 'python');
 if (!existsSync(python)) {
   step(`interop suite: no Python test environment at ${pyEnv} (created by bash scripts/setup.sh)`, false);

@@ -1,12 +1,15 @@
 import { describe, expect, it } from 'vitest';
-import { topkCosine, solveNeighbourhoods } from '../lib/index.js';
+
+import { solveNeighbourhoods, topkCosine } from '../lib/index.js';
 import { randomMatrix, rng } from './helpers/reference.js';
 
 describe('async kernels', () => {
   it('keep the event loop responsive during a topkCosine call of over a second', async () => {
     const r = rng(21);
-    const q = randomMatrix(r, 60000, 128), b = randomMatrix(r, 20000, 128);
-    let worst = 0, ticks = 0;
+    const q = randomMatrix(r, 60000, 128),
+      b = randomMatrix(r, 20000, 128);
+    let worst = 0,
+      ticks = 0;
     let last = performance.now();
     const timer = setInterval(() => {
       const now = performance.now();
@@ -21,13 +24,16 @@ describe('async kernels', () => {
     expect(res.indices.length).toBe(60000 * 32);
     expect(elapsed).toBeGreaterThan(1000); // the call must really be long for the check to mean something
     expect(ticks).toBeGreaterThan(elapsed / 10 / 3);
-    console.log(`topkCosine took ${elapsed.toFixed(0)} ms; worst timer delay ${worst.toFixed(1)} ms over ${ticks} ticks`);
+    console.log(
+      `topkCosine took ${elapsed.toFixed(0)} ms; worst timer delay ${worst.toFixed(1)} ms over ${ticks} ticks`,
+    );
     expect(worst).toBeLessThan(50);
   });
 
   it('concurrent calls give the same results as sequential ones', async () => {
     const r = rng(22);
-    const q = randomMatrix(r, 3000, 64), b = randomMatrix(r, 2000, 64);
+    const q = randomMatrix(r, 3000, 64),
+      b = randomMatrix(r, 2000, 64);
     const ks = [1, 8, 33, 64];
     const seq: Array<Awaited<ReturnType<typeof topkCosine>>> = [];
     for (const k of ks) seq.push(await topkCosine(q, b, k));
@@ -40,7 +46,10 @@ describe('async kernels', () => {
     const indices = Int32Array.from({ length: 3000 * 8 }, (_, j) => (j * 7919) % 2000);
     const args = { neighbours: { offsets, indices }, queries: q, anchorsPlm: b, anchorsSrc: randomMatrix(r, 2000, 32) };
     const s1 = await solveNeighbourhoods({ ...args, lambda: 1 });
-    const [p1, p2] = await Promise.all([solveNeighbourhoods({ ...args, lambda: 1 }), solveNeighbourhoods({ ...args, lambda: 1, threads: 1 })]);
+    const [p1, p2] = await Promise.all([
+      solveNeighbourhoods({ ...args, lambda: 1 }),
+      solveNeighbourhoods({ ...args, lambda: 1, threads: 1 }),
+    ]);
     expect(p1.out).toEqual(s1.out);
     expect(p2.out).toEqual(s1.out);
   });

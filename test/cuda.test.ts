@@ -9,15 +9,16 @@
  *   sparsemax, solveNeighbourhoods, applyWeights: within 1e-4 relative error (FP32 outputs).
  */
 import { afterEach, describe, expect, it } from 'vitest';
-import { SaltError, applyWeights, info, solveNeighbourhoods, sparsemax, topkCosine } from '../lib/index.js';
+
+import { applyWeights, info, SaltError, solveNeighbourhoods, sparsemax, topkCosine } from '../lib/index.js';
 import { mulberry32 as rng } from './helpers/reference.js';
 
 type M = { data: Float32Array; rows: number; cols: number };
 type Csr = { offsets: Int32Array; indices: Int32Array };
 
-
 function normal(r: () => number): number {
-  const u = Math.max(r(), 1e-12), v = r();
+  const u = Math.max(r(), 1e-12),
+    v = r();
   return Math.sqrt(-2 * Math.log(u)) * Math.cos(2 * Math.PI * v);
 }
 
@@ -58,7 +59,8 @@ function cosineRow(q: M, i: number, b: M): Float64Array {
   for (let t = 0; t < d; ++t) qn += q.data[i * d + t]! ** 2;
   const out = new Float64Array(b.rows);
   for (let j = 0; j < b.rows; ++j) {
-    let dot = 0, bn = 0;
+    let dot = 0,
+      bn = 0;
     for (let t = 0; t < d; ++t) {
       dot += q.data[i * d + t]! * b.data[j * d + t]!;
       bn += b.data[j * d + t]! ** 2;
@@ -69,15 +71,22 @@ function cosineRow(q: M, i: number, b: M): Float64Array {
 }
 
 /** The CUDA top-k agrees with the CPU's: same indices except among near-equal scores. */
-function expectTopkAgrees(q: M, b: M, k: number, cpu: { indices: Int32Array; scores: Float32Array },
-  gpu: { indices: Int32Array; scores: Float32Array }, tol = 1e-5): void {
+function expectTopkAgrees(
+  q: M,
+  b: M,
+  k: number,
+  cpu: { indices: Int32Array; scores: Float32Array },
+  gpu: { indices: Int32Array; scores: Float32Array },
+  tol = 1e-5,
+): void {
   expect(gpu.indices.length).toBe(q.rows * k);
   expect(gpu.scores.length).toBe(q.rows * k);
   for (let i = 0; i < q.rows; ++i) {
     const ref = cosineRow(q, i, b);
     const seen = new Set<number>();
     for (let j = 0; j < k; ++j) {
-      const g = gpu.indices[i * k + j]!, c = cpu.indices[i * k + j]!;
+      const g = gpu.indices[i * k + j]!,
+        c = cpu.indices[i * k + j]!;
       expect(g).toBeGreaterThanOrEqual(0);
       expect(g).toBeLessThan(b.rows);
       expect(seen.has(g)).toBe(false);
@@ -86,7 +95,8 @@ function expectTopkAgrees(q: M, b: M, k: number, cpu: { indices: Int32Array; sco
       expect(Math.abs(gpu.scores[i * k + j]! - cpu.scores[i * k + j]!)).toBeLessThan(tol);
       if (g !== c) expect(Math.abs(ref[g]! - ref[c]!)).toBeLessThan(tol);
       if (j > 0) {
-        const s = gpu.scores[i * k + j]!, prev = gpu.scores[i * k + j - 1]!;
+        const s = gpu.scores[i * k + j]!,
+          prev = gpu.scores[i * k + j - 1]!;
         expect(s < prev || (s === prev && g > gpu.indices[i * k + j - 1]!)).toBe(true);
       }
     }
@@ -94,7 +104,14 @@ function expectTopkAgrees(q: M, b: M, k: number, cpu: { indices: Int32Array; sco
 }
 
 /** Element-wise agreement within `rel` x max(largest |value| of the row, `floor`). */
-function expectClose(got: Float32Array, want: Float32Array, rel: number, rowLen = want.length, what = 'value', floor = 1e-6): void {
+function expectClose(
+  got: Float32Array,
+  want: Float32Array,
+  rel: number,
+  rowLen = want.length,
+  what = 'value',
+  floor = 1e-6,
+): void {
   expect(got.length).toBe(want.length);
   for (let r0 = 0; r0 < want.length; r0 += rowLen) {
     let scale = 0;
@@ -112,7 +129,8 @@ const cudaAvailable = info().backends.includes('cuda');
 
 describe.skipIf(cudaAvailable)('CUDA backend on a machine without a usable GPU', () => {
   const r = rng(1);
-  const q = randomMatrix(r, 3, 4), b = randomMatrix(r, 6, 4);
+  const q = randomMatrix(r, 3, 4),
+    b = randomMatrix(r, 6, 4);
 
   it('info() says CUDA is unavailable and why', () => {
     const i = info();
@@ -125,7 +143,10 @@ describe.skipIf(cudaAvailable)('CUDA backend on a machine without a usable GPU',
 
   it("topkCosine with backend 'cuda' rejects with E_NO_CUDA and the reason", async () => {
     const reason = info().cuda.reason;
-    const err = await topkCosine(q, b, 2, { backend: 'cuda' }).then(() => undefined, (e: unknown) => e);
+    const err = await topkCosine(q, b, 2, { backend: 'cuda' }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     expect(err).toBeInstanceOf(SaltError);
     expect((err as SaltError).code).toBe('E_NO_CUDA');
     expect((err as SaltError).message).toContain(reason);
@@ -139,7 +160,10 @@ describe.skipIf(cudaAvailable)('CUDA backend on a machine without a usable GPU',
       applyWeights({ neighbours: nb, weights: new Float32Array(3), anchorsSrc: b, n: 3, backend: 'cuda' }),
     ];
     for (const c of calls) {
-      const err = await c.then(() => undefined, (e: unknown) => e);
+      const err = await c.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(SaltError);
       expect((err as SaltError).code).toBe('E_NO_CUDA');
     }
@@ -188,7 +212,8 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
     ];
     for (const [n, m, d, k] of shapes) {
       it(`agrees with the CPU for n=${n} m=${m} d=${d} k=${k}`, async () => {
-        const q = randomMatrix(r, n, d), b = randomMatrix(r, m, d);
+        const q = randomMatrix(r, n, d),
+          b = randomMatrix(r, m, d);
         const cpu = await topkCosine(q, b, k, { backend: 'cpu' });
         const gpu = await topkCosine(q, b, k, { backend: 'cuda' });
         expectTopkAgrees(q, b, k, cpu, gpu);
@@ -196,7 +221,8 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
     }
 
     it('breaks exact ties (duplicate and zero vectors) by the lower index, also at the k boundary', async () => {
-      const d = 5, m = 10;
+      const d = 5,
+        m = 10;
       const b = randomMatrix(r, m, d);
       for (let t = 0; t < d; ++t) {
         b.data[6 * d + t] = b.data[1 * d + t]!;
@@ -204,7 +230,11 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
         b.data[3 * d + t] = 0;
         b.data[4 * d + t] = 0;
       }
-      const q = { data: new Float32Array([...b.data.subarray(d, 2 * d), ...new Array<number>(d).fill(0)]), rows: 2, cols: d };
+      const q = {
+        data: new Float32Array([...b.data.subarray(d, 2 * d), ...new Array<number>(d).fill(0)]),
+        rows: 2,
+        cols: d,
+      };
       for (const k of [1, 2, 3, 5, 10]) {
         const cpu = await topkCosine(q, b, k, { backend: 'cpu' });
         const gpu = await topkCosine(q, b, k, { backend: 'cuda' });
@@ -214,7 +244,8 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
     });
 
     it('gives the same answer for any tile size (many tiles on both streams)', async () => {
-      const q = randomMatrix(r, 257, 16), b = randomMatrix(r, 700, 16);
+      const q = randomMatrix(r, 257, 16),
+        b = randomMatrix(r, 700, 16);
       const cpu = await topkCosine(q, b, 20, { backend: 'cpu' });
       for (const tileRows of [1, 7, 64, 0]) {
         const gpu = await topkCosine(q, b, 20, { backend: 'cuda', tileRows });
@@ -224,7 +255,8 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
 
     it('streams the base in blocks when it exceeds the memory budget, with the same result', async () => {
       // A tiny budget (~0.4 MB on an 80 GB device) forces blocks of the base and the merge path.
-      const q = randomMatrix(r, 300, 16), b = randomMatrix(r, 20000, 16);
+      const q = randomMatrix(r, 300, 16),
+        b = randomMatrix(r, 20000, 16);
       for (let t = 0; t < 16; ++t) {
         b.data[12345 * 16 + t] = b.data[77 * 16 + t]!; // a tie across blocks ...
         q.data[t] = b.data[77 * 16 + t]!; // ... at the top of query 0
@@ -236,20 +268,24 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
     });
 
     it('TF32 stays close to FP32 (looser tolerance)', async () => {
-      const q = randomMatrix(r, 100, 128), b = randomMatrix(r, 1000, 128);
+      const q = randomMatrix(r, 100, 128),
+        b = randomMatrix(r, 1000, 128);
       const cpu = await topkCosine(q, b, 10, { backend: 'cpu' });
       const gpu = await topkCosine(q, b, 10, { backend: 'cuda', precision: 'tf32' });
       expectTopkAgrees(q, b, 10, cpu, gpu, 5e-3);
     });
 
     it('handles n = 0', async () => {
-      const res = await topkCosine({ data: new Float32Array(0), rows: 0, cols: 3 }, randomMatrix(r, 4, 3), 2, { backend: 'cuda' });
+      const res = await topkCosine({ data: new Float32Array(0), rows: 0, cols: 3 }, randomMatrix(r, 4, 3), 2, {
+        backend: 'cuda',
+      });
       expect(res.indices.length).toBe(0);
       expect(res.scores.length).toBe(0);
     });
 
     it('rejects k > 256 with E_ARGUMENT and NaN with E_NONFINITE', async () => {
-      const b = randomMatrix(r, 300, 4), q = randomMatrix(r, 2, 4);
+      const b = randomMatrix(r, 300, 4),
+        q = randomMatrix(r, 2, 4);
       await expect(topkCosine(q, b, 257, { backend: 'cuda' })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
       q.data[5] = Number.NaN;
       await expect(topkCosine(q, b, 2, { backend: 'cuda' })).rejects.toMatchObject({ code: 'E_NONFINITE' });
@@ -268,7 +304,14 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
 
   describe('sparsemax', () => {
     const r = rng(3);
-    for (const [n, K] of [[1, 1], [50, 3], [1000, 64], [37, 257], [5, 4096], [3, 5000]] as Array<[number, number]>) {
+    for (const [n, K] of [
+      [1, 1],
+      [50, 3],
+      [1000, 64],
+      [37, 257],
+      [5, 4096],
+      [3, 5000],
+    ] as Array<[number, number]>) {
       it(`agrees with the CPU for n=${n} K=${K}`, async () => {
         const s = randomMatrix(r, n, K);
         // Half the rows sorted descending (as candidate lists arrive), some with ties.
@@ -320,19 +363,35 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
       expectClose(gpu.coefNorm, cpu.coefNorm, 1e-4, 1, 'coefNorm');
       const n = args.q.rows;
       for (let i = 0; i < n; ++i) {
-        const lo = args.nb.offsets[i]!, hi = args.nb.offsets[i + 1]!;
-        if (hi > lo) expectClose(gpu.coefficients!.subarray(lo, hi), cpu.coefficients!.subarray(lo, hi), 1e-4, hi - lo, 'coefficients');
+        const lo = args.nb.offsets[i]!,
+          hi = args.nb.offsets[i + 1]!;
+        if (hi > lo)
+          expectClose(
+            gpu.coefficients!.subarray(lo, hi),
+            cpu.coefficients!.subarray(lo, hi),
+            1e-4,
+            hi - lo,
+            'coefficients',
+          );
       }
     }
 
     function problem(n: number, m: number, ht: number, hs: number, kMin: number, kMax: number) {
-      return { nb: randomCsr(r, n, m, kMin, kMax), q: randomMatrix(r, n, ht), a: randomMatrix(r, m, ht), s: randomMatrix(r, m, hs) };
+      return {
+        nb: randomCsr(r, n, m, kMin, kMax),
+        q: randomMatrix(r, n, ht),
+        a: randomMatrix(r, m, ht),
+        s: randomMatrix(r, m, hs),
+      };
     }
 
     for (const lambda of [0, 0.5]) {
       it(`agrees with the CPU on random shapes (lambda=${lambda})`, async () => {
         await compare({ ...problem(300, 500, 48, 40, 1, 30), lambda });
-        await compare({ ...problem(randomInt(r, 1, 400), 200, randomInt(r, 1, 80), randomInt(r, 1, 90), 0, 32), lambda });
+        await compare({
+          ...problem(randomInt(r, 1, 400), 200, randomInt(r, 1, 80), randomInt(r, 1, 90), 0, 32),
+          lambda,
+        });
       });
 
       it(`agrees for neighbourhoods larger than 32 (block Jacobi and per-matrix syevd paths; lambda=${lambda})`, async () => {
@@ -349,14 +408,26 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
     }
 
     it('agrees on k = 1, k > ht, duplicate and zero anchors, zero queries and empty lists', async () => {
-      const ht = 6, hs = 5, m = 12;
-      const a = randomMatrix(r, m, ht), s = randomMatrix(r, m, hs);
+      const ht = 6,
+        hs = 5,
+        m = 12;
+      const a = randomMatrix(r, m, ht),
+        s = randomMatrix(r, m, hs);
       for (let t = 0; t < ht; ++t) {
         a.data[7 * ht + t] = a.data[2 * ht + t]!; // duplicate rows
         a.data[9 * ht + t] = 0; // zero row
         a.data[10 * ht + t] = a.data[3 * ht + t]! * 2 + a.data[4 * ht + t]! * 1e-3; // near-collinear
       }
-      const lists = [[5], [0, 1, 2, 3, 4, 5, 6, 8, 11], [2, 7, 9], [3, 4, 10], [], [1, 2], [9], [2, 7, 3, 10, 4, 9, 0, 1, 5, 6, 8, 11]];
+      const lists = [
+        [5],
+        [0, 1, 2, 3, 4, 5, 6, 8, 11],
+        [2, 7, 9],
+        [3, 4, 10],
+        [],
+        [1, 2],
+        [9],
+        [2, 7, 3, 10, 4, 9, 0, 1, 5, 6, 8, 11],
+      ];
       const offsets = new Int32Array(lists.length + 1);
       lists.forEach((l, i) => (offsets[i + 1] = offsets[i]! + l.length));
       const nb = { offsets, indices: Int32Array.from(lists.flat()) };
@@ -367,12 +438,20 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
     });
 
     it('agrees when the CSR lists share, repeat and skip anchors (non-contiguous)', async () => {
-      const m = 50, ht = 10, hs = 7;
+      const m = 50,
+        ht = 10,
+        hs = 7;
       const lists: number[][] = [];
-      for (let i = 0; i < 80; ++i) lists.push(Array.from({ length: 1 + (i % 17) }, (_, j) => (i * 7 + j * 13) % m).reverse());
+      for (let i = 0; i < 80; ++i)
+        lists.push(Array.from({ length: 1 + (i % 17) }, (_, j) => (i * 7 + j * 13) % m).reverse());
       const offsets = new Int32Array(lists.length + 1);
       lists.forEach((l, i) => (offsets[i + 1] = offsets[i]! + l.length));
-      await compare({ nb: { offsets, indices: Int32Array.from(lists.flat()) }, q: randomMatrix(r, 80, ht), a: randomMatrix(r, m, ht), s: randomMatrix(r, m, hs) });
+      await compare({
+        nb: { offsets, indices: Int32Array.from(lists.flat()) },
+        q: randomMatrix(r, 80, ht),
+        a: randomMatrix(r, m, ht),
+        s: randomMatrix(r, m, hs),
+      });
     });
 
     it('agrees across many tiles (n much larger than one tile of a tiny budget)', async () => {
@@ -382,7 +461,8 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
     });
 
     it('handles n = 0 and reports E_CUDA_OOM when the anchors cannot be resident', async () => {
-      const a = randomMatrix(r, 40, 4), s = randomMatrix(r, 40, 3);
+      const a = randomMatrix(r, 40, 4),
+        s = randomMatrix(r, 40, 3);
       const empty = await solveNeighbourhoods({
         neighbours: { offsets: new Int32Array([0]), indices: new Int32Array(0) },
         queries: { data: new Float32Array(0), rows: 0, cols: 4 },
@@ -393,7 +473,13 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
       expect(empty.out.length).toBe(0);
       process.env.SALT_CUDA_MEMORY_FRACTION = '0.000000000001';
       await expect(
-        solveNeighbourhoods({ neighbours: randomCsr(r, 5, 40, 1, 5), queries: randomMatrix(r, 5, 4), anchorsPlm: a, anchorsSrc: s, backend: 'cuda' }),
+        solveNeighbourhoods({
+          neighbours: randomCsr(r, 5, 40, 1, 5),
+          queries: randomMatrix(r, 5, 4),
+          anchorsPlm: a,
+          anchorsSrc: s,
+          backend: 'cuda',
+        }),
       ).rejects.toMatchObject({ code: 'E_CUDA_OOM' });
     });
   });
@@ -401,7 +487,11 @@ describe.skipIf(!cudaAvailable)('CUDA backend compared with the CPU backend', ()
   describe('applyWeights', () => {
     const r = rng(5);
     it('agrees with the CPU on random CSR lists, including empty lists', async () => {
-      for (const [n, m, hs] of [[1, 1, 1], [200, 300, 64], [1000, 50, 3]] as Array<[number, number, number]>) {
+      for (const [n, m, hs] of [
+        [1, 1, 1],
+        [200, 300, 64],
+        [1000, 50, 3],
+      ] as Array<[number, number, number]>) {
         const nb = randomCsr(r, n, m, 0, 20, false);
         const weights = new Float32Array(nb.indices.length);
         for (let j = 0; j < weights.length; ++j) weights[j] = normal(r);

@@ -1,6 +1,8 @@
-import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { info, topkCosine, SaltError } from '../lib/index.js';
+
+import { describe, expect, it } from 'vitest';
+
+import { info, SaltError, topkCosine } from '../lib/index.js';
 
 describe('info', () => {
   it('reports version, backends, threads, FAISS and BLAS', () => {
@@ -16,14 +18,17 @@ describe('info', () => {
     if (!i.cuda.available) expect(i.cuda.reason.length).toBeGreaterThan(0);
   });
 
-  it.skipIf(info().cuda.available)("backend 'cuda' rejects with E_NO_CUDA when the plugin is unavailable; 'auto' falls back to the CPU", async () => {
-    const i = info();
-    const q = { data: new Float32Array([1, 0]), rows: 1, cols: 2 };
-    const err = await topkCosine(q, q, 1, { backend: 'cuda' }).catch((e) => e);
-    expect(err).toBeInstanceOf(SaltError);
-    expect(err.code).toBe('E_NO_CUDA');
-    expect(err.message).toBe(`backend "cuda" is not available: ${i.cuda.reason}`);
-    const res = await topkCosine(q, q, 1, { backend: 'auto' });
-    expect(Array.from(res.indices)).toEqual([0]);
-  });
+  it.skipIf(info().cuda.available)(
+    "backend 'cuda' rejects with E_NO_CUDA when the plugin is unavailable; 'auto' falls back to the CPU",
+    async () => {
+      const i = info();
+      const q = { data: new Float32Array([1, 0]), rows: 1, cols: 2 };
+      const err = await topkCosine(q, q, 1, { backend: 'cuda' }).catch((e) => e);
+      expect(err).toBeInstanceOf(SaltError);
+      expect(err.code).toBe('E_NO_CUDA');
+      expect(err.message).toBe(`backend "cuda" is not available: ${i.cuda.reason}`);
+      const res = await topkCosine(q, q, 1, { backend: 'auto' });
+      expect(Array.from(res.indices)).toEqual([0]);
+    },
+  );
 });

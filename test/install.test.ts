@@ -1,11 +1,12 @@
 // Packaging: an `npm pack` tarball installs into an empty folder and loads, without a prebuild
 // (built from source by the install script) and with one (made by `npm run prebuilds`, loaded
 // without compiling, depending only on libgomp, libstdc++, libgcc and glibc <= 2.34).
-import { describe, expect, it, beforeAll, afterAll } from 'vitest';
 import { execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 const root = resolve(import.meta.dirname, '..');
 const sh = (cmd: string, args: string[], cwd: string): string =>
@@ -14,7 +15,10 @@ const sh = (cmd: string, args: string[], cwd: string): string =>
 let work: string;
 
 function packInto(dir: string, from: string, extra: string[] = []): string {
-  const out = sh('npm', ['pack', '--pack-destination', dir, '--silent', ...extra], from).trim().split('\n').pop()!;
+  const out = sh('npm', ['pack', '--pack-destination', dir, '--silent', ...extra], from)
+    .trim()
+    .split('\n')
+    .pop()!;
   return join(dir, out);
 }
 
@@ -63,8 +67,11 @@ describe('npm pack tarball', () => {
     const files = readdirSync(dir).filter((f) => f.endsWith('.node'));
     expect(files.length).toBe(1);
     const binary = join(dir, files[0]!);
-    const needed = [...sh('readelf', ['-d', binary], work).matchAll(/\(NEEDED\)\s+Shared library: \[(.+?)\]/g)].map((m) => m[1]);
-    for (const lib of needed) expect(lib).toMatch(/^(libgomp\.so\.1|libstdc\+\+\.so\.6|libm\.so\.6|libgcc_s\.so\.1|libc\.so\.6|ld-linux.*)$/);
+    const needed = [...sh('readelf', ['-d', binary], work).matchAll(/\(NEEDED\)\s+Shared library: \[(.+?)\]/g)].map(
+      (m) => m[1],
+    );
+    for (const lib of needed)
+      expect(lib).toMatch(/^(libgomp\.so\.1|libstdc\+\+\.so\.6|libm\.so\.6|libgcc_s\.so\.1|libc\.so\.6|ld-linux.*)$/);
     const glibc = [...sh('objdump', ['-T', binary], work).matchAll(/GLIBC_2\.(\d+)/g)].map((m) => Number(m[1]));
     expect(Math.max(...glibc)).toBeLessThanOrEqual(34);
     rmSync(join(staged, 'build'), { recursive: true, force: true });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { solveNeighbourhoods, applyWeights, SaltError, SaltRangeError, SaltTypeError } from '../lib/index.js';
+
+import { applyWeights, SaltError, SaltRangeError, SaltTypeError, solveNeighbourhoods } from '../lib/index.js';
 import { pinvCoefficients, randomMatrix, ridgeCoefficients, rng } from './helpers/reference.js';
 
 type M = { data: Float32Array; rows: number; cols: number };
@@ -23,16 +24,36 @@ function randomCase(seed: number, n: number, m: number, ht: number, hs: number, 
     for (let j = 0; j < k; ++j) idx.push(r.int(0, m - 1)); // unsorted; repeats make rank-deficient lists
     offsets[i + 1] = idx.length;
   }
-  return { offsets, indices: Int32Array.from(idx), queries: randomMatrix(r, n, ht), anchorsPlm: randomMatrix(r, m, ht), anchorsSrc: randomMatrix(r, m, hs) };
+  return {
+    offsets,
+    indices: Int32Array.from(idx),
+    queries: randomMatrix(r, n, ht),
+    anchorsPlm: randomMatrix(r, m, ht),
+    anchorsSrc: randomMatrix(r, m, hs),
+  };
 }
 
 /** Compares the kernel with the float64 reference: out and coefficient norms within `tol` (relative). */
 async function expectMatchesReference(c: Case, lambda: number, tol: number, rcond?: number): Promise<void> {
-  const res = await solveNeighbourhoods({ neighbours: c, queries: c.queries, anchorsPlm: c.anchorsPlm, anchorsSrc: c.anchorsSrc, lambda, rcond, prior: c.prior, returnCoefficients: true, backend: 'cpu' });
-  const n = c.queries.rows, ht = c.queries.cols, hs = c.anchorsSrc.cols;
+  const res = await solveNeighbourhoods({
+    neighbours: c,
+    queries: c.queries,
+    anchorsPlm: c.anchorsPlm,
+    anchorsSrc: c.anchorsSrc,
+    lambda,
+    rcond,
+    prior: c.prior,
+    returnCoefficients: true,
+    backend: 'cpu',
+  });
+  const n = c.queries.rows,
+    ht = c.queries.cols,
+    hs = c.anchorsSrc.cols;
   expect(res.out.length).toBe(n * hs);
   for (let i = 0; i < n; ++i) {
-    const lo = c.offsets[i]!, hi = c.offsets[i + 1]!, k = hi - lo;
+    const lo = c.offsets[i]!,
+      hi = c.offsets[i + 1]!,
+      k = hi - lo;
     const A = Array.from({ length: k }, (_, r) => row(c.anchorsPlm, c.indices[lo + r]!));
     const x = row(c.queries, i);
     const w = c.prior ? Array.from(c.prior.subarray(lo, hi)) : undefined;
@@ -46,7 +67,8 @@ async function expectMatchesReference(c: Case, lambda: number, tol: number, rcon
     const cn = Math.sqrt(coef.reduce((s, v) => s + v * v, 0));
     expect(Math.abs(res.coefNorm[i]! - cn)).toBeLessThanOrEqual(tol * Math.max(cn, 1e-12));
     for (let t = 0; t < hs; ++t) {
-      let ref = 0, scale = 0;
+      let ref = 0,
+        scale = 0;
       for (let r = 0; r < k; ++r) {
         const v = coef[r]! * c.anchorsSrc.data[c.indices[lo + r]! * hs + t]!;
         ref += v;
@@ -55,7 +77,8 @@ async function expectMatchesReference(c: Case, lambda: number, tol: number, rcon
       expect(Math.abs(res.out[i * hs + t]! - ref)).toBeLessThanOrEqual(tol * Math.max(scale, 1e-12));
     }
     // residual = ||c A - x|| / ||x||
-    let rr = 0, xx = 0;
+    let rr = 0,
+      xx = 0;
     for (let j = 0; j < ht; ++j) {
       let p = -x[j]!;
       for (let r = 0; r < k; ++r) p += coef[r]! * A[r]![j]!;
@@ -82,7 +105,13 @@ describe('solveNeighbourhoods', () => {
     const c = randomCase(6, 4, 10, 8, 5, 3, 3);
     c.indices.set([2, 2, 2, 5, 5, 1, 7, 7, 7, 0, 3, 0]);
     await expectMatchesReference(c, 0, 1e-4);
-    const res = await solveNeighbourhoods({ neighbours: c, queries: c.queries, anchorsPlm: c.anchorsPlm, anchorsSrc: c.anchorsSrc, returnCoefficients: true });
+    const res = await solveNeighbourhoods({
+      neighbours: c,
+      queries: c.queries,
+      anchorsPlm: c.anchorsPlm,
+      anchorsSrc: c.anchorsSrc,
+      returnCoefficients: true,
+    });
     expect(res.coefficients![0]).toBeCloseTo(res.coefficients![1]!, 6); // minimum norm splits equally
     expect(res.coefficients![1]).toBeCloseTo(res.coefficients![2]!, 6);
   });
@@ -108,7 +137,14 @@ describe('solveNeighbourhoods', () => {
     const c = randomCase(10, 12, 20, 8, 6, 2, 6);
     const r = rng(11);
     c.prior = Float32Array.from(c.indices, () => r.uniform());
-    const res = await solveNeighbourhoods({ neighbours: c, queries: c.queries, anchorsPlm: c.anchorsPlm, anchorsSrc: c.anchorsSrc, lambda: 1e9, prior: c.prior });
+    const res = await solveNeighbourhoods({
+      neighbours: c,
+      queries: c.queries,
+      anchorsPlm: c.anchorsPlm,
+      anchorsSrc: c.anchorsSrc,
+      lambda: 1e9,
+      prior: c.prior,
+    });
     const lim = await applyWeights({ n: 12, neighbours: c, weights: c.prior, anchorsSrc: c.anchorsSrc });
     for (let i = 0; i < lim.out.length; ++i) expect(res.out[i]).toBeCloseTo(lim.out[i]!, 4);
   });
@@ -142,19 +178,34 @@ describe('solveNeighbourhoods', () => {
       expect(err.message).toBe('indices[1] = 5 is outside [0, 5)');
     });
     it('wrong CSR lengths and types', async () => {
-      let err = await solveNeighbourhoods({ ...base, neighbours: { offsets: new Int32Array(3), indices: c.indices } }).catch((e) => e);
+      let err = await solveNeighbourhoods({
+        ...base,
+        neighbours: { offsets: new Int32Array(3), indices: c.indices },
+      }).catch((e) => e);
       expect(err).toBeInstanceOf(SaltRangeError);
       expect(err.code).toBe('E_SHAPE');
-      expect(err.message).toBe('neighbours.offsets must have n + 1 = 4 elements (one per query row plus one), received 3');
-      err = await solveNeighbourhoods({ ...base, neighbours: { offsets: c.offsets, indices: Float32Array.from(c.indices) as never } }).catch((e) => e);
+      expect(err.message).toBe(
+        'neighbours.offsets must have n + 1 = 4 elements (one per query row plus one), received 3',
+      );
+      err = await solveNeighbourhoods({
+        ...base,
+        neighbours: { offsets: c.offsets, indices: Float32Array.from(c.indices) as never },
+      }).catch((e) => e);
       expect(err).toBeInstanceOf(SaltTypeError);
-      expect(err.message).toBe(`neighbours.indices must be an Int32Array, received Float32Array of length ${c.indices.length}`);
+      expect(err.message).toBe(
+        `neighbours.indices must be an Int32Array, received Float32Array of length ${c.indices.length}`,
+      );
     });
     it('mismatched anchor rows and widths', async () => {
-      let err = await solveNeighbourhoods({ ...base, anchorsSrc: { data: new Float32Array(8), rows: 4, cols: 2 } }).catch((e) => e);
+      let err = await solveNeighbourhoods({
+        ...base,
+        anchorsSrc: { data: new Float32Array(8), rows: 4, cols: 2 },
+      }).catch((e) => e);
       expect(err.code).toBe('E_SHAPE');
       expect(err.message).toBe('anchorsSrc.rows must equal anchorsPlm.rows = 5, received 4');
-      err = await solveNeighbourhoods({ ...base, anchorsPlm: { data: new Float32Array(15), rows: 5, cols: 3 } }).catch((e) => e);
+      err = await solveNeighbourhoods({ ...base, anchorsPlm: { data: new Float32Array(15), rows: 5, cols: 3 } }).catch(
+        (e) => e,
+      );
       expect(err.message).toBe('anchorsPlm.cols must equal queries.cols = 4, received 3');
     });
     it('NaN in the source rows', async () => {
@@ -183,7 +234,12 @@ describe('applyWeights', () => {
       }
   });
   it('rejects weights of the wrong length', async () => {
-    const err = await applyWeights({ n: 1, neighbours: { offsets: new Int32Array([0, 2]), indices: new Int32Array([0, 1]) }, weights: new Float32Array(1), anchorsSrc: { data: new Float32Array(4), rows: 2, cols: 2 } }).catch((e) => e);
+    const err = await applyWeights({
+      n: 1,
+      neighbours: { offsets: new Int32Array([0, 2]), indices: new Int32Array([0, 1]) },
+      weights: new Float32Array(1),
+      anchorsSrc: { data: new Float32Array(4), rows: 2, cols: 2 },
+    }).catch((e) => e);
     expect(err.code).toBe('E_SHAPE');
     expect(err.message).toBe('weights must have one weight per neighbour entry (2), received 1');
   });

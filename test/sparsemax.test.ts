@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { sparsemax, sparsemaxSync, SaltError, SaltRangeError } from '../lib/index.js';
+
+import { SaltError, SaltRangeError, sparsemax, sparsemaxSync } from '../lib/index.js';
 import { rng, sparsemaxReference } from './helpers/reference.js';
 
 describe('sparsemax', () => {
@@ -9,12 +10,17 @@ describe('sparsemax', () => {
       const n = 40;
       const data = new Float32Array(n * K);
       for (let i = 0; i < data.length; ++i) data[i] = r.normal() * (i % 3 === 0 ? 0.05 : 0.5);
-      for (let i = 0; i < n; i += 4) data.subarray(i * K, (i + 1) * K).sort().reverse(); // some rows sorted like topk output
+      for (let i = 0; i < n; i += 4)
+        data
+          .subarray(i * K, (i + 1) * K)
+          .sort()
+          .reverse(); // some rows sorted like topk output
       for (let i = 1; i < n; i += 5) if (K > 1) data[i * K + 1] = data[i * K]!; // exact ties
       const res = await sparsemax({ data, rows: n, cols: K }, { backend: 'cpu' });
       for (let i = 0; i < n; ++i) {
         const ref = sparsemaxReference(data.subarray(i * K, (i + 1) * K));
-        let sum = 0, nz = 0;
+        let sum = 0,
+          nz = 0;
         for (let j = 0; j < K; ++j) {
           expect(Math.abs(res.weights[i * K + j]! - ref[j]!)).toBeLessThan(1e-5);
           sum += res.weights[i * K + j]!;

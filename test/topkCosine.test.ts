@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { topkCosine, SaltError, SaltRangeError, SaltTypeError } from '../lib/index.js';
+
 import { loadUseLite } from '../lib/data/sources.js';
+import { SaltError, SaltRangeError, SaltTypeError, topkCosine } from '../lib/index.js';
 import { cosineRow, randomMatrix, rng } from './helpers/reference.js';
 
 type M = { data: Float32Array; rows: number; cols: number };
@@ -41,7 +42,8 @@ describe('topkCosine', () => {
   ];
   for (const [n, m, d, k] of shapes) {
     it(`matches the float64 reference for n=${n} m=${m} d=${d} k=${k}`, async () => {
-      const q = randomMatrix(r, n, d), b = randomMatrix(r, m, d);
+      const q = randomMatrix(r, n, d),
+        b = randomMatrix(r, m, d);
       const res = await topkCosine(q, b, k, { backend: 'cpu' });
       expectMatchesReference(q, b, k, res);
       expect(res.n).toBe(n);
@@ -50,7 +52,8 @@ describe('topkCosine', () => {
   }
 
   it('breaks exact ties (duplicate and zero vectors) by the lower index, also at the k boundary', async () => {
-    const d = 5, m = 10;
+    const d = 5,
+      m = 10;
     const b = randomMatrix(r, m, d);
     for (let t = 0; t < d; ++t) {
       b.data[6 * d + t] = b.data[1 * d + t]!;
@@ -74,7 +77,8 @@ describe('topkCosine', () => {
   });
 
   it('is deterministic, and independent of tile size and threads up to float rounding', async () => {
-    const q = randomMatrix(r, 500, 16), b = randomMatrix(r, 120, 16);
+    const q = randomMatrix(r, 500, 16),
+      b = randomMatrix(r, 120, 16);
     const a = await topkCosine(q, b, 7, { tileRows: 0 });
     const again = await topkCosine(q, b, 7, { tileRows: 0 });
     expect(again.indices).toEqual(a.indices);
@@ -93,15 +97,28 @@ describe('topkCosine', () => {
     const res = await topkCosine(q, table, 10);
     expectMatchesReference(q, table, 10, res);
     const monday = use.words.indexOf('▁Monday');
-    const one = await topkCosine({ data: table.data.slice(monday * cols, (monday + 1) * cols), rows: 1, cols }, table, 4);
-    expect(Array.from(one.indices).map((i) => use.words[i])).toEqual(['▁Monday', '▁Thursday', '▁Wednesday', '▁Tuesday']);
+    const one = await topkCosine(
+      { data: table.data.slice(monday * cols, (monday + 1) * cols), rows: 1, cols },
+      table,
+      4,
+    );
+    expect(Array.from(one.indices).map((i) => use.words[i])).toEqual([
+      '▁Monday',
+      '▁Thursday',
+      '▁Wednesday',
+      '▁Tuesday',
+    ]);
   });
 
   describe('bad input', () => {
     const b = { data: new Float32Array(12), rows: 4, cols: 3 };
     const q = { data: new Float32Array(6), rows: 2, cols: 3 };
     it('rejects a wrong array type', async () => {
-      const err = await topkCosine({ data: new Float64Array(6) as unknown as Float32Array, rows: 2, cols: 3 }, b, 1).catch((e) => e);
+      const err = await topkCosine(
+        { data: new Float64Array(6) as unknown as Float32Array, rows: 2, cols: 3 },
+        b,
+        1,
+      ).catch((e) => e);
       expect(err).toBeInstanceOf(SaltTypeError);
       expect(err.code).toBe('E_TYPE');
       expect(err.message).toBe('queries.data must be a Float32Array, received Float64Array of length 6');

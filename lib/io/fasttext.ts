@@ -8,7 +8,8 @@
  * crawl model costs only its vocabulary in memory.
  */
 import { closeSync, fstatSync, readSync } from 'node:fs';
-import { SaltError, SaltTypeError, describe } from '../errors.js';
+
+import { describe, SaltError, SaltTypeError } from '../errors.js';
 import { openRegularFileSync } from './files.js';
 import type { VectorTable } from './vectors.js';
 
@@ -42,9 +43,17 @@ class FdReader {
   private bufStart = 0;
   private bufLen = 0;
   pos = 0;
-  constructor(private readonly fd: number, readonly size: number, private readonly label: string) {}
+  constructor(
+    private readonly fd: number,
+    readonly size: number,
+    private readonly label: string,
+  ) {}
   private ensure(n: number): void {
-    if (this.pos + n > this.size) throw new SaltError('E_FORMAT', `${this.label}: file ends at byte ${this.size}, needed ${n} bytes at ${this.pos} (truncated?)`);
+    if (this.pos + n > this.size)
+      throw new SaltError(
+        'E_FORMAT',
+        `${this.label}: file ends at byte ${this.size}, needed ${n} bytes at ${this.pos} (truncated?)`,
+      );
     if (this.pos >= this.bufStart && this.pos + n <= this.bufStart + this.bufLen) return;
     if (n > this.buf.length) this.buf = Buffer.alloc(n);
     this.bufStart = this.pos;
@@ -61,7 +70,8 @@ class FdReader {
     this.ensure(8);
     const v = this.buf.readBigInt64LE(this.pos - this.bufStart);
     this.pos += 8;
-    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER)) throw new SaltError('E_FORMAT', `${this.label}: 64-bit value ${v} at byte ${this.pos - 8} is out of range`);
+    if (v > BigInt(Number.MAX_SAFE_INTEGER) || v < -BigInt(Number.MAX_SAFE_INTEGER))
+      throw new SaltError('E_FORMAT', `${this.label}: 64-bit value ${v} at byte ${this.pos - 8} is out of range`);
     return Number(v);
   }
   f64(): number {
@@ -90,7 +100,11 @@ class FdReader {
       parts.push(Buffer.from(view));
       total += view.length;
       this.pos += view.length;
-      if (total > maxLen) throw new SaltError('E_FORMAT', `${this.label}: string at byte ${this.pos - total} has no terminating NUL within ${maxLen} bytes`);
+      if (total > maxLen)
+        throw new SaltError(
+          'E_FORMAT',
+          `${this.label}: string at byte ${this.pos - total} has no terminating NUL within ${maxLen} bytes`,
+        );
     }
   }
 }
@@ -123,7 +137,16 @@ export class FastTextModel {
   #fd: number | null;
   readonly #row: Float32Array;
 
-  private constructor(path: string, fd: number, version: number, args: FastTextArgs, words: string[], pruneIdx: Map<number, number> | null, rows: number, matrixOffset: number) {
+  private constructor(
+    path: string,
+    fd: number,
+    version: number,
+    args: FastTextArgs,
+    words: string[],
+    pruneIdx: Map<number, number> | null,
+    rows: number,
+    matrixOffset: number,
+  ) {
     this.path = path;
     this.#fd = fd;
     this.version = version;
@@ -153,9 +176,14 @@ export class FastTextModel {
       const r = new FdReader(fd, size, path);
       if (size < 8) throw new SaltError('E_FORMAT', `${path}: ${size} bytes is too short for a fastText model`);
       const magic = r.i32();
-      if (magic !== FASTTEXT_MAGIC) throw new SaltError('E_FORMAT', `${path}: not a fastText model (magic ${magic}, expected ${FASTTEXT_MAGIC})`);
+      if (magic !== FASTTEXT_MAGIC)
+        throw new SaltError('E_FORMAT', `${path}: not a fastText model (magic ${magic}, expected ${FASTTEXT_MAGIC})`);
       const version = r.i32();
-      if (version !== 11 && version !== 12) throw new SaltError('E_UNSUPPORTED', `${path}: fastText format version ${version} is not supported (expected 11 or 12)`);
+      if (version !== 11 && version !== 12)
+        throw new SaltError(
+          'E_UNSUPPORTED',
+          `${path}: fastText format version ${version} is not supported (expected 11 or 12)`,
+        );
       const args: FastTextArgs = {
         dim: r.i32(),
         ws: r.i32(),
@@ -173,7 +201,10 @@ export class FastTextModel {
       };
       if (version === 11 && args.model === 3) args.maxn = 0; // as fastText does for old supervised models
       if (args.dim < 1 || args.dim > 1 << 16 || args.bucket < 0 || args.minn < 0 || args.maxn < 0 || args.maxn > 64) {
-        throw new SaltError('E_FORMAT', `${path}: implausible arguments dim=${args.dim} bucket=${args.bucket} minn=${args.minn} maxn=${args.maxn}`);
+        throw new SaltError(
+          'E_FORMAT',
+          `${path}: implausible arguments dim=${args.dim} bucket=${args.bucket} minn=${args.minn} maxn=${args.maxn}`,
+        );
       }
       const nEntries = r.i32();
       const nwords = r.i32();
@@ -181,7 +212,10 @@ export class FastTextModel {
       r.i64(); // ntokens
       const pruneSize = r.i64();
       if (nEntries < 0 || nwords < 0 || nlabels < 0 || nwords + nlabels !== nEntries || nEntries > size) {
-        throw new SaltError('E_FORMAT', `${path}: dictionary sizes are inconsistent (size ${nEntries}, words ${nwords}, labels ${nlabels})`);
+        throw new SaltError(
+          'E_FORMAT',
+          `${path}: dictionary sizes are inconsistent (size ${nEntries}, words ${nwords}, labels ${nlabels})`,
+        );
       }
       const words: string[] = [];
       const dec = new TextDecoder('utf-8');
@@ -190,9 +224,14 @@ export class FastTextModel {
         r.i64(); // count
         const type = r.u8();
         if (type === 0) words.push(dec.decode(w));
-        else if (type !== 1) throw new SaltError('E_FORMAT', `${path}: dictionary entry ${i} has type ${type} (expected 0 word or 1 label)`);
+        else if (type !== 1)
+          throw new SaltError(
+            'E_FORMAT',
+            `${path}: dictionary entry ${i} has type ${type} (expected 0 word or 1 label)`,
+          );
       }
-      if (words.length !== nwords) throw new SaltError('E_FORMAT', `${path}: dictionary says ${nwords} words but lists ${words.length}`);
+      if (words.length !== nwords)
+        throw new SaltError('E_FORMAT', `${path}: dictionary says ${nwords} words but lists ${words.length}`);
       // pruneidx_size: -1 = not pruned (n-gram h is row nwords + h); >= 0 = only listed buckets kept.
       let prune: Map<number, number> | null = null;
       if (pruneSize >= 0) {
@@ -212,11 +251,20 @@ export class FastTextModel {
       }
       const m = r.i64();
       const n = r.i64();
-      if (n !== args.dim) throw new SaltError('E_FORMAT', `${path}: input matrix is ${m} x ${n} but dim is ${args.dim}`);
+      if (n !== args.dim)
+        throw new SaltError('E_FORMAT', `${path}: input matrix is ${m} x ${n} but dim is ${args.dim}`);
       const expectRows = nwords + (pruneSize >= 0 ? pruneSize : args.bucket);
-      if (m !== expectRows) throw new SaltError('E_FORMAT', `${path}: input matrix has ${m} rows, expected ${expectRows} (words + buckets)`);
+      if (m !== expectRows)
+        throw new SaltError(
+          'E_FORMAT',
+          `${path}: input matrix has ${m} rows, expected ${expectRows} (words + buckets)`,
+        );
       const matrixOffset = r.pos;
-      if (matrixOffset + m * n * 4 > size) throw new SaltError('E_FORMAT', `${path}: input matrix (${m} x ${n} floats at byte ${matrixOffset}) runs past the end of the ${size}-byte file`);
+      if (matrixOffset + m * n * 4 > size)
+        throw new SaltError(
+          'E_FORMAT',
+          `${path}: input matrix (${m} x ${n} floats at byte ${matrixOffset}) runs past the end of the ${size}-byte file`,
+        );
       // The output matrix follows; check that it is complete so truncated files are rejected.
       r.pos = matrixOffset + m * n * 4;
       const qout = r.u8();
@@ -224,7 +272,10 @@ export class FastTextModel {
       const om = r.i64();
       const on = r.i64();
       if (om < 0 || on !== args.dim || r.pos + om * on * 4 > size) {
-        throw new SaltError('E_FORMAT', `${path}: output matrix (${om} x ${on} floats at byte ${r.pos}) does not fit in the ${size}-byte file (truncated?)`);
+        throw new SaltError(
+          'E_FORMAT',
+          `${path}: output matrix (${om} x ${on} floats at byte ${r.pos}) does not fit in the ${size}-byte file (truncated?)`,
+        );
       }
       return new FastTextModel(path, fd, version, args, words, prune, m, matrixOffset);
     } catch (err) {
@@ -267,7 +318,8 @@ export class FastTextModel {
 
   private readRow(row: number): Float32Array {
     if (this.#fd === null) throw new SaltError('E_IO', `${this.path}: the model has been closed`);
-    if (row < 0 || row >= this.rows) throw new SaltError('E_FORMAT', `${this.path}: row ${row} is outside the ${this.rows}-row input matrix`);
+    if (row < 0 || row >= this.rows)
+      throw new SaltError('E_FORMAT', `${this.path}: row ${row} is outside the ${this.rows}-row input matrix`);
     const b = new Uint8Array(this.#row.buffer);
     const n = readSync(this.#fd, b, 0, b.length, this.#matrixOffset + row * b.length);
     if (n !== b.length) throw new SaltError('E_IO', `${this.path}: short read of matrix row ${row}`);
@@ -281,7 +333,8 @@ export class FastTextModel {
    */
   wordVector(word: string, out = new Float32Array(this.dim)): Float32Array {
     if (typeof word !== 'string') throw new SaltTypeError(`word must be a string, got ${describe(word)}`);
-    if (out.length !== this.dim) throw new SaltError('E_SHAPE', `out has length ${out.length}, expected dim ${this.dim}`);
+    if (out.length !== this.dim)
+      throw new SaltError('E_SHAPE', `out has length ${out.length}, expected dim ${this.dim}`);
     const ids = this.subwordIds(word);
     const acc = new Float64Array(this.dim);
     for (const id of ids) {

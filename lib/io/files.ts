@@ -4,8 +4,9 @@
  * UTF-8 (never silently turned into U+FFFD), and JSON is refused past a nesting depth that would
  * exhaust the stack of code walking it. Every failure is a SaltError naming the file.
  */
-import { constants, fstatSync, openSync, closeSync, type Stats } from 'node:fs';
-import { open, readdir, stat, type FileHandle } from 'node:fs/promises';
+import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
+import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
+
 import { SaltError } from '../errors.js';
 
 /** Deepest nesting of arrays/objects accepted in a JSON input file (real configs and tokenizers stay below 10). */
@@ -24,7 +25,12 @@ export function fsError(err: unknown, what: string): SaltError {
   if (err instanceof SaltError) return err;
   const e = err as NodeJS.ErrnoException;
   const code = e?.code === 'ENOENT' || e?.code === 'ENOTDIR' ? 'E_NOT_FOUND' : 'E_IO';
-  const why = e?.code === 'ELOOP' ? 'a symbolic link loop (ELOOP)' : e?.code === 'EACCES' ? 'permission denied (EACCES)' : (e?.message ?? String(err));
+  const why =
+    e?.code === 'ELOOP'
+      ? 'a symbolic link loop (ELOOP)'
+      : e?.code === 'EACCES'
+        ? 'permission denied (EACCES)'
+        : (e?.message ?? String(err));
   return new SaltError(code, `${what}: ${why}`, { cause: err });
 }
 
@@ -116,7 +122,11 @@ export function invalidUtf8Offset(b: Uint8Array): number {
 /** Decodes UTF-8 strictly: E_FORMAT naming the file and the byte offset of the first invalid sequence. */
 export function decodeUtf8(b: Uint8Array, path: string, what = 'file'): string {
   const bad = invalidUtf8Offset(b);
-  if (bad >= 0) throw new SaltError('E_FORMAT', `${what} ${JSON.stringify(path)} is not valid UTF-8: invalid byte sequence at byte offset ${bad}`);
+  if (bad >= 0)
+    throw new SaltError(
+      'E_FORMAT',
+      `${what} ${JSON.stringify(path)} is not valid UTF-8: invalid byte sequence at byte offset ${bad}`,
+    );
   const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
@@ -134,7 +144,8 @@ export function jsonDepth(text: string, limit = Infinity): number {
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
     if (inString) {
-      if (c === 0x5c) i++; // backslash: skip the escaped character
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
       else if (c === 0x22) inString = false;
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
@@ -150,12 +161,17 @@ export function jsonDepth(text: string, limit = Infinity): number {
 /** Parses JSON text of a file: E_FORMAT when invalid or nested deeper than {@link MAX_JSON_DEPTH}. */
 export function parseJsonText(text: string, path: string, what = 'file'): unknown {
   if (jsonDepth(text, MAX_JSON_DEPTH) > MAX_JSON_DEPTH) {
-    throw new SaltError('E_FORMAT', `${what} ${JSON.stringify(path)} nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels; refusing it`);
+    throw new SaltError(
+      'E_FORMAT',
+      `${what} ${JSON.stringify(path)} nests arrays/objects deeper than ${MAX_JSON_DEPTH} levels; refusing it`,
+    );
   }
   try {
     return JSON.parse(text);
   } catch (err) {
-    throw new SaltError('E_FORMAT', `${what} ${JSON.stringify(path)} is not valid JSON: ${(err as Error).message}`, { cause: err });
+    throw new SaltError('E_FORMAT', `${what} ${JSON.stringify(path)} is not valid JSON: ${(err as Error).message}`, {
+      cause: err,
+    });
   }
 }
 
@@ -169,7 +185,11 @@ export async function readJsonFile(path: string, what = 'file'): Promise<unknown
  * same tokenizer files for two purposes (the vocabulary, and the facts the writer needs) parses
  * each file once. Without a cache, a plain read.
  */
-export async function readJsonCached(path: string, cache: Map<string, unknown> | undefined, what = 'file'): Promise<unknown> {
+export async function readJsonCached(
+  path: string,
+  cache: Map<string, unknown> | undefined,
+  what = 'file',
+): Promise<unknown> {
   if (!cache) return readJsonFile(path, what);
   if (!cache.has(path)) cache.set(path, await readJsonFile(path, what));
   return cache.get(path);
@@ -202,10 +222,15 @@ export async function readableFolder(path: string, what: string): Promise<string
     st = await stat(path);
   } catch (err) {
     const e = err as NodeJS.ErrnoException;
-    if (e.code === 'ENOENT') throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`, { cause: err });
+    if (e.code === 'ENOENT')
+      throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`, { cause: err });
     throw fsError(err, `cannot inspect ${what} ${JSON.stringify(path)}`);
   }
-  if (!st.isDirectory()) throw new SaltError('E_ARGUMENT', `${what} ${JSON.stringify(path)} must be a folder, but it is ${st.isFile() ? 'a file' : kindOf(st)}`);
+  if (!st.isDirectory())
+    throw new SaltError(
+      'E_ARGUMENT',
+      `${what} ${JSON.stringify(path)} must be a folder, but it is ${st.isFile() ? 'a file' : kindOf(st)}`,
+    );
   try {
     return await readdir(path);
   } catch (err) {

@@ -2,11 +2,12 @@
  * Reading of a Hugging Face model folder's `config.json` and tokenizer files.
  */
 import { readdir } from 'node:fs/promises';
-import { readJsonCached, readJsonFile, readUtf8File } from './files.js';
 import { join } from 'node:path';
-import { SaltError, describe } from '../errors.js';
-import { ioError } from './atomic.js';
+
+import { describe, SaltError } from '../errors.js';
 import { specialTokenIds, specialTokenNames } from '../tokenizer/specialTokens.js';
+import { ioError } from './atomic.js';
+import { readJsonCached, readJsonFile, readUtf8File } from './files.js';
 
 /** Special-token ids of a model or tokenizer (`null`: the role has no token). */
 export interface SpecialTokenIds {
@@ -41,7 +42,18 @@ export interface ModelConfig {
 }
 
 /** Families whose Hugging Face config class defaults to untied embeddings. */
-const UNTIED_BY_DEFAULT = new Set(['llama', 'mistral', 'mixtral', 'qwen2', 'qwen3', 'qwen2_moe', 'qwen3_moe', 'phi3', 'gpt_neox', 'mt5']);
+const UNTIED_BY_DEFAULT = new Set([
+  'llama',
+  'mistral',
+  'mixtral',
+  'qwen2',
+  'qwen3',
+  'qwen2_moe',
+  'qwen3_moe',
+  'phi3',
+  'gpt_neox',
+  'mt5',
+]);
 
 export { readJsonFile } from './files.js';
 
@@ -62,10 +74,14 @@ function idOrList(v: unknown): number | number[] | null {
  * when the top level lacks them. E_FORMAT when vocab size or hidden size cannot be found.
  */
 export function parseModelConfig(raw: unknown, label = 'config.json'): ModelConfig {
-  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) throw new SaltError('E_FORMAT', `${label}: expected a JSON object, got ${describe(raw)}`);
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
+    throw new SaltError('E_FORMAT', `${label}: expected a JSON object, got ${describe(raw)}`);
   const top = raw as Record<string, unknown>;
   const tc = top.text_config;
-  const nested = tc !== null && typeof tc === 'object' && !Array.isArray(tc) && top.vocab_size === undefined ? (tc as Record<string, unknown>) : null;
+  const nested =
+    tc !== null && typeof tc === 'object' && !Array.isArray(tc) && top.vocab_size === undefined
+      ? (tc as Record<string, unknown>)
+      : null;
   const c = nested ?? top;
   const pick = (...keys: string[]) => {
     for (const k of keys) if (c[k] !== undefined) return c[k];
@@ -75,19 +91,38 @@ export function parseModelConfig(raw: unknown, label = 'config.json'): ModelConf
   const outerModelType = typeof top.model_type === 'string' ? top.model_type : '';
   const modelType = typeof c.model_type === 'string' ? c.model_type : outerModelType;
   const vocabSize = intOrNull(pick('vocab_size'));
-  if (vocabSize === null || vocabSize === 0) throw new SaltError('E_FORMAT', `${label}: expected a positive integer "vocab_size"${nested ? ' (in text_config)' : ''}, got ${describe(pick('vocab_size'))}`);
+  if (vocabSize === null || vocabSize === 0)
+    throw new SaltError(
+      'E_FORMAT',
+      `${label}: expected a positive integer "vocab_size"${nested ? ' (in text_config)' : ''}, got ${describe(pick('vocab_size'))}`,
+    );
   const hiddenSize = intOrNull(pick('hidden_size', 'n_embd', 'd_model', 'n_embed'));
   if (hiddenSize === null || hiddenSize === 0) {
-    throw new SaltError('E_FORMAT', `${label}: expected a positive integer "hidden_size" (or n_embd / d_model), got ${describe(pick('hidden_size', 'n_embd', 'd_model'))}`);
+    throw new SaltError(
+      'E_FORMAT',
+      `${label}: expected a positive integer "hidden_size" (or n_embd / d_model), got ${describe(pick('hidden_size', 'n_embd', 'd_model'))}`,
+    );
   }
   const proj = intOrNull(pick('word_embed_proj_dim'));
-  const embeddingWidth = modelType === 'opt' && proj ? proj : modelType === 'albert' ? intOrNull(pick('embedding_size')) ?? hiddenSize : hiddenSize;
+  const embeddingWidth =
+    modelType === 'opt' && proj
+      ? proj
+      : modelType === 'albert'
+        ? (intOrNull(pick('embedding_size')) ?? hiddenSize)
+        : hiddenSize;
   const tieRaw = c.tie_word_embeddings ?? top.tie_word_embeddings;
   // What transformers refuses to load (AutoConfig: "Unrecognized model ... Should have a `model_type`
   // key"; its config classes validate tie_word_embeddings as a bool) is refused here, before any work.
-  if (outerModelType === '') throw new SaltError('E_FORMAT', `${label}: expected a non-empty string "model_type" (transformers chooses the model class by it), got ${describe(top.model_type)}`);
+  if (outerModelType === '')
+    throw new SaltError(
+      'E_FORMAT',
+      `${label}: expected a non-empty string "model_type" (transformers chooses the model class by it), got ${describe(top.model_type)}`,
+    );
   if (tieRaw !== undefined && tieRaw !== null && typeof tieRaw !== 'boolean') {
-    throw new SaltError('E_FORMAT', `${label}: expected "tie_word_embeddings"${c !== top && c.tie_word_embeddings !== undefined ? ' (in text_config)' : ''} to be true or false, got ${describe(tieRaw)}`);
+    throw new SaltError(
+      'E_FORMAT',
+      `${label}: expected "tie_word_embeddings"${c !== top && c.tie_word_embeddings !== undefined ? ' (in text_config)' : ''} to be true or false, got ${describe(tieRaw)}`,
+    );
   }
   const tieStated = typeof tieRaw === 'boolean';
   const tieWordEmbeddings = tieStated ? (tieRaw as boolean) : !UNTIED_BY_DEFAULT.has(modelType);
@@ -156,7 +191,10 @@ export interface TokenizerInfo {
  * read; E_FORMAT for invalid JSON, a malformed `*_token` entry, or (when the vocabulary is known) a
  * `*_token` entry naming a token the vocabulary does not have, as the tokenizer loader does.
  */
-export async function readTokenizerInfo(folder: string, options: { json?: Map<string, unknown> } = {}): Promise<TokenizerInfo> {
+export async function readTokenizerInfo(
+  folder: string,
+  options: { json?: Map<string, unknown> } = {},
+): Promise<TokenizerInfo> {
   let entries: string[];
   try {
     entries = await readdir(folder);
@@ -164,14 +202,22 @@ export async function readTokenizerInfo(folder: string, options: { json?: Map<st
     throw ioError(err, `could not list tokenizer folder ${JSON.stringify(folder)}`);
   }
   const files = TOKENIZER_FILES.filter((f) => entries.includes(f));
-  if (!files.length) throw new SaltError('E_NOT_FOUND', `${JSON.stringify(folder)} has no tokenizer files (expected one of ${TOKENIZER_FILES.slice(0, 5).join(', ')}, ...)`);
+  if (!files.length)
+    throw new SaltError(
+      'E_NOT_FOUND',
+      `${JSON.stringify(folder)} has no tokenizer files (expected one of ${TOKENIZER_FILES.slice(0, 5).join(', ')}, ...)`,
+    );
   let vocab: Map<string, number> | null = null;
   if (files.includes('tokenizer.json')) {
-    const tj = (await readJsonCached(join(folder, 'tokenizer.json'), options.json)) as { model?: { vocab?: unknown }; added_tokens?: unknown } | null;
+    const tj = (await readJsonCached(join(folder, 'tokenizer.json'), options.json)) as {
+      model?: { vocab?: unknown };
+      added_tokens?: unknown;
+    } | null;
     vocab = new Map();
     const mv = tj?.model?.vocab;
     if (Array.isArray(mv)) mv.forEach((e, i) => Array.isArray(e) && typeof e[0] === 'string' && vocab!.set(e[0], i));
-    else if (mv && typeof mv === 'object') for (const [k, v] of Object.entries(mv)) if (intOrNull(v) !== null) vocab.set(k, v as number);
+    else if (mv && typeof mv === 'object')
+      for (const [k, v] of Object.entries(mv)) if (intOrNull(v) !== null) vocab.set(k, v as number);
     if (Array.isArray(tj?.added_tokens)) {
       for (const t of tj!.added_tokens as Array<{ id?: unknown; content?: unknown }>) {
         if (typeof t?.content === 'string' && intOrNull(t.id) !== null) vocab.set(t.content, t.id as number);
@@ -191,7 +237,8 @@ export async function readTokenizerInfo(folder: string, options: { json?: Map<st
   }
   if (vocab && files.includes('added_tokens.json')) {
     const at = await readJsonFile(join(folder, 'added_tokens.json'));
-    if (at && typeof at === 'object') for (const [k, v] of Object.entries(at)) if (intOrNull(v) !== null) vocab.set(k, v as number);
+    if (at && typeof at === 'object')
+      for (const [k, v] of Object.entries(at)) if (intOrNull(v) !== null) vocab.set(k, v as number);
   }
   let vocabSize: number | null = null;
   if (vocab && vocab.size) {
@@ -200,9 +247,20 @@ export async function readTokenizerInfo(folder: string, options: { json?: Map<st
     vocabSize = max + 1;
   }
   // Same resolver and precedence as the tokenizer loader (lib/tokenizer/specialTokens.ts).
-  const load = async (f: string) => (files.includes(f) ? { file: join(folder, f), json: await readJsonCached(join(folder, f), options.json) } : undefined);
+  const load = async (f: string) =>
+    files.includes(f)
+      ? { file: join(folder, f), json: await readJsonCached(join(folder, f), options.json) }
+      : undefined;
   const names = specialTokenNames(await load('tokenizer_config.json'), await load('special_tokens_map.json'));
-  const ids = vocab ? specialTokenIds(names, (content) => vocab!.get(content), `the vocabulary of ${JSON.stringify(folder)}`) : new Map();
+  const ids = vocab
+    ? specialTokenIds(names, (content) => vocab!.get(content), `the vocabulary of ${JSON.stringify(folder)}`)
+    : new Map();
   const idOf = (role: 'bos' | 'eos' | 'pad' | 'unk'): number | null => ids.get(role) ?? null;
-  return { folder, files, vocabSize, vocab, specialTokens: { bos: idOf('bos'), eos: idOf('eos'), pad: idOf('pad'), unk: idOf('unk') } };
+  return {
+    folder,
+    files,
+    vocabSize,
+    vocab,
+    specialTokens: { bos: idOf('bos'), eos: idOf('eos'), pad: idOf('pad'), unk: idOf('unk') },
+  };
 }

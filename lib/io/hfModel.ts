@@ -4,12 +4,32 @@
  */
 import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
-import { SaltError, SaltTypeError, describe } from '../errors.js';
+
+import { describe, SaltError, SaltTypeError } from '../errors.js';
+import {
+  checkOutputPlacement,
+  checkReplaceable,
+  cleanStaleTemps,
+  createFolders,
+  ioError,
+  pathExists,
+  publishFolder,
+  REPORT_FILE,
+  tempNameFor,
+  writeBytesAtomic,
+} from './atomic.js';
+import { type CheckpointTensorInfo, SAFETENSORS_INDEX, SafetensorsCheckpoint, writeCheckpoint } from './checkpoint.js';
+import { type FloatDtype, isFloatDtype } from './dtype.js';
 import { readUtf8File } from './files.js';
-import { REPORT_FILE, checkOutputPlacement, checkReplaceable, cleanStaleTemps, createFolders, ioError, pathExists, publishFolder, tempNameFor, writeBytesAtomic } from './atomic.js';
-import { SAFETENSORS_INDEX, SafetensorsCheckpoint, writeCheckpoint, type CheckpointTensorInfo } from './checkpoint.js';
-import { isFloatDtype, type FloatDtype } from './dtype.js';
-import { readJsonFile, readModelConfig, readTokenizerInfo, TOKENIZER_FILES, type ModelConfig, type SpecialTokenIds, type TokenizerInfo } from './hfConfig.js';
+import {
+  type ModelConfig,
+  readJsonFile,
+  readModelConfig,
+  readTokenizerInfo,
+  type SpecialTokenIds,
+  TOKENIZER_FILES,
+  type TokenizerInfo,
+} from './hfConfig.js';
 import { SafetensorsFile, type TensorToWrite } from './safetensors.js';
 
 /** Name patterns of the input embedding and output head, per family (tried in order). */
@@ -21,7 +41,12 @@ interface FamilyPatterns {
 const DECODER: FamilyPatterns = { input: [/(^|\.)embed_tokens\.weight$/], head: [/(^|\.)lm_head\.weight$/] };
 const BERTLIKE: FamilyPatterns = {
   input: [/(^|\.)embeddings\.word_embeddings\.weight$/],
-  head: [/^cls\.predictions\.decoder\.weight$/, /^lm_head\.decoder\.weight$/, /^generator_lm_head\.weight$/, /^lm_predictions\.lm_head\.decoder\.weight$/],
+  head: [
+    /^cls\.predictions\.decoder\.weight$/,
+    /^lm_head\.decoder\.weight$/,
+    /^generator_lm_head\.weight$/,
+    /^lm_predictions\.lm_head\.decoder\.weight$/,
+  ],
 };
 
 /** Families the locator knows by name; others fall back to trying all patterns. */
@@ -70,7 +95,11 @@ export interface EmbeddingLocation {
   tieReason: TieReason | null;
 }
 
-function isVocabMatrix(t: CheckpointTensorInfo, cfg: Pick<ModelConfig, 'vocabSize' | 'embeddingWidth' | 'hiddenSize'>, width: number): boolean {
+function isVocabMatrix(
+  t: CheckpointTensorInfo,
+  cfg: Pick<ModelConfig, 'vocabSize' | 'embeddingWidth' | 'hiddenSize'>,
+  width: number,
+): boolean {
   return t.shape.length === 2 && t.shape[0] === cfg.vocabSize && t.shape[1] === width;
 }
 
@@ -79,9 +108,14 @@ function isVocabMatrix(t: CheckpointTensorInfo, cfg: Pick<ModelConfig, 'vocabSiz
  * plus shape checks against the config ([vocab_size, width]). Unknown families try every known
  * pattern. E_NOT_FOUND when nothing matches, listing the 2-D candidate tensors and their shapes.
  */
-export function locateEmbeddings(tensors: readonly CheckpointTensorInfo[], config: ModelConfig, label = 'model'): EmbeddingLocation {
+export function locateEmbeddings(
+  tensors: readonly CheckpointTensorInfo[],
+  config: ModelConfig,
+  label = 'model',
+): EmbeddingLocation {
   // Own keys only: a model_type such as "constructor" or "__proto__" is an unknown family, not Object's.
-  const known = (t: string): FamilyPatterns | undefined => (Object.hasOwn(KNOWN_FAMILIES, t) ? KNOWN_FAMILIES[t] : undefined);
+  const known = (t: string): FamilyPatterns | undefined =>
+    Object.hasOwn(KNOWN_FAMILIES, t) ? KNOWN_FAMILIES[t] : undefined;
   const fam = known(config.modelType) ?? known(config.outerModelType);
   const all = Object.values(KNOWN_FAMILIES);
   const inputPatterns = fam ? fam.input : [...new Set(all.flatMap((f) => f.input))];
@@ -108,7 +142,10 @@ export function locateEmbeddings(tensors: readonly CheckpointTensorInfo[], confi
     const h = tensors.find((t) => re.test(t.name) && t.name !== input!.name);
     if (h) {
       if (!isVocabMatrix(h, config, config.hiddenSize) && !isVocabMatrix(h, config, config.embeddingWidth)) {
-        throw new SaltError('E_FORMAT', `${label}: output head ${JSON.stringify(h.name)} has shape [${h.shape.join(', ')}], expected [${config.vocabSize}, ${config.hiddenSize}]`);
+        throw new SaltError(
+          'E_FORMAT',
+          `${label}: output head ${JSON.stringify(h.name)} has shape [${h.shape.join(', ')}], expected [${config.vocabSize}, ${config.hiddenSize}]`,
+        );
       }
       head = h;
       break;
@@ -117,10 +154,14 @@ export function locateEmbeddings(tensors: readonly CheckpointTensorInfo[], confi
   // (A head holding the same bytes as the input is recognised by HfModel.open, which compares them:
   // the reader rejects tensors sharing storage, so names never share a file offset.)
   let tieReason: TieReason | null = null;
-  if (config.tieWordEmbeddings) tieReason = 'config'; // stated, or the family's default (as transformers does)
+  if (config.tieWordEmbeddings)
+    tieReason = 'config'; // stated, or the family's default (as transformers does)
   else if (!head && !config.tieStated) tieReason = 'missing-head';
   if (!head && tieReason === null) {
-    throw new SaltError('E_NOT_FOUND', `${label}: config.json says tie_word_embeddings is false but no output head tensor (e.g. lm_head.weight) was found`);
+    throw new SaltError(
+      'E_NOT_FOUND',
+      `${label}: config.json says tie_word_embeddings is false but no output head tensor (e.g. lm_head.weight) was found`,
+    );
   }
   return { input, head, tied: tieReason !== null, tieReason };
 }
@@ -138,7 +179,13 @@ export class HfModel {
   /** Location of the input embedding and output head. */
   readonly embeddings: EmbeddingLocation;
 
-  private constructor(folder: string, config: ModelConfig, weights: SafetensorsCheckpoint, tokenizerFiles: string[], embeddings: EmbeddingLocation) {
+  private constructor(
+    folder: string,
+    config: ModelConfig,
+    weights: SafetensorsCheckpoint,
+    tokenizerFiles: string[],
+    embeddings: EmbeddingLocation,
+  ) {
     this.folder = folder;
     this.config = config;
     this.weights = weights;
@@ -159,7 +206,8 @@ export class HfModel {
       const entries = await readdir(folder);
       const tok = TOKENIZER_FILES.filter((f) => entries.includes(f));
       let emb = locateEmbeddings(weights.tensors(), config, folder);
-      if (!emb.tied && emb.head && (await sameBytes(weights, emb.input, emb.head))) emb = { ...emb, tied: true, tieReason: 'identical-head' };
+      if (!emb.tied && emb.head && (await sameBytes(weights, emb.input, emb.head)))
+        emb = { ...emb, tied: true, tieReason: 'identical-head' };
       return new HfModel(folder, config, weights, tok, emb);
     } catch (err) {
       await weights.close();
@@ -295,7 +343,13 @@ function padAxis(m: Float32Array, outer: number, rows: number, inner: number, ne
 }
 
 /** `src` viewed as [outer, vocab, inner]: entries of the middle axis picked by `ids` (-1: the mean over `vocab`). */
-function gatherAxis(src: Float32Array, outer: number, vocab: number, inner: number, ids: ArrayLike<number>): Float32Array {
+function gatherAxis(
+  src: Float32Array,
+  outer: number,
+  vocab: number,
+  inner: number,
+  ids: ArrayLike<number>,
+): Float32Array {
   const rows = ids.length;
   const out = new Float32Array(outer * rows * inner);
   const mean = new Float64Array(inner);
@@ -305,7 +359,8 @@ function gatherAxis(src: Float32Array, outer: number, vocab: number, inner: numb
     for (let j = 0; j < inner; j++) mean[j] /= vocab;
     for (let t = 0; t < rows; t++) {
       const id = ids[t];
-      for (let j = 0; j < inner; j++) out[(o * rows + t) * inner + j] = id < 0 ? mean[j] : src[(o * vocab + id) * inner + j];
+      for (let j = 0; j < inner; j++)
+        out[(o * rows + t) * inner + j] = id < 0 ? mean[j] : src[(o * vocab + id) * inner + j];
     }
   }
   return out;
@@ -323,10 +378,12 @@ function setTokenIds(obj: Record<string, unknown>, ids: SpecialTokenIds, vocabSi
     // Write a key when the source has it or when the new tokenizer defines that role.
     if (k in obj || v !== null) obj[k] = v;
   }
-  if ('decoder_start_token_id' in obj && typeof obj.decoder_start_token_id === 'number') obj.decoder_start_token_id = ids.pad ?? ids.bos ?? obj.decoder_start_token_id;
+  if ('decoder_start_token_id' in obj && typeof obj.decoder_start_token_id === 'number')
+    obj.decoder_start_token_id = ids.pad ?? ids.bos ?? obj.decoder_start_token_id;
 }
 
-const WEIGHT_FILE = /\.(safetensors|bin|pt|pth|h5|msgpack|ckpt|gguf)$|^(model|pytorch_model)\.safetensors\.index\.json$|\.bin\.index\.json$/;
+const WEIGHT_FILE =
+  /\.(safetensors|bin|pt|pth|h5|msgpack|ckpt|gguf)$|^(model|pytorch_model)\.safetensors\.index\.json$|\.bin\.index\.json$/;
 
 /**
  * Writes the transferred LLM: every tensor except the input embedding (and the output head when
@@ -345,29 +402,45 @@ const WEIGHT_FILE = /\.(safetensors|bin|pt|pth|h5|msgpack|ckpt|gguf)$|^(model|py
  * replaced only with `overwrite: true`.
  */
 export async function writeTransferredModel(options: WriteTransferredModelOptions): Promise<TransferredModelReport> {
-  if (options === null || typeof options !== 'object') throw new SaltTypeError(`options must be an object, got ${describe(options)}`);
+  if (options === null || typeof options !== 'object')
+    throw new SaltTypeError(`options must be an object, got ${describe(options)}`);
   const { output, tokenizer, inputEmbedding, outputHead } = options;
-  if (typeof output !== 'string' || !output) throw new SaltTypeError(`options.output must be a folder path, got ${describe(output)}`);
-  if (typeof tokenizer !== 'string') throw new SaltTypeError(`options.tokenizer must be a folder path, got ${describe(tokenizer)}`);
-  if (!(inputEmbedding instanceof Float32Array)) throw new SaltTypeError(`options.inputEmbedding must be a Float32Array, got ${describe(inputEmbedding)}`);
-  if (typeof options.source !== 'string' && !(options.source instanceof HfModel)) throw new SaltTypeError(`options.source must be a folder path or an HfModel, got ${describe(options.source)}`);
+  if (typeof output !== 'string' || !output)
+    throw new SaltTypeError(`options.output must be a folder path, got ${describe(output)}`);
+  if (typeof tokenizer !== 'string')
+    throw new SaltTypeError(`options.tokenizer must be a folder path, got ${describe(tokenizer)}`);
+  if (!(inputEmbedding instanceof Float32Array))
+    throw new SaltTypeError(`options.inputEmbedding must be a Float32Array, got ${describe(inputEmbedding)}`);
+  if (typeof options.source !== 'string' && !(options.source instanceof HfModel))
+    throw new SaltTypeError(`options.source must be a folder path or an HfModel, got ${describe(options.source)}`);
   const pad = options.padToMultipleOf ?? 1;
-  if (!Number.isSafeInteger(pad) || pad < 1) throw new SaltError('E_ARGUMENT', `options.padToMultipleOf must be a positive integer, got ${describe(pad)}`);
+  if (!Number.isSafeInteger(pad) || pad < 1)
+    throw new SaltError('E_ARGUMENT', `options.padToMultipleOf must be a positive integer, got ${describe(pad)}`);
   if (options.dtype !== undefined && !isFloatDtype(options.dtype)) {
     throw new SaltError('E_ARGUMENT', `options.dtype must be "F32", "F16" or "BF16", got ${describe(options.dtype)}`);
   }
   const vocabTensors = options.vocabTensors ?? {};
-  if (vocabTensors === null || typeof vocabTensors !== 'object') throw new SaltTypeError(`options.vocabTensors must be an object of Float32Arrays, got ${describe(vocabTensors)}`);
-  for (const [k, v] of Object.entries(vocabTensors)) if (!(v instanceof Float32Array)) throw new SaltTypeError(`options.vocabTensors[${JSON.stringify(k)}] must be a Float32Array, got ${describe(v)}`);
+  if (vocabTensors === null || typeof vocabTensors !== 'object')
+    throw new SaltTypeError(`options.vocabTensors must be an object of Float32Arrays, got ${describe(vocabTensors)}`);
+  for (const [k, v] of Object.entries(vocabTensors))
+    if (!(v instanceof Float32Array))
+      throw new SaltTypeError(`options.vocabTensors[${JSON.stringify(k)}] must be a Float32Array, got ${describe(v)}`);
   const keep = options.keepTensors ?? [];
-  if (!Array.isArray(keep) || keep.some((k) => typeof k !== 'string')) throw new SaltTypeError(`options.keepTensors must be an array of tensor names, got ${describe(keep)}`);
+  if (!Array.isArray(keep) || keep.some((k) => typeof k !== 'string'))
+    throw new SaltTypeError(`options.keepTensors must be an array of tensor names, got ${describe(keep)}`);
   const srcIds = options.sourceIdOfTarget;
-  if (srcIds !== undefined && !(srcIds instanceof Int32Array) && !Array.isArray(srcIds)) throw new SaltTypeError(`options.sourceIdOfTarget must be an Int32Array or an array of integers, got ${describe(srcIds)}`);
+  if (srcIds !== undefined && !(srcIds instanceof Int32Array) && !Array.isArray(srcIds))
+    throw new SaltTypeError(
+      `options.sourceIdOfTarget must be an Int32Array or an array of integers, got ${describe(srcIds)}`,
+    );
   const outPath = resolve(output);
   const { signal } = options;
   // Checked before anything is opened, so no file handle is left behind: the output may not be,
   // contain or lie inside an input, and overwrite replaces only a folder salt-transfer wrote.
-  const inputs = [{ path: typeof options.source === 'string' ? options.source : options.source.folder, what: 'source folder' }, { path: tokenizer, what: 'tokenizer folder' }];
+  const inputs = [
+    { path: typeof options.source === 'string' ? options.source : options.source.folder, what: 'source folder' },
+    { path: tokenizer, what: 'tokenizer folder' },
+  ];
   await checkOutputPlacement(outPath, inputs);
   await checkReplaceable(outPath, options.overwrite === true);
   throwIfAborted(signal);
@@ -377,51 +450,100 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
   let removeCreatedFolders = async () => undefined as void;
   try {
     const { input, head, tied } = model.embeddings;
-    if (!isFloatDtype(input.dtype)) throw new SaltError('E_UNSUPPORTED', `${model.folder}: input embedding ${JSON.stringify(input.name)} has dtype ${input.dtype}; only F32, F16 and BF16 embeddings can be replaced`);
+    if (!isFloatDtype(input.dtype))
+      throw new SaltError(
+        'E_UNSUPPORTED',
+        `${model.folder}: input embedding ${JSON.stringify(input.name)} has dtype ${input.dtype}; only F32, F16 and BF16 embeddings can be replaced`,
+      );
     const newDtype: FloatDtype = options.dtype ?? input.dtype;
     const width = input.shape[1];
     const oldVocab = input.shape[0];
     if (inputEmbedding.length === 0 || inputEmbedding.length % width !== 0) {
-      throw new SaltError('E_SHAPE', `options.inputEmbedding has ${inputEmbedding.length} values, expected a positive multiple of the embedding width ${width}`);
+      throw new SaltError(
+        'E_SHAPE',
+        `options.inputEmbedding has ${inputEmbedding.length} values, expected a positive multiple of the embedding width ${width}`,
+      );
     }
     const rows = inputEmbedding.length / width;
     const untiedHead = !tied && head ? head : null;
     if (untiedHead) {
-      if (!(outputHead instanceof Float32Array)) throw new SaltError('E_ARGUMENT', `${model.folder} has an untied output head ${JSON.stringify(untiedHead.name)}: options.outputHead (Float32Array [${rows}, ${untiedHead.shape[1]}]) is required`);
-      if (outputHead.length !== rows * untiedHead.shape[1]) throw new SaltError('E_SHAPE', `options.outputHead has ${outputHead.length} values, expected ${rows} x ${untiedHead.shape[1]} = ${rows * untiedHead.shape[1]}`);
-      if (!isFloatDtype(untiedHead.dtype)) throw new SaltError('E_UNSUPPORTED', `output head ${JSON.stringify(untiedHead.name)} has dtype ${untiedHead.dtype}`);
+      if (!(outputHead instanceof Float32Array))
+        throw new SaltError(
+          'E_ARGUMENT',
+          `${model.folder} has an untied output head ${JSON.stringify(untiedHead.name)}: options.outputHead (Float32Array [${rows}, ${untiedHead.shape[1]}]) is required`,
+        );
+      if (outputHead.length !== rows * untiedHead.shape[1])
+        throw new SaltError(
+          'E_SHAPE',
+          `options.outputHead has ${outputHead.length} values, expected ${rows} x ${untiedHead.shape[1]} = ${rows * untiedHead.shape[1]}`,
+        );
+      if (!isFloatDtype(untiedHead.dtype))
+        throw new SaltError(
+          'E_UNSUPPORTED',
+          `output head ${JSON.stringify(untiedHead.name)} has dtype ${untiedHead.dtype}`,
+        );
     } else if (outputHead !== undefined) {
-      throw new SaltError('E_ARGUMENT', `${model.folder} has a tied output head (${model.embeddings.tieReason}); options.outputHead must not be given`);
+      throw new SaltError(
+        'E_ARGUMENT',
+        `${model.folder} has a tied output head (${model.embeddings.tieReason}); options.outputHead must not be given`,
+      );
     }
     if (srcIds !== undefined) {
-      if (srcIds.length !== rows) throw new SaltError('E_SHAPE', `options.sourceIdOfTarget has ${srcIds.length} entries, expected one per row of options.inputEmbedding (${rows})`);
+      if (srcIds.length !== rows)
+        throw new SaltError(
+          'E_SHAPE',
+          `options.sourceIdOfTarget has ${srcIds.length} entries, expected one per row of options.inputEmbedding (${rows})`,
+        );
       for (let t = 0; t < rows; t++) {
         const id = srcIds[t];
-        if (!Number.isSafeInteger(id) || id < -1 || id >= oldVocab) throw new SaltError('E_ARGUMENT', `options.sourceIdOfTarget[${t}] must be -1 or a source token id in [0, ${oldVocab}), got ${describe(id)}`);
+        if (!Number.isSafeInteger(id) || id < -1 || id >= oldVocab)
+          throw new SaltError(
+            'E_ARGUMENT',
+            `options.sourceIdOfTarget[${t}] must be -1 or a source token id in [0, ${oldVocab}), got ${describe(id)}`,
+          );
       }
     }
     if (options.tokenizerInfo && resolve(options.tokenizerInfo.folder) !== resolve(tokenizer)) {
-      throw new SaltError('E_ARGUMENT', `options.tokenizerInfo describes ${JSON.stringify(options.tokenizerInfo.folder)}, not the tokenizer folder ${JSON.stringify(tokenizer)}`);
+      throw new SaltError(
+        'E_ARGUMENT',
+        `options.tokenizerInfo describes ${JSON.stringify(options.tokenizerInfo.folder)}, not the tokenizer folder ${JSON.stringify(tokenizer)}`,
+      );
     }
     const tok = options.tokenizerInfo ?? (await readTokenizerInfo(tokenizer));
     if (tok.vocabSize !== null && tok.vocabSize > rows) {
-      throw new SaltError('E_SHAPE', `the target tokenizer in ${JSON.stringify(tokenizer)} has ${tok.vocabSize} tokens but options.inputEmbedding has only ${rows} rows`);
+      throw new SaltError(
+        'E_SHAPE',
+        `the target tokenizer in ${JSON.stringify(tokenizer)} has ${tok.vocabSize} tokens but options.inputEmbedding has only ${rows} rows`,
+      );
     }
     const newRows = Math.ceil(rows / pad) * pad;
     // An override of undefined leaves the tokenizer's id in place.
-    const overrides = Object.fromEntries(Object.entries(options.specialTokens ?? {}).filter(([, v]) => v !== undefined));
+    const overrides = Object.fromEntries(
+      Object.entries(options.specialTokens ?? {}).filter(([, v]) => v !== undefined),
+    );
     const ids: SpecialTokenIds = { ...tok.specialTokens, ...overrides };
     for (const [role, v] of Object.entries(ids)) {
       const list = Array.isArray(v) ? v : v === null || v === undefined ? [] : [v];
-      if (list.some((x) => !Number.isSafeInteger(x) || x < 0 || x >= newRows)) throw new SaltError('E_ARGUMENT', `special token id for ${role} must be an integer in [0, ${newRows}), got ${describe(v)}`);
+      if (list.some((x) => !Number.isSafeInteger(x) || x < 0 || x >= newRows))
+        throw new SaltError(
+          'E_ARGUMENT',
+          `special token id for ${role} must be an integer in [0, ${newRows}), got ${describe(v)}`,
+        );
     }
 
     // Other tensors with a vocabulary-sized dimension.
     const all = model.weights.tensors();
     const isEmbeddingOrHead = (name: string) => name === input.name || (head !== null && name === head.name);
     for (const k of [...keep, ...Object.keys(vocabTensors)]) {
-      if (!all.some((t) => t.name === k) || isEmbeddingOrHead(k) || !all.find((t) => t.name === k)!.shape.includes(oldVocab)) {
-        throw new SaltError('E_ARGUMENT', `options.${keep.includes(k) ? 'keepTensors' : 'vocabTensors'} names ${JSON.stringify(k)}, which is not a tensor of ${model.folder} (other than the embedding and head) with a dimension of the source vocabulary size ${oldVocab}`);
+      if (
+        !all.some((t) => t.name === k) ||
+        isEmbeddingOrHead(k) ||
+        !all.find((t) => t.name === k)!.shape.includes(oldVocab)
+      ) {
+        throw new SaltError(
+          'E_ARGUMENT',
+          `options.${keep.includes(k) ? 'keepTensors' : 'vocabTensors'} names ${JSON.stringify(k)}, which is not a tensor of ${model.folder} (other than the embedding and head) with a dimension of the source vocabulary size ${oldVocab}`,
+        );
       }
     }
     const replaced = new Map<string, { shape: number[]; data: Float32Array }>();
@@ -432,7 +554,13 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       const axes = t.shape.flatMap((d, i) => (d === oldVocab ? [i] : []));
       if (!axes.length) continue;
       const shapeStr = `[${t.shape.join(', ')}]`;
-      if (t.dtype === input.dtype && t.shape.length === 2 && t.shape[0] === oldVocab && t.shape[1] === width && (await sameBytes(model.weights, input, t))) {
+      if (
+        t.dtype === input.dtype &&
+        t.shape.length === 2 &&
+        t.shape[0] === oldVocab &&
+        t.shape[1] === width &&
+        (await sameBytes(model.weights, input, t))
+      ) {
         replaced.set(t.name, { shape: [newRows, width], data: padRows(inputEmbedding, rows, width, newRows) }); // a stored copy of the input embedding (e.g. T5's encoder.embed_tokens)
         embeddingCopies.add(t.name);
         continue;
@@ -442,8 +570,16 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
         refused.push(`${t.name} ${shapeStr}`);
         continue;
       }
-      if (axes.length > 1) throw new SaltError('E_UNSUPPORTED', `${model.folder}: tensor ${JSON.stringify(t.name)} ${shapeStr} has several dimensions of the vocabulary size ${oldVocab}; pass it in options.keepTensors if none of them is the vocabulary`);
-      if (!isFloatDtype(t.dtype)) throw new SaltError('E_UNSUPPORTED', `${model.folder}: tensor ${JSON.stringify(t.name)} ${shapeStr} has a vocabulary-sized dimension but dtype ${t.dtype}; only F32, F16 and BF16 tensors can be resized`);
+      if (axes.length > 1)
+        throw new SaltError(
+          'E_UNSUPPORTED',
+          `${model.folder}: tensor ${JSON.stringify(t.name)} ${shapeStr} has several dimensions of the vocabulary size ${oldVocab}; pass it in options.keepTensors if none of them is the vocabulary`,
+        );
+      if (!isFloatDtype(t.dtype))
+        throw new SaltError(
+          'E_UNSUPPORTED',
+          `${model.folder}: tensor ${JSON.stringify(t.name)} ${shapeStr} has a vocabulary-sized dimension but dtype ${t.dtype}; only F32, F16 and BF16 tensors can be resized`,
+        );
       const k = axes[0];
       const outer = t.shape.slice(0, k).reduce((a, b) => a * b, 1);
       const inner = t.shape.slice(k + 1).reduce((a, b) => a * b, 1);
@@ -451,13 +587,19 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       if (given !== undefined) {
         if (given.length !== outer * rows * inner) {
           const want = t.shape.map((d, i) => (i === k ? rows : d));
-          throw new SaltError('E_SHAPE', `options.vocabTensors[${JSON.stringify(t.name)}] has ${given.length} values, expected shape [${want.join(', ')}] = ${outer * rows * inner}`);
+          throw new SaltError(
+            'E_SHAPE',
+            `options.vocabTensors[${JSON.stringify(t.name)}] has ${given.length} values, expected shape [${want.join(', ')}] = ${outer * rows * inner}`,
+          );
         }
         values = given;
       } else {
         values = gatherAxis(await model.weights.readFloat32(t.name), outer, oldVocab, inner, srcIds!);
       }
-      replaced.set(t.name, { shape: t.shape.map((d, i) => (i === k ? newRows : d)), data: padAxis(values, outer, rows, inner, newRows) });
+      replaced.set(t.name, {
+        shape: t.shape.map((d, i) => (i === k ? newRows : d)),
+        data: padAxis(values, outer, rows, inner, newRows),
+      });
     }
     if (refused.length) {
       throw new SaltError(
@@ -472,15 +614,22 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     const copied: string[] = [];
     const resized: string[] = [];
     const tensors: TensorToWrite[] = all.map((t) => {
-      if (t.name === input.name || (tied && head && t.name === head.name)) return { name: t.name, dtype: newDtype, shape: [newRows, width], data: newInput };
-      if (untiedHead && t.name === untiedHead.name) return { name: t.name, dtype: newDtype, shape: [newRows, untiedHead.shape[1]], data: newHead! };
+      if (t.name === input.name || (tied && head && t.name === head.name))
+        return { name: t.name, dtype: newDtype, shape: [newRows, width], data: newInput };
+      if (untiedHead && t.name === untiedHead.name)
+        return { name: t.name, dtype: newDtype, shape: [newRows, untiedHead.shape[1]], data: newHead! };
       const r = replaced.get(t.name);
       if (r) {
         resized.push(t.name);
         return { name: t.name, dtype: embeddingCopies.has(t.name) ? newDtype : t.dtype, shape: r.shape, data: r.data };
       }
       copied.push(t.name);
-      return { name: t.name, dtype: t.dtype, shape: [...t.shape], data: () => abortable(model.weights.streamBytes(t.name), signal) };
+      return {
+        name: t.name,
+        dtype: t.dtype,
+        shape: [...t.shape],
+        data: () => abortable(model.weights.streamBytes(t.name), signal),
+      };
     });
     let maxShard = options.maxShardBytes;
     if (maxShard === undefined) {
@@ -513,7 +662,13 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     if (model.config.nestedKey) {
       setTokenIds(cfg[model.config.nestedKey] as Record<string, unknown>, ids, newRows);
       // Multimodal configs may repeat token ids at the top level: update those that are there.
-      for (const [k, v] of [['bos_token_id', ids.bos], ['eos_token_id', ids.eos], ['pad_token_id', ids.pad], ['unk_token_id', ids.unk]] as const) if (k in cfg) cfg[k] = v;
+      for (const [k, v] of [
+        ['bos_token_id', ids.bos],
+        ['eos_token_id', ids.eos],
+        ['pad_token_id', ids.pad],
+        ['unk_token_id', ids.unk],
+      ] as const)
+        if (k in cfg) cfg[k] = v;
     } else setTokenIds(cfg, ids, newRows);
     await writeBytesAtomic(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
     otherFiles.push('config.json');
@@ -521,7 +676,12 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     if (await pathExists(genPath)) {
       const gen = (await readJsonFile(genPath)) as Record<string, unknown>;
       if (gen && typeof gen === 'object') {
-        for (const [k, v] of [['bos_token_id', ids.bos], ['eos_token_id', ids.eos], ['pad_token_id', ids.pad]] as const) if (k in gen) gen[k] = v;
+        for (const [k, v] of [
+          ['bos_token_id', ids.bos],
+          ['eos_token_id', ids.eos],
+          ['pad_token_id', ids.pad],
+        ] as const)
+          if (k in gen) gen[k] = v;
         if ('decoder_start_token_id' in gen) gen.decoder_start_token_id = ids.pad ?? ids.bos;
       }
       await writeBytesAtomic(join(tmp, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
@@ -541,7 +701,15 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       throw ioError(err, `could not list source folder ${JSON.stringify(model.folder)}`);
     }
     for (const f of entries) {
-      if (f.startsWith('.') || WEIGHT_FILE.test(f) || TOKENIZER_FILES.includes(f) || f === 'config.json' || f === 'generation_config.json' || f === SAFETENSORS_INDEX) continue;
+      if (
+        f.startsWith('.') ||
+        WEIGHT_FILE.test(f) ||
+        TOKENIZER_FILES.includes(f) ||
+        f === 'config.json' ||
+        f === 'generation_config.json' ||
+        f === SAFETENSORS_INDEX
+      )
+        continue;
       const fp = join(model.folder, f);
       let st;
       try {
@@ -622,7 +790,8 @@ const CAUSAL_LM_INPUT_NAMES: readonly string[] = ['input_ids', 'attention_mask']
 /** Copies the target's tokenizer_config.json with `model_input_names` set to {@link CAUSAL_LM_INPUT_NAMES}. */
 async function writeCausalTokenizerConfig(from: string, to: string): Promise<void> {
   const cfg = await readJsonFile(from);
-  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg)) throw new SaltError('E_FORMAT', `${from}: expected a JSON object`);
+  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg))
+    throw new SaltError('E_FORMAT', `${from}: expected a JSON object`);
   (cfg as Record<string, unknown>).model_input_names = [...CAUSAL_LM_INPUT_NAMES];
   await writeBytesAtomic(to, JSON.stringify(cfg, null, 2) + '\n');
 }

@@ -3,7 +3,21 @@
  * word-vector files (text, fastText .bin) and the real embedding sources of docs/data.md.
  * See docs/io.md.
  */
-export { DTYPE_SIZE, DTYPE_BITS, dtypeByteLength, isDtype, isFloatDtype, decodeF16, decodeBF16, encodeFloats, toF16Bits, toBF16Bits, f16ToF32Table, type Dtype, type FloatDtype } from './dtype.js';
+export {
+  DTYPE_SIZE,
+  DTYPE_BITS,
+  dtypeByteLength,
+  isDtype,
+  isFloatDtype,
+  decodeF16,
+  decodeBF16,
+  encodeFloats,
+  toF16Bits,
+  toBF16Bits,
+  f16ToF32Table,
+  type Dtype,
+  type FloatDtype,
+} from './dtype.js';
 export {
   SafetensorsFile,
   writeSafetensors,
@@ -27,7 +41,15 @@ export {
   type WriteCheckpointOptions,
   type WrittenCheckpoint,
 } from './checkpoint.js';
-export { parseModelConfig, readModelConfig, readTokenizerInfo, TOKENIZER_FILES, type ModelConfig, type SpecialTokenIds, type TokenizerInfo } from './hfConfig.js';
+export {
+  parseModelConfig,
+  readModelConfig,
+  readTokenizerInfo,
+  TOKENIZER_FILES,
+  type ModelConfig,
+  type SpecialTokenIds,
+  type TokenizerInfo,
+} from './hfConfig.js';
 export {
   HfModel,
   locateEmbeddings,

@@ -8,9 +8,20 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
-import { SaltError, SaltTypeError, describe } from '../errors.js';
-import { DTYPE_SIZE, dtypeByteLength, isDtype, isFloatDtype, decodeBF16, decodeF16, encodeFloats, type Dtype, type FloatDtype } from './dtype.js';
+
+import { describe, SaltError, SaltTypeError } from '../errors.js';
 import { ioError, writeFileAtomic } from './atomic.js';
+import {
+  decodeBF16,
+  decodeF16,
+  type Dtype,
+  DTYPE_SIZE,
+  dtypeByteLength,
+  encodeFloats,
+  type FloatDtype,
+  isDtype,
+  isFloatDtype,
+} from './dtype.js';
 import { openRegularFile } from './files.js';
 
 /** Largest accepted JSON header (100 MB, as in the reference implementation). */
@@ -45,13 +56,19 @@ interface ByteSource {
 }
 
 class BufferSource implements ByteSource {
-  constructor(private readonly buf: Uint8Array, readonly label: string) {}
+  constructor(
+    private readonly buf: Uint8Array,
+    readonly label: string,
+  ) {}
   get size(): number {
     return this.buf.length;
   }
   async read(dst: Uint8Array, pos: number): Promise<void> {
     if (pos < 0 || pos + dst.length > this.buf.length) {
-      throw new SaltError('E_FORMAT', `${this.label}: read of ${dst.length} bytes at ${pos} is outside the ${this.buf.length}-byte buffer`);
+      throw new SaltError(
+        'E_FORMAT',
+        `${this.label}: read of ${dst.length} bytes at ${pos} is outside the ${this.buf.length}-byte buffer`,
+      );
     }
     dst.set(this.buf.subarray(pos, pos + dst.length));
   }
@@ -60,7 +77,11 @@ class BufferSource implements ByteSource {
 
 class FileSource implements ByteSource {
   private closed = false;
-  constructor(private readonly fh: FileHandle, readonly size: number, readonly label: string) {}
+  constructor(
+    private readonly fh: FileHandle,
+    readonly size: number,
+    readonly label: string,
+  ) {}
   async read(dst: Uint8Array, pos: number): Promise<void> {
     if (this.closed) throw new SaltError('E_IO', `${this.label}: the file has been closed`);
     let done = 0;
@@ -73,7 +94,10 @@ class FileSource implements ByteSource {
         throw ioError(err, `could not read ${this.label}`);
       }
       if (n === 0) {
-        throw new SaltError('E_IO', `${this.label}: file ended at byte ${pos + done} while reading ${dst.length} bytes at ${pos} (was it truncated while open?)`);
+        throw new SaltError(
+          'E_IO',
+          `${this.label}: file ended at byte ${pos + done} while reading ${dst.length} bytes at ${pos} (was it truncated while open?)`,
+        );
       }
       done += n;
     }
@@ -139,7 +163,8 @@ function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: num
         throw fmt(label, `"__metadata__" must be an object of strings, got ${describe(value)}`);
       }
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
-        if (typeof v !== 'string') throw fmt(label, `"__metadata__" value for key ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
+        if (typeof v !== 'string')
+          throw fmt(label, `"__metadata__" value for key ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
         metadata[k] = v;
       }
       continue;
@@ -150,7 +175,8 @@ function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: num
     }
     const entry = value as Record<string, unknown>;
     for (const k of Object.keys(entry)) {
-      if (k !== 'dtype' && k !== 'shape' && k !== 'data_offsets') throw fmt(label, `${where} has unknown field ${JSON.stringify(k)}`);
+      if (k !== 'dtype' && k !== 'shape' && k !== 'data_offsets')
+        throw fmt(label, `${where} has unknown field ${JSON.stringify(k)}`);
     }
     const { dtype, shape, data_offsets: offsets } = entry;
     if (!isDtype(dtype)) throw fmt(label, `${where} has unknown dtype ${describe(dtype)}`);
@@ -161,24 +187,52 @@ function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: num
         throw fmt(label, `${where}: shape entries must be non-negative integers, got ${describe(d)}`);
       }
       numel *= d;
-      if (!Number.isSafeInteger(numel)) throw fmt(label, `${where}: shape ${JSON.stringify(shape)} has too many elements`);
+      if (!Number.isSafeInteger(numel))
+        throw fmt(label, `${where}: shape ${JSON.stringify(shape)} has too many elements`);
     }
     if (!Array.isArray(offsets) || offsets.length !== 2) {
       throw fmt(label, `${where}: data_offsets must be [begin, end], got ${describe(offsets)}`);
     }
     const [begin, end] = offsets as unknown[];
-    if (typeof begin !== 'number' || typeof end !== 'number' || !Number.isSafeInteger(begin) || !Number.isSafeInteger(end) || begin < 0 || end < begin) {
-      throw fmt(label, `${where}: data_offsets must be integers with 0 <= begin <= end, got ${JSON.stringify(offsets)}`);
+    if (
+      typeof begin !== 'number' ||
+      typeof end !== 'number' ||
+      !Number.isSafeInteger(begin) ||
+      !Number.isSafeInteger(end) ||
+      begin < 0 ||
+      end < begin
+    ) {
+      throw fmt(
+        label,
+        `${where}: data_offsets must be integers with 0 <= begin <= end, got ${JSON.stringify(offsets)}`,
+      );
     }
     if (end > dataSize) {
-      throw fmt(label, `${where}: data_offsets [${begin}, ${end}] run past the end of the data area (${dataSize} bytes)`);
+      throw fmt(
+        label,
+        `${where}: data_offsets [${begin}, ${end}] run past the end of the data area (${dataSize} bytes)`,
+      );
     }
     const byteLength = dtypeByteLength(dtype, numel);
-    if (Number.isNaN(byteLength)) throw fmt(label, `${where}: shape ${JSON.stringify(shape)} of packed ${dtype} is not a whole number of bytes`);
+    if (Number.isNaN(byteLength))
+      throw fmt(label, `${where}: shape ${JSON.stringify(shape)} of packed ${dtype} is not a whole number of bytes`);
     if (end - begin !== byteLength) {
-      throw fmt(label, `${where}: shape ${JSON.stringify(shape)} x ${DTYPE_SIZE[dtype]} bytes (${dtype}) = ${byteLength} bytes, but data_offsets span ${end - begin}`);
+      throw fmt(
+        label,
+        `${where}: shape ${JSON.stringify(shape)} x ${DTYPE_SIZE[dtype]} bytes (${dtype}) = ${byteLength} bytes, but data_offsets span ${end - begin}`,
+      );
     }
-    tensors.set(name, Object.freeze({ name, dtype, shape: Object.freeze([...(shape as number[])]), numel, fileOffset: dataStart + begin, byteLength }));
+    tensors.set(
+      name,
+      Object.freeze({
+        name,
+        dtype,
+        shape: Object.freeze([...(shape as number[])]),
+        numel,
+        fileOffset: dataStart + begin,
+        byteLength,
+      }),
+    );
     ranges.push([begin, end, name]);
   }
   // As in the reference implementation, tensors must tile the data area exactly: no overlap, no
@@ -189,12 +243,23 @@ function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: num
     const [begin, end, name] = ranges[i];
     if (begin < covered) {
       const prev = ranges[i - 1];
-      throw fmt(label, `tensors ${JSON.stringify(prev[2])} [${prev[0]}, ${prev[1]}] and ${JSON.stringify(name)} [${begin}, ${end}] overlap`);
+      throw fmt(
+        label,
+        `tensors ${JSON.stringify(prev[2])} [${prev[0]}, ${prev[1]}] and ${JSON.stringify(name)} [${begin}, ${end}] overlap`,
+      );
     }
-    if (begin > covered) throw fmt(label, `data area bytes [${covered}, ${begin}) belong to no tensor (gap before ${JSON.stringify(name)})`);
+    if (begin > covered)
+      throw fmt(
+        label,
+        `data area bytes [${covered}, ${begin}) belong to no tensor (gap before ${JSON.stringify(name)})`,
+      );
     covered = end;
   }
-  if (covered !== dataSize) throw fmt(label, `tensors cover ${covered} bytes of the ${dataSize}-byte data area (trailing bytes after the last tensor)`);
+  if (covered !== dataSize)
+    throw fmt(
+      label,
+      `tensors cover ${covered} bytes of the ${dataSize}-byte data area (trailing bytes after the last tensor)`,
+    );
   return { headerLength, metadata, tensors };
 }
 
@@ -257,10 +322,12 @@ export class SafetensorsFile implements TensorReader {
     const prefix = new Uint8Array(8);
     await src.read(prefix, 0);
     const n = Buffer.from(prefix.buffer).readBigUInt64LE(0);
-    if (n > BigInt(MAX_HEADER_BYTES)) throw fmt(label, `header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
+    if (n > BigInt(MAX_HEADER_BYTES))
+      throw fmt(label, `header length ${n} exceeds the limit of ${MAX_HEADER_BYTES} bytes`);
     const headerLength = Number(n);
     if (headerLength < 2) throw fmt(label, `header length ${headerLength} is too small for a JSON object`);
-    if (8 + headerLength > src.size) throw fmt(label, `header length ${headerLength} runs past the end of the ${src.size}-byte file`);
+    if (8 + headerLength > src.size)
+      throw fmt(label, `header length ${headerLength} runs past the end of the ${src.size}-byte file`);
     const json = new Uint8Array(headerLength);
     await src.read(json, 8);
     return new SafetensorsFile(src, parseHeader(json, headerLength, src.size, label));
@@ -280,7 +347,8 @@ export class SafetensorsFile implements TensorReader {
 
   /** Validates a safetensors file held in memory (the buffer is not copied). */
   static async fromBuffer(buffer: Uint8Array, label = '<buffer>'): Promise<SafetensorsFile> {
-    if (!(buffer instanceof Uint8Array)) throw new SaltTypeError(`buffer must be a Uint8Array, got ${describe(buffer)}`);
+    if (!(buffer instanceof Uint8Array))
+      throw new SaltTypeError(`buffer must be a Uint8Array, got ${describe(buffer)}`);
     return SafetensorsFile.fromSource(new BufferSource(buffer, label));
   }
 
@@ -305,7 +373,10 @@ export class SafetensorsFile implements TensorReader {
 
   async readBytes(name: string): Promise<Buffer> {
     const t = this.info(name);
-    const out = allocate(() => Buffer.alloc(t.byteLength), `${t.byteLength} bytes for tensor ${JSON.stringify(name)} of ${this.path}`);
+    const out = allocate(
+      () => Buffer.alloc(t.byteLength),
+      `${t.byteLength} bytes for tensor ${JSON.stringify(name)} of ${this.path}`,
+    );
     if (t.byteLength) await this.#src.read(out, t.fileOffset);
     return out;
   }
@@ -323,19 +394,34 @@ export class SafetensorsFile implements TensorReader {
   async readFloat32(name: string, options: ReadFloat32Options = {}): Promise<Float32Array> {
     const t = this.info(name);
     if (!isFloatDtype(t.dtype)) {
-      throw new SaltError('E_UNSUPPORTED', `${this.path}: tensor ${JSON.stringify(name)} has dtype ${t.dtype}; only F32, F16 and BF16 can be read as Float32 (use readBytes for raw bytes)`);
+      throw new SaltError(
+        'E_UNSUPPORTED',
+        `${this.path}: tensor ${JSON.stringify(name)} has dtype ${t.dtype}; only F32, F16 and BF16 can be read as Float32 (use readBytes for raw bytes)`,
+      );
     }
     const rows = t.shape.length ? t.shape[0] : 1;
     const rowStart = options.rowStart ?? 0;
     const rowEnd = options.rowEnd ?? rows;
-    if (!Number.isSafeInteger(rowStart) || !Number.isSafeInteger(rowEnd) || rowStart < 0 || rowEnd < rowStart || rowEnd > rows) {
-      throw new SaltError('E_ARGUMENT', `rows [${describe(rowStart)}, ${describe(rowEnd)}) of tensor ${JSON.stringify(name)} must lie within [0, ${rows}]`);
+    if (
+      !Number.isSafeInteger(rowStart) ||
+      !Number.isSafeInteger(rowEnd) ||
+      rowStart < 0 ||
+      rowEnd < rowStart ||
+      rowEnd > rows
+    ) {
+      throw new SaltError(
+        'E_ARGUMENT',
+        `rows [${describe(rowStart)}, ${describe(rowEnd)}) of tensor ${JSON.stringify(name)} must lie within [0, ${rows}]`,
+      );
     }
     const rowElems = rows === 0 ? 0 : t.numel / rows;
     const count = (rowEnd - rowStart) * rowElems;
     const item = DTYPE_SIZE[t.dtype];
     const start = t.fileOffset + rowStart * rowElems * item;
-    const out = allocate(() => new Float32Array(count), `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`);
+    const out = allocate(
+      () => new Float32Array(count),
+      `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`,
+    );
     if (count === 0) return out;
     if (t.dtype === 'F32') {
       // Read straight into the result's memory: no intermediate copy.
@@ -366,13 +452,17 @@ export class SafetensorsFile implements TensorReader {
  */
 export function bytesToFloat32(bytes: Uint8Array, dtype: FloatDtype): Float32Array {
   const item = DTYPE_SIZE[dtype];
-  if (bytes.length % item !== 0) throw new SaltError('E_SHAPE', `${bytes.length} bytes is not a whole number of ${dtype} elements`);
+  if (bytes.length % item !== 0)
+    throw new SaltError('E_SHAPE', `${bytes.length} bytes is not a whole number of ${dtype} elements`);
   const n = bytes.length / item;
   if (dtype === 'F32') {
     if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
     return new Float32Array(bytes.slice().buffer, 0, n);
   }
-  const src = bytes.byteOffset % 2 === 0 ? new Uint16Array(bytes.buffer, bytes.byteOffset, n) : new Uint16Array(bytes.slice().buffer, 0, n);
+  const src =
+    bytes.byteOffset % 2 === 0
+      ? new Uint16Array(bytes.buffer, bytes.byteOffset, n)
+      : new Uint16Array(bytes.slice().buffer, 0, n);
   const out = new Float32Array(n);
   if (dtype === 'F16') decodeF16(src, out);
   else decodeBF16(src, out);
@@ -431,20 +521,42 @@ function checkTensorSpec(t: TensorToWrite, seen: Set<string>): number {
   if (t.name === '__metadata__') throw new SaltError('E_ARGUMENT', 'tensor name "__metadata__" is reserved');
   if (seen.has(t.name)) throw new SaltError('E_ARGUMENT', `tensor name ${JSON.stringify(t.name)} is used twice`);
   seen.add(t.name);
-  if (!isDtype(t.dtype)) throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: unknown dtype ${describe(t.dtype)}`);
+  if (!isDtype(t.dtype))
+    throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: unknown dtype ${describe(t.dtype)}`);
   if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-    throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: shape must be an array of non-negative integers, got ${describe(t.shape)}`);
+    throw new SaltError(
+      'E_ARGUMENT',
+      `tensor ${JSON.stringify(t.name)}: shape must be an array of non-negative integers, got ${describe(t.shape)}`,
+    );
   }
   const numel = t.shape.reduce((a, b) => a * b, 1);
   const bytes = dtypeByteLength(t.dtype, numel);
-  if (Number.isNaN(bytes)) throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} of ${t.dtype} is not a whole number of bytes`);
+  if (Number.isNaN(bytes))
+    throw new SaltError(
+      'E_ARGUMENT',
+      `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} of ${t.dtype} is not a whole number of bytes`,
+    );
   if (t.data instanceof Float32Array) {
-    if (!isFloatDtype(t.dtype)) throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: Float32Array data needs dtype F32, F16 or BF16, got ${t.dtype}`);
-    if (t.data.length !== numel) throw new SaltError('E_SHAPE', `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} has ${numel} elements, data has ${t.data.length}`);
+    if (!isFloatDtype(t.dtype))
+      throw new SaltError(
+        'E_ARGUMENT',
+        `tensor ${JSON.stringify(t.name)}: Float32Array data needs dtype F32, F16 or BF16, got ${t.dtype}`,
+      );
+    if (t.data.length !== numel)
+      throw new SaltError(
+        'E_SHAPE',
+        `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} has ${numel} elements, data has ${t.data.length}`,
+      );
   } else if (t.data instanceof Uint8Array) {
-    if (t.data.length !== bytes) throw new SaltError('E_SHAPE', `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} in ${t.dtype} is ${bytes} bytes, data has ${t.data.length}`);
+    if (t.data.length !== bytes)
+      throw new SaltError(
+        'E_SHAPE',
+        `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} in ${t.dtype} is ${bytes} bytes, data has ${t.data.length}`,
+      );
   } else if (typeof t.data !== 'function') {
-    throw new SaltTypeError(`tensor ${JSON.stringify(t.name)}: data must be a Float32Array, a Uint8Array or a function returning chunks, got ${describe(t.data)}`);
+    throw new SaltTypeError(
+      `tensor ${JSON.stringify(t.name)}: data must be a Float32Array, a Uint8Array or a function returning chunks, got ${describe(t.data)}`,
+    );
   }
   return bytes;
 }
@@ -455,7 +567,8 @@ function buildHeader(tensors: readonly TensorToWrite[], sizes: number[], metadat
   const header: Record<string, unknown> = Object.create(null);
   if (metadata && Object.keys(metadata).length) {
     for (const [k, v] of Object.entries(metadata)) {
-      if (typeof v !== 'string') throw new SaltTypeError(`metadata value for ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
+      if (typeof v !== 'string')
+        throw new SaltTypeError(`metadata value for ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
     }
     const meta: Record<string, string> = Object.create(null);
     for (const [k, v] of Object.entries(metadata)) meta[k] = v;
@@ -502,7 +615,9 @@ async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: numbe
   let written = 0;
   const src = t.data() as AsyncIterable<Float32Array | Uint8Array> | Iterable<Float32Array | Uint8Array>;
   const it: AsyncIterator<Float32Array | Uint8Array> | Iterator<Float32Array | Uint8Array> =
-    Symbol.asyncIterator in src ? (src as AsyncIterable<Float32Array | Uint8Array>)[Symbol.asyncIterator]() : (src as Iterable<Float32Array | Uint8Array>)[Symbol.iterator]();
+    Symbol.asyncIterator in src
+      ? (src as AsyncIterable<Float32Array | Uint8Array>)[Symbol.asyncIterator]()
+      : (src as Iterable<Float32Array | Uint8Array>)[Symbol.iterator]();
   // One chunk of read-ahead: the next chunk is produced (e.g. read from disk) while this one is written.
   // At most two chunks are held at a time.
   let pending = Promise.resolve(it.next());
@@ -514,14 +629,19 @@ async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: numbe
     pending.catch(() => undefined); // handled when awaited; avoids an unhandled rejection if writing fails first
     let bytes: Uint8Array;
     if (chunk instanceof Float32Array) {
-      if (!isFloatDtype(t.dtype)) throw new SaltError('E_ARGUMENT', `${where}: Float32Array chunks need dtype F32, F16 or BF16, got ${t.dtype}`);
+      if (!isFloatDtype(t.dtype))
+        throw new SaltError('E_ARGUMENT', `${where}: Float32Array chunks need dtype F32, F16 or BF16, got ${t.dtype}`);
       bytes = encodeFloats(chunk, t.dtype);
     } else if (chunk instanceof Uint8Array) {
       bytes = chunk;
     } else {
       throw new SaltTypeError(`${where}: chunks must be Float32Array or Uint8Array, got ${describe(chunk)}`);
     }
-    if (written + bytes.length > expected) throw new SaltError('E_SHAPE', `${where}: chunks give more than the ${expected} bytes of shape ${JSON.stringify(t.shape)} in ${t.dtype}`);
+    if (written + bytes.length > expected)
+      throw new SaltError(
+        'E_SHAPE',
+        `${where}: chunks give more than the ${expected} bytes of shape ${JSON.stringify(t.shape)} in ${t.dtype}`,
+      );
     try {
       await writeAll(fh, bytes, label);
     } catch (err) {
@@ -530,7 +650,11 @@ async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: numbe
     }
     written += bytes.length;
   }
-  if (written !== expected) throw new SaltError('E_SHAPE', `${where}: chunks gave ${written} bytes, shape ${JSON.stringify(t.shape)} in ${t.dtype} needs ${expected}`);
+  if (written !== expected)
+    throw new SaltError(
+      'E_SHAPE',
+      `${where}: chunks gave ${written} bytes, shape ${JSON.stringify(t.shape)} in ${t.dtype} needs ${expected}`,
+    );
 }
 
 /**
@@ -538,7 +662,11 @@ async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: numbe
  * chunk size for streamed and raw data). The file is written under a temporary name in the target
  * folder and renamed when complete. Returns the number of bytes written.
  */
-export async function writeSafetensors(path: string, tensors: readonly TensorToWrite[], options: WriteSafetensorsOptions = {}): Promise<number> {
+export async function writeSafetensors(
+  path: string,
+  tensors: readonly TensorToWrite[],
+  options: WriteSafetensorsOptions = {},
+): Promise<number> {
   checkLittleEndian();
   const sizes = checkTensorSpecs(tensors);
   const header = buildHeader(tensors, sizes, options.metadata);
@@ -555,5 +683,8 @@ export async function writeSafetensors(path: string, tensors: readonly TensorToW
 
 /** Byte size a tensor will take on disk. */
 export function tensorByteSize(t: Pick<TensorToWrite, 'dtype' | 'shape'>): number {
-  return dtypeByteLength(t.dtype, t.shape.reduce((a, b) => a * b, 1));
+  return dtypeByteLength(
+    t.dtype,
+    t.shape.reduce((a, b) => a * b, 1),
+  );
 }

@@ -2,13 +2,14 @@
  * Word-vector tables: reading text formats (.vec / GloVe .txt) and a cache format
  * (a safetensors file with one F32 tensor "vectors" plus a JSON vocabulary file).
  */
-import { readFile, stat } from 'node:fs/promises';
-import { openRegularFile } from './files.js';
 import { createHash } from 'node:crypto';
+import { readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+
 import { cacheDir } from '../data/npmFetch.js';
-import { SaltError, SaltTypeError, describe } from '../errors.js';
+import { describe, SaltError, SaltTypeError } from '../errors.js';
 import { ioError, pathExists, writeBytesAtomic } from './atomic.js';
+import { openRegularFile } from './files.js';
 import { SafetensorsFile, writeSafetensors } from './safetensors.js';
 
 /** A table of word vectors: row i of `vectors` (row-major, `dim` wide) belongs to `words[i]`. */
@@ -33,11 +34,17 @@ export function indexWords(words: readonly string[]): Map<string, number> {
 /** Checks that a table's parts agree (E_SHAPE otherwise). */
 export function checkVectorTable(t: VectorTable, label = 'table'): void {
   if (t === null || typeof t !== 'object') throw new SaltTypeError(`${label} must be an object, got ${describe(t)}`);
-  if (!Array.isArray(t.words)) throw new SaltTypeError(`${label}.words must be an array of strings, got ${describe(t.words)}`);
-  if (!(t.vectors instanceof Float32Array)) throw new SaltTypeError(`${label}.vectors must be a Float32Array, got ${describe(t.vectors)}`);
-  if (!Number.isSafeInteger(t.dim) || t.dim < 1) throw new SaltError('E_ARGUMENT', `${label}.dim must be a positive integer, got ${describe(t.dim)}`);
+  if (!Array.isArray(t.words))
+    throw new SaltTypeError(`${label}.words must be an array of strings, got ${describe(t.words)}`);
+  if (!(t.vectors instanceof Float32Array))
+    throw new SaltTypeError(`${label}.vectors must be a Float32Array, got ${describe(t.vectors)}`);
+  if (!Number.isSafeInteger(t.dim) || t.dim < 1)
+    throw new SaltError('E_ARGUMENT', `${label}.dim must be a positive integer, got ${describe(t.dim)}`);
   if (t.vectors.length !== t.words.length * t.dim) {
-    throw new SaltError('E_SHAPE', `${label}: ${t.words.length} words x dim ${t.dim} = ${t.words.length * t.dim} values expected, vectors has ${t.vectors.length}`);
+    throw new SaltError(
+      'E_SHAPE',
+      `${label}: ${t.words.length} words x dim ${t.dim} = ${t.words.length * t.dim} values expected, vectors has ${t.vectors.length}`,
+    );
   }
 }
 
@@ -76,7 +83,8 @@ class FloatCollector {
   }
   /** The values, in an array of exactly their length. */
   take(): Float32Array {
-    if (this.fixed || (!this.blocks.length && this.pos === this.cur.length)) return this.pos === this.cur.length ? this.cur : this.cur.slice(0, this.pos);
+    if (this.fixed || (!this.blocks.length && this.pos === this.cur.length))
+      return this.pos === this.cur.length ? this.cur : this.cur.slice(0, this.pos);
     const out = new Float32Array(this.length);
     let off = 0;
     for (const b of this.blocks) {
@@ -155,14 +163,16 @@ async function* textLines(path: string): AsyncGenerator<string> {
  */
 export async function readTextVectors(path: string, options: ReadTextVectorsOptions = {}): Promise<VectorTable> {
   const max = options.maxWords ?? Infinity;
-  if (max !== Infinity && (!Number.isSafeInteger(max) || max < 0)) throw new SaltError('E_ARGUMENT', `maxWords must be a non-negative integer, got ${describe(max)}`);
+  if (max !== Infinity && (!Number.isSafeInteger(max) || max < 0))
+    throw new SaltError('E_ARGUMENT', `maxWords must be a non-negative integer, got ${describe(max)}`);
   let size: number;
   try {
     const st = await stat(path);
     if (!st.isFile()) throw new SaltError('E_IO', `vector file ${JSON.stringify(path)} is not a regular file`);
     size = st.size;
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SaltError('E_NOT_FOUND', `vector file ${JSON.stringify(path)} does not exist`);
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new SaltError('E_NOT_FOUND', `vector file ${JSON.stringify(path)} does not exist`);
     throw ioError(err, `could not stat vector file ${JSON.stringify(path)}`);
   }
   const words: string[] = [];
@@ -182,7 +192,10 @@ export async function readTextVectors(path: string, options: ReadTextVectorsOpti
         if (dim < 1) throw new SaltError('E_FORMAT', `${path}:1: header declares dimension ${dim}`);
         // Every row takes at least 2 bytes per value ("0 "): a header promising more cannot be true.
         if (!Number.isSafeInteger(declared * dim) || declared * dim * 2 > size) {
-          throw new SaltError('E_FORMAT', `${path}:1: header declares ${fields[0]} vectors of dimension ${dim}, more than the ${size}-byte file can hold`);
+          throw new SaltError(
+            'E_FORMAT',
+            `${path}:1: header declares ${fields[0]} vectors of dimension ${dim}, more than the ${size}-byte file can hold`,
+          );
         }
         vals = new FloatCollector(Math.min(declared, max) * dim);
         continue;
@@ -190,15 +203,28 @@ export async function readTextVectors(path: string, options: ReadTextVectorsOpti
       if (words.length >= max) break;
       if (dim === 0) {
         dim = fields.length - 1;
-        if (dim < 1) throw new SaltError('E_FORMAT', `${path}:${lineNo}: expected a word followed by numbers, got ${describe(line)}`);
+        if (dim < 1)
+          throw new SaltError(
+            'E_FORMAT',
+            `${path}:${lineNo}: expected a word followed by numbers, got ${describe(line)}`,
+          );
         vals = new FloatCollector();
       }
-      if (declared !== null && words.length >= declared) throw new SaltError('E_FORMAT', `${path}:${lineNo}: header declares ${declared} vectors, file has more`);
-      if (fields.length < dim + 1) throw new SaltError('E_FORMAT', `${path}:${lineNo}: expected a word and ${dim} numbers, got ${fields.length - 1} fields after the first`);
+      if (declared !== null && words.length >= declared)
+        throw new SaltError('E_FORMAT', `${path}:${lineNo}: header declares ${declared} vectors, file has more`);
+      if (fields.length < dim + 1)
+        throw new SaltError(
+          'E_FORMAT',
+          `${path}:${lineNo}: expected a word and ${dim} numbers, got ${fields.length - 1} fields after the first`,
+        );
       const word = fields.length === dim + 1 ? fields[0] : fields.slice(0, fields.length - dim).join(' ');
       for (let i = fields.length - dim; i < fields.length; i++) {
         const f = fields[i];
-        if (!NUMBER.test(f)) throw new SaltError('E_FORMAT', `${path}:${lineNo}: value ${i - (fields.length - dim) + 1} of ${JSON.stringify(word)} is not a number: ${describe(f)}`);
+        if (!NUMBER.test(f))
+          throw new SaltError(
+            'E_FORMAT',
+            `${path}:${lineNo}: value ${i - (fields.length - dim) + 1} of ${JSON.stringify(word)} is not a number: ${describe(f)}`,
+          );
         vals.push(Number(f.replace(/^([+-]?)inf(inity)?$/i, '$1Infinity')));
       }
       words.push(word);
@@ -224,14 +250,22 @@ export function vectorCachePaths(base: string): { tensors: string; vocab: string
  * `__metadata__`) and `<base>.vocab.json` (JSON array of the words). Each file is written atomically;
  * the safetensors file is written last. Replaces an existing pair.
  */
-export async function writeVectorCache(base: string, table: VectorTable, metadata: Record<string, string> = {}): Promise<void> {
+export async function writeVectorCache(
+  base: string,
+  table: VectorTable,
+  metadata: Record<string, string> = {},
+): Promise<void> {
   checkVectorTable(table);
   const p = vectorCachePaths(base);
   await writeBytesAtomic(p.vocab, JSON.stringify(table.words), { overwrite: true });
-  await writeSafetensors(p.tensors, [{ name: 'vectors', dtype: 'F32', shape: [table.words.length, table.dim], data: table.vectors }], {
-    metadata: { ...metadata, format: 'salt-vectors', rows: String(table.words.length) },
-    overwrite: true,
-  });
+  await writeSafetensors(
+    p.tensors,
+    [{ name: 'vectors', dtype: 'F32', shape: [table.words.length, table.dim], data: table.vectors }],
+    {
+      metadata: { ...metadata, format: 'salt-vectors', rows: String(table.words.length) },
+      overwrite: true,
+    },
+  );
 }
 
 /**
@@ -247,14 +281,23 @@ export async function readVectorCache(base: string): Promise<VectorTable & { met
     if (err instanceof SyntaxError) throw new SaltError('E_FORMAT', `${p.vocab}: not valid JSON`);
     throw ioError(err, `could not read ${JSON.stringify(p.vocab)}`);
   }
-  if (!Array.isArray(words) || words.some((w) => typeof w !== 'string')) throw new SaltError('E_FORMAT', `${p.vocab}: expected a JSON array of strings`);
+  if (!Array.isArray(words) || words.some((w) => typeof w !== 'string'))
+    throw new SaltError('E_FORMAT', `${p.vocab}: expected a JSON array of strings`);
   const f = await SafetensorsFile.open(p.tensors);
   try {
     const t = f.info('vectors');
     if (t.shape.length !== 2 || t.shape[0] !== words.length) {
-      throw new SaltError('E_FORMAT', `${p.tensors}: "vectors" has shape [${t.shape.join(', ')}], expected [${words.length}, dim] to match ${p.vocab}`);
+      throw new SaltError(
+        'E_FORMAT',
+        `${p.tensors}: "vectors" has shape [${t.shape.join(', ')}], expected [${words.length}, dim] to match ${p.vocab}`,
+      );
     }
-    return { words: words as string[], dim: t.shape[1], vectors: await f.readFloat32('vectors'), metadata: { ...f.metadata } };
+    return {
+      words: words as string[],
+      dim: t.shape[1],
+      vectors: await f.readFloat32('vectors'),
+      metadata: { ...f.metadata },
+    };
   } finally {
     await f.close();
   }
@@ -264,7 +307,11 @@ export async function readVectorCache(base: string): Promise<VectorTable & { met
  * Returns the table cached at `base`, building it with `build` and caching it first when the
  * cache is missing or unreadable. Safe when several processes race (each writes atomically).
  */
-export async function cachedVectors(base: string, build: () => Promise<VectorTable>, metadata: Record<string, string> = {}): Promise<VectorTable> {
+export async function cachedVectors(
+  base: string,
+  build: () => Promise<VectorTable>,
+  metadata: Record<string, string> = {},
+): Promise<VectorTable> {
   const p = vectorCachePaths(base);
   if ((await pathExists(p.tensors)) && (await pathExists(p.vocab))) {
     try {
@@ -292,7 +339,14 @@ export async function cachedTextVectors(path: string, options: { cache?: string 
   } catch (err) {
     throw ioError(err, `could not stat vector file ${JSON.stringify(path)}`);
   }
-  const key = createHash('sha256').update(`${resolve(path)}\0${st.size}\0${st.mtimeMs}`).digest('hex').slice(0, 16);
-  const base = join(options.cache ?? cacheDir(), 'vectors', `${basename(path).replace(/[^A-Za-z0-9_.-]/g, '_')}-${key}`);
+  const key = createHash('sha256')
+    .update(`${resolve(path)}\0${st.size}\0${st.mtimeMs}`)
+    .digest('hex')
+    .slice(0, 16);
+  const base = join(
+    options.cache ?? cacheDir(),
+    'vectors',
+    `${basename(path).replace(/[^A-Za-z0-9_.-]/g, '_')}-${key}`,
+  );
   return cachedVectors(base, () => readTextVectors(path), { source: basename(path) });
 }

@@ -1,5 +1,6 @@
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
+
 import { packageRoot } from '../paths.js';
 import { addonPath, binding } from './native.js';
 

@@ -3,7 +3,7 @@
  * Every kernel runs off the JavaScript thread and returns a Promise; inputs are read in place (no
  * copies) and must not be modified or transferred until the Promise settles.
  */
-import { SaltError, type ErrorCode } from '../errors.js';
+import { type ErrorCode, SaltError } from '../errors.js';
 import { binding } from './native.js';
 import {
   checkFloat32,
@@ -116,7 +116,10 @@ interface JobSize {
   maxNeighbours?: number;
 }
 
-function checkCommon(options: KernelOptions | undefined, job: JobSize = {}): { backend: 'cpu' | 'cuda'; threads: number } {
+function checkCommon(
+  options: KernelOptions | undefined,
+  job: JobSize = {},
+): { backend: 'cpu' | 'cuda'; threads: number } {
   const o = options ?? {};
   const requested = o.backend === undefined ? 'auto' : checkOneOf('options.backend', o.backend, BACKENDS);
   const threads = o.threads === undefined ? 0 : checkInteger('options.threads', o.threads, 0, 4096);
@@ -179,7 +182,10 @@ async function call<T>(fn: () => Promise<T>): Promise<T> {
 function toSaltError(err: unknown, trace: Error): Error {
   if (err instanceof SaltError || !(err instanceof Error)) return err as Error;
   // V8 reports a failed output allocation as a RangeError without a code.
-  const fallback = err instanceof RangeError && /allocation failed|Invalid typed array length/i.test(err.message) ? 'E_NO_MEMORY' : 'E_INTERNAL';
+  const fallback =
+    err instanceof RangeError && /allocation failed|Invalid typed array length/i.test(err.message)
+      ? 'E_NO_MEMORY'
+      : 'E_INTERNAL';
   const code = ((err as { code?: string }).code ?? fallback) as ErrorCode;
   const e = new SaltError(code, err.message, { cause: err });
   e.stack = `${e.name}: ${e.message}\n${(trace.stack ?? '').split('\n').slice(1).join('\n')}`;
@@ -202,10 +208,24 @@ export function topkCosine(queries: Matrix, base: Matrix, k: number, options?: T
     checkInteger('k', k, 1, base.rows, 'base.rows');
     const { backend, threads } = checkCommon(options, { topkK: k });
     const tileRows = options?.tileRows === undefined ? 0 : checkInteger('options.tileRows', options.tileRows, 0);
-    const precision = options?.precision === undefined ? 'fp32' : checkOneOf('options.precision', options.precision, ['fp32', 'tf32'] as const);
+    const precision =
+      options?.precision === undefined
+        ? 'fp32'
+        : checkOneOf('options.precision', options.precision, ['fp32', 'tf32'] as const);
     const n = queries.rows;
     return call(() =>
-      binding().topkCosine({ queries: queries.data, n, base: base.data, m: base.rows, d: base.cols, k, tileRows, threads, precision, backend }),
+      binding().topkCosine({
+        queries: queries.data,
+        n,
+        base: base.data,
+        m: base.rows,
+        d: base.cols,
+        k,
+        tileRows,
+        threads,
+        precision,
+        backend,
+      }),
     ).then((r) => ({ ...r, n, k }));
   } catch (err) {
     return Promise.reject(err);
@@ -247,12 +267,16 @@ export function sparsemaxSync(scores: Matrix, options?: Omit<KernelOptions, 'bac
  */
 export function solveNeighbourhoods(args: SolveArgs): Promise<SolveResult> {
   try {
-    if (typeof args !== 'object' || args === null) throw new SaltError('E_ARGUMENT', 'solveNeighbourhoods expects an argument object');
+    if (typeof args !== 'object' || args === null)
+      throw new SaltError('E_ARGUMENT', 'solveNeighbourhoods expects an argument object');
     const queries = checkMatrix('queries', args.queries);
     const anchorsPlm = checkMatrix('anchorsPlm', args.anchorsPlm, { value: queries.cols, name: 'queries.cols' });
     const anchorsSrc = checkMatrix('anchorsSrc', args.anchorsSrc);
     if (anchorsSrc.rows !== anchorsPlm.rows) {
-      throw new SaltError('E_SHAPE', `anchorsSrc.rows must equal anchorsPlm.rows = ${anchorsPlm.rows}, received ${anchorsSrc.rows}`);
+      throw new SaltError(
+        'E_SHAPE',
+        `anchorsSrc.rows must equal anchorsPlm.rows = ${anchorsPlm.rows}, received ${anchorsSrc.rows}`,
+      );
     }
     if (anchorsPlm.rows < 1) throw new SaltError('E_SHAPE', 'anchorsPlm must have at least one row, received 0');
     const nb = checkNeighbourhoods('neighbours', args.neighbours, queries.rows);
@@ -266,7 +290,10 @@ export function solveNeighbourhoods(args: SolveArgs): Promise<SolveResult> {
     if (args.prior !== undefined) {
       prior = checkFloat32('prior', args.prior);
       if (prior.length !== nb.indices.length) {
-        throw new SaltError('E_SHAPE', `prior must have one weight per neighbour entry (${nb.indices.length}), received ${prior.length}`);
+        throw new SaltError(
+          'E_SHAPE',
+          `prior must have one weight per neighbour entry (${nb.indices.length}), received ${prior.length}`,
+        );
       }
     }
     const { backend, threads } = checkCommon(args, { maxNeighbours: maxListLength(nb.offsets) });
@@ -300,18 +327,32 @@ export function solveNeighbourhoods(args: SolveArgs): Promise<SolveResult> {
  */
 export function applyWeights(args: ApplyWeightsArgs): Promise<{ out: Float32Array }> {
   try {
-    if (typeof args !== 'object' || args === null) throw new SaltError('E_ARGUMENT', 'applyWeights expects an argument object');
+    if (typeof args !== 'object' || args === null)
+      throw new SaltError('E_ARGUMENT', 'applyWeights expects an argument object');
     const n = checkInteger('n', args.n, 0);
     const anchorsSrc = checkMatrix('anchorsSrc', args.anchorsSrc);
     if (anchorsSrc.rows < 1) throw new SaltError('E_SHAPE', 'anchorsSrc must have at least one row, received 0');
     const nb = checkNeighbourhoods('neighbours', args.neighbours, n);
     const weights = checkFloat32('weights', args.weights);
     if (weights.length !== nb.indices.length) {
-      throw new SaltError('E_SHAPE', `weights must have one weight per neighbour entry (${nb.indices.length}), received ${weights.length}`);
+      throw new SaltError(
+        'E_SHAPE',
+        `weights must have one weight per neighbour entry (${nb.indices.length}), received ${weights.length}`,
+      );
     }
     const { backend, threads } = checkCommon(args, { maxNeighbours: maxListLength(nb.offsets) });
     return call(() =>
-      binding().applyWeights({ n, offsets: nb.offsets, indices: nb.indices, weights, anchorsSrc: anchorsSrc.data, m: anchorsSrc.rows, hs: anchorsSrc.cols, threads, backend }),
+      binding().applyWeights({
+        n,
+        offsets: nb.offsets,
+        indices: nb.indices,
+        weights,
+        anchorsSrc: anchorsSrc.data,
+        m: anchorsSrc.rows,
+        hs: anchorsSrc.cols,
+        threads,
+        backend,
+      }),
     );
   } catch (err) {
     return Promise.reject(err);

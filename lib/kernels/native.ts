@@ -3,6 +3,7 @@
  * binding. Internal: the public API in kernels.ts validates arguments before calling it.
  */
 import { createRequire } from 'node:module';
+
 import { SaltError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 
@@ -54,7 +55,14 @@ export interface RawBinding {
     },
   ): Promise<{ out: Float32Array; residual: Float32Array; coefNorm: Float32Array; coefficients?: Float32Array }>;
   applyWeights(
-    args: RawCsr & { weights: Float32Array; anchorsSrc: Float32Array; m: number; hs: number; threads?: number; backend: 'cpu' | 'cuda' },
+    args: RawCsr & {
+      weights: Float32Array;
+      anchorsSrc: Float32Array;
+      m: number;
+      hs: number;
+      threads?: number;
+      backend: 'cpu' | 'cuda';
+    },
   ): Promise<{ out: Float32Array }>;
   info(): {
     faiss: string;

@@ -3,7 +3,7 @@
  * SaltRangeError (E_SHAPE / E_ARGUMENT) whose message names the argument, what was expected and
  * what was received.
  */
-import { SaltRangeError, SaltTypeError, describe } from '../errors.js';
+import { describe, SaltRangeError, SaltTypeError } from '../errors.js';
 
 /** A dense row-major float32 matrix. */
 export interface Matrix {
@@ -28,12 +28,19 @@ export function matrix(data: Float32Array, rows: number, cols: number): Matrix {
   return m;
 }
 
-export function checkInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER, maxName?: string): number {
+export function checkInteger(
+  name: string,
+  value: unknown,
+  min: number,
+  max = Number.MAX_SAFE_INTEGER,
+  maxName?: string,
+): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
     throw new SaltTypeError(`${name} must be an integer, received ${describe(value)}`);
   }
   if (value < min || value > max) {
-    const range = max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]${maxName ? ` (${maxName})` : ''}`;
+    const range =
+      max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]${maxName ? ` (${maxName})` : ''}`;
     throw new SaltRangeError(`${name} must be an integer ${range}, received ${value}`);
   }
   return value;
@@ -48,12 +55,14 @@ export function checkNumber(name: string, value: unknown, min: number): number {
 }
 
 export function checkFloat32(name: string, value: unknown): Float32Array {
-  if (!(value instanceof Float32Array)) throw new SaltTypeError(`${name} must be a Float32Array, received ${describe(value)}`);
+  if (!(value instanceof Float32Array))
+    throw new SaltTypeError(`${name} must be a Float32Array, received ${describe(value)}`);
   return value;
 }
 
 export function checkInt32(name: string, value: unknown): Int32Array {
-  if (!(value instanceof Int32Array)) throw new SaltTypeError(`${name} must be an Int32Array, received ${describe(value)}`);
+  if (!(value instanceof Int32Array))
+    throw new SaltTypeError(`${name} must be an Int32Array, received ${describe(value)}`);
   return value;
 }
 
@@ -65,7 +74,8 @@ export function checkMatrix(name: string, value: unknown, cols?: { value: number
   checkFloat32(`${name}.data`, m.data);
   checkInteger(`${name}.rows`, m.rows, 0);
   checkInteger(`${name}.cols`, m.cols, 1);
-  const rows = m.rows!, c = m.cols!;
+  const rows = m.rows!,
+    c = m.cols!;
   if (m.data!.length !== rows * c) {
     throw new SaltRangeError(
       `${name}.data must have ${name}.rows x ${name}.cols = ${rows} x ${c} = ${rows * c} elements, received ${m.data!.length}`,
@@ -81,13 +91,18 @@ export function checkMatrix(name: string, value: unknown, cols?: { value: number
 /** Checks CSR lists for n tokens (shape only; index ranges are checked natively off the JS thread). */
 export function checkNeighbourhoods(name: string, value: unknown, n: number): Neighbourhoods {
   if (typeof value !== 'object' || value === null) {
-    throw new SaltTypeError(`${name} must be { offsets: Int32Array, indices: Int32Array }, received ${describe(value)}`);
+    throw new SaltTypeError(
+      `${name} must be { offsets: Int32Array, indices: Int32Array }, received ${describe(value)}`,
+    );
   }
   const v = value as Partial<Neighbourhoods>;
   const offsets = checkInt32(`${name}.offsets`, v.offsets);
   const indices = checkInt32(`${name}.indices`, v.indices);
   if (offsets.length !== n + 1) {
-    throw new SaltRangeError(`${name}.offsets must have n + 1 = ${n + 1} elements (one per query row plus one), received ${offsets.length}`, 'E_SHAPE');
+    throw new SaltRangeError(
+      `${name}.offsets must have n + 1 = ${n + 1} elements (one per query row plus one), received ${offsets.length}`,
+      'E_SHAPE',
+    );
   }
   if (offsets[0] !== 0) throw new SaltRangeError(`${name}.offsets[0] must be 0, received ${offsets[0]}`);
   if (offsets[n] !== indices.length) {
@@ -101,7 +116,9 @@ export function checkNeighbourhoods(name: string, value: unknown, n: number): Ne
 
 export function checkOneOf<T extends string>(name: string, value: unknown, allowed: readonly T[]): T {
   if (typeof value !== 'string' || !(allowed as readonly string[]).includes(value)) {
-    throw new SaltRangeError(`${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, received ${describe(value)}`);
+    throw new SaltRangeError(
+      `${name} must be one of ${allowed.map((a) => JSON.stringify(a)).join(', ')}, received ${describe(value)}`,
+    );
   }
   return value as T;
 }

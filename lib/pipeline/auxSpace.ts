@@ -4,12 +4,13 @@
  * token's string.
  */
 import { extname } from 'node:path';
+
 import { SaltError } from '../errors.js';
+import { pathExists } from '../io/atomic.js';
 import { FastTextModel } from '../io/fasttext.js';
 import { readTextVectors } from '../io/vectors.js';
-import { pathExists } from '../io/atomic.js';
-import type { Vocabulary } from '../tokenizer/vocabulary.js';
 import type { Matrix } from '../kernels/validate.js';
+import type { Vocabulary } from '../tokenizer/vocabulary.js';
 
 /** Which aux space a transfer used and how many target tokens have a vector in it. */
 export interface AuxInfo {
@@ -38,7 +39,10 @@ export function countPresent(a: Uint8Array): number {
  * zero, e.g. no n-gram known, counts as absent), anything else as text vectors (exact string lookup).
  * Special and unused tokens never have a vector.
  */
-export async function loadAuxFile(path: string, vocab: Vocabulary): Promise<{ aux: Matrix; present: Uint8Array; info: AuxInfo }> {
+export async function loadAuxFile(
+  path: string,
+  vocab: Vocabulary,
+): Promise<{ aux: Matrix; present: Uint8Array; info: AuxInfo }> {
   if (!(await pathExists(path))) throw new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(path)} does not exist`);
   const n = vocab.size;
   const present = new Uint8Array(n);
@@ -57,7 +61,11 @@ export async function loadAuxFile(path: string, vocab: Vocabulary): Promise<{ au
         for (let j = 0; j < d; j++) if (row[j] !== 0) nz = true;
         present[t] = nz ? 1 : 0;
       }
-      return { aux: { data, rows: n, cols: d }, present, info: { kind: 'fasttext-bin', path, present: countPresent(present) } };
+      return {
+        aux: { data, rows: n, cols: d },
+        present,
+        info: { kind: 'fasttext-bin', path, present: countPresent(present) },
+      };
     } finally {
       ft.close();
     }
@@ -76,5 +84,9 @@ export async function loadAuxFile(path: string, vocab: Vocabulary): Promise<{ au
     data.set(table.vectors.subarray(r * d, r * d + d), t * d);
     present[t] = 1;
   }
-  return { aux: { data, rows: n, cols: d }, present, info: { kind: 'text-vectors', path, present: countPresent(present) } };
+  return {
+    aux: { data, rows: n, cols: d },
+    present,
+    info: { kind: 'text-vectors', path, present: countPresent(present) },
+  };
 }

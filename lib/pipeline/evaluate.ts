@@ -1,12 +1,15 @@
 /** {@link evaluateModels}: the evaluation of methods on two model folders. */
-import { SaltError, SaltTypeError, describe } from '../errors.js';
-import type { AlignOptions, AlignmentReport } from '../tokenizer/align.js';
-import { evaluateTransfer, type EvaluateArgs, type EvaluationResult } from '../transfer/evaluateTransfer.js';
-import { loadSource, mustExist, prepareTarget, type AuxSpec } from './load.js';
+import { describe, SaltError, SaltTypeError } from '../errors.js';
+import type { AlignmentReport, AlignOptions } from '../tokenizer/align.js';
+import { type EvaluateArgs, evaluateTransfer, type EvaluationResult } from '../transfer/evaluateTransfer.js';
+import { type AuxSpec, loadSource, mustExist, prepareTarget } from './load.js';
 import { openPreparer, type Preparer } from './preparer.js';
 
 /** Arguments of {@link evaluateModels}. */
-export interface EvaluateModelsArgs extends Omit<EvaluateArgs, 'source' | 'target' | 'aux' | 'auxPresent' | 'alignment' | 'segmentation'> {
+export interface EvaluateModelsArgs extends Omit<
+  EvaluateArgs,
+  'source' | 'target' | 'aux' | 'auxPresent' | 'alignment' | 'segmentation'
+> {
   source: string;
   target: string;
   aux?: AuxSpec;
@@ -16,13 +19,18 @@ export interface EvaluateModelsArgs extends Omit<EvaluateArgs, 'source' | 'targe
 }
 
 /** {@link evaluateTransfer} on two model folders (source LLM, target PLM) and an optional aux space; tokenizers are parsed and aligned as in {@link transfer}. */
-export async function evaluateModels(
-  args: EvaluateModelsArgs,
-): Promise<{ result: EvaluationResult; alignment: Omit<AlignmentReport, 'samples'>; prepareThread: 'worker' | 'main'; timings: { prepare: number; evaluate: number } }> {
-  if (args === null || typeof args !== 'object') throw new SaltTypeError(`evaluateModels() takes an options object, received ${describe(args)}`);
+export async function evaluateModels(args: EvaluateModelsArgs): Promise<{
+  result: EvaluationResult;
+  alignment: Omit<AlignmentReport, 'samples'>;
+  prepareThread: 'worker' | 'main';
+  timings: { prepare: number; evaluate: number };
+}> {
+  if (args === null || typeof args !== 'object')
+    throw new SaltTypeError(`evaluateModels() takes an options object, received ${describe(args)}`);
   const { source, target, aux, align, worker, ...rest } = args;
   const t0 = performance.now();
-  if (typeof source !== 'string' || source === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
+  if (typeof source !== 'string' || source === '')
+    throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
   await mustExist(source, 'source');
   const src = await loadSource(source);
   let preparer: Preparer;
@@ -33,15 +41,33 @@ export async function evaluateModels(
     throw err;
   }
   try {
-    if (preparer.sourceVocabSize > src.embeddings.rows) throw new SaltError('E_SHAPE', `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`);
+    if (preparer.sourceVocabSize > src.embeddings.rows)
+      throw new SaltError(
+        'E_SHAPE',
+        `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`,
+      );
     // The segmentation (method 'fvt', in the default list too) is computed only when fvt is evaluated.
-    const fvt = rest.methods === undefined || rest.methods.some((m) => (typeof m === 'string' ? m : m?.method) === 'fvt');
+    const fvt =
+      rest.methods === undefined || rest.methods.some((m) => (typeof m === 'string' ? m : m?.method) === 'fvt');
     const pair = await prepareTarget(preparer, target, aux, align ?? {}, () => undefined, { segment: fvt });
     const t1 = performance.now();
-    const result = await evaluateTransfer({ ...rest, source: src.embeddings, target: pair.target, aux: pair.aux, auxPresent: pair.auxPresent, alignment: pair.alignment, segmentation: pair.segmentation });
+    const result = await evaluateTransfer({
+      ...rest,
+      source: src.embeddings,
+      target: pair.target,
+      aux: pair.aux,
+      auxPresent: pair.auxPresent,
+      alignment: pair.alignment,
+      segmentation: pair.segmentation,
+    });
     const { samples: _s, ...alignment } = pair.alignment.report;
     void _s;
-    return { result, alignment, prepareThread: preparer.thread, timings: { prepare: t1 - t0, evaluate: performance.now() - t1 } };
+    return {
+      result,
+      alignment,
+      prepareThread: preparer.thread,
+      timings: { prepare: t1 - t0, evaluate: performance.now() - t1 },
+    };
   } finally {
     await Promise.all([src.model.close(), preparer.close()]);
   }

@@ -3,14 +3,13 @@
  * the source token it shares, or its neighbours (sparsemax weights and, for the salt methods, the
  * regression coefficients) and the row the engine builds for it.
  */
-import { anchorTokens } from '../transfer/partition.js';
+import { describe, SaltError, SaltTypeError } from '../errors.js';
+import { type Backend, solveNeighbourhoods, sparsemax, topkCosine } from '../kernels/kernels.js';
+import { type AlignOptions, MATCH_CATEGORIES, type MatchCategory } from '../tokenizer/align.js';
 import { DEFAULT_K } from '../transfer/options.js';
-import { SaltError, SaltTypeError, describe } from '../errors.js';
-import { solveNeighbourhoods, sparsemax, topkCosine, type Backend } from '../kernels/kernels.js';
-import { MATCH_CATEGORIES, type AlignOptions, type MatchCategory } from '../tokenizer/align.js';
-import type { Vocabulary } from '../tokenizer/vocabulary.js';
+import { anchorTokens } from '../transfer/partition.js';
 import { gatherRows, transferEmbeddings, type TransferMethod } from '../transfer/transferEmbeddings.js';
-import { loadSource, mustExist, prepareTarget, type AuxSpec } from './load.js';
+import { type AuxSpec, loadSource, mustExist, prepareTarget } from './load.js';
 import { openPreparer, type Preparer } from './preparer.js';
 
 /** Arguments of {@link inspectToken}. */
@@ -62,20 +61,32 @@ const INSPECTABLE: readonly TransferMethod[] = ['salt', 'salt-paper', 'salt-ridg
 
 /** Inspects one target token (see the module comment). */
 export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
-  if (typeof args?.token !== 'string' || args.token === '') throw new SaltTypeError(`token must be a non-empty string, received ${describe(args?.token)}`);
+  if (typeof args?.token !== 'string' || args.token === '')
+    throw new SaltTypeError(`token must be a non-empty string, received ${describe(args?.token)}`);
   const method = args.method ?? 'salt';
-  if (!INSPECTABLE.includes(method)) throw new SaltError('E_ARGUMENT', `inspect supports the methods ${INSPECTABLE.join(', ')}, received ${describe(method)}`);
+  if (!INSPECTABLE.includes(method))
+    throw new SaltError(
+      'E_ARGUMENT',
+      `inspect supports the methods ${INSPECTABLE.join(', ')}, received ${describe(method)}`,
+    );
   const kernel = { backend: args.backend, threads: args.threads };
-  if (typeof args.source !== 'string' || args.source === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(args.source)}`);
+  if (typeof args.source !== 'string' || args.source === '')
+    throw new SaltTypeError(`source must be a model folder path, received ${describe(args.source)}`);
   await mustExist(args.source, 'source');
   // The same preparation as transfer and evaluate (a worker thread when installed), with the token looked up there.
   const src = await loadSource(args.source);
   let preparer: Preparer | undefined;
   try {
     preparer = await openPreparer(args.source);
-    const pair = await prepareTarget(preparer, args.target, args.aux, args.align ?? {}, () => undefined, { lookup: args.token });
+    const pair = await prepareTarget(preparer, args.target, args.aux, args.align ?? {}, () => undefined, {
+      lookup: args.token,
+    });
     const { token: found, sourcePieces, targetPieces } = pair.lookup!;
-    if (!found) throw new SaltError('E_NOT_FOUND', `token ${JSON.stringify(args.token)} is not in the target vocabulary of ${JSON.stringify(args.target)} (give its stored piece, e.g. "Ġword" or "▁word", or " word" for a word start)`);
+    if (!found)
+      throw new SaltError(
+        'E_NOT_FOUND',
+        `token ${JSON.stringify(args.token)} is not in the target vocabulary of ${JSON.stringify(args.target)} (give its stored piece, e.g. "Ġword" or "▁word", or " word" for a word start)`,
+      );
     const { id, text } = found;
     const token = { id, piece: found.piece, kind: found.kind, wordStart: found.wordStart, text };
     const head = `target token ${id} ${JSON.stringify(token.piece)}: kind ${token.kind}, word start ${token.wordStart}, text ${JSON.stringify(text)}`;
@@ -84,20 +95,33 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     if (sid >= 0) {
       const cat = MATCH_CATEGORIES[category[id]];
       const shared = { sourceId: sid, piece: sourcePieces[sid], category: cat };
-      return { token, status: cat === 'special-role' ? 'special' : 'copied', shared, text: `${head}\nshared (${cat}): copies source token ${sid} ${JSON.stringify(shared.piece)} exactly` };
+      return {
+        token,
+        status: cat === 'special-role' ? 'special' : 'copied',
+        shared,
+        text: `${head}\nshared (${cat}): copies source token ${sid} ${JSON.stringify(shared.piece)} exactly`,
+      };
     }
     const present = pair.auxPresent;
-    if (present && !present[id]) return { token, status: 'fallback', text: `${head}\nno auxiliary vector: seeded N(mean, std) row` };
+    if (present && !present[id])
+      return { token, status: 'fallback', text: `${head}\nno auxiliary vector: seeded N(mean, std) row` };
     // The engine on a sub-problem: the anchors (same order as in the full transfer) and this token.
     const anchorIds = Array.from(anchorTokens(sourceIdOfTarget, category, present));
-    if (!anchorIds.length) throw new SaltError('E_ARGUMENT', `no shared tokens with an aux vector between ${JSON.stringify(args.source)} and ${JSON.stringify(args.target)}: nothing to inspect`);
+    if (!anchorIds.length)
+      throw new SaltError(
+        'E_ARGUMENT',
+        `no shared tokens with an aux vector between ${JSON.stringify(args.source)} and ${JSON.stringify(args.target)}: nothing to inspect`,
+      );
     const subIds = Int32Array.from([...anchorIds, id]);
     const aux = pair.aux ?? pair.target;
     const sub = await transferEmbeddings({
       source: src.embeddings,
       target: gatherRows(pair.target, subIds),
       aux: pair.aux ? gatherRows(pair.aux, subIds) : undefined,
-      alignment: { sourceIdOfTarget: Int32Array.from(subIds, (t) => sourceIdOfTarget[t]), category: Uint8Array.from(subIds, (t) => category[t]) },
+      alignment: {
+        sourceIdOfTarget: Int32Array.from(subIds, (t) => sourceIdOfTarget[t]),
+        category: Uint8Array.from(subIds, (t) => category[t]),
+      },
       method,
       K: args.K,
       lambda: method === 'focus' ? undefined : args.lambda,
@@ -115,11 +139,15 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     let coefficients: Float32Array = weights;
     let residual: number | undefined;
     let row: Float32Array;
-    const anchorsSrc = gatherRows(src.embeddings, Int32Array.from(anchorIds, (t) => sourceIdOfTarget[t]));
+    const anchorsSrc = gatherRows(
+      src.embeddings,
+      Int32Array.from(anchorIds, (t) => sourceIdOfTarget[t]),
+    );
     const lambda = sub.report.lambda?.value;
     if (method === 'focus') {
       row = new Float32Array(hs);
-      for (let j = 0; j < k; j++) for (let c = 0; c < hs; c++) row[c] += weights[j] * anchorsSrc.data[nbr.indices[j] * hs + c];
+      for (let j = 0; j < k; j++)
+        for (let c = 0; c < hs; c++) row[c] += weights[j] * anchorsSrc.data[nbr.indices[j] * hs + c];
     } else {
       const res = await solveNeighbourhoods({
         neighbours: nbr,
@@ -140,17 +168,36 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     const neighbours: InspectNeighbour[] = [];
     for (let j = 0; j < k; j++) {
       const t = anchorIds[nbr.indices[j]];
-      neighbours.push({ targetId: t, sourceId: sourceIdOfTarget[t], piece: targetPieces[t], cosine: top.scores[j], weight: weights[j], coefficient: coefficients[j] });
+      neighbours.push({
+        targetId: t,
+        sourceId: sourceIdOfTarget[t],
+        piece: targetPieces[t],
+        cosine: top.scores[j],
+        weight: weights[j],
+        coefficient: coefficients[j],
+      });
     }
     const lines = [
       head,
       `new token: method ${method}${lambda !== undefined ? `, lambda ${lambda}${sub.report.lambda?.auto ? ' (auto)' : ''}` : ''}; ${k} neighbours (sparsemax support of the top ${K} of ${anchorIds.length} anchors)` +
         (residual !== undefined ? `; relative residual ${residual.toFixed(3)}` : ''),
       `  ${'piece'.padEnd(20)} ${'cosine'.padStart(7)} ${'weight'.padStart(7)} ${'coef'.padStart(8)}`,
-      ...neighbours.map((n) => `  ${JSON.stringify(n.piece).padEnd(20)} ${n.cosine.toFixed(3).padStart(7)} ${n.weight.toFixed(3).padStart(7)} ${n.coefficient.toFixed(4).padStart(8)}`),
+      ...neighbours.map(
+        (n) =>
+          `  ${JSON.stringify(n.piece).padEnd(20)} ${n.cosine.toFixed(3).padStart(7)} ${n.weight.toFixed(3).padStart(7)} ${n.coefficient.toFixed(4).padStart(8)}`,
+      ),
       `row recomputed here vs the engine's row: max |diff| ${diff.toExponential(2)}`,
     ];
-    return { token, status: 'solved', method, lambda, neighbours, residual, maxAbsDiffToEngine: diff, text: lines.join('\n') };
+    return {
+      token,
+      status: 'solved',
+      method,
+      lambda,
+      neighbours,
+      residual,
+      maxAbsDiffToEngine: diff,
+      text: lines.join('\n'),
+    };
   } finally {
     await Promise.all([src.model.close(), preparer?.close()]);
   }

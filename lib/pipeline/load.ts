@@ -4,13 +4,13 @@
  * transfer, evaluate and inspect: tokenizer, alignment and aux file through a {@link Preparer}, the
  * PLM's embeddings here).
  */
-import { SaltError, SaltTypeError, describe } from '../errors.js';
-import { HfModel } from '../io/hfModel.js';
+import { describe, SaltError, SaltTypeError } from '../errors.js';
 import { optionalFile, readableFolder } from '../io/files.js';
+import { HfModel } from '../io/hfModel.js';
 import type { Matrix } from '../kernels/validate.js';
 import type { Alignment, AlignOptions } from '../tokenizer/align.js';
 import type { Segmentation } from '../tokenizer/segment.js';
-import { countPresent, type AuxInfo } from './auxSpace.js';
+import { type AuxInfo, countPresent } from './auxSpace.js';
 import type { PreparedTokens, PrepareOptions, Preparer } from './preparer.js';
 
 /**
@@ -45,7 +45,8 @@ export interface PreparedTarget {
 
 /** Opens the source LLM folder: vocabulary, input embeddings and (untied) head. Close `model` when done. */
 export async function loadSource(folder: string): Promise<LoadedSource> {
-  if (typeof folder !== 'string' || folder === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(folder)}`);
+  if (typeof folder !== 'string' || folder === '')
+    throw new SaltTypeError(`source must be a model folder path, received ${describe(folder)}`);
   await mustExist(folder, 'source');
   const model = await HfModel.open(folder);
   try {
@@ -53,7 +54,8 @@ export async function loadSource(folder: string): Promise<LoadedSource> {
     const [rows, cols] = inp.shape;
     const embeddings = { data: await model.readInputEmbedding(), rows, cols };
     const h = model.embeddings.head;
-    const head = h && !model.embeddings.tied ? { data: await model.readOutputHead(), rows: h.shape[0], cols: h.shape[1] } : null;
+    const head =
+      h && !model.embeddings.tied ? { data: await model.readOutputHead(), rows: h.shape[0], cols: h.shape[1] } : null;
     return { folder, model, embeddings, head };
   } catch (err) {
     await model.close();
@@ -63,20 +65,36 @@ export async function loadSource(folder: string): Promise<LoadedSource> {
 
 export async function mustExist(path: string, what: string): Promise<void> {
   if (what === 'aux file') {
-    if (!(await optionalFile(path, what))) throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`);
+    if (!(await optionalFile(path, what)))
+      throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`);
   } else await readableFolder(path, what);
 }
 
 /** The aux space of a target vocabulary of `n` tokens when given as a matrix or left out (see {@link AuxSpec}); null for a file (see `loadAuxFile`). */
-export function auxMatrix(spec: AuxSpec | undefined, n: number): { aux?: Matrix; present?: Uint8Array; info: AuxInfo } | null {
+export function auxMatrix(
+  spec: AuxSpec | undefined,
+  n: number,
+): { aux?: Matrix; present?: Uint8Array; info: AuxInfo } | null {
   if (spec === undefined) return { info: { kind: 'target-embeddings', present: n } };
   if (typeof spec === 'object' && spec !== null && spec.data instanceof Float32Array) {
-    if (spec.rows !== n || spec.data.length !== spec.rows * spec.cols) throw new SaltError('E_SHAPE', `aux must be a matrix with one row per target token (${n} rows), received ${spec.rows} x ${spec.cols} with ${spec.data.length} values`);
-    if (spec.present !== undefined && (!(spec.present instanceof Uint8Array) || spec.present.length !== n)) throw new SaltTypeError(`aux.present must be a Uint8Array of length ${n}, received ${describe(spec.present)}`);
+    if (spec.rows !== n || spec.data.length !== spec.rows * spec.cols)
+      throw new SaltError(
+        'E_SHAPE',
+        `aux must be a matrix with one row per target token (${n} rows), received ${spec.rows} x ${spec.cols} with ${spec.data.length} values`,
+      );
+    if (spec.present !== undefined && (!(spec.present instanceof Uint8Array) || spec.present.length !== n))
+      throw new SaltTypeError(`aux.present must be a Uint8Array of length ${n}, received ${describe(spec.present)}`);
     const present = spec.present ?? new Uint8Array(n).fill(1);
-    return { aux: { data: spec.data, rows: spec.rows, cols: spec.cols }, present, info: { kind: 'matrix', present: countPresent(present) } };
+    return {
+      aux: { data: spec.data, rows: spec.rows, cols: spec.cols },
+      present,
+      info: { kind: 'matrix', present: countPresent(present) },
+    };
   }
-  if (typeof spec !== 'string' || spec === '') throw new SaltTypeError(`aux must be a file path (.bin, .vec, .txt) or a matrix { data, rows, cols, present? }, received ${describe(spec)}`);
+  if (typeof spec !== 'string' || spec === '')
+    throw new SaltTypeError(
+      `aux must be a file path (.bin, .vec, .txt) or a matrix { data, rows, cols, present? }, received ${describe(spec)}`,
+    );
   return null;
 }
 
@@ -85,7 +103,11 @@ export async function readTargetEmbeddings(folder: string, vocabSize: number): P
   const tm = await HfModel.open(folder);
   try {
     const [rows, cols] = tm.embeddings.input.shape;
-    if (vocabSize > rows) throw new SaltError('E_SHAPE', `${folder}: the tokenizer has ${vocabSize} tokens but the input embedding ${JSON.stringify(tm.embeddings.input.name)} has only ${rows} rows`);
+    if (vocabSize > rows)
+      throw new SaltError(
+        'E_SHAPE',
+        `${folder}: the tokenizer has ${vocabSize} tokens but the input embedding ${JSON.stringify(tm.embeddings.input.name)} has only ${rows} rows`,
+      );
     const all = await tm.readInputEmbedding();
     return { data: rows === vocabSize ? all : all.slice(0, vocabSize * cols), rows: vocabSize, cols };
   } finally {
@@ -102,7 +124,8 @@ export async function prepareTarget(
   time: (k: 'loadTarget' | 'align' | 'aux', ms: number) => void,
   options: PrepareOptions = {},
 ): Promise<PreparedTarget> {
-  if (typeof tf !== 'string' || tf === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(tf)}`);
+  if (typeof tf !== 'string' || tf === '')
+    throw new SaltTypeError(`target must be a model folder path, received ${describe(tf)}`);
   await mustExist(tf, 'target');
   const auxFile = typeof ax === 'string' && ax !== '' ? ax : undefined;
   if (auxFile !== undefined) await mustExist(auxFile, 'aux file');
@@ -111,9 +134,21 @@ export async function prepareTarget(
   const target = await readTargetEmbeddings(tf, tok.targetVocabSize);
   time('loadTarget', tok.timings.loadTarget + (performance.now() - t1));
   time('align', tok.timings.align);
-  const am = auxFile === undefined ? auxMatrix(ax, tok.targetVocabSize)! : { aux: tok.aux, present: tok.auxPresent, info: tok.auxInfo! };
+  const am =
+    auxFile === undefined
+      ? auxMatrix(ax, tok.targetVocabSize)!
+      : { aux: tok.aux, present: tok.auxPresent, info: tok.auxInfo! };
   time('aux', tok.timings.aux);
   const alignment: Alignment = { sourceIdOfTarget: tok.sourceIdOfTarget, category: tok.category, report: tok.report };
-  return { target, aux: am.aux, auxPresent: am.present, auxInfo: am.info, alignment, targetVocabSize: tok.targetVocabSize, segmentation: tok.segmentation, lookup: tok.lookup, tokenizerInfo: tok.tokenizerInfo };
+  return {
+    target,
+    aux: am.aux,
+    auxPresent: am.present,
+    auxInfo: am.info,
+    alignment,
+    targetVocabSize: tok.targetVocabSize,
+    segmentation: tok.segmentation,
+    lookup: tok.lookup,
+    tokenizerInfo: tok.tokenizerInfo,
+  };
 }
-

@@ -3,29 +3,41 @@
  * answers one `prepare` message at a time; typed arrays are transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';
+
+import type { AlignOptions } from '../tokenizer/align.js';
 import { loadVocabulary } from '../tokenizer/plainVocabularies.js';
 import type { Vocabulary } from '../tokenizer/vocabulary.js';
-import { prepareTokens, type PrepareOptions } from './preparer.js';
-import type { AlignOptions } from '../tokenizer/align.js';
+import { type PrepareOptions, prepareTokens } from './preparer.js';
 
 const port = parentPort!;
 let source: Vocabulary | null = null;
 
-port.on('message', async (m: { op: 'source' } | { op: 'prepare'; target: string; auxFile?: string; align: AlignOptions; options: PrepareOptions }) => {
-  try {
-    if (m.op === 'source') {
-      source = await loadVocabulary((workerData as { source: string }).source);
-      port.postMessage({ ok: true, value: source.size });
-      return;
+port.on(
+  'message',
+  async (
+    m:
+      | { op: 'source' }
+      | { op: 'prepare'; target: string; auxFile?: string; align: AlignOptions; options: PrepareOptions },
+  ) => {
+    try {
+      if (m.op === 'source') {
+        source = await loadVocabulary((workerData as { source: string }).source);
+        port.postMessage({ ok: true, value: source.size });
+        return;
+      }
+      const r = await prepareTokens(source!, m.target, m.auxFile, m.align, m.options);
+      const list: ArrayBuffer[] = [r.sourceIdOfTarget.buffer as ArrayBuffer, r.category.buffer as ArrayBuffer];
+      if (r.aux) list.push(r.aux.data.buffer as ArrayBuffer);
+      if (r.auxPresent) list.push(r.auxPresent.buffer as ArrayBuffer);
+      if (r.segmentation)
+        list.push(r.segmentation.offsets.buffer as ArrayBuffer, r.segmentation.indices.buffer as ArrayBuffer);
+      port.postMessage({ ok: true, value: r }, list);
+    } catch (err) {
+      const e = err as { name?: string; code?: string; message?: string };
+      port.postMessage({
+        ok: false,
+        error: { name: e?.name ?? 'Error', code: e?.code, message: e?.message ?? String(err) },
+      });
     }
-    const r = await prepareTokens(source!, m.target, m.auxFile, m.align, m.options);
-    const list: ArrayBuffer[] = [r.sourceIdOfTarget.buffer as ArrayBuffer, r.category.buffer as ArrayBuffer];
-    if (r.aux) list.push(r.aux.data.buffer as ArrayBuffer);
-    if (r.auxPresent) list.push(r.auxPresent.buffer as ArrayBuffer);
-    if (r.segmentation) list.push(r.segmentation.offsets.buffer as ArrayBuffer, r.segmentation.indices.buffer as ArrayBuffer);
-    port.postMessage({ ok: true, value: r }, list);
-  } catch (err) {
-    const e = err as { name?: string; code?: string; message?: string };
-    port.postMessage({ ok: false, error: { name: e?.name ?? 'Error', code: e?.code, message: e?.message ?? String(err) } });
-  }
-});
+  },
+);

@@ -7,16 +7,17 @@
  */
 import { existsSync } from 'node:fs';
 import { stat } from 'node:fs/promises';
-import { readTokenizerInfo, type TokenizerInfo } from '../io/hfConfig.js';
 import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
+
 import { SaltError } from '../errors.js';
-import { loadVocabulary } from '../tokenizer/plainVocabularies.js';
-import { alignVocabularies, type AlignOptions, type AlignmentReport } from '../tokenizer/align.js';
-import type { Vocabulary } from '../tokenizer/vocabulary.js';
-import { segmentWithVocabulary, type Segmentation } from '../tokenizer/segment.js';
-import { loadAuxFile, type AuxInfo } from './auxSpace.js';
+import { readTokenizerInfo, type TokenizerInfo } from '../io/hfConfig.js';
 import type { Matrix } from '../kernels/validate.js';
+import { type AlignmentReport, type AlignOptions, alignVocabularies } from '../tokenizer/align.js';
+import { loadVocabulary } from '../tokenizer/plainVocabularies.js';
+import { type Segmentation, segmentWithVocabulary } from '../tokenizer/segment.js';
+import type { Vocabulary } from '../tokenizer/vocabulary.js';
+import { type AuxInfo, loadAuxFile } from './auxSpace.js';
 
 /** The token-level inputs of one target, ready for the engine. */
 export interface PreparedTokens {
@@ -71,9 +72,12 @@ export function findToken(vocab: Vocabulary, token: string): number {
   if (byPiece >= 0) return byPiece;
   const ws = token.startsWith(' ');
   const want = Buffer.from(ws ? token.slice(1) : token, 'utf8');
-  for (let id = 0; id < vocab.size; id++) if (vocab.isWordStart(id) === ws && Buffer.compare(Buffer.from(vocab.bytesOf(id)), want) === 0) return id;
+  for (let id = 0; id < vocab.size; id++)
+    if (vocab.isWordStart(id) === ws && Buffer.compare(Buffer.from(vocab.bytesOf(id)), want) === 0) return id;
   // A word list has only word-start tokens: let "hello" find " hello" too.
-  if (!ws) for (let id = 0; id < vocab.size; id++) if (vocab.isWordStart(id) && Buffer.compare(Buffer.from(vocab.bytesOf(id)), want) === 0) return id;
+  if (!ws)
+    for (let id = 0; id < vocab.size; id++)
+      if (vocab.isWordStart(id) && Buffer.compare(Buffer.from(vocab.bytesOf(id)), want) === 0) return id;
   return -1;
 }
 
@@ -82,7 +86,12 @@ export interface Preparer {
   /** Where the work runs. */
   readonly thread: 'worker' | 'main';
   readonly sourceVocabSize: number;
-  prepare(target: string, auxFile: string | undefined, align: AlignOptions, options?: PrepareOptions): Promise<PreparedTokens>;
+  prepare(
+    target: string,
+    auxFile: string | undefined,
+    align: AlignOptions,
+    options?: PrepareOptions,
+  ): Promise<PreparedTokens>;
   close(): Promise<void>;
 }
 
@@ -90,12 +99,20 @@ export interface Preparer {
  * Loads the target vocabulary, aligns it with `source`, segments it with `source` when `segment` is set
  * (for method 'fvt') and reads an aux file; runs on whichever thread calls it.
  */
-export async function prepareTokens(source: Vocabulary, target: string, auxFile: string | undefined, align: AlignOptions, options: PrepareOptions = {}): Promise<PreparedTokens> {
+export async function prepareTokens(
+  source: Vocabulary,
+  target: string,
+  auxFile: string | undefined,
+  align: AlignOptions,
+  options: PrepareOptions = {},
+): Promise<PreparedTokens> {
   const segment = options.segment === true;
   let t = performance.now();
   const json = new Map<string, unknown>(); // each tokenizer file parsed once, for the vocabulary and the writer's facts
   const tv = await loadVocabulary(target, { json });
-  const tokenizerInfo = (await stat(target)).isDirectory() ? { ...(await readTokenizerInfo(target, { json })), vocab: null } : undefined;
+  const tokenizerInfo = (await stat(target)).isDirectory()
+    ? { ...(await readTokenizerInfo(target, { json })), vocab: null }
+    : undefined;
   const loadTarget = performance.now() - t;
   t = performance.now();
   const a = alignVocabularies(source, tv, align);
@@ -106,7 +123,16 @@ export async function prepareTokens(source: Vocabulary, target: string, auxFile:
   let lookup: PreparedTokens['lookup'];
   if (options.lookup !== undefined) {
     const id = findToken(tv, options.lookup);
-    const token = id < 0 ? null : { id, piece: tv.pieces[id], kind: tv.kindOf(id), wordStart: tv.isWordStart(id), text: Buffer.from(tv.bytesOf(id)).toString('utf8') };
+    const token =
+      id < 0
+        ? null
+        : {
+            id,
+            piece: tv.pieces[id],
+            kind: tv.kindOf(id),
+            wordStart: tv.isWordStart(id),
+            text: Buffer.from(tv.bytesOf(id)).toString('utf8'),
+          };
     lookup = { token, sourcePieces: [...source.pieces], targetPieces: [...tv.pieces] };
   }
   return {
@@ -128,7 +154,11 @@ export async function prepareTokens(source: Vocabulary, target: string, auxFile:
 function workerScript(): string | null {
   const url = new URL('./prepareWorker.js', import.meta.url);
   const file = fileURLToPath(url);
-  return file.endsWith('.js') && existsSync(file) && existsSync(fileURLToPath(new URL('./preparer.js', import.meta.url))) ? file : null;
+  return file.endsWith('.js') &&
+    existsSync(file) &&
+    existsSync(fileURLToPath(new URL('./preparer.js', import.meta.url)))
+    ? file
+    : null;
 }
 
 /**
@@ -139,7 +169,12 @@ export async function openPreparer(sourceFolder: string, useWorker = true): Prom
   const script = useWorker ? workerScript() : null;
   if (!script) {
     const vocab = await loadVocabulary(sourceFolder);
-    return { thread: 'main', sourceVocabSize: vocab.size, prepare: (t, a, o, opts) => prepareTokens(vocab, t, a, o, opts), close: async () => undefined };
+    return {
+      thread: 'main',
+      sourceVocabSize: vocab.size,
+      prepare: (t, a, o, opts) => prepareTokens(vocab, t, a, o, opts),
+      close: async () => undefined,
+    };
   }
   // Not unref'd: a pending prepare() must keep the process alive; close() (always called by transfer()) ends the worker.
   const worker = new Worker(script, { workerData: { source: sourceFolder } });
@@ -150,10 +185,13 @@ export async function openPreparer(sourceFolder: string, useWorker = true): Prom
     pending = null;
     if (p) fn(p);
   };
-  worker.on('message', (m: { ok: true; value: unknown } | { ok: false; error: { name: string; code?: string; message: string } }) => {
-    if (m.ok) settle((p) => p.resolve(m.value));
-    else settle((p) => p.reject(revive(m.error)));
-  });
+  worker.on(
+    'message',
+    (m: { ok: true; value: unknown } | { ok: false; error: { name: string; code?: string; message: string } }) => {
+      if (m.ok) settle((p) => p.resolve(m.value));
+      else settle((p) => p.reject(revive(m.error)));
+    },
+  );
   worker.on('error', (e) => {
     dead = e;
     settle((p) => p.reject(e));
@@ -179,7 +217,8 @@ export async function openPreparer(sourceFolder: string, useWorker = true): Prom
   return {
     thread: 'worker',
     sourceVocabSize,
-    prepare: (target, auxFile, align, options) => call<PreparedTokens>({ op: 'prepare', target, auxFile, align, options: options ?? {} }),
+    prepare: (target, auxFile, align, options) =>
+      call<PreparedTokens>({ op: 'prepare', target, auxFile, align, options: options ?? {} }),
     close: async () => {
       dead = dead ?? new SaltError('E_INTERNAL', 'the preparer was closed');
       await worker.terminate();

@@ -5,23 +5,26 @@
  * See docs/transfer.md ("Folder-level transfer").
  */
 import { resolve } from 'node:path';
-import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
-import { HfModel, writeTransferredModel, type TransferredModelReport } from '../io/hfModel.js';
-import { isFloatDtype, type FloatDtype } from '../io/dtype.js';
-import { countPresent, loadAuxFile, type AuxInfo } from './auxSpace.js';
+
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
+import { type FloatDtype, isFloatDtype } from '../io/dtype.js';
+import { type TransferredModelReport, writeTransferredModel } from '../io/hfModel.js';
+import { type AuxInfo } from './auxSpace.js';
+import { type AuxSpec, loadSource, prepareTarget } from './load.js';
 import { openPreparer } from './preparer.js';
-import { loadSource, prepareTarget, type AuxSpec } from './load.js';
 export type { AuxSpec } from './load.js';
-import { REPORT_FILE, checkOutputPlacement, checkReplaceable } from '../io/atomic.js';
+import { checkOutputPlacement, checkReplaceable, REPORT_FILE } from '../io/atomic.js';
 import { optionalFile, readableFolder } from '../io/files.js';
 import { info } from '../kernels/info.js';
-import { loadVocabulary } from '../tokenizer/plainVocabularies.js';
-import { alignVocabularies, type AlignOptions, type Alignment, type AlignmentReport } from '../tokenizer/align.js';
-import type { Vocabulary } from '../tokenizer/vocabulary.js';
-import type { Segmentation } from '../tokenizer/segment.js';
-import { checkTransferOptions, transferEmbeddings, throwIfAborted, type TransferOptions, type TransferReport, type TransferStage } from '../transfer/transferEmbeddings.js';
-import { evaluateTransfer, type EvaluateArgs, type EvaluationResult } from '../transfer/evaluateTransfer.js';
-import type { Matrix } from '../kernels/validate.js';
+import { type AlignmentReport, type AlignOptions } from '../tokenizer/align.js';
+import {
+  checkTransferOptions,
+  throwIfAborted,
+  transferEmbeddings,
+  type TransferOptions,
+  type TransferReport,
+  type TransferStage,
+} from '../transfer/transferEmbeddings.js';
 
 /** Stages of a folder-level transfer, in order; the engine's stages run between `aux` and `write`. */
 export type ModelStage = 'load-source' | 'load-target' | 'align' | 'aux' | TransferStage | 'write';
@@ -87,7 +90,16 @@ export interface ModelTransferReport {
   target: string;
   output: string;
   /** Vocabulary sizes and embedding widths. */
-  shapes: { sourceVocab: number; sourceRows: number; sourceWidth: number; headWidth: number | null; tied: boolean; targetVocab: number; targetWidth: number; auxWidth: number };
+  shapes: {
+    sourceVocab: number;
+    sourceRows: number;
+    sourceWidth: number;
+    headWidth: number | null;
+    tied: boolean;
+    targetVocab: number;
+    targetWidth: number;
+    auxWidth: number;
+  };
   /** The auxiliary space used and how many target tokens have a vector in it. */
   aux: AuxInfo;
   /** Where the tokenizer parsing, the alignment and aux-file loading ran: a worker thread, or the calling thread. */
@@ -126,12 +138,17 @@ async function checkInputs(source: string, list: readonly TransferTarget[], over
     inputs.push({ path: t.target, what: `${label} folder` });
     if (typeof t.aux === 'string') {
       if (t.aux === '') throw new SaltTypeError(`aux must be a file path (.bin, .vec, .txt) or a matrix, received ""`);
-      if (!(await optionalFile(t.aux, 'aux file'))) throw new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(t.aux)} does not exist`);
+      if (!(await optionalFile(t.aux, 'aux file')))
+        throw new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(t.aux)} does not exist`);
       inputs.push({ path: t.aux, what: 'aux file' });
     }
   }
   const outs = list.map((t) => resolve(t.out));
-  if (new Set(outs).size !== outs.length) throw new SaltError('E_ARGUMENT', `targets must have distinct out folders, received ${outs.map((o) => JSON.stringify(o)).join(', ')}`);
+  if (new Set(outs).size !== outs.length)
+    throw new SaltError(
+      'E_ARGUMENT',
+      `targets must have distinct out folders, received ${outs.map((o) => JSON.stringify(o)).join(', ')}`,
+    );
   for (const t of list) {
     await checkOutputPlacement(t.out, inputs);
     await checkReplaceable(resolve(t.out), overwrite);
@@ -140,8 +157,13 @@ async function checkInputs(source: string, list: readonly TransferTarget[], over
 
 function resolveMethod(args: { method?: TransferOptions['method']; preset?: 'paper' }): TransferOptions['method'] {
   if (args.preset !== undefined) {
-    if (args.preset !== 'paper') throw new SaltError('E_ARGUMENT', `preset must be "paper", received ${describe(args.preset)}`);
-    if (args.method !== undefined && args.method !== 'salt-paper') throw new SaltError('E_ARGUMENT', `preset "paper" is method "salt-paper"; it cannot be combined with method ${describe(args.method)}`);
+    if (args.preset !== 'paper')
+      throw new SaltError('E_ARGUMENT', `preset must be "paper", received ${describe(args.preset)}`);
+    if (args.method !== undefined && args.method !== 'salt-paper')
+      throw new SaltError(
+        'E_ARGUMENT',
+        `preset "paper" is method "salt-paper"; it cannot be combined with method ${describe(args.method)}`,
+      );
     return 'salt-paper';
   }
   return args.method;
@@ -173,33 +195,72 @@ const PLANS = new WeakSet<TransferPlan>();
  * without CUDA.
  */
 export async function planTransfer(args: TransferModelArgs): Promise<TransferPlan> {
-  if (args === null || typeof args !== 'object') throw new SaltTypeError(`transfer() takes an options object, received ${describe(args)}`);
-  const { source, target, out, targets, aux, preset, align, overwrite, padToMultipleOf, dtype, signal, onProgress, worker, ...options } = args;
+  if (args === null || typeof args !== 'object')
+    throw new SaltTypeError(`transfer() takes an options object, received ${describe(args)}`);
+  const {
+    source,
+    target,
+    out,
+    targets,
+    aux,
+    preset,
+    align,
+    overwrite,
+    padToMultipleOf,
+    dtype,
+    signal,
+    onProgress,
+    worker,
+    ...options
+  } = args;
   const method = resolveMethod({ method: args.method, preset });
   delete (options as { method?: unknown }).method;
   // Option errors before any model is loaded (the engine would raise the same ones after loading).
   checkTransferOptions({ ...options, method });
   let list: TransferTarget[];
   if (targets !== undefined) {
-    if (target !== undefined || out !== undefined) throw new SaltError('E_ARGUMENT', 'give either target + out or targets, not both');
-    if (!Array.isArray(targets) || targets.length === 0) throw new SaltTypeError(`targets must be a non-empty array of { target, out, aux? }, received ${describe(targets)}`);
+    if (target !== undefined || out !== undefined)
+      throw new SaltError('E_ARGUMENT', 'give either target + out or targets, not both');
+    if (!Array.isArray(targets) || targets.length === 0)
+      throw new SaltTypeError(
+        `targets must be a non-empty array of { target, out, aux? }, received ${describe(targets)}`,
+      );
     list = targets.map((t, i) => {
-      if (t === null || typeof t !== 'object' || typeof t.target !== 'string' || t.target === '' || typeof t.out !== 'string' || t.out === '') {
-        throw new SaltTypeError(`targets[${i}] must be { target: string, out: string, aux? } with non-empty paths, received ${describe(t)}`);
+      if (
+        t === null ||
+        typeof t !== 'object' ||
+        typeof t.target !== 'string' ||
+        t.target === '' ||
+        typeof t.out !== 'string' ||
+        t.out === ''
+      ) {
+        throw new SaltTypeError(
+          `targets[${i}] must be { target: string, out: string, aux? } with non-empty paths, received ${describe(t)}`,
+        );
       }
       return { target: t.target, out: t.out, aux: t.aux ?? aux };
     });
   } else {
-    if (typeof target !== 'string' || target === '') throw new SaltTypeError(`target must be a model folder path, received ${describe(target)}`);
-    if (typeof out !== 'string' || out === '') throw new SaltTypeError(`out must be an output folder path, received ${describe(out)}`);
+    if (typeof target !== 'string' || target === '')
+      throw new SaltTypeError(`target must be a model folder path, received ${describe(target)}`);
+    if (typeof out !== 'string' || out === '')
+      throw new SaltTypeError(`out must be an output folder path, received ${describe(out)}`);
     list = [{ target, out, aux }];
   }
-  if (padToMultipleOf !== undefined && (!Number.isSafeInteger(padToMultipleOf) || padToMultipleOf < 1 || padToMultipleOf > MAX_PAD_MULTIPLE)) {
-    throw new SaltRangeError(`padToMultipleOf must be an integer in [1, ${MAX_PAD_MULTIPLE}], received ${describe(padToMultipleOf)}`);
+  if (
+    padToMultipleOf !== undefined &&
+    (!Number.isSafeInteger(padToMultipleOf) || padToMultipleOf < 1 || padToMultipleOf > MAX_PAD_MULTIPLE)
+  ) {
+    throw new SaltRangeError(
+      `padToMultipleOf must be an integer in [1, ${MAX_PAD_MULTIPLE}], received ${describe(padToMultipleOf)}`,
+    );
   }
-  if (dtype !== undefined && !isFloatDtype(dtype)) throw new SaltRangeError(`dtype must be "F32", "F16" or "BF16", received ${describe(dtype)}`);
-  if (options.backend === 'cuda' && !info().cuda.available) throw new SaltError('E_NO_CUDA', `backend "cuda" was requested but CUDA is not available: ${info().cuda.reason}`);
-  if (typeof source !== 'string' || source === '') throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
+  if (dtype !== undefined && !isFloatDtype(dtype))
+    throw new SaltRangeError(`dtype must be "F32", "F16" or "BF16", received ${describe(dtype)}`);
+  if (options.backend === 'cuda' && !info().cuda.available)
+    throw new SaltError('E_NO_CUDA', `backend "cuda" was requested but CUDA is not available: ${info().cuda.reason}`);
+  if (typeof source !== 'string' || source === '')
+    throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
   await checkInputs(source, list, overwrite === true);
   const plan: TransferPlan = Object.freeze({
     source,
@@ -237,7 +298,8 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   const plan = PLANS.has(args as TransferPlan) ? (args as TransferPlan) : await planTransfer(args as TransferModelArgs);
   const { source, list, method, options, align, overwrite, padToMultipleOf, dtype, signal, onProgress, worker } = plan;
   throwIfAborted(signal);
-  const emit = (i: number, stage: ModelStage, done: number, total: number) => onProgress?.({ target: i, stage, done, total });
+  const emit = (i: number, stage: ModelStage, done: number, total: number) =>
+    onProgress?.({ target: i, stage, done, total });
   const tAll = performance.now();
   emit(0, 'load-source', 0, 1);
   // The tokenizer files are parsed (and the vocabularies aligned) in a worker thread when available.
@@ -253,17 +315,36 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   emit(0, 'load-source', 1, 1);
   const reports: ModelTransferReport[] = [];
   try {
-    if (preparer.sourceVocabSize > src.embeddings.rows) throw new SaltError('E_SHAPE', `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`);
+    if (preparer.sourceVocabSize > src.embeddings.rows)
+      throw new SaltError(
+        'E_SHAPE',
+        `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`,
+      );
     for (let i = 0; i < list.length; i++) {
       const t0 = performance.now();
       const { target: tf, out: of, aux: ax } = list[i];
       throwIfAborted(signal);
-      const times = { loadSource: i === 0 ? loadSourceMs : 0, loadTarget: 0, align: 0, aux: 0, engine: 0, write: 0, total: 0 };
+      const times = {
+        loadSource: i === 0 ? loadSourceMs : 0,
+        loadTarget: 0,
+        align: 0,
+        aux: 0,
+        engine: 0,
+        write: 0,
+        total: 0,
+      };
       emit(i, 'load-target', 0, 1);
-      const pair = await prepareTarget(preparer, tf, ax, align ?? {}, (k, ms) => {
-        times[k] = ms;
-        emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
-      }, { segment: method === 'fvt' });
+      const pair = await prepareTarget(
+        preparer,
+        tf,
+        ax,
+        align ?? {},
+        (k, ms) => {
+          times[k] = ms;
+          emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
+        },
+        { segment: method === 'fvt' },
+      );
       throwIfAborted(signal);
       let t1 = performance.now();
       const res = await transferEmbeddings({
@@ -287,7 +368,9 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
       void _samples;
       const warnings: string[] = [];
       if (pair.targetVocabSize < pair.target.rows / 2) {
-        warnings.push(`the target tokenizer has ${pair.targetVocabSize} tokens, fewer than half of the ${pair.target.rows} rows of the target's input embedding: check that ${JSON.stringify(tf)} holds the tokenizer of that model`);
+        warnings.push(
+          `the target tokenizer has ${pair.targetVocabSize} tokens, fewer than half of the ${pair.target.rows} rows of the target's input embedding: check that ${JSON.stringify(tf)} holds the tokenizer of that model`,
+        );
       }
       const makeReport = (w: TransferredModelReport): ModelTransferReport => ({
         source,
@@ -340,4 +423,3 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   }
   return reports;
 }
-

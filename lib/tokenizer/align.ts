@@ -2,8 +2,8 @@
  * Finding the tokens two vocabularies share (SALT step 1): for every target (PLM) token, the source (LLM)
  * token with the same canonical form, or "new".
  */
-import { SaltRangeError, SaltTypeError, describe } from '../errors.js';
-import { KIND_CODE, SPECIAL_ROLES, TOKEN_KINDS, Vocabulary, type SpecialRole, type TokenKind } from './vocabulary.js';
+import { describe, SaltRangeError, SaltTypeError } from '../errors.js';
+import { KIND_CODE, SPECIAL_ROLES, type SpecialRole, TOKEN_KINDS, type TokenKind, Vocabulary } from './vocabulary.js';
 
 /**
  * How a target token was matched, in the order the rules are tried.
@@ -16,10 +16,19 @@ import { KIND_CODE, SPECIAL_ROLES, TOKEN_KINDS, Vocabulary, type SpecialRole, ty
  * - `case-folded-word-start-ignored`: both relaxations (both options).
  * - `new`: no match; SALT must initialise this row.
  */
-export type MatchCategory = 'special-role' | 'exact' | 'byte' | 'case-folded' | 'word-start-ignored' | 'case-folded-word-start-ignored' | 'new';
+export type MatchCategory =
+  'special-role' | 'exact' | 'byte' | 'case-folded' | 'word-start-ignored' | 'case-folded-word-start-ignored' | 'new';
 
 /** Categories in the order of their codes in {@link Alignment.category}. */
-export const MATCH_CATEGORIES: readonly MatchCategory[] = ['special-role', 'exact', 'byte', 'case-folded', 'word-start-ignored', 'case-folded-word-start-ignored', 'new'];
+export const MATCH_CATEGORIES: readonly MatchCategory[] = [
+  'special-role',
+  'exact',
+  'byte',
+  'case-folded',
+  'word-start-ignored',
+  'case-folded-word-start-ignored',
+  'new',
+];
 
 /** Options of {@link alignVocabularies}. */
 export interface AlignOptions {
@@ -114,16 +123,27 @@ function put(map: Map<string, number>, key: string, id: number): void {
  *   `E_ARGUMENT` for an unknown option or a bad `samplesPerCategory`.
  */
 export function alignVocabularies(source: Vocabulary, target: Vocabulary, options: AlignOptions = {}): Alignment {
-  if (!(source instanceof Vocabulary)) throw new SaltTypeError(`source must be a Vocabulary, received ${describe(source)}`);
-  if (!(target instanceof Vocabulary)) throw new SaltTypeError(`target must be a Vocabulary, received ${describe(target)}`);
-  if (typeof options !== 'object' || options === null) throw new SaltTypeError(`options must be an object, received ${describe(options)}`);
+  if (!(source instanceof Vocabulary))
+    throw new SaltTypeError(`source must be a Vocabulary, received ${describe(source)}`);
+  if (!(target instanceof Vocabulary))
+    throw new SaltTypeError(`target must be a Vocabulary, received ${describe(target)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new SaltTypeError(`options must be an object, received ${describe(options)}`);
   const known = ['caseFold', 'ignoreWordStart', 'matchBytes', 'matchSpecialByRole', 'samplesPerCategory'];
-  for (const k of Object.keys(options)) if (!known.includes(k)) throw new SaltRangeError(`unknown option ${JSON.stringify(k)} of alignVocabularies; expected one of ${known.join(', ')}`);
+  for (const k of Object.keys(options))
+    if (!known.includes(k))
+      throw new SaltRangeError(
+        `unknown option ${JSON.stringify(k)} of alignVocabularies; expected one of ${known.join(', ')}`,
+      );
   for (const k of ['caseFold', 'ignoreWordStart', 'matchBytes', 'matchSpecialByRole'] as const) {
-    if (options[k] !== undefined && typeof options[k] !== 'boolean') throw new SaltTypeError(`options.${k} must be a boolean, received ${describe(options[k])}`);
+    if (options[k] !== undefined && typeof options[k] !== 'boolean')
+      throw new SaltTypeError(`options.${k} must be a boolean, received ${describe(options[k])}`);
   }
   const nSamples = options.samplesPerCategory ?? 10;
-  if (!Number.isInteger(nSamples) || nSamples < 0) throw new SaltRangeError(`options.samplesPerCategory must be a non-negative integer, received ${describe(nSamples)}`);
+  if (!Number.isInteger(nSamples) || nSamples < 0)
+    throw new SaltRangeError(
+      `options.samplesPerCategory must be a non-negative integer, received ${describe(nSamples)}`,
+    );
   const opts = {
     caseFold: options.caseFold ?? false,
     ignoreWordStart: options.ignoreWordStart ?? false,
@@ -253,7 +273,9 @@ export function alignVocabularies(source: Vocabulary, target: Vocabulary, option
       return [c, out];
     }),
   ) as Record<MatchCategory, MatchSample[]>;
-  const unmatchedRoles = SPECIAL_ROLES.filter((r) => target.roles.has(r) && category[target.roles.get(r)!] !== CAT['special-role']);
+  const unmatchedRoles = SPECIAL_ROLES.filter(
+    (r) => target.roles.has(r) && category[target.roles.get(r)!] !== CAT['special-role'],
+  );
   return {
     sourceIdOfTarget,
     category,
@@ -273,10 +295,16 @@ export function alignVocabularies(source: Vocabulary, target: Vocabulary, option
 
 /** One line per category, for logs: `exact 12345 (e.g. "▁the" -> "Ġthe")`. */
 export function formatAlignmentReport(report: AlignmentReport): string {
-  const lines = [`source ${report.source.name} (${report.source.size} tokens) -> target ${report.target.name} (${report.target.size} tokens)`];
+  const lines = [
+    `source ${report.source.name} (${report.source.size} tokens) -> target ${report.target.name} (${report.target.size} tokens)`,
+  ];
   for (const c of MATCH_CATEGORIES) {
     const s = report.samples[c][0];
-    const eg = s ? (s.sourcePiece !== undefined ? ` (e.g. ${JSON.stringify(s.targetPiece)} <- ${JSON.stringify(s.sourcePiece)})` : ` (e.g. ${JSON.stringify(s.targetPiece)})`) : '';
+    const eg = s
+      ? s.sourcePiece !== undefined
+        ? ` (e.g. ${JSON.stringify(s.targetPiece)} <- ${JSON.stringify(s.sourcePiece)})`
+        : ` (e.g. ${JSON.stringify(s.targetPiece)})`
+      : '';
     lines.push(`  ${c.padEnd(32)} ${String(report.counts[c]).padStart(8)}${eg}`);
   }
   lines.push(`  matched ${report.matched}, distinct source ids ${report.distinctSourceIds}`);

@@ -3,11 +3,18 @@
  * vocabulary. Tensor data is never read: the metadata is parsed from the start of the file in chunks,
  * so multi-gigabyte model files cost only the size of their header.
  */
-import { readSync, closeSync, fstatSync } from 'node:fs';
-import { SaltError, describe } from '../errors.js';
-import { buildVocabulary, type SpecialRole, type SpellingConvention, type TokenKind, type Vocabulary } from './vocabulary.js';
-import { inferRolesByName } from './roles.js';
+import { closeSync, fstatSync, readSync } from 'node:fs';
+
+import { describe, SaltError } from '../errors.js';
 import { openRegularFileSync } from '../io/files.js';
+import { inferRolesByName } from './roles.js';
+import {
+  buildVocabulary,
+  type SpecialRole,
+  type SpellingConvention,
+  type TokenKind,
+  type Vocabulary,
+} from './vocabulary.js';
 
 /** A GGUF metadata value: scalars become number / bigint / boolean / string, arrays become JS arrays. */
 export type GgufValue = number | bigint | boolean | string | GgufValue[];
@@ -139,7 +146,21 @@ class ChunkReader {
   }
 }
 
-const TYPE_NAMES = ['uint8', 'int8', 'uint16', 'int16', 'uint32', 'int32', 'float32', 'bool', 'string', 'array', 'uint64', 'int64', 'float64'];
+const TYPE_NAMES = [
+  'uint8',
+  'int8',
+  'uint16',
+  'int16',
+  'uint32',
+  'int32',
+  'float32',
+  'bool',
+  'string',
+  'array',
+  'uint64',
+  'int64',
+  'float64',
+];
 const TYPE_SIZES = [1, 1, 2, 2, 4, 4, 4, 1, 8, 12, 8, 8, 8]; // minimum encoded size, for count checks
 
 function readValue(r: ChunkReader, type: number, file: string, key: string, depth: number): GgufValue {
@@ -160,17 +181,22 @@ function readValue(r: ChunkReader, type: number, file: string, key: string, dept
       return r.f32();
     case 7: {
       const b = r.u8();
-      if (b > 1) throw new SaltError('E_FORMAT', `GGUF file ${file}: key "${key}" has a bool value ${b} (expected 0 or 1)`);
+      if (b > 1)
+        throw new SaltError('E_FORMAT', `GGUF file ${file}: key "${key}" has a bool value ${b} (expected 0 or 1)`);
       return b === 1;
     }
     case 8:
       return r.str();
     case 9: {
-      if (depth > 2) throw new SaltError('E_FORMAT', `GGUF file ${file}: key "${key}" nests arrays deeper than 2 levels`);
+      if (depth > 2)
+        throw new SaltError('E_FORMAT', `GGUF file ${file}: key "${key}" nests arrays deeper than 2 levels`);
       const at = r.pos;
       const et = r.u32();
       if (et >= TYPE_NAMES.length) {
-        throw new SaltError('E_FORMAT', `GGUF file ${file}: key "${key}" has an array of unknown element type ${et} at offset ${at} (expected 0..12)`);
+        throw new SaltError(
+          'E_FORMAT',
+          `GGUF file ${file}: key "${key}" has an array of unknown element type ${et} at offset ${at} (expected 0..12)`,
+        );
       }
       const n = r.count(`array length of key "${key}"`, TYPE_SIZES[et], MAX_GGUF_ARRAY_LENGTH);
       const out: GgufValue[] = new Array(n);
@@ -184,7 +210,10 @@ function readValue(r: ChunkReader, type: number, file: string, key: string, dept
     case 12:
       return r.f64();
     default:
-      throw new SaltError('E_FORMAT', `GGUF file ${file}: key "${key}" has unknown value type ${type} (expected 0..12)`);
+      throw new SaltError(
+        'E_FORMAT',
+        `GGUF file ${file}: key "${key}" has unknown value type ${type} (expected 0..12)`,
+      );
   }
 }
 
@@ -203,11 +232,17 @@ export function readGgufMetadata(file: string): GgufMetadata {
     const r = new ChunkReader(fd, size, file);
     const magic = r.u32();
     if (magic !== GGUF_MAGIC) {
-      throw new SaltError('E_FORMAT', `${file} is not a GGUF file: expected magic "GGUF" (0x46554747), received 0x${magic.toString(16).padStart(8, '0')}`);
+      throw new SaltError(
+        'E_FORMAT',
+        `${file} is not a GGUF file: expected magic "GGUF" (0x46554747), received 0x${magic.toString(16).padStart(8, '0')}`,
+      );
     }
     const version = r.u32();
     if (version !== 2 && version !== 3) {
-      throw new SaltError('E_UNSUPPORTED', `GGUF file ${file} has format version ${version}; this reader supports versions 2 and 3`);
+      throw new SaltError(
+        'E_UNSUPPORTED',
+        `GGUF file ${file} has format version ${version}; this reader supports versions 2 and 3`,
+      );
     }
     const tensorCount = r.u64();
     const nkv = r.count('metadata key/value count', 13);
@@ -217,7 +252,10 @@ export function readGgufMetadata(file: string): GgufMetadata {
       const at = r.pos;
       const type = r.u32();
       if (type >= TYPE_NAMES.length) {
-        throw new SaltError('E_FORMAT', `GGUF file ${file}: key "${key}" has unknown value type ${type} at offset ${at} (expected 0..12)`);
+        throw new SaltError(
+          'E_FORMAT',
+          `GGUF file ${file}: key "${key}" has unknown value type ${type} at offset ${at} (expected 0..12)`,
+        );
       }
       if (kv.has(key)) throw new SaltError('E_FORMAT', `GGUF file ${file}: duplicate metadata key "${key}"`);
       kv.set(key, readValue(r, type, file, key, 0));
@@ -228,7 +266,14 @@ export function readGgufMetadata(file: string): GgufMetadata {
   }
 }
 
-const GGUF_TOKEN_KIND: Record<number, TokenKind | undefined> = { 1: undefined, 2: 'special', 3: 'special', 4: undefined, 5: 'unused', 6: 'byte' };
+const GGUF_TOKEN_KIND: Record<number, TokenKind | undefined> = {
+  1: undefined,
+  2: 'special',
+  3: 'special',
+  4: undefined,
+  5: 'unused',
+  6: 'byte',
+};
 
 const GGUF_ROLE_KEYS: Readonly<Record<string, SpecialRole>> = {
   'tokenizer.ggml.bos_token_id': 'bos',
@@ -257,18 +302,34 @@ const GGUF_ROLE_KEYS: Readonly<Record<string, SpecialRole>> = {
 export function loadGgufVocabulary(file: string, options: { inferRoles?: boolean } = {}): Vocabulary {
   const { kv } = readGgufMetadata(file);
   const model = kv.get('tokenizer.ggml.model');
-  if (typeof model !== 'string') throw new SaltError('E_FORMAT', `GGUF file ${file} has no string key "tokenizer.ggml.model" (received ${describe(model)}); it holds no tokenizer`);
+  if (typeof model !== 'string')
+    throw new SaltError(
+      'E_FORMAT',
+      `GGUF file ${file} has no string key "tokenizer.ggml.model" (received ${describe(model)}); it holds no tokenizer`,
+    );
   const tokens = kv.get('tokenizer.ggml.tokens');
   if (!Array.isArray(tokens) || tokens.some((t) => typeof t !== 'string')) {
-    throw new SaltError('E_FORMAT', `GGUF file ${file}: "tokenizer.ggml.tokens" must be an array of strings, received ${describe(tokens)}`);
+    throw new SaltError(
+      'E_FORMAT',
+      `GGUF file ${file}: "tokenizer.ggml.tokens" must be an array of strings, received ${describe(tokens)}`,
+    );
   }
   const types = kv.get('tokenizer.ggml.token_type');
-  if (types !== undefined && (!Array.isArray(types) || types.length !== tokens.length || types.some((t) => typeof t !== 'number'))) {
-    throw new SaltError('E_FORMAT', `GGUF file ${file}: "tokenizer.ggml.token_type" must be an array of ${tokens.length} integers, received ${describe(types)}`);
+  if (
+    types !== undefined &&
+    (!Array.isArray(types) || types.length !== tokens.length || types.some((t) => typeof t !== 'number'))
+  ) {
+    throw new SaltError(
+      'E_FORMAT',
+      `GGUF file ${file}: "tokenizer.ggml.token_type" must be an array of ${tokens.length} integers, received ${describe(types)}`,
+    );
   }
   const scores = kv.get('tokenizer.ggml.scores');
   if (scores !== undefined && (!Array.isArray(scores) || scores.length !== tokens.length)) {
-    throw new SaltError('E_FORMAT', `GGUF file ${file}: "tokenizer.ggml.scores" must have ${tokens.length} entries, received ${describe(scores)}`);
+    throw new SaltError(
+      'E_FORMAT',
+      `GGUF file ${file}: "tokenizer.ggml.scores" must have ${tokens.length} entries, received ${describe(scores)}`,
+    );
   }
   let convention: SpellingConvention;
   let byteFallback = false;
@@ -286,13 +347,20 @@ export function loadGgufVocabulary(file: string, options: { inferRoles?: boolean
       convention = 'sentencepiece';
       break;
     default:
-      throw new SaltError('E_UNSUPPORTED', `GGUF file ${file}: tokenizer model ${JSON.stringify(model)} is not supported (expected gpt2, llama, gemma4, t5 or bert)`);
+      throw new SaltError(
+        'E_UNSUPPORTED',
+        `GGUF file ${file}: tokenizer model ${JSON.stringify(model)} is not supported (expected gpt2, llama, gemma4, t5 or bert)`,
+      );
   }
   const kinds: (TokenKind | undefined)[] = new Array(tokens.length);
   if (types) {
     for (let i = 0; i < tokens.length; i++) {
       const t = types[i] as number;
-      if (!(t in GGUF_TOKEN_KIND)) throw new SaltError('E_FORMAT', `GGUF file ${file}: token ${i} ${JSON.stringify(tokens[i])} has token type ${t} (expected 1..6)`);
+      if (!(t in GGUF_TOKEN_KIND))
+        throw new SaltError(
+          'E_FORMAT',
+          `GGUF file ${file}: token ${i} ${JSON.stringify(tokens[i])} has token type ${t} (expected 1..6)`,
+        );
       kinds[i] = GGUF_TOKEN_KIND[t];
     }
   }
@@ -301,7 +369,8 @@ export function loadGgufVocabulary(file: string, options: { inferRoles?: boolean
     const v = kv.get(key);
     if (v === undefined) continue;
     const id = typeof v === 'bigint' ? Number(v) : v;
-    if (typeof id !== 'number' || !Number.isInteger(id)) throw new SaltError('E_FORMAT', `GGUF file ${file}: "${key}" must be an integer, received ${describe(v)}`);
+    if (typeof id !== 'number' || !Number.isInteger(id))
+      throw new SaltError('E_FORMAT', `GGUF file ${file}: "${key}" must be an integer, received ${describe(v)}`);
     if (id < 0 || id >= tokens.length) {
       // llama.cpp writes -1 (as uint32 0xFFFFFFFF in some files) for "none".
       if (id === -1 || id === 0xffffffff) continue;

@@ -2,12 +2,19 @@
  * Loader for Hugging Face `tokenizer.json` (models BPE, Unigram, WordPiece, WordLevel), with the roles of
  * special tokens from `tokenizer_config.json` and `special_tokens_map.json`.
  */
-import { optionalFile, readJsonCached } from '../io/files.js';
 import { join } from 'node:path';
-import { SaltError, describe } from '../errors.js';
-import { buildVocabulary, type SpecialRole, type SpellingConvention, type TokenKind, type Vocabulary } from './vocabulary.js';
+
+import { describe, SaltError } from '../errors.js';
+import { optionalFile, readJsonCached } from '../io/files.js';
 import { inferRolesByName } from './roles.js';
 import { specialTokenIds, specialTokenNames } from './specialTokens.js';
+import {
+  buildVocabulary,
+  type SpecialRole,
+  type SpellingConvention,
+  type TokenKind,
+  type Vocabulary,
+} from './vocabulary.js';
 
 /**
  * Most ids a tokenizer.json may leave unused below its largest id (tiktoken-derived vocabularies leave a
@@ -49,7 +56,11 @@ function scanDecoder(node: unknown, facts: DecoderFacts, file: string): void {
   switch (node.type) {
     case 'Sequence': {
       const list = node.decoders ?? node.pretokenizers ?? [];
-      if (!Array.isArray(list)) throw new SaltError('E_FORMAT', `${file}: a "Sequence" decoder/pre-tokenizer must hold an array in "decoders" or "pretokenizers", received ${describe(list)}`);
+      if (!Array.isArray(list))
+        throw new SaltError(
+          'E_FORMAT',
+          `${file}: a "Sequence" decoder/pre-tokenizer must hold an array in "decoders" or "pretokenizers", received ${describe(list)}`,
+        );
       for (const d of list) scanDecoder(d, facts, file);
       return;
     }
@@ -58,7 +69,8 @@ function scanDecoder(node: unknown, facts: DecoderFacts, file: string): void {
       return;
     case 'Metaspace':
       facts.convention ??= 'sentencepiece';
-      if (typeof node.replacement === 'string' && node.replacement !== '\u2581') facts.unsupported = `Metaspace replacement ${JSON.stringify(node.replacement)} (only "\u2581" is supported)`;
+      if (typeof node.replacement === 'string' && node.replacement !== '\u2581')
+        facts.unsupported = `Metaspace replacement ${JSON.stringify(node.replacement)} (only "\u2581" is supported)`;
       return;
     case 'Replace': {
       const pat = isObject(node.pattern) ? node.pattern.String : undefined;
@@ -101,26 +113,42 @@ function scanDecoder(node: unknown, facts: DecoderFacts, file: string): void {
 export async function loadHfTokenizerJson(file: string, options: HfTokenizerOptions = {}): Promise<Vocabulary> {
   const json = await readJsonCached(file, options.json);
   if (!isObject(json) || !isObject(json.model)) {
-    throw new SaltError('E_FORMAT', `${file}: expected a tokenizer.json object with a "model" object, received ${describe(isObject(json) ? json.model : json)}`);
+    throw new SaltError(
+      'E_FORMAT',
+      `${file}: expected a tokenizer.json object with a "model" object, received ${describe(isObject(json) ? json.model : json)}`,
+    );
   }
   const model = json.model;
   // Older files omit model.type; infer it from the vocab's shape like the reference library does.
   let type = model.type;
-  if (type === undefined) type = Array.isArray(model.vocab) ? 'Unigram' : Array.isArray(model.merges) ? 'BPE' : isObject(model.vocab) ? 'WordLevel' : undefined;
+  if (type === undefined)
+    type = Array.isArray(model.vocab)
+      ? 'Unigram'
+      : Array.isArray(model.merges)
+        ? 'BPE'
+        : isObject(model.vocab)
+          ? 'WordLevel'
+          : undefined;
   const idToPiece: (string | undefined)[] = [];
   // Ids no token uses become unused entries (below), so the largest id decides the table's size. Bound it
   // by the number of entries plus MAX_ID_HOLES, so that one corrupt id cannot make the loader allocate
   // and fill billions of entries.
   const added = json.added_tokens ?? [];
-  if (!Array.isArray(added)) throw new SaltError('E_FORMAT', `${file}: added_tokens must be an array, received ${describe(added)}`);
-  const entries = (Array.isArray(model.vocab) ? model.vocab.length : isObject(model.vocab) ? Object.keys(model.vocab).length : 0) + added.length;
+  if (!Array.isArray(added))
+    throw new SaltError('E_FORMAT', `${file}: added_tokens must be an array, received ${describe(added)}`);
+  const entries =
+    (Array.isArray(model.vocab) ? model.vocab.length : isObject(model.vocab) ? Object.keys(model.vocab).length : 0) +
+    added.length;
   const maxId = entries + MAX_ID_HOLES - 1;
   const checkId = (id: unknown, what: string): number => {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
       throw new SaltError('E_FORMAT', `${file}: ${what} has id ${describe(id)} (expected a non-negative integer)`);
     }
     if (id > maxId) {
-      throw new SaltError('E_FORMAT', `${file}: ${what} has id ${id}, beyond the largest plausible id ${maxId} (${entries} entries plus at most ${MAX_ID_HOLES} unused ids)`);
+      throw new SaltError(
+        'E_FORMAT',
+        `${file}: ${what} has id ${id}, beyond the largest plausible id ${maxId} (${entries} entries plus at most ${MAX_ID_HOLES} unused ids)`,
+      );
     }
     return id;
   };
@@ -136,35 +164,69 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
     case 'BPE':
     case 'WordPiece':
     case 'WordLevel': {
-      if (!isObject(model.vocab)) throw new SaltError('E_FORMAT', `${file}: model.vocab of a ${type} model must be an object {token: id}, received ${describe(model.vocab)}`);
+      if (!isObject(model.vocab))
+        throw new SaltError(
+          'E_FORMAT',
+          `${file}: model.vocab of a ${type} model must be an object {token: id}, received ${describe(model.vocab)}`,
+        );
       for (const [piece, id] of Object.entries(model.vocab)) set(id, piece, 'model.vocab');
       if (type === 'BPE' && typeof model.end_of_word_suffix === 'string' && model.end_of_word_suffix !== '') {
-        throw new SaltError('E_UNSUPPORTED', `${file}: BPE with end_of_word_suffix ${JSON.stringify(model.end_of_word_suffix)} is not supported (word-end markers, e.g. CLIP)`);
+        throw new SaltError(
+          'E_UNSUPPORTED',
+          `${file}: BPE with end_of_word_suffix ${JSON.stringify(model.end_of_word_suffix)} is not supported (word-end markers, e.g. CLIP)`,
+        );
       }
-      if (type === 'BPE' && typeof model.continuing_subword_prefix === 'string' && model.continuing_subword_prefix !== '') {
-        throw new SaltError('E_UNSUPPORTED', `${file}: BPE with continuing_subword_prefix ${JSON.stringify(model.continuing_subword_prefix)} is not supported`);
+      if (
+        type === 'BPE' &&
+        typeof model.continuing_subword_prefix === 'string' &&
+        model.continuing_subword_prefix !== ''
+      ) {
+        throw new SaltError(
+          'E_UNSUPPORTED',
+          `${file}: BPE with continuing_subword_prefix ${JSON.stringify(model.continuing_subword_prefix)} is not supported`,
+        );
       }
       break;
     }
     case 'Unigram': {
-      if (!Array.isArray(model.vocab)) throw new SaltError('E_FORMAT', `${file}: model.vocab of a Unigram model must be an array of [piece, score], received ${describe(model.vocab)}`);
+      if (!Array.isArray(model.vocab))
+        throw new SaltError(
+          'E_FORMAT',
+          `${file}: model.vocab of a Unigram model must be an array of [piece, score], received ${describe(model.vocab)}`,
+        );
       model.vocab.forEach((entry: unknown, id: number) => {
-        if (!Array.isArray(entry) || typeof entry[0] !== 'string') throw new SaltError('E_FORMAT', `${file}: model.vocab[${id}] must be [piece, score], received ${describe(entry)}`);
+        if (!Array.isArray(entry) || typeof entry[0] !== 'string')
+          throw new SaltError(
+            'E_FORMAT',
+            `${file}: model.vocab[${id}] must be [piece, score], received ${describe(entry)}`,
+          );
         set(id, entry[0], 'model.vocab');
       });
       break;
     }
     default:
-      throw new SaltError('E_UNSUPPORTED', `${file}: unknown tokenizer model type ${describe(type)}; expected "BPE", "Unigram", "WordPiece" or "WordLevel"`);
+      throw new SaltError(
+        'E_UNSUPPORTED',
+        `${file}: unknown tokenizer model type ${describe(type)}; expected "BPE", "Unigram", "WordPiece" or "WordLevel"`,
+      );
   }
   // A model without tokens (only added tokens left) is a broken or truncated file, not a vocabulary.
-  if (idToPiece.length === 0) throw new SaltError('E_FORMAT', `${file}: model.vocab is empty (the tokenizer would consist of its ${added.length} added tokens only)`);
+  if (idToPiece.length === 0)
+    throw new SaltError(
+      'E_FORMAT',
+      `${file}: model.vocab is empty (the tokenizer would consist of its ${added.length} added tokens only)`,
+    );
   const kinds: (TokenKind | undefined)[] = [];
   const seenAdded = new Set<number>();
   for (const [i, t] of added.entries()) {
-    if (!isObject(t) || typeof t.content !== 'string') throw new SaltError('E_FORMAT', `${file}: added_tokens[${i}] must be an object with a string "content", received ${describe(t)}`);
+    if (!isObject(t) || typeof t.content !== 'string')
+      throw new SaltError(
+        'E_FORMAT',
+        `${file}: added_tokens[${i}] must be an object with a string "content", received ${describe(t)}`,
+      );
     const id = checkId(t.id, `added_tokens[${i}] "${t.content}"`);
-    if (seenAdded.has(id)) throw new SaltError('E_FORMAT', `${file}: duplicate id ${id} in added_tokens ("${t.content}")`);
+    if (seenAdded.has(id))
+      throw new SaltError('E_FORMAT', `${file}: duplicate id ${id} in added_tokens ("${t.content}")`);
     seenAdded.add(id);
     // An added token may re-declare a model token (same id); it then overrides the model's entry.
     idToPiece[id] = t.content;
@@ -188,28 +250,40 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
   if (!convention && type === 'WordPiece') convention = 'wordpiece';
   if (!convention && type === 'WordLevel') convention = 'words';
   if (!convention) {
-    throw new SaltError('E_UNSUPPORTED', `${file}: cannot tell how tokens spell text: decoder ${describe(isObject(json.decoder) ? json.decoder.type : json.decoder)} and pre_tokenizer ${describe(isObject(json.pre_tokenizer) ? json.pre_tokenizer.type : json.pre_tokenizer)} are neither ByteLevel, Metaspace, Replace("\u2581"), nor WordPiece`);
+    throw new SaltError(
+      'E_UNSUPPORTED',
+      `${file}: cannot tell how tokens spell text: decoder ${describe(isObject(json.decoder) ? json.decoder.type : json.decoder)} and pre_tokenizer ${describe(isObject(json.pre_tokenizer) ? json.pre_tokenizer.type : json.pre_tokenizer)} are neither ByteLevel, Metaspace, Replace("\u2581"), nor WordPiece`,
+    );
   }
   byteFallback ||= facts.byteFallback;
-  const prefix = facts.prefix ?? (typeof model.continuing_subword_prefix === 'string' ? model.continuing_subword_prefix : '##');
+  const prefix =
+    facts.prefix ?? (typeof model.continuing_subword_prefix === 'string' ? model.continuing_subword_prefix : '##');
 
   // Roles: explicit config first, then the model's unk token, then conventional names.
   const byContent = new Map<string, number>();
   for (let id = pieces.length - 1; id >= 0; id--) byContent.set(pieces[id], id);
   const names = specialTokenNames(
-    options.tokenizerConfig ? { file: options.tokenizerConfig, json: await readJsonCached(options.tokenizerConfig, options.json) } : undefined,
-    options.specialTokensMap ? { file: options.specialTokensMap, json: await readJsonCached(options.specialTokensMap, options.json) } : undefined,
+    options.tokenizerConfig
+      ? { file: options.tokenizerConfig, json: await readJsonCached(options.tokenizerConfig, options.json) }
+      : undefined,
+    options.specialTokensMap
+      ? { file: options.specialTokensMap, json: await readJsonCached(options.specialTokensMap, options.json) }
+      : undefined,
   );
   const roles: Map<SpecialRole, number> = specialTokenIds(names, (content) => byContent.get(content), file);
-  if (!roles.has('unk') && typeof model.unk_token === 'string' && byContent.has(model.unk_token)) roles.set('unk', byContent.get(model.unk_token)!);
-  if (!roles.has('unk') && type === 'Unigram' && typeof model.unk_id === 'number' && model.unk_id < pieces.length) roles.set('unk', model.unk_id);
+  if (!roles.has('unk') && typeof model.unk_token === 'string' && byContent.has(model.unk_token))
+    roles.set('unk', byContent.get(model.unk_token)!);
+  if (!roles.has('unk') && type === 'Unigram' && typeof model.unk_id === 'number' && model.unk_id < pieces.length)
+    roles.set('unk', model.unk_id);
   // The unknown token is a special token even where it is not listed among the added tokens.
   const unk = roles.get('unk');
   if (unk !== undefined && kinds[unk] === undefined) kinds[unk] = 'special';
   if (options.inferRoles !== false) inferRolesByName(pieces, (id) => kinds[id] === 'special', roles);
 
   const normalizerPrepends = JSON.stringify(json.normalizer ?? null).includes('"Prepend"');
-  const metaspacePrepends = JSON.stringify(json.pre_tokenizer ?? null).match(/"prepend_scheme":"(always|first)"|"add_prefix_space":true/) !== null && convention === 'sentencepiece';
+  const metaspacePrepends =
+    JSON.stringify(json.pre_tokenizer ?? null).match(/"prepend_scheme":"(always|first)"|"add_prefix_space":true/) !==
+      null && convention === 'sentencepiece';
   return buildVocabulary({
     name: file,
     format: 'tokenizer.json',
@@ -229,10 +303,14 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
  *
  * @throws SaltError `E_NOT_FOUND` if the folder has no tokenizer.json; otherwise as {@link loadHfTokenizerJson}.
  */
-export async function loadHfTokenizerFolder(folder: string, options: { inferRoles?: boolean; json?: Map<string, unknown> } = {}): Promise<Vocabulary> {
+export async function loadHfTokenizerFolder(
+  folder: string,
+  options: { inferRoles?: boolean; json?: Map<string, unknown> } = {},
+): Promise<Vocabulary> {
   const tj = join(folder, 'tokenizer.json');
   // Absent means ENOENT only: a symlink loop, a FIFO or an unreadable folder is an error, not "no file".
-  if (!(await optionalFile(tj, 'tokenizer file'))) throw new SaltError('E_NOT_FOUND', `${folder} has no tokenizer.json (expected a Hugging Face model folder)`);
+  if (!(await optionalFile(tj, 'tokenizer file')))
+    throw new SaltError('E_NOT_FOUND', `${folder} has no tokenizer.json (expected a Hugging Face model folder)`);
   const cfg = join(folder, 'tokenizer_config.json');
   const stm = join(folder, 'special_tokens_map.json');
   return loadHfTokenizerJson(tj, {

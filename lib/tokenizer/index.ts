@@ -17,9 +17,29 @@ export {
   type VocabularySource,
 } from './vocabulary.js';
 export { loadHfTokenizerJson, loadHfTokenizerFolder, MAX_ID_HOLES, type HfTokenizerOptions } from './hfTokenizer.js';
-export { readGgufMetadata, loadGgufVocabulary, MAX_GGUF_ARRAY_LENGTH, type GgufMetadata, type GgufValue } from './gguf.js';
-export { loadSentencePieceModel, parseSentencePieceModel, sentencePieceModelToVocabulary, type SentencePieceModelInfo } from './sentencepieceModel.js';
-export { loadVocabTxt, loadWordList, wordListVocabulary, piecesVocabulary, useLiteVocabulary, loadVocabJson, loadVocabulary, type PiecesOptions } from './plainVocabularies.js';
+export {
+  readGgufMetadata,
+  loadGgufVocabulary,
+  MAX_GGUF_ARRAY_LENGTH,
+  type GgufMetadata,
+  type GgufValue,
+} from './gguf.js';
+export {
+  loadSentencePieceModel,
+  parseSentencePieceModel,
+  sentencePieceModelToVocabulary,
+  type SentencePieceModelInfo,
+} from './sentencepieceModel.js';
+export {
+  loadVocabTxt,
+  loadWordList,
+  wordListVocabulary,
+  piecesVocabulary,
+  useLiteVocabulary,
+  loadVocabJson,
+  loadVocabulary,
+  type PiecesOptions,
+} from './plainVocabularies.js';
 export { CONVENTIONAL_ROLE_NAMES, CONFIG_ROLE_KEYS } from './roles.js';
 export { specialTokenNames, specialTokenIds, type SpecialTokenFile, type NamedSpecialToken } from './specialTokens.js';
 export {

@@ -3,12 +3,20 @@
  * (GPT-2's encoder.json), and in-memory piece lists.
  */
 import { stat } from 'node:fs/promises';
+import { basename, extname } from 'node:path';
+
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { readUtf8File } from '../io/files.js';
-import { extname, basename } from 'node:path';
-import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
-import { buildVocabulary, type SpecialRole, type SpellingConvention, type TokenKind, type Vocabulary, type VocabularyFormat } from './vocabulary.js';
-import { inferRolesByName } from './roles.js';
 import { readJsonFile } from './hfTokenizer.js';
+import { inferRolesByName } from './roles.js';
+import {
+  buildVocabulary,
+  type SpecialRole,
+  type SpellingConvention,
+  type TokenKind,
+  type Vocabulary,
+  type VocabularyFormat,
+} from './vocabulary.js';
 
 function readText(file: string, what: string): Promise<string> {
   return readUtf8File(file, what);
@@ -25,7 +33,11 @@ function duplicateCheck(pieces: readonly string[], file: string, what: string): 
   const seen = new Map<string, number>();
   for (let i = 0; i < pieces.length; i++) {
     const prev = seen.get(pieces[i]);
-    if (prev !== undefined) throw new SaltError('E_FORMAT', `${file}: duplicate ${what} ${JSON.stringify(pieces[i])} on lines ${prev + 1} and ${i + 1}`);
+    if (prev !== undefined)
+      throw new SaltError(
+        'E_FORMAT',
+        `${file}: duplicate ${what} ${JSON.stringify(pieces[i])} on lines ${prev + 1} and ${i + 1}`,
+      );
     seen.set(pieces[i], i);
   }
 }
@@ -42,12 +54,21 @@ const BRACKETED = /^\[[A-Z_]+\]$/;
  */
 export async function loadVocabTxt(file: string, options: { continuationPrefix?: string } = {}): Promise<Vocabulary> {
   const pieces = lines(await readText(file, 'WordPiece vocabulary'));
-  if (pieces.length === 0) throw new SaltError('E_FORMAT', `${file}: WordPiece vocabulary is empty (expected one token per line)`);
+  if (pieces.length === 0)
+    throw new SaltError('E_FORMAT', `${file}: WordPiece vocabulary is empty (expected one token per line)`);
   duplicateCheck(pieces, file, 'token');
   const kinds: (TokenKind | undefined)[] = pieces.map((p) => (BRACKETED.test(p) ? 'special' : undefined));
   const roles = new Map<SpecialRole, number>();
   inferRolesByName(pieces, (id) => kinds[id] === 'special', roles);
-  return buildVocabulary({ name: file, format: 'vocab.txt', convention: 'wordpiece', pieces, kinds, continuationPrefix: options.continuationPrefix ?? '##', roles });
+  return buildVocabulary({
+    name: file,
+    format: 'vocab.txt',
+    convention: 'wordpiece',
+    pieces,
+    kinds,
+    continuationPrefix: options.continuationPrefix ?? '##',
+    roles,
+  });
 }
 
 /**
@@ -61,7 +82,13 @@ export async function loadVocabTxt(file: string, options: { continuationPrefix?:
 export function wordListVocabulary(words: readonly string[], name = 'word list'): Vocabulary {
   if (!Array.isArray(words)) throw new SaltTypeError(`words must be an array of strings, received ${describe(words)}`);
   duplicateCheck(words, name, 'word');
-  return buildVocabulary({ name, format: 'word-list', convention: 'words', pieces: words, kinds: new Array(words.length).fill('normal') });
+  return buildVocabulary({
+    name,
+    format: 'word-list',
+    convention: 'words',
+    pieces: words,
+    kinds: new Array(words.length).fill('normal'),
+  });
 }
 
 /**
@@ -96,10 +123,12 @@ export interface PiecesOptions {
  * Duplicate pieces are allowed (their canonical entries simply coincide).
  */
 export function piecesVocabulary(pieces: readonly string[], options: PiecesOptions): Vocabulary {
-  if (!options || typeof options !== 'object') throw new SaltTypeError(`options must be an object with a convention, received ${describe(options)}`);
+  if (!options || typeof options !== 'object')
+    throw new SaltTypeError(`options must be an object with a convention, received ${describe(options)}`);
   const kinds: (TokenKind | undefined)[] = new Array(pieces.length);
   for (const id of options.specialIds ?? []) {
-    if (!Number.isInteger(id) || id < 0 || id >= pieces.length) throw new SaltRangeError(`options.specialIds must hold ids in [0, ${pieces.length}), received ${describe(id)}`);
+    if (!Number.isInteger(id) || id < 0 || id >= pieces.length)
+      throw new SaltRangeError(`options.specialIds must hold ids in [0, ${pieces.length}), received ${describe(id)}`);
     kinds[id] = 'special';
   }
   const roles = new Map<SpecialRole, number>(Object.entries(options.roles ?? {}) as [SpecialRole, number][]);
@@ -123,16 +152,32 @@ export function piecesVocabulary(pieces: readonly string[], options: PiecesOptio
  * @throws SaltError `E_FORMAT` for non-object JSON, bad or duplicate ids, or an id >= the number of tokens
  *   (ids must be dense).
  */
-export async function loadVocabJson(file: string, options: { convention?: SpellingConvention } = {}): Promise<Vocabulary> {
+export async function loadVocabJson(
+  file: string,
+  options: { convention?: SpellingConvention } = {},
+): Promise<Vocabulary> {
   const json = await readJsonFile(file);
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) throw new SaltError('E_FORMAT', `${file}: expected a JSON object {token: id}, received ${describe(json)}`);
+  if (typeof json !== 'object' || json === null || Array.isArray(json))
+    throw new SaltError('E_FORMAT', `${file}: expected a JSON object {token: id}, received ${describe(json)}`);
   const pieces: (string | undefined)[] = [];
   const entries = Object.entries(json as Record<string, unknown>);
   for (const [piece, id] of entries) {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new SaltError('E_FORMAT', `${file}: token ${JSON.stringify(piece)} has id ${describe(id)} (expected a non-negative integer)`);
+    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0)
+      throw new SaltError(
+        'E_FORMAT',
+        `${file}: token ${JSON.stringify(piece)} has id ${describe(id)} (expected a non-negative integer)`,
+      );
     // Dense ids of n entries are 0..n-1; a larger id leaves a hole (and must not size an array).
-    if (id >= entries.length) throw new SaltError('E_FORMAT', `${file}: token ${JSON.stringify(piece)} has id ${id}, but ids must be dense and there are only ${entries.length} tokens`);
-    if (pieces[id] !== undefined) throw new SaltError('E_FORMAT', `${file}: duplicate id ${id}: ${JSON.stringify(pieces[id])} and ${JSON.stringify(piece)}`);
+    if (id >= entries.length)
+      throw new SaltError(
+        'E_FORMAT',
+        `${file}: token ${JSON.stringify(piece)} has id ${id}, but ids must be dense and there are only ${entries.length} tokens`,
+      );
+    if (pieces[id] !== undefined)
+      throw new SaltError(
+        'E_FORMAT',
+        `${file}: duplicate id ${id}: ${JSON.stringify(pieces[id])} and ${JSON.stringify(piece)}`,
+      );
     pieces[id] = piece;
   }
   // n unique ids below n: every id 0..n-1 is present.
@@ -140,7 +185,14 @@ export async function loadVocabJson(file: string, options: { convention?: Spelli
   const kinds: (TokenKind | undefined)[] = list.map((p) => (/^<\|[a-z_]+\|>$/.test(p) ? 'special' : undefined));
   const roles = new Map<SpecialRole, number>();
   inferRolesByName(list, (id) => kinds[id] === 'special', roles);
-  return buildVocabulary({ name: file, format: 'vocab.json', convention: options.convention ?? 'byte-level', pieces: list, kinds, roles });
+  return buildVocabulary({
+    name: file,
+    format: 'vocab.json',
+    convention: options.convention ?? 'byte-level',
+    pieces: list,
+    kinds,
+    roles,
+  });
 }
 
 /**
@@ -152,12 +204,14 @@ export async function loadVocabJson(file: string, options: { convention?: Spelli
  *   whatever the chosen loader throws.
  */
 export async function loadVocabulary(path: string, options: { json?: Map<string, unknown> } = {}): Promise<Vocabulary> {
-  if (typeof path !== 'string' || path === '') throw new SaltTypeError(`path must be a non-empty string, received ${describe(path)}`);
+  if (typeof path !== 'string' || path === '')
+    throw new SaltTypeError(`path must be a non-empty string, received ${describe(path)}`);
   let isDir: boolean;
   try {
     isDir = (await stat(path)).isDirectory();
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new SaltError('E_NOT_FOUND', `vocabulary path ${path} does not exist`, { cause: err });
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT')
+      throw new SaltError('E_NOT_FOUND', `vocabulary path ${path} does not exist`, { cause: err });
     throw new SaltError('E_IO', `cannot inspect vocabulary path ${path}: ${(err as Error).message}`, { cause: err });
   }
   const { loadHfTokenizerFolder, loadHfTokenizerJson } = await import('./hfTokenizer.js');
@@ -173,7 +227,11 @@ export async function loadVocabulary(path: string, options: { json?: Map<string,
   if (base === 'vocab.txt') return loadVocabTxt(path);
   if (ext === '.json') format = 'vocab.json';
   else if (ext === '.txt') format = 'word-list';
-  else throw new SaltError('E_UNSUPPORTED', `cannot tell the vocabulary format of ${path} from its name (expected a folder, tokenizer.json, *.gguf, *.model, vocab.txt, *.json or *.txt)`);
+  else
+    throw new SaltError(
+      'E_UNSUPPORTED',
+      `cannot tell the vocabulary format of ${path} from its name (expected a folder, tokenizer.json, *.gguf, *.model, vocab.txt, *.json or *.txt)`,
+    );
   return format === 'vocab.json' ? loadVocabJson(path) : loadWordList(path);
 }
 

@@ -46,7 +46,11 @@ export const CONFIG_ROLE_KEYS: Readonly<Record<string, SpecialRole>> = {
  * Adds roles for special tokens with a conventional name (see {@link CONVENTIONAL_ROLE_NAMES}) where the
  * role is not yet assigned. Only ids accepted by `isSpecial` are considered; the lowest id wins.
  */
-export function inferRolesByName(pieces: readonly string[], isSpecial: (id: number) => boolean, roles: Map<SpecialRole, number>): void {
+export function inferRolesByName(
+  pieces: readonly string[],
+  isSpecial: (id: number) => boolean,
+  roles: Map<SpecialRole, number>,
+): void {
   for (let id = 0; id < pieces.length; id++) {
     // Own properties only: a token named "constructor", "toString" or "__proto__" must not pick up
     // Object.prototype's members as a role.
@@ -59,6 +63,7 @@ export function inferRolesByName(pieces: readonly string[], isSpecial: (id: numb
 /** The token string of a config entry: either a string or an AddedToken-like object `{ content }`. */
 export function configTokenContent(value: unknown): string | undefined {
   if (typeof value === 'string') return value;
-  if (value && typeof value === 'object' && typeof (value as { content?: unknown }).content === 'string') return (value as { content: string }).content;
+  if (value && typeof value === 'object' && typeof (value as { content?: unknown }).content === 'string')
+    return (value as { content: string }).content;
   return undefined;
 }

@@ -8,7 +8,7 @@
  * source vocabulary's canonical tokens (what WordPiece does). For BPE and unigram sources the pieces can
  * differ from what the real tokenizer would produce; they always concatenate to the token's bytes.
  */
-import { SaltRangeError, SaltTypeError, describe } from '../errors.js';
+import { describe, SaltRangeError, SaltTypeError } from '../errors.js';
 import { KIND_CODE, Vocabulary } from './vocabulary.js';
 
 /** For every target token, the source token ids its text splits into, CSR form (an empty list: not segmented). */
@@ -61,7 +61,8 @@ class Trie {
    */
   longest(bytes: Uint8Array, from: number, wordStart: boolean, skip: number): [number, number] | null {
     const ids = wordStart ? this.start : this.cont;
-    let node = 0, best: [number, number] | null = null;
+    let node = 0,
+      best: [number, number] | null = null;
     for (let p = from; p < bytes.length; p++) {
       const next = this.children[node].get(bytes[p]);
       if (next === undefined) break;
@@ -94,14 +95,26 @@ class Trie {
  * @throws SaltTypeError `E_TYPE` when a vocabulary is not a {@link Vocabulary} or `exclude` not an Int32Array;
  *   SaltRangeError `E_SHAPE` when `exclude` has the wrong length.
  */
-export function segmentWithVocabulary(source: Vocabulary, target: Vocabulary, options: SegmentOptions = {}): Segmentation {
-  if (!(source instanceof Vocabulary)) throw new SaltTypeError(`source must be a Vocabulary, received ${describe(source)}`);
-  if (!(target instanceof Vocabulary)) throw new SaltTypeError(`target must be a Vocabulary, received ${describe(target)}`);
-  if (typeof options !== 'object' || options === null) throw new SaltTypeError(`options must be an object, received ${describe(options)}`);
+export function segmentWithVocabulary(
+  source: Vocabulary,
+  target: Vocabulary,
+  options: SegmentOptions = {},
+): Segmentation {
+  if (!(source instanceof Vocabulary))
+    throw new SaltTypeError(`source must be a Vocabulary, received ${describe(source)}`);
+  if (!(target instanceof Vocabulary))
+    throw new SaltTypeError(`target must be a Vocabulary, received ${describe(target)}`);
+  if (typeof options !== 'object' || options === null)
+    throw new SaltTypeError(`options must be an object, received ${describe(options)}`);
   const exclude = options.exclude;
   if (exclude !== undefined) {
-    if (!(exclude instanceof Int32Array)) throw new SaltTypeError(`options.exclude must be an Int32Array, received ${describe(exclude)}`);
-    if (exclude.length !== target.size) throw new SaltRangeError(`options.exclude must have target.size = ${target.size} elements, received ${exclude.length}`, 'E_SHAPE');
+    if (!(exclude instanceof Int32Array))
+      throw new SaltTypeError(`options.exclude must be an Int32Array, received ${describe(exclude)}`);
+    if (exclude.length !== target.size)
+      throw new SaltRangeError(
+        `options.exclude must have target.size = ${target.size} elements, received ${exclude.length}`,
+        'E_SHAPE',
+      );
   }
   const trie = new Trie();
   const byteId = new Int32Array(256).fill(-1);
@@ -129,7 +142,8 @@ export function segmentWithVocabulary(source: Vocabulary, target: Vocabulary, op
       if (bytes.length === 0) {
         if (ws && trie.start[0] >= 0 && trie.start[0] !== skip) pieces.push(trie.start[0]);
       } else {
-        let p = 0, ok = true;
+        let p = 0,
+          ok = true;
         while (p < bytes.length) {
           let m = p === 0 && ws ? trie.longest(bytes, p, true, skip) : null;
           m ??= trie.longest(bytes, p, false, skip);

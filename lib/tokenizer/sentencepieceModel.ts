@@ -3,10 +3,10 @@
  * fields needed for the vocabulary are decoded: the pieces with their types, the trainer's model type,
  * byte_fallback and special ids, and the normalizer's add_dummy_prefix.
  */
+import { describe, SaltError, SaltTypeError } from '../errors.js';
 import { readRegularFile } from '../io/files.js';
-import { SaltError, SaltTypeError, describe } from '../errors.js';
-import { buildVocabulary, type SpecialRole, type TokenKind, type Vocabulary } from './vocabulary.js';
 import { inferRolesByName } from './roles.js';
+import { buildVocabulary, type SpecialRole, type TokenKind, type Vocabulary } from './vocabulary.js';
 
 /** Minimal protobuf wire-format reader over one message. */
 class ProtoReader {
@@ -53,7 +53,8 @@ class ProtoReader {
   }
   bytes(): [number, number] {
     const n = this.varint();
-    if (this.pos + n > this.end) this.fail(`length ${n} past the end of the message (${this.end - this.pos} bytes left)`);
+    if (this.pos + n > this.end)
+      this.fail(`length ${n} past the end of the message (${this.end - this.pos} bytes left)`);
     const s = this.pos;
     this.pos += n;
     return [s, this.pos];
@@ -89,7 +90,14 @@ class ProtoReader {
 const decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 /** SentencePiece piece types (sentencepiece_model.proto). */
-const SPM_TYPE_KIND: Record<number, TokenKind | undefined> = { 1: undefined, 2: 'special', 3: 'special', 4: undefined, 5: 'unused', 6: 'byte' };
+const SPM_TYPE_KIND: Record<number, TokenKind | undefined> = {
+  1: undefined,
+  2: 'special',
+  3: 'special',
+  4: undefined,
+  5: 'unused',
+  6: 'byte',
+};
 
 /** Parsed content of a SentencePiece model (vocabulary-related fields only). */
 export interface SentencePieceModelInfo {
@@ -111,7 +119,15 @@ export interface SentencePieceModelInfo {
  */
 export function parseSentencePieceModel(data: Uint8Array, where = 'SentencePiece model'): SentencePieceModelInfo {
   if (!(data instanceof Uint8Array)) throw new SaltTypeError(`data must be a Uint8Array, received ${describe(data)}`);
-  const info: SentencePieceModelInfo = { pieces: [], types: [], scores: [], modelType: 1, byteFallback: false, addDummyPrefix: true, ids: { unk: 0, bos: 1, eos: 2, pad: -1 } };
+  const info: SentencePieceModelInfo = {
+    pieces: [],
+    types: [],
+    scores: [],
+    modelType: 1,
+    byteFallback: false,
+    addDummyPrefix: true,
+    ids: { unk: 0, bos: 1, eos: 2, pad: -1 },
+  };
   const r = new ProtoReader(data, where);
   for (let t = r.tag(); t; t = r.tag()) {
     const [field, wire] = t;
@@ -163,7 +179,11 @@ export function parseSentencePieceModel(data: Uint8Array, where = 'SentencePiece
       }
     } else r.skip(wire);
   }
-  if (info.pieces.length === 0) throw new SaltError('E_FORMAT', `${where}: SentencePiece model has no pieces (expected repeated field 1 of ModelProto)`);
+  if (info.pieces.length === 0)
+    throw new SaltError(
+      'E_FORMAT',
+      `${where}: SentencePiece model has no pieces (expected repeated field 1 of ModelProto)`,
+    );
   return info;
 }
 
@@ -171,10 +191,18 @@ export function parseSentencePieceModel(data: Uint8Array, where = 'SentencePiece
  * Builds a canonical vocabulary from SentencePiece model bytes (see {@link parseSentencePieceModel}).
  * Roles come from TrainerSpec's unk/bos/eos/pad ids (negative ids mean "none").
  */
-export function sentencePieceModelToVocabulary(data: Uint8Array, name = 'SentencePiece model', options: { inferRoles?: boolean } = {}): Vocabulary {
+export function sentencePieceModelToVocabulary(
+  data: Uint8Array,
+  name = 'SentencePiece model',
+  options: { inferRoles?: boolean } = {},
+): Vocabulary {
   const info = parseSentencePieceModel(data, name);
   const kinds = info.types.map((t, i) => {
-    if (!(t in SPM_TYPE_KIND)) throw new SaltError('E_FORMAT', `${name}: piece ${i} ${JSON.stringify(info.pieces[i])} has type ${t} (expected 1..6)`);
+    if (!(t in SPM_TYPE_KIND))
+      throw new SaltError(
+        'E_FORMAT',
+        `${name}: piece ${i} ${JSON.stringify(info.pieces[i])} has type ${t} (expected 1..6)`,
+      );
     return SPM_TYPE_KIND[t];
   });
   const roles = new Map<SpecialRole, number>();
@@ -199,7 +227,10 @@ export function sentencePieceModelToVocabulary(data: Uint8Array, name = 'Sentenc
  * Loads a SentencePiece `.model` file.
  * @throws SaltError `E_NOT_FOUND` / `E_IO` if unreadable; `E_FORMAT` if malformed.
  */
-export async function loadSentencePieceModel(file: string, options: { inferRoles?: boolean } = {}): Promise<Vocabulary> {
+export async function loadSentencePieceModel(
+  file: string,
+  options: { inferRoles?: boolean } = {},
+): Promise<Vocabulary> {
   const data = await readRegularFile(file, 'SentencePiece model');
   return sentencePieceModelToVocabulary(new Uint8Array(data.buffer, data.byteOffset, data.byteLength), file, options);
 }

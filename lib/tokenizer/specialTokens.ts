@@ -4,9 +4,9 @@
  * file layer (lib/io/hfConfig.ts) so that both resolve the same ids. Pure functions on parsed JSON: the
  * callers read the files with their own error wrapping. Imports nothing from lib/io (no import cycle).
  */
-import { SaltError, describe } from '../errors.js';
-import type { SpecialRole } from './vocabulary.js';
+import { describe, SaltError } from '../errors.js';
 import { CONFIG_ROLE_KEYS, configTokenContent } from './roles.js';
+import type { SpecialRole } from './vocabulary.js';
 
 /** A parsed JSON file and its path (for error messages). */
 export interface SpecialTokenFile {
@@ -41,12 +41,18 @@ function isObject(v: unknown): v is Record<string, unknown> {
  * @throws SaltError `E_FORMAT` if a file is not a JSON object or a `*_token` entry is neither a string nor
  *   an object with a string `content`.
  */
-export function specialTokenNames(tokenizerConfig?: SpecialTokenFile, specialTokensMap?: SpecialTokenFile): Map<SpecialRole, NamedSpecialToken> {
+export function specialTokenNames(
+  tokenizerConfig?: SpecialTokenFile,
+  specialTokensMap?: SpecialTokenFile,
+): Map<SpecialRole, NamedSpecialToken> {
   const sources: SpecialTokenFile[] = [];
   if (tokenizerConfig) sources.push(tokenizerConfig);
   if (specialTokensMap) sources.push(specialTokensMap);
-  for (const s of sources) if (!isObject(s.json)) throw new SaltError('E_FORMAT', `${s.file}: expected a JSON object, received ${describe(s.json)}`);
-  const modernConfig = tokenizerConfig !== undefined && Object.hasOwn(tokenizerConfig.json as object, 'added_tokens_decoder');
+  for (const s of sources)
+    if (!isObject(s.json))
+      throw new SaltError('E_FORMAT', `${s.file}: expected a JSON object, received ${describe(s.json)}`);
+  const modernConfig =
+    tokenizerConfig !== undefined && Object.hasOwn(tokenizerConfig.json as object, 'added_tokens_decoder');
   const used = modernConfig ? [tokenizerConfig] : sources; // later sources override earlier ones
   const names = new Map<SpecialRole, NamedSpecialToken>();
   for (const { file, json } of used) {
@@ -54,7 +60,11 @@ export function specialTokenNames(tokenizerConfig?: SpecialTokenFile, specialTok
     for (const [key, role] of Object.entries(CONFIG_ROLE_KEYS)) {
       if (!Object.hasOwn(cfg, key) || cfg[key] === null || cfg[key] === undefined) continue;
       const content = configTokenContent(cfg[key]);
-      if (content === undefined) throw new SaltError('E_FORMAT', `${file}: "${key}" must be a string or {content}, received ${describe(cfg[key])}`);
+      if (content === undefined)
+        throw new SaltError(
+          'E_FORMAT',
+          `${file}: "${key}" must be a string or {content}, received ${describe(cfg[key])}`,
+        );
       names.set(role, { content, file, key });
     }
   }
@@ -69,11 +79,19 @@ export function specialTokenNames(tokenizerConfig?: SpecialTokenFile, specialTok
  * @param vocabulary - label of the vocabulary for error messages.
  * @throws SaltError `E_FORMAT` if a named token is not in the vocabulary.
  */
-export function specialTokenIds(names: ReadonlyMap<SpecialRole, NamedSpecialToken>, idOf: (content: string) => number | undefined, vocabulary: string): Map<SpecialRole, number> {
+export function specialTokenIds(
+  names: ReadonlyMap<SpecialRole, NamedSpecialToken>,
+  idOf: (content: string) => number | undefined,
+  vocabulary: string,
+): Map<SpecialRole, number> {
   const ids = new Map<SpecialRole, number>();
   for (const [role, n] of names) {
     const id = idOf(n.content);
-    if (id === undefined) throw new SaltError('E_FORMAT', `${n.file}: "${n.key}" names token ${JSON.stringify(n.content)}, which is not in ${vocabulary}`);
+    if (id === undefined)
+      throw new SaltError(
+        'E_FORMAT',
+        `${n.file}: "${n.key}" names token ${JSON.stringify(n.content)}, which is not in ${vocabulary}`,
+      );
     ids.set(role, id);
   }
   return ids;

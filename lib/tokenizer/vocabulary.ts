@@ -2,7 +2,7 @@
  * The canonical token table: every token id of a vocabulary mapped to what it stands for, independent of
  * the tokenizer family's spelling ("▁word", "Ġword", "word"/"##word", "<0xE2>", byte-level code points).
  */
-import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 
 /**
  * What a token is.
@@ -64,7 +64,8 @@ export interface CanonicalToken {
 }
 
 /** Where the data of a {@link Vocabulary} came from. */
-export type VocabularyFormat = 'tokenizer.json' | 'gguf' | 'vocab.txt' | 'sentencepiece-model' | 'vocab.json' | 'word-list' | 'pieces';
+export type VocabularyFormat =
+  'tokenizer.json' | 'gguf' | 'vocab.txt' | 'sentencepiece-model' | 'vocab.json' | 'word-list' | 'pieces';
 
 /** Input of {@link buildVocabulary}: raw pieces plus per-token flags, as a loader produces them. */
 export interface VocabularySource {
@@ -165,13 +166,16 @@ export function canonicalizePiece(
     }
     case 'wordpiece': {
       const prefix = options.continuationPrefix ?? '##';
-      if (prefix.length > 0 && piece.startsWith(prefix)) return { wordStart: false, bytes: utf8.encode(piece.slice(prefix.length)), isByte: false };
+      if (prefix.length > 0 && piece.startsWith(prefix))
+        return { wordStart: false, bytes: utf8.encode(piece.slice(prefix.length)), isByte: false };
       return { wordStart: true, bytes: utf8.encode(piece), isByte: false };
     }
     case 'words':
       return { wordStart: true, bytes: utf8.encode(piece), isByte: false };
     default:
-      throw new SaltRangeError(`convention must be 'byte-level', 'sentencepiece', 'wordpiece' or 'words', received ${describe(convention)}`);
+      throw new SaltRangeError(
+        `convention must be 'byte-level', 'sentencepiece', 'wordpiece' or 'words', received ${describe(convention)}`,
+      );
   }
 }
 
@@ -234,7 +238,9 @@ export class Vocabulary {
 
   private check(id: number): void {
     if (!Number.isInteger(id) || id < 0 || id >= this.pieces.length) {
-      throw new SaltRangeError(`token id must be an integer in [0, ${this.pieces.length}) for vocabulary ${this.name}, received ${describe(id)}`);
+      throw new SaltRangeError(
+        `token id must be an integer in [0, ${this.pieces.length}) for vocabulary ${this.name}, received ${describe(id)}`,
+      );
     }
   }
 
@@ -329,7 +335,10 @@ const SPACE = Uint8Array.of(0x20);
  *   points outside the vocabulary.
  */
 export function buildVocabulary(src: VocabularySource): Vocabulary {
-  if (!Array.isArray(src.pieces)) throw new SaltTypeError(`pieces of vocabulary ${src.name} must be an array of strings, received ${describe(src.pieces)}`);
+  if (!Array.isArray(src.pieces))
+    throw new SaltTypeError(
+      `pieces of vocabulary ${src.name} must be an array of strings, received ${describe(src.pieces)}`,
+    );
   const n = src.pieces.length;
   const kinds = new Uint8Array(n);
   const wordStarts = new Uint8Array(n);
@@ -339,7 +348,8 @@ export function buildVocabulary(src: VocabularySource): Vocabulary {
   const opts = { byteFallback: src.byteFallback, continuationPrefix: src.continuationPrefix };
   for (let id = 0; id < n; id++) {
     const piece = src.pieces[id];
-    if (typeof piece !== 'string') throw new SaltTypeError(`token ${id} of vocabulary ${src.name} must be a string, received ${describe(piece)}`);
+    if (typeof piece !== 'string')
+      throw new SaltTypeError(`token ${id} of vocabulary ${src.name} must be a string, received ${describe(piece)}`);
     let kind = src.kinds?.[id];
     let bytes: Uint8Array;
     let ws = false;
@@ -371,12 +381,19 @@ export function buildVocabulary(src: VocabularySource): Vocabulary {
   const all = new Uint8Array(total);
   for (let id = 0; id < n; id++) all.set(chunks[id], byteOffsets[id]);
   const roles = new Map<SpecialRole, number>();
-  const given = src.roles instanceof Map ? src.roles : new Map(Object.entries(src.roles ?? {}) as [SpecialRole, number][]);
+  const given =
+    src.roles instanceof Map ? src.roles : new Map(Object.entries(src.roles ?? {}) as [SpecialRole, number][]);
   for (const [role, id] of given) {
-    if (!SPECIAL_ROLES.includes(role)) throw new SaltRangeError(`unknown special role ${describe(role)} for vocabulary ${src.name}; expected one of ${SPECIAL_ROLES.join(', ')}`);
+    if (!SPECIAL_ROLES.includes(role))
+      throw new SaltRangeError(
+        `unknown special role ${describe(role)} for vocabulary ${src.name}; expected one of ${SPECIAL_ROLES.join(', ')}`,
+      );
     if (id === undefined) continue;
     if (!Number.isInteger(id) || id < 0 || id >= n) {
-      throw new SaltError('E_FORMAT', `vocabulary ${src.name}: ${role} token id must be in [0, ${n}), received ${describe(id)}`);
+      throw new SaltError(
+        'E_FORMAT',
+        `vocabulary ${src.name}: ${role} token id must be in [0, ${n}), received ${describe(id)}`,
+      );
     }
     roles.set(role, id);
   }

@@ -2,19 +2,19 @@
  * Measuring transfer quality without training an LLM: hold out shared tokens (they have a true source
  * row), treat them as new, rebuild their rows from the remaining shared tokens and compare.
  */
-import { isAnchor } from './partition.js';
-import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
-import { topkCosine, type Backend } from '../kernels/kernels.js';
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
+import { type Backend, topkCosine } from '../kernels/kernels.js';
 import { checkInteger, checkMatrix, checkNumber, type Matrix } from '../kernels/validate.js';
-import { STREAM, seededSample } from './random.js';
+import { isAnchor } from './partition.js';
+import { seededSample, STREAM } from './random.js';
 import { cosine } from './stats.js';
 import {
-  TRANSFER_METHODS,
   checkSegmentation,
   gatherRows,
   throwIfAborted,
-  transferEmbeddings,
+  TRANSFER_METHODS,
   type TransferAlignment,
+  transferEmbeddings,
   type TransferMethod,
   type TransferOptions,
   type TransferReport,
@@ -22,7 +22,10 @@ import {
 } from './transferEmbeddings.js';
 
 /** One method to evaluate, with its own options; `label` names it in the results (default: the method). */
-export interface MethodSpec extends Pick<TransferOptions, 'K' | 'selection' | 'lambda' | 'lambdaGrid' | 'looSample' | 'temperature'> {
+export interface MethodSpec extends Pick<
+  TransferOptions,
+  'K' | 'selection' | 'lambda' | 'lambdaGrid' | 'looSample' | 'temperature'
+> {
   method: TransferMethod;
   label?: string;
 }
@@ -106,13 +109,19 @@ export interface EvaluationResult {
   sourceRows: number;
 }
 
-
 /**
  * Rank (1 = best) of row `trueIds[i]` of `source` among all source rows by cosine to `pred` row i,
  * computed with the native exact top-k over tiles of predictions (never an n x |V_s| matrix in JS).
  */
-export async function trueRowRanks(pred: Matrix, source: Matrix, trueIds: Int32Array, kernel: { backend?: Backend; threads?: number } = {}): Promise<Int32Array> {
-  const n = pred.rows, m = source.rows, h = pred.cols;
+export async function trueRowRanks(
+  pred: Matrix,
+  source: Matrix,
+  trueIds: Int32Array,
+  kernel: { backend?: Backend; threads?: number } = {},
+): Promise<Int32Array> {
+  const n = pred.rows,
+    m = source.rows,
+    h = pred.cols;
   const ranks = new Int32Array(n);
   const tile = Math.max(1, Math.min(n, Math.floor((1 << 22) / m)));
   for (let from = 0; from < n; from += tile) {
@@ -143,41 +152,70 @@ export async function trueRowRanks(pred: Matrix, source: Matrix, trueIds: Int32A
  *   segmentation contains its own source id; whatever {@link transferEmbeddings} throws.
  */
 export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationResult> {
-  if (typeof args !== 'object' || args === null) throw new SaltTypeError(`evaluateTransfer expects an argument object, received ${describe(args)}`);
+  if (typeof args !== 'object' || args === null)
+    throw new SaltTypeError(`evaluateTransfer expects an argument object, received ${describe(args)}`);
   const S = checkMatrix('source', args.source);
   const Pm = checkMatrix('target', args.target);
   const aux = args.aux === undefined ? undefined : checkMatrix('aux', args.aux);
   const sid = args.alignment?.sourceIdOfTarget;
-  if (!(sid instanceof Int32Array)) throw new SaltTypeError(`alignment.sourceIdOfTarget must be an Int32Array, received ${describe(sid)}`);
-  if (sid.length !== Pm.rows) throw new SaltRangeError(`alignment.sourceIdOfTarget must have target.rows = ${Pm.rows} elements, received ${sid.length}`, 'E_SHAPE');
+  if (!(sid instanceof Int32Array))
+    throw new SaltTypeError(`alignment.sourceIdOfTarget must be an Int32Array, received ${describe(sid)}`);
+  if (sid.length !== Pm.rows)
+    throw new SaltRangeError(
+      `alignment.sourceIdOfTarget must have target.rows = ${Pm.rows} elements, received ${sid.length}`,
+      'E_SHAPE',
+    );
   const cat = args.alignment.category;
-  if (cat !== undefined && !(cat instanceof Uint8Array)) throw new SaltTypeError(`alignment.category must be a Uint8Array, received ${describe(cat)}`);
-  if (cat !== undefined && cat.length !== Pm.rows) throw new SaltRangeError(`alignment.category must have target.rows = ${Pm.rows} elements, received ${cat.length}`, 'E_SHAPE');
+  if (cat !== undefined && !(cat instanceof Uint8Array))
+    throw new SaltTypeError(`alignment.category must be a Uint8Array, received ${describe(cat)}`);
+  if (cat !== undefined && cat.length !== Pm.rows)
+    throw new SaltRangeError(
+      `alignment.category must have target.rows = ${Pm.rows} elements, received ${cat.length}`,
+      'E_SHAPE',
+    );
   const present = args.auxPresent;
-  if (present !== undefined && !(present instanceof Uint8Array)) throw new SaltTypeError(`auxPresent must be a Uint8Array, received ${describe(present)}`);
-  if (present !== undefined && present.length !== Pm.rows) throw new SaltRangeError(`auxPresent must have target.rows = ${Pm.rows} elements, received ${present.length}`, 'E_SHAPE');
-  if (aux && aux.rows !== Pm.rows) throw new SaltRangeError(`aux.rows must equal target.rows = ${Pm.rows}, received ${aux.rows}`, 'E_SHAPE');
+  if (present !== undefined && !(present instanceof Uint8Array))
+    throw new SaltTypeError(`auxPresent must be a Uint8Array, received ${describe(present)}`);
+  if (present !== undefined && present.length !== Pm.rows)
+    throw new SaltRangeError(
+      `auxPresent must have target.rows = ${Pm.rows} elements, received ${present.length}`,
+      'E_SHAPE',
+    );
+  if (aux && aux.rows !== Pm.rows)
+    throw new SaltRangeError(`aux.rows must equal target.rows = ${Pm.rows}, received ${aux.rows}`, 'E_SHAPE');
   const seg = args.segmentation;
-  const specs: MethodSpec[] = (args.methods ?? TRANSFER_METHODS.filter((m) => m !== 'fvt' || seg !== undefined)).map((m, i) => {
-    if (typeof m === 'string') return { method: m };
-    if (typeof m !== 'object' || m === null || typeof m.method !== 'string') throw new SaltTypeError(`methods[${i}] must be a method name or { method, ...options }, received ${describe(m)}`);
-    return m;
-  });
+  const specs: MethodSpec[] = (args.methods ?? TRANSFER_METHODS.filter((m) => m !== 'fvt' || seg !== undefined)).map(
+    (m, i) => {
+      if (typeof m === 'string') return { method: m };
+      if (typeof m !== 'object' || m === null || typeof m.method !== 'string')
+        throw new SaltTypeError(
+          `methods[${i}] must be a method name or { method, ...options }, received ${describe(m)}`,
+        );
+      return m;
+    },
+  );
   if (specs.length === 0) throw new SaltRangeError('methods must name at least one method, received an empty array');
   const usesFvt = specs.some((s) => s.method === 'fvt');
-  if (usesFvt && seg === undefined) throw new SaltError('E_ARGUMENT', 'method "fvt" needs segmentation (segmentWithVocabulary(source, target, { exclude: alignment.sourceIdOfTarget }))');
+  if (usesFvt && seg === undefined)
+    throw new SaltError(
+      'E_ARGUMENT',
+      'method "fvt" needs segmentation (segmentWithVocabulary(source, target, { exclude: alignment.sourceIdOfTarget }))',
+    );
   if (seg !== undefined) checkSegmentation(seg, Pm.rows, args.source.rows);
   const labels = specs.map((s) => s.label ?? s.method);
   const dup = labels.find((l, i) => labels.indexOf(l) !== i);
-  if (dup !== undefined) throw new SaltRangeError(`methods must have distinct labels; ${JSON.stringify(dup)} appears twice (give a label)`);
+  if (dup !== undefined)
+    throw new SaltRangeError(`methods must have distinct labels; ${JSON.stringify(dup)} appears twice (give a label)`);
   const seeds = args.seeds ?? [0, 1, 2];
-  if (!Array.isArray(seeds) || seeds.length === 0) throw new SaltTypeError(`seeds must be a non-empty array of integers, received ${describe(seeds)}`);
+  if (!Array.isArray(seeds) || seeds.length === 0)
+    throw new SaltTypeError(`seeds must be a non-empty array of integers, received ${describe(seeds)}`);
   seeds.forEach((s, i) => checkInteger(`seeds[${i}]`, s, 0, 0xffffffff));
   const holdout = args.holdout === undefined ? 0.2 : checkNumber('holdout', args.holdout, 0);
   if (holdout === 0 || (holdout >= 1 && !Number.isInteger(holdout))) {
     throw new SaltRangeError(`holdout must be a fraction in (0, 1) or an integer count >= 1, received ${holdout}`);
   }
-  if (args.ranks !== undefined && typeof args.ranks !== 'boolean') throw new SaltTypeError(`ranks must be a boolean, received ${describe(args.ranks)}`);
+  if (args.ranks !== undefined && typeof args.ranks !== 'boolean')
+    throw new SaltTypeError(`ranks must be a boolean, received ${describe(args.ranks)}`);
   const kernel = { backend: args.backend, threads: args.threads };
 
   // Shared tokens usable as anchors.
@@ -190,14 +228,20 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
     for (const t of E) {
       for (let e = seg.offsets[t]; e < seg.offsets[t + 1]; e++) {
         if (seg.indices[e] === sid[t]) {
-          throw new SaltError('E_ARGUMENT', `segmentation of shared target token ${t} contains its own source id ${sid[t]}, which makes FVT trivially exact; compute it with segmentWithVocabulary(source, target, { exclude: alignment.sourceIdOfTarget })`);
+          throw new SaltError(
+            'E_ARGUMENT',
+            `segmentation of shared target token ${t} contains its own source id ${sid[t]}, which makes FVT trivially exact; compute it with segmentWithVocabulary(source, target, { exclude: alignment.sourceIdOfTarget })`,
+          );
         }
       }
     }
   }
   const nHeld = holdout < 1 ? Math.round(holdout * E.length) : holdout;
   if (nHeld < 1 || nHeld >= E.length) {
-    throw new SaltError('E_ARGUMENT', `holdout ${holdout} selects ${nHeld} of the ${E.length} shared tokens usable as anchors; at least 1 must be held out and at least 1 must remain`);
+    throw new SaltError(
+      'E_ARGUMENT',
+      `holdout ${holdout} selects ${nHeld} of the ${E.length} shared tokens usable as anchors; at least 1 must be held out and at least 1 must remain`,
+    );
   }
 
   const total = seeds.length * specs.length;
@@ -218,7 +262,8 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
       if (heldSources.has(sid[t])) excluded++;
       else anchors.push(t);
     }
-    if (anchors.length === 0) throw new SaltError('E_ARGUMENT', `seed ${seed}: no anchors remain after holding out ${nHeld} shared tokens`);
+    if (anchors.length === 0)
+      throw new SaltError('E_ARGUMENT', `seed ${seed}: no anchors remain after holding out ${nHeld} shared tokens`);
     // Sub-problem: rows = anchors, then held-out tokens (as new tokens).
     const rows = new Int32Array(anchors.length + held.length);
     rows.set(anchors);
@@ -243,7 +288,8 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
       parts.forEach((p, i) => indices.set(p, offsets[i]));
       subSeg = { offsets, indices };
     }
-    const hs = S.cols, off = anchors.length * hs;
+    const hs = S.cols,
+      off = anchors.length * hs;
     const methods: SeedEvaluation['methods'] = {};
     for (let k = 0; k < specs.length; k++) {
       const { label: _label, ...spec } = specs[k];
@@ -259,11 +305,13 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
         signal: args.signal,
       });
       const pred = { data: res.embeddings.subarray(off, off + held.length * hs), rows: held.length, cols: hs };
-      let cos = 0, rel = 0;
+      let cos = 0,
+        rel = 0;
       for (let i = 0; i < held.length; i++) {
         const to = trueIds[i] * hs;
         cos += cosine(pred.data, i * hs, S.data, to, hs);
-        let d2 = 0, t2 = 0;
+        let d2 = 0,
+          t2 = 0;
         for (let j = 0; j < hs; j++) {
           const y = S.data[to + j];
           const d = pred.data[i * hs + j] - y;
@@ -272,7 +320,8 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
         }
         rel += t2 > 0 ? Math.sqrt(d2 / t2) : 0;
       }
-      let rsum = NaN, median = NaN;
+      let rsum = NaN,
+        median = NaN;
       if (args.ranks !== false) {
         const ranks = await trueRowRanks(pred, S, trueIds, kernel);
         rsum = 0;
@@ -295,20 +344,31 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
   }
   const mean: Record<string, MethodScores> = {};
   for (const l of labels) {
-    const avg = (f: (s: MethodScores) => number) => seedResults.reduce((a, s) => a + f(s.methods[l]), 0) / seedResults.length;
-    mean[l] = { meanCosine: avg((s) => s.meanCosine), meanRelL2: avg((s) => s.meanRelL2), meanRank: avg((s) => s.meanRank), medianRank: avg((s) => s.medianRank) };
+    const avg = (f: (s: MethodScores) => number) =>
+      seedResults.reduce((a, s) => a + f(s.methods[l]), 0) / seedResults.length;
+    mean[l] = {
+      meanCosine: avg((s) => s.meanCosine),
+      meanRelL2: avg((s) => s.meanRelL2),
+      meanRank: avg((s) => s.meanRank),
+      medianRank: avg((s) => s.medianRank),
+    };
   }
   return { labels, seeds: seedResults, mean, sourceRows: S.rows };
 }
 
 /** A Markdown table of the mean scores (and the lambdas chosen per seed); '–' for ranks not computed. */
 export function formatEvaluation(result: EvaluationResult): string {
-  const lines = ['| method | mean cosine | rel. L2 | mean rank | median rank | lambda per seed |', '|---|---|---|---|---|---|'];
+  const lines = [
+    '| method | mean cosine | rel. L2 | mean rank | median rank | lambda per seed |',
+    '|---|---|---|---|---|---|',
+  ];
   for (const l of result.labels) {
     const m = result.mean[l];
     const lambdas = result.seeds.map((s) => s.methods[l].lambda).filter((v) => v !== undefined);
     const f = (v: number, d: number) => (Number.isNaN(v) ? '–' : v.toFixed(d));
-    lines.push(`| ${l} | ${f(m.meanCosine, 3)} | ${f(m.meanRelL2, 3)} | ${f(m.meanRank, 1)} | ${f(m.medianRank, 1)} | ${lambdas.length ? lambdas.join(', ') : '–'} |`);
+    lines.push(
+      `| ${l} | ${f(m.meanCosine, 3)} | ${f(m.meanRelL2, 3)} | ${f(m.meanRank, 1)} | ${f(m.medianRank, 1)} | ${lambdas.length ? lambdas.join(', ') : '–'} |`,
+    );
   }
   return lines.join('\n');
 }

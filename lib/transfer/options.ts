@@ -1,13 +1,28 @@
 /** Option resolution of the transfer engine: one place that checks and defaults every option. */
-import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { type Backend } from '../kernels/kernels.js';
 import { checkInteger, checkNeighbourhoods, checkNumber, checkOneOf } from '../kernels/validate.js';
-import { DEFAULT_LAMBDA_GRID, MAX_K, TRANSFER_METHODS, type Selection, type TransferMethod, type TransferOptions, type TransferSegmentation } from './types.js';
+import {
+  DEFAULT_LAMBDA_GRID,
+  MAX_K,
+  type Selection,
+  TRANSFER_METHODS,
+  type TransferMethod,
+  type TransferOptions,
+  type TransferSegmentation,
+} from './types.js';
 
 /** Methods of the SALT family (sparsemax neighbours, per-token solves). */
 export const SALT_FAMILY = new Set<TransferMethod>(['salt', 'salt-paper', 'salt-ridge']);
 /** Methods that search neighbours among the anchors (K and selection apply). */
-export const NEIGHBOUR_METHODS = new Set<TransferMethod>(['salt', 'salt-paper', 'salt-ridge', 'focus', 'clp', 'wechsel']);
+export const NEIGHBOUR_METHODS = new Set<TransferMethod>([
+  'salt',
+  'salt-paper',
+  'salt-ridge',
+  'focus',
+  'clp',
+  'wechsel',
+]);
 /** Methods with a ridge lambda. */
 export const LAMBDA_METHODS = new Set<TransferMethod>(['salt', 'salt-paper', 'salt-ridge', 'global-linear']);
 /** Default candidate count K. */
@@ -15,7 +30,8 @@ export const DEFAULT_K = 64;
 
 /** Rejects with E_ABORTED when the signal has fired. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
-  if (signal?.aborted) throw new SaltError('E_ABORTED', 'the transfer was aborted through its AbortSignal', { cause: signal.reason });
+  if (signal?.aborted)
+    throw new SaltError('E_ABORTED', 'the transfer was aborted through its AbortSignal', { cause: signal.reason });
 }
 
 /** Validated, defaulted options. */
@@ -39,11 +55,15 @@ export interface Resolved {
 export function checkSegmentation(segmentation: unknown, Vt: number, Vs: number): TransferSegmentation {
   const seg = checkNeighbourhoods('segmentation', segmentation, Vt);
   for (let t = 0; t < Vt; t++) {
-    if (seg.offsets[t + 1] < seg.offsets[t]) throw new SaltRangeError(`segmentation.offsets must be non-decreasing; offsets[${t + 1}] = ${seg.offsets[t + 1]} < offsets[${t}] = ${seg.offsets[t]}`);
+    if (seg.offsets[t + 1] < seg.offsets[t])
+      throw new SaltRangeError(
+        `segmentation.offsets must be non-decreasing; offsets[${t + 1}] = ${seg.offsets[t + 1]} < offsets[${t}] = ${seg.offsets[t]}`,
+      );
   }
   for (let e = 0; e < seg.indices.length; e++) {
     const s = seg.indices[e];
-    if (s < 0 || s >= Vs) throw new SaltRangeError(`segmentation.indices[${e}] must be a source row in [0, ${Vs}), received ${s}`);
+    if (s < 0 || s >= Vs)
+      throw new SaltRangeError(`segmentation.indices[${e}] must be a source row in [0, ${Vs}), received ${s}`);
   }
   return seg;
 }
@@ -62,7 +82,9 @@ export function resolveOptions(o: TransferOptions): Resolved {
   const method = o.method === undefined ? 'salt' : checkOneOf('method', o.method, TRANSFER_METHODS);
   const notFor = (name: string, allowed: Set<TransferMethod>) => {
     if ((o as Record<string, unknown>)[name] !== undefined && !allowed.has(method)) {
-      throw new SaltRangeError(`${name} does not apply to method ${JSON.stringify(method)} (it applies to ${[...allowed].map((m) => JSON.stringify(m)).join(', ')}), received ${describe((o as Record<string, unknown>)[name])}`);
+      throw new SaltRangeError(
+        `${name} does not apply to method ${JSON.stringify(method)} (it applies to ${[...allowed].map((m) => JSON.stringify(m)).join(', ')}), received ${describe((o as Record<string, unknown>)[name])}`,
+      );
     }
   };
   notFor('K', NEIGHBOUR_METHODS);
@@ -72,20 +94,36 @@ export function resolveOptions(o: TransferOptions): Resolved {
   notFor('segmentation', new Set(['fvt']));
   const K = o.K === undefined ? DEFAULT_K : checkInteger('K', o.K, 1, MAX_K);
   let selection: Selection;
-  if (o.selection === undefined) selection = method === 'clp' ? { topk: K } : method === 'wechsel' ? { topk: Math.min(10, K) } : 'sparsemax';
+  if (o.selection === undefined)
+    selection = method === 'clp' ? { topk: K } : method === 'wechsel' ? { topk: Math.min(10, K) } : 'sparsemax';
   else if (o.selection === 'sparsemax') selection = 'sparsemax';
-  else if (typeof o.selection === 'object' && o.selection !== null && !Array.isArray(o.selection) && Object.keys(o.selection).join() === 'topk') {
+  else if (
+    typeof o.selection === 'object' &&
+    o.selection !== null &&
+    !Array.isArray(o.selection) &&
+    Object.keys(o.selection).join() === 'topk'
+  ) {
     selection = { topk: checkInteger('selection.topk', o.selection.topk, 1, K, 'K') };
-  } else throw new SaltTypeError(`selection must be "sparsemax" or { topk: number }, received ${describe(o.selection)}`);
-  if (method === 'salt-paper' && selection !== 'sparsemax') throw new SaltRangeError(`method "salt-paper" is the paper's sparsemax selection; selection must be "sparsemax", received ${describe(o.selection)}`);
+  } else
+    throw new SaltTypeError(`selection must be "sparsemax" or { topk: number }, received ${describe(o.selection)}`);
+  if (method === 'salt-paper' && selection !== 'sparsemax')
+    throw new SaltRangeError(
+      `method "salt-paper" is the paper's sparsemax selection; selection must be "sparsemax", received ${describe(o.selection)}`,
+    );
   let lambda: 'auto' | number;
   if (o.lambda === undefined) lambda = method === 'salt-paper' ? 0 : 'auto';
   else if (o.lambda === 'auto') lambda = 'auto';
   else lambda = checkNumber('lambda', o.lambda, 0);
-  if (method === 'salt-paper' && lambda !== 0) throw new SaltRangeError(`method "salt-paper" is the paper's least squares; lambda must be 0, received ${describe(o.lambda)}`);
+  if (method === 'salt-paper' && lambda !== 0)
+    throw new SaltRangeError(
+      `method "salt-paper" is the paper's least squares; lambda must be 0, received ${describe(o.lambda)}`,
+    );
   let lambdaGrid = [...DEFAULT_LAMBDA_GRID];
   if (o.lambdaGrid !== undefined) {
-    if (!Array.isArray(o.lambdaGrid) || o.lambdaGrid.length === 0) throw new SaltTypeError(`lambdaGrid must be a non-empty array of numbers >= 0, received ${describe(o.lambdaGrid)}`);
+    if (!Array.isArray(o.lambdaGrid) || o.lambdaGrid.length === 0)
+      throw new SaltTypeError(
+        `lambdaGrid must be a non-empty array of numbers >= 0, received ${describe(o.lambdaGrid)}`,
+      );
     lambdaGrid = o.lambdaGrid.map((v, i) => checkNumber(`lambdaGrid[${i}]`, v, 0));
   }
   const looSample = o.looSample === undefined ? 500 : checkInteger('looSample', o.looSample, 1);
@@ -96,7 +134,20 @@ export function resolveOptions(o: TransferOptions): Resolved {
   }
   const seed = o.seed === undefined ? 0 : checkInteger('seed', o.seed, 0, 0xffffffff);
   const chunkSize = o.chunkSize === undefined ? 32768 : checkInteger('chunkSize', o.chunkSize, 1);
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) throw new SaltTypeError(`signal must be an AbortSignal, received ${describe(o.signal)}`);
-  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') throw new SaltTypeError(`onProgress must be a function, received ${describe(o.onProgress)}`);
-  return { method, K, selection, lambda, lambdaGrid, looSample, temperature, seed, chunkSize, kernel: { backend: o.backend, threads: o.threads } };
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal))
+    throw new SaltTypeError(`signal must be an AbortSignal, received ${describe(o.signal)}`);
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function')
+    throw new SaltTypeError(`onProgress must be a function, received ${describe(o.onProgress)}`);
+  return {
+    method,
+    K,
+    selection,
+    lambda,
+    lambdaGrid,
+    looSample,
+    temperature,
+    seed,
+    chunkSize,
+    kernel: { backend: o.backend, threads: o.threads },
+  };
 }

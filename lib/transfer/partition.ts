@@ -47,7 +47,13 @@ export interface Partition {
  * when the method can build them (an aux vector, or pieces for `'fvt'`; always for `'mean'` and
  * `'random'`), else they fall back. E_ARGUMENT when the method needs anchors and there are none.
  */
-export function partitionTargets(args: { sid: Int32Array; cat?: Uint8Array; present?: Uint8Array; seg?: TransferSegmentation; method: TransferMethod }): Partition {
+export function partitionTargets(args: {
+  sid: Int32Array;
+  cat?: Uint8Array;
+  present?: Uint8Array;
+  seg?: TransferSegmentation;
+  method: TransferMethod;
+}): Partition {
   const { sid, cat, present, seg, method } = args;
   const Vt = sid.length;
   const provenance = new Uint8Array(Vt);
@@ -73,7 +79,9 @@ export function partitionTargets(args: { sid: Int32Array; cat?: Uint8Array; pres
   const anchorSource = new Int32Array(nAnchors);
   const solveIds = new Int32Array(counts.solved);
   const fallbackIds = new Int32Array(counts.fallback);
-  let a = 0, s = 0, f = 0;
+  let a = 0,
+    s = 0,
+    f = 0;
   for (let t = 0; t < Vt; t++) {
     if (provenance[t] === P.copied && isAnchor(t, sid, cat, present)) {
       anchorTarget[a] = t;
@@ -83,7 +91,10 @@ export function partitionTargets(args: { sid: Int32Array; cat?: Uint8Array; pres
   }
   const needsAnchors = method !== 'mean' && method !== 'random' && method !== 'fvt';
   if (needsAnchors && nAnchors === 0) {
-    throw new SaltError('E_ARGUMENT', `method ${JSON.stringify(method)} needs shared tokens with an aux vector as anchors, but alignment.sourceIdOfTarget shares none (0 of ${Vt} target tokens usable)`);
+    throw new SaltError(
+      'E_ARGUMENT',
+      `method ${JSON.stringify(method)} needs shared tokens with an aux vector as anchors, but alignment.sourceIdOfTarget shares none (0 of ${Vt} target tokens usable)`,
+    );
   }
   return { provenance, anchorTarget, anchorSource, solveIds, fallbackIds, counts };
 }

@@ -29,7 +29,15 @@ export const STREAM = { rows: 0x100, looSample: 0x200, holdout: 0x300, headRows:
  * Fills `out[offset .. offset + mean.length)` with one N(mean, std) row that depends only on `seed`,
  * `token` and `stream` (Box-Muller on a per-token stream; head rows use another stream than input rows).
  */
-export function normalRow(out: Float32Array, offset: number, mean: Float64Array, std: Float64Array, seed: number, token: number, stream: number = STREAM.rows): void {
+export function normalRow(
+  out: Float32Array,
+  offset: number,
+  mean: Float64Array,
+  std: Float64Array,
+  seed: number,
+  token: number,
+  stream: number = STREAM.rows,
+): void {
   const u = uniformStream(seed, stream ^ mix32(token));
   const h = mean.length;
   for (let j = 0; j < h; j += 2) {

@@ -1,6 +1,6 @@
 /** Row helpers of the transfer engine: gathering, scattering and statistical rows. */
 import type { Matrix } from '../kernels/validate.js';
-import { STREAM, normalRow } from './random.js';
+import { normalRow, STREAM } from './random.js';
 
 /** Gathers rows `ids` of `m` into a new matrix. */
 export function gatherRows(m: Matrix, ids: Int32Array): Matrix {
@@ -11,12 +11,26 @@ export function gatherRows(m: Matrix, ids: Int32Array): Matrix {
 }
 
 /** Scatters chunk rows (c x h) into the output rows `ids[from ..]`. */
-export function scatter(out: Float32Array, rows: Float32Array, ids: Int32Array, from: number, c: number, h: number): void {
+export function scatter(
+  out: Float32Array,
+  rows: Float32Array,
+  ids: Int32Array,
+  from: number,
+  c: number,
+  h: number,
+): void {
   for (let i = 0; i < c; i++) out.set(rows.subarray(i * h, i * h + h), ids[from + i] * h);
 }
 
 /** Rows of `ids`: the column means (`'mean'`) or seeded N(mean, std) rows keyed by token id (`'random'`). */
-export function fillStatRows(out: Float32Array, ids: Int32Array, st: { mean: Float64Array; std: Float64Array }, kind: 'mean' | 'random', seed: number, stream: number = STREAM.rows): void {
+export function fillStatRows(
+  out: Float32Array,
+  ids: Int32Array,
+  st: { mean: Float64Array; std: Float64Array },
+  kind: 'mean' | 'random',
+  seed: number,
+  stream: number = STREAM.rows,
+): void {
   const h = st.mean.length;
   const meanRow = Float32Array.from(st.mean);
   for (const t of ids) {

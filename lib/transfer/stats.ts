@@ -24,7 +24,17 @@ export function quantiles(values: Float32Array | Float64Array): Quantiles {
   let sum = 0;
   for (let i = 0; i < n; i++) sum += s[i];
   const q = (p: number) => s[Math.min(n - 1, Math.max(0, Math.round(p * (n - 1))))];
-  return { count: n, mean: sum / n, min: s[0], p05: q(0.05), p25: q(0.25), p50: q(0.5), p75: q(0.75), p95: q(0.95), max: s[n - 1] };
+  return {
+    count: n,
+    mean: sum / n,
+    min: s[0],
+    p05: q(0.05),
+    p25: q(0.25),
+    p50: q(0.5),
+    p75: q(0.75),
+    p95: q(0.95),
+    max: s[n - 1],
+  };
 }
 
 /**
@@ -77,7 +87,12 @@ export async function columnMeanStd(m: Matrix, y = new Yielder()): Promise<{ mea
 }
 
 /** L2 norms of the listed rows (all rows when `rows` is omitted), yielding between row blocks. */
-export async function rowNorms(data: Float32Array, cols: number, rows?: Int32Array, y = new Yielder()): Promise<Float64Array> {
+export async function rowNorms(
+  data: Float32Array,
+  cols: number,
+  rows?: Int32Array,
+  y = new Yielder(),
+): Promise<Float64Array> {
   const n = rows ? rows.length : data.length / cols;
   const out = new Float64Array(n);
   const step = blockRows(cols);
@@ -95,9 +110,12 @@ export async function rowNorms(data: Float32Array, cols: number, rows?: Int32Arr
 
 /** Cosine of two float32 rows (float64 accumulation; 0 when either is zero). */
 export function cosine(a: Float32Array, ao: number, b: Float32Array, bo: number, n: number): number {
-  let d = 0, na = 0, nb = 0;
+  let d = 0,
+    na = 0,
+    nb = 0;
   for (let j = 0; j < n; j++) {
-    const x = a[ao + j], y = b[bo + j];
+    const x = a[ao + j],
+      y = b[bo + j];
     d += x * y;
     na += x * x;
     nb += y * y;
@@ -119,7 +137,10 @@ export async function checkFinite(name: string, m: Matrix, present?: Uint8Array,
       if (v - v !== 0) {
         const r = Math.floor(i / cols);
         if (present && present[r] === 0) continue;
-        throw new SaltError('E_NONFINITE', `${name} contains ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} at row ${r}, column ${i - r * cols}`);
+        throw new SaltError(
+          'E_NONFINITE',
+          `${name} contains ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} at row ${r}, column ${i - r * cols}`,
+        );
       }
     }
     await y.tick();

@@ -3,16 +3,16 @@
  * vocabulary, by SALT (Semantic Aware Linear Transfer) or one of the baselines, from matrices the
  * caller already holds. See docs/transfer.md.
  */
-import { SaltError, SaltRangeError, SaltTypeError, describe } from '../errors.js';
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { checkMatrix } from '../kernels/validate.js';
-import { STREAM } from './random.js';
-import { Yielder, blockRows, checkFinite, columnMeanStd, quantiles, rowNorms } from './stats.js';
-import { resolveOptions, checkSegmentation, throwIfAborted } from './options.js';
-import { partitionTargets } from './partition.js';
-import { fillStatRows, gatherRows } from './rows.js';
 import { fvt } from './methods/fvt.js';
 import { globalLinear } from './methods/globalLinear.js';
 import { neighbourMethod } from './methods/neighbours.js';
+import { checkSegmentation, resolveOptions, throwIfAborted } from './options.js';
+import { partitionTargets } from './partition.js';
+import { STREAM } from './random.js';
+import { fillStatRows, gatherRows } from './rows.js';
+import { blockRows, checkFinite, columnMeanStd, quantiles, rowNorms, Yielder } from './stats.js';
 import type { TransferArgs, TransferReport, TransferResult, TransferSegmentation, TransferStage } from './types.js';
 
 export * from './types.js';
@@ -32,9 +32,19 @@ export { gatherRows } from './rows.js';
  *   for NaN or Infinity in an input; `E_ABORTED` when `signal` fires; kernel errors as documented there.
  */
 export async function transferEmbeddings(args: TransferArgs): Promise<TransferResult> {
-  if (typeof args !== 'object' || args === null) throw new SaltTypeError(`transferEmbeddings expects an argument object, received ${describe(args)}`);
+  if (typeof args !== 'object' || args === null)
+    throw new SaltTypeError(`transferEmbeddings expects an argument object, received ${describe(args)}`);
   const t0 = performance.now();
-  const timings: Record<TransferStage | 'total', number> = { prepare: 0, lambda: 0, search: 0, select: 0, combine: 0, head: 0, fallback: 0, total: 0 };
+  const timings: Record<TransferStage | 'total', number> = {
+    prepare: 0,
+    lambda: 0,
+    search: 0,
+    select: 0,
+    combine: 0,
+    head: 0,
+    fallback: 0,
+    total: 0,
+  };
   const opts = resolveOptions(args);
   const { method, signal } = { ...opts, signal: args.signal };
   const progress = args.onProgress ?? (() => {});
@@ -44,33 +54,62 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
   const S = checkMatrix('source', args.source);
   const Pm = checkMatrix('target', args.target);
   const head = args.sourceHead === undefined ? undefined : checkMatrix('sourceHead', args.sourceHead);
-  if (head && head.rows !== S.rows) throw new SaltRangeError(`sourceHead.rows must equal source.rows = ${S.rows}, received ${head.rows}`, 'E_SHAPE');
+  if (head && head.rows !== S.rows)
+    throw new SaltRangeError(`sourceHead.rows must equal source.rows = ${S.rows}, received ${head.rows}`, 'E_SHAPE');
   const aux = args.aux === undefined ? Pm : checkMatrix('aux', args.aux);
-  if (aux.rows !== Pm.rows) throw new SaltRangeError(`aux.rows must equal target.rows = ${Pm.rows}, received ${aux.rows}`, 'E_SHAPE');
-  const Vt = Pm.rows, Vs = S.rows, hs = S.cols;
+  if (aux.rows !== Pm.rows)
+    throw new SaltRangeError(`aux.rows must equal target.rows = ${Pm.rows}, received ${aux.rows}`, 'E_SHAPE');
+  const Vt = Pm.rows,
+    Vs = S.rows,
+    hs = S.cols;
   let present: Uint8Array | undefined;
   if (args.auxPresent !== undefined) {
-    if (!(args.auxPresent instanceof Uint8Array)) throw new SaltTypeError(`auxPresent must be a Uint8Array, received ${describe(args.auxPresent)}`);
-    if (args.auxPresent.length !== Vt) throw new SaltRangeError(`auxPresent must have target.rows = ${Vt} elements, received ${args.auxPresent.length}`, 'E_SHAPE');
+    if (!(args.auxPresent instanceof Uint8Array))
+      throw new SaltTypeError(`auxPresent must be a Uint8Array, received ${describe(args.auxPresent)}`);
+    if (args.auxPresent.length !== Vt)
+      throw new SaltRangeError(
+        `auxPresent must have target.rows = ${Vt} elements, received ${args.auxPresent.length}`,
+        'E_SHAPE',
+      );
     present = args.auxPresent;
   }
   const al = args.alignment;
-  if (typeof al !== 'object' || al === null) throw new SaltTypeError(`alignment must be { sourceIdOfTarget: Int32Array, category?: Uint8Array }, received ${describe(al)}`);
+  if (typeof al !== 'object' || al === null)
+    throw new SaltTypeError(
+      `alignment must be { sourceIdOfTarget: Int32Array, category?: Uint8Array }, received ${describe(al)}`,
+    );
   const sid = al.sourceIdOfTarget;
-  if (!(sid instanceof Int32Array)) throw new SaltTypeError(`alignment.sourceIdOfTarget must be an Int32Array, received ${describe(sid)}`);
-  if (sid.length !== Vt) throw new SaltRangeError(`alignment.sourceIdOfTarget must have target.rows = ${Vt} elements, received ${sid.length}`, 'E_SHAPE');
+  if (!(sid instanceof Int32Array))
+    throw new SaltTypeError(`alignment.sourceIdOfTarget must be an Int32Array, received ${describe(sid)}`);
+  if (sid.length !== Vt)
+    throw new SaltRangeError(
+      `alignment.sourceIdOfTarget must have target.rows = ${Vt} elements, received ${sid.length}`,
+      'E_SHAPE',
+    );
   const cat = al.category;
   if (cat !== undefined) {
-    if (!(cat instanceof Uint8Array)) throw new SaltTypeError(`alignment.category must be a Uint8Array, received ${describe(cat)}`);
-    if (cat.length !== Vt) throw new SaltRangeError(`alignment.category must have target.rows = ${Vt} elements, received ${cat.length}`, 'E_SHAPE');
+    if (!(cat instanceof Uint8Array))
+      throw new SaltTypeError(`alignment.category must be a Uint8Array, received ${describe(cat)}`);
+    if (cat.length !== Vt)
+      throw new SaltRangeError(
+        `alignment.category must have target.rows = ${Vt} elements, received ${cat.length}`,
+        'E_SHAPE',
+      );
   }
   for (let t = 0; t < Vt; t++) {
     const s = sid[t];
-    if (s < -1 || s >= Vs) throw new SaltRangeError(`alignment.sourceIdOfTarget[${t}] must be -1 or a source row in [0, ${Vs}), received ${s}`);
+    if (s < -1 || s >= Vs)
+      throw new SaltRangeError(
+        `alignment.sourceIdOfTarget[${t}] must be -1 or a source row in [0, ${Vs}), received ${s}`,
+      );
   }
   let seg: TransferSegmentation | undefined;
   if (method === 'fvt') {
-    if (args.segmentation === undefined) throw new SaltError('E_ARGUMENT', 'method "fvt" needs segmentation (each target token\'s source pieces; see segmentWithVocabulary)');
+    if (args.segmentation === undefined)
+      throw new SaltError(
+        'E_ARGUMENT',
+        'method "fvt" needs segmentation (each target token\'s source pieces; see segmentWithVocabulary)',
+      );
     seg = checkSegmentation(args.segmentation, Vt, Vs);
   }
   // The scans, copies and statistics below give the event loop a turn every few milliseconds.
@@ -82,8 +121,16 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
   throwIfAborted(signal);
 
   // ---- partition the target vocabulary
-  const { provenance, anchorTarget, anchorSource, solveIds, fallbackIds, counts } = partitionTargets({ sid, cat, present, seg, method });
-  const nAnchors = anchorTarget.length, nSolve = solveIds.length, nFallback = fallbackIds.length;
+  const { provenance, anchorTarget, anchorSource, solveIds, fallbackIds, counts } = partitionTargets({
+    sid,
+    cat,
+    present,
+    seg,
+    method,
+  });
+  const nAnchors = anchorTarget.length,
+    nSolve = solveIds.length,
+    nFallback = fallbackIds.length;
 
   // ---- copy shared rows
   const embeddings = new Float32Array(Vt * hs);
@@ -120,17 +167,56 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
     timings.combine = performance.now() - tf;
     progress('combine', nSolve, nSolve);
   } else if (method === 'fvt') {
-    await fvt({ S, head, seg: seg!, solveIds, embeddings, headOut, report, chunkSize: opts.chunkSize, kernel: opts.kernel, progress, signal });
+    await fvt({
+      S,
+      head,
+      seg: seg!,
+      solveIds,
+      embeddings,
+      headOut,
+      report,
+      chunkSize: opts.chunkSize,
+      kernel: opts.kernel,
+      progress,
+      signal,
+    });
     report.pieces!.unsegmented = nFallback;
   } else {
     const anchorsPlm = gatherRows(Pm, anchorTarget);
     const anchorsSrc = gatherRows(S, anchorSource);
     const anchorsHead = head ? gatherRows(head, anchorSource) : undefined;
     if (method === 'global-linear') {
-      await globalLinear({ opts, Pm, anchorsPlm, anchorsSrc, anchorsHead, solveIds, embeddings, headOut, report, progress, signal });
+      await globalLinear({
+        opts,
+        Pm,
+        anchorsPlm,
+        anchorsSrc,
+        anchorsHead,
+        solveIds,
+        embeddings,
+        headOut,
+        report,
+        progress,
+        signal,
+      });
     } else {
       const anchorsAux = aux === Pm ? anchorsPlm : gatherRows(aux, anchorTarget);
-      await neighbourMethod({ opts, Pm, aux, anchorsAux, anchorsPlm, anchorsSrc, anchorSource, anchorsHead, solveIds, embeddings, headOut, report, progress, signal });
+      await neighbourMethod({
+        opts,
+        Pm,
+        aux,
+        anchorsAux,
+        anchorsPlm,
+        anchorsSrc,
+        anchorSource,
+        anchorsHead,
+        solveIds,
+        embeddings,
+        headOut,
+        report,
+        progress,
+        signal,
+      });
     }
   }
 

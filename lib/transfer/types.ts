@@ -18,10 +18,22 @@ import type { Quantiles } from './stats.js';
  * - `'fvt'`: FVT (Fast Vocabulary Transfer, Gee et al. 2022): the mean of the source rows of the
  *   source tokens the new token's text splits into (`segmentation`, see `segmentWithVocabulary`).
  */
-export type TransferMethod = 'salt' | 'salt-paper' | 'salt-ridge' | 'focus' | 'clp' | 'wechsel' | 'mean' | 'random' | 'global-linear' | 'fvt';
+export type TransferMethod =
+  'salt' | 'salt-paper' | 'salt-ridge' | 'focus' | 'clp' | 'wechsel' | 'mean' | 'random' | 'global-linear' | 'fvt';
 
 /** All methods of {@link transferEmbeddings}. */
-export const TRANSFER_METHODS: readonly TransferMethod[] = ['salt', 'salt-paper', 'salt-ridge', 'focus', 'clp', 'wechsel', 'mean', 'random', 'global-linear', 'fvt'];
+export const TRANSFER_METHODS: readonly TransferMethod[] = [
+  'salt',
+  'salt-paper',
+  'salt-ridge',
+  'focus',
+  'clp',
+  'wechsel',
+  'mean',
+  'random',
+  'global-linear',
+  'fvt',
+];
 
 /**
  * Which candidates become a token's neighbours: `'sparsemax'` (the paper: the support of sparsemax over

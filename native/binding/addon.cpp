@@ -33,7 +33,9 @@ Napi::Error coded_error(Napi::Env env, const char* code, const std::string& mess
 class KernelWorker : public Napi::AsyncWorker {
  public:
   KernelWorker(Napi::Env env, Job job, std::vector<std::pair<std::string, Napi::Value>> outputs)
-      : Napi::AsyncWorker(env, "salt-transfer:kernel"), deferred_(Napi::Promise::Deferred::New(env)), job_(std::move(job)) {
+      : Napi::AsyncWorker(env, "salt-transfer:kernel"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        job_(std::move(job)) {
     for (auto& o : outputs) {
       out_names_.push_back(o.first);
       out_refs_.push_back(Napi::Persistent(o.second.As<Napi::Object>()));
@@ -75,7 +77,8 @@ class KernelWorker : public Napi::AsyncWorker {
 class Args {
  public:
   Args(const Napi::CallbackInfo& info) : env_(info.Env()) {
-    if (info.Length() < 1 || !info[0].IsObject()) throw coded_error(env_, "E_TYPE", "expected an argument object", true);
+    if (info.Length() < 1 || !info[0].IsObject())
+      throw coded_error(env_, "E_TYPE", "expected an argument object", true);
     obj_ = info[0].As<Napi::Object>();
   }
   int64_t Int(const char* key, int64_t fallback = INT64_MIN) const {
@@ -107,11 +110,14 @@ class Args {
     if (optional && (v.IsUndefined() || v.IsNull())) return nullptr;
     constexpr napi_typedarray_type want = std::is_same<T, float>::value ? napi_float32_array : napi_int32_array;
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want)
-      throw coded_error(env_, "E_TYPE", std::string(key) + (want == napi_float32_array ? " must be a Float32Array" : " must be an Int32Array"), true);
+      throw coded_error(
+          env_, "E_TYPE",
+          std::string(key) + (want == napi_float32_array ? " must be a Float32Array" : " must be an Int32Array"), true);
     auto arr = v.As<Napi::TypedArrayOf<T>>();
     if (static_cast<int64_t>(arr.ElementLength()) != expected)
-      throw coded_error(env_, "E_SHAPE", std::string(key) + " has length " + std::to_string(arr.ElementLength()) +
-                                             ", expected " + std::to_string(expected));
+      throw coded_error(env_, "E_SHAPE",
+                        std::string(key) + " has length " + std::to_string(arr.ElementLength()) + ", expected " +
+                            std::to_string(expected));
     return arr.Data();
   }
   Napi::Env env_;
@@ -247,7 +253,8 @@ struct OwnedLists {
   std::vector<float> weights;
 };
 
-std::shared_ptr<OwnedLists> own_lists(int64_t n, int64_t nnz, const int32_t* offsets, const int32_t* indices, const float* weights) {
+std::shared_ptr<OwnedLists> own_lists(int64_t n, int64_t nnz, const int32_t* offsets, const int32_t* indices,
+                                      const float* weights) {
   auto o = std::make_shared<OwnedLists>();
   o->offsets.assign(offsets, offsets + n + 1);
   o->indices.assign(indices, indices + nnz);
@@ -274,7 +281,8 @@ Napi::Value SolveNeighbourhoods(const Napi::CallbackInfo& info) {
     a.m = in.Int("m");
     a.ht = in.Int("ht");
     a.hs = in.Int("hs");
-    if (a.n < 0 || a.m < 1 || a.ht < 1 || a.hs < 1) throw coded_error(env, "E_ARGUMENT", "invalid shape: need n >= 0, m, ht, hs >= 1");
+    if (a.n < 0 || a.m < 1 || a.ht < 1 || a.hs < 1)
+      throw coded_error(env, "E_ARGUMENT", "invalid shape: need n >= 0, m, ht, hs >= 1");
     a.lambda = in.Double("lambda", 0);
     a.rcond = in.Double("rcond", -1);
     a.threads = static_cast<int32_t>(in.Int("threads", 0));
@@ -303,7 +311,9 @@ Napi::Value SolveNeighbourhoods(const Napi::CallbackInfo& info) {
     if (a.prior) a.prior = lists->weights.data();
     auto* w = new KernelWorker(env, nullptr, outs);
     w->PinKeys(in.obj_, {"queries", "anchorsPlm", "anchorsSrc"});
-    return Queue(w, [a, plugin, lists]() { return plugin ? plugin->solve_neighbourhoods(&a) : salt::cpu::solve_neighbourhoods(a); });
+    return Queue(w, [a, plugin, lists]() {
+      return plugin ? plugin->solve_neighbourhoods(&a) : salt::cpu::solve_neighbourhoods(a);
+    });
   });
 }
 

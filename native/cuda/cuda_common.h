@@ -10,11 +10,11 @@
 // The toolkit's own runtime headers first: cuBLAS/cuSOLVER headers include "driver_types.h",
 // "library_types.h" ... with quotes, which would otherwise resolve next to themselves (for the compile
 // check, CUDA 11.8's copies unpacked beside CUDA 11.8's cublas_v2.h) instead of the toolkit's.
-#include <cuda_runtime.h>
-#include <library_types.h>
 #include <cuComplex.h>
 #include <cublas_v2.h>
+#include <cuda_runtime.h>
 #include <cusolverDn.h>
+#include <library_types.h>
 
 #include <cstddef>
 #include <cstdint>
@@ -207,8 +207,9 @@ salt_status with_oom_retry(const char* kernel, size_t budget, size_t min_budget,
       return make_status(SALT_E_INTERNAL, "%s: internal error: unknown exception", kernel);
     }
   }
-  return make_status(SALT_E_CUDA_OOM, "%s: out of device memory even with the smallest tile (%zu bytes); last failure in %s",
-                     kernel, budget, last.c_str());
+  return make_status(SALT_E_CUDA_OOM,
+                     "%s: out of device memory even with the smallest tile (%zu bytes); last failure in %s", kernel,
+                     budget, last.c_str());
 }
 
 /// Runs `body` and converts exceptions into a status (for code paths without OOM retry).

@@ -30,8 +30,8 @@ constexpr int kMaxJacobi = 128;
 #pragma nv_exec_check_disable
 #endif
 template <class Barrier>
-SALT_HD int jacobi_eigen(double* A, double* V, int n, double* rc, double* rs, int* rp, int* rq, double* red, int tid, int nt,
-                         Barrier barrier, int max_sweeps) {
+SALT_HD int jacobi_eigen(double* A, double* V, int n, double* rc, double* rs, int* rp, int* rq, double* red, int tid,
+                         int nt, Barrier barrier, int max_sweeps) {
   const int m = n + (n & 1);  // players of the round-robin; index n is a bye when n is odd
   const int half = m / 2;
   for (int e = tid; e < n * n; e += nt) V[e] = (e % n == e / n) ? 1.0 : 0.0;
@@ -78,7 +78,8 @@ SALT_HD int jacobi_eigen(double* A, double* V, int n, double* rc, double* rs, in
           const double apq = A[b * n + a];
           if (apq != 0.0) {
             const double tau = (A[b * n + b] - A[a * n + a]) / (2.0 * apq);
-            const double t = fabs(tau) > 1e150 ? 0.5 / tau : (tau >= 0 ? 1.0 : -1.0) / (fabs(tau) + sqrt(1.0 + tau * tau));
+            const double t =
+                fabs(tau) > 1e150 ? 0.5 / tau : (tau >= 0 ? 1.0 : -1.0) / (fabs(tau) + sqrt(1.0 + tau * tau));
             c = 1.0 / sqrt(1.0 + t * t);
             s = t * c;
           }
@@ -124,8 +125,8 @@ SALT_HD int jacobi_eigen(double* A, double* V, int n, double* rc, double* rs, in
 ///   d = sum_j (v_j . r / e_j) v_j,
 /// where v_j is column j of V (leading dimension ld, ne meaningful rows). d has ld entries; entries
 /// from k on (padding) are set to zero. rcond < 0 means max(k, ht) * FLT_EPSILON.
-SALT_HD inline void pinv_from_eigen(const double* V, const double* E, const double* r, int ne, int ld, int k, long long ht,
-                                    double rcond, double* d) {
+SALT_HD inline void pinv_from_eigen(const double* V, const double* E, const double* r, int ne, int ld, int k,
+                                    long long ht, double rcond, double* d) {
   const double rc = rcond < 0 ? static_cast<double>(k > ht ? k : ht) * static_cast<double>(FLT_EPSILON) : rcond;
   double emax = 0;
   for (int j = 0; j < ne; ++j) emax = fmax(emax, E[j]);

@@ -98,18 +98,19 @@ salt_status describe(char* out, size_t cap) {
     devices += "]";
     const int dev = select_device();
     const cudaError_t img = probe_kernel_image();
-    std::string json = "{\"devices\":" + devices + ",\"device\":" + std::to_string(dev) +
-                       ",\"cudaRuntime\":\"" + version_string(runtime) + "\",\"cudaDriver\":\"" + version_string(driver) +
-                       "\",\"cublas\":\"" + std::to_string(cb[0]) + "." + std::to_string(cb[1]) + "." + std::to_string(cb[2]) +
-                       "\",\"cusolver\":\"" + std::to_string(cs[0]) + "." + std::to_string(cs[1]) + "." + std::to_string(cs[2]) +
-                       "\",\"kernels\":" + json_string(SALT_CUDA_ARCHS) + ",\"limits\":{\"topkMaxK\":" + std::to_string(kMaxK) +
+    std::string json = "{\"devices\":" + devices + ",\"device\":" + std::to_string(dev) + ",\"cudaRuntime\":\"" +
+                       version_string(runtime) + "\",\"cudaDriver\":\"" + version_string(driver) + "\",\"cublas\":\"" +
+                       std::to_string(cb[0]) + "." + std::to_string(cb[1]) + "." + std::to_string(cb[2]) +
+                       "\",\"cusolver\":\"" + std::to_string(cs[0]) + "." + std::to_string(cs[1]) + "." +
+                       std::to_string(cs[2]) + "\",\"kernels\":" + json_string(SALT_CUDA_ARCHS) +
+                       ",\"limits\":{\"topkMaxK\":" + std::to_string(kMaxK) +
                        ",\"solveMaxNeighbours\":" + std::to_string(kSolveMaxNeighbours) +
                        ",\"sparsemaxGpuMaxK\":" + std::to_string(kSparsemaxMaxSortK) + "}";
     if (img != cudaSuccess) {
       json += ",\"error\":" + json_string(cudaGetErrorString(img)) + "}";
       write_json(out, cap, json);
-      return make_status(SALT_E_NO_CUDA, "device %d cannot run this plugin's kernels (built for %s): %s", dev, SALT_CUDA_ARCHS,
-                         cudaGetErrorString(img));
+      return make_status(SALT_E_NO_CUDA, "device %d cannot run this plugin's kernels (built for %s): %s", dev,
+                         SALT_CUDA_ARCHS, cudaGetErrorString(img));
     }
     write_json(out, cap, json + "}");
     return ok_status();

@@ -47,7 +47,9 @@ SALT_HD inline uint32_t order_key(float s) {
 }
 
 /// Whether candidate (sa, ia) ranks before (sb, ib): higher score first, then lower index.
-SALT_HD inline bool ranks_before(float sa, int32_t ia, float sb, int32_t ib) { return sa > sb || (sa == sb && ia < ib); }
+SALT_HD inline bool ranks_before(float sa, int32_t ia, float sb, int32_t ib) {
+  return sa > sb || (sa == sb && ia < ib);
+}
 
 /// Selects the k best of L candidates (1 <= k <= min(L, kMaxK)) and writes them to out_s / out_i in
 /// rank order. Candidate j has score s[j] and index ix[j], or idx_base + j when ix is null. Among
@@ -58,8 +60,8 @@ SALT_HD inline bool ranks_before(float sa, int32_t ia, float sb, int32_t ib) { r
 #pragma nv_exec_check_disable
 #endif
 template <class Ops>
-SALT_HD void select_topk_row(const float* s, const int32_t* ix, int32_t idx_base, int L, int k, float* out_s, int32_t* out_i,
-                             SelectShared& sh, int tid, int nt, Ops& ops) {
+SALT_HD void select_topk_row(const float* s, const int32_t* ix, int32_t idx_base, int L, int k, float* out_s,
+                             int32_t* out_i, SelectShared& sh, int tid, int nt, Ops& ops) {
   // 1. Radix select of the k-th largest key, 8 bits at a time from the top.
   uint32_t prefix = 0, mask = 0;
   int remaining = k;  // rank of the wanted key among the candidates matching `prefix` under `mask`

@@ -39,9 +39,10 @@ int64_t padded_k(int64_t k) { return k <= kMaxBatchedEig ? (k + 7) / 8 * 8 : (k 
 
 // Block (t, r) with r < kp copies anchor row idx[t][r] (or zeros for padding) into X[t][r][:] as
 // double; block (t, kp) copies the query into x0 and xq and the prior into w.
-__global__ void gather_kernel(const float* __restrict__ A, const int32_t* __restrict__ idx, const float* __restrict__ prior,
-                              const float* __restrict__ q, int64_t ht, int kp, double* __restrict__ X,
-                              double* __restrict__ x0, double* __restrict__ xq, double* __restrict__ w) {
+__global__ void gather_kernel(const float* __restrict__ A, const int32_t* __restrict__ idx,
+                              const float* __restrict__ prior, const float* __restrict__ q, int64_t ht, int kp,
+                              double* __restrict__ X, double* __restrict__ x0, double* __restrict__ xq,
+                              double* __restrict__ w) {
   const int64_t t = blockIdx.x;
   const int r = blockIdx.y;
   if (r < kp) {
@@ -60,7 +61,8 @@ __global__ void gather_kernel(const float* __restrict__ A, const int32_t* __rest
       x0[t * ht + j] = v;
       xq[t * ht + j] = v;
     }
-    for (int i = threadIdx.x; i < kp; i += blockDim.x) w[t * kp + i] = prior ? static_cast<double>(prior[t * kp + i]) : 0.0;
+    for (int i = threadIdx.x; i < kp; i += blockDim.x)
+      w[t * kp + i] = prior ? static_cast<double>(prior[t * kp + i]) : 0.0;
   }
 }
 
@@ -71,8 +73,8 @@ __global__ void add_diagonal_kernel(double* G, int64_t T, int kp, double lambda)
   G[t * kp * kp + r * kp + r] += lambda;
 }
 
-__global__ void pointer_kernel(double* base_a, double* base_b, int64_t T, int64_t stride_a, int64_t stride_b, double** pa,
-                               double** pb) {
+__global__ void pointer_kernel(double* base_a, double* base_b, int64_t T, int64_t stride_a, int64_t stride_b,
+                               double** pa, double** pb) {
   const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= T) return;
   pa[t] = base_a + t * stride_a;
@@ -84,8 +86,8 @@ __global__ void pointer_kernel(double* base_a, double* base_b, int64_t T, int64_
 //   mode 2: the leading k x k block was decomposed (per-token syevd; leading dimension kp).
 // Eigenvalues at or below rcond^2 * e_max (and non-positive ones) are dropped, as on the CPU.
 __global__ void pinv_kernel(const double* __restrict__ V, const double* __restrict__ E, const double* __restrict__ rhs,
-                            const int32_t* __restrict__ kk, const int32_t* __restrict__ mode, int64_t T, int kp, int64_t ht,
-                            double rcond, double* __restrict__ dsol) {
+                            const int32_t* __restrict__ kk, const int32_t* __restrict__ mode, int64_t T, int kp,
+                            int64_t ht, double rcond, double* __restrict__ dsol) {
   const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= T || mode[t] == 0) return;
   const int k = kk[t];
@@ -99,14 +101,15 @@ struct BlockBarrier {
 // One block per matrix: block Jacobi (jacobi.h) on G_t in place with eigenvectors in Vb_t; then
 // E_t = the eigenvalues and G_t = the eigenvectors (the layout pinv_kernel's mode 1 expects).
 // info[t] = 1 when the sweeps did not converge (that matrix is redone with syevd).
-__global__ void __launch_bounds__(kThreads) jacobi_kernel(double* G, double* Vb, double* E, int* info, int kp, int max_sweeps) {
+__global__ void __launch_bounds__(kThreads)
+    jacobi_kernel(double* G, double* Vb, double* E, int* info, int kp, int max_sweeps) {
   __shared__ double rc[kMaxJacobi / 2 + 1], rs[kMaxJacobi / 2 + 1], red[2 * kThreads];
   __shared__ int rp[kMaxJacobi / 2 + 1], rq[kMaxJacobi / 2 + 1];
   const int64_t t = blockIdx.x;
   double* A = G + t * kp * kp;
   double* V = Vb + t * kp * kp;
-  const int sweeps = jacobi_eigen(A, V, kp, rc, rs, rp, rq, red, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x),
-                                  BlockBarrier(), max_sweeps);
+  const int sweeps = jacobi_eigen(A, V, kp, rc, rs, rp, rq, red, static_cast<int>(threadIdx.x),
+                                  static_cast<int>(blockDim.x), BlockBarrier(), max_sweeps);
   for (int j = threadIdx.x; j < kp; j += blockDim.x) E[t * kp + j] = A[static_cast<int64_t>(j) * kp + j];
   __syncthreads();
   for (int e = threadIdx.x; e < kp * kp; e += blockDim.x) A[e] = V[e];
@@ -114,8 +117,9 @@ __global__ void __launch_bounds__(kThreads) jacobi_kernel(double* G, double* Vb,
 }
 
 // c = d + w on the real entries (zero on padding), ||c||, and float copies of c.
-__global__ void coefficient_kernel(const double* __restrict__ dsol, const double* __restrict__ w, const int32_t* __restrict__ kk,
-                                   int64_t T, int kp, double* __restrict__ c, float* __restrict__ cf, float* __restrict__ cnorm) {
+__global__ void coefficient_kernel(const double* __restrict__ dsol, const double* __restrict__ w,
+                                   const int32_t* __restrict__ kk, int64_t T, int kp, double* __restrict__ c,
+                                   float* __restrict__ cf, float* __restrict__ cnorm) {
   const int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x;
   if (t >= T) return;
   const int k = kk[t];
@@ -260,9 +264,9 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
       continue;
     }
     if (padded_k(k) > kSolveMaxNeighbours) {
-      throw CudaFailure{make_status(SALT_E_ARGUMENT,
-                                    "token %lld has %lld neighbours; the CUDA solver supports up to %lld (use backend 'cpu')",
-                                    static_cast<long long>(i), static_cast<long long>(k), static_cast<long long>(kSolveMaxNeighbours))};
+      throw CudaFailure{make_status(
+          SALT_E_ARGUMENT, "token %lld has %lld neighbours; the CUDA solver supports up to %lld (use backend 'cpu')",
+          static_cast<long long>(i), static_cast<long long>(k), static_cast<long long>(kSolveMaxNeighbours))};
     }
     order.push_back(i);
   }
@@ -273,9 +277,10 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
 
   const size_t resident = static_cast<size_t>(m) * (ht + hs) * sizeof(float);
   if (resident > budget / 10 * 6) {
-    throw CudaFailure{make_status(SALT_E_CUDA_OOM,
-                                  "the anchor matrices (%zu MiB) do not fit in the device memory budget (%zu MiB); use backend 'cpu'",
-                                  resident >> 20, budget >> 20)};
+    throw CudaFailure{
+        make_status(SALT_E_CUDA_OOM,
+                    "the anchor matrices (%zu MiB) do not fit in the device memory budget (%zu MiB); use backend 'cpu'",
+                    resident >> 20, budget >> 20)};
   }
   const size_t tile_budget = budget - resident;
 
@@ -321,8 +326,7 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
     const int kp = static_cast<int>(padded_k(a.offsets[order[pos] + 1] - a.offsets[order[pos]]));
     size_t end = pos;
     while (end < order.size() && padded_k(a.offsets[order[end] + 1] - a.offsets[order[end]]) == kp) ++end;
-    const int64_t per_slot_tokens =
-        static_cast<int64_t>(tile_budget / 2 / SolveSlot::bytes_per_token(kp, ht, hs));
+    const int64_t per_slot_tokens = static_cast<int64_t>(tile_budget / 2 / SolveSlot::bytes_per_token(kp, ht, hs));
     // Jacobi workspace and cuBLAS/cuSOLVER internals come out of the reserve in memory_budget().
     const int64_t T = std::min<int64_t>({per_slot_tokens, static_cast<int64_t>(end - pos), 8192});
     if (T < 1) throw DeviceOom{"solve tile sizing (one token does not fit)"};
@@ -338,7 +342,8 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
       const cudaStream_t st = ln.stream->get();
       finish(s);
       const int64_t Tn = std::min<int64_t>(T, static_cast<int64_t>(end - p0));
-      sl.tokens.assign(order.begin() + static_cast<std::ptrdiff_t>(p0), order.begin() + static_cast<std::ptrdiff_t>(p0 + Tn));
+      sl.tokens.assign(order.begin() + static_cast<std::ptrdiff_t>(p0),
+                       order.begin() + static_cast<std::ptrdiff_t>(p0 + Tn));
 
       // Host staging: queries, padded index lists (-1 = padding), priors (0 on padding), k.
       for (int64_t t = 0; t < Tn; ++t) {
@@ -354,18 +359,21 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
         sl.h_kk.get()[t] = k;
       }
       const size_t tk = static_cast<size_t>(Tn) * kp;
-      check(cudaMemcpyAsync(sl.q.get(), sl.h_q.get(), static_cast<size_t>(Tn) * ht * sizeof(float), cudaMemcpyHostToDevice, st),
+      check(cudaMemcpyAsync(sl.q.get(), sl.h_q.get(), static_cast<size_t>(Tn) * ht * sizeof(float),
+                            cudaMemcpyHostToDevice, st),
             "cudaMemcpyAsync(queries)");
-      check(cudaMemcpyAsync(sl.idx.get(), sl.h_idx.get(), tk * sizeof(int32_t), cudaMemcpyHostToDevice, st), "cudaMemcpyAsync(indices)");
+      check(cudaMemcpyAsync(sl.idx.get(), sl.h_idx.get(), tk * sizeof(int32_t), cudaMemcpyHostToDevice, st),
+            "cudaMemcpyAsync(indices)");
       if (prior_given)
         check(cudaMemcpyAsync(sl.prior.get(), sl.h_prior.get(), tk * sizeof(float), cudaMemcpyHostToDevice, st),
               "cudaMemcpyAsync(prior)");
-      check(cudaMemcpyAsync(sl.kk.get(), sl.h_kk.get(), static_cast<size_t>(Tn) * sizeof(int32_t), cudaMemcpyHostToDevice, st),
+      check(cudaMemcpyAsync(sl.kk.get(), sl.h_kk.get(), static_cast<size_t>(Tn) * sizeof(int32_t),
+                            cudaMemcpyHostToDevice, st),
             "cudaMemcpyAsync(k)");
 
       gather_kernel<<<dim3(static_cast<unsigned>(Tn), static_cast<unsigned>(kp + 1)), kThreads, 0, st>>>(
-          A.get(), sl.idx.get(), prior_given ? sl.prior.get() : nullptr, sl.q.get(), ht, kp, sl.X.get(), sl.x0.get(), sl.xq.get(),
-          sl.w.get());
+          A.get(), sl.idx.get(), prior_given ? sl.prior.get() : nullptr, sl.q.get(), ht, kp, sl.X.get(), sl.x0.get(),
+          sl.xq.get(), sl.w.get());
       launched("gather_kernel launch");
 
       // X_t is row-major kp x ht = column-major ht x kp (leading dimension ht).
@@ -373,32 +381,38 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
       const long long sX = static_cast<long long>(kp) * ht, sK = kp, sG = static_cast<long long>(kp) * kp, sH = ht;
       cublasHandle_t hb = ln.blas->get();
       if (prior_given) {  // x' = x - X_t w_t
-        check(cublasDgemmStridedBatched(hb, CUBLAS_OP_N, CUBLAS_OP_N, H, 1, kp, &minus_one, sl.X.get(), H, sX, sl.w.get(), kp, sK,
-                                        &one, sl.xq.get(), H, sH, static_cast<int>(Tn)),
+        check(cublasDgemmStridedBatched(hb, CUBLAS_OP_N, CUBLAS_OP_N, H, 1, kp, &minus_one, sl.X.get(), H, sX,
+                                        sl.w.get(), kp, sK, &one, sl.xq.get(), H, sH, static_cast<int>(Tn)),
               "cublasDgemmStridedBatched(prior)");
       }
-      check(cublasDgemmStridedBatched(hb, CUBLAS_OP_T, CUBLAS_OP_N, kp, 1, H, &one, sl.X.get(), H, sX, sl.xq.get(), H, sH, &zero,
-                                      sl.rhs.get(), kp, sK, static_cast<int>(Tn)),
+      check(cublasDgemmStridedBatched(hb, CUBLAS_OP_T, CUBLAS_OP_N, kp, 1, H, &one, sl.X.get(), H, sX, sl.xq.get(), H,
+                                      sH, &zero, sl.rhs.get(), kp, sK, static_cast<int>(Tn)),
             "cublasDgemmStridedBatched(rhs)");
-      check(cublasDgemmStridedBatched(hb, CUBLAS_OP_T, CUBLAS_OP_N, kp, kp, H, &one, sl.X.get(), H, sX, sl.X.get(), H, sX, &zero,
-                                      sl.G.get(), kp, sG, static_cast<int>(Tn)),
+      check(cublasDgemmStridedBatched(hb, CUBLAS_OP_T, CUBLAS_OP_N, kp, kp, H, &one, sl.X.get(), H, sX, sl.X.get(), H,
+                                      sX, &zero, sl.G.get(), kp, sG, static_cast<int>(Tn)),
             "cublasDgemmStridedBatched(gram)");
       if (a.lambda > 0) {
-        add_diagonal_kernel<<<blocks_for(static_cast<int64_t>(tk), kThreads), kThreads, 0, st>>>(sl.G.get(), Tn, kp, a.lambda);
+        add_diagonal_kernel<<<blocks_for(static_cast<int64_t>(tk), kThreads), kThreads, 0, st>>>(sl.G.get(), Tn, kp,
+                                                                                                 a.lambda);
         launched("add_diagonal_kernel launch");
       }
-      check(cudaMemcpyAsync(sl.G2.get(), sl.G.get(), tk * kp * sizeof(double), cudaMemcpyDeviceToDevice, st), "cudaMemcpyAsync(gram copy)");
+      check(cudaMemcpyAsync(sl.G2.get(), sl.G.get(), tk * kp * sizeof(double), cudaMemcpyDeviceToDevice, st),
+            "cudaMemcpyAsync(gram copy)");
 
       cusolverDnHandle_t hs_ = ln.solver->get();
       std::vector<int64_t> per_token_eig;  // tile positions that need one syevd each
       int32_t* mode = sl.h_mode.get();
       if (a.lambda > 0) {
-        check(cudaMemcpyAsync(sl.dsol.get(), sl.rhs.get(), tk * sizeof(double), cudaMemcpyDeviceToDevice, st), "cudaMemcpyAsync(rhs copy)");
-        pointer_kernel<<<blocks_for(Tn, kThreads), kThreads, 0, st>>>(sl.G.get(), sl.dsol.get(), Tn, sG, sK, sl.pa.get(), sl.pb.get());
+        check(cudaMemcpyAsync(sl.dsol.get(), sl.rhs.get(), tk * sizeof(double), cudaMemcpyDeviceToDevice, st),
+              "cudaMemcpyAsync(rhs copy)");
+        pointer_kernel<<<blocks_for(Tn, kThreads), kThreads, 0, st>>>(sl.G.get(), sl.dsol.get(), Tn, sG, sK,
+                                                                      sl.pa.get(), sl.pb.get());
         launched("pointer_kernel launch");
-        check(cusolverDnDpotrfBatched(hs_, CUBLAS_FILL_MODE_LOWER, kp, sl.pa.get(), kp, sl.info.get(), static_cast<int>(Tn)),
+        check(cusolverDnDpotrfBatched(hs_, CUBLAS_FILL_MODE_LOWER, kp, sl.pa.get(), kp, sl.info.get(),
+                                      static_cast<int>(Tn)),
               "cusolverDnDpotrfBatched");
-        check(cudaMemcpyAsync(sl.h_info.get(), sl.info.get(), static_cast<size_t>(Tn) * sizeof(int), cudaMemcpyDeviceToHost, st),
+        check(cudaMemcpyAsync(sl.h_info.get(), sl.info.get(), static_cast<size_t>(Tn) * sizeof(int),
+                              cudaMemcpyDeviceToHost, st),
               "cudaMemcpyAsync(potrf info)");
         ln.stream->sync();
         for (int64_t t = 0; t < Tn; ++t) {
@@ -409,37 +423,42 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
           if (inf > 0) per_token_eig.push_back(t);
         }
         // Batched solve for all (the failed ones are recomputed by the eigen path below).
-        check(cusolverDnDpotrsBatched(hs_, CUBLAS_FILL_MODE_LOWER, kp, 1, sl.pa.get(), kp, sl.pb.get(), kp, sl.info.get(),
-                                      static_cast<int>(Tn)),
+        check(cusolverDnDpotrsBatched(hs_, CUBLAS_FILL_MODE_LOWER, kp, 1, sl.pa.get(), kp, sl.pb.get(), kp,
+                                      sl.info.get(), static_cast<int>(Tn)),
               "cusolverDnDpotrsBatched");
       } else if (kp <= kMaxBatchedEig) {
         // Default tolerance (machine accuracy); matrices that do not converge within the sweeps are
         // redone with syevd below.
         check(cusolverDnXsyevjSetMaxSweeps(ln.syevj, 100), "cusolverDnXsyevjSetMaxSweeps");
         int lwork = 0;
-        check(cusolverDnDsyevjBatched_bufferSize(hs_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, kp, sl.G.get(), kp, sl.E.get(),
-                                                 &lwork, ln.syevj, static_cast<int>(Tn)),
+        check(cusolverDnDsyevjBatched_bufferSize(hs_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, kp, sl.G.get(),
+                                                 kp, sl.E.get(), &lwork, ln.syevj, static_cast<int>(Tn)),
               "cusolverDnDsyevjBatched_bufferSize");
         if (lwork > sl.eig_lwork) {
           sl.eig_work.reset(static_cast<size_t>(lwork));
           sl.eig_lwork = lwork;
         }
-        check(cusolverDnDsyevjBatched(hs_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, kp, sl.G.get(), kp, sl.E.get(),
-                                      sl.eig_work.get(), lwork, sl.info.get(), ln.syevj, static_cast<int>(Tn)),
+        check(cusolverDnDsyevjBatched(hs_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, kp, sl.G.get(), kp,
+                                      sl.E.get(), sl.eig_work.get(), lwork, sl.info.get(), ln.syevj,
+                                      static_cast<int>(Tn)),
               "cusolverDnDsyevjBatched");
-        check(cudaMemcpyAsync(sl.h_info.get(), sl.info.get(), static_cast<size_t>(Tn) * sizeof(int), cudaMemcpyDeviceToHost, st),
+        check(cudaMemcpyAsync(sl.h_info.get(), sl.info.get(), static_cast<size_t>(Tn) * sizeof(int),
+                              cudaMemcpyDeviceToHost, st),
               "cudaMemcpyAsync(syevj info)");
         ln.stream->sync();
         for (int64_t t = 0; t < Tn; ++t) {
           const int inf = sl.h_info.get()[t];
-          if (inf < 0) throw CudaFailure{make_status(SALT_E_CUDA, "cusolverDnDsyevjBatched: invalid parameter %d", -inf)};
+          if (inf < 0)
+            throw CudaFailure{make_status(SALT_E_CUDA, "cusolverDnDsyevjBatched: invalid parameter %d", -inf)};
           mode[t] = inf > 0 ? 2 : 1;  // not converged: redo that matrix with syevd
           if (inf > 0) per_token_eig.push_back(t);
         }
       } else if (kp <= kMaxJacobi) {
-        jacobi_kernel<<<static_cast<unsigned>(Tn), kThreads, 0, st>>>(sl.G.get(), sl.Vb.get(), sl.E.get(), sl.info.get(), kp, 30);
+        jacobi_kernel<<<static_cast<unsigned>(Tn), kThreads, 0, st>>>(sl.G.get(), sl.Vb.get(), sl.E.get(),
+                                                                      sl.info.get(), kp, 30);
         launched("jacobi_kernel launch");
-        check(cudaMemcpyAsync(sl.h_info.get(), sl.info.get(), static_cast<size_t>(Tn) * sizeof(int), cudaMemcpyDeviceToHost, st),
+        check(cudaMemcpyAsync(sl.h_info.get(), sl.info.get(), static_cast<size_t>(Tn) * sizeof(int),
+                              cudaMemcpyDeviceToHost, st),
               "cudaMemcpyAsync(jacobi info)");
         ln.stream->sync();
         for (int64_t t = 0; t < Tn; ++t) {
@@ -457,7 +476,8 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
         // One divide-and-conquer eigen-decomposition per matrix, on the leading k x k block of a
         // fresh copy of the Gram matrix (G was overwritten by the factorisation).
         int lwork = 0;
-        check(cusolverDnDsyevd_bufferSize(hs_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, kp, sl.G.get(), kp, sl.E.get(), &lwork),
+        check(cusolverDnDsyevd_bufferSize(hs_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, kp, sl.G.get(), kp,
+                                          sl.E.get(), &lwork),
               "cusolverDnDsyevd_bufferSize");
         if (lwork > sl.syevd_lwork) {
           sl.work.reset(static_cast<size_t>(lwork));
@@ -466,54 +486,63 @@ void solve_neighbourhoods(const salt_solve_args& a, size_t budget) {
         for (int64_t t : per_token_eig) {
           const int k = sl.h_kk.get()[t];
           double* g = sl.G.get() + t * sG;
-          check(cudaMemcpyAsync(g, sl.G2.get() + t * sG, static_cast<size_t>(sG) * sizeof(double), cudaMemcpyDeviceToDevice, st),
+          check(cudaMemcpyAsync(g, sl.G2.get() + t * sG, static_cast<size_t>(sG) * sizeof(double),
+                                cudaMemcpyDeviceToDevice, st),
                 "cudaMemcpyAsync(gram restore)");
-          check(cusolverDnDsyevd(hs_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, k, g, kp, sl.E.get() + t * sK, sl.work.get(),
-                                 sl.syevd_lwork, sl.info.get() + t),
+          check(cusolverDnDsyevd(hs_, CUSOLVER_EIG_MODE_VECTOR, CUBLAS_FILL_MODE_LOWER, k, g, kp, sl.E.get() + t * sK,
+                                 sl.work.get(), sl.syevd_lwork, sl.info.get() + t),
                 "cusolverDnDsyevd");
         }
-        check(cudaMemcpyAsync(sl.h_info.get(), sl.info.get(), static_cast<size_t>(Tn) * sizeof(int), cudaMemcpyDeviceToHost, st),
+        check(cudaMemcpyAsync(sl.h_info.get(), sl.info.get(), static_cast<size_t>(Tn) * sizeof(int),
+                              cudaMemcpyDeviceToHost, st),
               "cudaMemcpyAsync(syevd info)");
         ln.stream->sync();
         for (int64_t t : per_token_eig) {
           if (sl.h_info.get()[t] != 0) {
-            throw CudaFailure{make_status(SALT_E_CUDA, "cusolverDnDsyevd failed (info %d) for token %lld", sl.h_info.get()[t],
-                                          static_cast<long long>(sl.tokens[t]))};
+            throw CudaFailure{make_status(SALT_E_CUDA, "cusolverDnDsyevd failed (info %d) for token %lld",
+                                          sl.h_info.get()[t], static_cast<long long>(sl.tokens[t]))};
           }
         }
       }
       bool any_eig = false;
       for (int64_t t = 0; t < Tn; ++t) any_eig |= mode[t] != 0;
       if (any_eig) {
-        check(cudaMemcpyAsync(sl.mode.get(), mode, static_cast<size_t>(Tn) * sizeof(int32_t), cudaMemcpyHostToDevice, st),
-              "cudaMemcpyAsync(mode)");
-        pinv_kernel<<<blocks_for(Tn, 128), 128, 0, st>>>(sl.G.get(), sl.E.get(), sl.rhs.get(), sl.kk.get(), sl.mode.get(), Tn, kp, ht,
-                                                         a.rcond, sl.dsol.get());
+        check(
+            cudaMemcpyAsync(sl.mode.get(), mode, static_cast<size_t>(Tn) * sizeof(int32_t), cudaMemcpyHostToDevice, st),
+            "cudaMemcpyAsync(mode)");
+        pinv_kernel<<<blocks_for(Tn, 128), 128, 0, st>>>(sl.G.get(), sl.E.get(), sl.rhs.get(), sl.kk.get(),
+                                                         sl.mode.get(), Tn, kp, ht, a.rcond, sl.dsol.get());
         launched("pinv_kernel launch");
       }
-      coefficient_kernel<<<blocks_for(Tn, 128), 128, 0, st>>>(sl.dsol.get(), sl.w.get(), sl.kk.get(), Tn, kp, sl.c.get(), sl.cf.get(),
-                                                              sl.cn.get());
+      coefficient_kernel<<<blocks_for(Tn, 128), 128, 0, st>>>(sl.dsol.get(), sl.w.get(), sl.kk.get(), Tn, kp,
+                                                              sl.c.get(), sl.cf.get(), sl.cn.get());
       launched("coefficient_kernel launch");
       // y = X_t c_t - x0_t (reuses xq), then the relative residual.
-      check(cudaMemcpyAsync(sl.xq.get(), sl.x0.get(), static_cast<size_t>(Tn) * ht * sizeof(double), cudaMemcpyDeviceToDevice, st),
+      check(cudaMemcpyAsync(sl.xq.get(), sl.x0.get(), static_cast<size_t>(Tn) * ht * sizeof(double),
+                            cudaMemcpyDeviceToDevice, st),
             "cudaMemcpyAsync(query copy)");
-      check(cublasDgemmStridedBatched(hb, CUBLAS_OP_N, CUBLAS_OP_N, H, 1, kp, &one, sl.X.get(), H, sX, sl.c.get(), kp, sK, &minus_one,
-                                      sl.xq.get(), H, sH, static_cast<int>(Tn)),
+      check(cublasDgemmStridedBatched(hb, CUBLAS_OP_N, CUBLAS_OP_N, H, 1, kp, &one, sl.X.get(), H, sX, sl.c.get(), kp,
+                                      sK, &minus_one, sl.xq.get(), H, sH, static_cast<int>(Tn)),
             "cublasDgemmStridedBatched(residual)");
-      residual_kernel<<<blocks_for(Tn * 32, kThreads), kThreads, 0, st>>>(sl.xq.get(), sl.x0.get(), Tn, ht, sl.res.get());
+      residual_kernel<<<blocks_for(Tn * 32, kThreads), kThreads, 0, st>>>(sl.xq.get(), sl.x0.get(), Tn, ht,
+                                                                          sl.res.get());
       launched("residual_kernel launch");
       combine_kernel<double><<<dim3(static_cast<unsigned>(Tn), blocks_for(hs, kThreads)), kThreads, 0, st>>>(
           sl.c.get(), sl.idx.get(), nullptr, sl.kk.get(), kp, S.get(), hs, sl.out.get());
       launched("combine_kernel launch");
 
-      check(cudaMemcpyAsync(sl.h_out.get(), sl.out.get(), static_cast<size_t>(Tn) * hs * sizeof(float), cudaMemcpyDeviceToHost, st),
+      check(cudaMemcpyAsync(sl.h_out.get(), sl.out.get(), static_cast<size_t>(Tn) * hs * sizeof(float),
+                            cudaMemcpyDeviceToHost, st),
             "cudaMemcpyAsync(out)");
-      check(cudaMemcpyAsync(sl.h_res.get(), sl.res.get(), static_cast<size_t>(Tn) * sizeof(float), cudaMemcpyDeviceToHost, st),
+      check(cudaMemcpyAsync(sl.h_res.get(), sl.res.get(), static_cast<size_t>(Tn) * sizeof(float),
+                            cudaMemcpyDeviceToHost, st),
             "cudaMemcpyAsync(residual)");
-      check(cudaMemcpyAsync(sl.h_cn.get(), sl.cn.get(), static_cast<size_t>(Tn) * sizeof(float), cudaMemcpyDeviceToHost, st),
+      check(cudaMemcpyAsync(sl.h_cn.get(), sl.cn.get(), static_cast<size_t>(Tn) * sizeof(float), cudaMemcpyDeviceToHost,
+                            st),
             "cudaMemcpyAsync(coefNorm)");
       if (a.out_coefficients)
-        check(cudaMemcpyAsync(sl.h_cf.get(), sl.cf.get(), tk * sizeof(float), cudaMemcpyDeviceToHost, st), "cudaMemcpyAsync(coefficients)");
+        check(cudaMemcpyAsync(sl.h_cf.get(), sl.cf.get(), tk * sizeof(float), cudaMemcpyDeviceToHost, st),
+              "cudaMemcpyAsync(coefficients)");
     }
     pos = end;
   }
@@ -525,12 +554,13 @@ void apply_weights(const salt_apply_args& a, size_t budget) {
   const int64_t n = a.n, m = a.m, hs = a.hs;
   const size_t resident = static_cast<size_t>(m) * hs * sizeof(float);
   if (resident > budget / 10 * 6) {
-    throw CudaFailure{make_status(SALT_E_CUDA_OOM,
-                                  "anchorsSrc (%zu MiB) does not fit in the device memory budget (%zu MiB); use backend 'cpu'",
-                                  resident >> 20, budget >> 20)};
+    throw CudaFailure{make_status(
+        SALT_E_CUDA_OOM, "anchorsSrc (%zu MiB) does not fit in the device memory budget (%zu MiB); use backend 'cpu'",
+        resident >> 20, budget >> 20)};
   }
   const size_t tile_budget = budget - resident;
-  const int64_t max_tokens = std::min<int64_t>(65535, static_cast<int64_t>(tile_budget / 2 / (static_cast<size_t>(hs) * 4 + 4)));
+  const int64_t max_tokens =
+      std::min<int64_t>(65535, static_cast<int64_t>(tile_budget / 2 / (static_cast<size_t>(hs) * 4 + 4)));
   const int64_t max_nnz = static_cast<int64_t>(tile_budget / 2 / 8);
   if (max_tokens < 1) throw DeviceOom{"apply_weights tile sizing"};
   int64_t cap_nnz = 0;  // the largest tile's nnz decides the entry buffers
@@ -541,33 +571,40 @@ void apply_weights(const salt_apply_args& a, size_t budget) {
   cap_nnz = std::max<int64_t>(cap_nnz, 1);
   const int64_t cap_tokens = std::min(max_tokens, n);
 
-  DeviceArray<float> S(static_cast<size_t>(m) * hs), W(static_cast<size_t>(cap_nnz)), out(static_cast<size_t>(cap_tokens) * hs);
+  DeviceArray<float> S(static_cast<size_t>(m) * hs), W(static_cast<size_t>(cap_nnz)),
+      out(static_cast<size_t>(cap_tokens) * hs);
   DeviceArray<int32_t> idx(static_cast<size_t>(cap_nnz)), off(static_cast<size_t>(cap_tokens) + 1);
   std::vector<int32_t> local(static_cast<size_t>(cap_tokens) + 1);
   Stream st;
-  check(cudaMemcpyAsync(S.get(), a.anchors_src, resident, cudaMemcpyHostToDevice, st.get()), "cudaMemcpyAsync(anchorsSrc)");
+  check(cudaMemcpyAsync(S.get(), a.anchors_src, resident, cudaMemcpyHostToDevice, st.get()),
+        "cudaMemcpyAsync(anchorsSrc)");
   int64_t t0 = 0;
   while (t0 < n) {
     // Grow the tile while both the token and the entry budgets allow (at least one token).
     int64_t t1 = t0 + 1;
-    if (a.offsets[t1] - a.offsets[t0] > cap_nnz) throw DeviceOom{"apply_weights tile sizing (one token's entries do not fit)"};
+    if (a.offsets[t1] - a.offsets[t0] > cap_nnz)
+      throw DeviceOom{"apply_weights tile sizing (one token's entries do not fit)"};
     while (t1 < n && t1 - t0 < cap_tokens && a.offsets[t1 + 1] - a.offsets[t0] <= cap_nnz) ++t1;
     const int64_t T = t1 - t0;
     const int32_t base = a.offsets[t0];
     const int64_t nnz = a.offsets[t1] - base;
     for (int64_t t = 0; t <= T; ++t) local[t] = a.offsets[t0 + t] - base;
-    check(cudaMemcpyAsync(off.get(), local.data(), static_cast<size_t>(T + 1) * sizeof(int32_t), cudaMemcpyHostToDevice, st.get()),
+    check(cudaMemcpyAsync(off.get(), local.data(), static_cast<size_t>(T + 1) * sizeof(int32_t), cudaMemcpyHostToDevice,
+                          st.get()),
           "cudaMemcpyAsync(offsets)");
     if (nnz > 0) {
-      check(cudaMemcpyAsync(idx.get(), a.indices + base, static_cast<size_t>(nnz) * sizeof(int32_t), cudaMemcpyHostToDevice, st.get()),
+      check(cudaMemcpyAsync(idx.get(), a.indices + base, static_cast<size_t>(nnz) * sizeof(int32_t),
+                            cudaMemcpyHostToDevice, st.get()),
             "cudaMemcpyAsync(indices)");
-      check(cudaMemcpyAsync(W.get(), a.weights + base, static_cast<size_t>(nnz) * sizeof(float), cudaMemcpyHostToDevice, st.get()),
+      check(cudaMemcpyAsync(W.get(), a.weights + base, static_cast<size_t>(nnz) * sizeof(float), cudaMemcpyHostToDevice,
+                            st.get()),
             "cudaMemcpyAsync(weights)");
     }
     combine_kernel<float><<<dim3(static_cast<unsigned>(T), blocks_for(hs, kThreads)), kThreads, 0, st.get()>>>(
         W.get(), idx.get(), off.get(), nullptr, 0, S.get(), hs, out.get());
     launched("combine_kernel launch");
-    check(cudaMemcpyAsync(a.out + t0 * hs, out.get(), static_cast<size_t>(T) * hs * sizeof(float), cudaMemcpyDeviceToHost, st.get()),
+    check(cudaMemcpyAsync(a.out + t0 * hs, out.get(), static_cast<size_t>(T) * hs * sizeof(float),
+                          cudaMemcpyDeviceToHost, st.get()),
           "cudaMemcpyAsync(out)");
     st.sync();  // `local` and the pageable output are reused/read by the next iteration
     t0 = t1;

@@ -19,8 +19,9 @@ struct BlockBarrier {
   __device__ void operator()() const { __syncthreads(); }
 };
 
-__global__ void __launch_bounds__(kThreads) sparsemax_kernel(const float* __restrict__ scores, int64_t K, int P,
-                                                             float* __restrict__ weights, int32_t* __restrict__ support) {
+__global__ void __launch_bounds__(kThreads)
+    sparsemax_kernel(const float* __restrict__ scores, int64_t K, int P, float* __restrict__ weights,
+                     int32_t* __restrict__ support) {
   extern __shared__ double z[];
   __shared__ double sh_tau;
   const int64_t row = blockIdx.x;
@@ -49,15 +50,17 @@ void sparsemax(const salt_sparsemax_args& a, size_t budget) {
   Stream st;
   for (int64_t r0 = 0; r0 < n; r0 += rows) {
     const int64_t R = std::min(rows, n - r0);
-    check(cudaMemcpyAsync(s.get(), a.scores + r0 * K, static_cast<size_t>(R) * K * sizeof(float), cudaMemcpyHostToDevice, st.get()),
+    check(cudaMemcpyAsync(s.get(), a.scores + r0 * K, static_cast<size_t>(R) * K * sizeof(float),
+                          cudaMemcpyHostToDevice, st.get()),
           "cudaMemcpyAsync(scores)");
-    sparsemax_kernel<<<static_cast<unsigned>(R), kThreads, static_cast<size_t>(P) * sizeof(double), st.get()>>>(s.get(), K, P, w.get(),
-                                                                                                          sup.get());
+    sparsemax_kernel<<<static_cast<unsigned>(R), kThreads, static_cast<size_t>(P) * sizeof(double), st.get()>>>(
+        s.get(), K, P, w.get(), sup.get());
     check(cudaGetLastError(), "sparsemax_kernel launch");
-    check(cudaMemcpyAsync(a.out_weights + r0 * K, w.get(), static_cast<size_t>(R) * K * sizeof(float), cudaMemcpyDeviceToHost,
-                          st.get()),
+    check(cudaMemcpyAsync(a.out_weights + r0 * K, w.get(), static_cast<size_t>(R) * K * sizeof(float),
+                          cudaMemcpyDeviceToHost, st.get()),
           "cudaMemcpyAsync(weights)");
-    check(cudaMemcpyAsync(a.out_support + r0, sup.get(), static_cast<size_t>(R) * sizeof(int32_t), cudaMemcpyDeviceToHost, st.get()),
+    check(cudaMemcpyAsync(a.out_support + r0, sup.get(), static_cast<size_t>(R) * sizeof(int32_t),
+                          cudaMemcpyDeviceToHost, st.get()),
           "cudaMemcpyAsync(support)");
     st.sync();  // pageable host buffers: keep each chunk's copies complete before the next reuses s/w
   }

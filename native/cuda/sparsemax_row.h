@@ -20,8 +20,8 @@ namespace cuda {
 #pragma nv_exec_check_disable
 #endif
 template <class Barrier>
-SALT_HD void sparsemax_row(const float* s, int64_t K, int P, double* z, double* tau, float* w, int32_t* support, int tid, int nt,
-                           Barrier barrier) {
+SALT_HD void sparsemax_row(const float* s, int64_t K, int P, double* z, double* tau, float* w, int32_t* support,
+                           int tid, int nt, Barrier barrier) {
   for (int t = tid; t < P; t += nt) z[t] = t < K ? static_cast<double>(s[t]) : -INFINITY;
   barrier();
   // Bitonic sort, descending.

@@ -75,15 +75,14 @@ __global__ void fill_sentinels_kernel(float* s, int32_t* idx, int64_t ld, int64_
 
 // One block (kSelectThreads threads) per row: the k best of L candidates (select.h). Candidate j of
 // row r has score scores[r*ld + j] and index idx[r*ld + j], or idx_base + j when idx is null.
-__global__ void __launch_bounds__(kSelectThreads) select_topk_kernel(const float* __restrict__ scores,
-                                                                     const int32_t* __restrict__ idx, int64_t ld,
-                                                                     int32_t idx_base, int L, int k, float* __restrict__ out_s,
-                                                                     int32_t* __restrict__ out_i, int64_t out_ld) {
+__global__ void __launch_bounds__(kSelectThreads)
+    select_topk_kernel(const float* __restrict__ scores, const int32_t* __restrict__ idx, int64_t ld, int32_t idx_base,
+                       int L, int k, float* __restrict__ out_s, int32_t* __restrict__ out_i, int64_t out_ld) {
   __shared__ SelectShared sh;
   const int64_t row = blockIdx.x;
   DeviceSelectOps ops;
-  select_topk_row(scores + row * ld, idx ? idx + row * ld : nullptr, idx_base, L, k, out_s + row * out_ld, out_i + row * out_ld, sh,
-                  static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), ops);
+  select_topk_row(scores + row * ld, idx ? idx + row * ld : nullptr, idx_base, L, k, out_s + row * out_ld,
+                  out_i + row * out_ld, sh, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), ops);
 }
 
 void normalise(float* x, int64_t rows, int64_t d, cudaStream_t st) {
@@ -154,8 +153,9 @@ void topk_cosine(const salt_topk_args& a, size_t budget) {
   const cublasComputeType_t compute = a.precision == 1 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F;
 
   if (resident) {
-    check(cudaMemcpyAsync(base.get(), a.base, static_cast<size_t>(m) * d * fb, cudaMemcpyHostToDevice, streams[0]->get()),
-          "cudaMemcpyAsync(base)");
+    check(
+        cudaMemcpyAsync(base.get(), a.base, static_cast<size_t>(m) * d * fb, cudaMemcpyHostToDevice, streams[0]->get()),
+        "cudaMemcpyAsync(base)");
     normalise(base.get(), m, d, streams[0]->get());
     streams[0]->sync();
   }
@@ -185,36 +185,37 @@ void topk_cosine(const salt_topk_args& a, size_t budget) {
     for (int64_t b0 = 0; b0 < m; b0 += mb) {
       const int Lb = static_cast<int>(std::min(mb, m - b0));
       if (!resident) {
-        check(cudaMemcpyAsync(base.get(), a.base + b0 * d, static_cast<size_t>(Lb) * d * fb, cudaMemcpyHostToDevice, st.get()),
+        check(cudaMemcpyAsync(base.get(), a.base + b0 * d, static_cast<size_t>(Lb) * d * fb, cudaMemcpyHostToDevice,
+                              st.get()),
               "cudaMemcpyAsync(base block)");
         normalise(base.get(), Lb, d, st.get());
       }
       // Row-major scores (R x Lb) = column-major (Lb x R) = base_blockᵀ-as-stored x queries.
-      check(cublasGemmEx(blas[s]->get(), CUBLAS_OP_T, CUBLAS_OP_N, Lb, R, static_cast<int>(d), &one, base.get(), CUDA_R_32F,
-                         static_cast<int>(d), sl.q.get(), CUDA_R_32F, static_cast<int>(d), &zero, sl.scores.get(), CUDA_R_32F,
-                         Lb, compute, CUBLAS_GEMM_DEFAULT),
+      check(cublasGemmEx(blas[s]->get(), CUBLAS_OP_T, CUBLAS_OP_N, Lb, R, static_cast<int>(d), &one, base.get(),
+                         CUDA_R_32F, static_cast<int>(d), sl.q.get(), CUDA_R_32F, static_cast<int>(d), &zero,
+                         sl.scores.get(), CUDA_R_32F, Lb, compute, CUBLAS_GEMM_DEFAULT),
             "cublasGemmEx(scores)");
       const int kb = static_cast<int>(std::min<int64_t>(k, Lb));
       const bool first = b0 == 0;
       float* dst_s = sl.cand_s[cur].get() + (first ? 0 : k);
       int32_t* dst_i = sl.cand_i[cur].get() + (first ? 0 : k);
-      select_topk_kernel<<<R, kSelectThreads, 0, st.get()>>>(sl.scores.get(), nullptr, Lb, static_cast<int32_t>(b0), Lb, kb, dst_s,
-                                                       dst_i, 2 * k);
+      select_topk_kernel<<<R, kSelectThreads, 0, st.get()>>>(sl.scores.get(), nullptr, Lb, static_cast<int32_t>(b0), Lb,
+                                                             kb, dst_s, dst_i, 2 * k);
       check(cudaGetLastError(), "select_topk_kernel launch");
       if (kb < k) {
         fill_sentinels_kernel<<<R, 64, 0, st.get()>>>(dst_s, dst_i, 2 * k, R, kb, static_cast<int>(k));
         check(cudaGetLastError(), "fill_sentinels_kernel launch");
       }
       if (!first) {
-        select_topk_kernel<<<R, kSelectThreads, 0, st.get()>>>(sl.cand_s[cur].get(), sl.cand_i[cur].get(), 2 * k, 0,
-                                                         static_cast<int>(2 * k), static_cast<int>(k),
-                                                         sl.cand_s[1 - cur].get(), sl.cand_i[1 - cur].get(), 2 * k);
+        select_topk_kernel<<<R, kSelectThreads, 0, st.get()>>>(
+            sl.cand_s[cur].get(), sl.cand_i[cur].get(), 2 * k, 0, static_cast<int>(2 * k), static_cast<int>(k),
+            sl.cand_s[1 - cur].get(), sl.cand_i[1 - cur].get(), 2 * k);
         check(cudaGetLastError(), "select_topk_kernel launch (merge)");
         cur = 1 - cur;
       }
     }
-    check(cudaMemcpy2DAsync(sl.out_s.get(), k * sizeof(float), sl.cand_s[cur].get(), 2 * k * sizeof(float), k * sizeof(float), R,
-                            cudaMemcpyDeviceToHost, st.get()),
+    check(cudaMemcpy2DAsync(sl.out_s.get(), k * sizeof(float), sl.cand_s[cur].get(), 2 * k * sizeof(float),
+                            k * sizeof(float), R, cudaMemcpyDeviceToHost, st.get()),
           "cudaMemcpy2DAsync(scores)");
     check(cudaMemcpy2DAsync(sl.out_i.get(), k * sizeof(int32_t), sl.cand_i[cur].get(), 2 * k * sizeof(int32_t),
                             k * sizeof(int32_t), R, cudaMemcpyDeviceToHost, st.get()),

@@ -41,17 +41,29 @@ bool topk_matches_reference(const Mat& q, int64_t n, const Mat& b, int64_t m, in
   std::vector<int32_t> idx(n * k);
   std::vector<float> sc(n * k);
   salt_topk_args a{};
-  a.queries = q.data(); a.n = n; a.base = b.data(); a.m = m; a.d = d; a.k = k;
-  a.out_indices = idx.data(); a.out_scores = sc.data();
+  a.queries = q.data();
+  a.n = n;
+  a.base = b.data();
+  a.m = m;
+  a.d = d;
+  a.k = k;
+  a.out_indices = idx.data();
+  a.out_scores = sc.data();
   salt_status s = salt::cpu::topk_cosine(a);
-  if (s.code) { *why = s.message; return false; }
+  if (s.code) {
+    *why = s.message;
+    return false;
+  }
   for (int64_t i = 0; i < n; ++i) {
     std::vector<double> ref(m);
     double qn = 0;
     for (int64_t t = 0; t < d; ++t) qn += double(q[i * d + t]) * q[i * d + t];
     for (int64_t j = 0; j < m; ++j) {
       double dot = 0, bn = 0;
-      for (int64_t t = 0; t < d; ++t) { dot += double(q[i * d + t]) * b[j * d + t]; bn += double(b[j * d + t]) * b[j * d + t]; }
+      for (int64_t t = 0; t < d; ++t) {
+        dot += double(q[i * d + t]) * b[j * d + t];
+        bn += double(b[j * d + t]) * b[j * d + t];
+      }
       ref[j] = (qn > 0 && bn > 0) ? dot / std::sqrt(qn * bn) : 0.0;
     }
     std::vector<int> order(m);
@@ -59,10 +71,18 @@ bool topk_matches_reference(const Mat& q, int64_t n, const Mat& b, int64_t m, in
     std::stable_sort(order.begin(), order.end(), [&](int x, int y) { return ref[x] > ref[y]; });
     for (int64_t j = 0; j < k; ++j) {
       const int got = idx[i * k + j];
-      if (std::fabs(sc[i * k + j] - ref[got]) > 1e-5) { *why = "score mismatch"; return false; }
-      if (got != order[j] && std::fabs(ref[got] - ref[order[j]]) > 1e-5) { *why = "index mismatch"; return false; }
-      if (j > 0 && (sc[i * k + j] > sc[i * k + j - 1] || (sc[i * k + j] == sc[i * k + j - 1] && got < idx[i * k + j - 1]))) {
-        *why = "order violates (score desc, index asc)"; return false;
+      if (std::fabs(sc[i * k + j] - ref[got]) > 1e-5) {
+        *why = "score mismatch";
+        return false;
+      }
+      if (got != order[j] && std::fabs(ref[got] - ref[order[j]]) > 1e-5) {
+        *why = "index mismatch";
+        return false;
+      }
+      if (j > 0 &&
+          (sc[i * k + j] > sc[i * k + j - 1] || (sc[i * k + j] == sc[i * k + j - 1] && got < idx[i * k + j - 1]))) {
+        *why = "order violates (score desc, index asc)";
+        return false;
       }
     }
   }
@@ -71,48 +91,75 @@ bool topk_matches_reference(const Mat& q, int64_t n, const Mat& b, int64_t m, in
 
 void test_topk() {
   std::mt19937 rng(1);
-  const int64_t shapes[][4] = {{7, 13, 5, 3}, {50, 40, 16, 40}, {33, 100, 1, 1}, {1, 1, 4, 1}, {300, 257, 32, 64}, {25, 30, 8, 30}};
+  const int64_t shapes[][4] = {{7, 13, 5, 3}, {50, 40, 16, 40},   {33, 100, 1, 1},
+                               {1, 1, 4, 1},  {300, 257, 32, 64}, {25, 30, 8, 30}};
   for (auto& sh : shapes) {
     const int64_t n = sh[0], m = sh[1], d = sh[2], k = sh[3];
     Mat q = randn(rng, n * d), b = randn(rng, m * d);
     std::string why;
-    check(topk_matches_reference(q, n, b, m, d, k, &why), "topk random n=" + std::to_string(n) + " m=" + std::to_string(m) + " d=" + std::to_string(d) + " k=" + std::to_string(k) + " " + why);
+    check(topk_matches_reference(q, n, b, m, d, k, &why), "topk random n=" + std::to_string(n) +
+                                                              " m=" + std::to_string(m) + " d=" + std::to_string(d) +
+                                                              " k=" + std::to_string(k) + " " + why);
   }
   // Duplicates and zero rows: exact ties must resolve to the lower index.
   {
     const int64_t m = 12, d = 4, k = 5;
     Mat b = randn(rng, m * d);
-    for (int t = 0; t < d; ++t) { b[5 * d + t] = b[2 * d + t]; b[9 * d + t] = b[2 * d + t]; b[7 * d + t] = 0; b[8 * d + t] = 0; }
+    for (int t = 0; t < d; ++t) {
+      b[5 * d + t] = b[2 * d + t];
+      b[9 * d + t] = b[2 * d + t];
+      b[7 * d + t] = 0;
+      b[8 * d + t] = 0;
+    }
     Mat q(b.begin() + 2 * d, b.begin() + 3 * d);
     std::vector<int32_t> idx(k);
     std::vector<float> sc(k);
     salt_topk_args a{};
-    a.queries = q.data(); a.n = 1; a.base = b.data(); a.m = m; a.d = d; a.k = 2;
-    a.out_indices = idx.data(); a.out_scores = sc.data();
-    check(salt::cpu::topk_cosine(a).code == SALT_OK && idx[0] == 2 && idx[1] == 5, "topk ties at the k boundary go to the lower index");
+    a.queries = q.data();
+    a.n = 1;
+    a.base = b.data();
+    a.m = m;
+    a.d = d;
+    a.k = 2;
+    a.out_indices = idx.data();
+    a.out_scores = sc.data();
+    check(salt::cpu::topk_cosine(a).code == SALT_OK && idx[0] == 2 && idx[1] == 5,
+          "topk ties at the k boundary go to the lower index");
     Mat zq(d, 0.f);
-    a.queries = zq.data(); a.k = k;
-    check(salt::cpu::topk_cosine(a).code == SALT_OK && sc[0] == 0.f && idx[0] == 0 && idx[4] == 4, "topk zero query: all scores 0, indices 0..k-1");
+    a.queries = zq.data();
+    a.k = k;
+    check(salt::cpu::topk_cosine(a).code == SALT_OK && sc[0] == 0.f && idx[0] == 0 && idx[4] == 4,
+          "topk zero query: all scores 0, indices 0..k-1");
     std::string why;
     Mat many = randn(rng, 40 * d);
-    for (int r = 0; r < 40; ++r) for (int t = 0; t < d; ++t) if (r % 3 == 0) many[r * d + t] = b[2 * d + t];
+    for (int r = 0; r < 40; ++r)
+      for (int t = 0; t < d; ++t)
+        if (r % 3 == 0) many[r * d + t] = b[2 * d + t];
     check(topk_matches_reference(many, 40, b, m, d, k, &why), "topk with duplicate/zero base rows " + why);
   }
   // n = 0 and errors.
   {
     Mat b = randn(rng, 8);
     salt_topk_args a{};
-    a.base = b.data(); a.m = 4; a.d = 2; a.k = 2; a.n = 0;
+    a.base = b.data();
+    a.m = 4;
+    a.d = 2;
+    a.k = 2;
+    a.n = 0;
     check(salt::cpu::topk_cosine(a).code == SALT_OK, "topk n = 0");
     a.k = 5;
     check(salt::cpu::topk_cosine(a).code == SALT_E_ARGUMENT, "topk k > m is E_ARGUMENT");
-    a.k = 2; a.n = 1;
+    a.k = 2;
+    a.n = 1;
     Mat q = {1.f, NAN};
     std::vector<int32_t> idx(2);
     std::vector<float> sc(2);
-    a.queries = q.data(); a.out_indices = idx.data(); a.out_scores = sc.data();
+    a.queries = q.data();
+    a.out_indices = idx.data();
+    a.out_scores = sc.data();
     salt_status s = salt::cpu::topk_cosine(a);
-    check(s.code == SALT_E_NONFINITE && std::string(s.message) == "queries contains NaN at row 0, column 1", std::string("topk NaN: ") + s.message);
+    check(s.code == SALT_E_NONFINITE && std::string(s.message) == "queries contains NaN at row 0, column 1",
+          std::string("topk NaN: ") + s.message);
   }
 }
 
@@ -159,27 +206,46 @@ void test_sparsemax() {
 // Minimum-norm least squares c = x pinv(A) via one-sided Jacobi SVD of A^T (ht x k), float64.
 std::vector<double> pinv_reference(const DMat& A, int k, int ht, const std::vector<double>& x, double rcond) {
   DMat U(ht * k);  // columns = A rows
-  for (int r = 0; r < k; ++r) for (int j = 0; j < ht; ++j) U[j * k + r] = A[r * ht + j];
+  for (int r = 0; r < k; ++r)
+    for (int j = 0; j < ht; ++j) U[j * k + r] = A[r * ht + j];
   DMat V(k * k, 0.0);
   for (int r = 0; r < k; ++r) V[r * k + r] = 1;
   for (int sweep = 0; sweep < 60; ++sweep) {
     double off = 0;
-    for (int p = 0; p < k; ++p) for (int q = p + 1; q < k; ++q) {
-      double a = 0, b = 0, g = 0;
-      for (int j = 0; j < ht; ++j) { a += U[j * k + p] * U[j * k + p]; b += U[j * k + q] * U[j * k + q]; g += U[j * k + p] * U[j * k + q]; }
-      if (std::fabs(g) <= 1e-300 || std::fabs(g) < 1e-15 * std::sqrt(a * b)) continue;
-      off = std::max(off, std::fabs(g) / std::sqrt(a * b));
-      const double zeta = (b - a) / (2 * g);
-      const double t = (zeta >= 0 ? 1 : -1) / (std::fabs(zeta) + std::sqrt(1 + zeta * zeta));
-      const double c = 1 / std::sqrt(1 + t * t), s = c * t;
-      for (int j = 0; j < ht; ++j) { const double up = U[j * k + p], uq = U[j * k + q]; U[j * k + p] = c * up - s * uq; U[j * k + q] = s * up + c * uq; }
-      for (int j = 0; j < k; ++j) { const double vp = V[j * k + p], vq = V[j * k + q]; V[j * k + p] = c * vp - s * vq; V[j * k + q] = s * vp + c * vq; }
-    }
+    for (int p = 0; p < k; ++p)
+      for (int q = p + 1; q < k; ++q) {
+        double a = 0, b = 0, g = 0;
+        for (int j = 0; j < ht; ++j) {
+          a += U[j * k + p] * U[j * k + p];
+          b += U[j * k + q] * U[j * k + q];
+          g += U[j * k + p] * U[j * k + q];
+        }
+        if (std::fabs(g) <= 1e-300 || std::fabs(g) < 1e-15 * std::sqrt(a * b)) continue;
+        off = std::max(off, std::fabs(g) / std::sqrt(a * b));
+        const double zeta = (b - a) / (2 * g);
+        const double t = (zeta >= 0 ? 1 : -1) / (std::fabs(zeta) + std::sqrt(1 + zeta * zeta));
+        const double c = 1 / std::sqrt(1 + t * t), s = c * t;
+        for (int j = 0; j < ht; ++j) {
+          const double up = U[j * k + p], uq = U[j * k + q];
+          U[j * k + p] = c * up - s * uq;
+          U[j * k + q] = s * up + c * uq;
+        }
+        for (int j = 0; j < k; ++j) {
+          const double vp = V[j * k + p], vq = V[j * k + q];
+          V[j * k + p] = c * vp - s * vq;
+          V[j * k + q] = s * vp + c * vq;
+        }
+      }
     if (off < 1e-15) break;
   }
   std::vector<double> sig(k);
   double smax = 0;
-  for (int p = 0; p < k; ++p) { double s = 0; for (int j = 0; j < ht; ++j) s += U[j * k + p] * U[j * k + p]; sig[p] = std::sqrt(s); smax = std::max(smax, sig[p]); }
+  for (int p = 0; p < k; ++p) {
+    double s = 0;
+    for (int j = 0; j < ht; ++j) s += U[j * k + p] * U[j * k + p];
+    sig[p] = std::sqrt(s);
+    smax = std::max(smax, sig[p]);
+  }
   // A^T = U' diag(sig) V^T with U' = U / sig; c = x pinv(A) = (pinv(A^T) x^T)^T = V diag(1/sig) U'^T x.
   std::vector<double> c(k, 0.0);
   for (int p = 0; p < k; ++p) {
@@ -192,19 +258,26 @@ std::vector<double> pinv_reference(const DMat& A, int k, int ht, const std::vect
 }
 
 // Ridge reference: solve (A A^T + lambda I) d = A (x - w A) by Gaussian elimination, c = w + d.
-std::vector<double> ridge_reference(const DMat& A, int k, int ht, const std::vector<double>& x, const std::vector<double>& w, double lambda) {
+std::vector<double> ridge_reference(const DMat& A, int k, int ht, const std::vector<double>& x,
+                                    const std::vector<double>& w, double lambda) {
   std::vector<double> xr(x);
-  for (int r = 0; r < k; ++r) for (int j = 0; j < ht; ++j) xr[j] -= w[r] * A[r * ht + j];
+  for (int r = 0; r < k; ++r)
+    for (int j = 0; j < ht; ++j) xr[j] -= w[r] * A[r * ht + j];
   DMat G(k * (k + 1), 0.0);
   for (int r = 0; r < k; ++r) {
-    for (int s = 0; s < k; ++s) { double g = 0; for (int j = 0; j < ht; ++j) g += A[r * ht + j] * A[s * ht + j]; G[r * (k + 1) + s] = g + (r == s ? lambda : 0); }
+    for (int s = 0; s < k; ++s) {
+      double g = 0;
+      for (int j = 0; j < ht; ++j) g += A[r * ht + j] * A[s * ht + j];
+      G[r * (k + 1) + s] = g + (r == s ? lambda : 0);
+    }
     double b = 0;
     for (int j = 0; j < ht; ++j) b += A[r * ht + j] * xr[j];
     G[r * (k + 1) + k] = b;
   }
   for (int c = 0; c < k; ++c) {
     int piv = c;
-    for (int r = c + 1; r < k; ++r) if (std::fabs(G[r * (k + 1) + c]) > std::fabs(G[piv * (k + 1) + c])) piv = r;
+    for (int r = c + 1; r < k; ++r)
+      if (std::fabs(G[r * (k + 1) + c]) > std::fabs(G[piv * (k + 1) + c])) piv = r;
     for (int j = 0; j <= k; ++j) std::swap(G[c * (k + 1) + j], G[piv * (k + 1) + j]);
     for (int r = 0; r < k; ++r) {
       if (r == c) continue;
@@ -228,27 +301,44 @@ struct SolveCase {
 void run_solve_case(const SolveCase& c, double tol) {
   std::vector<float> out(c.n * c.hs), res(c.n), cn(c.n), coefs(c.indices.size());
   salt_solve_args a{};
-  a.n = c.n; a.offsets = c.offsets.data(); a.indices = c.indices.data();
+  a.n = c.n;
+  a.offsets = c.offsets.data();
+  a.indices = c.indices.data();
   a.prior = c.prior.empty() ? nullptr : c.prior.data();
-  a.queries = c.X.data(); a.ht = c.ht; a.anchors_plm = c.A.data(); a.m = c.m; a.anchors_src = c.S.data(); a.hs = c.hs;
-  a.lambda = c.lambda; a.rcond = c.rcond;
-  a.out = out.data(); a.out_residual = res.data(); a.out_coef_norm = cn.data(); a.out_coefficients = coefs.data();
+  a.queries = c.X.data();
+  a.ht = c.ht;
+  a.anchors_plm = c.A.data();
+  a.m = c.m;
+  a.anchors_src = c.S.data();
+  a.hs = c.hs;
+  a.lambda = c.lambda;
+  a.rcond = c.rcond;
+  a.out = out.data();
+  a.out_residual = res.data();
+  a.out_coef_norm = cn.data();
+  a.out_coefficients = coefs.data();
   salt_status s = salt::cpu::solve_neighbourhoods(a);
-  if (s.code) { check(false, c.name + ": " + s.message); return; }
+  if (s.code) {
+    check(false, c.name + ": " + s.message);
+    return;
+  }
   double worst = 0;
   for (int64_t i = 0; i < c.n; ++i) {
     const int lo = c.offsets[i], k = c.offsets[i + 1] - lo;
     DMat An(k * c.ht);
     std::vector<double> x(c.ht), w(k, 0.0);
-    for (int r = 0; r < k; ++r) for (int j = 0; j < c.ht; ++j) An[r * c.ht + j] = c.A[c.indices[lo + r] * c.ht + j];
+    for (int r = 0; r < k; ++r)
+      for (int j = 0; j < c.ht; ++j) An[r * c.ht + j] = c.A[c.indices[lo + r] * c.ht + j];
     for (int j = 0; j < c.ht; ++j) x[j] = c.X[i * c.ht + j];
-    if (!c.prior.empty()) for (int r = 0; r < k; ++r) w[r] = c.prior[lo + r];
+    if (!c.prior.empty())
+      for (int r = 0; r < k; ++r) w[r] = c.prior[lo + r];
     std::vector<double> ref;
     if (c.lambda > 0) {
       ref = ridge_reference(An, k, c.ht, x, w, c.lambda);
     } else {
       std::vector<double> xr(x);
-      for (int r = 0; r < k; ++r) for (int j = 0; j < c.ht; ++j) xr[j] -= w[r] * An[r * c.ht + j];
+      for (int r = 0; r < k; ++r)
+        for (int j = 0; j < c.ht; ++j) xr[j] -= w[r] * An[r * c.ht + j];
       ref = pinv_reference(An, k, c.ht, xr, c.rcond < 0 ? salt_default_rcond(k, c.ht) : c.rcond);
       for (int r = 0; r < k; ++r) ref[r] += w[r];
     }
@@ -256,7 +346,10 @@ void run_solve_case(const SolveCase& c, double tol) {
     for (int r = 0; r < k; ++r) rn += ref[r] * ref[r];
     for (int t = 0; t < c.hs; ++t) {
       double o = 0, scale = 0;
-      for (int r = 0; r < k; ++r) { o += ref[r] * c.S[c.indices[lo + r] * c.hs + t]; scale += std::fabs(ref[r] * c.S[c.indices[lo + r] * c.hs + t]); }
+      for (int r = 0; r < k; ++r) {
+        o += ref[r] * c.S[c.indices[lo + r] * c.hs + t];
+        scale += std::fabs(ref[r] * c.S[c.indices[lo + r] * c.hs + t]);
+      }
       worst = std::max(worst, std::fabs(o - out[i * c.hs + t]) / std::max(scale, 1e-12));
     }
     worst = std::max(worst, std::fabs(std::sqrt(rn) - cn[i]) / std::max(std::sqrt(rn), 1e-12));
@@ -264,7 +357,8 @@ void run_solve_case(const SolveCase& c, double tol) {
   check(worst < tol, c.name + " (worst relative error " + std::to_string(worst) + ")");
 }
 
-SolveCase random_case(std::mt19937& rng, const std::string& name, int64_t n, int64_t m, int64_t ht, int64_t hs, int kmin, int kmax, double lambda) {
+SolveCase random_case(std::mt19937& rng, const std::string& name, int64_t n, int64_t m, int64_t ht, int64_t hs,
+                      int kmin, int kmax, double lambda) {
   SolveCase c{name, n, m, ht, hs, {0}, {}, randn(rng, n * ht), randn(rng, m * ht), randn(rng, m * hs), {}, lambda, -1};
   std::uniform_int_distribution<int> kd(kmin, kmax), md(0, int(m) - 1);
   for (int64_t i = 0; i < n; ++i) {
@@ -295,7 +389,11 @@ void test_solve() {
     // is above rcond and drop it when rcond exceeds it.
     SolveCase c = random_case(rng, "pinv near-collinear", 8, 6, 10, 4, 3, 3, 0.0);
     for (int j = 0; j < 10; ++j) c.A[1 * 10 + j] = c.A[0 * 10 + j] + 1e-3f * float(j % 3 - 1);
-    for (int64_t i = 0; i < 8; ++i) { c.indices[i * 3] = 0; c.indices[i * 3 + 1] = 1; c.indices[i * 3 + 2] = 2 + int(i % 4); }
+    for (int64_t i = 0; i < 8; ++i) {
+      c.indices[i * 3] = 0;
+      c.indices[i * 3 + 1] = 1;
+      c.indices[i * 3 + 2] = 2 + int(i % 4);
+    }
     run_solve_case(c, 1e-5);
     c.name = "pinv near-collinear, rcond 1e-2";
     c.rcond = 1e-2;
@@ -307,10 +405,22 @@ void test_solve() {
     c.indices = {1, 1};
     std::vector<float> co(2), out(3), res(1), cn(1);
     salt_solve_args a{};
-    a.n = 1; a.offsets = c.offsets.data(); a.indices = c.indices.data(); a.queries = c.X.data(); a.ht = 5;
-    a.anchors_plm = c.A.data(); a.m = 3; a.anchors_src = c.S.data(); a.hs = 3; a.rcond = -1;
-    a.out = out.data(); a.out_residual = res.data(); a.out_coef_norm = cn.data(); a.out_coefficients = co.data();
-    check(salt::cpu::solve_neighbourhoods(a).code == SALT_OK && std::fabs(co[0] - co[1]) < 1e-6, "pinv duplicate rows get equal coefficients");
+    a.n = 1;
+    a.offsets = c.offsets.data();
+    a.indices = c.indices.data();
+    a.queries = c.X.data();
+    a.ht = 5;
+    a.anchors_plm = c.A.data();
+    a.m = 3;
+    a.anchors_src = c.S.data();
+    a.hs = 3;
+    a.rcond = -1;
+    a.out = out.data();
+    a.out_residual = res.data();
+    a.out_coef_norm = cn.data();
+    a.out_coefficients = co.data();
+    check(salt::cpu::solve_neighbourhoods(a).code == SALT_OK && std::fabs(co[0] - co[1]) < 1e-6,
+          "pinv duplicate rows get equal coefficients");
     run_solve_case(c, 1e-4);
   }
   {
@@ -318,18 +428,31 @@ void test_solve() {
     SolveCase c = random_case(rng, "errors", 2, 4, 3, 2, 1, 2, 0.0);
     std::vector<float> out(4), res(2), cn(2);
     salt_solve_args a{};
-    a.n = 2; a.offsets = c.offsets.data(); a.indices = c.indices.data(); a.queries = c.X.data(); a.ht = 3;
-    a.anchors_plm = c.A.data(); a.m = 4; a.anchors_src = c.S.data(); a.hs = 2; a.rcond = -1; a.lambda = -1;
-    a.out = out.data(); a.out_residual = res.data(); a.out_coef_norm = cn.data();
+    a.n = 2;
+    a.offsets = c.offsets.data();
+    a.indices = c.indices.data();
+    a.queries = c.X.data();
+    a.ht = 3;
+    a.anchors_plm = c.A.data();
+    a.m = 4;
+    a.anchors_src = c.S.data();
+    a.hs = 2;
+    a.rcond = -1;
+    a.lambda = -1;
+    a.out = out.data();
+    a.out_residual = res.data();
+    a.out_coef_norm = cn.data();
     check(salt::cpu::solve_neighbourhoods(a).code == SALT_E_ARGUMENT, "negative lambda is E_ARGUMENT");
     a.lambda = 0;
     c.indices[0] = 4;
     salt_status s = salt::cpu::solve_neighbourhoods(a);
-    check(s.code == SALT_E_ARGUMENT && std::string(s.message) == "indices[0] = 4 is outside [0, 4)", std::string("index out of range: ") + s.message);
+    check(s.code == SALT_E_ARGUMENT && std::string(s.message) == "indices[0] = 4 is outside [0, 4)",
+          std::string("index out of range: ") + s.message);
     c.indices[0] = 0;
     c.A[5] = NAN;
     s = salt::cpu::solve_neighbourhoods(a);
-    check(s.code == SALT_E_NONFINITE && std::string(s.message) == "anchorsPlm contains NaN at row 1, column 2", std::string("NaN anchor: ") + s.message);
+    check(s.code == SALT_E_NONFINITE && std::string(s.message) == "anchorsPlm contains NaN at row 1, column 2",
+          std::string("NaN anchor: ") + s.message);
   }
 }
 

@@ -14,44 +14,65 @@
 // e.g. "corrupt#17$", to reproduce one case), SALT_CAMPAIGN_JOBS (children at a time; default 2),
 // SALT_CAMPAIGN_KEEP=1 (keep the case folders of failing cases under $TMPDIR/salt-campaign-*).
 // The tally goes to the console and to build/campaign-tally.json.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { mulberry32 } from '../helpers/reference.js';
-import { hasFastText, trainFastText, vecText, words, wordLevelTokenizer, writeModelFolder, LLM_SPECIALS } from './campaign/fixtures.js';
+import {
+  hasFastText,
+  LLM_SPECIALS,
+  trainFastText,
+  vecText,
+  wordLevelTokenizer,
+  words,
+  writeModelFolder,
+} from './campaign/fixtures.js';
 import {
   binMutations,
   configMutations,
+  type Expect,
   indexMutations,
+  type Mutation,
   safetensorsMutations,
   specialsJsonMutations,
   tokenizerConfigMutations,
   tokenizerJsonMutations,
   vecMutations,
   vocabTxtMutations,
-  type Expect,
-  type Mutation,
 } from './campaign/mutations.js';
 import {
   CATEGORIES,
+  type Category,
   cliJs,
-  codeOf,
   CODED_LINE,
+  codeOf,
   diffTrees,
   hashTree,
   incomplete,
+  type KillPlan,
   leftoverChecks,
   pool,
   processChecks,
   root,
   runCli,
+  type RunResult,
   short,
   tmpEntries,
-  type Category,
-  type KillPlan,
-  type RunResult,
   type Violation,
 } from './campaign/runner.js';
 
@@ -155,18 +176,27 @@ interface Expectation {
 }
 
 /** The common checks of a finished case; returns the violations. */
-function judge(p: Paths, r: RunResult, before: Map<string, string>, tmpBefore: string[], ex: Expectation, inputsRoot = p.inDir): Violation[] {
+function judge(
+  p: Paths,
+  r: RunResult,
+  before: Map<string, string>,
+  tmpBefore: string[],
+  ex: Expectation,
+  inputsRoot = p.inDir,
+): Violation[] {
   const v: Violation[] = [];
   const add = (category: Category, detail: string) => v.push({ category, id: '', desc: '', detail });
   processChecks(r, add);
   const failed = r.code !== 0;
-  if (failed && !r.timedOut && !ex.around) leftoverChecks({ out: p.out, outParent: p.outParent, firstNew: p.firstNew, tmpBefore }, add);
+  if (failed && !r.timedOut && !ex.around)
+    leftoverChecks({ out: p.out, outParent: p.outParent, firstNew: p.firstNew, tmpBefore }, add);
   if (r.code === 0 && !ex.around) {
     const why = incomplete(p.out);
     if (why) add('contract', `exit 0 but the output is not complete: ${why}`);
     const extra = tmpEntries(p.outParent).filter((e) => !tmpBefore.includes(e));
     if (extra.length) add('leftover', `exit 0 but temporary entries left in ${p.outParent}: ${extra.join(', ')}`);
-    if (ex.kind === 'reject') add('silent', `exit 0 on an input that must be rejected; stderr: ${short(r.stderr, 200)}`);
+    if (ex.kind === 'reject')
+      add('silent', `exit 0 on an input that must be rejected; stderr: ${short(r.stderr, 200)}`);
     if (ex.kind === 'warn') {
       let warnings: unknown = undefined;
       try {
@@ -174,31 +204,52 @@ function judge(p: Paths, r: RunResult, before: Map<string, string>, tmpBefore: s
       } catch {
         /* judged below */
       }
-      if (!Array.isArray(warnings) || warnings.length === 0) add('silent', `exit 0 without a warning in salt-transfer-report.json (warnings: ${JSON.stringify(warnings)})`);
+      if (!Array.isArray(warnings) || warnings.length === 0)
+        add('silent', `exit 0 without a warning in salt-transfer-report.json (warnings: ${JSON.stringify(warnings)})`);
     }
   }
   if (r.code === 0 && ex.around) add('contract', `exit 0 where the run must be refused (--out ${p.out})`);
-  if (ex.kind === 'ok' && r.code !== 0 && !r.timedOut) add('contract', `expected exit 0, got ${r.code ?? r.signal}; stderr: ${short(r.stderr)}`);
-  if (!r.timedOut && ex.exit !== undefined && r.code !== ex.exit && !(r.code === 0 && (ex.kind === 'reject' || ex.around))) add('contract', `expected exit ${ex.exit}, got ${r.code ?? r.signal}; stderr: ${short(r.stderr)}`);
+  if (ex.kind === 'ok' && r.code !== 0 && !r.timedOut)
+    add('contract', `expected exit 0, got ${r.code ?? r.signal}; stderr: ${short(r.stderr)}`);
+  if (
+    !r.timedOut &&
+    ex.exit !== undefined &&
+    r.code !== ex.exit &&
+    !(r.code === 0 && (ex.kind === 'reject' || ex.around))
+  )
+    add('contract', `expected exit ${ex.exit}, got ${r.code ?? r.signal}; stderr: ${short(r.stderr)}`);
   if (!r.timedOut && ex.code !== undefined && r.code !== 0) {
     const c = codeOf(r.stderr);
     const okCode = typeof ex.code === 'string' ? c === ex.code : c !== null && ex.code.test(c);
     if (!okCode) add('contract', `expected error code ${ex.code}, got ${c}; stderr: ${short(r.stderr)}`);
   }
-  if (!r.timedOut && ex.message && r.code !== 0 && !ex.message.test(CODED_LINE.exec(r.stderr)?.[0] ?? r.stderr)) add('contract', `the error does not match ${ex.message}; stderr: ${short(r.stderr)}`);
-  if (ex.maxMs !== undefined && r.ms > ex.maxMs && !r.timedOut) add('contract', `took ${Math.round(r.ms)} ms (limit ${ex.maxMs} ms)`);
-  if (ex.noLoad && /load-source/.test(r.stderr)) add('contract', `a model was loaded before the usage error: ${short(r.stderr)}`);
+  if (!r.timedOut && ex.message && r.code !== 0 && !ex.message.test(CODED_LINE.exec(r.stderr)?.[0] ?? r.stderr))
+    add('contract', `the error does not match ${ex.message}; stderr: ${short(r.stderr)}`);
+  if (ex.maxMs !== undefined && r.ms > ex.maxMs && !r.timedOut)
+    add('contract', `took ${Math.round(r.ms)} ms (limit ${ex.maxMs} ms)`);
+  if (ex.noLoad && /load-source/.test(r.stderr))
+    add('contract', `a model was loaded before the usage error: ${short(r.stderr)}`);
   if (ex.oneLine && r.code !== 0 && !r.timedOut) {
-    const lines = r.stderr.split('\n').filter((l) => l.trim() !== '' && !/^\S+: done \(/.test(l) && !/^Run salt-transfer --help/.test(l));
+    const lines = r.stderr
+      .split('\n')
+      .filter((l) => l.trim() !== '' && !/^\S+: done \(/.test(l) && !/^Run salt-transfer --help/.test(l));
     if (lines.length !== 1) add('contract', `expected a one-line error, got ${lines.length} lines: ${short(r.stderr)}`);
   }
   const d = diffTrees(before, hashTree(inputsRoot));
-  if (d.length) add('modified', `inputs changed: ${d.slice(0, 12).join(' ')}${d.length > 12 ? ` ... (${d.length})` : ''}`);
+  if (d.length)
+    add('modified', `inputs changed: ${d.slice(0, 12).join(' ')}${d.length > 12 ? ` ... (${d.length})` : ''}`);
   return v;
 }
 
 function record(group: string, id: string, desc: string, r: RunResult, v: Violation[]): CaseRecord {
-  const rec: CaseRecord = { id, group, desc, ms: Math.round(r.ms), exit: r.timedOut ? 'timeout' : r.code !== null ? String(r.code) : `signal ${r.signal}`, violations: v.map((x) => ({ ...x, id, desc })) };
+  const rec: CaseRecord = {
+    id,
+    group,
+    desc,
+    ms: Math.round(r.ms),
+    exit: r.timedOut ? 'timeout' : r.code !== null ? String(r.code) : `signal ${r.signal}`,
+    violations: v.map((x) => ({ ...x, id, desc })),
+  };
   records.push(rec);
   return rec;
 }
@@ -213,7 +264,9 @@ interface Case {
 async function runGroup(group: string, cases: Case[], jobs = JOBS): Promise<void> {
   const list = ONLY ? cases.filter((c) => ONLY.test(c.id)) : cases;
   const recs = await pool(list, jobs, (c) => c.run());
-  const msgs = recs.flatMap((r) => r.violations.map((x) => `[${x.category}] ${x.id} (SALT_CAMPAIGN_SEED=${SEED}) ${x.desc}: ${x.detail}`));
+  const msgs = recs.flatMap((r) =>
+    r.violations.map((x) => `[${x.category}] ${x.id} (SALT_CAMPAIGN_SEED=${SEED}) ${x.desc}: ${x.detail}`),
+  );
   expect(msgs, `${group}: ${msgs.length} violations in ${recs.length} cases`).toEqual([]);
 }
 
@@ -247,7 +300,11 @@ function transferCase(o: {
       const hashRoot = ex.around ? p.caseDir : p.inDir;
       const before = hashTree(hashRoot);
       const tmpBefore = tmpEntries(p.outParent);
-      const r = await runCli(o.args(p), { timeoutMs: o.timeoutMs ?? TIMEOUT_MS, cwd: o.cwd?.(p) ?? p.caseDir, kill: o.kill });
+      const r = await runCli(o.args(p), {
+        timeoutMs: o.timeoutMs ?? TIMEOUT_MS,
+        cwd: o.cwd?.(p) ?? p.caseDir,
+        kill: o.kill,
+      });
       const v = judge(p, r, before, tmpBefore, ex, hashRoot);
       o.after?.(p, r, (category, detail) => v.push({ category, id: '', desc: '', detail }));
       const rec = record(o.group, o.id, descOf(), r, v);
@@ -257,7 +314,19 @@ function transferCase(o: {
   };
 }
 
-const base = (p: Paths, method = 'mean') => ['transfer', '--source', p.src, '--target', p.tgt, '--out', p.out, '--method', method, '--threads', '1'];
+const base = (p: Paths, method = 'mean') => [
+  'transfer',
+  '--source',
+  p.src,
+  '--target',
+  p.tgt,
+  '--out',
+  p.out,
+  '--method',
+  method,
+  '--threads',
+  '1',
+];
 
 // ---------------------------------------------------------------- fixtures
 
@@ -270,17 +339,48 @@ beforeAll(() => {
   // Source LLM: 300 tokens x 8, untied head; single file and sharded. Target PLM: 250 tokens x 6
   // (147 shared words, 100 new); BERT-style PLM: WordPiece tokenizer.json + vocab.txt.
   writeModelFolder({ dir: join(FX, 'src'), words: ALL_WORDS.slice(0, 297), width: 8, seed: 1, tied: false });
-  writeModelFolder({ dir: join(FX, 'srcsh'), words: ALL_WORDS.slice(0, 297), width: 8, seed: 1, tied: false, sharded: true });
+  writeModelFolder({
+    dir: join(FX, 'srcsh'),
+    words: ALL_WORDS.slice(0, 297),
+    width: 8,
+    seed: 1,
+    tied: false,
+    sharded: true,
+  });
   writeModelFolder({ dir: join(FX, 'tgt'), words: ALL_WORDS.slice(150, 397), width: 6, seed: 2, tied: true });
-  writeModelFolder({ dir: join(FX, 'bert'), words: ALL_WORDS.slice(150, 397), width: 6, seed: 2, tied: true, bert: true });
+  writeModelFolder({
+    dir: join(FX, 'bert'),
+    words: ALL_WORDS.slice(150, 397),
+    width: 6,
+    seed: 2,
+    tied: true,
+    bert: true,
+  });
   // A source whose output is about 4 MB (a 1M-float extra tensor), for the full disk.
-  writeModelFolder({ dir: join(FX, 'big'), words: ALL_WORDS.slice(0, 297), width: 8, seed: 1, tied: false, bigTensor: 1 << 20 });
+  writeModelFolder({
+    dir: join(FX, 'big'),
+    words: ALL_WORDS.slice(0, 297),
+    width: 8,
+    seed: 1,
+    tied: false,
+    bigTensor: 1 << 20,
+  });
   // Medium folders for the signal cases: a run of a few seconds with distinct stages.
   const many = words(24000);
-  writeModelFolder({ dir: join(FX, 'msrc'), words: many.slice(0, 12000), width: 24, seed: 1, tied: false, bigTensor: 1 << 21 });
+  writeModelFolder({
+    dir: join(FX, 'msrc'),
+    words: many.slice(0, 12000),
+    width: 24,
+    seed: 1,
+    tied: false,
+    bigTensor: 1 << 21,
+  });
   writeModelFolder({ dir: join(FX, 'mtgt'), words: many.slice(6000, 24000), width: 16, seed: 2, tied: true });
   // 32,000-row embeddings whose tokenizer.json has an empty model vocab (with and without added tokens).
-  for (const [name, keepAdded] of [['empty32k', true], ['empty32k-bare', false]] as const) {
+  for (const [name, keepAdded] of [
+    ['empty32k', true],
+    ['empty32k-bare', false],
+  ] as const) {
     writeModelFolder({ dir: join(FX, name), words: [], width: 4, seed: 3, tied: true, rows: 32000 });
     const tj = JSON.parse(wordLevelTokenizer(LLM_SPECIALS, []));
     tj.model.vocab = {};
@@ -308,17 +408,37 @@ afterAll(() => {
     byGroup: Object.fromEntries(
       [...new Set(records.map((r) => r.group))].map((g) => {
         const rs = records.filter((r) => r.group === g);
-        return [g, { cases: rs.length, failing: rs.filter((r) => r.violations.length).length, ...Object.fromEntries(CATEGORIES.map((c) => [c, rs.filter((r) => r.violations.some((v) => v.category === c)).length])) }];
+        return [
+          g,
+          {
+            cases: rs.length,
+            failing: rs.filter((r) => r.violations.length).length,
+            ...Object.fromEntries(
+              CATEGORIES.map((c) => [c, rs.filter((r) => r.violations.some((v) => v.category === c)).length]),
+            ),
+          },
+        ];
       }),
     ),
-    skipped: [...(canMount ? [] : ['full disk: mount -t tmpfs not permitted']), ...(hasFastText ? [] : ['fastText .bin aux: the fasttext program is not installed']), ...(hasMkfifo ? [] : ['FIFOs: mkfifo not available'])],
+    skipped: [
+      ...(canMount ? [] : ['full disk: mount -t tmpfs not permitted']),
+      ...(hasFastText ? [] : ['fastText .bin aux: the fasttext program is not installed']),
+      ...(hasMkfifo ? [] : ['FIFOs: mkfifo not available']),
+    ],
     violations: records.flatMap((r) => r.violations.map((v) => ({ ...v, seed: SEED, exit: r.exit, ms: r.ms }))),
-    cases_run: records.map((r) => ({ id: r.id, desc: r.desc, exit: r.exit, ms: r.ms, violations: r.violations.length })),
+    cases_run: records.map((r) => ({
+      id: r.id,
+      desc: r.desc,
+      exit: r.exit,
+      ms: r.ms,
+      violations: r.violations.length,
+    })),
   };
   mkdirSync(join(root, 'build'), { recursive: true });
   writeFileSync(join(root, 'build', 'campaign-tally.json'), JSON.stringify(tally, null, 2) + '\n');
   const { violations: _v, cases_run: _c, byGroup, ...head } = tally;
-  void _v, _c;
+  void _v;
+  void _c;
   console.log(`campaign tally (build/campaign-tally.json): ${JSON.stringify(head)}`);
   for (const [g, t] of Object.entries(byGroup)) console.log(`  ${g}: ${JSON.stringify(t)}`);
   // Failing cases reproduce from the seed; their folders are kept only on request.
@@ -374,7 +494,12 @@ function corruptCases(): Case[] {
     const method = r() < 0.5 ? 'mean' : 'focus';
     const deepOut = r() < 0.3;
     const withVecAux = t.fixture !== 'vec' && t.fixture !== 'bin' && r() < 0.2;
-    const role = t.fixture === 'src' || t.fixture === 'srcsh' ? 'source' : t.fixture === 'vec' || t.fixture === 'bin' ? 'aux' : 'target';
+    const role =
+      t.fixture === 'src' || t.fixture === 'srcsh'
+        ? 'source'
+        : t.fixture === 'vec' || t.fixture === 'bin'
+          ? 'aux'
+          : 'target';
     const mutSeed = seedOf('mutate', i);
     let chosen: Mutation | null = null;
     const what = `${role} ${t.fixture}/${t.file}`;
@@ -410,7 +535,7 @@ function corruptCases(): Case[] {
 
 // ---------------------------------------------------------------- signals
 
-const pickOf = <T,>(r: () => number, a: readonly T[]): T => a[Math.floor(r() * a.length)];
+const pickOf = <T>(r: () => number, a: readonly T[]): T => a[Math.floor(r() * a.length)];
 
 function signalCases(): Case[] {
   const cases: Case[] = [];
@@ -423,7 +548,11 @@ function signalCases(): Case[] {
     const double = !fixed && sig === 'SIGINT' && r() < 0.25;
     const medium = fixed || r() < 0.65;
     let plan: KillPlan;
-    if (fixed) plan = i < 3 ? { sig, afterStage: 'combine', delayMs: 60 + Math.floor(r() * 160) } : { sig, afterStage: 'lambda', delayMs: Math.floor(r() * 50) };
+    if (fixed)
+      plan =
+        i < 3
+          ? { sig, afterStage: 'combine', delayMs: 60 + Math.floor(r() * 160) }
+          : { sig, afterStage: 'lambda', delayMs: Math.floor(r() * 50) };
     else if (medium && r() >= 0.25) {
       const stage = r() < 0.45 ? 'combine' : pickOf(r, ['load-source', 'load-target', 'aux', 'lambda']);
       plan = { sig, double, afterStage: stage, delayMs: Math.floor(r() * (stage === 'combine' ? 250 : 150)) };
@@ -464,12 +593,20 @@ function signalCases(): Case[] {
             // A signal that lands while Node itself starts (before any JavaScript of ours ran, so
             // nothing was printed or written) ends the process the default way; that is allowed.
             const beforeStart = r1.signal === sig && r1.stderr === '';
-            if (r1.code !== 130 && !beforeStart) add('contract', `${sig} during the run: expected exit 130 and no folder, got ${r1.code ?? `death by ${r1.signal}`}; stderr: ${short(r1.stderr, 300)}`);
+            if (r1.code !== 130 && !beforeStart)
+              add(
+                'contract',
+                `${sig} during the run: expected exit 130 and no folder, got ${r1.code ?? `death by ${r1.signal}`}; stderr: ${short(r1.stderr, 300)}`,
+              );
             leftoverChecks({ out: p.out, outParent: p.outParent, firstNew: p.firstNew, tmpBefore }, add);
           }
         } else {
           // SIGKILL (or Ctrl-C twice: exit at once): the folder, if any, must be complete; the next run must succeed and clean up.
-          if (double && r1.code !== 130 && r1.code !== 0 && !(r1.signal === 'SIGINT' && r1.stderr === '')) add('contract', `SIGINT twice: expected exit 130, got ${r1.code ?? `death by ${r1.signal}`}; stderr: ${short(r1.stderr, 300)}`);
+          if (double && r1.code !== 130 && r1.code !== 0 && !(r1.signal === 'SIGINT' && r1.stderr === ''))
+            add(
+              'contract',
+              `SIGINT twice: expected exit 130, got ${r1.code ?? `death by ${r1.signal}`}; stderr: ${short(r1.stderr, 300)}`,
+            );
           const outExists = existsSync(p.out);
           if (outExists) {
             const why = incomplete(p.out);
@@ -477,12 +614,23 @@ function signalCases(): Case[] {
           }
           const r2 = await runCli(outExists ? [...args, '--overwrite'] : args, { timeoutMs: 90_000 });
           processChecks(r2, add);
-          if (r2.code !== 0) add('contract', `the rerun into the same --out after ${double ? 'SIGINT twice' : sig} failed: exit ${r2.code ?? r2.signal}; stderr: ${short(r2.stderr)}`);
+          if (r2.code !== 0)
+            add(
+              'contract',
+              `the rerun into the same --out after ${double ? 'SIGINT twice' : sig} failed: exit ${r2.code ?? r2.signal}; stderr: ${short(r2.stderr)}`,
+            );
           else if (incomplete(p.out)) add('contract', `the rerun exited 0 but ${incomplete(p.out)}`);
-          const dirs = [p.outParent, ...(p.firstNew ? [join(p.outParent, 'new1'), join(p.outParent, 'new1', 'new2')] : [])];
+          const dirs = [
+            p.outParent,
+            ...(p.firstNew ? [join(p.outParent, 'new1'), join(p.outParent, 'new1', 'new2')] : []),
+          ];
           for (const d of dirs) {
             const left = tmpEntries(d).filter((e) => d !== p.outParent || !tmpBefore.includes(e));
-            if (left.length) add('leftover', `after ${double ? 'SIGINT twice' : sig} and a successful rerun, temporary entries of the killed run remain in ${d}: ${left.join(', ')}`);
+            if (left.length)
+              add(
+                'leftover',
+                `after ${double ? 'SIGINT twice' : sig} and a successful rerun, temporary entries of the killed run remain in ${d}: ${left.join(', ')}`,
+              );
           }
         }
         const d = diffTrees(before, hashTree(p.inDir));
@@ -535,7 +683,8 @@ function diskCases(outputBytes: () => number): Case[] {
           const before = hashTree(p.inDir);
           r = await runCli(base(p, method), { timeoutMs: TIMEOUT_MS });
           for (const x of judge(p, r, before, [], { kind: 'either' })) add(x.category, x.detail);
-          if (r.code !== 0 && r.code !== 1 && !r.timedOut) add('contract', `a full disk: expected exit 1, got ${r.code ?? r.signal}`);
+          if (r.code !== 0 && r.code !== 1 && !r.timedOut)
+            add('contract', `a full disk: expected exit 1, got ${r.code ?? r.signal}`);
           if (r.code !== 0) {
             const left = readdirSync(mnt);
             if (left.length) add('leftover', `a full disk: the file system still holds ${left.join(', ')}`);
@@ -556,7 +705,12 @@ function diskCases(outputBytes: () => number): Case[] {
 // ---------------------------------------------------------------- --out in or around the inputs
 
 function aroundCases(): Case[] {
-  const spots: Array<{ name: string; out: (p: Paths) => string; cwd?: (p: Paths) => string; source?: (p: Paths) => string }> = [
+  const spots: Array<{
+    name: string;
+    out: (p: Paths) => string;
+    cwd?: (p: Paths) => string;
+    source?: (p: Paths) => string;
+  }> = [
     { name: '--out = --source', out: (p) => p.src },
     { name: '--out = --target', out: (p) => p.tgt },
     { name: '--out = the folder holding both inputs', out: (p) => p.inDir },
@@ -567,7 +721,11 @@ function aroundCases(): Case[] {
     { name: '--out .. from inside --source', out: () => '..', cwd: (p) => p.src },
     { name: '--out = a symlink to --source', out: (p) => join(p.inDir, 'lsrc') },
     { name: '--out inside --source through a symlinked folder', out: (p) => join(p.inDir, 'self', 'src', 'new') },
-    { name: '--source through a symlink, --out = its real path', out: (p) => p.src, source: (p) => join(p.inDir, 'lsrc') },
+    {
+      name: '--source through a symlink, --out = its real path',
+      out: (p) => p.src,
+      source: (p) => join(p.inDir, 'lsrc'),
+    },
     { name: '--out = src/../tgt (not normalised)', out: (p) => `${p.src}/../tgt` },
     { name: '--out = a symlink to the folder holding the inputs', out: (p) => join(p.caseDir, 'lin') },
   ];
@@ -586,7 +744,20 @@ function aroundCases(): Case[] {
             symlinkSync(p.inDir, join(p.caseDir, 'lin'));
             p.out = s.out(p);
           },
-          args: (p) => ['transfer', '--source', s.source?.(p) ?? p.src, '--target', p.tgt, '--out', p.out, '--method', 'mean', '--threads', '1', ...(overwrite ? ['--overwrite'] : [])],
+          args: (p) => [
+            'transfer',
+            '--source',
+            s.source?.(p) ?? p.src,
+            '--target',
+            p.tgt,
+            '--out',
+            p.out,
+            '--method',
+            'mean',
+            '--threads',
+            '1',
+            ...(overwrite ? ['--overwrite'] : []),
+          ],
           cwd: s.cwd,
           expect: { kind: 'reject', exit: 2, code: 'E_ARGUMENT', around: true },
         }),
@@ -599,7 +770,8 @@ function aroundCases(): Case[] {
 // ---------------------------------------------------------------- --overwrite
 
 function overwriteCases(): Case[] {
-  const snapshot = (p: Paths) => writeFileSync(join(p.caseDir, 'outp-before.json'), JSON.stringify([...hashTree(p.outParent)]));
+  const snapshot = (p: Paths) =>
+    writeFileSync(join(p.caseDir, 'outp-before.json'), JSON.stringify([...hashTree(p.outParent)]));
   const restore = (p: Paths, _r: RunResult, v: (c: Category, d: string) => void) => {
     const before = new Map<string, string>(JSON.parse(readFileSync(join(p.caseDir, 'outp-before.json'), 'utf8')));
     const d = diffTrees(before, hashTree(p.outParent));
@@ -613,9 +785,33 @@ function overwriteCases(): Case[] {
   };
   const refused = { kind: 'reject' as const, exit: 1, code: 'E_EXISTS', around: true };
   const cases: Case[] = [
-    transferCase({ group: 'overwrite', id: 'overwrite#0', desc: '--overwrite on a non-empty folder salt-transfer did not write', prepare: (p) => (mine(p), snapshot(p)), args: (p) => [...base(p), '--overwrite'], expect: refused, after: restore }),
-    transferCase({ group: 'overwrite', id: 'overwrite#1', desc: 'no --overwrite, a non-empty folder salt-transfer did not write', prepare: (p) => (mine(p), snapshot(p)), args: (p) => base(p), expect: refused, after: restore }),
-    transferCase({ group: 'overwrite', id: 'overwrite#2', desc: '--overwrite on a regular file', prepare: (p) => (writeFileSync(p.out, 'a file\n'), snapshot(p)), args: (p) => [...base(p), '--overwrite'], expect: refused, after: restore }),
+    transferCase({
+      group: 'overwrite',
+      id: 'overwrite#0',
+      desc: '--overwrite on a non-empty folder salt-transfer did not write',
+      prepare: (p) => (mine(p), snapshot(p)),
+      args: (p) => [...base(p), '--overwrite'],
+      expect: refused,
+      after: restore,
+    }),
+    transferCase({
+      group: 'overwrite',
+      id: 'overwrite#1',
+      desc: 'no --overwrite, a non-empty folder salt-transfer did not write',
+      prepare: (p) => (mine(p), snapshot(p)),
+      args: (p) => base(p),
+      expect: refused,
+      after: restore,
+    }),
+    transferCase({
+      group: 'overwrite',
+      id: 'overwrite#2',
+      desc: '--overwrite on a regular file',
+      prepare: (p) => (writeFileSync(p.out, 'a file\n'), snapshot(p)),
+      args: (p) => [...base(p), '--overwrite'],
+      expect: refused,
+      after: restore,
+    }),
     transferCase({
       group: 'overwrite',
       id: 'overwrite#3',
@@ -643,8 +839,10 @@ function overwriteCases(): Case[] {
       after: (p, r, v) => {
         if (r.code !== 0) return;
         const rep = JSON.parse(readFileSync(join(p.out, 'salt-transfer-report.json'), 'utf8'));
-        if (rep?.transfer?.method !== 'focus') v('contract', `the replaced folder's report says method ${rep?.transfer?.method}, expected focus`);
-        if (existsSync(join(p.out, 'stale-extra.txt'))) v('contract', 'the old folder was not replaced (stale-extra.txt is still there)');
+        if (rep?.transfer?.method !== 'focus')
+          v('contract', `the replaced folder's report says method ${rep?.transfer?.method}, expected focus`);
+        if (existsSync(join(p.out, 'stale-extra.txt')))
+          v('contract', 'the old folder was not replaced (stale-extra.txt is still there)');
       },
     }),
   ];
@@ -654,7 +852,10 @@ function overwriteCases(): Case[] {
 // ---------------------------------------------------------------- FIFOs and symlink loops
 
 function specialFileCases(kind: 'fifo' | 'loop'): Case[] {
-  const names = kind === 'fifo' ? ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'] : ['tokenizer_config.json', 'config.json', 'tokenizer.json', 'special_tokens_map.json'];
+  const names =
+    kind === 'fifo'
+      ? ['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json']
+      : ['tokenizer_config.json', 'config.json', 'tokenizer.json', 'special_tokens_map.json'];
   const make = (path: string) => {
     rmSync(path, { force: true });
     if (kind === 'fifo') execFileSync('mkfifo', [path]);
@@ -701,16 +902,46 @@ function specialFileCases(kind: 'fifo' | 'loop'): Case[] {
 function optionCases(): Case[] {
   const bad: Array<[string, (p: Paths) => string[]]> = [
     ['--lambda 0x1', (p) => [...base(p, 'salt'), '--lambda', '0x1']],
-    ['a repeated --source', (p) => ['transfer', '--source', p.src, '--source', p.tgt, '--target', p.tgt, '--out', p.out, '--method', 'salt', '--threads', '1']],
-    ['--out ""', (p) => ['transfer', '--source', p.src, '--target', p.tgt, '--out', '', '--method', 'salt', '--threads', '1']],
+    [
+      'a repeated --source',
+      (p) => [
+        'transfer',
+        '--source',
+        p.src,
+        '--source',
+        p.tgt,
+        '--target',
+        p.tgt,
+        '--out',
+        p.out,
+        '--method',
+        'salt',
+        '--threads',
+        '1',
+      ],
+    ],
+    [
+      '--out ""',
+      (p) => ['transfer', '--source', p.src, '--target', p.tgt, '--out', '', '--method', 'salt', '--threads', '1'],
+    ],
     ['--aux ""', (p) => [...base(p, 'salt'), '--aux', '']],
     ['--K 1000000000', (p) => [...base(p, 'salt'), '--K', '1000000000']],
     ['--pad-to-multiple-of 1000000000', (p) => [...base(p, 'salt'), '--pad-to-multiple-of', '1000000000']],
     ['--seed -1', (p) => [...base(p, 'salt'), '--seed', '-1']],
-    ['--threads abc', (p) => ['transfer', '--source', p.src, '--target', p.tgt, '--out', p.out, '--method', 'salt', '--threads', 'abc']],
+    [
+      '--threads abc',
+      (p) => ['transfer', '--source', p.src, '--target', p.tgt, '--out', p.out, '--method', 'salt', '--threads', 'abc'],
+    ],
   ];
   return bad.map(([name, args], k) =>
-    transferCase({ group: 'options', id: `options#${k}`, desc: name, args, cwd: (p) => p.outParent, expect: { kind: 'reject', exit: 2, code: 'E_ARGUMENT', noLoad: true, maxMs: USAGE_MAX_MS } }),
+    transferCase({
+      group: 'options',
+      id: `options#${k}`,
+      desc: name,
+      args,
+      cwd: (p) => p.outParent,
+      expect: { kind: 'reject', exit: 2, code: 'E_ARGUMENT', noLoad: true, maxMs: USAGE_MAX_MS },
+    }),
   );
 }
 
@@ -718,9 +949,48 @@ function folderArgCases(): Case[] {
   // A file where a folder is expected is a bad option value: a usage error (exit 2) naming the path.
   const mustBeFolder = { kind: 'reject' as const, exit: 2, message: /must be a folder/ };
   return [
-    transferCase({ group: 'folders', id: 'folders#0', desc: 'a file as --source', args: (p) => ['transfer', '--source', join(p.src, 'config.json'), '--target', p.tgt, '--out', p.out, '--method', 'mean'], expect: mustBeFolder }),
-    transferCase({ group: 'folders', id: 'folders#1', desc: 'a file as --target', args: (p) => ['transfer', '--source', p.src, '--target', join(p.tgt, 'tokenizer.json'), '--out', p.out, '--method', 'mean'], expect: mustBeFolder }),
-    transferCase({ group: 'folders', id: 'folders#2', desc: 'a file as the second --target', args: (p) => [...base(p), '--target', join(p.tgt, 'model.safetensors'), '--out', join(p.outParent, 'out2')], expect: mustBeFolder, after: (p, _r, v) => existsSync(join(p.outParent, 'out2')) && v('leftover', 'out2 exists') }),
+    transferCase({
+      group: 'folders',
+      id: 'folders#0',
+      desc: 'a file as --source',
+      args: (p) => [
+        'transfer',
+        '--source',
+        join(p.src, 'config.json'),
+        '--target',
+        p.tgt,
+        '--out',
+        p.out,
+        '--method',
+        'mean',
+      ],
+      expect: mustBeFolder,
+    }),
+    transferCase({
+      group: 'folders',
+      id: 'folders#1',
+      desc: 'a file as --target',
+      args: (p) => [
+        'transfer',
+        '--source',
+        p.src,
+        '--target',
+        join(p.tgt, 'tokenizer.json'),
+        '--out',
+        p.out,
+        '--method',
+        'mean',
+      ],
+      expect: mustBeFolder,
+    }),
+    transferCase({
+      group: 'folders',
+      id: 'folders#2',
+      desc: 'a file as the second --target',
+      args: (p) => [...base(p), '--target', join(p.tgt, 'model.safetensors'), '--out', join(p.outParent, 'out2')],
+      expect: mustBeFolder,
+      after: (p, _r, v) => existsSync(join(p.outParent, 'out2')) && v('leftover', 'out2 exists'),
+    }),
     ...[1, 2].map((k) =>
       transferCase({
         group: 'folders',
@@ -733,7 +1003,8 @@ function folderArgCases(): Case[] {
         },
         expect: { kind: 'reject', exit: 1, code: 'E_NOT_FOUND', message: /no-such-plm/ },
         after: (p, _r, v) => {
-          for (const e of readdirSync(p.outParent)) v('leftover', `a missing later --target: ${join(p.outParent, e)} was written`);
+          for (const e of readdirSync(p.outParent))
+            v('leftover', `a missing later --target: ${join(p.outParent, e)} was written`);
         },
       }),
     ),
@@ -763,15 +1034,38 @@ function specialInputCases(): Case[] {
   const word = ALL_WORDS[200]; // shared by source and target
   const oneLine = { kind: 'reject' as const, exit: 1, code: /^E_(?!INTERNAL)/, oneLine: true };
   let k = 0;
-  const c = (desc: string, o: Partial<Parameters<typeof transferCase>[0]>) => transferCase({ group: 'inputs', id: `inputs#${k++}`, desc, args: (p) => base(p), expect: oneLine, ...o });
+  const c = (desc: string, o: Partial<Parameters<typeof transferCase>[0]>) =>
+    transferCase({ group: 'inputs', id: `inputs#${k++}`, desc, args: (p) => base(p), expect: oneLine, ...o });
   return [
-    c('target: a 32,000-row embedding, tokenizer.json with an empty model vocab (3 added tokens)', { tgt: 'empty32k', expect: { kind: 'warn' } }),
-    c('target: a 32,000-row embedding, tokenizer.json with no tokens at all', { tgt: 'empty32k-bare', expect: { kind: 'warn' } }),
-    c('source: a 32,000-row embedding, tokenizer.json with an empty model vocab (3 added tokens)', { src: 'empty32k', expect: { kind: 'warn' } }),
-    c('source: a 32,000-row embedding, tokenizer.json with no tokens at all', { src: 'empty32k-bare', expect: { kind: 'warn' } }),
-    c('source tokenizer.json: invalid UTF-8 in a token', { prepare: (p) => badUtf8(join(p.src, 'tokenizer.json'), `"${word}"`), expect: { kind: 'reject', exit: 1, code: 'E_FORMAT' } }),
-    c('target tokenizer.json: invalid UTF-8 in a token', { prepare: (p) => badUtf8(join(p.tgt, 'tokenizer.json'), `"${word}"`), expect: { kind: 'reject', exit: 1, code: 'E_FORMAT' } }),
-    c('BERT target vocab.txt (beside tokenizer.json): invalid UTF-8 in a token', { tgt: 'bert', prepare: (p) => badUtf8(join(p.tgt, 'vocab.txt'), `\n${word}\n`), expect: { kind: 'reject', exit: 1, code: 'E_FORMAT' } }),
+    c('target: a 32,000-row embedding, tokenizer.json with an empty model vocab (3 added tokens)', {
+      tgt: 'empty32k',
+      expect: { kind: 'warn' },
+    }),
+    c('target: a 32,000-row embedding, tokenizer.json with no tokens at all', {
+      tgt: 'empty32k-bare',
+      expect: { kind: 'warn' },
+    }),
+    c('source: a 32,000-row embedding, tokenizer.json with an empty model vocab (3 added tokens)', {
+      src: 'empty32k',
+      expect: { kind: 'warn' },
+    }),
+    c('source: a 32,000-row embedding, tokenizer.json with no tokens at all', {
+      src: 'empty32k-bare',
+      expect: { kind: 'warn' },
+    }),
+    c('source tokenizer.json: invalid UTF-8 in a token', {
+      prepare: (p) => badUtf8(join(p.src, 'tokenizer.json'), `"${word}"`),
+      expect: { kind: 'reject', exit: 1, code: 'E_FORMAT' },
+    }),
+    c('target tokenizer.json: invalid UTF-8 in a token', {
+      prepare: (p) => badUtf8(join(p.tgt, 'tokenizer.json'), `"${word}"`),
+      expect: { kind: 'reject', exit: 1, code: 'E_FORMAT' },
+    }),
+    c('BERT target vocab.txt (beside tokenizer.json): invalid UTF-8 in a token', {
+      tgt: 'bert',
+      prepare: (p) => badUtf8(join(p.tgt, 'vocab.txt'), `\n${word}\n`),
+      expect: { kind: 'reject', exit: 1, code: 'E_FORMAT' },
+    }),
     c('BERT target with vocab.txt only (no tokenizer.json), invalid UTF-8 in a token', {
       tgt: 'bert',
       prepare: (p) => {
@@ -785,41 +1079,109 @@ function specialInputCases(): Case[] {
       c(`target with a corrupt ${f} instead of tokenizer.json`, {
         prepare: (p) => {
           rmSync(join(p.tgt, 'tokenizer.json'));
-          writeFileSync(join(p.tgt, f), Buffer.from(f === 'model.gguf' ? 'GGUF\x03\x00\x00\x00garbage' : '\x0a\x05hello\x15garbage', 'latin1'));
+          writeFileSync(
+            join(p.tgt, f),
+            Buffer.from(f === 'model.gguf' ? 'GGUF\x03\x00\x00\x00garbage' : '\x0a\x05hello\x15garbage', 'latin1'),
+          );
         },
         expect: { kind: 'reject', exit: 1, code: /^E_(?!INTERNAL)/ },
       }),
     ),
-    c('source config.json: a value nested 100,000 levels deep', { prepare: (p) => deepConfig(join(p.src, 'config.json')) }),
-    c('target config.json: a value nested 100,000 levels deep', { prepare: (p) => deepConfig(join(p.tgt, 'config.json')) }),
-    c('source tokenizer.json: decoder {"type":"Sequence","decoders":0}', { prepare: (p) => seq0(join(p.src, 'tokenizer.json')) }),
-    c('target tokenizer.json: decoder {"type":"Sequence","decoders":0}', { prepare: (p) => seq0(join(p.tgt, 'tokenizer.json')) }),
+    c('source config.json: a value nested 100,000 levels deep', {
+      prepare: (p) => deepConfig(join(p.src, 'config.json')),
+    }),
+    c('target config.json: a value nested 100,000 levels deep', {
+      prepare: (p) => deepConfig(join(p.tgt, 'config.json')),
+    }),
+    c('source tokenizer.json: decoder {"type":"Sequence","decoders":0}', {
+      prepare: (p) => seq0(join(p.src, 'tokenizer.json')),
+    }),
+    c('target tokenizer.json: decoder {"type":"Sequence","decoders":0}', {
+      prepare: (p) => seq0(join(p.tgt, 'tokenizer.json')),
+    }),
   ];
 }
 
 const LONG = 1_800_000;
 
 describe('CLI campaign', () => {
-  it('bad option values: exit 2 (E_ARGUMENT) before any model is loaded', async () => runGroup('options', optionCases()), LONG);
-  it('a file as --source / --target (usage error, exit 2), a missing later --target (exit 1): nothing written', async () => runGroup('folders', folderArgCases()), LONG);
-  it('--out in or around the inputs (with and without --overwrite, through symlinks): refused, inputs untouched', async () => runGroup('around', aroundCases()), LONG);
-  it('--overwrite: refused on folders salt-transfer did not write, replaces its own', async () => runGroup('overwrite', overwriteCases()), LONG);
-  it.skipIf(!hasMkfifo)('FIFOs as input files: no hang, a coded error naming the file', async () => runGroup('fifo', specialFileCases('fifo'), 16), LONG);
-  it('symlink loops as input files: a coded error naming the file', async () => runGroup('loop', specialFileCases('loop')), LONG);
-  it('hand-made inputs: empty vocab, invalid UTF-8, deep nesting, a bad decoder', async () => runGroup('inputs', specialInputCases()), LONG);
-  it(`corrupt inputs: ${CASES} seeded mutations of every input kind`, async () => runGroup('corrupt', corruptCases()), LONG);
-  it(`signals: ${SIGNAL_CASES} SIGKILL / SIGINT / SIGTERM at random stages`, async () => runGroup('signals', signalCases()), LONG);
-  it.skipIf(!canMount)(`a full disk: ${DISK_CASES} runs onto a small tmpfs`, async () => {
-    let bytes = 0;
-    const outputBytes = () => {
-      if (!bytes) {
-        const dir = join(ROOT, 'disk-baseline');
-        const r = spawnSync(process.execPath, [cliJs, 'transfer', '--source', join(FX, 'big'), '--target', join(FX, 'tgt'), '--out', dir, '--method', 'mean', '--threads', '1'], { encoding: 'utf8' });
-        expect(r.status, r.stderr).toBe(0);
-        bytes = folderBytes(dir);
-      }
-      return bytes;
-    };
-    await runGroup('disk', diskCases(outputBytes), 1);
-  }, LONG);
+  it(
+    'bad option values: exit 2 (E_ARGUMENT) before any model is loaded',
+    async () => runGroup('options', optionCases()),
+    LONG,
+  );
+  it(
+    'a file as --source / --target (usage error, exit 2), a missing later --target (exit 1): nothing written',
+    async () => runGroup('folders', folderArgCases()),
+    LONG,
+  );
+  it(
+    '--out in or around the inputs (with and without --overwrite, through symlinks): refused, inputs untouched',
+    async () => runGroup('around', aroundCases()),
+    LONG,
+  );
+  it(
+    '--overwrite: refused on folders salt-transfer did not write, replaces its own',
+    async () => runGroup('overwrite', overwriteCases()),
+    LONG,
+  );
+  it.skipIf(!hasMkfifo)(
+    'FIFOs as input files: no hang, a coded error naming the file',
+    async () => runGroup('fifo', specialFileCases('fifo'), 16),
+    LONG,
+  );
+  it(
+    'symlink loops as input files: a coded error naming the file',
+    async () => runGroup('loop', specialFileCases('loop')),
+    LONG,
+  );
+  it(
+    'hand-made inputs: empty vocab, invalid UTF-8, deep nesting, a bad decoder',
+    async () => runGroup('inputs', specialInputCases()),
+    LONG,
+  );
+  it(
+    `corrupt inputs: ${CASES} seeded mutations of every input kind`,
+    async () => runGroup('corrupt', corruptCases()),
+    LONG,
+  );
+  it(
+    `signals: ${SIGNAL_CASES} SIGKILL / SIGINT / SIGTERM at random stages`,
+    async () => runGroup('signals', signalCases()),
+    LONG,
+  );
+  it.skipIf(!canMount)(
+    `a full disk: ${DISK_CASES} runs onto a small tmpfs`,
+    async () => {
+      let bytes = 0;
+      const outputBytes = () => {
+        if (!bytes) {
+          const dir = join(ROOT, 'disk-baseline');
+          const r = spawnSync(
+            process.execPath,
+            [
+              cliJs,
+              'transfer',
+              '--source',
+              join(FX, 'big'),
+              '--target',
+              join(FX, 'tgt'),
+              '--out',
+              dir,
+              '--method',
+              'mean',
+              '--threads',
+              '1',
+            ],
+            { encoding: 'utf8' },
+          );
+          expect(r.status, r.stderr).toBe(0);
+          bytes = folderBytes(dir);
+        }
+        return bytes;
+      };
+      await runGroup('disk', diskCases(outputBytes), 1);
+    },
+    LONG,
+  );
 });

@@ -1,12 +1,14 @@
 // The salt-transfer command line (lib/cli.ts, built to dist/cli.js): exit codes, --json, evaluate's files, inspect.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { main, EXIT } from '../../lib/cli/main.js';
-import { llmFolder, plmFolder, type Folder } from './fixtures.js';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { EXIT, main } from '../../lib/cli/main.js';
+import { type Folder, llmFolder, plmFolder } from './fixtures.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const cliJs = join(root, 'dist', 'cli.js');
@@ -15,7 +17,10 @@ const cliJs = join(root, 'dist', 'cli.js');
 async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
+  const code = await main(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+  });
   return { code, stdout, stderr };
 }
 
@@ -41,7 +46,20 @@ describe('dist/cli.js (the installed binary)', () => {
     const u = spawnSync(process.execPath, [cliJs, 'transfer', '--source', 'a', '--bogus'], { encoding: 'utf8' });
     expect(u.status).toBe(2);
     expect(u.stderr).toContain("salt-transfer: usage error [E_ARGUMENT]: transfer: Unknown option '--bogus'");
-    const m = spawnSync(process.execPath, [cliJs, 'transfer', '--source', '/no/such/llm', '--target', '/no/such/plm', '--out', join(tmpdir(), 'never-written')], { encoding: 'utf8' });
+    const m = spawnSync(
+      process.execPath,
+      [
+        cliJs,
+        'transfer',
+        '--source',
+        '/no/such/llm',
+        '--target',
+        '/no/such/plm',
+        '--out',
+        join(tmpdir(), 'never-written'),
+      ],
+      { encoding: 'utf8' },
+    );
     expect(m.status).toBe(1);
     expect(m.stderr).toBe('salt-transfer: error [E_NOT_FOUND]: source "/no/such/llm" does not exist\n');
     expect(existsSync(join(tmpdir(), 'never-written'))).toBe(false);
@@ -52,7 +70,9 @@ describe('main(): runtime errors as JSON', () => {
   it('a missing folder: exit 1, the error as JSON on stdout', async () => {
     const r = await cli('evaluate', '--source', '/no/such/llm', '--target', '/no/such/plm', '--json');
     expect(r.code).toBe(EXIT.error);
-    expect(JSON.parse(r.stdout)).toEqual({ error: { code: 'E_NOT_FOUND', message: 'source "/no/such/llm" does not exist', usage: false } });
+    expect(JSON.parse(r.stdout)).toEqual({
+      error: { code: 'E_NOT_FOUND', message: 'source "/no/such/llm" does not exist', usage: false },
+    });
   });
 
   it('demo refuses a folder it did not write (before loading any data)', async () => {
@@ -60,7 +80,9 @@ describe('main(): runtime errors as JSON', () => {
     try {
       const r = await cli('demo', '--out', d);
       expect(r.code).toBe(EXIT.error);
-      expect(r.stderr).toBe(`salt-transfer: error [E_EXISTS]: output folder ${JSON.stringify(d)} exists and was not written by salt-transfer (choose another folder with --out, or remove it)\n`);
+      expect(r.stderr).toBe(
+        `salt-transfer: error [E_EXISTS]: output folder ${JSON.stringify(d)} exists and was not written by salt-transfer (choose another folder with --out, or remove it)\n`,
+      );
     } finally {
       await rm(d, { recursive: true, force: true });
     }
@@ -71,13 +93,34 @@ describe('main(): usage errors', () => {
   it.each([
     [['frob'], 'unknown command "frob" (expected one of transfer, evaluate, inspect, info, demo)'],
     [['transfer', '--target', 't', '--out', 'o'], 'transfer needs --source'],
-    [['transfer', '--source', 's', '--target', 't'], 'transfer needs one --out per --target (received 1 --target and 0 --out)'],
-    [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--lambda=-1'], '--lambda must be "auto" or a number >= 0, received "-1"'],
-    [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'magic'], '--method must be one of salt, salt-paper, salt-ridge, focus, clp, wechsel, mean, random, global-linear, fvt, received "magic"'],
-    [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--selection', 'topk:0'], '--selection must be "sparsemax" or "topk:N" with N >= 1, received "topk:0"'],
-    [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--dtype', 'f64'], '--dtype must be F32, F16 or BF16, received "f64"'],
-    [['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'focus', '--lambda', '1'], 'lambda does not apply to method "focus" (it applies to "salt", "salt-paper", "salt-ridge", "global-linear"), received 1'],
-    [['evaluate', '--source', 's', '--target', 't', '--holdout', '1.5'], '--holdout must be a fraction in (0, 1) or a count >= 1, received "1.5"'],
+    [
+      ['transfer', '--source', 's', '--target', 't'],
+      'transfer needs one --out per --target (received 1 --target and 0 --out)',
+    ],
+    [
+      ['transfer', '--source', 's', '--target', 't', '--out', 'o', '--lambda=-1'],
+      '--lambda must be "auto" or a number >= 0, received "-1"',
+    ],
+    [
+      ['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'magic'],
+      '--method must be one of salt, salt-paper, salt-ridge, focus, clp, wechsel, mean, random, global-linear, fvt, received "magic"',
+    ],
+    [
+      ['transfer', '--source', 's', '--target', 't', '--out', 'o', '--selection', 'topk:0'],
+      '--selection must be "sparsemax" or "topk:N" with N >= 1, received "topk:0"',
+    ],
+    [
+      ['transfer', '--source', 's', '--target', 't', '--out', 'o', '--dtype', 'f64'],
+      '--dtype must be F32, F16 or BF16, received "f64"',
+    ],
+    [
+      ['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'focus', '--lambda', '1'],
+      'lambda does not apply to method "focus" (it applies to "salt", "salt-paper", "salt-ridge", "global-linear"), received 1',
+    ],
+    [
+      ['evaluate', '--source', 's', '--target', 't', '--holdout', '1.5'],
+      '--holdout must be a fraction in (0, 1) or a count >= 1, received "1.5"',
+    ],
     [['info', '--source', 's'], 'info does not take --source'],
     [['inspect', '--source', 's', '--target', 't'], 'inspect takes exactly one token, received 0'],
   ])('%j', async (argv, message) => {
@@ -108,7 +151,20 @@ describe('main() on real-tokenizer folders', () => {
 
   it('transfer --json prints the report; a second run without --overwrite exits 1 (E_EXISTS)', async () => {
     const out = join(dir, 'out');
-    const r = await cli('transfer', '--source', llm.dir, '--target', plm.dir, '--out', out, '--seed', '2', '--K', '16', '--json');
+    const r = await cli(
+      'transfer',
+      '--source',
+      llm.dir,
+      '--target',
+      plm.dir,
+      '--out',
+      out,
+      '--seed',
+      '2',
+      '--K',
+      '16',
+      '--json',
+    );
     expect(r.code, r.stderr).toBe(EXIT.ok);
     const [rep] = JSON.parse(r.stdout);
     expect(rep.output).toBe(out);
@@ -116,15 +172,45 @@ describe('main() on real-tokenizer folders', () => {
     expect(rep.shapes).toMatchObject({ targetVocab: plm.vocab, sourceWidth: llm.width, tied: true });
     expect(rep.prepareThread).toBe('main'); // lib/ run from TypeScript sources: no compiled worker script
     // The built CLI parses tokenizers and aligns in a worker thread; same result, byte for byte.
-    const viaDist = spawnSync(process.execPath, [cliJs, 'transfer', '--source', llm.dir, '--target', plm.dir, '--out', join(dir, 'out-dist'), '--seed', '2', '--K', '16', '--json'], { encoding: 'utf8' });
+    const viaDist = spawnSync(
+      process.execPath,
+      [
+        cliJs,
+        'transfer',
+        '--source',
+        llm.dir,
+        '--target',
+        plm.dir,
+        '--out',
+        join(dir, 'out-dist'),
+        '--seed',
+        '2',
+        '--K',
+        '16',
+        '--json',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(viaDist.status, viaDist.stderr).toBe(0);
     expect(JSON.parse(viaDist.stdout)[0].prepareThread).toBe('worker');
-    for (const f of ['model.safetensors', 'config.json', 'tokenizer.json']) expect((await readFile(join(dir, 'out-dist', f))).equals(await readFile(join(out, f))), f).toBe(true);
+    for (const f of ['model.safetensors', 'config.json', 'tokenizer.json'])
+      expect((await readFile(join(dir, 'out-dist', f))).equals(await readFile(join(out, f))), f).toBe(true);
     const again = await cli('transfer', '--source', llm.dir, '--target', plm.dir, '--out', out);
     expect(again.code).toBe(EXIT.error);
     expect(again.stderr).toContain(`[E_EXISTS]: output folder ${JSON.stringify(out)} already exists`);
     // Plain (non-TTY) output: a line per finished stage and a summary.
-    const plain = await cli('transfer', '--source', llm.dir, '--target', plm.dir, '--out', out, '--overwrite', '--method', 'focus');
+    const plain = await cli(
+      'transfer',
+      '--source',
+      llm.dir,
+      '--target',
+      plm.dir,
+      '--out',
+      out,
+      '--overwrite',
+      '--method',
+      'focus',
+    );
     expect(plain.code).toBe(EXIT.ok);
     expect(plain.stderr).toMatch(/^align: done \(1\) in [\d.]+ s$/m);
     expect(plain.stdout).toContain(`${out}: ${plm.vocab} tokens x ${llm.width} (F32, tied head)`);
@@ -133,26 +219,60 @@ describe('main() on real-tokenizer folders', () => {
 
   it('transfer --method fvt: the segmentation computed in the worker (dist) and on the main thread give the same files', async () => {
     const out = join(dir, 'out-fvt');
-    const r = await cli('transfer', '--source', llm.dir, '--target', plm.dir, '--out', out, '--method', 'fvt', '--json');
+    const r = await cli(
+      'transfer',
+      '--source',
+      llm.dir,
+      '--target',
+      plm.dir,
+      '--out',
+      out,
+      '--method',
+      'fvt',
+      '--json',
+    );
     expect(r.code, r.stderr).toBe(EXIT.ok);
     const [rep] = JSON.parse(r.stdout);
     expect(rep.transfer.method).toBe('fvt');
     expect(rep.transfer.pieces.mean).toBeGreaterThan(1);
     expect(rep.transfer.counts.solved).toBeGreaterThan(0);
-    const viaDist = spawnSync(process.execPath, [cliJs, 'transfer', '--source', llm.dir, '--target', plm.dir, '--out', join(dir, 'out-fvt-dist'), '--method', 'fvt', '--json'], { encoding: 'utf8' });
+    const viaDist = spawnSync(
+      process.execPath,
+      [
+        cliJs,
+        'transfer',
+        '--source',
+        llm.dir,
+        '--target',
+        plm.dir,
+        '--out',
+        join(dir, 'out-fvt-dist'),
+        '--method',
+        'fvt',
+        '--json',
+      ],
+      { encoding: 'utf8' },
+    );
     expect(viaDist.status, viaDist.stderr).toBe(0);
     const repDist = JSON.parse(viaDist.stdout)[0];
     expect(repDist.prepareThread).toBe('worker');
     expect(repDist.transfer.counts).toEqual(rep.transfer.counts);
-    expect((await readFile(join(dir, 'out-fvt-dist', 'model.safetensors'))).equals(await readFile(join(out, 'model.safetensors')))).toBe(true);
+    expect(
+      (await readFile(join(dir, 'out-fvt-dist', 'model.safetensors'))).equals(
+        await readFile(join(out, 'model.safetensors')),
+      ),
+    ).toBe(true);
   }, 60_000);
 
   it('draws a progress bar with rate and ETA on a TTY', async () => {
     let stderr = '';
-    const code = await main(['transfer', '--source', llm.dir, '--target', plm.dir, '--out', join(dir, 'out-tty'), '--method', 'clp'], {
-      stdout: { write: () => true },
-      stderr: { write: (s: string) => (stderr += s), isTTY: true },
-    });
+    const code = await main(
+      ['transfer', '--source', llm.dir, '--target', plm.dir, '--out', join(dir, 'out-tty'), '--method', 'clp'],
+      {
+        stdout: { write: () => true },
+        stderr: { write: (s: string) => (stderr += s), isTTY: true },
+      },
+    );
     expect(code).toBe(EXIT.ok);
     expect(stderr).toContain('\r\x1b[K');
     expect(stderr).toMatch(/combine +\[#+\.*\] \d+\/\d+ [\d,]+\/s/);
@@ -184,7 +304,10 @@ describe('main() on real-tokenizer folders', () => {
     const block = /```js\n(import \{ transfer \} from 'salt-transfer';[\s\S]*?)```/.exec(readme)?.[1];
     expect(block).toBeDefined();
     const out = join(dir, 'readme-out');
-    const code = block!.replace("'models/llm-plm'", JSON.stringify(out)).replace("'models/llm'", JSON.stringify(llm.dir)).replace("'models/plm'", JSON.stringify(plm.dir));
+    const code = block!
+      .replace("'models/llm-plm'", JSON.stringify(out))
+      .replace("'models/llm'", JSON.stringify(llm.dir))
+      .replace("'models/plm'", JSON.stringify(plm.dir));
     const file = join(root, 'build', 'readme-transfer-snippet.mjs'); // inside the package: 'salt-transfer' resolves to itself
     await mkdir(join(root, 'build'), { recursive: true });
     await writeFile(file, code);
@@ -200,12 +323,30 @@ describe('main() on real-tokenizer folders', () => {
 
   it('evaluate writes JSON, CSV and SVG', async () => {
     const out = join(dir, 'eval');
-    const r = await cli('evaluate', '--source', llm.dir, '--target', plm.dir, '--methods', 'salt,focus,random', '--holdout', '200', '--seeds', '0,1', '--no-ranks', '--out', out); // ranks among 128k source rows would be a full sort per token: slow
+    const r = await cli(
+      'evaluate',
+      '--source',
+      llm.dir,
+      '--target',
+      plm.dir,
+      '--methods',
+      'salt,focus,random',
+      '--holdout',
+      '200',
+      '--seeds',
+      '0,1',
+      '--no-ranks',
+      '--out',
+      out,
+    ); // ranks among 128k source rows would be a full sort per token: slow
     expect(r.code, r.stderr).toBe(EXIT.ok);
     expect(r.stdout).toContain('| method | mean cosine | rel. L2 | mean rank | median rank | lambda per seed |');
     const json = JSON.parse(await readFile(join(out, 'evaluation.json'), 'utf8'));
     expect(json.labels).toEqual(['salt', 'focus', 'random']);
-    expect(json.seeds.map((s: { seed: number; heldOut: number }) => [s.seed, s.heldOut])).toEqual([[0, 200], [1, 200]]);
+    expect(json.seeds.map((s: { seed: number; heldOut: number }) => [s.seed, s.heldOut])).toEqual([
+      [0, 200],
+      [1, 200],
+    ]);
     const csv = (await readFile(join(out, 'evaluation.csv'), 'utf8')).trimEnd().split('\n');
     expect(csv[0]).toBe('seed,method,meanCosine,meanRelL2,meanRank,medianRank,lambda,heldOut,anchors');
     expect(csv.length).toBe(1 + 2 * 3 + 3);
@@ -238,12 +379,17 @@ describe('main() on real-tokenizer folders', () => {
     expect(n.neighbours.length).toBeLessThanOrEqual(32);
     // Sparsemax weights are a distribution over the neighbours, sorted by cosine.
     expect(n.neighbours.reduce((a: number, x: { weight: number }) => a + x.weight, 0)).toBeCloseTo(1, 5);
-    for (let j = 1; j < n.neighbours.length; j++) expect(n.neighbours[j].cosine).toBeLessThanOrEqual(n.neighbours[j - 1].cosine);
+    for (let j = 1; j < n.neighbours.length; j++)
+      expect(n.neighbours[j].cosine).toBeLessThanOrEqual(n.neighbours[j - 1].cosine);
     expect(n.maxAbsDiffToEngine).toBeLessThan(1e-6);
     const text = await cli('inspect', '▁toget', '--source', llm.dir, '--target', plm.dir, '--K', '32');
-    expect(text.stdout).toMatch(/^target token \d+ "▁toget": kind normal, word start true, text "toget"\nnew token: method salt, lambda [\d.]+ \(auto\); \d+ neighbours/);
+    expect(text.stdout).toMatch(
+      /^target token \d+ "▁toget": kind normal, word start true, text "toget"\nnew token: method salt, lambda [\d.]+ \(auto\); \d+ neighbours/,
+    );
     const missing = await cli('inspect', 'no-such-token-xyz', '--source', llm.dir, '--target', plm.dir);
     expect(missing.code).toBe(EXIT.error);
-    expect(missing.stderr).toContain(`[E_NOT_FOUND]: token "no-such-token-xyz" is not in the target vocabulary of ${JSON.stringify(plm.dir)}`);
+    expect(missing.stderr).toContain(
+      `[E_NOT_FOUND]: token "no-such-token-xyz" is not in the target vocabulary of ${JSON.stringify(plm.dir)}`,
+    );
   }, 60_000);
 });

@@ -1,18 +1,20 @@
 // Regression tests of the defects found by the fault and fuzz campaign (issue 13): one or more per
 // defect, each failing on the code before the fix. The CLI is run as installed (dist/cli.js) where a
 // separate process matters (signals, FIFOs, permissions), else in-process through main().
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { spawn, spawnSync, execFileSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { chmod, cp, mkdir, mkdtemp, readFile, readdir, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, cp, mkdir, mkdtemp, readdir, readFile, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { basename, join, resolve } from 'node:path';
-import { createHash } from 'node:crypto';
-import { main, EXIT } from '../../lib/cli/main.js';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { EXIT, main } from '../../lib/cli/main.js';
 import { REPORT_FILE, tempNameFor } from '../../lib/io/atomic.js';
 import { writeTransferredModel } from '../../lib/io/hfModel.js';
 import { transfer } from '../../lib/pipeline/transfer.js';
-import { plmFolder, type Folder } from './fixtures.js';
+import { type Folder, plmFolder } from './fixtures.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const cliJs = join(root, 'dist', 'cli.js');
@@ -26,15 +28,28 @@ let plm: Folder;
 async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   let stdout = '';
   let stderr = '';
-  const code = await main(argv, { stdout: { write: (s: string) => (stdout += s) }, stderr: { write: (s: string) => (stderr += s) } });
+  const code = await main(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+  });
   return { code, stdout, stderr };
 }
 
 /** Runs dist/cli.js with a time limit; `hung` when it had to be killed. */
-function run(args: string[], opts: { cwd?: string; timeoutMs?: number; user?: boolean } = {}): { status: number | null; stderr: string; hung: boolean } {
+function run(
+  args: string[],
+  opts: { cwd?: string; timeoutMs?: number; user?: boolean } = {},
+): { status: number | null; stderr: string; hung: boolean } {
   const cmd = opts.user ? 'setpriv' : process.execPath;
-  const argv = opts.user ? ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliJs, ...args] : [cliJs, ...args];
-  const r = spawnSync(cmd, argv, { cwd: opts.cwd, encoding: 'utf8', timeout: opts.timeoutMs ?? 60_000, killSignal: 'SIGKILL' });
+  const argv = opts.user
+    ? ['--reuid=65534', '--regid=65534', '--clear-groups', process.execPath, cliJs, ...args]
+    : [cliJs, ...args];
+  const r = spawnSync(cmd, argv, {
+    cwd: opts.cwd,
+    encoding: 'utf8',
+    timeout: opts.timeoutMs ?? 60_000,
+    killSignal: 'SIGKILL',
+  });
   return { status: r.status, stderr: r.stderr ?? '', hung: r.signal === 'SIGKILL' };
 }
 
@@ -55,7 +70,10 @@ async function treeHash(folder: string): Promise<string> {
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'salt-defects-'));
-  [src, plm] = await Promise.all([plmFolder(join(dir, 'src'), { width: 8, seed: 11 }), plmFolder(join(dir, 'plm'), { width: 6, seed: 12 })]);
+  [src, plm] = await Promise.all([
+    plmFolder(join(dir, 'src'), { width: 8, seed: 11 }),
+    plmFolder(join(dir, 'plm'), { width: 6, seed: 12 }),
+  ]);
   expect(existsSync(cliJs), 'dist/cli.js is missing: run npx tsc -p tsconfig.build.json first').toBe(true);
 }, 120_000);
 afterAll(async () => {
@@ -72,15 +90,42 @@ describe('1. --out around the inputs never deletes them', () => {
     const cases = [p, join(p, 'llm'), join(p, 'llm', 'inner'), join(dir, 'p-alias'), join(dir, 'p-alias', 'llm'), dir];
     for (const out of cases) {
       for (const extra of [['--overwrite'], []]) {
-        const r = await cli('transfer', '--source', join(p, 'llm'), '--target', plm.dir, '--out', out, '--method', 'mean', ...extra);
+        const r = await cli(
+          'transfer',
+          '--source',
+          join(p, 'llm'),
+          '--target',
+          plm.dir,
+          '--out',
+          out,
+          '--method',
+          'mean',
+          ...extra,
+        );
         expect(r.code, `${out} ${extra}: ${r.stderr}`).toBe(EXIT.usage);
-        expect(r.stderr).toMatch(/usage error \[E_ARGUMENT\]: output folder .* (contains|is|lies inside) the (source|target) /);
+        expect(r.stderr).toMatch(
+          /usage error \[E_ARGUMENT\]: output folder .* (contains|is|lies inside) the (source|target) /,
+        );
       }
     }
-    const t = await cli('transfer', '--source', join(p, 'llm'), '--target', plm.dir, '--out', plm.dir, '--overwrite', '--method', 'mean');
+    const t = await cli(
+      'transfer',
+      '--source',
+      join(p, 'llm'),
+      '--target',
+      plm.dir,
+      '--out',
+      plm.dir,
+      '--overwrite',
+      '--method',
+      'mean',
+    );
     expect(t.code).toBe(EXIT.usage);
     expect(t.stderr).toContain(`output folder ${JSON.stringify(plm.dir)} is the target folder`);
-    const dot = run(['transfer', '--source', 'llm', '--target', plm.dir, '--out', '.', '--overwrite', '--method', 'mean'], { cwd: p });
+    const dot = run(
+      ['transfer', '--source', 'llm', '--target', plm.dir, '--out', '.', '--overwrite', '--method', 'mean'],
+      { cwd: p },
+    );
     expect(dot.status, dot.stderr).toBe(EXIT.usage);
     expect(await treeHash(p)).toBe(before);
   }, 60_000);
@@ -89,46 +134,84 @@ describe('1. --out around the inputs never deletes them', () => {
     const mine = join(dir, 'mine');
     await mkdir(mine);
     await writeFile(join(mine, 'thesis.tex'), 'years of work');
-    const r = await cli('transfer', '--source', src.dir, '--target', plm.dir, '--out', mine, '--overwrite', '--method', 'mean');
+    const r = await cli(
+      'transfer',
+      '--source',
+      src.dir,
+      '--target',
+      plm.dir,
+      '--out',
+      mine,
+      '--overwrite',
+      '--method',
+      'mean',
+    );
     expect(r.code).toBe(EXIT.error);
     expect(r.stderr).toContain('[E_EXISTS]: refusing to replace');
     expect(await readFile(join(mine, 'thesis.tex'), 'utf8')).toBe('years of work');
-    const cwdRun = run(['transfer', '--source', src.dir, '--target', plm.dir, '--out', '.', '--overwrite', '--method', 'mean'], { cwd: mine });
+    const cwdRun = run(
+      ['transfer', '--source', src.dir, '--target', plm.dir, '--out', '.', '--overwrite', '--method', 'mean'],
+      { cwd: mine },
+    );
     expect(cwdRun.status).toBe(EXIT.error);
     expect(await readdir(mine)).toEqual(['thesis.tex']);
     const ours = join(dir, 'ours');
-    expect((await cli('transfer', '--source', src.dir, '--target', plm.dir, '--out', ours, '--method', 'mean')).code).toBe(EXIT.ok);
-    const again = await cli('transfer', '--source', src.dir, '--target', plm.dir, '--out', ours, '--overwrite', '--method', 'random');
+    expect(
+      (await cli('transfer', '--source', src.dir, '--target', plm.dir, '--out', ours, '--method', 'mean')).code,
+    ).toBe(EXIT.ok);
+    const again = await cli(
+      'transfer',
+      '--source',
+      src.dir,
+      '--target',
+      plm.dir,
+      '--out',
+      ours,
+      '--overwrite',
+      '--method',
+      'random',
+    );
     expect(again.code, again.stderr).toBe(EXIT.ok);
     expect(JSON.parse(await readFile(join(ours, REPORT_FILE), 'utf8')).transfer.method).toBe('random');
   }, 60_000);
 });
 
 describe('2. an interrupt at any stage exits 130 and publishes nothing', () => {
-  it.each(['load-source', 'align', 'combine', 'write'])('abort when stage %s reports done (in-process, the signal the SIGINT handler fires)', async (stage) => {
-    const ac = new AbortController();
-    const out = join(dir, `int-${stage}`);
-    let stderr = '';
-    const code = await main(['transfer', '--source', src.dir, '--target', plm.dir, '--out', out, '--method', 'mean'], {
-      stdout: { write: () => true },
-      stderr: {
-        write: (s: string) => {
-          stderr += s;
-          if (s.startsWith(`${stage}: done`)) ac.abort();
-          return true;
+  it.each(['load-source', 'align', 'combine', 'write'])(
+    'abort when stage %s reports done (in-process, the signal the SIGINT handler fires)',
+    async (stage) => {
+      const ac = new AbortController();
+      const out = join(dir, `int-${stage}`);
+      let stderr = '';
+      const code = await main(
+        ['transfer', '--source', src.dir, '--target', plm.dir, '--out', out, '--method', 'mean'],
+        {
+          stdout: { write: () => true },
+          stderr: {
+            write: (s: string) => {
+              stderr += s;
+              if (s.startsWith(`${stage}: done`)) ac.abort();
+              return true;
+            },
+          },
+          signal: ac.signal,
         },
-      },
-      signal: ac.signal,
-    });
-    expect(code, stderr).toBe(EXIT.interrupted);
-    expect(stderr).toMatch(/\[E_ABORTED\]/);
-    expect(existsSync(out)).toBe(false);
-    expect((await readdir(dir)).filter((f) => f.startsWith(`.int-${stage}`))).toEqual([]);
-  }, 60_000);
+      );
+      expect(code, stderr).toBe(EXIT.interrupted);
+      expect(stderr).toMatch(/\[E_ABORTED\]/);
+      expect(existsSync(out)).toBe(false);
+      expect((await readdir(dir)).filter((f) => f.startsWith(`.int-${stage}`))).toEqual([]);
+    },
+    60_000,
+  );
 
   it('SIGTERM is handled like Ctrl-C: exit 130, no output', async () => {
     const out = join(dir, 'sigterm');
-    const child = spawn(process.execPath, [cliJs, 'transfer', '--source', src.dir, '--target', plm.dir, '--out', out, '--method', 'mean'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(
+      process.execPath,
+      [cliJs, 'transfer', '--source', src.dir, '--target', plm.dir, '--out', out, '--method', 'mean'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let stderr = '';
     child.stderr.on('data', (d) => {
       stderr += d;
@@ -164,7 +247,17 @@ describe('3. the report is part of the folder before it is published', () => {
 
 describe('4. internal errors become coded one-line errors', () => {
   it('--pad-to-multiple-of beyond its bound is a usage error before loading', async () => {
-    const r = await cli('transfer', '--source', src.dir, '--target', plm.dir, '--out', join(dir, 'pad'), '--pad-to-multiple-of', '1000000000');
+    const r = await cli(
+      'transfer',
+      '--source',
+      src.dir,
+      '--target',
+      plm.dir,
+      '--out',
+      join(dir, 'pad'),
+      '--pad-to-multiple-of',
+      '1000000000',
+    );
     expect(r.code).toBe(EXIT.usage);
     expect(r.stderr).toContain('--pad-to-multiple-of must be an integer in [1, 65536], received "1000000000"');
   });
@@ -172,17 +265,42 @@ describe('4. internal errors become coded one-line errors', () => {
     const deep = join(dir, 'deep');
     await cp(src.dir, deep, { recursive: true });
     const cfg = JSON.parse(await readFile(join(deep, 'config.json'), 'utf8'));
-    await writeFile(join(deep, 'config.json'), JSON.stringify(cfg).slice(0, -1) + ',"x":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}');
-    const a = run(['transfer', '--source', deep, '--target', plm.dir, '--out', join(dir, 'deep-out'), '--method', 'mean']);
+    await writeFile(
+      join(deep, 'config.json'),
+      JSON.stringify(cfg).slice(0, -1) + ',"x":' + '['.repeat(100_000) + ']'.repeat(100_000) + '}',
+    );
+    const a = run([
+      'transfer',
+      '--source',
+      deep,
+      '--target',
+      plm.dir,
+      '--out',
+      join(dir, 'deep-out'),
+      '--method',
+      'mean',
+    ]);
     expect(a.stderr).toMatch(ONE_LINE_ERROR);
-    expect(a.stderr).toContain(`[E_FORMAT]: file ${JSON.stringify(join(deep, 'config.json'))} nests arrays/objects deeper than 256 levels`);
+    expect(a.stderr).toContain(
+      `[E_FORMAT]: file ${JSON.stringify(join(deep, 'config.json'))} nests arrays/objects deeper than 256 levels`,
+    );
     expect(a.stderr).not.toMatch(JS_STACK);
     const dec = join(dir, 'dec');
     await cp(plm.dir, dec, { recursive: true });
     const tj = JSON.parse(await readFile(join(dec, 'tokenizer.json'), 'utf8'));
     tj.decoder = { type: 'Sequence', decoders: 0 };
     await writeFile(join(dec, 'tokenizer.json'), JSON.stringify(tj));
-    const b = run(['transfer', '--source', src.dir, '--target', dec, '--out', join(dir, 'dec-out'), '--method', 'mean']);
+    const b = run([
+      'transfer',
+      '--source',
+      src.dir,
+      '--target',
+      dec,
+      '--out',
+      join(dir, 'dec-out'),
+      '--method',
+      'mean',
+    ]);
     expect(b.status).toBe(EXIT.error);
     expect(b.stderr).toMatch(ONE_LINE_ERROR);
     expect(b.stderr).toContain('[E_FORMAT]: ');
@@ -192,17 +310,24 @@ describe('4. internal errors become coded one-line errors', () => {
 });
 
 describe('5. special files never hang a run', () => {
-  it.each(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'])('a FIFO named %s is refused at once', async (name) => {
-    const d = join(dir, `fifo-${name.replace(/\./g, '-')}`);
-    await cp(src.dir, d, { recursive: true });
-    await rm(join(d, name), { force: true });
-    execFileSync('mkfifo', [join(d, name)]);
-    const r = run(['transfer', '--source', d, '--target', plm.dir, '--out', join(dir, `fifo-out-${name}`), '--method', 'mean'], { timeoutMs: 20_000 });
-    expect(r.hung, 'the run hung on the FIFO').toBe(false);
-    expect(r.status).toBe(EXIT.error);
-    expect(r.stderr).toMatch(ONE_LINE_ERROR);
-    expect(r.stderr).toContain(`${JSON.stringify(join(d, name))} is a FIFO (named pipe), expected a regular file`);
-  }, 30_000);
+  it.each(['config.json', 'model.safetensors', 'tokenizer.json', 'tokenizer_config.json'])(
+    'a FIFO named %s is refused at once',
+    async (name) => {
+      const d = join(dir, `fifo-${name.replace(/\./g, '-')}`);
+      await cp(src.dir, d, { recursive: true });
+      await rm(join(d, name), { force: true });
+      execFileSync('mkfifo', [join(d, name)]);
+      const r = run(
+        ['transfer', '--source', d, '--target', plm.dir, '--out', join(dir, `fifo-out-${name}`), '--method', 'mean'],
+        { timeoutMs: 20_000 },
+      );
+      expect(r.hung, 'the run hung on the FIFO').toBe(false);
+      expect(r.status).toBe(EXIT.error);
+      expect(r.stderr).toMatch(ONE_LINE_ERROR);
+      expect(r.stderr).toContain(`${JSON.stringify(join(d, name))} is a FIFO (named pipe), expected a regular file`);
+    },
+    30_000,
+  );
 });
 
 describe('6. leftovers', () => {
@@ -212,12 +337,40 @@ describe('6. leftovers', () => {
     const dead = tempNameFor(join(parent, 'out')).replace(/-(\d+)-([0-9a-f]{8})$/, '-99999999-$2');
     await mkdir(dead);
     await writeFile(join(dead, 'model.safetensors'), 'half written');
-    expect((await cli('transfer', '--source', src.dir, '--target', plm.dir, '--out', join(parent, 'out'), '--method', 'mean')).code).toBe(EXIT.ok);
+    expect(
+      (
+        await cli(
+          'transfer',
+          '--source',
+          src.dir,
+          '--target',
+          plm.dir,
+          '--out',
+          join(parent, 'out'),
+          '--method',
+          'mean',
+        )
+      ).code,
+    ).toBe(EXIT.ok);
     expect(await readdir(parent)).toEqual(['out']);
   }, 60_000);
   it('with several targets, a missing later target is found before any output is written', async () => {
     const a = join(dir, 'multi-a');
-    const r = await cli('transfer', '--source', src.dir, '--target', plm.dir, '--out', a, '--target', join(dir, 'missing'), '--out', join(dir, 'multi-b'), '--method', 'mean');
+    const r = await cli(
+      'transfer',
+      '--source',
+      src.dir,
+      '--target',
+      plm.dir,
+      '--out',
+      a,
+      '--target',
+      join(dir, 'missing'),
+      '--out',
+      join(dir, 'multi-b'),
+      '--method',
+      'mean',
+    );
     expect(r.code).toBe(EXIT.error);
     expect(r.stderr).toContain(`[E_NOT_FOUND]: target 2 ${JSON.stringify(join(dir, 'missing'))} does not exist`);
     expect(existsSync(a)).toBe(false);
@@ -238,7 +391,17 @@ describe('7. input that used to pass silently', () => {
       (tj.model as Record<string, unknown>).vocab = {};
       (tj.model as Record<string, unknown>).merges = [];
     });
-    const r = await cli('transfer', '--source', src.dir, '--target', d, '--out', join(dir, 'empty-out'), '--method', 'mean');
+    const r = await cli(
+      'transfer',
+      '--source',
+      src.dir,
+      '--target',
+      d,
+      '--out',
+      join(dir, 'empty-out'),
+      '--method',
+      'mean',
+    );
     expect(r.code).toBe(EXIT.error);
     expect(r.stderr).toContain('model.vocab is empty (the tokenizer would consist of its 3 added tokens only)');
   });
@@ -247,9 +410,21 @@ describe('7. input that used to pass silently', () => {
     await cp(plm.dir, d, { recursive: true });
     await rm(join(d, 'tokenizer_config.json'));
     await symlink('tokenizer_config.json', join(d, 'tokenizer_config.json'));
-    const r = await cli('transfer', '--source', src.dir, '--target', d, '--out', join(dir, 'loop-out'), '--method', 'mean');
+    const r = await cli(
+      'transfer',
+      '--source',
+      src.dir,
+      '--target',
+      d,
+      '--out',
+      join(dir, 'loop-out'),
+      '--method',
+      'mean',
+    );
     expect(r.code).toBe(EXIT.error);
-    expect(r.stderr).toContain(`[E_IO]: cannot inspect tokenizer config ${JSON.stringify(join(d, 'tokenizer_config.json'))}: a symbolic link loop (ELOOP)`);
+    expect(r.stderr).toContain(
+      `[E_IO]: cannot inspect tokenizer config ${JSON.stringify(join(d, 'tokenizer_config.json'))}: a symbolic link loop (ELOOP)`,
+    );
   });
   it('invalid UTF-8 inside tokenizer.json is E_FORMAT with the byte offset', async () => {
     const d = join(dir, 'utf8');
@@ -259,7 +434,17 @@ describe('7. input that used to pass silently', () => {
     expect(at).toBeGreaterThan(0);
     bytes[at + 2] = 0xff;
     await writeFile(join(d, 'tokenizer.json'), bytes);
-    const r = await cli('transfer', '--source', src.dir, '--target', d, '--out', join(dir, 'utf8-out'), '--method', 'mean');
+    const r = await cli(
+      'transfer',
+      '--source',
+      src.dir,
+      '--target',
+      d,
+      '--out',
+      join(dir, 'utf8-out'),
+      '--method',
+      'mean',
+    );
     expect(r.code).toBe(EXIT.error);
     expect(r.stderr).toContain(`is not valid UTF-8: invalid byte sequence at byte offset ${at + 2}`);
   });
@@ -281,7 +466,19 @@ describe('8. option values', () => {
     const r = await cli('transfer', '--source', src.dir, '--target', plm.dir, '--out', '', '--method', 'mean');
     expect(r.code).toBe(EXIT.usage);
     expect(r.stderr).toContain('--out must be a non-empty path');
-    const c = await cli('transfer', '--source', src.dir, '--target', plm.dir, '--out', join(dir, 'cuda-out'), '--method', 'mean', '--backend', 'cuda');
+    const c = await cli(
+      'transfer',
+      '--source',
+      src.dir,
+      '--target',
+      plm.dir,
+      '--out',
+      join(dir, 'cuda-out'),
+      '--method',
+      'mean',
+      '--backend',
+      'cuda',
+    );
     expect(c.code).toBe(EXIT.error);
     expect(c.stderr).toContain('[E_NO_CUDA]: --backend cuda was given but CUDA is not available');
     expect(existsSync(join(dir, 'cuda-out'))).toBe(false);
@@ -290,9 +487,19 @@ describe('8. option values', () => {
 
 describe('9. messages', () => {
   it('a file as --target says it must be a folder', async () => {
-    const r = await cli('transfer', '--source', src.dir, '--target', join(plm.dir, 'config.json'), '--out', join(dir, 'file-out'));
+    const r = await cli(
+      'transfer',
+      '--source',
+      src.dir,
+      '--target',
+      join(plm.dir, 'config.json'),
+      '--out',
+      join(dir, 'file-out'),
+    );
     expect(r.code).toBe(EXIT.usage);
-    expect(r.stderr).toContain(`target ${JSON.stringify(join(plm.dir, 'config.json'))} must be a folder, but it is a file`);
+    expect(r.stderr).toContain(
+      `target ${JSON.stringify(join(plm.dir, 'config.json'))} must be a folder, but it is a file`,
+    );
   });
   it('an unreadable target folder is reported as unreadable, not as lacking a tokenizer.json', async () => {
     const d = join(dir, 'locked');
@@ -300,7 +507,20 @@ describe('9. messages', () => {
     await chmod(d, 0o000);
     await chmod(dir, 0o755);
     try {
-      const r = run(['transfer', '--source', src.dir, '--target', d, '--out', join(tmpdir(), `salt-locked-${process.pid}`), '--method', 'mean'], { user: true });
+      const r = run(
+        [
+          'transfer',
+          '--source',
+          src.dir,
+          '--target',
+          d,
+          '--out',
+          join(tmpdir(), `salt-locked-${process.pid}`),
+          '--method',
+          'mean',
+        ],
+        { user: true },
+      );
       expect(r.stderr).toContain(`[E_IO]: cannot read target folder ${JSON.stringify(d)}: permission denied (EACCES)`);
       expect(r.status).toBe(EXIT.error);
     } finally {

@@ -5,6 +5,7 @@
  */
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { writeCheckpoint } from '../../lib/io/checkpoint.js';
 import { readTokenizerInfo } from '../../lib/io/hfConfig.js';
 import { lenmlTokenizer } from '../io/helpers/data.js';
@@ -34,7 +35,17 @@ export async function llmFolder(dir: string, opts: { tied: boolean; width?: numb
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(tok, f), join(dir, f));
   await writeFile(
     join(dir, 'config.json'),
-    JSON.stringify({ architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: V, hidden_size: H, num_hidden_layers: 1, tie_word_embeddings: opts.tied, bos_token_id: info.specialTokens.bos, eos_token_id: info.specialTokens.eos, torch_dtype: 'float32' }),
+    JSON.stringify({
+      architectures: ['LlamaForCausalLM'],
+      model_type: 'llama',
+      vocab_size: V,
+      hidden_size: H,
+      num_hidden_layers: 1,
+      tie_word_embeddings: opts.tied,
+      bos_token_id: info.specialTokens.bos,
+      eos_token_id: info.specialTokens.eos,
+      torch_dtype: 'float32',
+    }),
   );
   const seed = opts.seed ?? 1;
   const embedding = seeded(V * H, seed);
@@ -42,7 +53,12 @@ export async function llmFolder(dir: string, opts: { tied: boolean; width?: numb
   const tensors = [
     { name: 'model.embed_tokens.weight', dtype: 'F32' as const, shape: [V, H], data: embedding },
     { name: 'model.norm.weight', dtype: 'F32' as const, shape: [H], data: seeded(H, seed + 7) },
-    { name: 'model.layers.0.mlp.up_proj.weight', dtype: 'F32' as const, shape: [2 * H, H], data: seeded(2 * H * H, seed + 8) },
+    {
+      name: 'model.layers.0.mlp.up_proj.weight',
+      dtype: 'F32' as const,
+      shape: [2 * H, H],
+      data: seeded(2 * H * H, seed + 8),
+    },
   ];
   if (head) tensors.push({ name: 'lm_head.weight', dtype: 'F32', shape: [V, H], data: head });
   await writeCheckpoint(dir, tensors);
@@ -57,7 +73,10 @@ export async function plmFolder(dir: string, opts: { width?: number; seed?: numb
   const H = opts.width ?? 12;
   await mkdir(dir, { recursive: true });
   for (const f of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(tok, f), join(dir, f));
-  await writeFile(join(dir, 'config.json'), JSON.stringify({ model_type: 'llama', vocab_size: V, hidden_size: H, tie_word_embeddings: true }));
+  await writeFile(
+    join(dir, 'config.json'),
+    JSON.stringify({ model_type: 'llama', vocab_size: V, hidden_size: H, tie_word_embeddings: true }),
+  );
   const embedding = seeded(V * H, opts.seed ?? 2);
   await writeCheckpoint(dir, [{ name: 'model.embed_tokens.weight', dtype: 'F32', shape: [V, H], data: embedding }]);
   return { dir, vocab: V, width: H, embedding };

@@ -1,18 +1,20 @@
 // transfer(): folder-level transfer from a Hugging Face LLM folder to a PLM folder's vocabulary.
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { transfer, REPORT_FILE, type ModelTransferReport } from '../../lib/pipeline/transfer.js';
-import { HfModel } from '../../lib/io/hfModel.js';
-import { readTokenizerInfo } from '../../lib/io/hfConfig.js';
-import { loadHfTokenizerFolder } from '../../lib/tokenizer/hfTokenizer.js';
-import { alignVocabularies, MATCH_CATEGORIES } from '../../lib/tokenizer/align.js';
-import { segmentWithVocabulary, type Segmentation } from '../../lib/tokenizer/segment.js';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { SaltError } from '../../lib/errors.js';
-import { llmFolder, plmFolder, type Folder } from './fixtures.js';
+import { readTokenizerInfo } from '../../lib/io/hfConfig.js';
+import { HfModel } from '../../lib/io/hfModel.js';
+import { type ModelTransferReport, REPORT_FILE, transfer } from '../../lib/pipeline/transfer.js';
+import { alignVocabularies, MATCH_CATEGORIES } from '../../lib/tokenizer/align.js';
+import { loadHfTokenizerFolder } from '../../lib/tokenizer/hfTokenizer.js';
+import { type Segmentation, segmentWithVocabulary } from '../../lib/tokenizer/segment.js';
+import { type Folder, llmFolder, plmFolder } from './fixtures.js';
 
 let dir: string;
 let untied: Folder, tied: Folder, plm: Folder;
@@ -22,7 +24,11 @@ let segmentation: Segmentation;
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'salt-cli-transfer-'));
-  [untied, tied, plm] = await Promise.all([llmFolder(join(dir, 'llm-untied'), { tied: false }), llmFolder(join(dir, 'llm-tied'), { tied: true, seed: 5 }), plmFolder(join(dir, 'plm'))]);
+  [untied, tied, plm] = await Promise.all([
+    llmFolder(join(dir, 'llm-untied'), { tied: false }),
+    llmFolder(join(dir, 'llm-tied'), { tied: true, seed: 5 }),
+    plmFolder(join(dir, 'plm')),
+  ]);
   // The alignment the transfer should use, computed here independently of transfer().
   const [sv, tv] = [await loadHfTokenizerFolder(untied.dir), await loadHfTokenizerFolder(plm.dir)];
   const a = alignVocabularies(sv, tv);
@@ -47,7 +53,14 @@ describe('transfer (untied source, two targets in one call, a concurrent rerun)'
   beforeAll(async () => {
     // One call with two targets (the source is loaded once) while a second, independent call runs at the same time.
     [reports, rerun] = await Promise.all([
-      transfer({ source: untied.dir, targets: [{ target: plm.dir, out: join(dir, 'out-a') }, { target: plm.dir, out: join(dir, 'out-b') }], seed: 3 }),
+      transfer({
+        source: untied.dir,
+        targets: [
+          { target: plm.dir, out: join(dir, 'out-a') },
+          { target: plm.dir, out: join(dir, 'out-b') },
+        ],
+        seed: 3,
+      }),
       transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-c'), seed: 3 }),
     ]);
   }, 120_000);
@@ -66,9 +79,14 @@ describe('transfer (untied source, two targets in one call, a concurrent rerun)'
       expect(cfg.eos_token_id).toBe(tok.specialTokens.eos);
       expect(cfg.bos_token_id).toBe(1); // Mistral's <s>, from its tokenizer_config.json
       // The target tokenizer's files: tokenizer.json byte for byte; tokenizer_config.json with the inputs of a causal LM.
-      expect((await readFile(join(dir, 'out-a', 'tokenizer.json'))).equals(await readFile(join(plm.dir, 'tokenizer.json')))).toBe(true);
+      expect(
+        (await readFile(join(dir, 'out-a', 'tokenizer.json'))).equals(await readFile(join(plm.dir, 'tokenizer.json'))),
+      ).toBe(true);
       const tc = JSON.parse(await readFile(join(plm.dir, 'tokenizer_config.json'), 'utf8'));
-      expect(JSON.parse(await readFile(join(dir, 'out-a', 'tokenizer_config.json'), 'utf8'))).toEqual({ ...tc, model_input_names: ['input_ids', 'attention_mask'] });
+      expect(JSON.parse(await readFile(join(dir, 'out-a', 'tokenizer_config.json'), 'utf8'))).toEqual({
+        ...tc,
+        model_input_names: ['input_ids', 'attention_mask'],
+      });
       const emb = await m.readInputEmbedding();
       const head = await m.readOutputHead();
       const H = untied.width;
@@ -104,9 +122,15 @@ describe('transfer (untied source, two targets in one call, a concurrent rerun)'
     const c = r.transfer.counts;
     expect(c.copied + c.special + c.solved + c.fallback).toBe(plm.vocab);
     expect(c.copied + c.special).toBe(Array.from(sourceIdOfTarget).filter((s) => s >= 0).length);
-    expect(r.shapes).toMatchObject({ sourceVocab: untied.vocab, targetVocab: plm.vocab, tied: false, headWidth: untied.width });
+    expect(r.shapes).toMatchObject({
+      sourceVocab: untied.vocab,
+      targetVocab: plm.vocab,
+      tied: false,
+      headWidth: untied.width,
+    });
     expect(r.aux).toEqual({ kind: 'target-embeddings', present: plm.vocab });
-    for (const k of ['loadSource', 'loadTarget', 'align', 'aux', 'engine', 'write', 'total'] as const) expect(r.timings[k]).toBeGreaterThanOrEqual(0);
+    for (const k of ['loadSource', 'loadTarget', 'align', 'aux', 'engine', 'write', 'total'] as const)
+      expect(r.timings[k]).toBeGreaterThanOrEqual(0);
     expect(reports.map((x) => x.output)).toEqual([join(dir, 'out-a'), join(dir, 'out-b')]);
     // The source is loaded once: the second target's report has no source-loading time.
     expect(reports[1].timings.loadSource).toBe(0);
@@ -125,10 +149,20 @@ describe('transfer (untied source, two targets in one call, a concurrent rerun)'
   it('refuses to overwrite an existing output folder unless overwrite is set', async () => {
     const before = await stat(join(dir, 'out-c', 'config.json'));
     await expect(transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-c') })).rejects.toThrow(
-      new SaltError('E_EXISTS', `output folder ${JSON.stringify(join(dir, 'out-c'))} already exists (pass overwrite: true, or --overwrite, to replace a folder salt-transfer wrote)`),
+      new SaltError(
+        'E_EXISTS',
+        `output folder ${JSON.stringify(join(dir, 'out-c'))} already exists (pass overwrite: true, or --overwrite, to replace a folder salt-transfer wrote)`,
+      ),
     );
     expect((await stat(join(dir, 'out-c', 'config.json'))).mtimeMs).toBe(before.mtimeMs);
-    const [r] = await transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-c'), seed: 4, overwrite: true, method: 'focus' });
+    const [r] = await transfer({
+      source: untied.dir,
+      target: plm.dir,
+      out: join(dir, 'out-c'),
+      seed: 4,
+      overwrite: true,
+      method: 'focus',
+    });
     expect(r.transfer.method).toBe('focus');
   }, 60_000);
 });
@@ -190,10 +224,11 @@ describe('transfer (tied source, preset, abort, errors)', () => {
     expect((await readdir(dir)).filter((f) => f.includes('out-aborted'))).toEqual([]);
   }, 60_000);
 
-  it('method fvt: each new row (and head row) is the mean of its pieces\' source rows; unsegmented new tokens get fallback rows', async () => {
+  it("method fvt: each new row (and head row) is the mean of its pieces' source rows; unsegmented new tokens get fallback rows", async () => {
     const out = join(dir, 'out-fvt');
     const [r] = await transfer({ source: untied.dir, target: plm.dir, out, method: 'fvt', seed: 1 });
-    let newTokens = 0, unsegmented = 0;
+    let newTokens = 0,
+      unsegmented = 0;
     const sample: number[] = [];
     for (let t = 0; t < plm.vocab; t++) {
       if (sourceIdOfTarget[t] >= 0) continue;
@@ -212,7 +247,10 @@ describe('transfer (tied source, preset, abort, errors)', () => {
       const H = untied.width;
       for (const t of sample) {
         const ids = Array.from(segmentation.indices.subarray(segmentation.offsets[t], segmentation.offsets[t + 1]));
-        for (const [got, src] of [[emb, untied.embedding], [head, untied.head!]] as const) {
+        for (const [got, src] of [
+          [emb, untied.embedding],
+          [head, untied.head!],
+        ] as const) {
           for (let j = 0; j < H; j++) {
             let v = 0;
             for (const id of ids) v += src[id * H + j]! / ids.length;
@@ -233,23 +271,57 @@ describe('transfer (tied source, preset, abort, errors)', () => {
       if (sourceIdOfTarget[t] < 0) absentNew++;
     }
     const aux = { data: plm.embedding.slice(), rows: plm.vocab, cols: plm.width, present };
-    const [r] = await transfer({ source: tied.dir, target: plm.dir, out: join(dir, 'out-matrix'), aux, method: 'focus' });
+    const [r] = await transfer({
+      source: tied.dir,
+      target: plm.dir,
+      out: join(dir, 'out-matrix'),
+      aux,
+      method: 'focus',
+    });
     expect(r.aux).toEqual({ kind: 'matrix', present: plm.vocab - Math.ceil(plm.vocab / 3) });
     expect(r.transfer.counts.fallback).toBe(absentNew);
-    await expect(transfer({ source: tied.dir, target: plm.dir, out: join(dir, 'out-matrix-bad'), aux: { data: new Float32Array(10), rows: 5, cols: 2 } })).rejects.toThrow(
-      new SaltError('E_SHAPE', 'aux must be a matrix with one row per target token (32000 rows), received 5 x 2 with 10 values'),
+    await expect(
+      transfer({
+        source: tied.dir,
+        target: plm.dir,
+        out: join(dir, 'out-matrix-bad'),
+        aux: { data: new Float32Array(10), rows: 5, cols: 2 },
+      }),
+    ).rejects.toThrow(
+      new SaltError(
+        'E_SHAPE',
+        'aux must be a matrix with one row per target token (32000 rows), received 5 x 2 with 10 values',
+      ),
     );
     expect(existsSync(join(dir, 'out-matrix-bad'))).toBe(false);
   }, 60_000);
 
   it('names a missing folder and rejects bad arguments', async () => {
-    await expect(transfer({ source: join(dir, 'nope'), target: plm.dir, out: join(dir, 'x') })).rejects.toThrow(new SaltError('E_NOT_FOUND', `source ${JSON.stringify(join(dir, 'nope'))} does not exist`));
-    await expect(transfer({ source: untied.dir, target: join(dir, 'nope'), out: join(dir, 'x') })).rejects.toThrow(new SaltError('E_NOT_FOUND', `target ${JSON.stringify(join(dir, 'nope'))} does not exist`));
-    await expect(transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'x'), preset: 'paper', method: 'focus' })).rejects.toThrow(
+    await expect(transfer({ source: join(dir, 'nope'), target: plm.dir, out: join(dir, 'x') })).rejects.toThrow(
+      new SaltError('E_NOT_FOUND', `source ${JSON.stringify(join(dir, 'nope'))} does not exist`),
+    );
+    await expect(transfer({ source: untied.dir, target: join(dir, 'nope'), out: join(dir, 'x') })).rejects.toThrow(
+      new SaltError('E_NOT_FOUND', `target ${JSON.stringify(join(dir, 'nope'))} does not exist`),
+    );
+    await expect(
+      transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'x'), preset: 'paper', method: 'focus' }),
+    ).rejects.toThrow(
       new SaltError('E_ARGUMENT', 'preset "paper" is method "salt-paper"; it cannot be combined with method "focus"'),
     );
-    await expect(transfer({ source: untied.dir, targets: [{ target: plm.dir, out: join(dir, 'x') }, { target: plm.dir, out: join(dir, 'x') }] })).rejects.toMatchObject({ code: 'E_ARGUMENT' });
-    await expect(transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'x'), aux: join(dir, 'missing.vec') })).rejects.toThrow(new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(join(dir, 'missing.vec'))} does not exist`));
+    await expect(
+      transfer({
+        source: untied.dir,
+        targets: [
+          { target: plm.dir, out: join(dir, 'x') },
+          { target: plm.dir, out: join(dir, 'x') },
+        ],
+      }),
+    ).rejects.toMatchObject({ code: 'E_ARGUMENT' });
+    await expect(
+      transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'x'), aux: join(dir, 'missing.vec') }),
+    ).rejects.toThrow(
+      new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(join(dir, 'missing.vec'))} does not exist`),
+    );
     expect((await readdir(dir)).filter((f) => f === 'x' || f.startsWith('.x'))).toEqual([]);
   }, 60_000);
 });
@@ -257,35 +329,91 @@ describe('transfer (tied source, preset, abort, errors)', () => {
 describe('transfer with an auxiliary space from a file', () => {
   const hasFastText = spawnSync('fasttext', [], { encoding: 'utf8' }).error === undefined;
 
-  it.skipIf(!hasFastText)('fastText .bin and .vec trained by Debian fasttext: aux vectors by token string, fallback rows for the rest', async () => {
-    // A small skipgram model on the licence texts of the system (real text, no download).
-    const txt = join(dir, 'corpus.txt');
-    const lic = (await readdir('/usr/share/common-licenses')).filter((f) => /^(GPL-3|Apache-2.0|LGPL-3|MPL-2.0)$/.test(f));
-    await writeFile(txt, (await Promise.all(lic.map((f) => readFile(join('/usr/share/common-licenses', f), 'utf8')))).join('\n').toLowerCase().replace(/[^a-z\s]/g, ' '));
-    const ft = join(dir, 'ft');
-    execFileSync('fasttext', ['skipgram', '-input', txt, '-output', ft, '-dim', '8', '-epoch', '1', '-minCount', '2', '-bucket', '20000', '-thread', '1'], { stdio: 'ignore' });
-    const vecWords = new Set((await readFile(ft + '.vec', 'utf8')).split('\n').slice(1).map((l) => l.split(' ')[0]).filter((w) => w !== ''));
-    // Independently of lib/: Mistral's "▁word" pieces (not special) whose word is in the .vec file.
-    const pieces = Object.entries(JSON.parse(await readFile(join(plm.dir, 'tokenizer.json'), 'utf8')).model.vocab as Record<string, number>);
-    const inVec = new Set(pieces.filter(([p]) => p.startsWith('▁') && !p.slice(1).includes('▁') && vecWords.has(p.slice(1))).map(([, id]) => id));
-    expect(inVec.size).toBeGreaterThan(100);
+  it.skipIf(!hasFastText)(
+    'fastText .bin and .vec trained by Debian fasttext: aux vectors by token string, fallback rows for the rest',
+    async () => {
+      // A small skipgram model on the licence texts of the system (real text, no download).
+      const txt = join(dir, 'corpus.txt');
+      const lic = (await readdir('/usr/share/common-licenses')).filter((f) =>
+        /^(GPL-3|Apache-2.0|LGPL-3|MPL-2.0)$/.test(f),
+      );
+      await writeFile(
+        txt,
+        (await Promise.all(lic.map((f) => readFile(join('/usr/share/common-licenses', f), 'utf8'))))
+          .join('\n')
+          .toLowerCase()
+          .replace(/[^a-z\s]/g, ' '),
+      );
+      const ft = join(dir, 'ft');
+      execFileSync(
+        'fasttext',
+        [
+          'skipgram',
+          '-input',
+          txt,
+          '-output',
+          ft,
+          '-dim',
+          '8',
+          '-epoch',
+          '1',
+          '-minCount',
+          '2',
+          '-bucket',
+          '20000',
+          '-thread',
+          '1',
+        ],
+        { stdio: 'ignore' },
+      );
+      const vecWords = new Set(
+        (await readFile(ft + '.vec', 'utf8'))
+          .split('\n')
+          .slice(1)
+          .map((l) => l.split(' ')[0])
+          .filter((w) => w !== ''),
+      );
+      // Independently of lib/: Mistral's "▁word" pieces (not special) whose word is in the .vec file.
+      const pieces = Object.entries(
+        JSON.parse(await readFile(join(plm.dir, 'tokenizer.json'), 'utf8')).model.vocab as Record<string, number>,
+      );
+      const inVec = new Set(
+        pieces
+          .filter(([p]) => p.startsWith('▁') && !p.slice(1).includes('▁') && vecWords.has(p.slice(1)))
+          .map(([, id]) => id),
+      );
+      expect(inVec.size).toBeGreaterThan(100);
 
-    const [vec] = await transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-vec'), aux: ft + '.vec' });
-    expect(vec.aux.kind).toBe('text-vectors');
-    expect(vec.shapes.auxWidth).toBe(8);
-    // Present: exactly the word-start pieces above, plus non-word-start pieces and ASCII byte pieces ("<0x61>" = "a") whose text is a .vec word.
-    const contPresent = pieces.filter(([p]) => !p.startsWith('▁') && !p.startsWith('<') && vecWords.has(p)).length;
-    const bytePresent = pieces.filter(([p]) => /^<0x[0-7][0-9A-F]>$/.test(p) && vecWords.has(String.fromCharCode(parseInt(p.slice(3, 5), 16)))).length;
-    expect(bytePresent).toBeGreaterThan(0);
-    expect(vec.aux.present).toBe(inVec.size + contPresent + bytePresent);
-    const c = vec.transfer.counts;
-    expect(c.copied + c.special + c.solved + c.fallback).toBe(plm.vocab);
-    expect(c.fallback).toBeGreaterThan(c.solved); // most Mistral tokens are not licence-text words
+      const [vec] = await transfer({
+        source: untied.dir,
+        target: plm.dir,
+        out: join(dir, 'out-vec'),
+        aux: ft + '.vec',
+      });
+      expect(vec.aux.kind).toBe('text-vectors');
+      expect(vec.shapes.auxWidth).toBe(8);
+      // Present: exactly the word-start pieces above, plus non-word-start pieces and ASCII byte pieces ("<0x61>" = "a") whose text is a .vec word.
+      const contPresent = pieces.filter(([p]) => !p.startsWith('▁') && !p.startsWith('<') && vecWords.has(p)).length;
+      const bytePresent = pieces.filter(
+        ([p]) => /^<0x[0-7][0-9A-F]>$/.test(p) && vecWords.has(String.fromCharCode(parseInt(p.slice(3, 5), 16))),
+      ).length;
+      expect(bytePresent).toBeGreaterThan(0);
+      expect(vec.aux.present).toBe(inVec.size + contPresent + bytePresent);
+      const c = vec.transfer.counts;
+      expect(c.copied + c.special + c.solved + c.fallback).toBe(plm.vocab);
+      expect(c.fallback).toBeGreaterThan(c.solved); // most Mistral tokens are not licence-text words
 
-    const [bin] = await transfer({ source: untied.dir, target: plm.dir, out: join(dir, 'out-bin'), aux: ft + '.bin' });
-    expect(bin.aux.kind).toBe('fasttext-bin');
-    // Subword composition gives far more tokens a vector than the .vec lookup.
-    expect(bin.aux.present).toBeGreaterThan(vec.aux.present * 10);
-    expect(bin.transfer.counts.solved).toBeGreaterThan(vec.transfer.counts.solved);
-  }, 120_000);
+      const [bin] = await transfer({
+        source: untied.dir,
+        target: plm.dir,
+        out: join(dir, 'out-bin'),
+        aux: ft + '.bin',
+      });
+      expect(bin.aux.kind).toBe('fasttext-bin');
+      // Subword composition gives far more tokens a vector than the .vec lookup.
+      expect(bin.aux.present).toBeGreaterThan(vec.aux.present * 10);
+      expect(bin.transfer.counts.solved).toBeGreaterThan(vec.transfer.counts.solved);
+    },
+    120_000,
+  );
 });

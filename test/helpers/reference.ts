@@ -24,7 +24,11 @@ export function rng(seed: number): { uniform(): number; normal(): number; int(lo
   };
 }
 
-export function randomMatrix(r: ReturnType<typeof rng>, rows: number, cols: number): { data: Float32Array; rows: number; cols: number } {
+export function randomMatrix(
+  r: ReturnType<typeof rng>,
+  rows: number,
+  cols: number,
+): { data: Float32Array; rows: number; cols: number } {
   const data = new Float32Array(rows * cols);
   for (let i = 0; i < data.length; ++i) data[i] = r.normal();
   return { data, rows, cols };
@@ -36,7 +40,8 @@ export function cosineRow(q: Float32Array, qi: number, b: Float32Array, m: numbe
   let qn = 0;
   for (let t = 0; t < d; ++t) qn += q[qi * d + t]! ** 2;
   for (let j = 0; j < m; ++j) {
-    let dot = 0, bn = 0;
+    let dot = 0,
+      bn = 0;
     for (let t = 0; t < d; ++t) {
       dot += q[qi * d + t]! * b[j * d + t]!;
       bn += b[j * d + t]! ** 2;
@@ -48,7 +53,8 @@ export function cosineRow(q: Float32Array, qi: number, b: Float32Array, m: numbe
 
 /** Sparsemax by bisection on tau: sum max(z - tau, 0) = 1. */
 export function sparsemaxReference(z: ArrayLike<number>): Float64Array {
-  let lo = Math.min(...Array.from(z)) - 1, hi = Math.max(...Array.from(z));
+  let lo = Math.min(...Array.from(z)) - 1,
+    hi = Math.max(...Array.from(z));
   for (let it = 0; it < 200; ++it) {
     const mid = (lo + hi) / 2;
     let s = 0;
@@ -61,14 +67,17 @@ export function sparsemaxReference(z: ArrayLike<number>): Float64Array {
 
 /** c = x pinv(A) (A: k x ht rows), minimum norm, singular values <= rcond * max dropped. One-sided Jacobi SVD. */
 export function pinvCoefficients(A: number[][], x: number[], rcond: number): number[] {
-  const k = A.length, ht = x.length;
+  const k = A.length,
+    ht = x.length;
   const U = A.map((row) => row.slice()); // column p of A^T = row p of A
   const V: number[][] = Array.from({ length: k }, (_, i) => Array.from({ length: k }, (_, j) => (i === j ? 1 : 0)));
   for (let sweep = 0; sweep < 80; ++sweep) {
     let off = 0;
     for (let p = 0; p < k; ++p)
       for (let q = p + 1; q < k; ++q) {
-        let a = 0, b = 0, g = 0;
+        let a = 0,
+          b = 0,
+          g = 0;
         for (let j = 0; j < ht; ++j) {
           a += U[p]![j]! ** 2;
           b += U[q]![j]! ** 2;
@@ -78,14 +87,17 @@ export function pinvCoefficients(A: number[][], x: number[], rcond: number): num
         off = Math.max(off, Math.abs(g) / Math.sqrt(a * b));
         const zeta = (b - a) / (2 * g);
         const t = (zeta >= 0 ? 1 : -1) / (Math.abs(zeta) + Math.sqrt(1 + zeta * zeta));
-        const c = 1 / Math.sqrt(1 + t * t), s = c * t;
+        const c = 1 / Math.sqrt(1 + t * t),
+          s = c * t;
         for (let j = 0; j < ht; ++j) {
-          const up = U[p]![j]!, uq = U[q]![j]!;
+          const up = U[p]![j]!,
+            uq = U[q]![j]!;
           U[p]![j] = c * up - s * uq;
           U[q]![j] = s * up + c * uq;
         }
         for (let j = 0; j < k; ++j) {
-          const vp = V[j]![p]!, vq = V[j]![q]!;
+          const vp = V[j]![p]!,
+            vq = V[j]![q]!;
           V[j]![p] = c * vp - s * vq;
           V[j]![q] = s * vp + c * vq;
         }
@@ -106,7 +118,8 @@ export function pinvCoefficients(A: number[][], x: number[], rcond: number): num
 
 /** c = w + argmin ||d A - (x - w A)||^2 + lambda ||d||^2, by Gaussian elimination with pivoting. */
 export function ridgeCoefficients(A: number[][], x: number[], lambda: number, w?: number[]): number[] {
-  const k = A.length, ht = x.length;
+  const k = A.length,
+    ht = x.length;
   const prior = w ?? new Array<number>(k).fill(0);
   const xr = x.slice();
   for (let r = 0; r < k; ++r) for (let j = 0; j < ht; ++j) xr[j]! -= prior[r]! * A[r]![j]!;

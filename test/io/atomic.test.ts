@@ -1,7 +1,19 @@
-import { mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, symlink, writeFile } from 'node:fs/promises';
 import { basename, join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { REPORT_FILE, checkOutputPlacement, checkReplaceable, cleanStaleTemps, createFolders, publishFolder, tempNameFor, writeBytesAtomic, writeFileAtomic } from '../../lib/io/atomic.js';
+
+import {
+  checkOutputPlacement,
+  checkReplaceable,
+  cleanStaleTemps,
+  createFolders,
+  publishFolder,
+  REPORT_FILE,
+  tempNameFor,
+  writeBytesAtomic,
+  writeFileAtomic,
+} from '../../lib/io/atomic.js';
 import { tempFolder } from './helpers/tmp.js';
 
 let dir: string;
@@ -96,7 +108,14 @@ describe('checkOutputPlacement', () => {
     await mkdir(join(base, 'inputs', 'llm'), { recursive: true });
     await symlink(join(base, 'inputs'), join(base, 'alias'));
     const inputs = [{ path: join(base, 'inputs', 'llm'), what: 'source folder' }];
-    const bad = [join(base, 'inputs', 'llm'), join(base, 'inputs'), base, join(base, 'inputs', 'llm', 'out'), join(base, 'alias'), join(base, 'alias', 'llm', 'new', 'deeper')];
+    const bad = [
+      join(base, 'inputs', 'llm'),
+      join(base, 'inputs'),
+      base,
+      join(base, 'inputs', 'llm', 'out'),
+      join(base, 'alias'),
+      join(base, 'alias', 'llm', 'new', 'deeper'),
+    ];
     for (const out of bad) await expect(checkOutputPlacement(out, inputs), out).rejects.toThrow(code('E_ARGUMENT'));
     await expect(checkOutputPlacement(join(base, 'inputs', 'llm-out'), inputs)).resolves.toBeUndefined();
     await expect(checkOutputPlacement(join(base, 'elsewhere', 'x'), inputs)).resolves.toBeUndefined();

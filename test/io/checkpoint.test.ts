@@ -1,6 +1,8 @@
-import { readFile, readdir, writeFile, mkdir } from 'node:fs/promises';
+import { mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { SaltError } from '../../lib/errors.js';
 import { SafetensorsCheckpoint, writeCheckpoint } from '../../lib/io/checkpoint.js';
 import { rng, tempFolder } from './helpers/tmp.js';
@@ -23,12 +25,25 @@ describe('writeCheckpoint + SafetensorsCheckpoint', () => {
         await mkdir(f1);
         await mkdir(f2);
         const limit = sharded ? (dtype === 'F32' ? 2000 : 1000) : undefined;
-        const w1 = await writeCheckpoint(f1, [
-          { name: 'a', dtype, shape: [30, 100], data: a },
-          { name: 'b', dtype, shape: [500], data: b },
-          { name: 'c', dtype, shape: [2, 2], data: Float32Array.of(0, -0, Infinity, NaN) },
-        ], { maxShardBytes: limit });
-        expect(w1.files).toEqual(sharded ? ['model-00001-of-00003.safetensors', 'model-00002-of-00003.safetensors', 'model-00003-of-00003.safetensors', 'model.safetensors.index.json'] : ['model.safetensors']);
+        const w1 = await writeCheckpoint(
+          f1,
+          [
+            { name: 'a', dtype, shape: [30, 100], data: a },
+            { name: 'b', dtype, shape: [500], data: b },
+            { name: 'c', dtype, shape: [2, 2], data: Float32Array.of(0, -0, Infinity, NaN) },
+          ],
+          { maxShardBytes: limit },
+        );
+        expect(w1.files).toEqual(
+          sharded
+            ? [
+                'model-00001-of-00003.safetensors',
+                'model-00002-of-00003.safetensors',
+                'model-00003-of-00003.safetensors',
+                'model.safetensors.index.json',
+              ]
+            : ['model.safetensors'],
+        );
         const cp = await SafetensorsCheckpoint.open(f1);
         expect(cp.names()).toEqual(['a', 'b', 'c']);
         const ra = await cp.readFloat32('a');
@@ -40,12 +55,17 @@ describe('writeCheckpoint + SafetensorsCheckpoint', () => {
         }
         expect([rc[0], Object.is(rc[1], -0), rc[2], Number.isNaN(rc[3])]).toEqual([0, true, Infinity, true]);
         await cp.close();
-        await writeCheckpoint(f2, [
-          { name: 'a', dtype, shape: [30, 100], data: ra },
-          { name: 'b', dtype, shape: [500], data: rb },
-          { name: 'c', dtype, shape: [2, 2], data: rc },
-        ], { maxShardBytes: limit });
-        for (const f of w1.files) expect(Buffer.compare(await readFile(join(f1, f)), await readFile(join(f2, f)))).toBe(0);
+        await writeCheckpoint(
+          f2,
+          [
+            { name: 'a', dtype, shape: [30, 100], data: ra },
+            { name: 'b', dtype, shape: [500], data: rb },
+            { name: 'c', dtype, shape: [2, 2], data: rc },
+          ],
+          { maxShardBytes: limit },
+        );
+        for (const f of w1.files)
+          expect(Buffer.compare(await readFile(join(f1, f)), await readFile(join(f2, f)))).toBe(0);
         if (sharded) {
           const idx = JSON.parse(await readFile(join(f1, 'model.safetensors.index.json'), 'utf8'));
           const item = dtype === 'F32' ? 4 : 2;
@@ -60,7 +80,9 @@ describe('writeCheckpoint + SafetensorsCheckpoint', () => {
     const f = join(dir, 'exists');
     await mkdir(f);
     await writeFile(join(f, 'model.safetensors'), 'not ours');
-    await expect(writeCheckpoint(f, [{ name: 'x', dtype: 'F32', shape: [1], data: new Float32Array(1) }])).rejects.toThrow(
+    await expect(
+      writeCheckpoint(f, [{ name: 'x', dtype: 'F32', shape: [1], data: new Float32Array(1) }]),
+    ).rejects.toThrow(
       new SaltError('E_EXISTS', `refusing to overwrite ${JSON.stringify(join(f, 'model.safetensors'))}`),
     );
     expect(await readFile(join(f, 'model.safetensors'), 'utf8')).toBe('not ours');
@@ -71,22 +93,39 @@ describe('writeCheckpoint + SafetensorsCheckpoint', () => {
     const f = join(dir, 'invalid');
     const one = (name: string) => ({ name, dtype: 'F32' as const, shape: [4], data: new Float32Array(4) });
     // 16 bytes per tensor, 16-byte shards: the two "a" would land in different shards.
-    await expect(writeCheckpoint(f, [one('a'), one('b'), one('a')], { maxShardBytes: 16 })).rejects.toThrow(new SaltError('E_ARGUMENT', 'tensor name "a" is used twice'));
-    await expect(writeCheckpoint(f, [one('a'), { name: 'b', dtype: 'F32', data: new Float32Array(1) } as never], { maxShardBytes: 16 })).rejects.toThrow(
-      new SaltError('E_ARGUMENT', 'tensor "b": shape must be an array of non-negative integers, got nothing (the value is missing)'),
+    await expect(writeCheckpoint(f, [one('a'), one('b'), one('a')], { maxShardBytes: 16 })).rejects.toThrow(
+      new SaltError('E_ARGUMENT', 'tensor name "a" is used twice'),
     );
-    await expect(writeCheckpoint(f, [one('a'), { name: 'b', dtype: 'F32', shape: 4, data: new Float32Array(4) } as never])).rejects.toThrow(code('E_ARGUMENT'));
-    await expect(writeCheckpoint(f, { length: 1 } as never)).rejects.toThrow(expect.objectContaining({ code: 'E_TYPE', message: 'tensors must be an array, got object {"length":1}' }));
+    await expect(
+      writeCheckpoint(f, [one('a'), { name: 'b', dtype: 'F32', data: new Float32Array(1) } as never], {
+        maxShardBytes: 16,
+      }),
+    ).rejects.toThrow(
+      new SaltError(
+        'E_ARGUMENT',
+        'tensor "b": shape must be an array of non-negative integers, got nothing (the value is missing)',
+      ),
+    );
+    await expect(
+      writeCheckpoint(f, [one('a'), { name: 'b', dtype: 'F32', shape: 4, data: new Float32Array(4) } as never]),
+    ).rejects.toThrow(code('E_ARGUMENT'));
+    await expect(writeCheckpoint(f, { length: 1 } as never)).rejects.toThrow(
+      expect.objectContaining({ code: 'E_TYPE', message: 'tensors must be an array, got object {"length":1}' }),
+    );
     await expect(writeCheckpoint(f, [one('a'), null as never])).rejects.toThrow(code('E_TYPE'));
     await expect(readdir(f)).rejects.toThrow(); // nothing was created
   });
 
   it('keeps a tensor named "__proto__" in the shards and in the index', async () => {
     const f = join(dir, 'proto');
-    const w = await writeCheckpoint(f, [
-      { name: '__proto__', dtype: 'F32', shape: [2], data: Float32Array.of(1, 2) },
-      { name: 'constructor', dtype: 'F32', shape: [2], data: Float32Array.of(3, 4) },
-    ], { maxShardBytes: 8 });
+    const w = await writeCheckpoint(
+      f,
+      [
+        { name: '__proto__', dtype: 'F32', shape: [2], data: Float32Array.of(1, 2) },
+        { name: 'constructor', dtype: 'F32', shape: [2], data: Float32Array.of(3, 4) },
+      ],
+      { maxShardBytes: 8 },
+    );
     expect(w.files.length).toBe(3);
     const idx = await readFile(join(f, 'model.safetensors.index.json'), 'utf8');
     expect(idx).toContain('"__proto__": "model-00001-of-00002.safetensors"');
@@ -102,9 +141,16 @@ describe('writeCheckpoint + SafetensorsCheckpoint', () => {
     await writeCheckpoint(f, [{ name: 'x', dtype: 'F32', shape: [1], data: new Float32Array(1) }], { stem: 'part' });
     const idx = join(f, 'model.safetensors.index.json');
     await writeFile(idx, JSON.stringify({ weight_map: { x: '../part.safetensors' } }));
-    await expect(SafetensorsCheckpoint.open(f)).rejects.toThrow(new SaltError('E_FORMAT', `${idx}: weight_map values must be plain file names in the same folder, got "../part.safetensors"`));
+    await expect(SafetensorsCheckpoint.open(f)).rejects.toThrow(
+      new SaltError(
+        'E_FORMAT',
+        `${idx}: weight_map values must be plain file names in the same folder, got "../part.safetensors"`,
+      ),
+    );
     await writeFile(idx, JSON.stringify({ weight_map: { y: 'part.safetensors' } }));
-    await expect(SafetensorsCheckpoint.open(f)).rejects.toThrow(/maps tensor "y" to part.safetensors, which has no such tensor/);
+    await expect(SafetensorsCheckpoint.open(f)).rejects.toThrow(
+      /maps tensor "y" to part.safetensors, which has no such tensor/,
+    );
     await writeFile(idx, JSON.stringify({ weight_map: { x: 'missing.safetensors' } }));
     await expect(SafetensorsCheckpoint.open(f)).rejects.toThrow(code('E_NOT_FOUND'));
     await writeFile(idx, '{"weight_map": [');

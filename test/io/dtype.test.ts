@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+
 import { decodeBF16, decodeF16, encodeFloats, f16ToF32Table, toBF16Bits, toF16Bits } from '../../lib/io/dtype.js';
 
 /** IEEE 754 binary16 value from its bits, by the textbook formula (reference for the table). */
@@ -148,6 +149,8 @@ describe('encodeFloats', () => {
     expect([bf.readUInt16LE(0), bf.readUInt16LE(2)]).toEqual([0x3f80, 0xc000]);
   });
   it('rejects other dtypes with E_ARGUMENT', () => {
-    expect(() => encodeFloats(new Float32Array(1), 'I8' as never)).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
+    expect(() => encodeFloats(new Float32Array(1), 'I8' as never)).toThrow(
+      expect.objectContaining({ code: 'E_ARGUMENT' }),
+    );
   });
 });

@@ -1,12 +1,13 @@
-import { mkdir, readFile, readdir, symlink, truncate, writeFile, copyFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { SaltError } from '../../lib/errors.js';
-import { writeCheckpoint, SafetensorsCheckpoint } from '../../lib/io/checkpoint.js';
+import { type CheckpointTensorInfo, SafetensorsCheckpoint, writeCheckpoint } from '../../lib/io/checkpoint.js';
 import { encodeFloats } from '../../lib/io/dtype.js';
 import { parseModelConfig, readTokenizerInfo } from '../../lib/io/hfConfig.js';
 import { HfModel, locateEmbeddings, writeTransferredModel } from '../../lib/io/hfModel.js';
-import type { CheckpointTensorInfo } from '../../lib/io/checkpoint.js';
 import { lenmlTokenizer } from './helpers/data.js';
 import { rng, tempFolder } from './helpers/tmp.js';
 
@@ -30,7 +31,8 @@ async function rawTensors(path: string): Promise<Map<string, Buffer>> {
 
 async function allRaw(folder: string): Promise<Map<string, Buffer>> {
   const all = new Map<string, Buffer>();
-  for (const f of (await readdir(folder)).filter((f) => f.endsWith('.safetensors'))) for (const [k, v] of await rawTensors(join(folder, f))) all.set(k, v);
+  for (const f of (await readdir(folder)).filter((f) => f.endsWith('.safetensors')))
+    for (const [k, v] of await rawTensors(join(folder, f))) all.set(k, v);
   return all;
 }
 
@@ -40,20 +42,55 @@ function fake(name: string, shape: number[], file = 'model.safetensors', fileOff
 
 describe('parseModelConfig', () => {
   it('reads the fields of a flat config and applies family tie defaults', () => {
-    const c = parseModelConfig({ model_type: 'llama', vocab_size: 10, hidden_size: 4, bos_token_id: 1, eos_token_id: [2, 3] });
-    expect(c).toMatchObject({ modelType: 'llama', vocabSize: 10, hiddenSize: 4, embeddingWidth: 4, tieWordEmbeddings: false, tieStated: false, nestedKey: null });
+    const c = parseModelConfig({
+      model_type: 'llama',
+      vocab_size: 10,
+      hidden_size: 4,
+      bos_token_id: 1,
+      eos_token_id: [2, 3],
+    });
+    expect(c).toMatchObject({
+      modelType: 'llama',
+      vocabSize: 10,
+      hiddenSize: 4,
+      embeddingWidth: 4,
+      tieWordEmbeddings: false,
+      tieStated: false,
+      nestedKey: null,
+    });
     expect(c.specialTokens).toEqual({ bos: 1, eos: [2, 3], pad: null, unk: null });
-    expect(parseModelConfig({ model_type: 'gpt2', vocab_size: 10, n_embd: 8 })).toMatchObject({ hiddenSize: 8, tieWordEmbeddings: true });
+    expect(parseModelConfig({ model_type: 'gpt2', vocab_size: 10, n_embd: 8 })).toMatchObject({
+      hiddenSize: 8,
+      tieWordEmbeddings: true,
+    });
     expect(parseModelConfig({ model_type: 'xglm', vocab_size: 10, d_model: 6 }).hiddenSize).toBe(6);
-    expect(parseModelConfig({ model_type: 'opt', vocab_size: 10, hidden_size: 8, word_embed_proj_dim: 4 }).embeddingWidth).toBe(4);
+    expect(
+      parseModelConfig({ model_type: 'opt', vocab_size: 10, hidden_size: 8, word_embed_proj_dim: 4 }).embeddingWidth,
+    ).toBe(4);
   });
   it('uses text_config of multimodal configs', () => {
-    const c = parseModelConfig({ model_type: 'gemma3', text_config: { model_type: 'gemma3_text', vocab_size: 262208, hidden_size: 640, pad_token_id: 0 }, eos_token_id: [1, 106] });
-    expect(c).toMatchObject({ modelType: 'gemma3_text', outerModelType: 'gemma3', vocabSize: 262208, hiddenSize: 640, nestedKey: 'text_config', tieWordEmbeddings: true });
+    const c = parseModelConfig({
+      model_type: 'gemma3',
+      text_config: { model_type: 'gemma3_text', vocab_size: 262208, hidden_size: 640, pad_token_id: 0 },
+      eos_token_id: [1, 106],
+    });
+    expect(c).toMatchObject({
+      modelType: 'gemma3_text',
+      outerModelType: 'gemma3',
+      vocabSize: 262208,
+      hiddenSize: 640,
+      nestedKey: 'text_config',
+      tieWordEmbeddings: true,
+    });
     expect(c.specialTokens).toEqual({ bos: null, eos: [1, 106], pad: 0, unk: null });
   });
   it('rejects configs without vocab_size or hidden size with E_FORMAT naming the field', () => {
-    expect(() => parseModelConfig({ model_type: 'llama', hidden_size: 4 }, 'x/config.json')).toThrow(new SaltError('E_FORMAT', 'x/config.json: expected a positive integer "vocab_size", got nothing (the value is missing)'));
+    expect(() => parseModelConfig({ model_type: 'llama', hidden_size: 4 }, 'x/config.json')).toThrow(
+      new SaltError(
+        'E_FORMAT',
+        'x/config.json: expected a positive integer "vocab_size", got nothing (the value is missing)',
+      ),
+    );
     expect(() => parseModelConfig({ vocab_size: 4 })).toThrow(/hidden_size/);
     expect(() => parseModelConfig([])).toThrow(code('E_FORMAT'));
   });
@@ -61,24 +98,169 @@ describe('parseModelConfig', () => {
 
 describe('locateEmbeddings', () => {
   const cfg = (o: Record<string, unknown>) => parseModelConfig({ vocab_size: 100, hidden_size: 8, ...o });
-  const cases: Array<[string, Record<string, unknown>, CheckpointTensorInfo[], string, string | null, boolean, string | null]> = [
-    ['llama untied', { model_type: 'llama' }, [fake('model.embed_tokens.weight', [100, 8]), fake('lm_head.weight', [100, 8], 'model.safetensors', 1600)], 'model.embed_tokens.weight', 'lm_head.weight', false, null],
-    ['gemma tied by config', { model_type: 'gemma', tie_word_embeddings: true }, [fake('model.embed_tokens.weight', [100, 8])], 'model.embed_tokens.weight', null, true, 'config'],
-    ['gemma3 nested', { model_type: 'gemma3', vocab_size: undefined, text_config: { model_type: 'gemma3_text', vocab_size: 100, hidden_size: 8 } }, [fake('language_model.model.embed_tokens.weight', [100, 8])], 'language_model.model.embed_tokens.weight', null, true, 'config'],
-    ['llama without head nor flag', { model_type: 'llama' }, [fake('model.embed_tokens.weight', [100, 8])], 'model.embed_tokens.weight', null, true, 'missing-head'],
-    ['gpt2 missing head', { model_type: 'gpt2' }, [fake('h.0.attn.c_attn.weight', [8, 24]), fake('wte.weight', [100, 8]), fake('wpe.weight', [1024, 8])], 'wte.weight', null, true, 'config'],
-    ['gpt_neox untied', { model_type: 'gpt_neox', tie_word_embeddings: false }, [fake('gpt_neox.embed_in.weight', [100, 8]), fake('embed_out.weight', [100, 8], 'b.safetensors')], 'gpt_neox.embed_in.weight', 'embed_out.weight', false, null],
-    ['bloom', { model_type: 'bloom' }, [fake('transformer.word_embeddings.weight', [100, 8])], 'transformer.word_embeddings.weight', null, true, 'config'],
-    ['opt with projection', { model_type: 'opt', word_embed_proj_dim: 4 }, [fake('model.decoder.embed_tokens.weight', [100, 4]), fake('model.decoder.embed_positions.weight', [2050, 8])], 'model.decoder.embed_tokens.weight', null, true, 'config'],
-    ['bert with MLM head', { model_type: 'bert' }, [fake('bert.embeddings.word_embeddings.weight', [100, 8]), fake('bert.embeddings.position_embeddings.weight', [512, 8]), fake('cls.predictions.decoder.weight', [100, 8], 'model.safetensors', 99)], 'bert.embeddings.word_embeddings.weight', 'cls.predictions.decoder.weight', true, 'config'],
-    ['xlm-roberta', { model_type: 'xlm-roberta', tie_word_embeddings: false }, [fake('roberta.embeddings.word_embeddings.weight', [100, 8]), fake('lm_head.decoder.weight', [100, 8], 'model.safetensors', 7)], 'roberta.embeddings.word_embeddings.weight', 'lm_head.decoder.weight', false, null],
-    ['t5 shared', { model_type: 't5', d_model: 8, hidden_size: undefined }, [fake('encoder.embed_tokens.weight', [100, 8]), fake('shared.weight', [100, 8])], 'shared.weight', null, true, 'config'],
-    ['mt5 untied', { model_type: 'mt5', d_model: 8, hidden_size: undefined }, [fake('shared.weight', [100, 8]), fake('lm_head.weight', [100, 8], 'model.safetensors', 5)], 'shared.weight', 'lm_head.weight', false, null],
+  const cases: Array<
+    [string, Record<string, unknown>, CheckpointTensorInfo[], string, string | null, boolean, string | null]
+  > = [
+    [
+      'llama untied',
+      { model_type: 'llama' },
+      [fake('model.embed_tokens.weight', [100, 8]), fake('lm_head.weight', [100, 8], 'model.safetensors', 1600)],
+      'model.embed_tokens.weight',
+      'lm_head.weight',
+      false,
+      null,
+    ],
+    [
+      'gemma tied by config',
+      { model_type: 'gemma', tie_word_embeddings: true },
+      [fake('model.embed_tokens.weight', [100, 8])],
+      'model.embed_tokens.weight',
+      null,
+      true,
+      'config',
+    ],
+    [
+      'gemma3 nested',
+      {
+        model_type: 'gemma3',
+        vocab_size: undefined,
+        text_config: { model_type: 'gemma3_text', vocab_size: 100, hidden_size: 8 },
+      },
+      [fake('language_model.model.embed_tokens.weight', [100, 8])],
+      'language_model.model.embed_tokens.weight',
+      null,
+      true,
+      'config',
+    ],
+    [
+      'llama without head nor flag',
+      { model_type: 'llama' },
+      [fake('model.embed_tokens.weight', [100, 8])],
+      'model.embed_tokens.weight',
+      null,
+      true,
+      'missing-head',
+    ],
+    [
+      'gpt2 missing head',
+      { model_type: 'gpt2' },
+      [fake('h.0.attn.c_attn.weight', [8, 24]), fake('wte.weight', [100, 8]), fake('wpe.weight', [1024, 8])],
+      'wte.weight',
+      null,
+      true,
+      'config',
+    ],
+    [
+      'gpt_neox untied',
+      { model_type: 'gpt_neox', tie_word_embeddings: false },
+      [fake('gpt_neox.embed_in.weight', [100, 8]), fake('embed_out.weight', [100, 8], 'b.safetensors')],
+      'gpt_neox.embed_in.weight',
+      'embed_out.weight',
+      false,
+      null,
+    ],
+    [
+      'bloom',
+      { model_type: 'bloom' },
+      [fake('transformer.word_embeddings.weight', [100, 8])],
+      'transformer.word_embeddings.weight',
+      null,
+      true,
+      'config',
+    ],
+    [
+      'opt with projection',
+      { model_type: 'opt', word_embed_proj_dim: 4 },
+      [fake('model.decoder.embed_tokens.weight', [100, 4]), fake('model.decoder.embed_positions.weight', [2050, 8])],
+      'model.decoder.embed_tokens.weight',
+      null,
+      true,
+      'config',
+    ],
+    [
+      'bert with MLM head',
+      { model_type: 'bert' },
+      [
+        fake('bert.embeddings.word_embeddings.weight', [100, 8]),
+        fake('bert.embeddings.position_embeddings.weight', [512, 8]),
+        fake('cls.predictions.decoder.weight', [100, 8], 'model.safetensors', 99),
+      ],
+      'bert.embeddings.word_embeddings.weight',
+      'cls.predictions.decoder.weight',
+      true,
+      'config',
+    ],
+    [
+      'xlm-roberta',
+      { model_type: 'xlm-roberta', tie_word_embeddings: false },
+      [
+        fake('roberta.embeddings.word_embeddings.weight', [100, 8]),
+        fake('lm_head.decoder.weight', [100, 8], 'model.safetensors', 7),
+      ],
+      'roberta.embeddings.word_embeddings.weight',
+      'lm_head.decoder.weight',
+      false,
+      null,
+    ],
+    [
+      't5 shared',
+      { model_type: 't5', d_model: 8, hidden_size: undefined },
+      [fake('encoder.embed_tokens.weight', [100, 8]), fake('shared.weight', [100, 8])],
+      'shared.weight',
+      null,
+      true,
+      'config',
+    ],
+    [
+      'mt5 untied',
+      { model_type: 'mt5', d_model: 8, hidden_size: undefined },
+      [fake('shared.weight', [100, 8]), fake('lm_head.weight', [100, 8], 'model.safetensors', 5)],
+      'shared.weight',
+      'lm_head.weight',
+      false,
+      null,
+    ],
     // model_type values that are Object.prototype keys are unknown families, not a crash.
-    ['model_type "constructor"', { model_type: 'constructor' }, [fake('model.embed_tokens.weight', [100, 8])], 'model.embed_tokens.weight', null, true, 'config'],
-    ['model_type "__proto__"', { model_type: '__proto__', tie_word_embeddings: false }, [fake('transformer.wte.weight', [100, 8]), fake('lm_head.weight', [100, 8], 'b.safetensors')], 'transformer.wte.weight', 'lm_head.weight', false, null],
-    ['model_type "toString" nested', { model_type: 'hasOwnProperty', vocab_size: undefined, text_config: { model_type: 'toString', vocab_size: 100, hidden_size: 8 } }, [fake('model.embed_in.weight', [100, 8])], 'model.embed_in.weight', null, true, 'config'],
-    ['unknown family by pattern', { model_type: 'mystery' }, [fake('model.embed_tokens.weight', [100, 8])], 'model.embed_tokens.weight', null, true, 'config'],
+    [
+      'model_type "constructor"',
+      { model_type: 'constructor' },
+      [fake('model.embed_tokens.weight', [100, 8])],
+      'model.embed_tokens.weight',
+      null,
+      true,
+      'config',
+    ],
+    [
+      'model_type "__proto__"',
+      { model_type: '__proto__', tie_word_embeddings: false },
+      [fake('transformer.wte.weight', [100, 8]), fake('lm_head.weight', [100, 8], 'b.safetensors')],
+      'transformer.wte.weight',
+      'lm_head.weight',
+      false,
+      null,
+    ],
+    [
+      'model_type "toString" nested',
+      {
+        model_type: 'hasOwnProperty',
+        vocab_size: undefined,
+        text_config: { model_type: 'toString', vocab_size: 100, hidden_size: 8 },
+      },
+      [fake('model.embed_in.weight', [100, 8])],
+      'model.embed_in.weight',
+      null,
+      true,
+      'config',
+    ],
+    [
+      'unknown family by pattern',
+      { model_type: 'mystery' },
+      [fake('model.embed_tokens.weight', [100, 8])],
+      'model.embed_tokens.weight',
+      null,
+      true,
+      'config',
+    ],
   ];
   for (const [what, c, ts, input, head, tied, reason] of cases) {
     it(what, () => {
@@ -92,10 +274,23 @@ describe('locateEmbeddings', () => {
   it('checks shapes against the config and lists candidates when nothing matches', () => {
     const ts = [fake('model.embed_tokens.weight', [99, 8]), fake('x.weight', [8, 8])];
     expect(() => locateEmbeddings(ts, cfg({ model_type: 'llama' }), 'm')).toThrow(
-      new SaltError('E_NOT_FOUND', 'm: no input embedding of shape [100, 8] (vocab_size x width from config.json, model_type "llama") matches the known name patterns; 2-D tensors found: model.embed_tokens.weight [99, 8], x.weight [8, 8]'),
+      new SaltError(
+        'E_NOT_FOUND',
+        'm: no input embedding of shape [100, 8] (vocab_size x width from config.json, model_type "llama") matches the known name patterns; 2-D tensors found: model.embed_tokens.weight [99, 8], x.weight [8, 8]',
+      ),
     );
-    expect(() => locateEmbeddings([fake('model.embed_tokens.weight', [100, 8])], cfg({ model_type: 'llama', tie_word_embeddings: false }))).toThrow(/tie_word_embeddings is false but no output head/);
-    expect(() => locateEmbeddings([fake('model.embed_tokens.weight', [100, 8]), fake('lm_head.weight', [50, 8])], cfg({ model_type: 'llama' }))).toThrow(code('E_FORMAT'));
+    expect(() =>
+      locateEmbeddings(
+        [fake('model.embed_tokens.weight', [100, 8])],
+        cfg({ model_type: 'llama', tie_word_embeddings: false }),
+      ),
+    ).toThrow(/tie_word_embeddings is false but no output head/);
+    expect(() =>
+      locateEmbeddings(
+        [fake('model.embed_tokens.weight', [100, 8]), fake('lm_head.weight', [50, 8])],
+        cfg({ model_type: 'llama' }),
+      ),
+    ).toThrow(code('E_FORMAT'));
   });
 });
 
@@ -114,11 +309,31 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     src = join(dir, 'src');
     await mkdir(src);
     for (const f of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(qwen, f), join(src, f));
-    await writeFile(join(src, 'config.json'), JSON.stringify({ architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', vocab_size: srcVocab, hidden_size: H, num_hidden_layers: 1, tie_word_embeddings: false, bos_token_id: 151643, eos_token_id: 151645, torch_dtype: 'bfloat16' }));
-    await writeFile(join(src, 'generation_config.json'), JSON.stringify({ bos_token_id: 151643, eos_token_id: [151645, 151643], pad_token_id: 151643, do_sample: true }));
+    await writeFile(
+      join(src, 'config.json'),
+      JSON.stringify({
+        architectures: ['Qwen3ForCausalLM'],
+        model_type: 'qwen3',
+        vocab_size: srcVocab,
+        hidden_size: H,
+        num_hidden_layers: 1,
+        tie_word_embeddings: false,
+        bos_token_id: 151643,
+        eos_token_id: 151645,
+        torch_dtype: 'bfloat16',
+      }),
+    );
+    await writeFile(
+      join(src, 'generation_config.json'),
+      JSON.stringify({ bos_token_id: 151643, eos_token_id: [151645, 151643], pad_token_id: 151643, do_sample: true }),
+    );
     await writeFile(join(src, 'README.md'), 'model card\n');
     const r = rng(99);
-    const mk = (n: number, dtype: 'F32' | 'BF16') => encodeFloats(new Float32Array(n).map(() => (r() - 0.5) * 0.2), dtype);
+    const mk = (n: number, dtype: 'F32' | 'BF16') =>
+      encodeFloats(
+        new Float32Array(n).map(() => (r() - 0.5) * 0.2),
+        dtype,
+      );
     const specs: Array<[string, number[], 'F32' | 'BF16' | 'I64']> = [
       ['model.embed_tokens.weight', [srcVocab, H], 'BF16'],
       ['model.layers.0.self_attn.q_proj.weight', [H, H], 'BF16'],
@@ -133,7 +348,11 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
       srcRaw.set(name, dtype === 'I64' ? Buffer.from(BigInt64Array.of(1n, -2n, 3n).buffer) : mk(n, dtype));
     }
     // 4 MB shards: the embedding and the head (9.7 MB each) get shards of their own.
-    const w = await writeCheckpoint(src, specs.map(([name, shape, dtype]) => ({ name, shape, dtype, data: srcRaw.get(name)! })), { maxShardBytes: 4 << 20, metadata: { format: 'pt' } });
+    const w = await writeCheckpoint(
+      src,
+      specs.map(([name, shape, dtype]) => ({ name, shape, dtype, data: srcRaw.get(name)! })),
+      { maxShardBytes: 4 << 20, metadata: { format: 'pt' } },
+    );
     expect(w.files.length).toBeGreaterThan(2);
   });
 
@@ -179,9 +398,18 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     }
     expect(shared).toBeGreaterThan(50000);
     const out = join(dir, 'out');
-    const rep = await writeTransferredModel({ source: src, output: out, tokenizer: llama, inputEmbedding: newE, outputHead: newH, padToMultipleOf: 100 });
+    const rep = await writeTransferredModel({
+      source: src,
+      output: out,
+      tokenizer: llama,
+      inputEmbedding: newE,
+      outputHead: newH,
+      padToMultipleOf: 100,
+    });
     expect(rep).toMatchObject({ vocabSize: 128300, paddedRows: 44, dtype: 'BF16' });
-    expect(rep.copiedTensors.sort()).toEqual([...srcRaw.keys()].filter((k) => k !== 'model.embed_tokens.weight' && k !== 'lm_head.weight').sort());
+    expect(rep.copiedTensors.sort()).toEqual(
+      [...srcRaw.keys()].filter((k) => k !== 'model.embed_tokens.weight' && k !== 'lm_head.weight').sort(),
+    );
 
     // Independent of the reader: parse the output files by hand.
     const outRaw = await allRaw(out);
@@ -189,14 +417,25 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     const tokJson = JSON.parse(await readFile(join(llama, 'tokenizer.json'), 'utf8'));
     const idOf = (s: string) => tokJson.added_tokens.find((t: { content: string }) => t.content === s).id;
     const cfg = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
-    expect(cfg).toMatchObject({ vocab_size: 128300, bos_token_id: idOf('<|begin_of_text|>'), eos_token_id: idOf('<|end_of_text|>'), hidden_size: H, architectures: ['Qwen3ForCausalLM'] });
+    expect(cfg).toMatchObject({
+      vocab_size: 128300,
+      bos_token_id: idOf('<|begin_of_text|>'),
+      eos_token_id: idOf('<|end_of_text|>'),
+      hidden_size: H,
+      architectures: ['Qwen3ForCausalLM'],
+    });
     const gen = JSON.parse(await readFile(join(out, 'generation_config.json'), 'utf8'));
     expect(gen).toEqual({ bos_token_id: 128000, eos_token_id: 128001, pad_token_id: null, do_sample: true });
-    expect(Buffer.compare(await readFile(join(out, 'tokenizer.json')), await readFile(join(llama, 'tokenizer.json')))).toBe(0);
+    expect(
+      Buffer.compare(await readFile(join(out, 'tokenizer.json')), await readFile(join(llama, 'tokenizer.json'))),
+    ).toBe(0);
     // tokenizer_config.json: the target's, with the inputs of a causal LM (transformers' generate() passes
     // every name listed there to the model; a BERT target would list token_type_ids).
     const tc = JSON.parse(await readFile(join(llama, 'tokenizer_config.json'), 'utf8'));
-    expect(JSON.parse(await readFile(join(out, 'tokenizer_config.json'), 'utf8'))).toEqual({ ...tc, model_input_names: ['input_ids', 'attention_mask'] });
+    expect(JSON.parse(await readFile(join(out, 'tokenizer_config.json'), 'utf8'))).toEqual({
+      ...tc,
+      model_input_names: ['input_ids', 'attention_mask'],
+    });
     expect(await readFile(join(out, 'README.md'), 'utf8')).toBe('model card\n');
     expect((await readdir(dir)).filter((f) => f.startsWith('.'))).toEqual([]);
 
@@ -226,7 +465,8 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
       };
       const outEmb = outRaw.get('model.embed_tokens.weight')!;
       for (const r of [128256, 128299]) {
-        for (let j = 0; j < H; j++) expect(outEmb.readUInt16LE(2 * (r * H + j)), `row ${r} col ${j}`).toBe(bf16Bits(colMean[j]));
+        for (let j = 0; j < H; j++)
+          expect(outEmb.readUInt16LE(2 * (r * H + j)), `row ${r} col ${j}`).toBe(bf16Bits(colMean[j]));
       }
       expect(back.weights.files.length).toBeGreaterThan(1);
     } finally {
@@ -239,15 +479,35 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     const out = join(dir, 'out2');
     await mkdir(out);
     const e = new Float32Array(128256 * H);
-    await expect(writeTransferredModel({ source: src, output: out, tokenizer: llama, inputEmbedding: e, outputHead: e })).rejects.toThrow(
-      new SaltError('E_EXISTS', `output folder ${JSON.stringify(out)} already exists (pass overwrite: true, or --overwrite, to replace a folder salt-transfer wrote)`),
+    await expect(
+      writeTransferredModel({ source: src, output: out, tokenizer: llama, inputEmbedding: e, outputHead: e }),
+    ).rejects.toThrow(
+      new SaltError(
+        'E_EXISTS',
+        `output folder ${JSON.stringify(out)} already exists (pass overwrite: true, or --overwrite, to replace a folder salt-transfer wrote)`,
+      ),
     );
     const out3 = join(dir, 'out3');
-    await expect(writeTransferredModel({ source: src, output: out3, tokenizer: llama, inputEmbedding: e })).rejects.toThrow(/options.outputHead \(Float32Array \[128256, 32\]\) is required/);
-    await expect(writeTransferredModel({ source: src, output: out3, tokenizer: llama, inputEmbedding: new Float32Array(1000 * H), outputHead: new Float32Array(1000 * H) })).rejects.toThrow(
-      new SaltError('E_SHAPE', `the target tokenizer in ${JSON.stringify(llama)} has 128256 tokens but options.inputEmbedding has only 1000 rows`),
+    await expect(
+      writeTransferredModel({ source: src, output: out3, tokenizer: llama, inputEmbedding: e }),
+    ).rejects.toThrow(/options.outputHead \(Float32Array \[128256, 32\]\) is required/);
+    await expect(
+      writeTransferredModel({
+        source: src,
+        output: out3,
+        tokenizer: llama,
+        inputEmbedding: new Float32Array(1000 * H),
+        outputHead: new Float32Array(1000 * H),
+      }),
+    ).rejects.toThrow(
+      new SaltError(
+        'E_SHAPE',
+        `the target tokenizer in ${JSON.stringify(llama)} has 128256 tokens but options.inputEmbedding has only 1000 rows`,
+      ),
     );
-    await expect(writeTransferredModel({ source: src, output: out3, tokenizer: llama, inputEmbedding: new Float32Array(5) })).rejects.toThrow(code('E_SHAPE'));
+    await expect(
+      writeTransferredModel({ source: src, output: out3, tokenizer: llama, inputEmbedding: new Float32Array(5) }),
+    ).rejects.toThrow(code('E_SHAPE'));
     // Interrupt: a source shard is truncated after the model was opened -> the copy fails mid-way.
     const broken = join(dir, 'broken');
     await mkdir(broken);
@@ -255,7 +515,13 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     const m = await HfModel.open(broken);
     const shard = m.weights.fileOf('model.layers.0.mlp.up_proj.weight');
     await truncate(join(broken, shard), 100);
-    const err = await writeTransferredModel({ source: m, output: out3, tokenizer: llama, inputEmbedding: e, outputHead: e }).catch((x) => x);
+    const err = await writeTransferredModel({
+      source: m,
+      output: out3,
+      tokenizer: llama,
+      inputEmbedding: e,
+      outputHead: e,
+    }).catch((x) => x);
     await m.close();
     expect(err).toBeInstanceOf(SaltError);
     expect(err.code).toBe('E_IO');
@@ -266,7 +532,14 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     const llama = await lenmlTokenizer('llama3');
     const out = join(dir, 'out2');
     const e = new Float32Array(128256 * H).fill(1);
-    await writeTransferredModel({ source: src, output: out, tokenizer: llama, inputEmbedding: e, outputHead: e, overwrite: true });
+    await writeTransferredModel({
+      source: src,
+      output: out,
+      tokenizer: llama,
+      inputEmbedding: e,
+      outputHead: e,
+      overwrite: true,
+    });
     const cp = await SafetensorsCheckpoint.open(out);
     expect((await cp.readFloat32('model.embed_tokens.weight', { rowStart: 5, rowEnd: 6 }))[0]).toBe(1);
     await cp.close();
@@ -289,10 +562,29 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     await mkdir(g);
     const V = 1000;
     const W = 8;
-    await writeFile(join(g, 'config.json'), JSON.stringify({ model_type: 'gemma3', text_config: { model_type: 'gemma3_text', vocab_size: V, hidden_size: W, bos_token_id: 2, eos_token_id: 1, pad_token_id: 0 }, eos_token_id: [1, 106] }));
+    await writeFile(
+      join(g, 'config.json'),
+      JSON.stringify({
+        model_type: 'gemma3',
+        text_config: {
+          model_type: 'gemma3_text',
+          vocab_size: V,
+          hidden_size: W,
+          bos_token_id: 2,
+          eos_token_id: 1,
+          pad_token_id: 0,
+        },
+        eos_token_id: [1, 106],
+      }),
+    );
     const norm = Buffer.from(Float32Array.of(1, 2, 3, 4, 5, 6, 7, 8).buffer);
     await writeCheckpoint(g, [
-      { name: 'language_model.model.embed_tokens.weight', dtype: 'F16', shape: [V, W], data: new Float32Array(V * W).fill(0.5) },
+      {
+        name: 'language_model.model.embed_tokens.weight',
+        dtype: 'F16',
+        shape: [V, W],
+        data: new Float32Array(V * W).fill(0.5),
+      },
       { name: 'language_model.model.norm.weight', dtype: 'F32', shape: [W], data: norm },
     ]);
     const m = await HfModel.open(g);
@@ -301,16 +593,37 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     const rows = 128256;
     const e = new Float32Array(rows * W).map((_, i) => (i % 13) / 8);
     const out = join(dir, 'gemma3-out');
-    await expect(writeTransferredModel({ source: m, output: out, tokenizer: llama, inputEmbedding: e, outputHead: e })).rejects.toThrow(
+    await expect(
+      writeTransferredModel({ source: m, output: out, tokenizer: llama, inputEmbedding: e, outputHead: e }),
+    ).rejects.toThrow(
       new SaltError('E_ARGUMENT', `${g} has a tied output head (config); options.outputHead must not be given`),
     );
     const rep = await writeTransferredModel({ source: m, output: out, tokenizer: llama, inputEmbedding: e });
     await m.close();
-    expect(rep).toMatchObject({ vocabSize: rows, paddedRows: 0, dtype: 'F16', copiedTensors: ['language_model.model.norm.weight'] });
+    expect(rep).toMatchObject({
+      vocabSize: rows,
+      paddedRows: 0,
+      dtype: 'F16',
+      copiedTensors: ['language_model.model.norm.weight'],
+    });
     const cfg = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
-    expect(cfg).toEqual({ model_type: 'gemma3', text_config: { model_type: 'gemma3_text', vocab_size: rows, hidden_size: W, bos_token_id: 128000, eos_token_id: 128001, pad_token_id: null }, eos_token_id: 128001 });
+    expect(cfg).toEqual({
+      model_type: 'gemma3',
+      text_config: {
+        model_type: 'gemma3_text',
+        vocab_size: rows,
+        hidden_size: W,
+        bos_token_id: 128000,
+        eos_token_id: 128001,
+        pad_token_id: null,
+      },
+      eos_token_id: 128001,
+    });
     const raw = await allRaw(out);
-    expect([...raw.keys()].sort()).toEqual(['language_model.model.embed_tokens.weight', 'language_model.model.norm.weight']);
+    expect([...raw.keys()].sort()).toEqual([
+      'language_model.model.embed_tokens.weight',
+      'language_model.model.norm.weight',
+    ]);
     expect(Buffer.compare(raw.get('language_model.model.norm.weight')!, norm)).toBe(0);
     // F16 bits of (i % 13) / 8 are exact: check a few against the IEEE encoding computed by hand.
     const emb = raw.get('language_model.model.embed_tokens.weight')!;
@@ -325,7 +638,10 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     await mkdir(src);
     const V = 500;
     const W = 4;
-    await writeFile(join(src, 'config.json'), JSON.stringify({ model_type: 'llama', vocab_size: V, hidden_size: W, tie_word_embeddings: true }));
+    await writeFile(
+      join(src, 'config.json'),
+      JSON.stringify({ model_type: 'llama', vocab_size: V, hidden_size: W, tie_word_embeddings: true }),
+    );
     const norm = Buffer.from(Float32Array.of(1, 2, 3, 4).buffer);
     await writeCheckpoint(src, [
       { name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [V, W], data: new Float32Array(V * W).fill(0.25) },
@@ -335,13 +651,21 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     // Values not representable in BF16: an F32 write must keep every bit.
     const e = new Float32Array(rows * W).map((_, i) => 1 + (i % 7) / 1024 + 1 / 65536);
     const out32 = join(dir, 'dtype-f32');
-    const rep = await writeTransferredModel({ source: src, output: out32, tokenizer: llama, inputEmbedding: e, dtype: 'F32' });
+    const rep = await writeTransferredModel({
+      source: src,
+      output: out32,
+      tokenizer: llama,
+      inputEmbedding: e,
+      dtype: 'F32',
+    });
     expect(rep.dtype).toBe('F32');
     const f = await SafetensorsCheckpoint.open(out32);
     try {
       expect(f.info('model.embed_tokens.weight')).toMatchObject({ dtype: 'F32', shape: [rows, W] });
       expect(f.info('model.norm.weight')).toMatchObject({ dtype: 'F32', shape: [W] });
-      expect(Buffer.compare(Buffer.from((await f.readFloat32('model.embed_tokens.weight')).buffer), Buffer.from(e.buffer))).toBe(0);
+      expect(
+        Buffer.compare(Buffer.from((await f.readFloat32('model.embed_tokens.weight')).buffer), Buffer.from(e.buffer)),
+      ).toBe(0);
     } finally {
       await f.close();
     }
@@ -351,15 +675,24 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     const emb16 = (await allRaw(out16)).get('model.embed_tokens.weight')!;
     expect(emb16.readUInt16LE(2 * 1)).toBe(0x3c01);
     expect(emb16.readUInt16LE(0)).toBe(0x3c00); // 1 + 1/65536 -> 1.0
-    await expect(writeTransferredModel({ source: src, output: join(dir, 'dtype-bad'), tokenizer: llama, inputEmbedding: e, dtype: 'F64' as never })).rejects.toThrow(
-      new SaltError('E_ARGUMENT', 'options.dtype must be "F32", "F16" or "BF16", got "F64"'),
-    );
+    await expect(
+      writeTransferredModel({
+        source: src,
+        output: join(dir, 'dtype-bad'),
+        tokenizer: llama,
+        inputEmbedding: e,
+        dtype: 'F64' as never,
+      }),
+    ).rejects.toThrow(new SaltError('E_ARGUMENT', 'options.dtype must be "F32", "F16" or "BF16", got "F64"'));
   });
 
   it('treats a head whose bytes equal the input embedding as tied (identical-head)', async () => {
     const d = join(dir, 'ident');
     await mkdir(d);
-    await writeFile(join(d, 'config.json'), JSON.stringify({ model_type: 'llama', vocab_size: 300, hidden_size: 4, tie_word_embeddings: false }));
+    await writeFile(
+      join(d, 'config.json'),
+      JSON.stringify({ model_type: 'llama', vocab_size: 300, hidden_size: 4, tie_word_embeddings: false }),
+    );
     const e = new Float32Array(1200).map((_, i) => i);
     const other = e.map((v) => -v);
     await writeCheckpoint(d, [
@@ -387,19 +720,34 @@ describe('readTokenizerInfo', () => {
     const b = join(dir, 'bert-tok');
     await mkdir(b);
     await writeFile(join(b, 'vocab.txt'), '[PAD]\n[UNK]\n[CLS]\n[SEP]\nhello\n');
-    await writeFile(join(b, 'special_tokens_map.json'), JSON.stringify({ unk_token: '[UNK]', pad_token: { content: '[PAD]' } }));
+    await writeFile(
+      join(b, 'special_tokens_map.json'),
+      JSON.stringify({ unk_token: '[UNK]', pad_token: { content: '[PAD]' } }),
+    );
     const t = await readTokenizerInfo(b);
-    expect(t).toMatchObject({ files: ['special_tokens_map.json', 'vocab.txt'], vocabSize: 5, specialTokens: { bos: null, eos: null, pad: 0, unk: 1 } });
+    expect(t).toMatchObject({
+      files: ['special_tokens_map.json', 'vocab.txt'],
+      vocabSize: 5,
+      specialTokens: { bos: null, eos: null, pad: 0, unk: 1 },
+    });
     const g = join(dir, 'gpt2-tok');
     await mkdir(g);
     await writeFile(join(g, 'vocab.json'), JSON.stringify({ a: 0, b: 1, '<|endoftext|>': 2 }));
     await writeFile(join(g, 'merges.txt'), '#version: 0.2\na b\n');
-    await writeFile(join(g, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<|endoftext|>', eos_token: '<|endoftext|>' }));
-    expect(await readTokenizerInfo(g)).toMatchObject({ vocabSize: 3, specialTokens: { bos: 2, eos: 2, pad: null, unk: null } });
+    await writeFile(
+      join(g, 'tokenizer_config.json'),
+      JSON.stringify({ bos_token: '<|endoftext|>', eos_token: '<|endoftext|>' }),
+    );
+    expect(await readTokenizerInfo(g)).toMatchObject({
+      vocabSize: 3,
+      specialTokens: { bos: 2, eos: 2, pad: null, unk: null },
+    });
     const none = join(dir, 'no-tok');
     await mkdir(none);
     await writeFile(join(none, 'config.json'), '{}');
-    await expect(readTokenizerInfo(none)).rejects.toThrow(expect.objectContaining({ code: 'E_NOT_FOUND', message: expect.stringMatching(/has no tokenizer files/) }));
+    await expect(readTokenizerInfo(none)).rejects.toThrow(
+      expect.objectContaining({ code: 'E_NOT_FOUND', message: expect.stringMatching(/has no tokenizer files/) }),
+    );
   });
 });
 
@@ -417,10 +765,16 @@ describe('writeTransferredModel: other vocabulary-sized tensors', () => {
     tok = join(dir, 'bias-tok');
     await mkdir(tok);
     await writeFile(join(tok, 'special_tokens_map.json'), JSON.stringify({ pad_token: '[PAD]', unk_token: '[UNK]' }));
-    await writeFile(join(tok, 'vocab.txt'), ['[PAD]', '[UNK]', '[CLS]', '[SEP]', ...Array.from({ length: rows - 4 }, (_, i) => `w${i}`)].join('\n') + '\n');
+    await writeFile(
+      join(tok, 'vocab.txt'),
+      ['[PAD]', '[UNK]', '[CLS]', '[SEP]', ...Array.from({ length: rows - 4 }, (_, i) => `w${i}`)].join('\n') + '\n',
+    );
     bert = join(dir, 'bert-src');
     await mkdir(bert);
-    await writeFile(join(bert, 'config.json'), JSON.stringify({ model_type: 'bert', vocab_size: V, hidden_size: W, pad_token_id: 0 }));
+    await writeFile(
+      join(bert, 'config.json'),
+      JSON.stringify({ model_type: 'bert', vocab_size: V, hidden_size: W, pad_token_id: 0 }),
+    );
     await writeCheckpoint(bert, [
       { name: 'bert.embeddings.word_embeddings.weight', dtype: 'F32', shape: [V, W], data: emb },
       { name: 'cls.predictions.bias', dtype: 'F32', shape: [V], data: bias },
@@ -432,25 +786,68 @@ describe('writeTransferredModel: other vocabulary-sized tensors', () => {
 
   it('refuses a [vocab] bias it was not told how to resize (E_UNSUPPORTED naming it), writing nothing', async () => {
     const out = join(dir, 'bert-refused');
-    const err = await writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE }).catch((e) => e);
+    const err = await writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE }).catch(
+      (e) => e,
+    );
     expect(err).toBeInstanceOf(SaltError);
     expect(err.code).toBe('E_UNSUPPORTED');
-    expect(err.message).toContain(`${bert}: besides the embedding, tensor cls.predictions.bias [300] has a dimension of the source vocabulary size 300`);
-    expect((await readdir(dir)).filter((f) => f.includes('bert-refused'))).toEqual([]);
-    await expect(writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, vocabTensors: { 'cls.predictions.transform.dense.weight': new Float32Array(16) } })).rejects.toThrow(code('E_ARGUMENT'));
-    await expect(writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, vocabTensors: { 'cls.predictions.bias': new Float32Array(300) } })).rejects.toThrow(
-      new SaltError('E_SHAPE', 'options.vocabTensors["cls.predictions.bias"] has 300 values, expected shape [250] = 250'),
+    expect(err.message).toContain(
+      `${bert}: besides the embedding, tensor cls.predictions.bias [300] has a dimension of the source vocabulary size 300`,
     );
-    await expect(writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, sourceIdOfTarget: new Int32Array(rows).fill(300) })).rejects.toThrow(
+    expect((await readdir(dir)).filter((f) => f.includes('bert-refused'))).toEqual([]);
+    await expect(
+      writeTransferredModel({
+        source: bert,
+        output: out,
+        tokenizer: tok,
+        inputEmbedding: newE,
+        vocabTensors: { 'cls.predictions.transform.dense.weight': new Float32Array(16) },
+      }),
+    ).rejects.toThrow(code('E_ARGUMENT'));
+    await expect(
+      writeTransferredModel({
+        source: bert,
+        output: out,
+        tokenizer: tok,
+        inputEmbedding: newE,
+        vocabTensors: { 'cls.predictions.bias': new Float32Array(300) },
+      }),
+    ).rejects.toThrow(
+      new SaltError(
+        'E_SHAPE',
+        'options.vocabTensors["cls.predictions.bias"] has 300 values, expected shape [250] = 250',
+      ),
+    );
+    await expect(
+      writeTransferredModel({
+        source: bert,
+        output: out,
+        tokenizer: tok,
+        inputEmbedding: newE,
+        sourceIdOfTarget: new Int32Array(rows).fill(300),
+      }),
+    ).rejects.toThrow(
       new SaltError('E_ARGUMENT', 'options.sourceIdOfTarget[0] must be -1 or a source token id in [0, 300), got 300'),
     );
   });
 
-  it('sourceIdOfTarget: the bias takes the source ids\' entries, -1 and padding get means; config vocab_size matches', async () => {
+  it("sourceIdOfTarget: the bias takes the source ids' entries, -1 and padding get means; config vocab_size matches", async () => {
     const out = join(dir, 'bert-gather');
     const ids = Int32Array.from({ length: rows }, (_, t) => (t < 200 ? 299 - t : -1));
-    const rep = await writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, sourceIdOfTarget: ids, padToMultipleOf: 128 });
-    expect(rep).toMatchObject({ vocabSize: 256, paddedRows: 6, resizedTensors: ['cls.predictions.bias'], copiedTensors: ['cls.predictions.transform.dense.weight'] });
+    const rep = await writeTransferredModel({
+      source: bert,
+      output: out,
+      tokenizer: tok,
+      inputEmbedding: newE,
+      sourceIdOfTarget: ids,
+      padToMultipleOf: 128,
+    });
+    expect(rep).toMatchObject({
+      vocabSize: 256,
+      paddedRows: 6,
+      resizedTensors: ['cls.predictions.bias'],
+      copiedTensors: ['cls.predictions.transform.dense.weight'],
+    });
     const raw = await allRaw(out);
     const b = f32(raw.get('cls.predictions.bias')!);
     expect(b.length).toBe(256);
@@ -462,18 +859,35 @@ describe('writeTransferredModel: other vocabulary-sized tensors', () => {
     expect(f32(raw.get('bert.embeddings.word_embeddings.weight')!).length).toBe(256 * W);
     const cfg = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
     expect(cfg.vocab_size).toBe(256);
-    const hdr = JSON.parse((await readFile(join(out, 'model.safetensors'))).subarray(8, 8 + Number((await readFile(join(out, 'model.safetensors'))).readBigUInt64LE(0))).toString());
+    const hdr = JSON.parse(
+      (await readFile(join(out, 'model.safetensors')))
+        .subarray(8, 8 + Number((await readFile(join(out, 'model.safetensors'))).readBigUInt64LE(0)))
+        .toString(),
+    );
     expect(hdr['cls.predictions.bias'].shape).toEqual([256]);
   });
 
   it('vocabTensors: explicit new values (padding = their mean); keepTensors copies unchanged', async () => {
     const out = join(dir, 'bert-given');
     const given = new Float32Array(rows).map((_, t) => (t % 2 ? 1 : 3)); // mean = 2
-    await writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, vocabTensors: { 'cls.predictions.bias': given }, padToMultipleOf: 128 });
+    await writeTransferredModel({
+      source: bert,
+      output: out,
+      tokenizer: tok,
+      inputEmbedding: newE,
+      vocabTensors: { 'cls.predictions.bias': given },
+      padToMultipleOf: 128,
+    });
     const b = f32((await allRaw(out)).get('cls.predictions.bias')!);
     expect([...b]).toEqual([...given, 2, 2, 2, 2, 2, 2]);
     const out2 = join(dir, 'bert-kept');
-    const rep = await writeTransferredModel({ source: bert, output: out2, tokenizer: tok, inputEmbedding: newE, keepTensors: ['cls.predictions.bias'] });
+    const rep = await writeTransferredModel({
+      source: bert,
+      output: out2,
+      tokenizer: tok,
+      inputEmbedding: newE,
+      keepTensors: ['cls.predictions.bias'],
+    });
     expect(rep.copiedTensors).toContain('cls.predictions.bias');
     expect(f32((await allRaw(out2)).get('cls.predictions.bias')!)).toEqual(bias);
   });
@@ -492,7 +906,8 @@ describe('writeTransferredModel: other vocabulary-sized tensors', () => {
     const rep = await writeTransferredModel({ source: t5, output: out, tokenizer: tok, inputEmbedding: e });
     expect(rep.resizedTensors.sort()).toEqual(['decoder.embed_tokens.weight', 'encoder.embed_tokens.weight']);
     const raw = await allRaw(out);
-    for (const n of ['shared.weight', 'encoder.embed_tokens.weight', 'decoder.embed_tokens.weight']) expect(f32(raw.get(n)!), n).toEqual(e);
+    for (const n of ['shared.weight', 'encoder.embed_tokens.weight', 'decoder.embed_tokens.weight'])
+      expect(f32(raw.get(n)!), n).toEqual(e);
     const t5b = join(dir, 't5-other');
     await mkdir(t5b);
     await copyFile(join(t5, 'config.json'), join(t5b, 'config.json'));
@@ -500,21 +915,50 @@ describe('writeTransferredModel: other vocabulary-sized tensors', () => {
       { name: 'shared.weight', dtype: 'F32', shape: [V, W], data: emb },
       { name: 'encoder.embed_tokens.weight', dtype: 'F32', shape: [V, W], data: emb.map((x) => x + 1) },
     ]);
-    await expect(writeTransferredModel({ source: t5b, output: join(dir, 't5-other-out'), tokenizer: tok, inputEmbedding: e })).rejects.toThrow(/tensor encoder.embed_tokens.weight \[300, 4\] has a dimension/);
+    await expect(
+      writeTransferredModel({ source: t5b, output: join(dir, 't5-other-out'), tokenizer: tok, inputEmbedding: e }),
+    ).rejects.toThrow(/tensor encoder.embed_tokens.weight \[300, 4\] has a dimension/);
   });
 
-  it('special token overrides of undefined keep the tokenizer\'s id; output == source is refused even with overwrite', async () => {
+  it("special token overrides of undefined keep the tokenizer's id; output == source is refused even with overwrite", async () => {
     const out = join(dir, 'bert-tokens');
-    const rep = await writeTransferredModel({ source: bert, output: out, tokenizer: tok, inputEmbedding: newE, keepTensors: ['cls.predictions.bias'], specialTokens: { pad: undefined, unk: 3 } });
+    const rep = await writeTransferredModel({
+      source: bert,
+      output: out,
+      tokenizer: tok,
+      inputEmbedding: newE,
+      keepTensors: ['cls.predictions.bias'],
+      specialTokens: { pad: undefined, unk: 3 },
+    });
     // The tokenizer's map names [PAD] (line 1 of vocab.txt: id 0) and [UNK] (id 1); unk is overridden.
     expect(rep.specialTokens).toEqual({ bos: null, eos: null, pad: 0, unk: 3 });
     const cfg = JSON.parse(await readFile(join(out, 'config.json'), 'utf8'));
     expect(cfg).toEqual({ model_type: 'bert', vocab_size: rows, hidden_size: W, pad_token_id: 0, unk_token_id: 3 });
-    await expect(writeTransferredModel({ source: bert, output: bert, tokenizer: tok, inputEmbedding: newE, keepTensors: ['cls.predictions.bias'], overwrite: true })).rejects.toThrow(
-      new SaltError('E_ARGUMENT', `output folder ${JSON.stringify(bert)} is the source folder ${JSON.stringify(bert)}; choose a new folder for the output`),
+    await expect(
+      writeTransferredModel({
+        source: bert,
+        output: bert,
+        tokenizer: tok,
+        inputEmbedding: newE,
+        keepTensors: ['cls.predictions.bias'],
+        overwrite: true,
+      }),
+    ).rejects.toThrow(
+      new SaltError(
+        'E_ARGUMENT',
+        `output folder ${JSON.stringify(bert)} is the source folder ${JSON.stringify(bert)}; choose a new folder for the output`,
+      ),
     );
     await symlink(bert, join(dir, 'bert-link'));
-    await expect(writeTransferredModel({ source: bert, output: join(dir, 'bert-link'), tokenizer: tok, inputEmbedding: newE, overwrite: true })).rejects.toThrow(code('E_ARGUMENT'));
+    await expect(
+      writeTransferredModel({
+        source: bert,
+        output: join(dir, 'bert-link'),
+        tokenizer: tok,
+        inputEmbedding: newE,
+        overwrite: true,
+      }),
+    ).rejects.toThrow(code('E_ARGUMENT'));
     expect((await readdir(bert)).sort()).toEqual(['config.json', 'model.safetensors']);
   });
 });

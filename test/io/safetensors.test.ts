@@ -1,9 +1,11 @@
-import { readFile, readdir, writeFile } from 'node:fs/promises';
+import { readdir, readFile, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { SaltError } from '../../lib/errors.js';
-import { SafetensorsFile, bytesToFloat32, writeSafetensors, MAX_HEADER_BYTES } from '../../lib/io/safetensors.js';
+import { bytesToFloat32, MAX_HEADER_BYTES, SafetensorsFile, writeSafetensors } from '../../lib/io/safetensors.js';
 import { handMade, rng, tempFolder } from './helpers/tmp.js';
 
 let dir: string;
@@ -20,7 +22,11 @@ function sample(): { buf: Buffer; f32: Float32Array } {
   [0x3c00, 0xc000, 0x7c00, 0x0001].forEach((v, i) => f16.writeUInt16LE(v, 2 * i));
   const data = Buffer.concat([Buffer.from(f32.buffer), f16]);
   const buf = handMade(
-    { __metadata__: { format: 'pt' }, w: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] }, h: { dtype: 'F16', shape: [4], data_offsets: [24, 32] } },
+    {
+      __metadata__: { format: 'pt' },
+      w: { dtype: 'F32', shape: [2, 3], data_offsets: [0, 24] },
+      h: { dtype: 'F16', shape: [4], data_offsets: [24, 32] },
+    },
     data,
   );
   return { buf, f32 };
@@ -55,10 +61,23 @@ describe('SafetensorsFile.open / fromBuffer', () => {
     const i64 = Buffer.alloc(16);
     i64.writeBigInt64LE(-5n, 0);
     i64.writeBigInt64LE(7n, 8);
-    const f = await SafetensorsFile.fromBuffer(handMade({ ids: { dtype: 'I64', shape: [2], data_offsets: [0, 16] }, b: { dtype: 'BOOL', shape: [0], data_offsets: [16, 16] } }, i64));
+    const f = await SafetensorsFile.fromBuffer(
+      handMade(
+        {
+          ids: { dtype: 'I64', shape: [2], data_offsets: [0, 16] },
+          b: { dtype: 'BOOL', shape: [0], data_offsets: [16, 16] },
+        },
+        i64,
+      ),
+    );
     expect(f.info('ids').dtype).toBe('I64');
     expect((await f.readBytes('ids')).readBigInt64LE(8)).toBe(7n);
-    await expect(f.readFloat32('ids')).rejects.toThrow(new SaltError('E_UNSUPPORTED', '<buffer>: tensor "ids" has dtype I64; only F32, F16 and BF16 can be read as Float32 (use readBytes for raw bytes)'));
+    await expect(f.readFloat32('ids')).rejects.toThrow(
+      new SaltError(
+        'E_UNSUPPORTED',
+        '<buffer>: tensor "ids" has dtype I64; only F32, F16 and BF16 can be read as Float32 (use readBytes for raw bytes)',
+      ),
+    );
   });
 
   it('accepts the packed and newer dtypes of the format (F4, F6, F8_E8M0, C64) and rejects them only when read as Float32', async () => {
@@ -73,39 +92,167 @@ describe('SafetensorsFile.open / fromBuffer', () => {
         Buffer.from([1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14]),
       ),
     );
-    expect(f.tensors().map((t) => [t.name, t.dtype, t.byteLength])).toEqual([['f4', 'F4', 2], ['f6', 'F6_E2M3', 3], ['e8', 'F8_E8M0', 1], ['c', 'C64', 8]]);
+    expect(f.tensors().map((t) => [t.name, t.dtype, t.byteLength])).toEqual([
+      ['f4', 'F4', 2],
+      ['f6', 'F6_E2M3', 3],
+      ['e8', 'F8_E8M0', 1],
+      ['c', 'C64', 8],
+    ]);
     expect([...(await f.readBytes('f6'))]).toEqual([3, 4, 5]);
     await expect(f.readFloat32('f4')).rejects.toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED' }));
   });
 
   const bad: Array<[string, () => Buffer, string | RegExp]> = [
-    ['packed dtype not filling whole bytes', () => handMade({ a: { dtype: 'F4', shape: [3], data_offsets: [0, 2] } }, Buffer.alloc(2)), /shape \[3\] of packed F4 is not a whole number of bytes/],
+    [
+      'packed dtype not filling whole bytes',
+      () => handMade({ a: { dtype: 'F4', shape: [3], data_offsets: [0, 2] } }, Buffer.alloc(2)),
+      /shape \[3\] of packed F4 is not a whole number of bytes/,
+    ],
     ['too short', () => Buffer.alloc(5), /too short/],
-    ['header length over 100 MB', () => { const b = Buffer.alloc(16); b.writeBigUInt64LE(BigInt(MAX_HEADER_BYTES + 1)); return b; }, /exceeds the limit of 100000000/],
-    ['header length past the end', () => { const b = Buffer.alloc(16); b.writeBigUInt64LE(100n); return b; }, /header length 100 runs past the end of the 16-byte file/],
-    ['huge 64-bit length', () => { const b = Buffer.alloc(16, 0xff); return b; }, /exceeds the limit/],
-    ['not JSON', () => { const j = Buffer.from('{"a":'); const p = Buffer.alloc(8); p.writeBigUInt64LE(BigInt(j.length)); return Buffer.concat([p, j]); }, /not valid JSON/],
-    ['invalid UTF-8', () => { const j = Buffer.from([0x7b, 0xff, 0x7d]); const p = Buffer.alloc(8); p.writeBigUInt64LE(3n); return Buffer.concat([p, j]); }, /not valid UTF-8/],
+    [
+      'header length over 100 MB',
+      () => {
+        const b = Buffer.alloc(16);
+        b.writeBigUInt64LE(BigInt(MAX_HEADER_BYTES + 1));
+        return b;
+      },
+      /exceeds the limit of 100000000/,
+    ],
+    [
+      'header length past the end',
+      () => {
+        const b = Buffer.alloc(16);
+        b.writeBigUInt64LE(100n);
+        return b;
+      },
+      /header length 100 runs past the end of the 16-byte file/,
+    ],
+    [
+      'huge 64-bit length',
+      () => {
+        const b = Buffer.alloc(16, 0xff);
+        return b;
+      },
+      /exceeds the limit/,
+    ],
+    [
+      'not JSON',
+      () => {
+        const j = Buffer.from('{"a":');
+        const p = Buffer.alloc(8);
+        p.writeBigUInt64LE(BigInt(j.length));
+        return Buffer.concat([p, j]);
+      },
+      /not valid JSON/,
+    ],
+    [
+      'invalid UTF-8',
+      () => {
+        const j = Buffer.from([0x7b, 0xff, 0x7d]);
+        const p = Buffer.alloc(8);
+        p.writeBigUInt64LE(3n);
+        return Buffer.concat([p, j]);
+      },
+      /not valid UTF-8/,
+    ],
     ['array header', () => handMade([1, 2], Buffer.alloc(0)), /must be a JSON object, got an array/],
-    ['unknown dtype', () => handMade({ a: { dtype: 'F31', shape: [1], data_offsets: [0, 4] } }, Buffer.alloc(4)), /tensor "a" has unknown dtype "F31"/],
-    ['shape x itemsize != length', () => handMade({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, Buffer.alloc(8)), /shape \[2\] x 4 bytes \(F32\) = 8 bytes, but data_offsets span 4/],
-    ['negative dim', () => handMade({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, Buffer.alloc(4)), /non-negative integers, got -1/],
-    ['fractional dim', () => handMade({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, Buffer.alloc(4)), /non-negative integers/],
-    ['offsets past data area', () => handMade({ a: { dtype: 'U8', shape: [8], data_offsets: [0, 8] } }, Buffer.alloc(4)), /run past the end of the data area \(4 bytes\)/],
-    ['reversed offsets', () => handMade({ a: { dtype: 'U8', shape: [0], data_offsets: [4, 0] } }, Buffer.alloc(4)), /0 <= begin <= end/],
-    ['three offsets', () => handMade({ a: { dtype: 'U8', shape: [4], data_offsets: [0, 4, 4] } }, Buffer.alloc(4)), /must be \[begin, end\]/],
-    ['overlap', () => handMade({ a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] }, b: { dtype: 'U8', shape: [4], data_offsets: [2, 6] } }, Buffer.alloc(6)), /tensors "a" \[0, 4\] and "b" \[2, 6\] overlap/],
-    ['a gap between tensors', () => handMade({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] }, b: { dtype: 'U8', shape: [2], data_offsets: [4, 6] } }, Buffer.alloc(6)), /data area bytes \[2, 4\) belong to no tensor \(gap before "b"\)/],
-    ['trailing bytes', () => handMade({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] } }, Buffer.alloc(3)), /tensors cover 2 bytes of the 3-byte data area/],
-    ['metadata value not a string', () => handMade({ __metadata__: { n: 1 } }, Buffer.alloc(0)), /"__metadata__" value for key "n" must be a string, got 1/],
-    ['metadata not an object', () => handMade({ __metadata__: 'x' }, Buffer.alloc(0)), /"__metadata__" must be an object of strings/],
-    ['unknown field', () => handMade({ a: { dtype: 'U8', shape: [0], data_offsets: [0, 0], extra: 1 } }, Buffer.alloc(0)), /unknown field "extra"/],
+    [
+      'unknown dtype',
+      () => handMade({ a: { dtype: 'F31', shape: [1], data_offsets: [0, 4] } }, Buffer.alloc(4)),
+      /tensor "a" has unknown dtype "F31"/,
+    ],
+    [
+      'shape x itemsize != length',
+      () => handMade({ a: { dtype: 'F32', shape: [2], data_offsets: [0, 4] } }, Buffer.alloc(8)),
+      /shape \[2\] x 4 bytes \(F32\) = 8 bytes, but data_offsets span 4/,
+    ],
+    [
+      'negative dim',
+      () => handMade({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, Buffer.alloc(4)),
+      /non-negative integers, got -1/,
+    ],
+    [
+      'fractional dim',
+      () => handMade({ a: { dtype: 'F32', shape: [1.5], data_offsets: [0, 4] } }, Buffer.alloc(4)),
+      /non-negative integers/,
+    ],
+    [
+      'offsets past data area',
+      () => handMade({ a: { dtype: 'U8', shape: [8], data_offsets: [0, 8] } }, Buffer.alloc(4)),
+      /run past the end of the data area \(4 bytes\)/,
+    ],
+    [
+      'reversed offsets',
+      () => handMade({ a: { dtype: 'U8', shape: [0], data_offsets: [4, 0] } }, Buffer.alloc(4)),
+      /0 <= begin <= end/,
+    ],
+    [
+      'three offsets',
+      () => handMade({ a: { dtype: 'U8', shape: [4], data_offsets: [0, 4, 4] } }, Buffer.alloc(4)),
+      /must be \[begin, end\]/,
+    ],
+    [
+      'overlap',
+      () =>
+        handMade(
+          {
+            a: { dtype: 'U8', shape: [4], data_offsets: [0, 4] },
+            b: { dtype: 'U8', shape: [4], data_offsets: [2, 6] },
+          },
+          Buffer.alloc(6),
+        ),
+      /tensors "a" \[0, 4\] and "b" \[2, 6\] overlap/,
+    ],
+    [
+      'a gap between tensors',
+      () =>
+        handMade(
+          {
+            a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] },
+            b: { dtype: 'U8', shape: [2], data_offsets: [4, 6] },
+          },
+          Buffer.alloc(6),
+        ),
+      /data area bytes \[2, 4\) belong to no tensor \(gap before "b"\)/,
+    ],
+    [
+      'trailing bytes',
+      () => handMade({ a: { dtype: 'U8', shape: [2], data_offsets: [0, 2] } }, Buffer.alloc(3)),
+      /tensors cover 2 bytes of the 3-byte data area/,
+    ],
+    [
+      'metadata value not a string',
+      () => handMade({ __metadata__: { n: 1 } }, Buffer.alloc(0)),
+      /"__metadata__" value for key "n" must be a string, got 1/,
+    ],
+    [
+      'metadata not an object',
+      () => handMade({ __metadata__: 'x' }, Buffer.alloc(0)),
+      /"__metadata__" must be an object of strings/,
+    ],
+    [
+      'unknown field',
+      () => handMade({ a: { dtype: 'U8', shape: [0], data_offsets: [0, 0], extra: 1 } }, Buffer.alloc(0)),
+      /unknown field "extra"/,
+    ],
     ['tensor entry not an object', () => handMade({ a: 3 }, Buffer.alloc(0)), /tensor "a" must be an object/],
-    ['offsets beyond 2^53', () => handMade({ a: { dtype: 'U8', shape: [0], data_offsets: [9007199254740993, 9007199254740993] } }, Buffer.alloc(0)), /data_offsets must be integers/],
+    [
+      'offsets beyond 2^53',
+      () =>
+        handMade(
+          // eslint-disable-next-line no-loss-of-precision -- deliberately past 2^53: the reader must refuse it
+          { a: { dtype: 'U8', shape: [0], data_offsets: [9007199254740993, 9007199254740993] } },
+          Buffer.alloc(0),
+        ),
+      /data_offsets must be integers/,
+    ],
   ];
   for (const [what, make, msg] of bad) {
     it(`rejects ${what} with E_FORMAT`, async () => {
-      const err = await SafetensorsFile.fromBuffer(make()).then(() => null, (e) => e);
+      const err = await SafetensorsFile.fromBuffer(make()).then(
+        () => null,
+        (e) => e,
+      );
       expect(err).toBeInstanceOf(SaltError);
       expect(err.code).toBe('E_FORMAT');
       expect(err.message).toMatch(msg);
@@ -150,7 +297,9 @@ describe('files written by the reference implementation (Python safetensors 0.8.
     const p = join(dir, 'same-as-reference.safetensors');
     const bits = Buffer.alloc(12);
     [0x3f80, 0xc000, 0x7f80, 0x0001, 0x7fc0, 0x8000].forEach((v, k) => bits.writeUInt16LE(v, 2 * k));
-    await writeSafetensors(p, [{ name: 'b', dtype: 'BF16', shape: [2, 3], data: bits }], { metadata: { format: 'pt' } });
+    await writeSafetensors(p, [{ name: 'b', dtype: 'BF16', shape: [2, 3], data: bits }], {
+      metadata: { format: 'pt' },
+    });
     expect(Buffer.compare(await readFile(p), await readFile(join(fixtures, 'reference-bf16.safetensors')))).toBe(0);
   });
 });
@@ -210,9 +359,9 @@ describe('writeSafetensors', () => {
     expect(await f.readFloat32('a')).toEqual(values);
     expect([...(await f.readBytes('b'))]).toEqual([1, 2, 3, 4]);
     await f.close();
-    await expect(writeSafetensors(join(dir, 'short.safetensors'), [{ name: 'a', dtype: 'F32', shape: [1001], data: gen }])).rejects.toThrow(
-      new SaltError('E_SHAPE', 'tensor "a": chunks gave 4000 bytes, shape [1001] in F32 needs 4004'),
-    );
+    await expect(
+      writeSafetensors(join(dir, 'short.safetensors'), [{ name: 'a', dtype: 'F32', shape: [1001], data: gen }]),
+    ).rejects.toThrow(new SaltError('E_SHAPE', 'tensor "a": chunks gave 4000 bytes, shape [1001] in F32 needs 4004'));
     // The failed write left nothing behind, not even its temporary file.
     expect((await readdir(dir)).filter((n) => n.includes('short'))).toEqual([]);
   });
@@ -228,13 +377,26 @@ describe('writeSafetensors', () => {
     } finally {
       await f.close();
     }
-    await expect(writeSafetensors(join(dir, 'e1'), [{ name: 'a', dtype: 'F32', shape: [2], data: new Float32Array(3) }])).rejects.toThrow(
-      new SaltError('E_SHAPE', 'tensor "a": shape [2] has 2 elements, data has 3'),
-    );
-    await expect(writeSafetensors(join(dir, 'e2'), [{ name: 'a', dtype: 'I32', shape: [1], data: new Float32Array(1) }])).rejects.toThrow(code('E_ARGUMENT'));
-    await expect(writeSafetensors(join(dir, 'e3'), [{ name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) }, { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) }])).rejects.toThrow(/used twice/);
-    await expect(writeSafetensors(join(dir, 'e4'), [{ name: '__metadata__', dtype: 'F32', shape: [1], data: new Float32Array(1) }])).rejects.toThrow(/reserved/);
-    await expect(writeSafetensors(join(dir, 'e5'), [{ name: 'a', dtype: 'F32', shape: [1], data: [1] as never }])).rejects.toThrow(code('E_TYPE'));
+    await expect(
+      writeSafetensors(join(dir, 'e1'), [{ name: 'a', dtype: 'F32', shape: [2], data: new Float32Array(3) }]),
+    ).rejects.toThrow(new SaltError('E_SHAPE', 'tensor "a": shape [2] has 2 elements, data has 3'));
+    await expect(
+      writeSafetensors(join(dir, 'e2'), [{ name: 'a', dtype: 'I32', shape: [1], data: new Float32Array(1) }]),
+    ).rejects.toThrow(code('E_ARGUMENT'));
+    await expect(
+      writeSafetensors(join(dir, 'e3'), [
+        { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) },
+        { name: 'a', dtype: 'F32', shape: [1], data: new Float32Array(1) },
+      ]),
+    ).rejects.toThrow(/used twice/);
+    await expect(
+      writeSafetensors(join(dir, 'e4'), [
+        { name: '__metadata__', dtype: 'F32', shape: [1], data: new Float32Array(1) },
+      ]),
+    ).rejects.toThrow(/reserved/);
+    await expect(
+      writeSafetensors(join(dir, 'e5'), [{ name: 'a', dtype: 'F32', shape: [1], data: [1] as never }]),
+    ).rejects.toThrow(code('E_TYPE'));
   });
 });
 
@@ -242,16 +404,24 @@ describe('prototype-named keys', () => {
   it('writes and reads a tensor named "__proto__" and a metadata key "__proto__"', async () => {
     const p = join(dir, 'proto.safetensors');
     const meta = JSON.parse('{"__proto__": "kept", "format": "pt"}') as Record<string, string>;
-    await writeSafetensors(p, [
-      { name: '__proto__', dtype: 'F32', shape: [2], data: Float32Array.of(1, 2) },
-      { name: 'b', dtype: 'F32', shape: [1], data: Float32Array.of(3) },
-    ], { metadata: meta });
+    await writeSafetensors(
+      p,
+      [
+        { name: '__proto__', dtype: 'F32', shape: [2], data: Float32Array.of(1, 2) },
+        { name: 'b', dtype: 'F32', shape: [1], data: Float32Array.of(3) },
+      ],
+      { metadata: meta },
+    );
     // Parse the header by hand (JSON.parse keeps "__proto__" as an own key).
     const buf = await readFile(p);
     const n = Number(buf.readBigUInt64LE(0));
     const hdr = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
     expect(Object.keys(hdr)).toEqual(['__metadata__', '__proto__', 'b']);
-    expect(Object.getOwnPropertyDescriptor(hdr, '__proto__')!.value).toEqual({ dtype: 'F32', shape: [2], data_offsets: [0, 8] });
+    expect(Object.getOwnPropertyDescriptor(hdr, '__proto__')!.value).toEqual({
+      dtype: 'F32',
+      shape: [2],
+      data_offsets: [0, 8],
+    });
     expect(Object.getOwnPropertyDescriptor(hdr.__metadata__, '__proto__')!.value).toBe('kept');
     const f = await SafetensorsFile.open(p);
     try {
@@ -296,7 +466,11 @@ describe('SafetensorsFile fuzzing (seeded)', () => {
           c: { dtype: 'I32', shape: [2], data_offsets: [48, 56] },
           s: { dtype: 'F16', shape: [], data_offsets: [56, 58] },
         },
-        Buffer.concat([Buffer.from(vals.buffer).subarray(0, 48), Buffer.from(vals.buffer).subarray(0, 8), Buffer.from([0, 0x3c])]),
+        Buffer.concat([
+          Buffer.from(vals.buffer).subarray(0, 48),
+          Buffer.from(vals.buffer).subarray(0, 8),
+          Buffer.from([0, 0x3c]),
+        ]),
         5,
       ),
     );
@@ -309,7 +483,8 @@ describe('SafetensorsFile fuzzing (seeded)', () => {
       let buf = Buffer.from(base);
       const hdrEnd = 8 + Number(base.readBigUInt64LE(0));
       const kind = ri(8);
-      if (kind === 0) buf[ri(hdrEnd)] = ri(256); // random byte anywhere in prefix+header
+      if (kind === 0)
+        buf[ri(hdrEnd)] = ri(256); // random byte anywhere in prefix+header
       else if (kind === 1) buf[8 + ri(hdrEnd - 8)] = specials[ri(12)].charCodeAt(0);
       else if (kind === 2) {
         // replace a digit run in the header with a random number
@@ -324,11 +499,17 @@ describe('SafetensorsFile fuzzing (seeded)', () => {
           p.writeBigUInt64LE(BigInt(j.length));
           buf = Buffer.concat([p, j, base.subarray(hdrEnd)]);
         }
-      } else if (kind === 3) buf = buf.subarray(0, ri(buf.length)); // truncation
-      else if (kind === 4) buf = Buffer.concat([buf, Buffer.alloc(1 + ri(40), ri(256))]); // extension
-      else if (kind === 5) buf.writeUInt32LE((buf.readUInt32LE(0) + ri(33) - 16) >>> 0, 0); // shifted length
+      } else if (kind === 3)
+        buf = buf.subarray(0, ri(buf.length)); // truncation
+      else if (kind === 4)
+        buf = Buffer.concat([buf, Buffer.alloc(1 + ri(40), ri(256))]); // extension
+      else if (kind === 5)
+        buf.writeUInt32LE((buf.readUInt32LE(0) + ri(33) - 16) >>> 0, 0); // shifted length
       else if (kind === 6) {
-        const t = buf.subarray(8, hdrEnd).toString('latin1').replace(/"(F32|F16|BF16|I32)"/, `"${['F32', 'F16', 'BF16', 'I64', 'U8', 'X'][ri(6)]}"`);
+        const t = buf
+          .subarray(8, hdrEnd)
+          .toString('latin1')
+          .replace(/"(F32|F16|BF16|I32)"/, `"${['F32', 'F16', 'BF16', 'I64', 'U8', 'X'][ri(6)]}"`);
         buf = Buffer.concat([buf.subarray(0, 8), Buffer.from(t, 'latin1'), buf.subarray(hdrEnd)]);
       } else {
         for (let k = 0; k < 4; k++) buf[ri(buf.length)] = ri(256);
@@ -351,7 +532,8 @@ describe('SafetensorsFile fuzzing (seeded)', () => {
         if (Buffer.compare(bytes, buf.subarray(r.start, r.end)) !== 0) throw new Error(`wrong bytes for ${name}`);
         if (r.dtype === 'F32') {
           const v = await f.readFloat32(name);
-          for (let i = 0; i < v.length; i++) if (!Object.is(v[i], buf.readFloatLE(r.start + 4 * i))) throw new Error('bad F32 value');
+          for (let i = 0; i < v.length; i++)
+            if (!Object.is(v[i], buf.readFloatLE(r.start + 4 * i))) throw new Error('bad F32 value');
         } else if (r.dtype === 'BF16' || r.dtype === 'F16') {
           await f.readFloat32(name);
         } else {
@@ -371,7 +553,10 @@ describe('SafetensorsFile fuzzing (seeded)', () => {
     let ok = 0;
     for (let cut = 0; cut <= buf.length + 8; cut++) {
       const p = join(dir, `cut-${cut}.safetensors`);
-      await writeFile(p, cut <= buf.length ? buf.subarray(0, cut) : Buffer.concat([buf, Buffer.alloc(cut - buf.length)]));
+      await writeFile(
+        p,
+        cut <= buf.length ? buf.subarray(0, cut) : Buffer.concat([buf, Buffer.alloc(cut - buf.length)]),
+      );
       const r = await SafetensorsFile.open(p).then(
         async (f) => {
           const v = await f.readFloat32('w');

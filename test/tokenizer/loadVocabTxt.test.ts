@@ -1,10 +1,18 @@
-import { describe, expect, it, beforeAll } from 'vitest';
 import { mkdtemp, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
 import { Tokenizer, WordPiece, wordPieceDecoder } from 'tokenizers';
-import { loadGgufVocabulary, loadVocabTxt, loadWordList, loadVocabulary, type Vocabulary } from '../../lib/tokenizer/index.js';
+import { beforeAll, describe, expect, it } from 'vitest';
+
 import { SaltError } from '../../lib/errors.js';
+import {
+  loadGgufVocabulary,
+  loadVocabTxt,
+  loadVocabulary,
+  loadWordList,
+  type Vocabulary,
+} from '../../lib/tokenizer/index.js';
 import { llamaCppModels } from './realData.js';
 
 let dir: string;
@@ -25,7 +33,12 @@ describe('loadVocabTxt', () => {
     const v = await loadVocabTxt(vocabTxt);
     expect(v.size).toBe(30522);
     for (let i = 0; i < v.size; i++) {
-      if (v.kinds[i] !== gguf.kinds[i] || v.wordStarts[i] !== gguf.wordStarts[i] || Buffer.compare(v.bytesOf(i), gguf.bytesOf(i)) !== 0) throw new Error(`id ${i} differs`);
+      if (
+        v.kinds[i] !== gguf.kinds[i] ||
+        v.wordStarts[i] !== gguf.wordStarts[i] ||
+        Buffer.compare(v.bytesOf(i), gguf.bytesOf(i)) !== 0
+      )
+        throw new Error(`id ${i} differs`);
     }
     expect(Object.fromEntries(v.roles)).toEqual(Object.fromEntries(gguf.roles));
     expect(Object.fromEntries(v.roles)).toEqual({ pad: 0, unk: 100, cls: 101, sep: 102, mask: 103 });
@@ -55,7 +68,8 @@ describe('loadVocabTxt', () => {
         expected = 'a' + v.pieces[i];
         unused++;
       }
-      if (mine !== expected && bad.length < 5) bad.push(`${i} ${v.pieces[i]}: ${JSON.stringify(mine)} vs expected ${JSON.stringify(expected)}`);
+      if (mine !== expected && bad.length < 5)
+        bad.push(`${i} ${v.pieces[i]}: ${JSON.stringify(mine)} vs expected ${JSON.stringify(expected)}`);
       compared++;
     }
     expect(bad).toEqual([]);
@@ -67,10 +81,16 @@ describe('loadVocabTxt', () => {
     const empty = join(dir, 'empty.txt');
     await writeFile(empty, '');
     await expect(loadVocabTxt(empty)).rejects.toThrow(SaltError);
-    await expect(loadVocabTxt(empty)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('empty') });
+    await expect(loadVocabTxt(empty)).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringContaining('empty'),
+    });
     const dup = join(dir, 'dup.txt');
     await writeFile(dup, '[PAD]\nthe\n##s\nthe\n');
-    await expect(loadVocabTxt(dup)).rejects.toMatchObject({ code: 'E_FORMAT', message: expect.stringContaining('duplicate token "the" on lines 2 and 4') });
+    await expect(loadVocabTxt(dup)).rejects.toMatchObject({
+      code: 'E_FORMAT',
+      message: expect.stringContaining('duplicate token "the" on lines 2 and 4'),
+    });
     await expect(loadVocabTxt(join(dir, 'none.txt'))).rejects.toMatchObject({ code: 'E_NOT_FOUND' });
   });
 });

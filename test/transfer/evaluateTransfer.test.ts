@@ -1,12 +1,19 @@
 // evaluateTransfer: metrics checked against brute-force float64 computations on small cases, the
 // held-out protocol, and the real pair of docs/data.md (USE-lite source, GloVe target and aux space).
 import { describe, expect, it } from 'vitest';
-import { SaltError, SaltRangeError } from '../../lib/errors.js';
+
 import { loadGloveWink, loadUseLite } from '../../lib/data/sources.js';
+import { SaltError, SaltRangeError } from '../../lib/errors.js';
 import { alignVocabularies } from '../../lib/tokenizer/align.js';
 import { piecesVocabulary, useLiteVocabulary, wordListVocabulary } from '../../lib/tokenizer/plainVocabularies.js';
 import { segmentWithVocabulary } from '../../lib/tokenizer/segment.js';
-import { TRANSFER_METHODS, evaluateTransfer, formatEvaluation, trueRowRanks, type EvaluationResult } from '../../lib/transfer/index.js';
+import {
+  evaluateTransfer,
+  type EvaluationResult,
+  formatEvaluation,
+  TRANSFER_METHODS,
+  trueRowRanks,
+} from '../../lib/transfer/index.js';
 import { cosineRow, randomMatrix, rng } from '../helpers/reference.js';
 
 type M = { data: Float32Array; rows: number; cols: number };
@@ -58,13 +65,15 @@ describe('evaluateTransfer on synthetic data', () => {
       expect(new Set(s.heldOutIds).size).toBe(16);
       expect(s.anchors).toBe(44);
       expect(s.excluded).toBe(0);
-      let cos = 0, rel = 0;
+      let cos = 0,
+        rel = 0;
       const ranks: number[] = [];
       for (const t of s.heldOutIds) {
         expect(t).toBeLessThan(60);
         const y = c.source.data.subarray(t * hs, (t + 1) * hs);
         cos += cosineRow(mean, 0, y, 1, hs)[0]!;
-        let d2 = 0, y2 = 0;
+        let d2 = 0,
+          y2 = 0;
         for (let j = 0; j < hs; j++) {
           d2 += (mean[j]! - y[j]!) ** 2;
           y2 += y[j]! ** 2;
@@ -79,7 +88,10 @@ describe('evaluateTransfer on synthetic data', () => {
       const sorted = [...ranks].sort((a, b) => a - b);
       expect(m.medianRank).toBe((sorted[7]! + sorted[8]!) / 2);
     }
-    expect(res.mean.mean!.meanCosine).toBeCloseTo((res.seeds[0]!.methods.mean!.meanCosine + res.seeds[1]!.methods.mean!.meanCosine) / 2, 12);
+    expect(res.mean.mean!.meanCosine).toBeCloseTo(
+      (res.seeds[0]!.methods.mean!.meanCosine + res.seeds[1]!.methods.mean!.meanCosine) / 2,
+      12,
+    );
     // seeds give different, reproducible splits
     expect(Array.from(res.seeds[0]!.heldOutIds)).not.toEqual(Array.from(res.seeds[1]!.heldOutIds));
     const again = await evaluateTransfer({ ...c, methods: ['mean'], holdout: 16, seeds: [4], backend: 'cpu' });
@@ -88,7 +100,13 @@ describe('evaluateTransfer on synthetic data', () => {
 
   it('an exact affine relation is recovered by global-linear (cosine 1, rank 1) but not by random', async () => {
     const c = linearCase(2, 200, 10, 5, 8, 400);
-    const res = await evaluateTransfer({ ...c, methods: [{ method: 'global-linear', lambda: 0 }, 'random', { method: 'salt', lambda: 3, label: 'salt-3' }], holdout: 0.25, seeds: [0], backend: 'cpu' });
+    const res = await evaluateTransfer({
+      ...c,
+      methods: [{ method: 'global-linear', lambda: 0 }, 'random', { method: 'salt', lambda: 3, label: 'salt-3' }],
+      holdout: 0.25,
+      seeds: [0],
+      backend: 'cpu',
+    });
     expect(res.labels).toEqual(['global-linear', 'random', 'salt-3']);
     expect(res.seeds[0]!.heldOut).toBe(50);
     const g = res.mean['global-linear']!;
@@ -98,7 +116,14 @@ describe('evaluateTransfer on synthetic data', () => {
     expect(res.mean.random!.meanCosine).toBeLessThan(0.3);
     expect(res.seeds[0]!.methods['salt-3']!.lambda).toBe(3);
     expect(formatEvaluation(res).split('\n')).toHaveLength(5);
-    const noRanks = await evaluateTransfer({ ...c, methods: [{ method: 'global-linear', lambda: 0 }], holdout: 0.25, seeds: [0], ranks: false, backend: 'cpu' });
+    const noRanks = await evaluateTransfer({
+      ...c,
+      methods: [{ method: 'global-linear', lambda: 0 }],
+      holdout: 0.25,
+      seeds: [0],
+      ranks: false,
+      backend: 'cpu',
+    });
     expect(noRanks.mean['global-linear']!.meanRank).toBeNaN();
     expect(noRanks.mean['global-linear']!.meanCosine).toBe(g.meanCosine);
   });
@@ -110,7 +135,15 @@ describe('evaluateTransfer on synthetic data', () => {
     const target = randomMatrix(rng(4), Vt, 4);
     const sourceIdOfTarget = new Int32Array(Vt).fill(-1);
     for (let t = 0; t < 80; t++) sourceIdOfTarget[t] = t % 40;
-    const res = await evaluateTransfer({ source: c.source, target, alignment: { sourceIdOfTarget }, methods: ['focus'], holdout: 10, seeds: [0, 1], backend: 'cpu' });
+    const res = await evaluateTransfer({
+      source: c.source,
+      target,
+      alignment: { sourceIdOfTarget },
+      methods: ['focus'],
+      holdout: 10,
+      seeds: [0, 1],
+      backend: 'cpu',
+    });
     for (const s of res.seeds) {
       const twinsHeld = new Set(Array.from(s.heldOutIds, (t) => t % 40));
       // each held source row has two tokens; the ones not held out are excluded
@@ -127,22 +160,47 @@ describe('evaluateTransfer on synthetic data', () => {
     const pred = randomMatrix(r, 40, 7);
     const want = Int32Array.from({ length: 40 }, (_, i) => (i * 37) % 700);
     const ranks = await trueRowRanks(pred, source, want, { backend: 'cpu' });
-    for (let i = 0; i < 40; i++) expect(ranks[i]).toBe(bruteRank(pred.data.subarray(i * 7, i * 7 + 7), source, want[i]!));
+    for (let i = 0; i < 40; i++)
+      expect(ranks[i]).toBe(bruteRank(pred.data.subarray(i * 7, i * 7 + 7), source, want[i]!));
   });
 
   it('rejects a bad holdout with messages naming it', async () => {
     const c = linearCase(6, 30, 5, 4, 6, 40);
-    await expect(evaluateTransfer({ ...c, holdout: 1.5 })).rejects.toThrow(new SaltRangeError('holdout must be a fraction in (0, 1) or an integer count >= 1, received 1.5'));
-    await expect(evaluateTransfer({ ...c, holdout: 30 })).rejects.toThrow(
-      new SaltError('E_ARGUMENT', 'holdout 30 selects 30 of the 30 shared tokens usable as anchors; at least 1 must be held out and at least 1 must remain'),
+    await expect(evaluateTransfer({ ...c, holdout: 1.5 })).rejects.toThrow(
+      new SaltRangeError('holdout must be a fraction in (0, 1) or an integer count >= 1, received 1.5'),
     );
-    await expect(evaluateTransfer({ ...c, methods: ['salt', 'salt'] })).rejects.toThrow(new SaltRangeError('methods must have distinct labels; "salt" appears twice (give a label)'));
+    await expect(evaluateTransfer({ ...c, holdout: 30 })).rejects.toThrow(
+      new SaltError(
+        'E_ARGUMENT',
+        'holdout 30 selects 30 of the 30 shared tokens usable as anchors; at least 1 must be held out and at least 1 must remain',
+      ),
+    );
+    await expect(evaluateTransfer({ ...c, methods: ['salt', 'salt'] })).rejects.toThrow(
+      new SaltRangeError('methods must have distinct labels; "salt" appears twice (give a label)'),
+    );
   });
 });
 
 describe('evaluateTransfer: fvt', () => {
   const W = '\u2581';
-  const srcPieces = [`${W}a`, `${W}b`, `${W}c`, `${W}d`, 'a', 'b', 'c', 'd', `${W}ab`, `${W}abc`, `${W}bad`, `${W}cab`, `${W}dab`, 'ab', 'cd', 'ba'];
+  const srcPieces = [
+    `${W}a`,
+    `${W}b`,
+    `${W}c`,
+    `${W}d`,
+    'a',
+    'b',
+    'c',
+    'd',
+    `${W}ab`,
+    `${W}abc`,
+    `${W}bad`,
+    `${W}cab`,
+    `${W}dab`,
+    'ab',
+    'cd',
+    'ba',
+  ];
   const tgtPieces = [`${W}ab`, `${W}abc`, `${W}bad`, `${W}cab`, `${W}dab`, `${W}abcd`, `${W}dcba`];
   const sv = piecesVocabulary(srcPieces, { convention: 'sentencepiece' });
   const tv = piecesVocabulary(tgtPieces, { convention: 'sentencepiece' });
@@ -154,10 +212,27 @@ describe('evaluateTransfer: fvt', () => {
   it('held-out shared tokens are segmented without their own source token; scores equal a float64 computation', async () => {
     expect(Array.from(alignment.sourceIdOfTarget)).toEqual([8, 9, 10, 11, 12, -1, -1]);
     const segmentation = segmentWithVocabulary(sv, tv, { exclude: alignment.sourceIdOfTarget });
-    const lists = Array.from({ length: tv.size }, (_, t) => Array.from(segmentation.indices.subarray(segmentation.offsets[t], segmentation.offsets[t + 1])));
+    const lists = Array.from({ length: tv.size }, (_, t) =>
+      Array.from(segmentation.indices.subarray(segmentation.offsets[t], segmentation.offsets[t + 1])),
+    );
     // by hand: "▁ab" -> ▁a b (not itself), "▁abc" -> ▁ab c, "▁bad" -> ▁b a d, "▁cab" -> ▁c ab, "▁dab" -> ▁d ab
-    expect(lists.slice(0, 5)).toEqual([[0, 5], [8, 6], [1, 4, 7], [2, 13], [3, 13]]);
-    const res = await evaluateTransfer({ source, target, alignment, segmentation, methods: ['fvt'], holdout: 3, seeds: [0, 5], backend: 'cpu' });
+    expect(lists.slice(0, 5)).toEqual([
+      [0, 5],
+      [8, 6],
+      [1, 4, 7],
+      [2, 13],
+      [3, 13],
+    ]);
+    const res = await evaluateTransfer({
+      source,
+      target,
+      alignment,
+      segmentation,
+      methods: ['fvt'],
+      holdout: 3,
+      seeds: [0, 5],
+      backend: 'cpu',
+    });
     let sum = 0;
     for (const s of res.seeds) {
       expect(s.heldOut).toBe(3);
@@ -181,16 +256,49 @@ describe('evaluateTransfer: fvt', () => {
 
   it('rejects a segmentation that lets a shared token be itself; fvt is in the default list only with a segmentation', async () => {
     const selfish = segmentWithVocabulary(sv, tv);
-    await expect(evaluateTransfer({ source, target, alignment, segmentation: selfish, methods: ['fvt'], holdout: 2, seeds: [0], backend: 'cpu' })).rejects.toMatchObject({
+    await expect(
+      evaluateTransfer({
+        source,
+        target,
+        alignment,
+        segmentation: selfish,
+        methods: ['fvt'],
+        holdout: 2,
+        seeds: [0],
+        backend: 'cpu',
+      }),
+    ).rejects.toMatchObject({
       code: 'E_ARGUMENT',
       message: expect.stringContaining('segmentation of shared target token 0 contains its own source id 8'),
     });
-    await expect(evaluateTransfer({ source, target, alignment, methods: ['fvt'], holdout: 2, seeds: [0], backend: 'cpu' })).rejects.toMatchObject({ code: 'E_ARGUMENT', message: expect.stringContaining('method "fvt" needs segmentation') });
+    await expect(
+      evaluateTransfer({ source, target, alignment, methods: ['fvt'], holdout: 2, seeds: [0], backend: 'cpu' }),
+    ).rejects.toMatchObject({
+      code: 'E_ARGUMENT',
+      message: expect.stringContaining('method "fvt" needs segmentation'),
+    });
     const segmentation = segmentWithVocabulary(sv, tv, { exclude: alignment.sourceIdOfTarget });
-    const withSeg = await evaluateTransfer({ source, target, alignment, segmentation, holdout: 2, seeds: [0], ranks: false, backend: 'cpu' });
+    const withSeg = await evaluateTransfer({
+      source,
+      target,
+      alignment,
+      segmentation,
+      holdout: 2,
+      seeds: [0],
+      ranks: false,
+      backend: 'cpu',
+    });
     expect(withSeg.labels).toEqual([...TRANSFER_METHODS]);
     expect(withSeg.labels).toContain('fvt');
-    const without = await evaluateTransfer({ source, target, alignment, holdout: 2, seeds: [0], ranks: false, backend: 'cpu' });
+    const without = await evaluateTransfer({
+      source,
+      target,
+      alignment,
+      holdout: 2,
+      seeds: [0],
+      ranks: false,
+      backend: 'cpu',
+    });
     expect(without.labels).toEqual(TRANSFER_METHODS.filter((m) => m !== 'fvt'));
   });
 });
@@ -219,9 +327,8 @@ describe('evaluateTransfer on the real pair (USE-lite -> GloVe 6B 100d)', () => 
     expect(pair.source.rows).toBe(8000);
     expect(pair.target.rows).toBe(341_479);
     expect(pair.alignment.report.matched).toBe(4917);
-    let res: EvaluationResult | undefined;
     const { vocabularies: _v, ...arrays } = pair;
-    res = await evaluateTransfer({ ...arrays, holdout: 1000, seeds: [0, 1, 2] });
+    const res: EvaluationResult = await evaluateTransfer({ ...arrays, holdout: 1000, seeds: [0, 1, 2] });
     console.log(formatEvaluation(res));
     const m = res.mean;
     for (const s of res.seeds) {
@@ -257,12 +364,22 @@ describe('evaluateTransfer on the real pair (USE-lite -> GloVe 6B 100d)', () => 
     const pair = await realPair();
     const { source: uv, target: gv } = pair.vocabularies;
     const segmentation = segmentWithVocabulary(uv, gv, { exclude: pair.alignment.sourceIdOfTarget });
-    const res = await evaluateTransfer({ source: pair.source, target: pair.target, alignment: pair.alignment, segmentation, methods: ['fvt'], holdout: 1000, seeds: [0, 1, 2] });
+    const res = await evaluateTransfer({
+      source: pair.source,
+      target: pair.target,
+      alignment: pair.alignment,
+      segmentation,
+      methods: ['fvt'],
+      holdout: 1000,
+      seeds: [0, 1, 2],
+    });
     console.log(formatEvaluation(res));
     for (const s of res.seeds) {
       expect(s.heldOut).toBe(1000);
       const rep = s.methods.fvt!.report;
-      console.log(`seed ${s.seed}: solved ${rep.counts.solved}, fallback ${rep.counts.fallback}, pieces ${JSON.stringify(rep.pieces)}`);
+      console.log(
+        `seed ${s.seed}: solved ${rep.counts.solved}, fallback ${rep.counts.fallback}, pieces ${JSON.stringify(rep.pieces)}`,
+      );
       expect(rep.counts.solved + rep.counts.fallback).toBe(1000);
       // docs/transfer.md: every held-out word was segmented, into at most 7 pieces.
       expect(rep.counts.fallback).toBe(0);

@@ -2,10 +2,24 @@
 // test/helpers/reference.ts (brute-force cosine, bisection sparsemax, Jacobi-SVD pinv, Gaussian-
 // elimination ridge) and from plain loops here, never from the engine.
 import { describe, expect, it } from 'vitest';
+
 import { SaltError, SaltRangeError, SaltTypeError } from '../../lib/errors.js';
 import { MATCH_CATEGORIES } from '../../lib/tokenizer/align.js';
-import { PROVENANCE, TRANSFER_METHODS, transferEmbeddings, type TransferArgs, type TransferMethod } from '../../lib/transfer/index.js';
-import { cosineRow, pinvCoefficients, randomMatrix, ridgeCoefficients, rng, sparsemaxReference } from '../helpers/reference.js';
+import {
+  PROVENANCE,
+  TRANSFER_METHODS,
+  type TransferArgs,
+  transferEmbeddings,
+  type TransferMethod,
+} from '../../lib/transfer/index.js';
+import {
+  cosineRow,
+  pinvCoefficients,
+  randomMatrix,
+  ridgeCoefficients,
+  rng,
+  sparsemaxReference,
+} from '../helpers/reference.js';
 
 type M = { data: Float32Array; rows: number; cols: number };
 const row = (m: M, i: number): number[] => Array.from(m.data.subarray(i * m.cols, (i + 1) * m.cols));
@@ -17,9 +31,27 @@ const code = (p: string) => PROVENANCE.indexOf(p as never);
  * target nShared a special token matched by role, then nNew new tokens with aux vectors and nAbsent
  * new tokens without.
  */
-function tinyCase(seed: number, o: { Vs?: number; hs?: number; ht?: number; ha?: number; nShared?: number; nNew?: number; nAbsent?: number; head?: number } = {}) {
+function tinyCase(
+  seed: number,
+  o: {
+    Vs?: number;
+    hs?: number;
+    ht?: number;
+    ha?: number;
+    nShared?: number;
+    nNew?: number;
+    nAbsent?: number;
+    head?: number;
+  } = {},
+) {
   const r = rng(seed);
-  const Vs = o.Vs ?? 20, hs = o.hs ?? 6, ht = o.ht ?? 8, ha = o.ha ?? 5, nShared = o.nShared ?? 10, nNew = o.nNew ?? 12, nAbsent = o.nAbsent ?? 2;
+  const Vs = o.Vs ?? 20,
+    hs = o.hs ?? 6,
+    ht = o.ht ?? 8,
+    ha = o.ha ?? 5,
+    nShared = o.nShared ?? 10,
+    nNew = o.nNew ?? 12,
+    nAbsent = o.nAbsent ?? 2;
   const Vt = nShared + 1 + nNew + nAbsent;
   const source = randomMatrix(r, Vs, hs);
   const target = randomMatrix(r, Vt, ht);
@@ -38,10 +70,33 @@ function tinyCase(seed: number, o: { Vs?: number; hs?: number; ht?: number; ha?:
     aux.data.fill(Number.NaN, t * ha, (t + 1) * ha); // absent rows are never read
   }
   const sourceHead = o.head ? randomMatrix(r, Vs, o.head) : undefined;
-  return { source, target, aux, auxPresent, sourceHead, alignment: { sourceIdOfTarget, category }, Vs, Vt, hs, ht, ha, nShared, nNew, nAbsent };
+  return {
+    source,
+    target,
+    aux,
+    auxPresent,
+    sourceHead,
+    alignment: { sourceIdOfTarget, category },
+    Vs,
+    Vt,
+    hs,
+    ht,
+    ha,
+    nShared,
+    nNew,
+    nAbsent,
+  };
 }
 type Tiny = ReturnType<typeof tinyCase>;
-const argsOf = (c: Tiny): TransferArgs => ({ source: c.source, target: c.target, aux: c.aux, auxPresent: c.auxPresent, sourceHead: c.sourceHead, alignment: c.alignment, backend: 'cpu' });
+const argsOf = (c: Tiny): TransferArgs => ({
+  source: c.source,
+  target: c.target,
+  aux: c.aux,
+  auxPresent: c.auxPresent,
+  sourceHead: c.sourceHead,
+  alignment: c.alignment,
+  backend: 'cpu',
+});
 
 /** A segmentation (CSR) from per-target lists. */
 function csr(lists: number[][]): { offsets: Int32Array; indices: Int32Array } {
@@ -63,11 +118,21 @@ function tinySegmentation(c: Tiny): number[][] {
 }
 
 /** Float64 reference of the neighbour list of new token t: top-K anchors by aux cosine, sparsemax or top-k. */
-function referenceNeighbours(c: Tiny, t: number, K: number, selection: 'sparsemax' | number, weighting: 'selection' | 'softmax' = 'selection', temperature = 0.1) {
+function referenceNeighbours(
+  c: Tiny,
+  t: number,
+  K: number,
+  selection: 'sparsemax' | number,
+  weighting: 'selection' | 'softmax' = 'selection',
+  temperature = 0.1,
+) {
   const anchors = Array.from({ length: c.nShared }, (_, i) => i); // anchors = shared non-special targets, in target order
   const anchorAux = new Float32Array(anchors.flatMap((a) => row(c.aux, a)));
   const cos = cosineRow(c.aux.data, t, anchorAux, anchors.length, c.ha);
-  const order = anchors.map((_, i) => i).sort((a, b) => cos[b]! - cos[a]! || a - b).slice(0, Math.min(K, anchors.length));
+  const order = anchors
+    .map((_, i) => i)
+    .sort((a, b) => cos[b]! - cos[a]! || a - b)
+    .slice(0, Math.min(K, anchors.length));
   const scores = order.map((i) => cos[i]!);
   let w: number[];
   let sel: number[];
@@ -97,16 +162,20 @@ function combine(c: number[], rows: number[][]): number[] {
 }
 
 function expectClose(actual: Float32Array | number[], expected: number[], tol: number, what: string): void {
-  let maxErr = 0, scale = 0;
+  let maxErr = 0,
+    scale = 0;
   expected.forEach((e, i) => {
     maxErr = Math.max(maxErr, Math.abs(actual[i]! - e));
     scale = Math.max(scale, Math.abs(e));
   });
-  if (!(maxErr <= tol * Math.max(1, scale)) || actual.length !== expected.length) throw new Error(`${what}: max error ${maxErr} > ${tol} (scale ${scale})\nactual   ${Array.from(actual).join(' ')}\nexpected ${expected.join(' ')}`);
+  if (!(maxErr <= tol * Math.max(1, scale)) || actual.length !== expected.length)
+    throw new Error(
+      `${what}: max error ${maxErr} > ${tol} (scale ${scale})\nactual   ${Array.from(actual).join(' ')}\nexpected ${expected.join(' ')}`,
+    );
 }
 
 describe('transferEmbeddings: fvt', () => {
-  it('each segmented new row (and head row) is the float64 mean of its pieces\' source rows; empty lists get fallback rows', async () => {
+  it("each segmented new row (and head row) is the float64 mean of its pieces' source rows; empty lists get fallback rows", async () => {
     const c = tinyCase(7, { head: 4, nAbsent: 0 });
     const lists = tinySegmentation(c);
     lists[c.nShared + 2] = []; // a new token with an aux vector but no pieces: fallback
@@ -116,7 +185,9 @@ describe('transferEmbeddings: fvt', () => {
       for (const id of ids) for (let j = 0; j < m.cols; j++) out[j]! += m.data[id * m.cols + j]! / ids.length;
       return out;
     };
-    let pieces = 0, max = 0, solved = 0;
+    let pieces = 0,
+      max = 0,
+      solved = 0;
     for (let t = c.nShared + 1; t < c.Vt; t++) {
       if (lists[t]!.length === 0) {
         expect(res.provenance[t]).toBe(code('fallback'));
@@ -135,53 +206,102 @@ describe('transferEmbeddings: fvt', () => {
     // the fallback row is the engine's seeded N(mean, std) row: the same as the random method's row for that token
     const rnd = await transferEmbeddings({ ...argsOf(c), method: 'random' });
     const f = c.nShared + 2;
-    expect(bytes(res.embeddings.subarray(f * c.hs, (f + 1) * c.hs)).equals(bytes(rnd.embeddings.subarray(f * c.hs, (f + 1) * c.hs)))).toBe(true);
+    expect(
+      bytes(res.embeddings.subarray(f * c.hs, (f + 1) * c.hs)).equals(
+        bytes(rnd.embeddings.subarray(f * c.hs, (f + 1) * c.hs)),
+      ),
+    ).toBe(true);
   });
 
   it('needs no anchors and ignores the aux space', async () => {
     const c = tinyCase(8, { nAbsent: 0 });
     const noShared = { sourceIdOfTarget: new Int32Array(c.Vt).fill(-1) };
     const lists = Array.from({ length: c.Vt }, (_, t) => [t % c.Vs, (t + 1) % c.Vs]);
-    const res = await transferEmbeddings({ source: c.source, target: c.target, alignment: noShared, method: 'fvt', segmentation: csr(lists), backend: 'cpu' });
+    const res = await transferEmbeddings({
+      source: c.source,
+      target: c.target,
+      alignment: noShared,
+      method: 'fvt',
+      segmentation: csr(lists),
+      backend: 'cpu',
+    });
     expect(res.report.anchors).toBe(0);
     expect(res.report.counts.solved).toBe(c.Vt);
     const t = 5;
-    const expected = Array.from({ length: c.hs }, (_, j) => (c.source.data[(t % c.Vs) * c.hs + j]! + c.source.data[((t + 1) % c.Vs) * c.hs + j]!) / 2);
+    const expected = Array.from(
+      { length: c.hs },
+      (_, j) => (c.source.data[(t % c.Vs) * c.hs + j]! + c.source.data[((t + 1) % c.Vs) * c.hs + j]!) / 2,
+    );
     expectClose(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs), expected, 1e-6, 'token 5');
   });
 
   it('rejects a missing, malformed or out-of-range segmentation, and segmentation for other methods', async () => {
     const c = tinyCase(9);
     const a = argsOf(c);
-    await expect(transferEmbeddings({ ...a, method: 'fvt' })).rejects.toMatchObject({ name: 'SaltError', code: 'E_ARGUMENT', message: expect.stringContaining('method "fvt" needs segmentation') });
+    await expect(transferEmbeddings({ ...a, method: 'fvt' })).rejects.toMatchObject({
+      name: 'SaltError',
+      code: 'E_ARGUMENT',
+      message: expect.stringContaining('method "fvt" needs segmentation'),
+    });
     const seg = csr(tinySegmentation(c));
-    await expect(transferEmbeddings({ ...a, method: 'salt', segmentation: seg })).rejects.toMatchObject({ name: 'SaltRangeError', code: 'E_ARGUMENT', message: expect.stringContaining('segmentation does not apply to method "salt" (it applies to "fvt")') });
-    await expect(transferEmbeddings({ ...a, method: 'fvt', segmentation: { offsets: seg.offsets.subarray(1), indices: seg.indices } })).rejects.toMatchObject({ code: 'E_SHAPE' });
+    await expect(transferEmbeddings({ ...a, method: 'salt', segmentation: seg })).rejects.toMatchObject({
+      name: 'SaltRangeError',
+      code: 'E_ARGUMENT',
+      message: expect.stringContaining('segmentation does not apply to method "salt" (it applies to "fvt")'),
+    });
+    await expect(
+      transferEmbeddings({
+        ...a,
+        method: 'fvt',
+        segmentation: { offsets: seg.offsets.subarray(1), indices: seg.indices },
+      }),
+    ).rejects.toMatchObject({ code: 'E_SHAPE' });
     const bad = { offsets: seg.offsets, indices: Int32Array.from(seg.indices) };
     bad.indices[2] = c.Vs;
-    await expect(transferEmbeddings({ ...a, method: 'fvt', segmentation: bad })).rejects.toThrow(new SaltRangeError(`segmentation.indices[2] must be a source row in [0, ${c.Vs}), received ${c.Vs}`));
+    await expect(transferEmbeddings({ ...a, method: 'fvt', segmentation: bad })).rejects.toThrow(
+      new SaltRangeError(`segmentation.indices[2] must be a source row in [0, ${c.Vs}), received ${c.Vs}`),
+    );
   });
 });
 
 describe('transferEmbeddings: copying, provenance, report', () => {
   it.each(TRANSFER_METHODS)('%s copies shared rows bit-exactly and labels every row', async (method) => {
     const c = tinyCase(1, { head: 3 });
-    const res = await transferEmbeddings({ ...argsOf(c), method, ...(method === 'fvt' ? { segmentation: csr(tinySegmentation(c)) } : {}) });
+    const res = await transferEmbeddings({
+      ...argsOf(c),
+      method,
+      ...(method === 'fvt' ? { segmentation: csr(tinySegmentation(c)) } : {}),
+    });
     expect(res.embeddings.length).toBe(c.Vt * c.hs);
     expect(res.head!.length).toBe(c.Vt * 3);
     for (let t = 0; t <= c.nShared; t++) {
       const s = c.alignment.sourceIdOfTarget[t]!;
-      expect(bytes(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs)).equals(bytes(c.source.data.subarray(s * c.hs, (s + 1) * c.hs)))).toBe(true);
-      expect(bytes(res.head!.subarray(t * 3, (t + 1) * 3)).equals(bytes(c.sourceHead!.data.subarray(s * 3, (s + 1) * 3)))).toBe(true);
+      expect(
+        bytes(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs)).equals(
+          bytes(c.source.data.subarray(s * c.hs, (s + 1) * c.hs)),
+        ),
+      ).toBe(true);
+      expect(
+        bytes(res.head!.subarray(t * 3, (t + 1) * 3)).equals(bytes(c.sourceHead!.data.subarray(s * 3, (s + 1) * 3))),
+      ).toBe(true);
     }
-    const expected = [...new Array(c.nShared).fill(code('copied')), code('special'), ...new Array(c.nNew).fill(code('solved'))];
+    const expected = [
+      ...new Array(c.nShared).fill(code('copied')),
+      code('special'),
+      ...new Array(c.nNew).fill(code('solved')),
+    ];
     // mean / random do not use the aux space, so tokens without an aux vector are 'solved' there too;
     // for fvt those tokens have no pieces (tinySegmentation), hence 'fallback'
     const absent = method === 'mean' || method === 'random' ? 'solved' : 'fallback';
     expected.push(...new Array(c.nAbsent).fill(code(absent)));
     expect(Array.from(res.provenance)).toEqual(expected);
     const nAbsentSolved = absent === 'solved' ? c.nAbsent : 0;
-    expect(res.report.counts).toEqual({ copied: c.nShared, special: 1, solved: c.nNew + nAbsentSolved, fallback: c.nAbsent - nAbsentSolved });
+    expect(res.report.counts).toEqual({
+      copied: c.nShared,
+      special: 1,
+      solved: c.nNew + nAbsentSolved,
+      fallback: c.nAbsent - nAbsentSolved,
+    });
     expect(res.report.anchors).toBe(c.nShared);
     expect(res.report.method).toBe(method);
     for (const v of res.embeddings) expect(Number.isFinite(v)).toBe(true);
@@ -199,7 +319,10 @@ describe('transferEmbeddings: copying, provenance, report', () => {
       hist[nb.anchors.length]++;
       const A = nb.anchors.map((a) => row(c.target, a));
       const coef = pinvCoefficients(A, row(c.target, t), Math.max(nb.anchors.length, c.ht) * 2 ** -23);
-      const expected = combine(coef, nb.anchors.map((a) => row(c.source, c.alignment.sourceIdOfTarget[a]!)));
+      const expected = combine(
+        coef,
+        nb.anchors.map((a) => row(c.source, c.alignment.sourceIdOfTarget[a]!)),
+      );
       expectClose(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs), expected, 1e-4, `token ${t}`);
     }
     expect(res.report.support!.histogram).toEqual(hist);
@@ -216,7 +339,13 @@ describe('transferEmbeddings: copying, provenance, report', () => {
     const ridge = await transferEmbeddings({ ...argsOf(c), method: 'salt-ridge', K, lambda: 2.5 });
     const focus = await transferEmbeddings({ ...argsOf(c), method: 'focus', K });
     const clp = await transferEmbeddings({ ...argsOf(c), method: 'clp', K: 4 });
-    const wechsel = await transferEmbeddings({ ...argsOf(c), method: 'wechsel', K, selection: { topk: 3 }, temperature: 0.2 });
+    const wechsel = await transferEmbeddings({
+      ...argsOf(c),
+      method: 'wechsel',
+      K,
+      selection: { topk: 3 },
+      temperature: 0.2,
+    });
     const src = (a: number) => row(c.source, c.alignment.sourceIdOfTarget[a]!);
     for (let t = c.nShared + 1; t < c.Vt; t++) {
       const nb = referenceNeighbours(c, t, K, 'sparsemax');
@@ -263,21 +392,37 @@ describe('transferEmbeddings: copying, provenance, report', () => {
     // Normal equations by plain loops, solved by Gauss-Jordan elimination, one output column at a time.
     const X = Array.from({ length: 14 }, (_, i) => [...row(c.target, i), 1]);
     const Y = Array.from({ length: 14 }, (_, i) => row(c.source, c.alignment.sourceIdOfTarget[i]!));
-    const G = Array.from({ length: d }, (_, r) => Array.from({ length: d }, (_, s) => X.reduce((a, x) => a + x[r]! * x[s]!, 0) + (r === s ? lambda : 0)));
+    const G = Array.from({ length: d }, (_, r) =>
+      Array.from({ length: d }, (_, s) => X.reduce((a, x) => a + x[r]! * x[s]!, 0) + (r === s ? lambda : 0)),
+    );
     const H = Array.from({ length: 14 }, (_, i) => row(c.sourceHead!, c.alignment.sourceIdOfTarget[i]!));
-    const fit = (Y: number[][], h: number) => Array.from({ length: h }, (_, col) => {
-      const aug = G.map((g, r) => [...g, X.reduce((a, x, i) => a + x[r]! * Y[i]![col]!, 0)]);
-      for (let p = 0; p < d; p++) for (let r = 0; r < d; r++) if (r !== p) {
-        const f = aug[r]![p]! / aug[p]![p]!;
-        for (let j = p; j <= d; j++) aug[r]![j]! -= f * aug[p]![j]!;
-      }
-      return aug.map((a, r) => a[d]! / a[r]!);
-    });
-    const W = fit(Y, c.hs), WH = fit(H, 3);
+    const fit = (Y: number[][], h: number) =>
+      Array.from({ length: h }, (_, col) => {
+        const aug = G.map((g, r) => [...g, X.reduce((a, x, i) => a + x[r]! * Y[i]![col]!, 0)]);
+        for (let p = 0; p < d; p++)
+          for (let r = 0; r < d; r++)
+            if (r !== p) {
+              const f = aug[r]![p]! / aug[p]![p]!;
+              for (let j = p; j <= d; j++) aug[r]![j]! -= f * aug[p]![j]!;
+            }
+        return aug.map((a, r) => a[d]! / a[r]!);
+      });
+    const W = fit(Y, c.hs),
+      WH = fit(H, 3);
     for (let t = 15; t < c.Vt; t++) {
       const x = [...row(c.target, t), 1];
-      expectClose(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs), W.map((w) => w.reduce((a, v, j) => a + v * x[j]!, 0)), 1e-4, `token ${t}`);
-      expectClose(res.head!.subarray(t * 3, (t + 1) * 3), WH.map((w) => w.reduce((a, v, j) => a + v * x[j]!, 0)), 1e-4, `head ${t}`);
+      expectClose(
+        res.embeddings.subarray(t * c.hs, (t + 1) * c.hs),
+        W.map((w) => w.reduce((a, v, j) => a + v * x[j]!, 0)),
+        1e-4,
+        `token ${t}`,
+      );
+      expectClose(
+        res.head!.subarray(t * 3, (t + 1) * 3),
+        WH.map((w) => w.reduce((a, v, j) => a + v * x[j]!, 0)),
+        1e-4,
+        `head ${t}`,
+      );
     }
     expect(res.report.lambda).toEqual({ value: lambda, auto: false });
     expect(res.report.jitter).toBe(0);
@@ -286,24 +431,40 @@ describe('transferEmbeddings: copying, provenance, report', () => {
   it('mean fills the per-dimension mean of the source rows', async () => {
     const c = tinyCase(6);
     const res = await transferEmbeddings({ ...argsOf(c), method: 'mean' });
-    const mean = Array.from({ length: c.hs }, (_, j) => Array.from({ length: c.Vs }, (_, i) => c.source.data[i * c.hs + j]!).reduce((a, b) => a + b, 0) / c.Vs);
-    for (let t = c.nShared + 1; t < c.Vt; t++) expectClose(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs), mean, 1e-6, `token ${t}`);
+    const mean = Array.from(
+      { length: c.hs },
+      (_, j) => Array.from({ length: c.Vs }, (_, i) => c.source.data[i * c.hs + j]!).reduce((a, b) => a + b, 0) / c.Vs,
+    );
+    for (let t = c.nShared + 1; t < c.Vt; t++)
+      expectClose(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs), mean, 1e-6, `token ${t}`);
   });
 });
 
 describe('transferEmbeddings: fallback rows and determinism', () => {
   it('tokens without an aux vector get seeded N(mean, std) rows with the source statistics', async () => {
     const r = rng(7);
-    const Vs = 400, hs = 5, nAbsent = 6000, Vt = 10 + nAbsent;
+    const Vs = 400,
+      hs = 5,
+      nAbsent = 6000,
+      Vt = 10 + nAbsent;
     const source = randomMatrix(r, Vs, hs);
-    const mu = [-3, 0, 2, 10, 0.5], sd = [1, 0.1, 4, 2, 0.01];
-    for (let i = 0; i < Vs; i++) for (let j = 0; j < hs; j++) source.data[i * hs + j] = mu[j]! + sd[j]! * source.data[i * hs + j]!;
+    const mu = [-3, 0, 2, 10, 0.5],
+      sd = [1, 0.1, 4, 2, 0.01];
+    for (let i = 0; i < Vs; i++)
+      for (let j = 0; j < hs; j++) source.data[i * hs + j] = mu[j]! + sd[j]! * source.data[i * hs + j]!;
     const target = randomMatrix(r, Vt, 3);
     const sourceIdOfTarget = new Int32Array(Vt).fill(-1);
     for (let t = 0; t < 10; t++) sourceIdOfTarget[t] = t;
     const auxPresent = new Uint8Array(Vt);
     auxPresent.fill(1, 0, 10);
-    const args: TransferArgs = { source, target, auxPresent, alignment: { sourceIdOfTarget }, backend: 'cpu', seed: 42 };
+    const args: TransferArgs = {
+      source,
+      target,
+      auxPresent,
+      alignment: { sourceIdOfTarget },
+      backend: 'cpu',
+      seed: 42,
+    };
     const res = await transferEmbeddings(args);
     expect(res.report.counts.fallback).toBe(nAbsent);
     // expected statistics of the source (population std), computed here
@@ -314,7 +475,8 @@ describe('transferEmbeddings: fallback rows and determinism', () => {
       let v = 0;
       for (let i = 0; i < Vs; i++) v += (source.data[i * hs + j]! - m) ** 2;
       const s = Math.sqrt(v / Vs);
-      let gm = 0, gv = 0;
+      let gm = 0,
+        gv = 0;
       for (let t = 10; t < Vt; t++) gm += res.embeddings[t * hs + j]!;
       gm /= nAbsent;
       for (let t = 10; t < Vt; t++) gv += (res.embeddings[t * hs + j]! - gm) ** 2;
@@ -328,18 +490,26 @@ describe('transferEmbeddings: fallback rows and determinism', () => {
     const other = await transferEmbeddings({ ...args, seed: 43 });
     expect(bytes(other.embeddings.subarray(10 * hs)).equals(bytes(res.embeddings.subarray(10 * hs)))).toBe(false);
     // a token's fallback row depends on the seed and its id only, not on the other tokens
-    const fewer = await transferEmbeddings({ ...args, target: { data: target.data.subarray(0, 20 * 3), rows: 20, cols: 3 }, auxPresent: auxPresent.subarray(0, 20), alignment: { sourceIdOfTarget: sourceIdOfTarget.subarray(0, 20) } });
+    const fewer = await transferEmbeddings({
+      ...args,
+      target: { data: target.data.subarray(0, 20 * 3), rows: 20, cols: 3 },
+      auxPresent: auxPresent.subarray(0, 20),
+      alignment: { sourceIdOfTarget: sourceIdOfTarget.subarray(0, 20) },
+    });
     expect(bytes(fewer.embeddings).equals(bytes(res.embeddings.subarray(0, 20 * hs)))).toBe(true);
   });
 
-  it.each(['salt', 'random', 'wechsel'] as TransferMethod[])('%s: same inputs and seed give byte-identical output, whatever the chunk size', async (method) => {
-    const c = tinyCase(8, { nNew: 40, head: 4 });
-    const a = await transferEmbeddings({ ...argsOf(c), method, seed: 5 });
-    const b = await transferEmbeddings({ ...argsOf(c), method, seed: 5, chunkSize: 3 });
-    expect(bytes(a.embeddings).equals(bytes(b.embeddings))).toBe(true);
-    expect(bytes(a.head!).equals(bytes(b.head!))).toBe(true);
-    expect(Array.from(a.provenance)).toEqual(Array.from(b.provenance));
-  });
+  it.each(['salt', 'random', 'wechsel'] as TransferMethod[])(
+    '%s: same inputs and seed give byte-identical output, whatever the chunk size',
+    async (method) => {
+      const c = tinyCase(8, { nNew: 40, head: 4 });
+      const a = await transferEmbeddings({ ...argsOf(c), method, seed: 5 });
+      const b = await transferEmbeddings({ ...argsOf(c), method, seed: 5, chunkSize: 3 });
+      expect(bytes(a.embeddings).equals(bytes(b.embeddings))).toBe(true);
+      expect(bytes(a.head!).equals(bytes(b.head!))).toBe(true);
+      expect(Array.from(a.provenance)).toEqual(Array.from(b.provenance));
+    },
+  );
 
   it('head fallback rows are drawn independently of the input rows', async () => {
     // Same width and statistics for input and head: shared draws would make the rows identical.
@@ -347,11 +517,15 @@ describe('transferEmbeddings: fallback rows and determinism', () => {
     c.sourceHead!.data.set(c.source.data);
     const res = await transferEmbeddings({ ...argsOf(c), method: 'focus' });
     for (let t = c.Vt - 3; t < c.Vt; t++) {
-      expect(bytes(res.head!.subarray(t * 6, (t + 1) * 6)).equals(bytes(res.embeddings.subarray(t * 6, (t + 1) * 6)))).toBe(false);
+      expect(
+        bytes(res.head!.subarray(t * 6, (t + 1) * 6)).equals(bytes(res.embeddings.subarray(t * 6, (t + 1) * 6))),
+      ).toBe(false);
     }
     // solved rows of a head equal to the input embeddings do coincide (same neighbours and weights)
     for (let t = c.nShared + 1; t < c.Vt - 3; t++) {
-      expect(bytes(res.head!.subarray(t * 6, (t + 1) * 6)).equals(bytes(res.embeddings.subarray(t * 6, (t + 1) * 6)))).toBe(true);
+      expect(
+        bytes(res.head!.subarray(t * 6, (t + 1) * 6)).equals(bytes(res.embeddings.subarray(t * 6, (t + 1) * 6))),
+      ).toBe(true);
     }
   });
 
@@ -363,15 +537,31 @@ describe('transferEmbeddings: fallback rows and determinism', () => {
     expect(res.report.anchors).toBe(c.nShared - 1);
     expect(res.provenance[2]).toBe(code('copied'));
     const s = c.alignment.sourceIdOfTarget[2]!;
-    expect(bytes(res.embeddings.subarray(2 * c.hs, 3 * c.hs)).equals(bytes(c.source.data.subarray(s * c.hs, (s + 1) * c.hs)))).toBe(true);
+    expect(
+      bytes(res.embeddings.subarray(2 * c.hs, 3 * c.hs)).equals(
+        bytes(c.source.data.subarray(s * c.hs, (s + 1) * c.hs)),
+      ),
+    ).toBe(true);
     // no solved row uses anchor 2: recompute focus rows with the reference over the other anchors
     const keep = tinyCase(17, { nAbsent: 0 });
     for (let t = c.nShared + 1; t < c.Vt; t++) {
       const anchors = Array.from({ length: c.nShared }, (_, i) => i).filter((i) => i !== 2);
-      const cos = cosineRow(keep.aux.data, t, new Float32Array(anchors.flatMap((a) => row(keep.aux, a))), anchors.length, c.ha);
-      const order = anchors.map((_, i) => i).sort((a, b) => cos[b]! - cos[a]! || a - b).slice(0, 3);
+      const cos = cosineRow(
+        keep.aux.data,
+        t,
+        new Float32Array(anchors.flatMap((a) => row(keep.aux, a))),
+        anchors.length,
+        c.ha,
+      );
+      const order = anchors
+        .map((_, i) => i)
+        .sort((a, b) => cos[b]! - cos[a]! || a - b)
+        .slice(0, 3);
       const w = Array.from(sparsemaxReference(order.map((i) => cos[i]!)));
-      const expected = combine(w, order.map((i) => row(c.source, c.alignment.sourceIdOfTarget[anchors[i]!]!)));
+      const expected = combine(
+        w,
+        order.map((i) => row(c.source, c.alignment.sourceIdOfTarget[anchors[i]!]!)),
+      );
       expectClose(res.embeddings.subarray(t * c.hs, (t + 1) * c.hs), expected, 1e-5, `token ${t}`);
     }
   });
@@ -393,12 +583,24 @@ describe('transferEmbeddings: lambda by leave-one-out', () => {
     // Unrelated random spaces, neighbourhoods smaller than ht: with itself among its candidates an
     // anchor would be reproduced exactly at lambda 0 (score 1); left out, nothing comes near 1.
     const r = rng(10);
-    const Vs = 300, ht = 20, hs = 4, Vt = 320;
+    const Vs = 300,
+      ht = 20,
+      hs = 4,
+      Vt = 320;
     const target = randomMatrix(r, Vt, ht);
     const source = randomMatrix(r, Vs, hs);
     const sourceIdOfTarget = new Int32Array(Vt).fill(-1);
     for (let t = 0; t < 300; t++) sourceIdOfTarget[t] = t;
-    const args: TransferArgs = { source, target, alignment: { sourceIdOfTarget }, method: 'salt', lambdaGrid: [0, 1, 1000], looSample: 100, K: 8, backend: 'cpu' };
+    const args: TransferArgs = {
+      source,
+      target,
+      alignment: { sourceIdOfTarget },
+      method: 'salt',
+      lambdaGrid: [0, 1, 1000],
+      looSample: 100,
+      K: 8,
+      backend: 'cpu',
+    };
     const res = await transferEmbeddings(args);
     const lam = res.report.lambda!;
     expect(lam.auto).toBe(true);
@@ -417,7 +619,9 @@ describe('transferEmbeddings: lambda by leave-one-out', () => {
     // Every source row is shared by two target tokens with identical PLM rows: if the twin were a
     // candidate, lambda 0 would reproduce the row exactly (score 1).
     const r = rng(11);
-    const Vs = 100, ht = 20, hs = 3;
+    const Vs = 100,
+      ht = 20,
+      hs = 3;
     const base = randomMatrix(r, Vs, ht);
     const Vt = 2 * Vs + 5;
     const target = { data: new Float32Array(Vt * ht), rows: Vt, cols: ht };
@@ -426,7 +630,16 @@ describe('transferEmbeddings: lambda by leave-one-out', () => {
     target.data.set(randomMatrix(r, 5, ht).data, 2 * Vs * ht);
     const sourceIdOfTarget = new Int32Array(Vt).fill(-1);
     for (let t = 0; t < 2 * Vs; t++) sourceIdOfTarget[t] = t % Vs;
-    const res = await transferEmbeddings({ source: randomMatrix(r, Vs, hs), target, alignment: { sourceIdOfTarget }, method: 'salt-ridge', lambdaGrid: [0], looSample: 50, K: 8, backend: 'cpu' });
+    const res = await transferEmbeddings({
+      source: randomMatrix(r, Vs, hs),
+      target,
+      alignment: { sourceIdOfTarget },
+      method: 'salt-ridge',
+      lambdaGrid: [0],
+      looSample: 50,
+      K: 8,
+      backend: 'cpu',
+    });
     expect(res.report.lambda!.scores![0]!).toBeLessThan(0.5);
   });
 });
@@ -436,30 +649,49 @@ describe('transferEmbeddings: errors', () => {
     const c = tinyCase(12);
     const none = { sourceIdOfTarget: new Int32Array(c.Vt).fill(-1) };
     await expect(transferEmbeddings({ ...argsOf(c), alignment: none })).rejects.toThrow(
-      new SaltError('E_ARGUMENT', `method "salt" needs shared tokens with an aux vector as anchors, but alignment.sourceIdOfTarget shares none (0 of ${c.Vt} target tokens usable)`),
+      new SaltError(
+        'E_ARGUMENT',
+        `method "salt" needs shared tokens with an aux vector as anchors, but alignment.sourceIdOfTarget shares none (0 of ${c.Vt} target tokens usable)`,
+      ),
     );
-    await expect(transferEmbeddings({ ...argsOf(c), alignment: none })).rejects.toMatchObject({ code: 'E_ARGUMENT', name: 'SaltError' });
+    await expect(transferEmbeddings({ ...argsOf(c), alignment: none })).rejects.toMatchObject({
+      code: 'E_ARGUMENT',
+      name: 'SaltError',
+    });
     // mean and random need no anchors
-    expect((await transferEmbeddings({ ...argsOf(c), alignment: none, method: 'random' })).report.counts.solved).toBe(c.Vt);
+    expect((await transferEmbeddings({ ...argsOf(c), alignment: none, method: 'random' })).report.counts.solved).toBe(
+      c.Vt,
+    );
   });
 
   it('NaN or Infinity in an input: E_NONFINITE naming the argument, row and column', async () => {
     const c = tinyCase(13);
     c.source.data[3 * c.hs + 2] = Number.NaN;
-    await expect(transferEmbeddings(argsOf(c))).rejects.toThrow(new SaltError('E_NONFINITE', 'source contains NaN at row 3, column 2'));
+    await expect(transferEmbeddings(argsOf(c))).rejects.toThrow(
+      new SaltError('E_NONFINITE', 'source contains NaN at row 3, column 2'),
+    );
     const d = tinyCase(13);
     d.target.data[5 * d.ht + 1] = -Infinity;
-    await expect(transferEmbeddings(argsOf(d))).rejects.toMatchObject({ code: 'E_NONFINITE', message: 'target contains -Infinity at row 5, column 1' });
+    await expect(transferEmbeddings(argsOf(d))).rejects.toMatchObject({
+      code: 'E_NONFINITE',
+      message: 'target contains -Infinity at row 5, column 1',
+    });
     const e = tinyCase(13);
     e.aux.data[0] = Infinity; // a present aux row
-    await expect(transferEmbeddings(argsOf(e))).rejects.toMatchObject({ code: 'E_NONFINITE', message: 'aux contains Infinity at row 0, column 0' });
+    await expect(transferEmbeddings(argsOf(e))).rejects.toMatchObject({
+      code: 'E_NONFINITE',
+      message: 'aux contains Infinity at row 0, column 0',
+    });
   });
 
   it('AbortSignal: rejects with E_ABORTED before starting and between chunks', async () => {
     const c = tinyCase(14, { nNew: 30 });
     const ac = new AbortController();
     ac.abort();
-    await expect(transferEmbeddings({ ...argsOf(c), signal: ac.signal })).rejects.toMatchObject({ code: 'E_ABORTED', name: 'SaltError' });
+    await expect(transferEmbeddings({ ...argsOf(c), signal: ac.signal })).rejects.toMatchObject({
+      code: 'E_ABORTED',
+      name: 'SaltError',
+    });
     const ac2 = new AbortController();
     const seen: string[] = [];
     const p = transferEmbeddings({
@@ -473,25 +705,57 @@ describe('transferEmbeddings: errors', () => {
     });
     await expect(p).rejects.toThrow(new SaltError('E_ABORTED', 'the transfer was aborted through its AbortSignal'));
     expect(seen.filter((s) => s.startsWith('combine'))).toEqual(['combine 4/30', 'combine 8/30']);
-    expect(seen.filter((s) => s.startsWith('lambda'))).toEqual(['lambda 1/7', 'lambda 2/7', 'lambda 3/7', 'lambda 4/7', 'lambda 5/7', 'lambda 6/7', 'lambda 7/7']);
+    expect(seen.filter((s) => s.startsWith('lambda'))).toEqual([
+      'lambda 1/7',
+      'lambda 2/7',
+      'lambda 3/7',
+      'lambda 4/7',
+      'lambda 5/7',
+      'lambda 6/7',
+      'lambda 7/7',
+    ]);
   });
 
   it('bad arguments: typed errors whose messages name the argument, expected and received', async () => {
     const c = tinyCase(15);
     const a = argsOf(c);
-    await expect(transferEmbeddings({ ...a, method: 'salt-paper', lambda: 1 })).rejects.toThrow(new SaltRangeError('method "salt-paper" is the paper\'s least squares; lambda must be 0, received 1'));
-    await expect(transferEmbeddings({ ...a, method: 'focus', lambda: 1 })).rejects.toThrow(
-      new SaltRangeError('lambda does not apply to method "focus" (it applies to "salt", "salt-paper", "salt-ridge", "global-linear"), received 1'),
+    await expect(transferEmbeddings({ ...a, method: 'salt-paper', lambda: 1 })).rejects.toThrow(
+      new SaltRangeError('method "salt-paper" is the paper\'s least squares; lambda must be 0, received 1'),
     );
-    await expect(transferEmbeddings({ ...a, method: 'mean', K: 8 })).rejects.toMatchObject({ code: 'E_ARGUMENT', name: 'SaltRangeError' });
-    await expect(transferEmbeddings({ ...a, method: 'nope' as TransferMethod })).rejects.toThrow(new SaltRangeError(`method must be one of ${TRANSFER_METHODS.map((m) => JSON.stringify(m)).join(', ')}, received "nope"`));
-    await expect(transferEmbeddings({ ...a, K: 4, selection: { topk: 5 } })).rejects.toThrow(new SaltRangeError('selection.topk must be an integer in [1, 4] (K), received 5'));
-    await expect(transferEmbeddings({ ...a, lambda: -1 })).rejects.toThrow(new SaltRangeError('lambda must be a finite number >= 0, received -1'));
-    await expect(transferEmbeddings({ ...a, alignment: { sourceIdOfTarget: new Int32Array(3) } })).rejects.toThrow(new SaltRangeError(`alignment.sourceIdOfTarget must have target.rows = ${c.Vt} elements, received 3`, 'E_SHAPE'));
+    await expect(transferEmbeddings({ ...a, method: 'focus', lambda: 1 })).rejects.toThrow(
+      new SaltRangeError(
+        'lambda does not apply to method "focus" (it applies to "salt", "salt-paper", "salt-ridge", "global-linear"), received 1',
+      ),
+    );
+    await expect(transferEmbeddings({ ...a, method: 'mean', K: 8 })).rejects.toMatchObject({
+      code: 'E_ARGUMENT',
+      name: 'SaltRangeError',
+    });
+    await expect(transferEmbeddings({ ...a, method: 'nope' as TransferMethod })).rejects.toThrow(
+      new SaltRangeError(
+        `method must be one of ${TRANSFER_METHODS.map((m) => JSON.stringify(m)).join(', ')}, received "nope"`,
+      ),
+    );
+    await expect(transferEmbeddings({ ...a, K: 4, selection: { topk: 5 } })).rejects.toThrow(
+      new SaltRangeError('selection.topk must be an integer in [1, 4] (K), received 5'),
+    );
+    await expect(transferEmbeddings({ ...a, lambda: -1 })).rejects.toThrow(
+      new SaltRangeError('lambda must be a finite number >= 0, received -1'),
+    );
+    await expect(transferEmbeddings({ ...a, alignment: { sourceIdOfTarget: new Int32Array(3) } })).rejects.toThrow(
+      new SaltRangeError(`alignment.sourceIdOfTarget must have target.rows = ${c.Vt} elements, received 3`, 'E_SHAPE'),
+    );
     const bad = Int32Array.from(c.alignment.sourceIdOfTarget);
     bad[2] = c.Vs;
-    await expect(transferEmbeddings({ ...a, alignment: { sourceIdOfTarget: bad } })).rejects.toThrow(new SaltRangeError(`alignment.sourceIdOfTarget[2] must be -1 or a source row in [0, ${c.Vs}), received ${c.Vs}`));
-    await expect(transferEmbeddings({ ...a, source: { data: new Float64Array(4) as unknown as Float32Array, rows: 2, cols: 2 } })).rejects.toThrow(new SaltTypeError('source.data must be a Float32Array, received Float64Array of length 4'));
-    await expect(transferEmbeddings({ ...a, aux: randomMatrix(rng(1), 3, c.ha) })).rejects.toMatchObject({ code: 'E_SHAPE', message: `aux.rows must equal target.rows = ${c.Vt}, received 3` });
+    await expect(transferEmbeddings({ ...a, alignment: { sourceIdOfTarget: bad } })).rejects.toThrow(
+      new SaltRangeError(`alignment.sourceIdOfTarget[2] must be -1 or a source row in [0, ${c.Vs}), received ${c.Vs}`),
+    );
+    await expect(
+      transferEmbeddings({ ...a, source: { data: new Float64Array(4) as unknown as Float32Array, rows: 2, cols: 2 } }),
+    ).rejects.toThrow(new SaltTypeError('source.data must be a Float32Array, received Float64Array of length 4'));
+    await expect(transferEmbeddings({ ...a, aux: randomMatrix(rng(1), 3, c.ha) })).rejects.toMatchObject({
+      code: 'E_SHAPE',
+      message: `aux.rows must equal target.rows = ${c.Vt}, received 3`,
+    });
   });
 });

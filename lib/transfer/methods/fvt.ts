@@ -1,7 +1,7 @@
 /** FVT (Fast Vocabulary Transfer): the mean of the source rows of a token's pieces. */
 import { applyWeights } from '../../kernels/kernels.js';
 import { type Matrix } from '../../kernels/validate.js';
-import { throwIfAborted, type Resolved } from '../options.js';
+import { type Resolved, throwIfAborted } from '../options.js';
 import { scatter } from '../rows.js';
 import type { TransferReport, TransferSegmentation, TransferStage } from '../types.js';
 
@@ -25,7 +25,8 @@ export async function fvt(ctx: {
   const { S, head, seg, solveIds, embeddings, headOut, report, chunkSize, kernel, progress, signal } = ctx;
   const timings = report.timings;
   const n = solveIds.length;
-  let sum = 0, max = 0;
+  let sum = 0,
+    max = 0;
   for (let from = 0; from < n; from += chunkSize) {
     throwIfAborted(signal);
     const ids = solveIds.subarray(from, Math.min(n, from + chunkSize));
@@ -36,7 +37,8 @@ export async function fvt(ctx: {
     const indices = new Int32Array(offsets[c]);
     const weights = new Float32Array(offsets[c]);
     for (let i = 0; i < c; i++) {
-      const a = seg.offsets[ids[i]], len = seg.offsets[ids[i] + 1] - a;
+      const a = seg.offsets[ids[i]],
+        len = seg.offsets[ids[i] + 1] - a;
       indices.set(seg.indices.subarray(a, a + len), offsets[i]);
       weights.fill(1 / len, offsets[i], offsets[i + 1]);
       sum += len;

@@ -1,19 +1,22 @@
 /** global-linear: one ridge map from the PLM space to the source space, fitted on all anchors. */
 import { applyWeights } from '../../kernels/kernels.js';
-import { STREAM, seededSample } from '../random.js';
 import { throwIfAborted } from '../options.js';
-import type { LambdaReport } from '../types.js';
+import { seededSample, STREAM } from '../random.js';
 import { scatter } from '../rows.js';
-import { cholesky, cholSolve, globalLinearLoo, normalEquations } from './globalLinearFit.js';
+import type { LambdaReport } from '../types.js';
 import type { MethodContext } from './context.js';
+import { cholesky, cholSolve, globalLinearLoo, normalEquations } from './globalLinearFit.js';
 
 /** global-linear: one ridge map [x, 1] W fitted on the anchors; W applied natively (applyWeights). */
 export async function globalLinear(ctx: MethodContext): Promise<void> {
-  const { opts, Pm, anchorsPlm, anchorsSrc, anchorsHead, solveIds, embeddings, headOut, report, progress, signal } = ctx;
+  const { opts, Pm, anchorsPlm, anchorsSrc, anchorsHead, solveIds, embeddings, headOut, report, progress, signal } =
+    ctx;
   const timings = report.timings;
   const tl = performance.now();
   const ne = normalEquations(anchorsPlm, anchorsHead ? [anchorsSrc, anchorsHead] : [anchorsSrc]);
-  const d = ne.d, hs = anchorsSrc.cols, m = anchorsPlm.rows;
+  const d = ne.d,
+    hs = anchorsSrc.cols,
+    m = anchorsPlm.rows;
   let lambda: LambdaReport;
   if (opts.lambda === 'auto') {
     const sample = seededSample(m, opts.looSample, opts.seed, STREAM.looSample);
@@ -37,7 +40,8 @@ export async function globalLinear(ctx: MethodContext): Promise<void> {
     return { data: Float32Array.from(cholSolve(L, d, B, h)), rows: d, cols: h };
   });
   timings.lambda = performance.now() - tl;
-  const n = solveIds.length, ht = Pm.cols;
+  const n = solveIds.length,
+    ht = Pm.cols;
   for (let from = 0; from < n; from += opts.chunkSize) {
     throwIfAborted(signal);
     const ids = solveIds.subarray(from, Math.min(n, from + opts.chunkSize));
@@ -53,12 +57,24 @@ export async function globalLinear(ctx: MethodContext): Promise<void> {
       weights.set(Pm.data.subarray(ids[i] * ht, ids[i] * ht + ht), i * d);
       weights[i * d + ht] = 1;
     }
-    const res = await applyWeights({ n: c, neighbours: { offsets, indices }, weights, anchorsSrc: maps[0], ...opts.kernel });
+    const res = await applyWeights({
+      n: c,
+      neighbours: { offsets, indices },
+      weights,
+      anchorsSrc: maps[0],
+      ...opts.kernel,
+    });
     scatter(embeddings, res.out, solveIds, from, c, hs);
     timings.combine += performance.now() - t;
     if (anchorsHead) {
       const th = performance.now();
-      const rh = await applyWeights({ n: c, neighbours: { offsets, indices }, weights, anchorsSrc: maps[1], ...opts.kernel });
+      const rh = await applyWeights({
+        n: c,
+        neighbours: { offsets, indices },
+        weights,
+        anchorsSrc: maps[1],
+        ...opts.kernel,
+      });
       scatter(headOut!, rh.out, solveIds, from, c, maps[1].cols);
       timings.head += performance.now() - th;
     }

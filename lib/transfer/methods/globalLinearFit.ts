@@ -19,7 +19,9 @@ export interface NormalEquations {
 
 /** Accumulates the normal equations over the anchors (rows of `plm`) and their targets (rows of each `ys`). */
 export function normalEquations(plm: Matrix, ys: Matrix[]): NormalEquations {
-  const ht = plm.cols, d = ht + 1, m = plm.rows;
+  const ht = plm.cols,
+    d = ht + 1,
+    m = plm.rows;
   const G = new Float64Array(d * d);
   const rhs = ys.map((y) => new Float64Array(d * y.cols));
   const a = new Float64Array(d);
@@ -33,7 +35,9 @@ export function normalEquations(plm: Matrix, ys: Matrix[]): NormalEquations {
       for (let c = r; c < d; c++) G[row + c] += ar * a[c];
     }
     ys.forEach((y, k) => {
-      const h = y.cols, B = rhs[k], yo = i * h;
+      const h = y.cols,
+        B = rhs[k],
+        yo = i * h;
       for (let r = 0; r < d; r++) {
         const ar = a[r];
         if (ar === 0) continue;
@@ -74,7 +78,10 @@ export function cholesky(G: Float64Array, d: number, lambda: number): { L: Float
     }
     if (ok) return { L, jitter };
   }
-  throw new SaltError('E_INTERNAL', 'global-linear: the normal equations could not be factorised even with added jitter (the anchors\' PLM rows are numerically degenerate)');
+  throw new SaltError(
+    'E_INTERNAL',
+    "global-linear: the normal equations could not be factorised even with added jitter (the anchors' PLM rows are numerically degenerate)",
+  );
 }
 
 /** Solves L L^T X = B in place (B: d x h, row-major). */
@@ -104,8 +111,16 @@ export function cholSolve(L: Float64Array, d: number, B: Float64Array, h: number
  * h_i = a_i (G + lambda I)^-1 a_i^T, the prediction without anchor i is (a_i W - h_i y_i) / (1 - h_i).
  * Returns the mean cosine of those predictions to the true rows.
  */
-export function globalLinearLoo(L: Float64Array, W: Float64Array, d: number, plm: Matrix, y: Matrix, sample: Int32Array): number {
-  const ht = plm.cols, h = y.cols;
+export function globalLinearLoo(
+  L: Float64Array,
+  W: Float64Array,
+  d: number,
+  plm: Matrix,
+  y: Matrix,
+  sample: Int32Array,
+): number {
+  const ht = plm.cols,
+    h = y.cols;
   const a = new Float64Array(d);
   const pred = new Float32Array(h);
   let sum = 0;

@@ -1,10 +1,10 @@
 /** salt, salt-paper, salt-ridge, focus, clp, wechsel: neighbours among the anchors, then a combination per token. */
 import { applyWeights, solveNeighbourhoods, sparsemax, topkCosine } from '../../kernels/kernels.js';
 import { type Matrix, type Neighbourhoods } from '../../kernels/validate.js';
-import { STREAM, seededSample } from '../random.js';
-import { cosine, quantiles } from '../stats.js';
-import { SALT_FAMILY, throwIfAborted, type Resolved } from '../options.js';
+import { type Resolved, SALT_FAMILY, throwIfAborted } from '../options.js';
+import { seededSample, STREAM } from '../random.js';
 import { gatherRows, scatter } from '../rows.js';
+import { cosine, quantiles } from '../stats.js';
 import type { LambdaReport, Selection } from '../types.js';
 import type { MethodContext } from './context.js';
 
@@ -19,7 +19,16 @@ interface Selected extends Neighbourhoods {
  * weights, or the first k with normalised clamped cosines (uniform when all are <= 0), or (wechsel)
  * the first k with softmax(score / temperature) weights.
  */
-async function select(indices: Int32Array, scores: Float32Array, n: number, K: number, selection: Selection, weighting: 'selection' | 'softmax', temperature: number, kernel: Resolved['kernel']): Promise<Selected> {
+async function select(
+  indices: Int32Array,
+  scores: Float32Array,
+  n: number,
+  K: number,
+  selection: Selection,
+  weighting: 'selection' | 'softmax',
+  temperature: number,
+  kernel: Resolved['kernel'],
+): Promise<Selected> {
   const offsets = new Int32Array(n + 1);
   const idx = new Int32Array(n * K);
   const w = new Float32Array(n * K);
@@ -66,9 +75,12 @@ async function select(indices: Int32Array, scores: Float32Array, n: number, K: n
  * (itself and any anchor sharing its source row are removed from its candidates); score = mean cosine
  * to its true source row. Ties keep the earlier grid value.
  */
-async function chooseLambdaLoo(ctx: MethodContext & { anchorsAux: Matrix; anchorSource: Int32Array }): Promise<LambdaReport> {
+async function chooseLambdaLoo(
+  ctx: MethodContext & { anchorsAux: Matrix; anchorSource: Int32Array },
+): Promise<LambdaReport> {
   const { opts, anchorsAux, anchorsPlm, anchorsSrc, anchorSource, signal } = ctx;
-  const m = anchorsPlm.rows, grid = opts.lambdaGrid;
+  const m = anchorsPlm.rows,
+    grid = opts.lambdaGrid;
   // Largest group of anchors sharing one source row: that many candidates may have to be dropped.
   const group = new Map<number, number>();
   let maxGroup = 1;
@@ -96,14 +108,32 @@ async function chooseLambdaLoo(ctx: MethodContext & { anchorsAux: Matrix; anchor
       sc[i * Kl + j++] = top.scores[i * Kq + r];
     }
   }
-  const sel = await select(idx, sc, n, Kl, clampSelection(opts.selection, Kl), 'selection', opts.temperature, opts.kernel);
+  const sel = await select(
+    idx,
+    sc,
+    n,
+    Kl,
+    clampSelection(opts.selection, Kl),
+    'selection',
+    opts.temperature,
+    opts.kernel,
+  );
   const queries = gatherRows(anchorsPlm, sample);
   const scores: number[] = [];
   for (let g = 0; g < grid.length; g++) {
     throwIfAborted(signal);
-    const res = await solveNeighbourhoods({ neighbours: sel, queries, anchorsPlm, anchorsSrc, lambda: grid[g], prior: opts.method === 'salt' ? sel.weights : undefined, ...opts.kernel });
+    const res = await solveNeighbourhoods({
+      neighbours: sel,
+      queries,
+      anchorsPlm,
+      anchorsSrc,
+      lambda: grid[g],
+      prior: opts.method === 'salt' ? sel.weights : undefined,
+      ...opts.kernel,
+    });
     let sum = 0;
-    for (let i = 0; i < n; i++) sum += cosine(res.out, i * anchorsSrc.cols, anchorsSrc.data, sample[i] * anchorsSrc.cols, anchorsSrc.cols);
+    for (let i = 0; i < n; i++)
+      sum += cosine(res.out, i * anchorsSrc.cols, anchorsSrc.data, sample[i] * anchorsSrc.cols, anchorsSrc.cols);
     scores.push(sum / n);
     ctx.progress('lambda', g + 1, grid.length);
   }
@@ -117,8 +147,24 @@ function clampSelection(s: Selection, K: number): Selection {
 }
 
 /** salt, salt-paper, salt-ridge, focus, clp, wechsel: top-K search, selection, combination, per chunk. */
-export async function neighbourMethod(ctx: MethodContext & { aux: Matrix; anchorsAux: Matrix; anchorSource: Int32Array }): Promise<void> {
-  const { opts, Pm, aux, anchorsAux, anchorsPlm, anchorsSrc, anchorsHead, solveIds, embeddings, headOut, report, progress, signal } = ctx;
+export async function neighbourMethod(
+  ctx: MethodContext & { aux: Matrix; anchorsAux: Matrix; anchorSource: Int32Array },
+): Promise<void> {
+  const {
+    opts,
+    Pm,
+    aux,
+    anchorsAux,
+    anchorsPlm,
+    anchorsSrc,
+    anchorsHead,
+    solveIds,
+    embeddings,
+    headOut,
+    report,
+    progress,
+    signal,
+  } = ctx;
   const { method, kernel } = opts;
   const timings = report.timings;
   const m = anchorsPlm.rows;
@@ -136,11 +182,14 @@ export async function neighbourMethod(ctx: MethodContext & { aux: Matrix; anchor
     lambda = report.lambda.value;
     timings.lambda = performance.now() - tl;
   }
-  const n = solveIds.length, hs = anchorsSrc.cols, ho = anchorsHead?.cols ?? 0;
+  const n = solveIds.length,
+    hs = anchorsSrc.cols,
+    ho = anchorsHead?.cols ?? 0;
   const histogram = new Array<number>(K + 1).fill(0);
   const residual = salt ? new Float32Array(n) : undefined;
   const coefNorm = salt ? new Float32Array(n) : undefined;
-  let hitK = 0, supportSum = 0;
+  let hitK = 0,
+    supportSum = 0;
   for (let from = 0; from < n; from += opts.chunkSize) {
     throwIfAborted(signal);
     const ids = solveIds.subarray(from, Math.min(n, from + opts.chunkSize));
@@ -150,7 +199,16 @@ export async function neighbourMethod(ctx: MethodContext & { aux: Matrix; anchor
     timings.search += performance.now() - t;
     throwIfAborted(signal);
     t = performance.now();
-    const sel = await select(top.indices, top.scores, c, K, selection, method === 'wechsel' ? 'softmax' : 'selection', opts.temperature, kernel);
+    const sel = await select(
+      top.indices,
+      top.scores,
+      c,
+      K,
+      selection,
+      method === 'wechsel' ? 'softmax' : 'selection',
+      opts.temperature,
+      kernel,
+    );
     for (let i = 0; i < c; i++) {
       histogram[sel.support[i]]++;
       supportSum += sel.support[i];
@@ -183,7 +241,13 @@ export async function neighbourMethod(ctx: MethodContext & { aux: Matrix; anchor
     if (anchorsHead) {
       throwIfAborted(signal);
       t = performance.now();
-      const res = await applyWeights({ n: c, neighbours: sel, weights: coefficients, anchorsSrc: anchorsHead, ...kernel });
+      const res = await applyWeights({
+        n: c,
+        neighbours: sel,
+        weights: coefficients,
+        anchorsSrc: anchorsHead,
+        ...kernel,
+      });
       scatter(headOut!, res.out, solveIds, from, c, ho);
       timings.head += performance.now() - t;
     }

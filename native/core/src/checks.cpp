@@ -10,12 +10,13 @@ namespace {
 
 constexpr int64_t kMaxSolveNeighbours = 16384;
 
-#define SALT_REQUIRE(cond, code, ...)                  \
-  do {                                                 \
+#define SALT_REQUIRE(cond, code, ...)                   \
+  do {                                                  \
     if (!(cond)) return make_status(code, __VA_ARGS__); \
   } while (0)
 
-salt_status check_csr(int64_t n, const int32_t* offsets, const int32_t* indices, int64_t m, int64_t max_list = INT32_MAX) {
+salt_status check_csr(int64_t n, const int32_t* offsets, const int32_t* indices, int64_t m,
+                      int64_t max_list = INT32_MAX) {
   SALT_REQUIRE(offsets != nullptr, SALT_E_ARGUMENT, "offsets must not be null");
   SALT_REQUIRE(offsets[0] == 0, SALT_E_ARGUMENT, "offsets[0] must be 0, got %d", offsets[0]);
   for (int64_t i = 0; i < n; ++i) {
@@ -35,8 +36,8 @@ salt_status check_csr(int64_t n, const int32_t* offsets, const int32_t* indices,
       break;
     }
   }
-  SALT_REQUIRE(bad < 0, SALT_E_ARGUMENT, "indices[%lld] = %d is outside [0, %lld)",
-               static_cast<long long>(bad), bad < 0 ? 0 : indices[bad], static_cast<long long>(m));
+  SALT_REQUIRE(bad < 0, SALT_E_ARGUMENT, "indices[%lld] = %d is outside [0, %lld)", static_cast<long long>(bad),
+               bad < 0 ? 0 : indices[bad], static_cast<long long>(m));
   return ok_status();
 }
 
@@ -51,7 +52,8 @@ salt_status check_topk(const salt_topk_args& a) {
   SALT_REQUIRE(a.m <= INT32_MAX && a.d <= INT32_MAX, SALT_E_SHAPE, "m = %lld and d = %lld must not exceed 2^31 - 1",
                static_cast<long long>(a.m), static_cast<long long>(a.d));
   SALT_REQUIRE(a.tile_rows >= 0 && a.threads >= 0, SALT_E_ARGUMENT, "tile_rows and threads must be >= 0");
-  SALT_REQUIRE(a.precision == 0 || a.precision == 1, SALT_E_ARGUMENT, "precision must be 0 (fp32) or 1 (tf32), got %d", a.precision);
+  SALT_REQUIRE(a.precision == 0 || a.precision == 1, SALT_E_ARGUMENT, "precision must be 0 (fp32) or 1 (tf32), got %d",
+               a.precision);
   SALT_REQUIRE(a.base && (a.n == 0 || (a.queries && a.out_indices && a.out_scores)), SALT_E_ARGUMENT,
                "null buffer passed to topk_cosine");
   salt_status s = check_finite("queries", a.queries, a.n, a.d);
@@ -74,9 +76,10 @@ salt_status check_solve(const salt_solve_args& a) {
                static_cast<long long>(a.ht), static_cast<long long>(a.hs));
   SALT_REQUIRE(a.m <= INT32_MAX && a.ht <= INT32_MAX && a.hs <= INT32_MAX, SALT_E_SHAPE,
                "m, ht and hs must not exceed 2^31 - 1");
-  SALT_REQUIRE(std::isfinite(a.lambda) && a.lambda >= 0, SALT_E_ARGUMENT, "lambda must be a finite number >= 0, got %g", a.lambda);
-  SALT_REQUIRE(!std::isnan(a.rcond) && a.rcond < 1, SALT_E_ARGUMENT,
-               "rcond must be < 1 (negative = automatic), got %g", a.rcond);
+  SALT_REQUIRE(std::isfinite(a.lambda) && a.lambda >= 0, SALT_E_ARGUMENT, "lambda must be a finite number >= 0, got %g",
+               a.lambda);
+  SALT_REQUIRE(!std::isnan(a.rcond) && a.rcond < 1, SALT_E_ARGUMENT, "rcond must be < 1 (negative = automatic), got %g",
+               a.rcond);
   SALT_REQUIRE(a.threads >= 0, SALT_E_ARGUMENT, "threads must be >= 0");
   SALT_REQUIRE(a.anchors_plm && a.anchors_src, SALT_E_ARGUMENT, "null anchor matrix passed to solve_neighbourhoods");
   SALT_REQUIRE(a.n == 0 || (a.queries && a.out && a.out_residual && a.out_coef_norm), SALT_E_ARGUMENT,

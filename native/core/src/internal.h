@@ -6,8 +6,8 @@
 
 #include <atomic>
 #include <cstdint>
-#include <new>
 #include <exception>
+#include <new>
 
 #include "salt/core.h"
 
@@ -49,8 +49,9 @@ class RegionErrors {
   }
   bool failed() const { return code_.load() != SALT_OK; }
   salt_status status(const char* where) const {
-    return code_.load() == SALT_E_NO_MEMORY ? make_status(SALT_E_NO_MEMORY, "out of host memory in %s", where)
-                                             : make_status(SALT_E_INTERNAL, "internal error in %s (exception in a worker thread)", where);
+    return code_.load() == SALT_E_NO_MEMORY
+               ? make_status(SALT_E_NO_MEMORY, "out of host memory in %s", where)
+               : make_status(SALT_E_INTERNAL, "internal error in %s (exception in a worker thread)", where);
   }
 
  private:
@@ -85,18 +86,16 @@ salt_status guarded(F&& body) {
 
 // BLAS / LAPACK (Fortran ABI, provided by OpenBLAS).
 extern "C" {
-void dsyrk_(const char* uplo, const char* trans, const int* n, const int* k, const double* alpha,
-            const double* a, const int* lda, const double* beta, double* c, const int* ldc);
-void dgemv_(const char* trans, const int* m, const int* n, const double* alpha, const double* a,
-            const int* lda, const double* x, const int* incx, const double* beta, double* y,
-            const int* incy);
-void dposv_(const char* uplo, const int* n, const int* nrhs, double* a, const int* lda, double* b,
-            const int* ldb, int* info);
-void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
-             double* work, const int* lwork, int* iwork, const int* liwork, int* info);
-void sgemv_(const char* trans, const int* m, const int* n, const float* alpha, const float* a,
-            const int* lda, const float* x, const int* incx, const float* beta, float* y,
-            const int* incy);
+void dsyrk_(const char* uplo, const char* trans, const int* n, const int* k, const double* alpha, const double* a,
+            const int* lda, const double* beta, double* c, const int* ldc);
+void dgemv_(const char* trans, const int* m, const int* n, const double* alpha, const double* a, const int* lda,
+            const double* x, const int* incx, const double* beta, double* y, const int* incy);
+void dposv_(const char* uplo, const int* n, const int* nrhs, double* a, const int* lda, double* b, const int* ldb,
+            int* info);
+void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
+             const int* lwork, int* iwork, const int* liwork, int* info);
+void sgemv_(const char* trans, const int* m, const int* n, const float* alpha, const float* a, const int* lda,
+            const float* x, const int* incx, const float* beta, float* y, const int* incy);
 char* openblas_get_config(void);
 char* openblas_get_corename(void);
 }

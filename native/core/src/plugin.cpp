@@ -38,7 +38,8 @@ PluginState load_cuda_plugin() {
   const salt_plugin_v1* p = entry();
   if (!p || p->abi_version != SALT_PLUGIN_ABI_VERSION) {
     st.reason = st.path + " has plugin ABI version " + (p ? std::to_string(p->abi_version) : std::string("(null)")) +
-                ", this addon needs " + std::to_string(SALT_PLUGIN_ABI_VERSION) + " (rebuild both from the same release)";
+                ", this addon needs " + std::to_string(SALT_PLUGIN_ABI_VERSION) +
+                " (rebuild both from the same release)";
     return st;
   }
   char desc[4096];

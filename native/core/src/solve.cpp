@@ -100,76 +100,81 @@ salt_status solve_neighbourhoods(const salt_solve_args& a) {
       Workspace w;
       errors.run([&] { w.xq.resize(ht); });
 #pragma omp for schedule(dynamic, 16)
-      for (int64_t i = 0; i < a.n; ++i) errors.run([&] {
-        const int32_t lo = a.offsets[i], hi = a.offsets[i + 1];
-        const int k = hi - lo;
-        const float* x = a.queries + i * ht;
-        float* out = a.out + i * hs;
-        double xnorm2 = 0;
-        for (int64_t j = 0; j < ht; ++j) xnorm2 += static_cast<double>(x[j]) * x[j];
-        if (k == 0) {  // no neighbours: nothing to combine
-          std::fill(out, out + hs, 0.0f);
-          a.out_residual[i] = xnorm2 > 0 ? 1.0f : 0.0f;
-          a.out_coef_norm[i] = 0.0f;
-          return;
-        }
-        w.an.resize(static_cast<size_t>(k) * ht);
-        w.gram.resize(static_cast<size_t>(k) * k);
-        w.rhs.resize(k);
-        w.coef.resize(k);
-        // Gather A_N as a column-major ht x k matrix (= row-major k x ht) in double.
-        for (int r = 0; r < k; ++r)
-          to_double(a.anchors_plm + static_cast<int64_t>(a.indices[lo + r]) * ht, ht, w.an.data() + static_cast<size_t>(r) * ht);
-        // x' = x - w A_N
-        to_double(x, ht, w.xq.data());
-        if (a.prior) {
-          for (int r = 0; r < k; ++r)
-            if (a.prior[lo + r] != 0) axmy_d(a.prior[lo + r], w.an.data() + static_cast<size_t>(r) * ht, ht, w.xq.data());
-        }
-        const int H = static_cast<int>(ht), one = 1;
-        const double done = 1.0, dzero = 0.0;
-        // gram = A_N A_N^T (lower triangle), rhs = A_N x'
-        dsyrk_("L", "T", &k, &H, &done, w.an.data(), &H, &dzero, w.gram.data(), &k);
-        dgemv_("T", &H, &k, &done, w.an.data(), &H, w.xq.data(), &one, &dzero, w.rhs.data(), &one);
-        bool solved = false;
-        if (a.lambda > 0) {
-          for (int r = 0; r < k; ++r) w.gram[static_cast<size_t>(r) * k + r] += a.lambda;
-          std::vector<double>& g = w.tmp;
-          g.assign(w.gram.begin(), w.gram.end());
-          std::copy(w.rhs.begin(), w.rhs.end(), w.coef.begin());
-          int info = 0;
-          dposv_("L", &k, &one, g.data(), &k, w.coef.data(), &k, &info);
-          solved = info == 0;  // info > 0: not positive definite in floating point; use the eigen path
-        }
-        if (!solved) {
-          const double rc = a.rcond < 0 ? salt_default_rcond(k, ht) : a.rcond;
-          if (!pinv_solve(k, rc, w, w.coef.data())) {
-#pragma omp critical
-            if (failed < 0 || i < failed) failed = i;
+      for (int64_t i = 0; i < a.n; ++i)
+        errors.run([&] {
+          const int32_t lo = a.offsets[i], hi = a.offsets[i + 1];
+          const int k = hi - lo;
+          const float* x = a.queries + i * ht;
+          float* out = a.out + i * hs;
+          double xnorm2 = 0;
+          for (int64_t j = 0; j < ht; ++j) xnorm2 += static_cast<double>(x[j]) * x[j];
+          if (k == 0) {  // no neighbours: nothing to combine
+            std::fill(out, out + hs, 0.0f);
+            a.out_residual[i] = xnorm2 > 0 ? 1.0f : 0.0f;
+            a.out_coef_norm[i] = 0.0f;
             return;
           }
-        }
-        if (a.prior)
-          for (int r = 0; r < k; ++r) w.coef[r] += a.prior[lo + r];
-        // Residual ||c A_N - x|| / ||x|| and ||c||.
-        double cn = 0, res = 0;
-        for (int r = 0; r < k; ++r) cn += w.coef[r] * w.coef[r];
-        for (int64_t j = 0; j < ht; ++j) w.xq[j] = -static_cast<double>(x[j]);
-        dgemv_("N", &H, &k, &done, w.an.data(), &H, w.coef.data(), &one, &done, w.xq.data(), &one);
-        for (int64_t j = 0; j < ht; ++j) res += w.xq[j] * w.xq[j];
-        a.out_residual[i] = xnorm2 > 0 ? static_cast<float>(std::sqrt(res / xnorm2)) : 0.0f;
-        a.out_coef_norm[i] = static_cast<float>(std::sqrt(cn));
-        if (a.out_coefficients)
-          for (int r = 0; r < k; ++r) a.out_coefficients[lo + r] = static_cast<float>(w.coef[r]);
-        // out = c S_N, accumulated in double.
-        w.tmp.assign(static_cast<size_t>(hs), 0.0);
-        for (int r = 0; r < k; ++r) axpy_f(w.coef[r], a.anchors_src + static_cast<int64_t>(a.indices[lo + r]) * hs, hs, w.tmp.data());
-        to_float(w.tmp.data(), hs, out);
-      });
+          w.an.resize(static_cast<size_t>(k) * ht);
+          w.gram.resize(static_cast<size_t>(k) * k);
+          w.rhs.resize(k);
+          w.coef.resize(k);
+          // Gather A_N as a column-major ht x k matrix (= row-major k x ht) in double.
+          for (int r = 0; r < k; ++r)
+            to_double(a.anchors_plm + static_cast<int64_t>(a.indices[lo + r]) * ht, ht,
+                      w.an.data() + static_cast<size_t>(r) * ht);
+          // x' = x - w A_N
+          to_double(x, ht, w.xq.data());
+          if (a.prior) {
+            for (int r = 0; r < k; ++r)
+              if (a.prior[lo + r] != 0)
+                axmy_d(a.prior[lo + r], w.an.data() + static_cast<size_t>(r) * ht, ht, w.xq.data());
+          }
+          const int H = static_cast<int>(ht), one = 1;
+          const double done = 1.0, dzero = 0.0;
+          // gram = A_N A_N^T (lower triangle), rhs = A_N x'
+          dsyrk_("L", "T", &k, &H, &done, w.an.data(), &H, &dzero, w.gram.data(), &k);
+          dgemv_("T", &H, &k, &done, w.an.data(), &H, w.xq.data(), &one, &dzero, w.rhs.data(), &one);
+          bool solved = false;
+          if (a.lambda > 0) {
+            for (int r = 0; r < k; ++r) w.gram[static_cast<size_t>(r) * k + r] += a.lambda;
+            std::vector<double>& g = w.tmp;
+            g.assign(w.gram.begin(), w.gram.end());
+            std::copy(w.rhs.begin(), w.rhs.end(), w.coef.begin());
+            int info = 0;
+            dposv_("L", &k, &one, g.data(), &k, w.coef.data(), &k, &info);
+            solved = info == 0;  // info > 0: not positive definite in floating point; use the eigen path
+          }
+          if (!solved) {
+            const double rc = a.rcond < 0 ? salt_default_rcond(k, ht) : a.rcond;
+            if (!pinv_solve(k, rc, w, w.coef.data())) {
+#pragma omp critical
+              if (failed < 0 || i < failed) failed = i;
+              return;
+            }
+          }
+          if (a.prior)
+            for (int r = 0; r < k; ++r) w.coef[r] += a.prior[lo + r];
+          // Residual ||c A_N - x|| / ||x|| and ||c||.
+          double cn = 0, res = 0;
+          for (int r = 0; r < k; ++r) cn += w.coef[r] * w.coef[r];
+          for (int64_t j = 0; j < ht; ++j) w.xq[j] = -static_cast<double>(x[j]);
+          dgemv_("N", &H, &k, &done, w.an.data(), &H, w.coef.data(), &one, &done, w.xq.data(), &one);
+          for (int64_t j = 0; j < ht; ++j) res += w.xq[j] * w.xq[j];
+          a.out_residual[i] = xnorm2 > 0 ? static_cast<float>(std::sqrt(res / xnorm2)) : 0.0f;
+          a.out_coef_norm[i] = static_cast<float>(std::sqrt(cn));
+          if (a.out_coefficients)
+            for (int r = 0; r < k; ++r) a.out_coefficients[lo + r] = static_cast<float>(w.coef[r]);
+          // out = c S_N, accumulated in double.
+          w.tmp.assign(static_cast<size_t>(hs), 0.0);
+          for (int r = 0; r < k; ++r)
+            axpy_f(w.coef[r], a.anchors_src + static_cast<int64_t>(a.indices[lo + r]) * hs, hs, w.tmp.data());
+          to_float(w.tmp.data(), hs, out);
+        });
     }
     if (errors.failed()) return errors.status("solve_neighbourhoods");
     if (failed >= 0)
-      return make_status(SALT_E_INTERNAL, "LAPACK eigen-decomposition failed for token %lld", static_cast<long long>(failed));
+      return make_status(SALT_E_INTERNAL, "LAPACK eigen-decomposition failed for token %lld",
+                         static_cast<long long>(failed));
     return ok_status();
   });
 }

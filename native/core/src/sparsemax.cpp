@@ -27,7 +27,8 @@ salt_status sparsemax(const salt_sparsemax_args& a) {
         const float* s = a.scores + r * K;
         for (int64_t j = 0; j < K; ++j) z[j] = s[j];
         // Candidate lists from topk_cosine arrive sorted; sort only when they are not.
-        if (!std::is_sorted(z.begin(), z.end(), std::greater<double>())) std::sort(z.begin(), z.end(), std::greater<double>());
+        if (!std::is_sorted(z.begin(), z.end(), std::greater<double>()))
+          std::sort(z.begin(), z.end(), std::greater<double>());
         double cum = 0, tau_sum = z[0];
         int64_t support = 1;
         for (int64_t j = 0; j < K; ++j) {

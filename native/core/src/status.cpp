@@ -27,15 +27,24 @@ salt_status ok_status() {
 
 const char* code_name(int32_t code) {
   switch (code) {
-    case SALT_OK: return "OK";
-    case SALT_E_ARGUMENT: return "E_ARGUMENT";
-    case SALT_E_SHAPE: return "E_SHAPE";
-    case SALT_E_NONFINITE: return "E_NONFINITE";
-    case SALT_E_NO_MEMORY: return "E_NO_MEMORY";
-    case SALT_E_NO_CUDA: return "E_NO_CUDA";
-    case SALT_E_CUDA: return "E_CUDA";
-    case SALT_E_CUDA_OOM: return "E_CUDA_OOM";
-    default: return "E_INTERNAL";
+    case SALT_OK:
+      return "OK";
+    case SALT_E_ARGUMENT:
+      return "E_ARGUMENT";
+    case SALT_E_SHAPE:
+      return "E_SHAPE";
+    case SALT_E_NONFINITE:
+      return "E_NONFINITE";
+    case SALT_E_NO_MEMORY:
+      return "E_NO_MEMORY";
+    case SALT_E_NO_CUDA:
+      return "E_NO_CUDA";
+    case SALT_E_CUDA:
+      return "E_CUDA";
+    case SALT_E_CUDA_OOM:
+      return "E_CUDA_OOM";
+    default:
+      return "E_INTERNAL";
   }
 }
 
@@ -68,8 +77,8 @@ salt_status check_finite(const char* what, const float* p, int64_t rows, int64_t
   if (at < 0) return ok_status();
   const float v = p[at];
   return make_status(SALT_E_NONFINITE, "%s contains %s at row %lld, column %lld", what,
-                     std::isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity"),
-                     static_cast<long long>(at / cols), static_cast<long long>(at % cols));
+                     std::isnan(v) ? "NaN" : (v > 0 ? "Infinity" : "-Infinity"), static_cast<long long>(at / cols),
+                     static_cast<long long>(at % cols));
 }
 
 }  // namespace salt

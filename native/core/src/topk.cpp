@@ -96,7 +96,8 @@ salt_status topk_cosine(const salt_topk_args& a) {
         errors.run([&] {
           const int64_t r0 = bi * sub, nr = std::min(sub, rows - r0);
           faiss::knn_inner_product(q.data() + r0 * d, base.data(), static_cast<size_t>(d), static_cast<size_t>(nr),
-                                   static_cast<size_t>(m), static_cast<size_t>(kk), dist.data() + r0 * kk, lab.data() + r0 * kk);
+                                   static_cast<size_t>(m), static_cast<size_t>(kk), dist.data() + r0 * kk,
+                                   lab.data() + r0 * kk);
         });
       }
       if (errors.failed()) return errors.status("topk_cosine");

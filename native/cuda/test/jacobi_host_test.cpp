@@ -13,8 +13,8 @@
 #include "../jacobi.h"
 #include "salt/core.h"
 
-extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w, double* work,
-                        const int* lwork, int* iwork, const int* liwork, int* info);
+extern "C" void dsyevd_(const char* jobz, const char* uplo, const int* n, double* a, const int* lda, double* w,
+                        double* work, const int* lwork, int* iwork, const int* liwork, int* info);
 
 namespace {
 
@@ -77,7 +77,8 @@ void check_case(const char* name, const std::vector<double>& rows, int n, int k,
   std::vector<double> a = g, v(static_cast<size_t>(n) * n);
   std::vector<double> rc(n / 2 + 1), rs(n / 2 + 1), red(2);
   std::vector<int> rp(n / 2 + 1), rq(n / 2 + 1);
-  const int sweeps = jacobi_eigen(a.data(), v.data(), n, rc.data(), rs.data(), rp.data(), rq.data(), red.data(), 0, 1, NoBarrier(), 30);
+  const int sweeps = jacobi_eigen(a.data(), v.data(), n, rc.data(), rs.data(), rp.data(), rq.data(), red.data(), 0, 1,
+                                  NoBarrier(), 30);
   char what[160];
   std::snprintf(what, sizeof what, "%s: converged", name);
   expect(sweeps >= 0, what, n, sweeps, 30);

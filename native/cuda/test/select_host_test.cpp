@@ -25,12 +25,12 @@ using salt::cuda::SelectShared;
 int passed = 0, failed = 0;
 
 // Reference: the k best of (scores, indices) by (canonical score desc, index asc).
-void reference(const std::vector<float>& s, const std::vector<int32_t>& idx, int k, std::vector<float>& rs, std::vector<int32_t>& ri) {
+void reference(const std::vector<float>& s, const std::vector<int32_t>& idx, int k, std::vector<float>& rs,
+               std::vector<int32_t>& ri) {
   std::vector<int> order(s.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int a, int b) {
-    return ranks_before(canonical(s[a]), idx[a], canonical(s[b]), idx[b]);
-  });
+  std::stable_sort(order.begin(), order.end(),
+                   [&](int a, int b) { return ranks_before(canonical(s[a]), idx[a], canonical(s[b]), idx[b]); });
   rs.resize(k);
   ri.resize(k);
   for (int j = 0; j < k; ++j) {
@@ -39,8 +39,8 @@ void reference(const std::vector<float>& s, const std::vector<int32_t>& idx, int
   }
 }
 
-bool same(const std::vector<float>& as, const std::vector<int32_t>& ai, const std::vector<float>& bs, const std::vector<int32_t>& bi,
-          int k) {
+bool same(const std::vector<float>& as, const std::vector<int32_t>& ai, const std::vector<float>& bs,
+          const std::vector<int32_t>& bi, int k) {
   for (int j = 0; j < k; ++j)
     if (ai[j] != bi[j] || !(as[j] == bs[j])) return false;
   return true;
@@ -62,11 +62,21 @@ std::vector<float> scores(std::mt19937& gen, int L, int kind) {
   std::vector<float> s(L);
   for (int j = 0; j < L; ++j) {
     switch (kind) {
-      case 0: s[j] = nd(gen); break;                                   // continuous
-      case 1: s[j] = 0.25f * static_cast<float>(level(gen)); break;    // few levels: many ties
-      case 2: s[j] = (j % 3 == 0) ? -0.0f : (j % 3 == 1 ? 0.0f : nd(gen)); break;  // signed zeros
-      case 3: s[j] = 0.5f; break;                                      // all equal
-      default: s[j] = std::ldexp(nd(gen), -120); break;                // tiny and subnormal-ish
+      case 0:
+        s[j] = nd(gen);
+        break;  // continuous
+      case 1:
+        s[j] = 0.25f * static_cast<float>(level(gen));
+        break;  // few levels: many ties
+      case 2:
+        s[j] = (j % 3 == 0) ? -0.0f : (j % 3 == 1 ? 0.0f : nd(gen));
+        break;  // signed zeros
+      case 3:
+        s[j] = 0.5f;
+        break;  // all equal
+      default:
+        s[j] = std::ldexp(nd(gen), -120);
+        break;  // tiny and subnormal-ish
     }
   }
   return s;
@@ -111,7 +121,8 @@ void test_blocks(std::mt19937& gen, int m, int mb, int k, int kind) {
       di[j] = INT_MAX;
     }
     if (!first) {
-      select_topk_row(cs[cur].data(), ci[cur].data(), 0, 2 * k, k, cs[1 - cur].data(), ci[1 - cur].data(), sh, 0, 1, ops);
+      select_topk_row(cs[cur].data(), ci[cur].data(), 0, 2 * k, k, cs[1 - cur].data(), ci[1 - cur].data(), sh, 0, 1,
+                      ops);
       cur = 1 - cur;
     }
   }

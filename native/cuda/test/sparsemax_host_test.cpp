@@ -26,7 +26,8 @@ void check(std::mt19937& gen, int64_t n, int64_t K, int kind) {
   std::vector<float> s(static_cast<size_t>(n * K));
   for (int64_t i = 0; i < n; ++i) {
     float* row = s.data() + i * K;
-    for (int64_t j = 0; j < K; ++j) row[j] = kind == 1 ? 0.5f * level(gen) : (kind == 2 ? 0.3f : nd(gen) * (kind == 3 ? 1e-3f : 1.0f));
+    for (int64_t j = 0; j < K; ++j)
+      row[j] = kind == 1 ? 0.5f * level(gen) : (kind == 2 ? 0.3f : nd(gen) * (kind == 3 ? 1e-3f : 1.0f));
     if (i % 2 == 0) std::sort(row, row + K, std::greater<float>());  // candidate lists arrive sorted
   }
   std::vector<float> w_cpu(s.size()), w_dev(s.size());
@@ -49,7 +50,8 @@ void check(std::mt19937& gen, int64_t n, int64_t K, int kind) {
   std::vector<double> z(P);
   double tau = 0;
   for (int64_t i = 0; i < n; ++i)
-    salt::cuda::sparsemax_row(s.data() + i * K, K, P, z.data(), &tau, w_dev.data() + i * K, sup_dev.data() + i, 0, 1, NoBarrier());
+    salt::cuda::sparsemax_row(s.data() + i * K, K, P, z.data(), &tau, w_dev.data() + i * K, sup_dev.data() + i, 0, 1,
+                              NoBarrier());
   const bool ok = sup_cpu == sup_dev && std::memcmp(w_cpu.data(), w_dev.data(), w_cpu.size() * sizeof(float)) == 0;
   if (ok) {
     ++passed;

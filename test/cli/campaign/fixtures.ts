@@ -7,6 +7,7 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { mulberry32 } from '../../helpers/reference.js';
 
 /** Deterministic made-up words: syllables of consonant + vowel (70 of them), 2 or 3 per word. */
@@ -56,7 +57,11 @@ export function safetensorsBytes(tensors: Tensor[], metadata?: Record<string, st
   while ((8 + Buffer.byteLength(json)) % 8 !== 0) json += ' ';
   const prefix = Buffer.alloc(8);
   prefix.writeBigUInt64LE(BigInt(Buffer.byteLength(json)));
-  return Buffer.concat([prefix, Buffer.from(json), ...tensors.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength))]);
+  return Buffer.concat([
+    prefix,
+    Buffer.from(json),
+    ...tensors.map((t) => Buffer.from(t.data.buffer, t.data.byteOffset, t.data.byteLength)),
+  ]);
 }
 
 /** A WordLevel tokenizer.json over `specials` + `ws` (ids in that order). */
@@ -68,7 +73,15 @@ export function wordLevelTokenizer(specials: string[], ws: string[], unk = '<unk
       version: '1.0',
       truncation: null,
       padding: null,
-      added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
+      added_tokens: specials.map((content, id) => ({
+        id,
+        content,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      })),
       normalizer: null,
       pre_tokenizer: { type: 'Whitespace' },
       post_processor: null,
@@ -87,12 +100,32 @@ export function wordPieceTokenizer(specials: string[], ws: string[]): string {
   return JSON.stringify(
     {
       version: '1.0',
-      added_tokens: specials.map((content, id) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: true })),
-      normalizer: { type: 'BertNormalizer', clean_text: true, handle_chinese_chars: true, strip_accents: null, lowercase: true },
+      added_tokens: specials.map((content, id) => ({
+        id,
+        content,
+        single_word: false,
+        lstrip: false,
+        rstrip: false,
+        normalized: false,
+        special: true,
+      })),
+      normalizer: {
+        type: 'BertNormalizer',
+        clean_text: true,
+        handle_chinese_chars: true,
+        strip_accents: null,
+        lowercase: true,
+      },
       pre_tokenizer: { type: 'BertPreTokenizer' },
       post_processor: null,
       decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-      model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab },
+      model: {
+        type: 'WordPiece',
+        unk_token: '[UNK]',
+        continuing_subword_prefix: '##',
+        max_input_chars_per_word: 100,
+        vocab,
+      },
     },
     null,
     2,
@@ -138,29 +171,93 @@ export function writeModelFolder(spec: FolderSpec): { vocab: number; files: stri
     if (spec.bert) {
       put('tokenizer.json', wordPieceTokenizer(specials, spec.words));
       put('vocab.txt', [...specials, ...spec.words].join('\n') + '\n');
-      put('tokenizer_config.json', JSON.stringify({ do_lower_case: true, unk_token: '[UNK]', sep_token: '[SEP]', pad_token: '[PAD]', cls_token: '[CLS]', mask_token: '[MASK]', model_max_length: 512 }, null, 2));
-      put('special_tokens_map.json', JSON.stringify({ unk_token: '[UNK]', sep_token: '[SEP]', pad_token: '[PAD]', cls_token: '[CLS]', mask_token: '[MASK]' }, null, 2));
+      put(
+        'tokenizer_config.json',
+        JSON.stringify(
+          {
+            do_lower_case: true,
+            unk_token: '[UNK]',
+            sep_token: '[SEP]',
+            pad_token: '[PAD]',
+            cls_token: '[CLS]',
+            mask_token: '[MASK]',
+            model_max_length: 512,
+          },
+          null,
+          2,
+        ),
+      );
+      put(
+        'special_tokens_map.json',
+        JSON.stringify(
+          { unk_token: '[UNK]', sep_token: '[SEP]', pad_token: '[PAD]', cls_token: '[CLS]', mask_token: '[MASK]' },
+          null,
+          2,
+        ),
+      );
     } else {
       put('tokenizer.json', wordLevelTokenizer(specials, spec.words));
-      put('tokenizer_config.json', JSON.stringify({ bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>', model_max_length: 512, tokenizer_class: 'PreTrainedTokenizerFast' }, null, 2));
-      put('special_tokens_map.json', JSON.stringify({ bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' }, null, 2));
+      put(
+        'tokenizer_config.json',
+        JSON.stringify(
+          {
+            bos_token: '<s>',
+            eos_token: '</s>',
+            unk_token: '<unk>',
+            model_max_length: 512,
+            tokenizer_class: 'PreTrainedTokenizerFast',
+          },
+          null,
+          2,
+        ),
+      );
+      put(
+        'special_tokens_map.json',
+        JSON.stringify({ bos_token: '<s>', eos_token: '</s>', unk_token: '<unk>' }, null, 2),
+      );
     }
   }
   const config = spec.bert
-    ? { architectures: ['BertModel'], model_type: 'bert', vocab_size: rows, hidden_size: H, num_hidden_layers: 1, pad_token_id: 0 }
-    : { architectures: ['LlamaForCausalLM'], model_type: 'llama', vocab_size: rows, hidden_size: H, num_hidden_layers: 1, tie_word_embeddings: spec.tied, bos_token_id: 1, eos_token_id: 2, torch_dtype: 'float32' };
+    ? {
+        architectures: ['BertModel'],
+        model_type: 'bert',
+        vocab_size: rows,
+        hidden_size: H,
+        num_hidden_layers: 1,
+        pad_token_id: 0,
+      }
+    : {
+        architectures: ['LlamaForCausalLM'],
+        model_type: 'llama',
+        vocab_size: rows,
+        hidden_size: H,
+        num_hidden_layers: 1,
+        tie_word_embeddings: spec.tied,
+        bos_token_id: 1,
+        eos_token_id: 2,
+        torch_dtype: 'float32',
+      };
   put('config.json', JSON.stringify(config, null, 2));
   const embName = spec.bert ? 'embeddings.word_embeddings.weight' : 'model.embed_tokens.weight';
   const tensors: Tensor[] = [
     { name: embName, shape: [rows, H], data: values(rows * H, seed) },
     { name: spec.bert ? 'embeddings.LayerNorm.weight' : 'model.norm.weight', shape: [H], data: values(H, seed + 7) },
-    { name: spec.bert ? 'encoder.layer.0.intermediate.dense.weight' : 'model.layers.0.mlp.up_proj.weight', shape: [2 * H, H], data: values(2 * H * H, seed + 8) },
+    {
+      name: spec.bert ? 'encoder.layer.0.intermediate.dense.weight' : 'model.layers.0.mlp.up_proj.weight',
+      shape: [2 * H, H],
+      data: values(2 * H * H, seed + 8),
+    },
   ];
   if (spec.bigTensor) {
     const bigRows = Math.ceil(spec.bigTensor / H);
-    tensors.push({ name: 'model.layers.0.mlp.down_proj.weight', shape: [bigRows, H], data: values(bigRows * H, seed + 9) });
+    tensors.push({
+      name: 'model.layers.0.mlp.down_proj.weight',
+      shape: [bigRows, H],
+      data: values(bigRows * H, seed + 9),
+    });
   }
-  if (!spec.tied && !spec.bert) tensors.push({ name: 'lm_head.weight', shape: [rows, H], data: values(rows * H, seed + 100) });
+  if (!spec.tied && !spec.bert)
+    tensors.push({ name: 'lm_head.weight', shape: [rows, H], data: values(rows * H, seed + 100) });
   if (spec.sharded) {
     const half = Math.ceil(tensors.length / 2);
     const groups = [tensors.slice(0, half), tensors.slice(half)];
@@ -174,7 +271,10 @@ export function writeModelFolder(spec: FolderSpec): { vocab: number; files: stri
         total += t.data.length * 4;
       }
     });
-    put('model.safetensors.index.json', JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2));
+    put(
+      'model.safetensors.index.json',
+      JSON.stringify({ metadata: { total_size: total }, weight_map: weightMap }, null, 2),
+    );
   } else put('model.safetensors', safetensorsBytes(tensors, { format: 'pt' }));
   return { vocab: V, files };
 }
@@ -183,7 +283,9 @@ export function writeModelFolder(spec: FolderSpec): { vocab: number; files: stri
 export function vecText(ws: string[], dim: number, seed: number): string {
   const v = values(ws.length * dim, seed);
   const lines = [`${ws.length} ${dim}`];
-  ws.forEach((w, i) => lines.push(`${w} ${Array.from(v.subarray(i * dim, (i + 1) * dim), (x) => x.toFixed(5)).join(' ')}`));
+  ws.forEach((w, i) =>
+    lines.push(`${w} ${Array.from(v.subarray(i * dim, (i + 1) * dim), (x) => x.toFixed(5)).join(' ')}`),
+  );
   return lines.join('\n') + '\n';
 }
 
@@ -204,6 +306,34 @@ export function trainFastText(dir: string, ws: string[], seed: number): string |
   const txt = join(dir, 'corpus.txt');
   writeFileSync(txt, lines.join('\n') + '\n');
   const out = join(dir, 'ft');
-  execFileSync('fasttext', ['skipgram', '-input', txt, '-output', out, '-dim', '8', '-epoch', '1', '-minCount', '1', '-bucket', '2000', '-minn', '2', '-maxn', '3', '-thread', '1', '-verbose', '0', '-seed', '1'], { stdio: 'ignore' });
+  execFileSync(
+    'fasttext',
+    [
+      'skipgram',
+      '-input',
+      txt,
+      '-output',
+      out,
+      '-dim',
+      '8',
+      '-epoch',
+      '1',
+      '-minCount',
+      '1',
+      '-bucket',
+      '2000',
+      '-minn',
+      '2',
+      '-maxn',
+      '3',
+      '-thread',
+      '1',
+      '-verbose',
+      '0',
+      '-seed',
+      '1',
+    ],
+    { stdio: 'ignore' },
+  );
   return out + '.bin';
 }

@@ -57,9 +57,21 @@ function editHeader(fn: (h: St['header'], r: Rng) => void): (b: Buffer, r: Rng) 
 
 export const safetensorsMutations: Mutation[] = [
   { name: 'empty file', expect: 'reject', apply: () => Buffer.alloc(0) },
-  { name: 'truncated in the header', expect: 'reject', apply: (b, r) => b.subarray(0, int(r, 1, 8 + parseSt(b).hlen - 1)) },
-  { name: 'truncated in the data', expect: 'reject', apply: (b, r) => b.subarray(0, int(r, 8 + parseSt(b).hlen, b.length - 1)) },
-  { name: 'extended with garbage', expect: 'either', apply: (b, r) => Buffer.concat([b, Buffer.from(Array.from({ length: int(r, 1, 64) }, () => int(r, 0, 255)))]) },
+  {
+    name: 'truncated in the header',
+    expect: 'reject',
+    apply: (b, r) => b.subarray(0, int(r, 1, 8 + parseSt(b).hlen - 1)),
+  },
+  {
+    name: 'truncated in the data',
+    expect: 'reject',
+    apply: (b, r) => b.subarray(0, int(r, 8 + parseSt(b).hlen, b.length - 1)),
+  },
+  {
+    name: 'extended with garbage',
+    expect: 'either',
+    apply: (b, r) => Buffer.concat([b, Buffer.from(Array.from({ length: int(r, 1, 64) }, () => int(r, 0, 255)))]),
+  },
   {
     name: 'header length past EOF',
     expect: 'reject',
@@ -92,17 +104,39 @@ export const safetensorsMutations: Mutation[] = [
     expect: 'reject',
     apply: (b, r) => {
       const s = parseSt(b);
-      const text = b.subarray(8, 8 + s.hlen).toString('utf8').trimEnd();
+      const text = b
+        .subarray(8, 8 + s.hlen)
+        .toString('utf8')
+        .trimEnd();
       const c = Buffer.from(b);
       c.writeBigUInt64LE(BigInt(int(r, 1, Buffer.byteLength(text) - 1)), 0);
       return c;
     },
   },
-  { name: 'header not JSON', expect: 'reject', apply: (b) => { const s = parseSt(b); return buildSt(null, s.data, '{"a": ' + JSON.stringify(s.header).slice(1)); } },
+  {
+    name: 'header not JSON',
+    expect: 'reject',
+    apply: (b) => {
+      const s = parseSt(b);
+      return buildSt(null, s.data, '{"a": ' + JSON.stringify(s.header).slice(1));
+    },
+  },
   { name: 'header a JSON array', expect: 'reject', apply: (b) => buildSt([], parseSt(b).data) },
-  { name: 'wrong dtype string', expect: 'reject', apply: editHeader((h, r) => (h[victim(h, r)].dtype = pick(r, ['F33', 'X', 'f32', '', 'FLOAT', 'INT4']))) },
-  { name: 'dtype of another size', expect: 'reject', apply: editHeader((h, r) => (h[victim(h, r)].dtype = pick(r, ['F16', 'F64', 'BF16', 'I8']))) },
-  { name: 'dtype not a string', expect: 'reject', apply: editHeader((h, r) => (h[victim(h, r)].dtype = pick(r, [32, null, ['F32']]))) },
+  {
+    name: 'wrong dtype string',
+    expect: 'reject',
+    apply: editHeader((h, r) => (h[victim(h, r)].dtype = pick(r, ['F33', 'X', 'f32', '', 'FLOAT', 'INT4']))),
+  },
+  {
+    name: 'dtype of another size',
+    expect: 'reject',
+    apply: editHeader((h, r) => (h[victim(h, r)].dtype = pick(r, ['F16', 'F64', 'BF16', 'I8']))),
+  },
+  {
+    name: 'dtype not a string',
+    expect: 'reject',
+    apply: editHeader((h, r) => (h[victim(h, r)].dtype = pick(r, [32, null, ['F32']]))),
+  },
   {
     name: 'shape does not match the offsets',
     expect: 'reject',
@@ -113,8 +147,21 @@ export const safetensorsMutations: Mutation[] = [
       t.shape = s;
     }),
   },
-  { name: 'shape with a negative or fractional dimension', expect: 'reject', apply: editHeader((h, r) => { const t = h[victim(h, r)]; const s = [...(t.shape as number[])]; s[0] = pick(r, [-s[0], s[0] + 0.5, -1]); t.shape = s; }) },
-  { name: 'shape not an array', expect: 'reject', apply: editHeader((h, r) => (h[victim(h, r)].shape = pick(r, ['[4, 4]', 16, null, { 0: 4 }]))) },
+  {
+    name: 'shape with a negative or fractional dimension',
+    expect: 'reject',
+    apply: editHeader((h, r) => {
+      const t = h[victim(h, r)];
+      const s = [...(t.shape as number[])];
+      s[0] = pick(r, [-s[0], s[0] + 0.5, -1]);
+      t.shape = s;
+    }),
+  },
+  {
+    name: 'shape not an array',
+    expect: 'reject',
+    apply: editHeader((h, r) => (h[victim(h, r)].shape = pick(r, ['[4, 4]', 16, null, { 0: 4 }]))),
+  },
   {
     name: 'embedding shape transposed (offsets still consistent)',
     expect: 'reject',
@@ -138,7 +185,15 @@ export const safetensorsMutations: Mutation[] = [
       return buildSt(s.header, s.data);
     },
   },
-  { name: 'offsets reversed', expect: 'reject', apply: editHeader((h, r) => { const t = h[victim(h, r)]; const o = t.data_offsets as number[]; t.data_offsets = [o[1], o[0]]; }) },
+  {
+    name: 'offsets reversed',
+    expect: 'reject',
+    apply: editHeader((h, r) => {
+      const t = h[victim(h, r)];
+      const o = t.data_offsets as number[];
+      t.data_offsets = [o[1], o[0]];
+    }),
+  },
   {
     name: 'offsets past the end of the data',
     expect: 'reject',
@@ -168,8 +223,23 @@ export const safetensorsMutations: Mutation[] = [
   },
   { name: 'offsets missing', expect: 'reject', apply: editHeader((h, r) => delete h[victim(h, r)].data_offsets) },
   { name: 'dtype missing', expect: 'reject', apply: editHeader((h, r) => delete h[victim(h, r)].dtype) },
-  { name: 'offsets not integers', expect: 'reject', apply: editHeader((h, r) => { const t = h[victim(h, r)]; const o = t.data_offsets as number[]; t.data_offsets = pick(r, [[String(o[0]), String(o[1])], [o[0] + 0.5, o[1] + 0.5], [o[0]]]); }) },
-  { name: 'header padded with spaces', expect: 'either', apply: (b, r) => { const s = parseSt(b); return buildSt(null, s.data, JSON.stringify(s.header) + ' '.repeat(int(r, 1, 40))); } },
+  {
+    name: 'offsets not integers',
+    expect: 'reject',
+    apply: editHeader((h, r) => {
+      const t = h[victim(h, r)];
+      const o = t.data_offsets as number[];
+      t.data_offsets = pick(r, [[String(o[0]), String(o[1])], [o[0] + 0.5, o[1] + 0.5], [o[0]]]);
+    }),
+  },
+  {
+    name: 'header padded with spaces',
+    expect: 'either',
+    apply: (b, r) => {
+      const s = parseSt(b);
+      return buildSt(null, s.data, JSON.stringify(s.header) + ' '.repeat(int(r, 1, 40)));
+    },
+  },
   {
     name: 'a data byte flipped',
     expect: 'either',
@@ -205,31 +275,93 @@ function jsonEdit(fn: (j: Record<string, unknown>, r: Rng) => unknown): (b: Buff
 
 const jsonCommon: Mutation[] = [
   { name: 'truncated (not JSON)', expect: 'reject', apply: (b, r) => b.subarray(0, int(r, 0, b.lastIndexOf('}') - 1)) },
-  { name: 'not an object', expect: 'reject', apply: (_b, r) => Buffer.from(JSON.stringify(pick(r, [[], 'config', 1, null, [{}]]))) },
-  { name: 'whitespace added', expect: 'either', apply: (b) => Buffer.from('\n  ' + b.toString('utf8').replace(/,/g, ' ,\n\t') + '\n\n') },
-  { name: 'a byte flipped', expect: 'either', apply: (b, r) => { const c = Buffer.from(b); c[int(r, 0, c.length - 1)] ^= 1 << int(r, 0, 7); return c; } },
-  { name: 'UTF-8 byte order mark', expect: 'either', apply: (b) => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), b]) },
+  {
+    name: 'not an object',
+    expect: 'reject',
+    apply: (_b, r) => Buffer.from(JSON.stringify(pick(r, [[], 'config', 1, null, [{}]]))),
+  },
+  {
+    name: 'whitespace added',
+    expect: 'either',
+    apply: (b) => Buffer.from('\n  ' + b.toString('utf8').replace(/,/g, ' ,\n\t') + '\n\n'),
+  },
+  {
+    name: 'a byte flipped',
+    expect: 'either',
+    apply: (b, r) => {
+      const c = Buffer.from(b);
+      c[int(r, 0, c.length - 1)] ^= 1 << int(r, 0, 7);
+      return c;
+    },
+  },
+  {
+    name: 'UTF-8 byte order mark',
+    expect: 'either',
+    apply: (b) => Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), b]),
+  },
 ];
 
 export const configMutations: Mutation[] = [
   ...jsonCommon,
   { name: 'vocab_size missing', expect: 'reject', apply: jsonEdit((j) => void delete j.vocab_size) },
-  { name: 'vocab_size of the wrong type', expect: 'reject', apply: jsonEdit((j, r) => void (j.vocab_size = pick(r, [String(j.vocab_size), null, [j.vocab_size], true]))) },
-  { name: 'vocab_size not a positive integer', expect: 'reject', apply: jsonEdit((j, r) => void (j.vocab_size = pick(r, [0, -1, (j.vocab_size as number) + 0.5, 1e300]))) },
-  { name: 'vocab_size does not match the embedding', expect: 'reject', apply: jsonEdit((j, r) => void (j.vocab_size = (j.vocab_size as number) + pick(r, [1, -1, 1000]))) },
+  {
+    name: 'vocab_size of the wrong type',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => void (j.vocab_size = pick(r, [String(j.vocab_size), null, [j.vocab_size], true]))),
+  },
+  {
+    name: 'vocab_size not a positive integer',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => void (j.vocab_size = pick(r, [0, -1, (j.vocab_size as number) + 0.5, 1e300]))),
+  },
+  {
+    name: 'vocab_size does not match the embedding',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => void (j.vocab_size = (j.vocab_size as number) + pick(r, [1, -1, 1000]))),
+  },
   { name: 'hidden_size missing', expect: 'reject', apply: jsonEdit((j) => void delete j.hidden_size) },
-  { name: 'hidden_size does not match the embedding', expect: 'reject', apply: jsonEdit((j, r) => void (j.hidden_size = (j.hidden_size as number) + pick(r, [1, -1, 7]))) },
-  { name: 'hidden_size of the wrong type', expect: 'reject', apply: jsonEdit((j) => void (j.hidden_size = String(j.hidden_size))) },
-  { name: 'tie_word_embeddings of the wrong type', expect: 'reject', apply: jsonEdit((j, r) => (!('tie_word_embeddings' in j) ? null : void (j.tie_word_embeddings = pick(r, ['false', 'true', 0, 1])))) },
-  { name: 'an unknown key added', expect: 'either', apply: jsonEdit((j) => void (j.campaign_extra = { nested: [1, 2, 3] })) },
+  {
+    name: 'hidden_size does not match the embedding',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => void (j.hidden_size = (j.hidden_size as number) + pick(r, [1, -1, 7]))),
+  },
+  {
+    name: 'hidden_size of the wrong type',
+    expect: 'reject',
+    apply: jsonEdit((j) => void (j.hidden_size = String(j.hidden_size))),
+  },
+  {
+    name: 'tie_word_embeddings of the wrong type',
+    expect: 'reject',
+    apply: jsonEdit((j, r) =>
+      !('tie_word_embeddings' in j) ? null : void (j.tie_word_embeddings = pick(r, ['false', 'true', 0, 1])),
+    ),
+  },
+  {
+    name: 'an unknown key added',
+    expect: 'either',
+    apply: jsonEdit((j) => void (j.campaign_extra = { nested: [1, 2, 3] })),
+  },
 ];
 
 export const tokenizerJsonMutations: Mutation[] = [
   ...jsonCommon,
   { name: 'model missing', expect: 'reject', apply: jsonEdit((j) => void delete j.model) },
-  { name: 'model not an object', expect: 'reject', apply: jsonEdit((j, r) => void (j.model = pick(r, ['WordLevel', [], 1]))) },
-  { name: 'model.type unknown', expect: 'reject', apply: jsonEdit((j, r) => void ((j.model as Record<string, unknown>).type = pick(r, ['Foo', 'wordlevel', 7]))) },
-  { name: 'model.vocab of the wrong type', expect: 'reject', apply: jsonEdit((j, r) => void ((j.model as Record<string, unknown>).vocab = pick(r, [['a', 'b'], 'vocab', 12]))) },
+  {
+    name: 'model not an object',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => void (j.model = pick(r, ['WordLevel', [], 1]))),
+  },
+  {
+    name: 'model.type unknown',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => void ((j.model as Record<string, unknown>).type = pick(r, ['Foo', 'wordlevel', 7]))),
+  },
+  {
+    name: 'model.vocab of the wrong type',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => void ((j.model as Record<string, unknown>).vocab = pick(r, [['a', 'b'], 'vocab', 12]))),
+  },
   ...(
     [
       ['an id as a string', (id: number) => String(id)],
@@ -259,11 +391,41 @@ export const tokenizerJsonMutations: Mutation[] = [
       v[b] = v[a];
     }),
   },
-  { name: 'added_tokens not an array', expect: 'reject', apply: jsonEdit((j, r) => void (j.added_tokens = pick(r, [{}, 'x', 3]))) },
-  { name: 'added_tokens entry without string content', expect: 'reject', apply: jsonEdit((j, r) => { const a = j.added_tokens as Array<Record<string, unknown>>; if (!a?.length) return null; a[0].content = pick(r, [5, null, ['x']]); }) },
-  { name: 'added_tokens duplicate id', expect: 'reject', apply: jsonEdit((j) => { const a = j.added_tokens as Array<Record<string, unknown>>; if (!a || a.length < 2) return null; a[1].id = a[0].id; }) },
-  { name: 'decoder Sequence with decoders 0', expect: 'reject', apply: jsonEdit((j) => void (j.decoder = { type: 'Sequence', decoders: 0 })) },
-  { name: 'decoder CTC (unsupported)', expect: 'reject', apply: jsonEdit((j) => void (j.decoder = { type: 'CTC', pad_token: '<pad>', word_delimiter_token: '|', cleanup: true })) },
+  {
+    name: 'added_tokens not an array',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => void (j.added_tokens = pick(r, [{}, 'x', 3]))),
+  },
+  {
+    name: 'added_tokens entry without string content',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => {
+      const a = j.added_tokens as Array<Record<string, unknown>>;
+      if (!a?.length) return null;
+      a[0].content = pick(r, [5, null, ['x']]);
+    }),
+  },
+  {
+    name: 'added_tokens duplicate id',
+    expect: 'reject',
+    apply: jsonEdit((j) => {
+      const a = j.added_tokens as Array<Record<string, unknown>>;
+      if (!a || a.length < 2) return null;
+      a[1].id = a[0].id;
+    }),
+  },
+  {
+    name: 'decoder Sequence with decoders 0',
+    expect: 'reject',
+    apply: jsonEdit((j) => void (j.decoder = { type: 'Sequence', decoders: 0 })),
+  },
+  {
+    name: 'decoder CTC (unsupported)',
+    expect: 'reject',
+    apply: jsonEdit(
+      (j) => void (j.decoder = { type: 'CTC', pad_token: '<pad>', word_delimiter_token: '|', cleanup: true }),
+    ),
+  },
   {
     name: 'invalid UTF-8 in a token',
     expect: 'reject',
@@ -281,9 +443,37 @@ export const tokenizerJsonMutations: Mutation[] = [
       return c;
     },
   },
-  { name: 'a token renamed', expect: 'either', apply: jsonEdit((j, r) => { const v = (j.model as { vocab: Record<string, number> }).vocab; const k = pick(r, Object.keys(v).filter((x) => !/^(<|\[)/.test(x))); v[k + 'q'] = v[k]; delete v[k]; }) },
-  { name: 'a token removed (a hole in the ids)', expect: 'either', apply: jsonEdit((j, r) => { const v = (j.model as { vocab: Record<string, number> }).vocab; delete v[pick(r, Object.keys(v).filter((x) => !/^(<|\[)/.test(x)))]; }) },
-  { name: 'empty model vocab', expect: 'warn', apply: jsonEdit((j) => void ((j.model as Record<string, unknown>).vocab = {})) },
+  {
+    name: 'a token renamed',
+    expect: 'either',
+    apply: jsonEdit((j, r) => {
+      const v = (j.model as { vocab: Record<string, number> }).vocab;
+      const k = pick(
+        r,
+        Object.keys(v).filter((x) => !/^(<|\[)/.test(x)),
+      );
+      v[k + 'q'] = v[k];
+      delete v[k];
+    }),
+  },
+  {
+    name: 'a token removed (a hole in the ids)',
+    expect: 'either',
+    apply: jsonEdit((j, r) => {
+      const v = (j.model as { vocab: Record<string, number> }).vocab;
+      delete v[
+        pick(
+          r,
+          Object.keys(v).filter((x) => !/^(<|\[)/.test(x)),
+        )
+      ];
+    }),
+  },
+  {
+    name: 'empty model vocab',
+    expect: 'warn',
+    apply: jsonEdit((j) => void ((j.model as Record<string, unknown>).vocab = {})),
+  },
 ];
 
 const ROLE_KEYS = ['bos_token', 'eos_token', 'unk_token', 'pad_token', 'mask_token', 'cls_token', 'sep_token'];
@@ -328,15 +518,41 @@ export const tokenizerConfigMutations: Mutation[] = [
       j[pick(r, absent)] = pick(r, ['<nope>', '[NOPE]', 'zzzzqq']);
     }),
   },
-  { name: 'a *_token naming a token the vocabulary lacks, overridden by special_tokens_map.json', expect: 'either', apply: jsonEdit((j, r) => { const keys = ROLE_KEYS.filter((k) => typeof j[k] === 'string'); if (!keys.length) return null; j[pick(r, keys)] = '<nope>'; }) },
+  {
+    name: 'a *_token naming a token the vocabulary lacks, overridden by special_tokens_map.json',
+    expect: 'either',
+    apply: jsonEdit((j, r) => {
+      const keys = ROLE_KEYS.filter((k) => typeof j[k] === 'string');
+      if (!keys.length) return null;
+      j[pick(r, keys)] = '<nope>';
+    }),
+  },
 ];
 
 export const indexMutations: Mutation[] = [
   ...jsonCommon,
   { name: 'weight_map missing', expect: 'reject', apply: jsonEdit((j) => void delete j.weight_map) },
-  { name: 'weight_map not an object', expect: 'reject', apply: jsonEdit((j, r) => void (j.weight_map = pick(r, [[], 'model-00001-of-00002.safetensors', 1]))) },
-  { name: 'weight_map names a missing shard', expect: 'reject', apply: jsonEdit((j, r) => { const m = j.weight_map as Record<string, string>; m[pick(r, Object.keys(m))] = 'model-00009-of-00009.safetensors'; }) },
-  { name: 'weight_map escapes the folder', expect: 'reject', apply: jsonEdit((j, r) => { const m = j.weight_map as Record<string, string>; m[pick(r, Object.keys(m))] = pick(r, ['../tgt/model.safetensors', '/etc/passwd', '..', 'sub/x.safetensors']); }) },
+  {
+    name: 'weight_map not an object',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => void (j.weight_map = pick(r, [[], 'model-00001-of-00002.safetensors', 1]))),
+  },
+  {
+    name: 'weight_map names a missing shard',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => {
+      const m = j.weight_map as Record<string, string>;
+      m[pick(r, Object.keys(m))] = 'model-00009-of-00009.safetensors';
+    }),
+  },
+  {
+    name: 'weight_map escapes the folder',
+    expect: 'reject',
+    apply: jsonEdit((j, r) => {
+      const m = j.weight_map as Record<string, string>;
+      m[pick(r, Object.keys(m))] = pick(r, ['../tgt/model.safetensors', '/etc/passwd', '..', 'sub/x.safetensors']);
+    }),
+  },
   {
     name: 'a tensor mapped to the other shard',
     expect: 'reject',
@@ -346,9 +562,25 @@ export const indexMutations: Mutation[] = [
       m[k] = m[k].includes('00001-of') ? 'model-00002-of-00002.safetensors' : 'model-00001-of-00002.safetensors';
     }),
   },
-  { name: 'the embedding left out of weight_map', expect: 'reject', apply: jsonEdit((j) => void delete (j.weight_map as Record<string, string>)['model.embed_tokens.weight']) },
-  { name: 'a tensor no shard holds', expect: 'reject', apply: jsonEdit((j) => void ((j.weight_map as Record<string, string>)['model.layers.9.ghost.weight'] = 'model-00001-of-00002.safetensors')) },
-  { name: 'total_size wrong', expect: 'either', apply: jsonEdit((j) => void ((j.metadata as Record<string, unknown>).total_size = 12345)) },
+  {
+    name: 'the embedding left out of weight_map',
+    expect: 'reject',
+    apply: jsonEdit((j) => void delete (j.weight_map as Record<string, string>)['model.embed_tokens.weight']),
+  },
+  {
+    name: 'a tensor no shard holds',
+    expect: 'reject',
+    apply: jsonEdit(
+      (j) =>
+        void ((j.weight_map as Record<string, string>)['model.layers.9.ghost.weight'] =
+          'model-00001-of-00002.safetensors'),
+    ),
+  },
+  {
+    name: 'total_size wrong',
+    expect: 'either',
+    apply: jsonEdit((j) => void ((j.metadata as Record<string, unknown>).total_size = 12345)),
+  },
 ];
 
 // ---------- text files ----------
@@ -382,27 +614,131 @@ export const vocabTxtMutations: Mutation[] = [
 export const vecMutations: Mutation[] = [
   { name: 'empty file', expect: 'reject', apply: () => Buffer.alloc(0) },
   { name: 'truncated', expect: 'reject', apply: (b, r) => b.subarray(0, int(r, 1, b.length - 2)) },
-  { name: 'a ragged row', expect: 'reject', apply: lineEdit((l, r) => { const i = int(r, 1, l.length - 1); l[i] = l[i].split(' ').slice(0, -1).join(' '); }) },
+  {
+    name: 'a ragged row',
+    expect: 'reject',
+    apply: lineEdit((l, r) => {
+      const i = int(r, 1, l.length - 1);
+      l[i] = l[i].split(' ').slice(0, -1).join(' ');
+    }),
+  },
   // Words may contain spaces (the last D fields are the vector), so an extra field is part of the word: harmless.
-  { name: 'a row with an extra value', expect: 'either', apply: lineEdit((l, r) => { const i = int(r, 1, l.length - 1); l[i] += ' 0.5'; }) },
-  { name: 'a non-numeric value', expect: 'reject', apply: lineEdit((l, r) => { const i = int(r, 1, l.length - 1); const f = l[i].split(' '); f[int(r, 1, f.length - 1)] = pick(r, ['abc', '1.2.3', '--', '0x']); l[i] = f.join(' '); }) },
-  { name: 'header count wrong', expect: 'reject', apply: lineEdit((l, r) => { const [n, d] = l[0].split(' ').map(Number); l[0] = `${n + pick(r, [1, 5, -3])} ${d}`; }) },
-  { name: 'header dimension wrong', expect: 'reject', apply: lineEdit((l, r) => { const [n, d] = l[0].split(' ').map(Number); l[0] = `${n} ${d + pick(r, [1, -1, 100])}`; }) },
-  { name: 'header dimension 0', expect: 'reject', apply: lineEdit((l) => { const [n] = l[0].split(' ').map(Number); l[0] = `${n} 0`; }) },
+  {
+    name: 'a row with an extra value',
+    expect: 'either',
+    apply: lineEdit((l, r) => {
+      const i = int(r, 1, l.length - 1);
+      l[i] += ' 0.5';
+    }),
+  },
+  {
+    name: 'a non-numeric value',
+    expect: 'reject',
+    apply: lineEdit((l, r) => {
+      const i = int(r, 1, l.length - 1);
+      const f = l[i].split(' ');
+      f[int(r, 1, f.length - 1)] = pick(r, ['abc', '1.2.3', '--', '0x']);
+      l[i] = f.join(' ');
+    }),
+  },
+  {
+    name: 'header count wrong',
+    expect: 'reject',
+    apply: lineEdit((l, r) => {
+      const [n, d] = l[0].split(' ').map(Number);
+      l[0] = `${n + pick(r, [1, 5, -3])} ${d}`;
+    }),
+  },
+  {
+    name: 'header dimension wrong',
+    expect: 'reject',
+    apply: lineEdit((l, r) => {
+      const [n, d] = l[0].split(' ').map(Number);
+      l[0] = `${n} ${d + pick(r, [1, -1, 100])}`;
+    }),
+  },
+  {
+    name: 'header dimension 0',
+    expect: 'reject',
+    apply: lineEdit((l) => {
+      const [n] = l[0].split(' ').map(Number);
+      l[0] = `${n} 0`;
+    }),
+  },
   { name: 'invalid UTF-8 in a word', expect: 'reject', code: 'E_FORMAT', apply: invalidUtf8InLine(1) },
-  { name: 'NaN value', expect: 'either', apply: lineEdit((l, r) => { const i = int(r, 1, l.length - 1); const f = l[i].split(' '); f[1] = 'nan'; l[i] = f.join(' '); }) },
+  {
+    name: 'NaN value',
+    expect: 'either',
+    apply: lineEdit((l, r) => {
+      const i = int(r, 1, l.length - 1);
+      const f = l[i].split(' ');
+      f[1] = 'nan';
+      l[i] = f.join(' ');
+    }),
+  },
   { name: 'trailing spaces', expect: 'either', apply: lineEdit((l) => l.forEach((x, i) => (l[i] = x + '  '))) },
-  { name: 'a duplicate word', expect: 'either', apply: lineEdit((l, r) => { const i = int(r, 2, l.length - 1); l[i] = l[1].split(' ')[0] + ' ' + l[i].split(' ').slice(1).join(' '); }) },
+  {
+    name: 'a duplicate word',
+    expect: 'either',
+    apply: lineEdit((l, r) => {
+      const i = int(r, 2, l.length - 1);
+      l[i] = l[1].split(' ')[0] + ' ' + l[i].split(' ').slice(1).join(' ');
+    }),
+  },
 ];
 
 /** fastText .bin: int32 magic 793712314, int32 version 12, then the args (dim first). */
 export const binMutations: Mutation[] = [
   { name: 'empty file', expect: 'reject', apply: () => Buffer.alloc(0) },
   { name: 'truncated', expect: 'reject', apply: (b, r) => b.subarray(0, int(r, 1, b.length - 1)) },
-  { name: 'magic corrupted', expect: 'reject', apply: (b, r) => { const c = Buffer.from(b); c.writeInt32LE(int(r, 0, 1e9), 0); return c; } },
-  { name: 'version changed', expect: 'reject', apply: (b, r) => { const c = Buffer.from(b); c.writeInt32LE(pick(r, [0, 99, -1, 1 << 30]), 4); return c; } },
-  { name: 'dimension changed', expect: 'reject', apply: (b, r) => { const c = Buffer.from(b); c.writeInt32LE(pick(r, [0, -8, 9, 4096, 1 << 30]), 8); return c; } },
-  { name: 'bucket count changed', expect: 'reject', apply: (b, r) => { const c = Buffer.from(b); c.writeInt32LE(pick(r, [-1, 1 << 30, 7]), 40); return c; } },
-  { name: 'extended with garbage', expect: 'either', apply: (b, r) => Buffer.concat([b, Buffer.alloc(int(r, 1, 100), 7)]) },
-  { name: 'a byte flipped late in the file', expect: 'either', apply: (b, r) => { const c = Buffer.from(b); c[int(r, Math.floor(c.length / 2), c.length - 1)] ^= 0x10; return c; } },
+  {
+    name: 'magic corrupted',
+    expect: 'reject',
+    apply: (b, r) => {
+      const c = Buffer.from(b);
+      c.writeInt32LE(int(r, 0, 1e9), 0);
+      return c;
+    },
+  },
+  {
+    name: 'version changed',
+    expect: 'reject',
+    apply: (b, r) => {
+      const c = Buffer.from(b);
+      c.writeInt32LE(pick(r, [0, 99, -1, 1 << 30]), 4);
+      return c;
+    },
+  },
+  {
+    name: 'dimension changed',
+    expect: 'reject',
+    apply: (b, r) => {
+      const c = Buffer.from(b);
+      c.writeInt32LE(pick(r, [0, -8, 9, 4096, 1 << 30]), 8);
+      return c;
+    },
+  },
+  {
+    name: 'bucket count changed',
+    expect: 'reject',
+    apply: (b, r) => {
+      const c = Buffer.from(b);
+      c.writeInt32LE(pick(r, [-1, 1 << 30, 7]), 40);
+      return c;
+    },
+  },
+  {
+    name: 'extended with garbage',
+    expect: 'either',
+    apply: (b, r) => Buffer.concat([b, Buffer.alloc(int(r, 1, 100), 7)]),
+  },
+  {
+    name: 'a byte flipped late in the file',
+    expect: 'either',
+    apply: (b, r) => {
+      const c = Buffer.from(b);
+      c[int(r, Math.floor(c.length / 2), c.length - 1)] ^= 0x10;
+      return c;
+    },
+  },
 ];

@@ -5,7 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, lstatSync, readFileSync, readdirSync, readlinkSync } from 'node:fs';
+import { existsSync, lstatSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const root = resolve(import.meta.dirname, '..', '..', '..');
@@ -39,7 +39,11 @@ export interface RunResult {
 export function runCli(args: string[], opts: { cwd?: string; timeoutMs: number; kill?: KillPlan }): Promise<RunResult> {
   return new Promise((res) => {
     const t0 = performance.now();
-    const child = spawn(process.execPath, [cliJs, ...args], { cwd: opts.cwd, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, NODE_OPTIONS: '' } });
+    const child = spawn(process.execPath, [cliJs, ...args], {
+      cwd: opts.cwd,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, NODE_OPTIONS: '' },
+    });
     let stdout = '';
     let stderr = '';
     let timedOut = false;
@@ -105,7 +109,8 @@ export function hashTree(dir: string): Map<string, string> {
     }
     if (st.isSymbolicLink()) m.set(rel, 'l:' + readlinkSync(abs));
     else if (st.isFIFO()) m.set(rel, 'p');
-    else if (st.isFile()) m.set(rel, 'f:' + createHash('sha1').update(readFileSync(abs)).digest('hex') + ':' + st.mode.toString(8));
+    else if (st.isFile())
+      m.set(rel, 'f:' + createHash('sha1').update(readFileSync(abs)).digest('hex') + ':' + st.mode.toString(8));
     else if (st.isDirectory()) {
       m.set(rel, 'd:' + st.mode.toString(8));
       for (const e of readdirSync(abs).sort()) walk(join(abs, e), rel === '' ? e : `${rel}/${e}`);
@@ -118,8 +123,9 @@ export function hashTree(dir: string): Map<string, string> {
 /** The differences between two trees, as "+path", "-path", "~path". */
 export function diffTrees(a: Map<string, string>, b: Map<string, string>): string[] {
   const d: string[] = [];
-  for (const [k, v] of a) if (!b.has(k)) d.push(`-${k}`);
-  else if (b.get(k) !== v) d.push(`~${k}`);
+  for (const [k, v] of a)
+    if (!b.has(k)) d.push(`-${k}`);
+    else if (b.get(k) !== v) d.push(`~${k}`);
   for (const k of b.keys()) if (!a.has(k)) d.push(`+${k}`);
   return d;
 }
@@ -155,7 +161,8 @@ export function incomplete(dir: string): string | null {
   try {
     if (!lstatSync(dir).isDirectory()) return `${dir} is not a folder`;
     const files = readdirSync(dir);
-    for (const f of ['config.json', 'tokenizer.json', 'salt-transfer-report.json']) if (!files.includes(f)) return `${dir} lacks ${f}`;
+    for (const f of ['config.json', 'tokenizer.json', 'salt-transfer-report.json'])
+      if (!files.includes(f)) return `${dir} lacks ${f}`;
     const cfg = JSON.parse(readFileSync(join(dir, 'config.json'), 'utf8'));
     if (typeof cfg?.vocab_size !== 'number') return `${dir}/config.json has no vocab_size`;
     JSON.parse(readFileSync(join(dir, 'salt-transfer-report.json'), 'utf8'));
@@ -202,23 +209,31 @@ export function processChecks(r: RunResult, v: (c: Category, detail: string) => 
     return;
   }
   if (r.signal !== null && r.signal !== r.sent) v('crash', `died of ${r.signal}; stderr: ${short(r.stderr)}`);
-  if (r.code !== null && ![0, 1, 2, 130].includes(r.code)) v('crash', `exit code ${r.code}; stderr: ${short(r.stderr)}`);
+  if (r.code !== null && ![0, 1, 2, 130].includes(r.code))
+    v('crash', `exit code ${r.code}; stderr: ${short(r.stderr)}`);
   if (/Segmentation fault|Aborted|FATAL ERROR|core dumped/.test(r.stderr)) v('crash', `stderr: ${short(r.stderr)}`);
   if (r.code !== null && r.code !== 0) {
     const code = codeOf(r.stderr);
-    if (code === null) v('uncoded', `exit ${r.code} without a "salt-transfer: error [E_...]: " line; stderr: ${short(r.stderr)}`);
+    if (code === null)
+      v('uncoded', `exit ${r.code} without a "salt-transfer: error [E_...]: " line; stderr: ${short(r.stderr)}`);
     else if (code === 'E_INTERNAL') v('uncoded', `E_INTERNAL: ${short(r.stderr)}`);
     if (STACK_LINE.test(r.stderr)) v('uncoded', `a JS stack trace on stderr: ${short(r.stderr)}`);
   }
 }
 
 /** What a failed (or killed) run must not leave: the out folder, new temp entries, created parents. */
-export function leftoverChecks(o: { out: string; outParent: string; firstNew?: string; tmpBefore: string[] }, v: (c: Category, detail: string) => void, allowCompleteOut = false): void {
+export function leftoverChecks(
+  o: { out: string; outParent: string; firstNew?: string; tmpBefore: string[] },
+  v: (c: Category, detail: string) => void,
+  allowCompleteOut = false,
+): void {
   if (existsSync(o.out) || isLink(o.out)) {
     const why = incomplete(o.out);
-    if (!allowCompleteOut || why) v('leftover', `--out ${o.out} exists after a failure${why ? ` (${why})` : ' (complete)'}`);
+    if (!allowCompleteOut || why)
+      v('leftover', `--out ${o.out} exists after a failure${why ? ` (${why})` : ' (complete)'}`);
   }
-  if (o.firstNew && (existsSync(o.firstNew) || isLink(o.firstNew))) v('leftover', `parent folder ${o.firstNew} was created and left behind`);
+  if (o.firstNew && (existsSync(o.firstNew) || isLink(o.firstNew)))
+    v('leftover', `parent folder ${o.firstNew} was created and left behind`);
   const extra = tmpEntries(o.outParent).filter((e) => !o.tmpBefore.includes(e));
   if (extra.length) v('leftover', `temporary entries left in ${o.outParent}: ${extra.join(', ')}`);
 }

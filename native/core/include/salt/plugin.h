@@ -16,8 +16,8 @@ extern "C" {
 #define SALT_PLUGIN_ENTRY_SYMBOL "salt_plugin_entry"
 
 typedef struct salt_plugin_v1 {
-  uint32_t abi_version;     ///< SALT_PLUGIN_ABI_VERSION
-  const char* name;         ///< backend name, e.g. "cuda"
+  uint32_t abi_version;  ///< SALT_PLUGIN_ABI_VERSION
+  const char* name;      ///< backend name, e.g. "cuda"
   /// Fills `out` (a JSON object, NUL-terminated, at most `cap` bytes) with the devices found and
   /// library versions. Returns SALT_OK, or an error when no usable device exists.
   salt_status (*describe)(char* out, size_t cap);
