@@ -22,13 +22,28 @@ export type ErrorCode =
   | 'E_LOAD' // the native addon could not be loaded
   | 'E_INTERNAL'; // a bug: please report it
 
-/** Base class of errors raised by native code or by file/format handling. */
+/**
+ * The error of what is found while working: files, data, native code. Which class a failure gets
+ * (one rule for the whole library): {@link SaltTypeError} (`E_TYPE`) for an argument of the wrong
+ * type; {@link SaltRangeError} (`E_ARGUMENT`, `E_SHAPE`) for an argument out of range or of
+ * inconsistent shape, found before any work; SaltError (every other code) for the rest. All three
+ * are `instanceof SaltError` and carry `.code`.
+ */
 export class SaltError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = 'SaltError';
     this.code = code;
+  }
+
+  /**
+   * Every error salt-transfer raises is `instanceof SaltError`: the argument errors
+   * {@link SaltTypeError} and {@link SaltRangeError} too (they also stay a TypeError / RangeError).
+   */
+  static [Symbol.hasInstance](value: unknown): boolean {
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    return this === SaltError && (value instanceof SaltTypeError || value instanceof SaltRangeError);
   }
 }
 

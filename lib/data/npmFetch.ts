@@ -8,7 +8,7 @@ import { homedir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 
-import { SaltError } from '../errors.js';
+import { SaltError, SaltRangeError } from '../errors.js';
 import { packageRoot } from '../paths.js';
 
 const run = promisify(execFile);
@@ -45,11 +45,11 @@ async function exists(p: string): Promise<boolean> {
  */
 export async function fetchNpmPackage(name: string, version: string, cache = cacheDir()): Promise<string> {
   if (!/^(@[a-z0-9._-]+\/)?[a-z0-9._-]+$/i.test(name))
-    throw new SaltError('E_ARGUMENT', `invalid npm package name ${JSON.stringify(name)}`);
+    throw new SaltRangeError(`invalid npm package name ${JSON.stringify(name)}`, 'E_ARGUMENT');
   if (!/^\d+\.\d+\.\d+([-+][0-9A-Za-z.-]+)?$/.test(version)) {
-    throw new SaltError(
+    throw new SaltRangeError(
+      `npm package version must be pinned exactly (x.y.z), received ${JSON.stringify(version)}`,
       'E_ARGUMENT',
-      `npm package version must be pinned exactly (x.y.z), got ${JSON.stringify(version)}`,
     );
   }
   const folder = join(cache, 'npm', `${name.replace('/', '__')}@${version}`);

@@ -212,7 +212,7 @@ export async function readWinkGlove(packageFolder: string): Promise<VectorTable>
   if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed))
     throw new SaltError(
       'E_FORMAT',
-      `${path}: expected a JSON object with "words", "vectors" and "dimensions", got ${describe(parsed)}`,
+      `${path}: expected a JSON object with "words", "vectors" and "dimensions", received ${describe(parsed)}`,
     );
   const data = parsed as { words?: unknown; vectors?: Record<string, unknown>; dimensions?: unknown };
   const dim = data.dimensions;

@@ -23,7 +23,7 @@ import {
 import { hostname } from 'node:os';
 import { basename, dirname, join, resolve, sep } from 'node:path';
 
-import { SaltError } from '../errors.js';
+import { SaltError, SaltRangeError } from '../errors.js';
 
 /** The report `transfer()` and `writeTransferredModel` write into every output folder: it marks a folder salt-transfer wrote. */
 export const REPORT_FILE = 'salt-transfer-report.json';
@@ -202,19 +202,19 @@ export async function checkOutputPlacement(
     const i = await realpathLoose(path);
     const q = `output folder ${JSON.stringify(out)}`;
     if (o === i)
-      throw new SaltError(
-        'E_ARGUMENT',
+      throw new SaltRangeError(
         `${q} is the ${what} ${JSON.stringify(path)}; choose a new folder for the output`,
+        'E_ARGUMENT',
       );
     if (within(i, o))
-      throw new SaltError(
-        'E_ARGUMENT',
+      throw new SaltRangeError(
         `${q} contains the ${what} ${JSON.stringify(path)}; writing there could replace the input, choose a folder outside it`,
+        'E_ARGUMENT',
       );
     if (within(o, i))
-      throw new SaltError(
-        'E_ARGUMENT',
+      throw new SaltRangeError(
         `${q} lies inside the ${what} ${JSON.stringify(path)}; choose a folder outside the inputs`,
+        'E_ARGUMENT',
       );
   }
 }

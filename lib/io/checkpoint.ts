@@ -5,7 +5,7 @@
 import { readdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
-import { describe, SaltError, SaltTypeError } from '../errors.js';
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { ioError, pathExists, writeBytesAtomic } from './atomic.js';
 import { readJsonFile } from './files.js';
 import {
@@ -51,7 +51,7 @@ function checkShardName(name: unknown, indexPath: string): string {
   ) {
     throw new SaltError(
       'E_FORMAT',
-      `${indexPath}: weight_map values must be plain file names in the same folder, got ${describe(name)}`,
+      `${indexPath}: weight_map values must be plain file names in the same folder, received ${describe(name)}`,
     );
   }
   return name;
@@ -92,7 +92,7 @@ export class SafetensorsCheckpoint implements TensorReader {
    * with conversion instructions; no weights give E_NOT_FOUND.
    */
   static async open(path: string): Promise<SafetensorsCheckpoint> {
-    if (typeof path !== 'string') throw new SaltTypeError(`path must be a string, got ${describe(path)}`);
+    if (typeof path !== 'string') throw new SaltTypeError(`path must be a string, received ${describe(path)}`);
     if (path.endsWith('.json')) return SafetensorsCheckpoint.openIndex(path);
     if (path.endsWith('.safetensors')) return SafetensorsCheckpoint.openFiles(join(path, '..'), [basename(path)]);
     let entries: string[];
@@ -125,7 +125,7 @@ export class SafetensorsCheckpoint implements TensorReader {
     if (idx === null || typeof idx !== 'object' || map === null || typeof map !== 'object' || Array.isArray(map)) {
       throw new SaltError(
         'E_FORMAT',
-        `${indexPath}: expected an object with a "weight_map" object, got ${describe(map)}`,
+        `${indexPath}: expected an object with a "weight_map" object, received ${describe(map)}`,
       );
     }
     const folder = join(indexPath, '..');
@@ -252,10 +252,10 @@ export async function writeCheckpoint(
 ): Promise<WrittenCheckpoint> {
   const limit = options.maxShardBytes ?? 5_000_000_000;
   if (!Number.isSafeInteger(limit) || limit < 1)
-    throw new SaltError('E_ARGUMENT', `maxShardBytes must be a positive integer, got ${describe(limit)}`);
+    throw new SaltRangeError(`maxShardBytes must be a positive integer, received ${describe(limit)}`, 'E_ARGUMENT');
   const stem = options.stem ?? 'model';
   if (!/^[A-Za-z0-9_.-]+$/.test(stem))
-    throw new SaltError('E_ARGUMENT', `stem must be a plain file name stem, got ${describe(stem)}`);
+    throw new SaltRangeError(`stem must be a plain file name stem, received ${describe(stem)}`, 'E_ARGUMENT');
   // Validate every tensor once, across all shards (unique names, shapes, data lengths), before
   // anything is written.
   const sizes = checkTensorSpecs(tensors);

@@ -2,7 +2,7 @@
  * Element types of tensor files and exact conversions between Float32 and the 16-bit float formats.
  * Node 20 has no Float16Array, so F16 is decoded through a 65,536-entry table built once.
  */
-import { SaltError } from '../errors.js';
+import { SaltError, SaltRangeError } from '../errors.js';
 
 /** Data types that may appear in a safetensors header (the full list of the format as of safetensors 0.8). */
 export type Dtype =
@@ -189,6 +189,7 @@ export function encodeFloats(src: Float32Array, dtype: FloatDtype): Buffer {
   const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
   if (dtype === 'BF16') for (let i = 0; i < src.length; i++) o16[i] = f32BitsToBF16(bits[i]);
   else if (dtype === 'F16') for (let i = 0; i < src.length; i++) o16[i] = f32BitsToF16(bits[i]);
-  else throw new SaltError('E_ARGUMENT', `dtype must be "F32", "F16" or "BF16", got ${JSON.stringify(dtype)}`);
+  else
+    throw new SaltRangeError(`dtype must be "F32", "F16" or "BF16", received ${JSON.stringify(dtype)}`, 'E_ARGUMENT');
   return out;
 }

@@ -9,7 +9,7 @@
  */
 import { closeSync, fstatSync, readSync } from 'node:fs';
 
-import { describe, SaltError, SaltTypeError } from '../errors.js';
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { openRegularFileSync } from './files.js';
 import type { VectorTable } from './vectors.js';
 
@@ -169,7 +169,7 @@ export class FastTextModel {
    * fastText model or is truncated; E_UNSUPPORTED for quantized models (.ftz) and unknown versions.
    */
   static open(path: string): FastTextModel {
-    if (typeof path !== 'string') throw new SaltTypeError(`path must be a string, got ${describe(path)}`);
+    if (typeof path !== 'string') throw new SaltTypeError(`path must be a string, received ${describe(path)}`);
     const fd = openRegularFileSync(path, 'fastText model');
     try {
       const size = fstatSync(fd).size;
@@ -332,9 +332,9 @@ export class FastTextModel {
    * when given (length `dim`).
    */
   wordVector(word: string, out = new Float32Array(this.dim)): Float32Array {
-    if (typeof word !== 'string') throw new SaltTypeError(`word must be a string, got ${describe(word)}`);
+    if (typeof word !== 'string') throw new SaltTypeError(`word must be a string, received ${describe(word)}`);
     if (out.length !== this.dim)
-      throw new SaltError('E_SHAPE', `out has length ${out.length}, expected dim ${this.dim}`);
+      throw new SaltRangeError(`out has length ${out.length}, expected dim ${this.dim}`, 'E_SHAPE');
     const ids = this.subwordIds(word);
     const acc = new Float64Array(this.dim);
     for (const id of ids) {

@@ -7,7 +7,7 @@
 import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 
-import { SaltError } from '../errors.js';
+import { SaltError, SaltRangeError } from '../errors.js';
 
 /** Deepest nesting of arrays/objects accepted in a JSON input file (real configs and tokenizers stay below 10). */
 export const MAX_JSON_DEPTH = 256;
@@ -227,9 +227,9 @@ export async function readableFolder(path: string, what: string): Promise<string
     throw fsError(err, `cannot inspect ${what} ${JSON.stringify(path)}`);
   }
   if (!st.isDirectory())
-    throw new SaltError(
-      'E_ARGUMENT',
+    throw new SaltRangeError(
       `${what} ${JSON.stringify(path)} must be a folder, but it is ${st.isFile() ? 'a file' : kindOf(st)}`,
+      'E_ARGUMENT',
     );
   try {
     return await readdir(path);

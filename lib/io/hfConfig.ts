@@ -75,7 +75,7 @@ function idOrList(v: unknown): number | number[] | null {
  */
 export function parseModelConfig(raw: unknown, label = 'config.json'): ModelConfig {
   if (raw === null || typeof raw !== 'object' || Array.isArray(raw))
-    throw new SaltError('E_FORMAT', `${label}: expected a JSON object, got ${describe(raw)}`);
+    throw new SaltError('E_FORMAT', `${label}: expected a JSON object, received ${describe(raw)}`);
   const top = raw as Record<string, unknown>;
   const tc = top.text_config;
   const nested =
@@ -94,13 +94,13 @@ export function parseModelConfig(raw: unknown, label = 'config.json'): ModelConf
   if (vocabSize === null || vocabSize === 0)
     throw new SaltError(
       'E_FORMAT',
-      `${label}: expected a positive integer "vocab_size"${nested ? ' (in text_config)' : ''}, got ${describe(pick('vocab_size'))}`,
+      `${label}: expected a positive integer "vocab_size"${nested ? ' (in text_config)' : ''}, received ${describe(pick('vocab_size'))}`,
     );
   const hiddenSize = intOrNull(pick('hidden_size', 'n_embd', 'd_model', 'n_embed'));
   if (hiddenSize === null || hiddenSize === 0) {
     throw new SaltError(
       'E_FORMAT',
-      `${label}: expected a positive integer "hidden_size" (or n_embd / d_model), got ${describe(pick('hidden_size', 'n_embd', 'd_model'))}`,
+      `${label}: expected a positive integer "hidden_size" (or n_embd / d_model), received ${describe(pick('hidden_size', 'n_embd', 'd_model'))}`,
     );
   }
   const proj = intOrNull(pick('word_embed_proj_dim'));
@@ -116,12 +116,12 @@ export function parseModelConfig(raw: unknown, label = 'config.json'): ModelConf
   if (outerModelType === '')
     throw new SaltError(
       'E_FORMAT',
-      `${label}: expected a non-empty string "model_type" (transformers chooses the model class by it), got ${describe(top.model_type)}`,
+      `${label}: expected a non-empty string "model_type" (transformers chooses the model class by it), received ${describe(top.model_type)}`,
     );
   if (tieRaw !== undefined && tieRaw !== null && typeof tieRaw !== 'boolean') {
     throw new SaltError(
       'E_FORMAT',
-      `${label}: expected "tie_word_embeddings"${c !== top && c.tie_word_embeddings !== undefined ? ' (in text_config)' : ''} to be true or false, got ${describe(tieRaw)}`,
+      `${label}: expected "tie_word_embeddings"${c !== top && c.tie_word_embeddings !== undefined ? ' (in text_config)' : ''} to be true or false, received ${describe(tieRaw)}`,
     );
   }
   const tieStated = typeof tieRaw === 'boolean';

@@ -5,7 +5,7 @@
 import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
-import { describe, SaltError, SaltTypeError } from '../errors.js';
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import {
   checkOutputPlacement,
   checkReplaceable,
@@ -199,7 +199,7 @@ export class HfModel {
    * conversion instructions.
    */
   static async open(folder: string): Promise<HfModel> {
-    if (typeof folder !== 'string') throw new SaltTypeError(`folder must be a string, got ${describe(folder)}`);
+    if (typeof folder !== 'string') throw new SaltTypeError(`folder must be a string, received ${describe(folder)}`);
     const config = await readModelConfig(folder);
     const weights = await SafetensorsCheckpoint.open(folder);
     try {
@@ -403,35 +403,45 @@ const WEIGHT_FILE =
  */
 export async function writeTransferredModel(options: WriteTransferredModelOptions): Promise<TransferredModelReport> {
   if (options === null || typeof options !== 'object')
-    throw new SaltTypeError(`options must be an object, got ${describe(options)}`);
+    throw new SaltTypeError(`options must be an object, received ${describe(options)}`);
   const { output, tokenizer, inputEmbedding, outputHead } = options;
   if (typeof output !== 'string' || !output)
-    throw new SaltTypeError(`options.output must be a folder path, got ${describe(output)}`);
+    throw new SaltTypeError(`options.output must be a folder path, received ${describe(output)}`);
   if (typeof tokenizer !== 'string')
-    throw new SaltTypeError(`options.tokenizer must be a folder path, got ${describe(tokenizer)}`);
+    throw new SaltTypeError(`options.tokenizer must be a folder path, received ${describe(tokenizer)}`);
   if (!(inputEmbedding instanceof Float32Array))
-    throw new SaltTypeError(`options.inputEmbedding must be a Float32Array, got ${describe(inputEmbedding)}`);
+    throw new SaltTypeError(`options.inputEmbedding must be a Float32Array, received ${describe(inputEmbedding)}`);
   if (typeof options.source !== 'string' && !(options.source instanceof HfModel))
-    throw new SaltTypeError(`options.source must be a folder path or an HfModel, got ${describe(options.source)}`);
+    throw new SaltTypeError(`options.source must be a folder path or an HfModel, received ${describe(options.source)}`);
   const pad = options.padToMultipleOf ?? 1;
   if (!Number.isSafeInteger(pad) || pad < 1)
-    throw new SaltError('E_ARGUMENT', `options.padToMultipleOf must be a positive integer, got ${describe(pad)}`);
+    throw new SaltRangeError(
+      `options.padToMultipleOf must be a positive integer, received ${describe(pad)}`,
+      'E_ARGUMENT',
+    );
   if (options.dtype !== undefined && !isFloatDtype(options.dtype)) {
-    throw new SaltError('E_ARGUMENT', `options.dtype must be "F32", "F16" or "BF16", got ${describe(options.dtype)}`);
+    throw new SaltRangeError(
+      `options.dtype must be "F32", "F16" or "BF16", received ${describe(options.dtype)}`,
+      'E_ARGUMENT',
+    );
   }
   const vocabTensors = options.vocabTensors ?? {};
   if (vocabTensors === null || typeof vocabTensors !== 'object')
-    throw new SaltTypeError(`options.vocabTensors must be an object of Float32Arrays, got ${describe(vocabTensors)}`);
+    throw new SaltTypeError(
+      `options.vocabTensors must be an object of Float32Arrays, received ${describe(vocabTensors)}`,
+    );
   for (const [k, v] of Object.entries(vocabTensors))
     if (!(v instanceof Float32Array))
-      throw new SaltTypeError(`options.vocabTensors[${JSON.stringify(k)}] must be a Float32Array, got ${describe(v)}`);
+      throw new SaltTypeError(
+        `options.vocabTensors[${JSON.stringify(k)}] must be a Float32Array, received ${describe(v)}`,
+      );
   const keep = options.keepTensors ?? [];
   if (!Array.isArray(keep) || keep.some((k) => typeof k !== 'string'))
-    throw new SaltTypeError(`options.keepTensors must be an array of tensor names, got ${describe(keep)}`);
+    throw new SaltTypeError(`options.keepTensors must be an array of tensor names, received ${describe(keep)}`);
   const srcIds = options.sourceIdOfTarget;
   if (srcIds !== undefined && !(srcIds instanceof Int32Array) && !Array.isArray(srcIds))
     throw new SaltTypeError(
-      `options.sourceIdOfTarget must be an Int32Array or an array of integers, got ${describe(srcIds)}`,
+      `options.sourceIdOfTarget must be an Int32Array or an array of integers, received ${describe(srcIds)}`,
     );
   const outPath = resolve(output);
   const { signal } = options;
@@ -459,23 +469,23 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     const width = input.shape[1];
     const oldVocab = input.shape[0];
     if (inputEmbedding.length === 0 || inputEmbedding.length % width !== 0) {
-      throw new SaltError(
-        'E_SHAPE',
+      throw new SaltRangeError(
         `options.inputEmbedding has ${inputEmbedding.length} values, expected a positive multiple of the embedding width ${width}`,
+        'E_SHAPE',
       );
     }
     const rows = inputEmbedding.length / width;
     const untiedHead = !tied && head ? head : null;
     if (untiedHead) {
       if (!(outputHead instanceof Float32Array))
-        throw new SaltError(
-          'E_ARGUMENT',
+        throw new SaltRangeError(
           `${model.folder} has an untied output head ${JSON.stringify(untiedHead.name)}: options.outputHead (Float32Array [${rows}, ${untiedHead.shape[1]}]) is required`,
+          'E_ARGUMENT',
         );
       if (outputHead.length !== rows * untiedHead.shape[1])
-        throw new SaltError(
-          'E_SHAPE',
+        throw new SaltRangeError(
           `options.outputHead has ${outputHead.length} values, expected ${rows} x ${untiedHead.shape[1]} = ${rows * untiedHead.shape[1]}`,
+          'E_SHAPE',
         );
       if (!isFloatDtype(untiedHead.dtype))
         throw new SaltError(
@@ -483,37 +493,37 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
           `output head ${JSON.stringify(untiedHead.name)} has dtype ${untiedHead.dtype}`,
         );
     } else if (outputHead !== undefined) {
-      throw new SaltError(
-        'E_ARGUMENT',
+      throw new SaltRangeError(
         `${model.folder} has a tied output head (${model.embeddings.tieReason}); options.outputHead must not be given`,
+        'E_ARGUMENT',
       );
     }
     if (srcIds !== undefined) {
       if (srcIds.length !== rows)
-        throw new SaltError(
-          'E_SHAPE',
+        throw new SaltRangeError(
           `options.sourceIdOfTarget has ${srcIds.length} entries, expected one per row of options.inputEmbedding (${rows})`,
+          'E_SHAPE',
         );
       for (let t = 0; t < rows; t++) {
         const id = srcIds[t];
         if (!Number.isSafeInteger(id) || id < -1 || id >= oldVocab)
-          throw new SaltError(
+          throw new SaltRangeError(
+            `options.sourceIdOfTarget[${t}] must be -1 or a source token id in [0, ${oldVocab}), received ${describe(id)}`,
             'E_ARGUMENT',
-            `options.sourceIdOfTarget[${t}] must be -1 or a source token id in [0, ${oldVocab}), got ${describe(id)}`,
           );
       }
     }
     if (options.tokenizerInfo && resolve(options.tokenizerInfo.folder) !== resolve(tokenizer)) {
-      throw new SaltError(
-        'E_ARGUMENT',
+      throw new SaltRangeError(
         `options.tokenizerInfo describes ${JSON.stringify(options.tokenizerInfo.folder)}, not the tokenizer folder ${JSON.stringify(tokenizer)}`,
+        'E_ARGUMENT',
       );
     }
     const tok = options.tokenizerInfo ?? (await readTokenizerInfo(tokenizer));
     if (tok.vocabSize !== null && tok.vocabSize > rows) {
-      throw new SaltError(
-        'E_SHAPE',
+      throw new SaltRangeError(
         `the target tokenizer in ${JSON.stringify(tokenizer)} has ${tok.vocabSize} tokens but options.inputEmbedding has only ${rows} rows`,
+        'E_SHAPE',
       );
     }
     const newRows = Math.ceil(rows / pad) * pad;
@@ -525,9 +535,9 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     for (const [role, v] of Object.entries(ids)) {
       const list = Array.isArray(v) ? v : v === null || v === undefined ? [] : [v];
       if (list.some((x) => !Number.isSafeInteger(x) || x < 0 || x >= newRows))
-        throw new SaltError(
+        throw new SaltRangeError(
+          `special token id for ${role} must be an integer in [0, ${newRows}), received ${describe(v)}`,
           'E_ARGUMENT',
-          `special token id for ${role} must be an integer in [0, ${newRows}), got ${describe(v)}`,
         );
     }
 
@@ -540,9 +550,9 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
         isEmbeddingOrHead(k) ||
         !all.find((t) => t.name === k)!.shape.includes(oldVocab)
       ) {
-        throw new SaltError(
-          'E_ARGUMENT',
+        throw new SaltRangeError(
           `options.${keep.includes(k) ? 'keepTensors' : 'vocabTensors'} names ${JSON.stringify(k)}, which is not a tensor of ${model.folder} (other than the embedding and head) with a dimension of the source vocabulary size ${oldVocab}`,
+          'E_ARGUMENT',
         );
       }
     }
@@ -587,9 +597,9 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       if (given !== undefined) {
         if (given.length !== outer * rows * inner) {
           const want = t.shape.map((d, i) => (i === k ? rows : d));
-          throw new SaltError(
-            'E_SHAPE',
+          throw new SaltRangeError(
             `options.vocabTensors[${JSON.stringify(t.name)}] has ${given.length} values, expected shape [${want.join(', ')}] = ${outer * rows * inner}`,
+            'E_SHAPE',
           );
         }
         values = given;

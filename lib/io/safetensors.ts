@@ -9,7 +9,7 @@
 import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 
-import { describe, SaltError, SaltTypeError } from '../errors.js';
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { ioError, writeFileAtomic } from './atomic.js';
 import {
   decodeBF16,
@@ -149,7 +149,7 @@ function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: num
     throw fmt(label, `header is not valid JSON (${(err as Error).message})`);
   }
   if (root === null || typeof root !== 'object' || Array.isArray(root)) {
-    throw fmt(label, `header must be a JSON object, got ${Array.isArray(root) ? 'an array' : describe(root)}`);
+    throw fmt(label, `header must be a JSON object, received ${Array.isArray(root) ? 'an array' : describe(root)}`);
   }
   const dataStart = 8 + headerLength;
   const dataSize = fileSize - dataStart;
@@ -160,18 +160,21 @@ function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: num
   for (const [name, value] of Object.entries(root as Record<string, unknown>)) {
     if (name === '__metadata__') {
       if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-        throw fmt(label, `"__metadata__" must be an object of strings, got ${describe(value)}`);
+        throw fmt(label, `"__metadata__" must be an object of strings, received ${describe(value)}`);
       }
       for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
         if (typeof v !== 'string')
-          throw fmt(label, `"__metadata__" value for key ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
+          throw fmt(
+            label,
+            `"__metadata__" value for key ${JSON.stringify(k)} must be a string, received ${describe(v)}`,
+          );
         metadata[k] = v;
       }
       continue;
     }
     const where = `tensor ${JSON.stringify(name)}`;
     if (value === null || typeof value !== 'object' || Array.isArray(value)) {
-      throw fmt(label, `${where} must be an object with dtype, shape and data_offsets, got ${describe(value)}`);
+      throw fmt(label, `${where} must be an object with dtype, shape and data_offsets, received ${describe(value)}`);
     }
     const entry = value as Record<string, unknown>;
     for (const k of Object.keys(entry)) {
@@ -180,18 +183,19 @@ function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: num
     }
     const { dtype, shape, data_offsets: offsets } = entry;
     if (!isDtype(dtype)) throw fmt(label, `${where} has unknown dtype ${describe(dtype)}`);
-    if (!Array.isArray(shape)) throw fmt(label, `${where}: shape must be an array of integers, got ${describe(shape)}`);
+    if (!Array.isArray(shape))
+      throw fmt(label, `${where}: shape must be an array of integers, received ${describe(shape)}`);
     let numel = 1;
     for (const d of shape) {
       if (typeof d !== 'number' || !Number.isSafeInteger(d) || d < 0) {
-        throw fmt(label, `${where}: shape entries must be non-negative integers, got ${describe(d)}`);
+        throw fmt(label, `${where}: shape entries must be non-negative integers, received ${describe(d)}`);
       }
       numel *= d;
       if (!Number.isSafeInteger(numel))
         throw fmt(label, `${where}: shape ${JSON.stringify(shape)} has too many elements`);
     }
     if (!Array.isArray(offsets) || offsets.length !== 2) {
-      throw fmt(label, `${where}: data_offsets must be [begin, end], got ${describe(offsets)}`);
+      throw fmt(label, `${where}: data_offsets must be [begin, end], received ${describe(offsets)}`);
     }
     const [begin, end] = offsets as unknown[];
     if (
@@ -204,7 +208,7 @@ function parseHeader(headerJson: Uint8Array, headerLength: number, fileSize: num
     ) {
       throw fmt(
         label,
-        `${where}: data_offsets must be integers with 0 <= begin <= end, got ${JSON.stringify(offsets)}`,
+        `${where}: data_offsets must be integers with 0 <= begin <= end, received ${JSON.stringify(offsets)}`,
       );
     }
     if (end > dataSize) {
@@ -348,7 +352,7 @@ export class SafetensorsFile implements TensorReader {
   /** Validates a safetensors file held in memory (the buffer is not copied). */
   static async fromBuffer(buffer: Uint8Array, label = '<buffer>'): Promise<SafetensorsFile> {
     if (!(buffer instanceof Uint8Array))
-      throw new SaltTypeError(`buffer must be a Uint8Array, got ${describe(buffer)}`);
+      throw new SaltTypeError(`buffer must be a Uint8Array, received ${describe(buffer)}`);
     return SafetensorsFile.fromSource(new BufferSource(buffer, label));
   }
 
@@ -409,9 +413,9 @@ export class SafetensorsFile implements TensorReader {
       rowEnd < rowStart ||
       rowEnd > rows
     ) {
-      throw new SaltError(
-        'E_ARGUMENT',
+      throw new SaltRangeError(
         `rows [${describe(rowStart)}, ${describe(rowEnd)}) of tensor ${JSON.stringify(name)} must lie within [0, ${rows}]`,
+        'E_ARGUMENT',
       );
     }
     const rowElems = rows === 0 ? 0 : t.numel / rows;
@@ -453,7 +457,7 @@ export class SafetensorsFile implements TensorReader {
 export function bytesToFloat32(bytes: Uint8Array, dtype: FloatDtype): Float32Array {
   const item = DTYPE_SIZE[dtype];
   if (bytes.length % item !== 0)
-    throw new SaltError('E_SHAPE', `${bytes.length} bytes is not a whole number of ${dtype} elements`);
+    throw new SaltRangeError(`${bytes.length} bytes is not a whole number of ${dtype} elements`, 'E_SHAPE');
   const n = bytes.length / item;
   if (dtype === 'F32') {
     if (bytes.byteOffset % 4 === 0) return new Float32Array(bytes.buffer, bytes.byteOffset, n);
@@ -510,52 +514,53 @@ export interface WriteSafetensorsOptions {
  * written; returns each tensor's byte size. E_TYPE / E_ARGUMENT / E_SHAPE naming the tensor.
  */
 export function checkTensorSpecs(tensors: readonly TensorToWrite[], what = 'tensors'): number[] {
-  if (!Array.isArray(tensors)) throw new SaltTypeError(`${what} must be an array, got ${describe(tensors)}`);
+  if (!Array.isArray(tensors)) throw new SaltTypeError(`${what} must be an array, received ${describe(tensors)}`);
   const seen = new Set<string>();
   return tensors.map((t) => checkTensorSpec(t, seen));
 }
 
 function checkTensorSpec(t: TensorToWrite, seen: Set<string>): number {
-  if (t === null || typeof t !== 'object') throw new SaltTypeError(`each tensor must be an object, got ${describe(t)}`);
-  if (typeof t.name !== 'string') throw new SaltTypeError(`tensor name must be a string, got ${describe(t.name)}`);
-  if (t.name === '__metadata__') throw new SaltError('E_ARGUMENT', 'tensor name "__metadata__" is reserved');
-  if (seen.has(t.name)) throw new SaltError('E_ARGUMENT', `tensor name ${JSON.stringify(t.name)} is used twice`);
+  if (t === null || typeof t !== 'object')
+    throw new SaltTypeError(`each tensor must be an object, received ${describe(t)}`);
+  if (typeof t.name !== 'string') throw new SaltTypeError(`tensor name must be a string, received ${describe(t.name)}`);
+  if (t.name === '__metadata__') throw new SaltRangeError('tensor name "__metadata__" is reserved', 'E_ARGUMENT');
+  if (seen.has(t.name)) throw new SaltRangeError(`tensor name ${JSON.stringify(t.name)} is used twice`, 'E_ARGUMENT');
   seen.add(t.name);
   if (!isDtype(t.dtype))
-    throw new SaltError('E_ARGUMENT', `tensor ${JSON.stringify(t.name)}: unknown dtype ${describe(t.dtype)}`);
+    throw new SaltRangeError(`tensor ${JSON.stringify(t.name)}: unknown dtype ${describe(t.dtype)}`, 'E_ARGUMENT');
   if (!Array.isArray(t.shape) || t.shape.some((d) => !Number.isSafeInteger(d) || d < 0)) {
-    throw new SaltError(
+    throw new SaltRangeError(
+      `tensor ${JSON.stringify(t.name)}: shape must be an array of non-negative integers, received ${describe(t.shape)}`,
       'E_ARGUMENT',
-      `tensor ${JSON.stringify(t.name)}: shape must be an array of non-negative integers, got ${describe(t.shape)}`,
     );
   }
   const numel = t.shape.reduce((a, b) => a * b, 1);
   const bytes = dtypeByteLength(t.dtype, numel);
   if (Number.isNaN(bytes))
-    throw new SaltError(
-      'E_ARGUMENT',
+    throw new SaltRangeError(
       `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} of ${t.dtype} is not a whole number of bytes`,
+      'E_ARGUMENT',
     );
   if (t.data instanceof Float32Array) {
     if (!isFloatDtype(t.dtype))
-      throw new SaltError(
+      throw new SaltRangeError(
+        `tensor ${JSON.stringify(t.name)}: Float32Array data needs dtype F32, F16 or BF16, received ${t.dtype}`,
         'E_ARGUMENT',
-        `tensor ${JSON.stringify(t.name)}: Float32Array data needs dtype F32, F16 or BF16, got ${t.dtype}`,
       );
     if (t.data.length !== numel)
-      throw new SaltError(
-        'E_SHAPE',
+      throw new SaltRangeError(
         `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} has ${numel} elements, data has ${t.data.length}`,
+        'E_SHAPE',
       );
   } else if (t.data instanceof Uint8Array) {
     if (t.data.length !== bytes)
-      throw new SaltError(
-        'E_SHAPE',
+      throw new SaltRangeError(
         `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} in ${t.dtype} is ${bytes} bytes, data has ${t.data.length}`,
+        'E_SHAPE',
       );
   } else if (typeof t.data !== 'function') {
     throw new SaltTypeError(
-      `tensor ${JSON.stringify(t.name)}: data must be a Float32Array, a Uint8Array or a function returning chunks, got ${describe(t.data)}`,
+      `tensor ${JSON.stringify(t.name)}: data must be a Float32Array, a Uint8Array or a function returning chunks, received ${describe(t.data)}`,
     );
   }
   return bytes;
@@ -568,7 +573,7 @@ function buildHeader(tensors: readonly TensorToWrite[], sizes: number[], metadat
   if (metadata && Object.keys(metadata).length) {
     for (const [k, v] of Object.entries(metadata)) {
       if (typeof v !== 'string')
-        throw new SaltTypeError(`metadata value for ${JSON.stringify(k)} must be a string, got ${describe(v)}`);
+        throw new SaltTypeError(`metadata value for ${JSON.stringify(k)} must be a string, received ${describe(v)}`);
     }
     const meta: Record<string, string> = Object.create(null);
     for (const [k, v] of Object.entries(metadata)) meta[k] = v;
@@ -630,17 +635,20 @@ async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: numbe
     let bytes: Uint8Array;
     if (chunk instanceof Float32Array) {
       if (!isFloatDtype(t.dtype))
-        throw new SaltError('E_ARGUMENT', `${where}: Float32Array chunks need dtype F32, F16 or BF16, got ${t.dtype}`);
+        throw new SaltRangeError(
+          `${where}: Float32Array chunks need dtype F32, F16 or BF16, received ${t.dtype}`,
+          'E_ARGUMENT',
+        );
       bytes = encodeFloats(chunk, t.dtype);
     } else if (chunk instanceof Uint8Array) {
       bytes = chunk;
     } else {
-      throw new SaltTypeError(`${where}: chunks must be Float32Array or Uint8Array, got ${describe(chunk)}`);
+      throw new SaltTypeError(`${where}: chunks must be Float32Array or Uint8Array, received ${describe(chunk)}`);
     }
     if (written + bytes.length > expected)
-      throw new SaltError(
-        'E_SHAPE',
+      throw new SaltRangeError(
         `${where}: chunks give more than the ${expected} bytes of shape ${JSON.stringify(t.shape)} in ${t.dtype}`,
+        'E_SHAPE',
       );
     try {
       await writeAll(fh, bytes, label);
@@ -651,9 +659,9 @@ async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: numbe
     written += bytes.length;
   }
   if (written !== expected)
-    throw new SaltError(
-      'E_SHAPE',
+    throw new SaltRangeError(
       `${where}: chunks gave ${written} bytes, shape ${JSON.stringify(t.shape)} in ${t.dtype} needs ${expected}`,
+      'E_SHAPE',
     );
 }
 

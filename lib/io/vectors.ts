@@ -7,7 +7,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
 import { cacheDir } from '../data/npmFetch.js';
-import { describe, SaltError, SaltTypeError } from '../errors.js';
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { ioError, pathExists, writeBytesAtomic } from './atomic.js';
 import { openRegularFile } from './files.js';
 import { SafetensorsFile, writeSafetensors } from './safetensors.js';
@@ -33,17 +33,18 @@ export function indexWords(words: readonly string[]): Map<string, number> {
 
 /** Checks that a table's parts agree (E_SHAPE otherwise). */
 export function checkVectorTable(t: VectorTable, label = 'table'): void {
-  if (t === null || typeof t !== 'object') throw new SaltTypeError(`${label} must be an object, got ${describe(t)}`);
+  if (t === null || typeof t !== 'object')
+    throw new SaltTypeError(`${label} must be an object, received ${describe(t)}`);
   if (!Array.isArray(t.words))
-    throw new SaltTypeError(`${label}.words must be an array of strings, got ${describe(t.words)}`);
+    throw new SaltTypeError(`${label}.words must be an array of strings, received ${describe(t.words)}`);
   if (!(t.vectors instanceof Float32Array))
-    throw new SaltTypeError(`${label}.vectors must be a Float32Array, got ${describe(t.vectors)}`);
+    throw new SaltTypeError(`${label}.vectors must be a Float32Array, received ${describe(t.vectors)}`);
   if (!Number.isSafeInteger(t.dim) || t.dim < 1)
-    throw new SaltError('E_ARGUMENT', `${label}.dim must be a positive integer, got ${describe(t.dim)}`);
+    throw new SaltRangeError(`${label}.dim must be a positive integer, received ${describe(t.dim)}`, 'E_ARGUMENT');
   if (t.vectors.length !== t.words.length * t.dim) {
-    throw new SaltError(
-      'E_SHAPE',
+    throw new SaltRangeError(
       `${label}: ${t.words.length} words x dim ${t.dim} = ${t.words.length * t.dim} values expected, vectors has ${t.vectors.length}`,
+      'E_SHAPE',
     );
   }
 }
@@ -164,7 +165,7 @@ async function* textLines(path: string): AsyncGenerator<string> {
 export async function readTextVectors(path: string, options: ReadTextVectorsOptions = {}): Promise<VectorTable> {
   const max = options.maxWords ?? Infinity;
   if (max !== Infinity && (!Number.isSafeInteger(max) || max < 0))
-    throw new SaltError('E_ARGUMENT', `maxWords must be a non-negative integer, got ${describe(max)}`);
+    throw new SaltRangeError(`maxWords must be a non-negative integer, received ${describe(max)}`, 'E_ARGUMENT');
   let size: number;
   try {
     const st = await stat(path);
@@ -206,7 +207,7 @@ export async function readTextVectors(path: string, options: ReadTextVectorsOpti
         if (dim < 1)
           throw new SaltError(
             'E_FORMAT',
-            `${path}:${lineNo}: expected a word followed by numbers, got ${describe(line)}`,
+            `${path}:${lineNo}: expected a word followed by numbers, received ${describe(line)}`,
           );
         vals = new FloatCollector();
       }
@@ -215,7 +216,7 @@ export async function readTextVectors(path: string, options: ReadTextVectorsOpti
       if (fields.length < dim + 1)
         throw new SaltError(
           'E_FORMAT',
-          `${path}:${lineNo}: expected a word and ${dim} numbers, got ${fields.length - 1} fields after the first`,
+          `${path}:${lineNo}: expected a word and ${dim} numbers, received ${fields.length - 1} fields after the first`,
         );
       const word = fields.length === dim + 1 ? fields[0] : fields.slice(0, fields.length - dim).join(' ');
       for (let i = fields.length - dim; i < fields.length; i++) {

@@ -3,7 +3,7 @@
  * Every kernel runs off the JavaScript thread and returns a Promise; inputs are read in place (no
  * copies) and must not be modified or transferred until the Promise settles.
  */
-import { type ErrorCode, SaltError } from '../errors.js';
+import { type ErrorCode, SaltError, SaltRangeError } from '../errors.js';
 import { binding } from './native.js';
 import {
   checkFloat32,
@@ -204,7 +204,7 @@ export function topkCosine(queries: Matrix, base: Matrix, k: number, options?: T
   try {
     checkMatrix('queries', queries);
     checkMatrix('base', base, { value: queries.cols, name: 'queries.cols' });
-    if (base.rows < 1) throw new SaltError('E_SHAPE', 'base must have at least one row, received 0');
+    if (base.rows < 1) throw new SaltRangeError('base must have at least one row, received 0', 'E_SHAPE');
     checkInteger('k', k, 1, base.rows, 'base.rows');
     const { backend, threads } = checkCommon(options, { topkK: k });
     const tileRows = options?.tileRows === undefined ? 0 : checkInteger('options.tileRows', options.tileRows, 0);
@@ -268,31 +268,31 @@ export function sparsemaxSync(scores: Matrix, options?: Omit<KernelOptions, 'bac
 export function solveNeighbourhoods(args: SolveArgs): Promise<SolveResult> {
   try {
     if (typeof args !== 'object' || args === null)
-      throw new SaltError('E_ARGUMENT', 'solveNeighbourhoods expects an argument object');
+      throw new SaltRangeError('solveNeighbourhoods expects an argument object', 'E_ARGUMENT');
     const queries = checkMatrix('queries', args.queries);
     const anchorsPlm = checkMatrix('anchorsPlm', args.anchorsPlm, { value: queries.cols, name: 'queries.cols' });
     const anchorsSrc = checkMatrix('anchorsSrc', args.anchorsSrc);
     if (anchorsSrc.rows !== anchorsPlm.rows) {
-      throw new SaltError(
-        'E_SHAPE',
+      throw new SaltRangeError(
         `anchorsSrc.rows must equal anchorsPlm.rows = ${anchorsPlm.rows}, received ${anchorsSrc.rows}`,
+        'E_SHAPE',
       );
     }
-    if (anchorsPlm.rows < 1) throw new SaltError('E_SHAPE', 'anchorsPlm must have at least one row, received 0');
+    if (anchorsPlm.rows < 1) throw new SaltRangeError('anchorsPlm must have at least one row, received 0', 'E_SHAPE');
     const nb = checkNeighbourhoods('neighbours', args.neighbours, queries.rows);
     const lambda = args.lambda === undefined ? 0 : checkNumber('lambda', args.lambda, 0);
     let rcond = -1;
     if (args.rcond !== undefined) {
       rcond = checkNumber('rcond', args.rcond, 0);
-      if (rcond >= 1) throw new SaltError('E_ARGUMENT', `rcond must be in [0, 1), received ${rcond}`);
+      if (rcond >= 1) throw new SaltRangeError(`rcond must be in [0, 1), received ${rcond}`, 'E_ARGUMENT');
     }
     let prior: Float32Array | undefined;
     if (args.prior !== undefined) {
       prior = checkFloat32('prior', args.prior);
       if (prior.length !== nb.indices.length) {
-        throw new SaltError(
-          'E_SHAPE',
+        throw new SaltRangeError(
           `prior must have one weight per neighbour entry (${nb.indices.length}), received ${prior.length}`,
+          'E_SHAPE',
         );
       }
     }
@@ -328,16 +328,16 @@ export function solveNeighbourhoods(args: SolveArgs): Promise<SolveResult> {
 export function applyWeights(args: ApplyWeightsArgs): Promise<{ out: Float32Array }> {
   try {
     if (typeof args !== 'object' || args === null)
-      throw new SaltError('E_ARGUMENT', 'applyWeights expects an argument object');
+      throw new SaltRangeError('applyWeights expects an argument object', 'E_ARGUMENT');
     const n = checkInteger('n', args.n, 0);
     const anchorsSrc = checkMatrix('anchorsSrc', args.anchorsSrc);
-    if (anchorsSrc.rows < 1) throw new SaltError('E_SHAPE', 'anchorsSrc must have at least one row, received 0');
+    if (anchorsSrc.rows < 1) throw new SaltRangeError('anchorsSrc must have at least one row, received 0', 'E_SHAPE');
     const nb = checkNeighbourhoods('neighbours', args.neighbours, n);
     const weights = checkFloat32('weights', args.weights);
     if (weights.length !== nb.indices.length) {
-      throw new SaltError(
-        'E_SHAPE',
+      throw new SaltRangeError(
         `weights must have one weight per neighbour entry (${nb.indices.length}), received ${weights.length}`,
+        'E_SHAPE',
       );
     }
     const { backend, threads } = checkCommon(args, { maxNeighbours: maxListLength(nb.offsets) });

@@ -1,5 +1,5 @@
 /**
- * Worker thread of {@link openPreparer} (lib/preparer.ts): loads the source vocabulary once, then
+ * Worker thread of {@link openPreparer} (lib/pipeline/preparer.ts): loads the source vocabulary once, then
  * answers one `prepare` message at a time; typed arrays are transferred, not copied.
  */
 import { parentPort, workerData } from 'node:worker_threads';

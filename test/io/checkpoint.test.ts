@@ -103,14 +103,14 @@ describe('writeCheckpoint + SafetensorsCheckpoint', () => {
     ).rejects.toThrow(
       new SaltError(
         'E_ARGUMENT',
-        'tensor "b": shape must be an array of non-negative integers, got nothing (the value is missing)',
+        'tensor "b": shape must be an array of non-negative integers, received nothing (the value is missing)',
       ),
     );
     await expect(
       writeCheckpoint(f, [one('a'), { name: 'b', dtype: 'F32', shape: 4, data: new Float32Array(4) } as never]),
     ).rejects.toThrow(code('E_ARGUMENT'));
     await expect(writeCheckpoint(f, { length: 1 } as never)).rejects.toThrow(
-      expect.objectContaining({ code: 'E_TYPE', message: 'tensors must be an array, got object {"length":1}' }),
+      expect.objectContaining({ code: 'E_TYPE', message: 'tensors must be an array, received object {"length":1}' }),
     );
     await expect(writeCheckpoint(f, [one('a'), null as never])).rejects.toThrow(code('E_TYPE'));
     await expect(readdir(f)).rejects.toThrow(); // nothing was created
@@ -144,7 +144,7 @@ describe('writeCheckpoint + SafetensorsCheckpoint', () => {
     await expect(SafetensorsCheckpoint.open(f)).rejects.toThrow(
       new SaltError(
         'E_FORMAT',
-        `${idx}: weight_map values must be plain file names in the same folder, got "../part.safetensors"`,
+        `${idx}: weight_map values must be plain file names in the same folder, received "../part.safetensors"`,
       ),
     );
     await writeFile(idx, JSON.stringify({ weight_map: { y: 'part.safetensors' } }));

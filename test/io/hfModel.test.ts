@@ -88,7 +88,7 @@ describe('parseModelConfig', () => {
     expect(() => parseModelConfig({ model_type: 'llama', hidden_size: 4 }, 'x/config.json')).toThrow(
       new SaltError(
         'E_FORMAT',
-        'x/config.json: expected a positive integer "vocab_size", got nothing (the value is missing)',
+        'x/config.json: expected a positive integer "vocab_size", received nothing (the value is missing)',
       ),
     );
     expect(() => parseModelConfig({ vocab_size: 4 })).toThrow(/hidden_size/);
@@ -683,7 +683,7 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
         inputEmbedding: e,
         dtype: 'F64' as never,
       }),
-    ).rejects.toThrow(new SaltError('E_ARGUMENT', 'options.dtype must be "F32", "F16" or "BF16", got "F64"'));
+    ).rejects.toThrow(new SaltError('E_ARGUMENT', 'options.dtype must be "F32", "F16" or "BF16", received "F64"'));
   });
 
   it('treats a head whose bytes equal the input embedding as tied (identical-head)', async () => {
@@ -827,7 +827,7 @@ describe('writeTransferredModel: other vocabulary-sized tensors', () => {
         sourceIdOfTarget: new Int32Array(rows).fill(300),
       }),
     ).rejects.toThrow(
-      new SaltError('E_ARGUMENT', 'options.sourceIdOfTarget[0] must be -1 or a source token id in [0, 300), got 300'),
+      new SaltError('E_ARGUMENT', 'options.sourceIdOfTarget[0] must be -1 or a source token id in [0, 300), received 300'),
     );
   });
 

@@ -10,7 +10,7 @@ describe('parseModelConfig refuses what transformers refuses', () => {
     expect(() => parseModelConfig({ vocab_size: 10, hidden_size: 4 }, 'm/config.json')).toThrow(
       new SaltError(
         'E_FORMAT',
-        'm/config.json: expected a non-empty string "model_type" (transformers chooses the model class by it), got undefined',
+        'm/config.json: expected a non-empty string "model_type" (transformers chooses the model class by it), received undefined',
       ),
     );
     expect(() => parseModelConfig({ model_type: '', vocab_size: 10, hidden_size: 4 })).toThrow(/"model_type"/);
@@ -26,14 +26,14 @@ describe('parseModelConfig refuses what transformers refuses', () => {
     expect(() =>
       parseModelConfig({ model_type: 'gpt2', vocab_size: 10, n_embd: 4, tie_word_embeddings: 'yes' }, 'g/config.json'),
     ).toThrow(
-      new SaltError('E_FORMAT', 'g/config.json: expected "tie_word_embeddings" to be true or false, got "yes"'),
+      new SaltError('E_FORMAT', 'g/config.json: expected "tie_word_embeddings" to be true or false, received "yes"'),
     );
     expect(() =>
       parseModelConfig({
         model_type: 'gemma3',
         text_config: { model_type: 'gemma3_text', vocab_size: 10, hidden_size: 4, tie_word_embeddings: 1 },
       }),
-    ).toThrow(/"tie_word_embeddings" \(in text_config\) to be true or false, got 1/);
+    ).toThrow(/"tie_word_embeddings" \(in text_config\) to be true or false, received 1/);
   });
   it('still accepts what transformers accepts: booleans, null, absent', () => {
     for (const tie of [true, false, null, undefined])

@@ -155,7 +155,7 @@ describe('SafetensorsFile.open / fromBuffer', () => {
       },
       /not valid UTF-8/,
     ],
-    ['array header', () => handMade([1, 2], Buffer.alloc(0)), /must be a JSON object, got an array/],
+    ['array header', () => handMade([1, 2], Buffer.alloc(0)), /must be a JSON object, received an array/],
     [
       'unknown dtype',
       () => handMade({ a: { dtype: 'F31', shape: [1], data_offsets: [0, 4] } }, Buffer.alloc(4)),
@@ -169,7 +169,7 @@ describe('SafetensorsFile.open / fromBuffer', () => {
     [
       'negative dim',
       () => handMade({ a: { dtype: 'F32', shape: [-1], data_offsets: [0, 4] } }, Buffer.alloc(4)),
-      /non-negative integers, got -1/,
+      /non-negative integers, received -1/,
     ],
     [
       'fractional dim',
@@ -223,7 +223,7 @@ describe('SafetensorsFile.open / fromBuffer', () => {
     [
       'metadata value not a string',
       () => handMade({ __metadata__: { n: 1 } }, Buffer.alloc(0)),
-      /"__metadata__" value for key "n" must be a string, got 1/,
+      /"__metadata__" value for key "n" must be a string, received 1/,
     ],
     [
       'metadata not an object',

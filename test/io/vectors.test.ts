@@ -43,7 +43,7 @@ describe('readTextVectors', () => {
     const p = join(dir, 'bad.vec');
     await writeFile(p, '2 3\nthe 1 2 3\nof 1 2\n');
     await expect(readTextVectors(p)).rejects.toThrow(
-      new SaltError('E_FORMAT', `${p}:3: expected a word and 3 numbers, got 2 fields after the first`),
+      new SaltError('E_FORMAT', `${p}:3: expected a word and 3 numbers, received 2 fields after the first`),
     );
     await writeFile(p, 'the 1 x 3\n');
     await expect(readTextVectors(p)).rejects.toThrow(
