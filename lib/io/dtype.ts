@@ -2,7 +2,7 @@
  * Element types of tensor files and exact conversions between Float32 and the 16-bit float formats.
  * Node 20 has no Float16Array, so F16 is decoded through a 65,536-entry table built once.
  */
-import { SaltError, SaltRangeError } from '../errors.js';
+import { SaltRangeError } from '../errors.js';
 
 /** Data types that may appear in a safetensors header (the full list of the format as of safetensors 0.8). */
 export type Dtype =
