@@ -827,7 +827,10 @@ describe('writeTransferredModel: other vocabulary-sized tensors', () => {
         sourceIdOfTarget: new Int32Array(rows).fill(300),
       }),
     ).rejects.toThrow(
-      new SaltError('E_ARGUMENT', 'options.sourceIdOfTarget[0] must be -1 or a source token id in [0, 300), received 300'),
+      new SaltError(
+        'E_ARGUMENT',
+        'options.sourceIdOfTarget[0] must be -1 or a source token id in [0, 300), received 300',
+      ),
     );
   });
 
