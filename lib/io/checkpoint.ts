@@ -6,8 +6,8 @@ import { readdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
+import { readJsonFile } from '../inputFiles.js';
 import { ioError, pathExists, writeBytesAtomic } from './atomic.js';
-import { readJsonFile } from './files.js';
 import {
   checkTensorSpecs,
   type ReadFloat32Options,

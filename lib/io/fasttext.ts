@@ -10,7 +10,7 @@
 import { closeSync, fstatSync, readSync } from 'node:fs';
 
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
-import { openRegularFileSync } from './files.js';
+import { openRegularFileSync } from '../inputFiles.js';
 import type { VectorTable } from './vectors.js';
 
 /** fastText's file magic (first int32). */

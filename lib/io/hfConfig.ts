@@ -5,9 +5,9 @@ import { readdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { describe, SaltError } from '../errors.js';
+import { readJsonCached, readJsonFile, readUtf8File } from '../inputFiles.js';
 import { specialTokenIds, specialTokenNames } from '../tokenizer/specialTokens.js';
 import { ioError } from './atomic.js';
-import { readJsonCached, readJsonFile, readUtf8File } from './files.js';
 
 /** Special-token ids of a model or tokenizer (`null`: the role has no token). */
 export interface SpecialTokenIds {
@@ -55,7 +55,7 @@ const UNTIED_BY_DEFAULT = new Set([
   'mt5',
 ]);
 
-export { readJsonFile } from './files.js';
+export { readJsonFile } from '../inputFiles.js';
 
 function intOrNull(v: unknown): number | null {
   return typeof v === 'number' && Number.isSafeInteger(v) && v >= 0 ? v : null;

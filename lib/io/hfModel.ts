@@ -6,6 +6,7 @@ import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
+import { readUtf8File } from '../inputFiles.js';
 import {
   checkOutputPlacement,
   checkReplaceable,
@@ -20,7 +21,6 @@ import {
 } from './atomic.js';
 import { type CheckpointTensorInfo, SAFETENSORS_INDEX, SafetensorsCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { type FloatDtype, isFloatDtype } from './dtype.js';
-import { readUtf8File } from './files.js';
 import {
   type ModelConfig,
   readJsonFile,

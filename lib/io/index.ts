@@ -73,16 +73,4 @@ export {
   type ReadTextVectorsOptions,
 } from './vectors.js';
 export { FastTextModel, fastTextHash, FASTTEXT_MAGIC, type FastTextArgs } from './fasttext.js';
-export {
-  loadUseLite,
-  loadGloveWink,
-  readUseLite,
-  readWinkGlove,
-  readTfjsWeight,
-  locateTfjsWeight,
-  USE_LITE_PACKAGE,
-  GLOVE_WINK_PACKAGE,
-  type TfjsWeightLocation,
-  type SourceOptions,
-} from '../data/sources.js';
 export { writeFileAtomic, writeBytesAtomic } from './atomic.js';

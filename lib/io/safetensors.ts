@@ -10,6 +10,7 @@ import type { FileHandle } from 'node:fs/promises';
 import { endianness } from 'node:os';
 
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
+import { openRegularFile } from '../inputFiles.js';
 import { ioError, writeFileAtomic } from './atomic.js';
 import {
   decodeBF16,
@@ -22,7 +23,6 @@ import {
   isDtype,
   isFloatDtype,
 } from './dtype.js';
-import { openRegularFile } from './files.js';
 
 /** Largest accepted JSON header (100 MB, as in the reference implementation). */
 export const MAX_HEADER_BYTES = 100_000_000;

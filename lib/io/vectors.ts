@@ -6,10 +6,10 @@ import { createHash } from 'node:crypto';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 
-import { cacheDir } from '../data/npmFetch.js';
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
+import { openRegularFile } from '../inputFiles.js';
+import { cacheDir } from '../paths.js';
 import { ioError, pathExists, writeBytesAtomic } from './atomic.js';
-import { openRegularFile } from './files.js';
 import { SafetensorsFile, writeSafetensors } from './safetensors.js';
 
 /** A table of word vectors: row i of `vectors` (row-major, `dim` wide) belongs to `words[i]`. */

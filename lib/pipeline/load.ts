@@ -5,7 +5,7 @@
  * PLM's embeddings here).
  */
 import { describe, SaltError, SaltTypeError } from '../errors.js';
-import { optionalFile, readableFolder } from '../io/files.js';
+import { optionalFile, readableFolder } from '../inputFiles.js';
 import { HfModel } from '../io/hfModel.js';
 import type { Matrix } from '../kernels/validate.js';
 import type { Alignment, AlignOptions } from '../tokenizer/align.js';

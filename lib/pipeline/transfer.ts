@@ -13,8 +13,8 @@ import { type AuxInfo } from './auxSpace.js';
 import { type AuxSpec, loadSource, prepareTarget } from './load.js';
 import { openPreparer } from './preparer.js';
 export type { AuxSpec } from './load.js';
+import { optionalFile, readableFolder } from '../inputFiles.js';
 import { checkOutputPlacement, checkReplaceable, REPORT_FILE } from '../io/atomic.js';
-import { optionalFile, readableFolder } from '../io/files.js';
 import { info } from '../kernels/info.js';
 import { type AlignmentReport, type AlignOptions } from '../tokenizer/align.js';
 import {

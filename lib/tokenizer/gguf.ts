@@ -6,7 +6,7 @@
 import { closeSync, fstatSync, readSync } from 'node:fs';
 
 import { describe, SaltError } from '../errors.js';
-import { openRegularFileSync } from '../io/files.js';
+import { openRegularFileSync } from '../inputFiles.js';
 import { inferRolesByName } from './roles.js';
 import {
   buildVocabulary,

@@ -5,7 +5,7 @@
 import { join } from 'node:path';
 
 import { describe, SaltError } from '../errors.js';
-import { optionalFile, readJsonCached } from '../io/files.js';
+import { optionalFile, readJsonCached } from '../inputFiles.js';
 import { inferRolesByName } from './roles.js';
 import { specialTokenIds, specialTokenNames } from './specialTokens.js';
 import {
@@ -37,7 +37,7 @@ export interface HfTokenizerOptions {
   json?: Map<string, unknown>;
 }
 
-export { readJsonFile } from '../io/files.js';
+export { readJsonFile } from '../inputFiles.js';
 
 function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);

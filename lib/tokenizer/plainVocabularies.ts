@@ -6,7 +6,7 @@ import { stat } from 'node:fs/promises';
 import { basename, extname } from 'node:path';
 
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
-import { readUtf8File } from '../io/files.js';
+import { readUtf8File } from '../inputFiles.js';
 import { readJsonFile } from './hfTokenizer.js';
 import { inferRolesByName } from './roles.js';
 import {

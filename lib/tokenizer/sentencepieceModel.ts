@@ -4,7 +4,7 @@
  * byte_fallback and special ids, and the normalizer's add_dummy_prefix.
  */
 import { describe, SaltError, SaltTypeError } from '../errors.js';
-import { readRegularFile } from '../io/files.js';
+import { readRegularFile } from '../inputFiles.js';
 import { inferRolesByName } from './roles.js';
 import { buildVocabulary, type SpecialRole, type TokenKind, type Vocabulary } from './vocabulary.js';
 

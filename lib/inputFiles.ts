@@ -7,7 +7,7 @@
 import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 
-import { SaltError, SaltRangeError } from '../errors.js';
+import { SaltError, SaltRangeError } from './errors.js';
 
 /** Deepest nesting of arrays/objects accepted in a JSON input file (real configs and tokenizers stay below 10). */
 export const MAX_JSON_DEPTH = 256;
