@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { SaltError } from '../../lib/errors.js';
+import { SaltError, SaltRangeError } from '../../lib/errors.js';
 import { SafetensorsCheckpoint, writeCheckpoint } from '../../lib/io/checkpoint.js';
 import { rng, tempFolder } from './helpers/tmp.js';
 
@@ -94,16 +94,16 @@ describe('writeCheckpoint + SafetensorsCheckpoint', () => {
     const one = (name: string) => ({ name, dtype: 'F32' as const, shape: [4], data: new Float32Array(4) });
     // 16 bytes per tensor, 16-byte shards: the two "a" would land in different shards.
     await expect(writeCheckpoint(f, [one('a'), one('b'), one('a')], { maxShardBytes: 16 })).rejects.toThrow(
-      new SaltError('E_ARGUMENT', 'tensor name "a" is used twice'),
+      new SaltRangeError('tensor name "a" is used twice', 'E_ARGUMENT'),
     );
     await expect(
       writeCheckpoint(f, [one('a'), { name: 'b', dtype: 'F32', data: new Float32Array(1) } as never], {
         maxShardBytes: 16,
       }),
     ).rejects.toThrow(
-      new SaltError(
-        'E_ARGUMENT',
+      new SaltRangeError(
         'tensor "b": shape must be an array of non-negative integers, received nothing (the value is missing)',
+        'E_ARGUMENT',
       ),
     );
     await expect(

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { SaltError } from '../../lib/errors.js';
+import { SaltError, SaltRangeError } from '../../lib/errors.js';
 import { type CheckpointTensorInfo, SafetensorsCheckpoint, writeCheckpoint } from '../../lib/io/checkpoint.js';
 import { encodeFloats } from '../../lib/io/dtype.js';
 import { parseModelConfig, readTokenizerInfo } from '../../lib/io/hfConfig.js';
@@ -500,9 +500,9 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
         outputHead: new Float32Array(1000 * H),
       }),
     ).rejects.toThrow(
-      new SaltError(
-        'E_SHAPE',
+      new SaltRangeError(
         `the target tokenizer in ${JSON.stringify(llama)} has 128256 tokens but options.inputEmbedding has only 1000 rows`,
+        'E_SHAPE',
       ),
     );
     await expect(
@@ -596,7 +596,7 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     await expect(
       writeTransferredModel({ source: m, output: out, tokenizer: llama, inputEmbedding: e, outputHead: e }),
     ).rejects.toThrow(
-      new SaltError('E_ARGUMENT', `${g} has a tied output head (config); options.outputHead must not be given`),
+      new SaltRangeError(`${g} has a tied output head (config); options.outputHead must not be given`, 'E_ARGUMENT'),
     );
     const rep = await writeTransferredModel({ source: m, output: out, tokenizer: llama, inputEmbedding: e });
     await m.close();
@@ -683,7 +683,7 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
         inputEmbedding: e,
         dtype: 'F64' as never,
       }),
-    ).rejects.toThrow(new SaltError('E_ARGUMENT', 'options.dtype must be "F32", "F16" or "BF16", received "F64"'));
+    ).rejects.toThrow(new SaltRangeError('options.dtype must be "F32", "F16" or "BF16", received "F64"', 'E_ARGUMENT'));
   });
 
   it('treats a head whose bytes equal the input embedding as tied (identical-head)', async () => {
@@ -813,9 +813,9 @@ describe('writeTransferredModel: other vocabulary-sized tensors', () => {
         vocabTensors: { 'cls.predictions.bias': new Float32Array(300) },
       }),
     ).rejects.toThrow(
-      new SaltError(
-        'E_SHAPE',
+      new SaltRangeError(
         'options.vocabTensors["cls.predictions.bias"] has 300 values, expected shape [250] = 250',
+        'E_SHAPE',
       ),
     );
     await expect(
@@ -827,9 +827,9 @@ describe('writeTransferredModel: other vocabulary-sized tensors', () => {
         sourceIdOfTarget: new Int32Array(rows).fill(300),
       }),
     ).rejects.toThrow(
-      new SaltError(
-        'E_ARGUMENT',
+      new SaltRangeError(
         'options.sourceIdOfTarget[0] must be -1 or a source token id in [0, 300), received 300',
+        'E_ARGUMENT',
       ),
     );
   });
@@ -947,9 +947,9 @@ describe('writeTransferredModel: other vocabulary-sized tensors', () => {
         overwrite: true,
       }),
     ).rejects.toThrow(
-      new SaltError(
-        'E_ARGUMENT',
+      new SaltRangeError(
         `output folder ${JSON.stringify(bert)} is the source folder ${JSON.stringify(bert)}; choose a new folder for the output`,
+        'E_ARGUMENT',
       ),
     );
     await symlink(bert, join(dir, 'bert-link'));

@@ -10,7 +10,7 @@ describe('parseModelConfig refuses what transformers refuses', () => {
     expect(() => parseModelConfig({ vocab_size: 10, hidden_size: 4 }, 'm/config.json')).toThrow(
       new SaltError(
         'E_FORMAT',
-        'm/config.json: expected a non-empty string "model_type" (transformers chooses the model class by it), received undefined',
+        'm/config.json: expected a non-empty string "model_type" (transformers chooses the model class by it), received nothing (the value is missing)',
       ),
     );
     expect(() => parseModelConfig({ model_type: '', vocab_size: 10, hidden_size: 4 })).toThrow(/"model_type"/);

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { SaltError } from '../../lib/errors.js';
+import { SaltError, SaltRangeError } from '../../lib/errors.js';
 import { bytesToFloat32, MAX_HEADER_BYTES, SafetensorsFile, writeSafetensors } from '../../lib/io/safetensors.js';
 import { handMade, rng, tempFolder } from './helpers/tmp.js';
 
@@ -361,7 +361,9 @@ describe('writeSafetensors', () => {
     await f.close();
     await expect(
       writeSafetensors(join(dir, 'short.safetensors'), [{ name: 'a', dtype: 'F32', shape: [1001], data: gen }]),
-    ).rejects.toThrow(new SaltError('E_SHAPE', 'tensor "a": chunks gave 4000 bytes, shape [1001] in F32 needs 4004'));
+    ).rejects.toThrow(
+      new SaltRangeError('tensor "a": chunks gave 4000 bytes, shape [1001] in F32 needs 4004', 'E_SHAPE'),
+    );
     // The failed write left nothing behind, not even its temporary file.
     expect((await readdir(dir)).filter((n) => n.includes('short'))).toEqual([]);
   });
@@ -379,7 +381,7 @@ describe('writeSafetensors', () => {
     }
     await expect(
       writeSafetensors(join(dir, 'e1'), [{ name: 'a', dtype: 'F32', shape: [2], data: new Float32Array(3) }]),
-    ).rejects.toThrow(new SaltError('E_SHAPE', 'tensor "a": shape [2] has 2 elements, data has 3'));
+    ).rejects.toThrow(new SaltRangeError('tensor "a": shape [2] has 2 elements, data has 3', 'E_SHAPE'));
     await expect(
       writeSafetensors(join(dir, 'e2'), [{ name: 'a', dtype: 'I32', shape: [1], data: new Float32Array(1) }]),
     ).rejects.toThrow(code('E_ARGUMENT'));

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { SaltError } from '../../lib/errors.js';
+import { SaltError, SaltRangeError } from '../../lib/errors.js';
 import { writeSafetensors } from '../../lib/io/safetensors.js';
 import {
   cachedTextVectors,
@@ -157,6 +157,6 @@ describe('vector cache', () => {
   it('validates tables', async () => {
     await expect(
       writeVectorCache(join(dir, 'x'), { words: ['a'], dim: 2, vectors: new Float32Array(3) }),
-    ).rejects.toThrow(new SaltError('E_SHAPE', 'table: 1 words x dim 2 = 2 values expected, vectors has 3'));
+    ).rejects.toThrow(new SaltRangeError('table: 1 words x dim 2 = 2 values expected, vectors has 3', 'E_SHAPE'));
   });
 });
