@@ -10,267 +10,40 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 
 import { SaltError } from '../errors.js';
-import { type FloatDtype, isFloatDtype } from '../io/dtype.js';
 import { info } from '../kernels/info.js';
-import type { Backend } from '../kernels/kernels.js';
 import { evaluateModels } from '../pipeline/evaluate.js';
 import { inspectToken } from '../pipeline/inspect.js';
 import {
   MAX_PAD_MULTIPLE,
   type ModelTransferReport,
   planTransfer,
-  REPORT_FILE,
   transfer,
   type TransferTarget,
 } from '../pipeline/transfer.js';
 import { formatEvaluation, type MethodSpec } from '../transfer/evaluateTransfer.js';
-import { type Selection, TRANSFER_METHODS, type TransferMethod } from '../transfer/transferEmbeddings.js';
+import { type TransferMethod } from '../transfer/transferEmbeddings.js';
+import {
+  ACCEPTS,
+  backendOf,
+  DECIMAL,
+  dtypeOf,
+  EXIT,
+  int,
+  lambdaOf,
+  methodOf,
+  need,
+  one,
+  OPTIONS,
+  selectionOf,
+  USAGE,
+  UsageError,
+  type Values,
+} from './args.js';
 import { runDemo } from './demo.js';
 import { writeEvaluationFiles } from './evaluationFiles.js';
+import { fmtMs, Progress, summarise, toJson } from './output.js';
 
-/** Exit codes of the CLI. */
-export const EXIT = { ok: 0, error: 1, usage: 2, interrupted: 130 } as const;
-
-/** A usage error: exit code 2. */
-export class UsageError extends SaltError {
-  constructor(message: string) {
-    super('E_ARGUMENT', message);
-    this.name = 'UsageError';
-  }
-}
-
-const USAGE = `Usage: salt-transfer <command> [options]
-
-Commands:
-  transfer  --source DIR --target DIR --out DIR [--target DIR --out DIR ...]
-            [--aux FILE] [--method M | --preset paper] [--K N] [--selection sparsemax|topk:N]
-            [--lambda auto|N] [--seed N] [--case-fold] [--pad-to-multiple-of N] [--dtype F32|F16|BF16] [--overwrite]
-            Give the LLM in --source the vocabulary of the PLM in --target; write a new model folder.
-  evaluate  --source DIR --target DIR [--aux FILE] [--methods a,b,...] [--holdout F|N]
-            [--seeds 0,1,2] [--no-ranks] [--case-fold] [--out DIR]
-            Hold out shared tokens, rebuild them with every method, print a table;
-            with --out, write evaluation.json, evaluation.csv and evaluation.svg there.
-  inspect   <token> --source DIR --target DIR [--aux FILE] [--method M] [--K N] [--lambda auto|N] [--case-fold]
-            A target token's canonical form, its shared match, or its neighbours, weights and coefficients.
-  info      The installation: version, backends, threads, FAISS, BLAS, CUDA.
-  demo      [--out DIR] [--overwrite]   The real USE-lite -> GloVe demo (default --out salt-demo-out).
-
-Common options: --backend auto|cpu|cuda, --threads N, --json (machine-readable output on stdout),
---help. Methods: ${TRANSFER_METHODS.join(', ')}.
-Exit codes: 0 ok, 1 runtime error, 2 usage error, 130 interrupted.`;
-
-const OPTIONS = {
-  source: { type: 'string' },
-  target: { type: 'string', multiple: true },
-  out: { type: 'string', multiple: true },
-  aux: { type: 'string' },
-  method: { type: 'string' },
-  methods: { type: 'string' },
-  preset: { type: 'string' },
-  K: { type: 'string' },
-  selection: { type: 'string' },
-  lambda: { type: 'string' },
-  seed: { type: 'string' },
-  seeds: { type: 'string' },
-  holdout: { type: 'string' },
-  'no-ranks': { type: 'boolean' },
-  'case-fold': { type: 'boolean' },
-  overwrite: { type: 'boolean' },
-  'pad-to-multiple-of': { type: 'string' },
-  dtype: { type: 'string' },
-  backend: { type: 'string' },
-  threads: { type: 'string' },
-  json: { type: 'boolean' },
-  help: { type: 'boolean', short: 'h' },
-} as const;
-
-type Values = {
-  [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K] extends { multiple: true }
-    ? string[]
-    : (typeof OPTIONS)[K]['type'] extends 'boolean'
-      ? boolean
-      : string;
-};
-
-/** Which options each command accepts (others are usage errors, not silently ignored). */
-const ACCEPTS: Record<string, ReadonlyArray<keyof typeof OPTIONS>> = {
-  transfer: [
-    'source',
-    'target',
-    'out',
-    'aux',
-    'method',
-    'preset',
-    'K',
-    'selection',
-    'lambda',
-    'seed',
-    'case-fold',
-    'overwrite',
-    'pad-to-multiple-of',
-    'dtype',
-    'backend',
-    'threads',
-    'json',
-  ],
-  evaluate: [
-    'source',
-    'target',
-    'out',
-    'aux',
-    'methods',
-    'holdout',
-    'seeds',
-    'no-ranks',
-    'case-fold',
-    'backend',
-    'threads',
-    'json',
-  ],
-  inspect: ['source', 'target', 'aux', 'method', 'K', 'lambda', 'case-fold', 'backend', 'threads', 'json'],
-  info: ['json'],
-  demo: ['out', 'overwrite', 'backend', 'threads', 'json'],
-};
-
-function int(name: string, v: string | undefined, min: number, max = Number.MAX_SAFE_INTEGER): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  if (!/^-?\d+$/.test(v) || !Number.isSafeInteger(n) || n < min || n > max) {
-    throw new UsageError(
-      `--${name} must be an integer ${max === Number.MAX_SAFE_INTEGER ? `>= ${min}` : `in [${min}, ${max}]`}, received ${JSON.stringify(v)}`,
-    );
-  }
-  return n;
-}
-
-/** A plain decimal number ("1", "0.5", "1e-3"); no hex, no whitespace, no "Infinity". */
-const DECIMAL = /^[+]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
-
-function lambdaOf(v: string | undefined): 'auto' | number | undefined {
-  if (v === undefined || v === 'auto') return v;
-  const n = Number(v);
-  if (!DECIMAL.test(v) || !Number.isFinite(n))
-    throw new UsageError(`--lambda must be "auto" or a number >= 0, received ${JSON.stringify(v)}`);
-  return n;
-}
-
-function selectionOf(v: string | undefined): Selection | undefined {
-  if (v === undefined || v === 'sparsemax') return v;
-  const m = /^topk:(\d+)$/.exec(v);
-  if (!m || Number(m[1]) < 1)
-    throw new UsageError(`--selection must be "sparsemax" or "topk:N" with N >= 1, received ${JSON.stringify(v)}`);
-  return { topk: Number(m[1]) };
-}
-
-function methodOf(v: string | undefined, name = 'method'): TransferMethod | undefined {
-  if (v === undefined) return undefined;
-  if (!(TRANSFER_METHODS as readonly string[]).includes(v))
-    throw new UsageError(`--${name} must be one of ${TRANSFER_METHODS.join(', ')}, received ${JSON.stringify(v)}`);
-  return v as TransferMethod;
-}
-
-function dtypeOf(v: string | undefined): FloatDtype | undefined {
-  if (v === undefined) return undefined;
-  const u = v.toUpperCase();
-  if (!isFloatDtype(u)) throw new UsageError(`--dtype must be F32, F16 or BF16, received ${JSON.stringify(v)}`);
-  return u;
-}
-
-function backendOf(v: string | undefined): Backend | undefined {
-  if (v === undefined) return undefined;
-  if (v !== 'auto' && v !== 'cpu' && v !== 'cuda')
-    throw new UsageError(`--backend must be auto, cpu or cuda, received ${JSON.stringify(v)}`);
-  return v;
-}
-
-function need(v: string | undefined, name: string, cmd: string): string {
-  if (v === undefined || v === '') throw new UsageError(`${cmd} needs --${name}`);
-  return v;
-}
-
-function one(v: string[] | undefined, name: string, cmd: string): string | undefined {
-  if (v && v.length > 1) throw new UsageError(`${cmd} takes one --${name}, received ${v.length}`);
-  return v?.[0];
-}
-
-/** Progress on stderr: a redrawn line on a TTY (stage, tokens/s, ETA), else one line per finished stage. */
-class Progress {
-  private readonly tty: boolean;
-  private stage = '';
-  private start = 0;
-  private lastDraw = 0;
-  /** Time of the latest event: a new stage is timed from there (the engine reports a stage only after its first chunk). */
-  private lastEvent = performance.now();
-  constructor(
-    private readonly stream: NodeJS.WriteStream,
-    private readonly quiet: boolean,
-  ) {
-    this.tty = Boolean(stream.isTTY);
-  }
-  update(stage: string, done: number, total: number): void {
-    if (this.quiet) return;
-    const now = performance.now();
-    if (stage !== this.stage) {
-      this.finishLine();
-      this.stage = stage;
-      this.start = this.lastEvent;
-    }
-    this.lastEvent = now;
-    if (this.tty) {
-      if (now - this.lastDraw < 100 && done < total) return;
-      this.lastDraw = now;
-      const s = (now - this.start) / 1000;
-      const frac = total > 0 ? done / total : 0;
-      const width = 24;
-      const bar = '#'.repeat(Math.round(frac * width)).padEnd(width, '.');
-      const rate = s > 0 && total > 1 ? `${Math.round(done / s).toLocaleString('en-US')}/s` : '';
-      const eta = frac > 0 && frac < 1 ? `ETA ${((s * (1 - frac)) / frac).toFixed(0)} s` : '';
-      this.stream.write(`\r\x1b[K${stage.padEnd(12)} [${bar}] ${done}/${total} ${rate} ${eta}`);
-    } else if (done >= total) {
-      this.stream.write(`${stage}: done (${total}) in ${((now - this.start) / 1000).toFixed(2)} s\n`);
-      this.stage = '';
-    }
-  }
-  finishLine(): void {
-    if (this.tty && this.stage) this.stream.write('\r\x1b[K');
-  }
-}
-
-const fmtMs = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
-
-function summarise(r: ModelTransferReport): string {
-  const c = r.transfer.counts;
-  const lines = [
-    `${r.output}: ${r.shapes.targetVocab} tokens x ${r.shapes.sourceWidth} (${r.written.dtype}${r.shapes.tied ? ', tied head' : `, untied head x ${r.shapes.headWidth}`})`,
-    `  method ${r.transfer.method}; copied ${c.copied}, special ${c.special}, solved ${c.solved}, fallback ${c.fallback}; anchors ${r.transfer.anchors}` +
-      (r.transfer.lambda ? `; lambda ${r.transfer.lambda.value}${r.transfer.lambda.auto ? ' (auto)' : ''}` : '') +
-      (r.transfer.support
-        ? `; mean support ${r.transfer.support.mean.toFixed(1)}, hit K ${r.transfer.support.hitK}`
-        : ''),
-    `  aux: ${r.aux.kind}${r.aux.path ? ` ${r.aux.path}` : ''}, ${r.aux.present} of ${r.shapes.targetVocab} tokens with a vector`,
-    `  timings: ${Object.entries(r.timings)
-      .map(([k, v]) => `${k} ${fmtMs(v)}`)
-      .join(', ')}`,
-    `  engine: ${Object.entries(r.transfer.timings)
-      .map(([k, v]) => `${k} ${fmtMs(v)}`)
-      .join(', ')}`,
-    `  report: ${resolve(r.output, REPORT_FILE)}`,
-  ];
-  return lines.join('\n');
-}
-
-function toJson(v: unknown): string {
-  return JSON.stringify(
-    v,
-    (_k, x) =>
-      ArrayBuffer.isView(x)
-        ? Array.from(x as unknown as ArrayLike<number>)
-        : typeof x === 'number' && !Number.isFinite(x)
-          ? null
-          : x,
-    2,
-  );
-}
+export { EXIT, UsageError } from './args.js';
 
 /** IO of {@link main}, replaceable in tests. */
 export interface CliIo {
