@@ -112,12 +112,10 @@ export {
 export { segmentWithVocabulary, type Segmentation, type SegmentOptions } from './tokenizer/segment.js';
 
 // Hugging Face model folders.
+export { HfModel, type EmbeddingLocation, type TieReason } from './io/hfModel.js';
 export {
-  HfModel,
   writeTransferredModel,
   type WriteTransferredModelOptions,
   type TransferredModelReport,
-  type EmbeddingLocation,
-  type TieReason,
-} from './io/hfModel.js';
+} from './io/writeModel.js';
 export type { ModelConfig, SpecialTokenIds } from './io/hfConfig.js';

@@ -50,16 +50,8 @@ export {
   type SpecialTokenIds,
   type TokenizerInfo,
 } from './hfConfig.js';
-export {
-  HfModel,
-  locateEmbeddings,
-  writeTransferredModel,
-  KNOWN_FAMILIES,
-  type EmbeddingLocation,
-  type TieReason,
-  type WriteTransferredModelOptions,
-  type TransferredModelReport,
-} from './hfModel.js';
+export { HfModel, locateEmbeddings, KNOWN_FAMILIES, type EmbeddingLocation, type TieReason } from './hfModel.js';
+export { writeTransferredModel, type WriteTransferredModelOptions, type TransferredModelReport } from './writeModel.js';
 export {
   readTextVectors,
   writeVectorCache,

@@ -8,7 +8,7 @@ import { resolve } from 'node:path';
 
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { type FloatDtype, isFloatDtype } from '../io/dtype.js';
-import { type TransferredModelReport, writeTransferredModel } from '../io/hfModel.js';
+import { type TransferredModelReport, writeTransferredModel } from '../io/writeModel.js';
 import { type AuxInfo } from './auxSpace.js';
 import { type AuxSpec, loadSource, prepareTarget } from './load.js';
 import { openPreparer } from './preparer.js';

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { EXIT, main } from '../../lib/cli/main.js';
 import { REPORT_FILE, tempNameFor } from '../../lib/io/atomic.js';
-import { writeTransferredModel } from '../../lib/io/hfModel.js';
+import { writeTransferredModel } from '../../lib/io/writeModel.js';
 import { transfer } from '../../lib/pipeline/transfer.js';
 import { type Folder, plmFolder } from './fixtures.js';
 

@@ -7,7 +7,8 @@ import { SaltError, SaltRangeError } from '../../lib/errors.js';
 import { type CheckpointTensorInfo, SafetensorsCheckpoint, writeCheckpoint } from '../../lib/io/checkpoint.js';
 import { encodeFloats } from '../../lib/io/dtype.js';
 import { parseModelConfig, readTokenizerInfo } from '../../lib/io/hfConfig.js';
-import { HfModel, locateEmbeddings, writeTransferredModel } from '../../lib/io/hfModel.js';
+import { HfModel, locateEmbeddings } from '../../lib/io/hfModel.js';
+import { writeTransferredModel } from '../../lib/io/writeModel.js';
 import { lenmlTokenizer } from './helpers/data.js';
 import { rng, tempFolder } from './helpers/tmp.js';
 

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { writeCheckpoint } from '../../lib/io/checkpoint.js';
-import { writeTransferredModel } from '../../lib/io/hfModel.js';
+import { writeTransferredModel } from '../../lib/io/writeModel.js';
 import { tempFolder } from './helpers/tmp.js';
 
 let dir: string;

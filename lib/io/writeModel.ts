@@ -1,0 +1,601 @@
+/**
+ * Writing a transferred model folder: {@link writeTransferredModel} copies every tensor of the source
+ * LLM except the embedding (and an untied head), writes the new ones, updates config.json,
+ * generation_config.json and the tokenizer files, and publishes the folder atomically with its
+ * report. Reading model folders is in ./hfModel.ts.
+ */
+import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { basename, dirname, join, resolve } from 'node:path';
+
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
+import { readUtf8File } from '../inputFiles.js';
+import {
+  checkOutputPlacement,
+  checkReplaceable,
+  cleanStaleTemps,
+  createFolders,
+  ioError,
+  pathExists,
+  publishFolder,
+  REPORT_FILE,
+  tempNameFor,
+  writeBytesAtomic,
+} from './atomic.js';
+import { SAFETENSORS_INDEX, writeCheckpoint } from './checkpoint.js';
+import { type FloatDtype, isFloatDtype } from './dtype.js';
+import {
+  readJsonFile,
+  readTokenizerInfo,
+  type SpecialTokenIds,
+  TOKENIZER_FILES,
+  type TokenizerInfo,
+} from './hfConfig.js';
+import { HfModel, sameBytes } from './hfModel.js';
+import { SafetensorsFile, type TensorToWrite } from './safetensors.js';
+
+/** Options of {@link writeTransferredModel}. */
+export interface WriteTransferredModelOptions {
+  /** The source LLM folder (or an already opened {@link HfModel}, which is not closed). */
+  source: string | HfModel;
+  /** Output folder; must not exist unless `overwrite` is true. */
+  output: string;
+  /** Folder holding the target tokenizer's files (copied into the output). */
+  tokenizer: string;
+  /**
+   * That folder's tokenizer facts when the caller already has them (`transfer()` gets them from the
+   * preparation, which parsed the same files); default: read with `readTokenizerInfo`.
+   */
+  tokenizerInfo?: TokenizerInfo;
+  /** New input embedding, row-major [rows, width]; `rows` is the new vocabulary size. */
+  inputEmbedding: Float32Array;
+  /** New output head [rows, hiddenSize]; required when the source head is untied, refused when tied. */
+  outputHead?: Float32Array;
+  /** Special-token ids to write into config/generation_config; default: resolved from the target tokenizer. */
+  specialTokens?: Partial<SpecialTokenIds>;
+  /** Pad the vocabulary up to a multiple of this (extra rows = mean of the given rows). */
+  padToMultipleOf?: number;
+  /** Replace an existing output folder (default false: E_EXISTS). */
+  overwrite?: boolean;
+  /** Largest shard in bytes; default: the source's largest shard (sharded) or unlimited (single file). */
+  maxShardBytes?: number;
+  /**
+   * New values of other tensors with a vocabulary-sized dimension (e.g. BERT's
+   * `cls.predictions.bias`, BART's `final_logits_bias`, phi-2's `lm_head.bias`), by name: row-major,
+   * the source tensor's shape with the vocabulary dimension replaced by the new row count (before
+   * padding). Padding entries get the mean over the given rows, as for the embedding.
+   */
+  vocabTensors?: Readonly<Record<string, Float32Array>>;
+  /**
+   * For each new token id (length = rows of `inputEmbedding`), the source token id whose entries a
+   * vocabulary-sized tensor not given in `vocabTensors` takes, or -1 for the mean over the source
+   * vocabulary. Without it such tensors are refused (E_UNSUPPORTED).
+   */
+  sourceIdOfTarget?: Int32Array | readonly number[];
+  /** Tensors whose dimension equals the vocabulary size by coincidence: copied unchanged. */
+  keepTensors?: readonly string[];
+  /**
+   * Float dtype of the new input embedding, of the head, and of stored copies of the embedding
+   * (`'F32'`, `'F16'` or `'BF16'`, rounding to nearest even); default: the source embedding's dtype.
+   * Every other tensor keeps its own dtype.
+   */
+  dtype?: FloatDtype;
+  /**
+   * The content of `salt-transfer-report.json`, written into the folder before it is published
+   * (given what was written); default `{ written }`. The file marks the folder as salt-transfer's
+   * output, which a later `overwrite` may replace.
+   */
+  report?: (written: TransferredModelReport) => unknown;
+  /** Cancels: E_ABORTED at the next tensor or chunk, or while publishing; nothing is left behind. */
+  signal?: AbortSignal;
+}
+
+/** What {@link writeTransferredModel} wrote. */
+export interface TransferredModelReport {
+  /** The output folder. */
+  output: string;
+  /** Vocabulary size written (after padding). */
+  vocabSize: number;
+  /** Rows added by padToMultipleOf. */
+  paddedRows: number;
+  /** Float dtype of the new embedding (options.dtype, else the source's). */
+  dtype: FloatDtype;
+  /** Names of the tensors copied byte for byte. */
+  copiedTensors: string[];
+  /**
+   * Other tensors given the new vocabulary: copies of the input embedding (written with the new
+   * embedding) and vocabulary-sized tensors from `vocabTensors` or `sourceIdOfTarget`.
+   */
+  resizedTensors: string[];
+  /** Weight files written. */
+  weightFiles: string[];
+  /** Other files written or copied (config, tokenizer, ...). */
+  otherFiles: string[];
+  /** Special-token ids written. */
+  specialTokens: SpecialTokenIds;
+}
+
+function padRows(m: Float32Array, rows: number, width: number, newRows: number): Float32Array {
+  return padAxis(m, 1, rows, width, newRows);
+}
+
+/**
+ * `m` viewed as [outer, rows, inner]: extends the middle axis to `newRows`, the added entries holding
+ * the mean over the given rows (computed in float64).
+ */
+function padAxis(m: Float32Array, outer: number, rows: number, inner: number, newRows: number): Float32Array {
+  if (newRows === rows) return m;
+  const out = new Float32Array(outer * newRows * inner);
+  const mean = new Float64Array(inner);
+  for (let o = 0; o < outer; o++) {
+    const src = m.subarray(o * rows * inner, (o + 1) * rows * inner);
+    out.set(src, o * newRows * inner);
+    mean.fill(0);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < inner; j++) mean[j] += src[r * inner + j];
+    for (let j = 0; j < inner; j++) mean[j] /= rows;
+    const base = o * newRows * inner;
+    for (let r = rows; r < newRows; r++) for (let j = 0; j < inner; j++) out[base + r * inner + j] = mean[j];
+  }
+  return out;
+}
+
+/** `src` viewed as [outer, vocab, inner]: entries of the middle axis picked by `ids` (-1: the mean over `vocab`). */
+function gatherAxis(
+  src: Float32Array,
+  outer: number,
+  vocab: number,
+  inner: number,
+  ids: ArrayLike<number>,
+): Float32Array {
+  const rows = ids.length;
+  const out = new Float32Array(outer * rows * inner);
+  const mean = new Float64Array(inner);
+  for (let o = 0; o < outer; o++) {
+    mean.fill(0);
+    for (let v = 0; v < vocab; v++) for (let j = 0; j < inner; j++) mean[j] += src[(o * vocab + v) * inner + j];
+    for (let j = 0; j < inner; j++) mean[j] /= vocab;
+    for (let t = 0; t < rows; t++) {
+      const id = ids[t];
+      for (let j = 0; j < inner; j++)
+        out[(o * rows + t) * inner + j] = id < 0 ? mean[j] : src[(o * vocab + id) * inner + j];
+    }
+  }
+  return out;
+}
+
+function setTokenIds(obj: Record<string, unknown>, ids: SpecialTokenIds, vocabSize?: number): void {
+  if (vocabSize !== undefined) obj.vocab_size = vocabSize;
+  const map: Array<[string, unknown]> = [
+    ['bos_token_id', ids.bos],
+    ['eos_token_id', ids.eos],
+    ['pad_token_id', ids.pad],
+    ['unk_token_id', ids.unk],
+  ];
+  for (const [k, v] of map) {
+    // Write a key when the source has it or when the new tokenizer defines that role.
+    if (k in obj || v !== null) obj[k] = v;
+  }
+  if ('decoder_start_token_id' in obj && typeof obj.decoder_start_token_id === 'number')
+    obj.decoder_start_token_id = ids.pad ?? ids.bos ?? obj.decoder_start_token_id;
+}
+
+const WEIGHT_FILE =
+  /\.(safetensors|bin|pt|pth|h5|msgpack|ckpt|gguf)$|^(model|pytorch_model)\.safetensors\.index\.json$|\.bin\.index\.json$/;
+
+/**
+ * Writes the transferred LLM: every tensor except the input embedding (and the output head when
+ * untied) is copied byte for byte from the source, streamed with bounded memory; the new embedding
+ * (and head) is written in the source's float dtype; config.json gets the new vocab_size and
+ * special-token ids; generation_config.json the new ids; the target tokenizer's files replace the
+ * source's; other files of the source (e.g. custom code) are copied.
+ *
+ * Every other tensor with a dimension equal to the source vocabulary size must be resized too, or
+ * the model would not load: a byte-identical copy of the input embedding gets the new embedding;
+ * others take `options.vocabTensors[name]`, else the entries of `options.sourceIdOfTarget`, else
+ * the call fails with E_UNSUPPORTED naming them (`options.keepTensors` copies one unchanged).
+ *
+ * Everything is written into a temporary folder next to `output` and renamed at the end, so an
+ * interrupted run leaves no half-written model; an existing output (also one created meanwhile) is
+ * replaced only with `overwrite: true`.
+ */
+export async function writeTransferredModel(options: WriteTransferredModelOptions): Promise<TransferredModelReport> {
+  if (options === null || typeof options !== 'object')
+    throw new SaltTypeError(`options must be an object, received ${describe(options)}`);
+  const { output, tokenizer, inputEmbedding, outputHead } = options;
+  if (typeof output !== 'string' || !output)
+    throw new SaltTypeError(`options.output must be a folder path, received ${describe(output)}`);
+  if (typeof tokenizer !== 'string')
+    throw new SaltTypeError(`options.tokenizer must be a folder path, received ${describe(tokenizer)}`);
+  if (!(inputEmbedding instanceof Float32Array))
+    throw new SaltTypeError(`options.inputEmbedding must be a Float32Array, received ${describe(inputEmbedding)}`);
+  if (typeof options.source !== 'string' && !(options.source instanceof HfModel))
+    throw new SaltTypeError(`options.source must be a folder path or an HfModel, received ${describe(options.source)}`);
+  const pad = options.padToMultipleOf ?? 1;
+  if (!Number.isSafeInteger(pad) || pad < 1)
+    throw new SaltRangeError(
+      `options.padToMultipleOf must be a positive integer, received ${describe(pad)}`,
+      'E_ARGUMENT',
+    );
+  if (options.dtype !== undefined && !isFloatDtype(options.dtype)) {
+    throw new SaltRangeError(
+      `options.dtype must be "F32", "F16" or "BF16", received ${describe(options.dtype)}`,
+      'E_ARGUMENT',
+    );
+  }
+  const vocabTensors = options.vocabTensors ?? {};
+  if (vocabTensors === null || typeof vocabTensors !== 'object')
+    throw new SaltTypeError(
+      `options.vocabTensors must be an object of Float32Arrays, received ${describe(vocabTensors)}`,
+    );
+  for (const [k, v] of Object.entries(vocabTensors))
+    if (!(v instanceof Float32Array))
+      throw new SaltTypeError(
+        `options.vocabTensors[${JSON.stringify(k)}] must be a Float32Array, received ${describe(v)}`,
+      );
+  const keep = options.keepTensors ?? [];
+  if (!Array.isArray(keep) || keep.some((k) => typeof k !== 'string'))
+    throw new SaltTypeError(`options.keepTensors must be an array of tensor names, received ${describe(keep)}`);
+  const srcIds = options.sourceIdOfTarget;
+  if (srcIds !== undefined && !(srcIds instanceof Int32Array) && !Array.isArray(srcIds))
+    throw new SaltTypeError(
+      `options.sourceIdOfTarget must be an Int32Array or an array of integers, received ${describe(srcIds)}`,
+    );
+  const outPath = resolve(output);
+  const { signal } = options;
+  // Checked before anything is opened, so no file handle is left behind: the output may not be,
+  // contain or lie inside an input, and overwrite replaces only a folder salt-transfer wrote.
+  const inputs = [
+    { path: typeof options.source === 'string' ? options.source : options.source.folder, what: 'source folder' },
+    { path: tokenizer, what: 'tokenizer folder' },
+  ];
+  await checkOutputPlacement(outPath, inputs);
+  await checkReplaceable(outPath, options.overwrite === true);
+  throwIfAborted(signal);
+  const model = typeof options.source === 'string' ? await HfModel.open(options.source) : options.source;
+  const tmp = tempNameFor(outPath);
+  let tmpCreated = false;
+  let removeCreatedFolders = async () => undefined as void;
+  try {
+    const { input, head, tied } = model.embeddings;
+    if (!isFloatDtype(input.dtype))
+      throw new SaltError(
+        'E_UNSUPPORTED',
+        `${model.folder}: input embedding ${JSON.stringify(input.name)} has dtype ${input.dtype}; only F32, F16 and BF16 embeddings can be replaced`,
+      );
+    const newDtype: FloatDtype = options.dtype ?? input.dtype;
+    const width = input.shape[1];
+    const oldVocab = input.shape[0];
+    if (inputEmbedding.length === 0 || inputEmbedding.length % width !== 0) {
+      throw new SaltRangeError(
+        `options.inputEmbedding has ${inputEmbedding.length} values, expected a positive multiple of the embedding width ${width}`,
+        'E_SHAPE',
+      );
+    }
+    const rows = inputEmbedding.length / width;
+    const untiedHead = !tied && head ? head : null;
+    if (untiedHead) {
+      if (!(outputHead instanceof Float32Array))
+        throw new SaltRangeError(
+          `${model.folder} has an untied output head ${JSON.stringify(untiedHead.name)}: options.outputHead (Float32Array [${rows}, ${untiedHead.shape[1]}]) is required`,
+          'E_ARGUMENT',
+        );
+      if (outputHead.length !== rows * untiedHead.shape[1])
+        throw new SaltRangeError(
+          `options.outputHead has ${outputHead.length} values, expected ${rows} x ${untiedHead.shape[1]} = ${rows * untiedHead.shape[1]}`,
+          'E_SHAPE',
+        );
+      if (!isFloatDtype(untiedHead.dtype))
+        throw new SaltError(
+          'E_UNSUPPORTED',
+          `output head ${JSON.stringify(untiedHead.name)} has dtype ${untiedHead.dtype}`,
+        );
+    } else if (outputHead !== undefined) {
+      throw new SaltRangeError(
+        `${model.folder} has a tied output head (${model.embeddings.tieReason}); options.outputHead must not be given`,
+        'E_ARGUMENT',
+      );
+    }
+    if (srcIds !== undefined) {
+      if (srcIds.length !== rows)
+        throw new SaltRangeError(
+          `options.sourceIdOfTarget has ${srcIds.length} entries, expected one per row of options.inputEmbedding (${rows})`,
+          'E_SHAPE',
+        );
+      for (let t = 0; t < rows; t++) {
+        const id = srcIds[t];
+        if (!Number.isSafeInteger(id) || id < -1 || id >= oldVocab)
+          throw new SaltRangeError(
+            `options.sourceIdOfTarget[${t}] must be -1 or a source token id in [0, ${oldVocab}), received ${describe(id)}`,
+            'E_ARGUMENT',
+          );
+      }
+    }
+    if (options.tokenizerInfo && resolve(options.tokenizerInfo.folder) !== resolve(tokenizer)) {
+      throw new SaltRangeError(
+        `options.tokenizerInfo describes ${JSON.stringify(options.tokenizerInfo.folder)}, not the tokenizer folder ${JSON.stringify(tokenizer)}`,
+        'E_ARGUMENT',
+      );
+    }
+    const tok = options.tokenizerInfo ?? (await readTokenizerInfo(tokenizer));
+    if (tok.vocabSize !== null && tok.vocabSize > rows) {
+      throw new SaltRangeError(
+        `the target tokenizer in ${JSON.stringify(tokenizer)} has ${tok.vocabSize} tokens but options.inputEmbedding has only ${rows} rows`,
+        'E_SHAPE',
+      );
+    }
+    const newRows = Math.ceil(rows / pad) * pad;
+    // An override of undefined leaves the tokenizer's id in place.
+    const overrides = Object.fromEntries(
+      Object.entries(options.specialTokens ?? {}).filter(([, v]) => v !== undefined),
+    );
+    const ids: SpecialTokenIds = { ...tok.specialTokens, ...overrides };
+    for (const [role, v] of Object.entries(ids)) {
+      const list = Array.isArray(v) ? v : v === null || v === undefined ? [] : [v];
+      if (list.some((x) => !Number.isSafeInteger(x) || x < 0 || x >= newRows))
+        throw new SaltRangeError(
+          `special token id for ${role} must be an integer in [0, ${newRows}), received ${describe(v)}`,
+          'E_ARGUMENT',
+        );
+    }
+
+    // Other tensors with a vocabulary-sized dimension.
+    const all = model.weights.tensors();
+    const isEmbeddingOrHead = (name: string) => name === input.name || (head !== null && name === head.name);
+    for (const k of [...keep, ...Object.keys(vocabTensors)]) {
+      if (
+        !all.some((t) => t.name === k) ||
+        isEmbeddingOrHead(k) ||
+        !all.find((t) => t.name === k)!.shape.includes(oldVocab)
+      ) {
+        throw new SaltRangeError(
+          `options.${keep.includes(k) ? 'keepTensors' : 'vocabTensors'} names ${JSON.stringify(k)}, which is not a tensor of ${model.folder} (other than the embedding and head) with a dimension of the source vocabulary size ${oldVocab}`,
+          'E_ARGUMENT',
+        );
+      }
+    }
+    const replaced = new Map<string, { shape: number[]; data: Float32Array }>();
+    const embeddingCopies = new Set<string>();
+    const refused: string[] = [];
+    for (const t of all) {
+      if (isEmbeddingOrHead(t.name) || keep.includes(t.name)) continue;
+      const axes = t.shape.flatMap((d, i) => (d === oldVocab ? [i] : []));
+      if (!axes.length) continue;
+      const shapeStr = `[${t.shape.join(', ')}]`;
+      if (
+        t.dtype === input.dtype &&
+        t.shape.length === 2 &&
+        t.shape[0] === oldVocab &&
+        t.shape[1] === width &&
+        (await sameBytes(model.weights, input, t))
+      ) {
+        replaced.set(t.name, { shape: [newRows, width], data: padRows(inputEmbedding, rows, width, newRows) }); // a stored copy of the input embedding (e.g. T5's encoder.embed_tokens)
+        embeddingCopies.add(t.name);
+        continue;
+      }
+      const given = vocabTensors[t.name];
+      if (given === undefined && srcIds === undefined) {
+        refused.push(`${t.name} ${shapeStr}`);
+        continue;
+      }
+      if (axes.length > 1)
+        throw new SaltError(
+          'E_UNSUPPORTED',
+          `${model.folder}: tensor ${JSON.stringify(t.name)} ${shapeStr} has several dimensions of the vocabulary size ${oldVocab}; pass it in options.keepTensors if none of them is the vocabulary`,
+        );
+      if (!isFloatDtype(t.dtype))
+        throw new SaltError(
+          'E_UNSUPPORTED',
+          `${model.folder}: tensor ${JSON.stringify(t.name)} ${shapeStr} has a vocabulary-sized dimension but dtype ${t.dtype}; only F32, F16 and BF16 tensors can be resized`,
+        );
+      const k = axes[0];
+      const outer = t.shape.slice(0, k).reduce((a, b) => a * b, 1);
+      const inner = t.shape.slice(k + 1).reduce((a, b) => a * b, 1);
+      let values: Float32Array;
+      if (given !== undefined) {
+        if (given.length !== outer * rows * inner) {
+          const want = t.shape.map((d, i) => (i === k ? rows : d));
+          throw new SaltRangeError(
+            `options.vocabTensors[${JSON.stringify(t.name)}] has ${given.length} values, expected shape [${want.join(', ')}] = ${outer * rows * inner}`,
+            'E_SHAPE',
+          );
+        }
+        values = given;
+      } else {
+        values = gatherAxis(await model.weights.readFloat32(t.name), outer, oldVocab, inner, srcIds!);
+      }
+      replaced.set(t.name, {
+        shape: t.shape.map((d, i) => (i === k ? newRows : d)),
+        data: padAxis(values, outer, rows, inner, newRows),
+      });
+    }
+    if (refused.length) {
+      throw new SaltError(
+        'E_UNSUPPORTED',
+        `${model.folder}: besides the embedding${head ? ' and head' : ''}, tensor${refused.length > 1 ? 's' : ''} ${refused.join(', ')} ha${refused.length > 1 ? 've' : 's'} a dimension of the source vocabulary size ${oldVocab} ` +
+          'and would not match the new vocab_size: pass new values in options.vocabTensors, or options.sourceIdOfTarget to copy the entries of source ids (-1: mean), or options.keepTensors to copy unchanged',
+      );
+    }
+    const newInput = padRows(inputEmbedding, rows, width, newRows);
+    const newHead = untiedHead ? padRows(outputHead!, rows, untiedHead.shape[1], newRows) : null;
+
+    const copied: string[] = [];
+    const resized: string[] = [];
+    const tensors: TensorToWrite[] = all.map((t) => {
+      if (t.name === input.name || (tied && head && t.name === head.name))
+        return { name: t.name, dtype: newDtype, shape: [newRows, width], data: newInput };
+      if (untiedHead && t.name === untiedHead.name)
+        return { name: t.name, dtype: newDtype, shape: [newRows, untiedHead.shape[1]], data: newHead! };
+      const r = replaced.get(t.name);
+      if (r) {
+        resized.push(t.name);
+        return { name: t.name, dtype: embeddingCopies.has(t.name) ? newDtype : t.dtype, shape: r.shape, data: r.data };
+      }
+      copied.push(t.name);
+      return {
+        name: t.name,
+        dtype: t.dtype,
+        shape: [...t.shape],
+        data: () => abortable(model.weights.streamBytes(t.name), signal),
+      };
+    });
+    let maxShard = options.maxShardBytes;
+    if (maxShard === undefined) {
+      if (model.weights.files.length > 1) {
+        maxShard = 0;
+        for (const f of model.weights.files) {
+          const fp = join(model.folder, f);
+          try {
+            maxShard = Math.max(maxShard, (await stat(fp)).size);
+          } catch (err) {
+            throw ioError(err, `could not stat shard ${JSON.stringify(fp)}`);
+          }
+        }
+      } else maxShard = Number.MAX_SAFE_INTEGER;
+    }
+    throwIfAborted(signal);
+    removeCreatedFolders = await createFolders(dirname(outPath));
+    await cleanStaleTemps(dirname(outPath));
+    try {
+      await mkdir(tmp);
+      tmpCreated = true;
+    } catch (err) {
+      throw ioError(err, `could not create ${JSON.stringify(tmp)}`);
+    }
+    const firstShardMeta = model.weights.files.length ? await shardMetadata(model) : undefined;
+    const written = await writeCheckpoint(tmp, tensors, { maxShardBytes: maxShard, metadata: firstShardMeta });
+
+    const otherFiles: string[] = [];
+    const cfg = structuredClone(model.config.raw);
+    if (model.config.nestedKey) {
+      setTokenIds(cfg[model.config.nestedKey] as Record<string, unknown>, ids, newRows);
+      // Multimodal configs may repeat token ids at the top level: update those that are there.
+      for (const [k, v] of [
+        ['bos_token_id', ids.bos],
+        ['eos_token_id', ids.eos],
+        ['pad_token_id', ids.pad],
+        ['unk_token_id', ids.unk],
+      ] as const)
+        if (k in cfg) cfg[k] = v;
+    } else setTokenIds(cfg, ids, newRows);
+    await writeBytesAtomic(join(tmp, 'config.json'), JSON.stringify(cfg, null, 2) + '\n');
+    otherFiles.push('config.json');
+    const genPath = join(model.folder, 'generation_config.json');
+    if (await pathExists(genPath)) {
+      const gen = (await readJsonFile(genPath)) as Record<string, unknown>;
+      if (gen && typeof gen === 'object') {
+        for (const [k, v] of [
+          ['bos_token_id', ids.bos],
+          ['eos_token_id', ids.eos],
+          ['pad_token_id', ids.pad],
+        ] as const)
+          if (k in gen) gen[k] = v;
+        if ('decoder_start_token_id' in gen) gen.decoder_start_token_id = ids.pad ?? ids.bos;
+      }
+      await writeBytesAtomic(join(tmp, 'generation_config.json'), JSON.stringify(gen, null, 2) + '\n');
+      otherFiles.push('generation_config.json');
+    }
+    for (const f of tok.files) {
+      // Text files go to the new folder only when they are valid UTF-8 (a slow tokenizer reads them).
+      if (/\.(json|txt)$/.test(f)) await readUtf8File(join(tokenizer, f), 'tokenizer file');
+      if (f === 'tokenizer_config.json') await writeCausalTokenizerConfig(join(tokenizer, f), join(tmp, f));
+      else await copyInto(join(tokenizer, f), join(tmp, f));
+      otherFiles.push(f);
+    }
+    let entries: string[];
+    try {
+      entries = await readdir(model.folder);
+    } catch (err) {
+      throw ioError(err, `could not list source folder ${JSON.stringify(model.folder)}`);
+    }
+    for (const f of entries) {
+      if (
+        f.startsWith('.') ||
+        WEIGHT_FILE.test(f) ||
+        TOKENIZER_FILES.includes(f) ||
+        f === 'config.json' ||
+        f === 'generation_config.json' ||
+        f === SAFETENSORS_INDEX
+      )
+        continue;
+      const fp = join(model.folder, f);
+      let st;
+      try {
+        st = await stat(fp);
+      } catch (err) {
+        throw ioError(err, `could not stat ${JSON.stringify(fp)}`);
+      }
+      if (!st.isFile()) continue;
+      await copyInto(fp, join(tmp, f));
+      otherFiles.push(f);
+    }
+    otherFiles.push(REPORT_FILE);
+    const result: TransferredModelReport = {
+      output: outPath,
+      vocabSize: newRows,
+      paddedRows: newRows - rows,
+      dtype: newDtype,
+      copiedTensors: copied,
+      resizedTensors: resized,
+      weightFiles: written.files,
+      otherFiles,
+      specialTokens: ids,
+    };
+    // The report goes in before the folder is published: a published folder is always complete.
+    const report = options.report ? options.report(result) : { written: result };
+    await writeBytesAtomic(join(tmp, REPORT_FILE), JSON.stringify(report, null, 2) + '\n');
+    // The rename itself refuses to replace an output that appeared meanwhile unless overwrite is set.
+    await publishFolder(tmp, outPath, options.overwrite === true, signal);
+    tmpCreated = false;
+    return result;
+  } catch (err) {
+    if (tmpCreated) await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
+    await removeCreatedFolders();
+    throw err;
+  } finally {
+    if (typeof options.source === 'string') await model.close();
+  }
+}
+
+async function shardMetadata(model: HfModel): Promise<Record<string, string> | undefined> {
+  const f = await SafetensorsFile.open(join(model.folder, model.weights.files[0]));
+  try {
+    return Object.keys(f.metadata).length ? { ...f.metadata } : undefined;
+  } finally {
+    await f.close();
+  }
+}
+
+/**
+ * The model inputs a causal LM takes. A PLM tokenizer's config may name others (BERT's names
+ * `token_type_ids`): transformers' `generate(**tokenizer(text))` then passes them to the LLM, which
+ * refuses them, so the written tokenizer_config.json lists exactly these.
+ */
+const CAUSAL_LM_INPUT_NAMES: readonly string[] = ['input_ids', 'attention_mask'];
+
+/** Copies the target's tokenizer_config.json with `model_input_names` set to {@link CAUSAL_LM_INPUT_NAMES}. */
+async function writeCausalTokenizerConfig(from: string, to: string): Promise<void> {
+  const cfg = await readJsonFile(from);
+  if (!cfg || typeof cfg !== 'object' || Array.isArray(cfg))
+    throw new SaltError('E_FORMAT', `${from}: expected a JSON object`);
+  (cfg as Record<string, unknown>).model_input_names = [...CAUSAL_LM_INPUT_NAMES];
+  await writeBytesAtomic(to, JSON.stringify(cfg, null, 2) + '\n');
+}
+
+async function copyInto(from: string, to: string): Promise<void> {
+  try {
+    await copyFile(from, to);
+  } catch (err) {
+    throw ioError(err, `could not copy ${JSON.stringify(from)} to ${JSON.stringify(dirname(to))}/${basename(to)}`);
+  }
+}
+
+function throwIfAborted(signal: AbortSignal | undefined): void {
+  if (signal?.aborted) throw new SaltError('E_ABORTED', 'aborted while writing the model folder');
+}
+
+/** `chunks` checking `signal` before each chunk. */
+async function* abortable(chunks: AsyncIterable<Buffer>, signal: AbortSignal | undefined): AsyncGenerator<Buffer> {
+  for await (const c of chunks) {
+    throwIfAborted(signal);
+    yield c;
+  }
+}
