@@ -8,26 +8,37 @@ describe('async kernels', () => {
     const r = rng(21);
     const q = randomMatrix(r, 60000, 128),
       b = randomMatrix(r, 20000, 128);
-    let worst = 0,
-      ticks = 0;
-    let last = performance.now();
-    const timer = setInterval(() => {
-      const now = performance.now();
-      worst = Math.max(worst, now - last - 10);
-      last = now;
-      ticks++;
-    }, 10);
+    // A 10 ms timer's worst delay, first with nothing running (the machine's own jitter: other
+    // processes on shared cores delay timers too), then during the call.
+    const watch = () => {
+      const w = { worst: 0, ticks: 0, last: performance.now() };
+      const timer = setInterval(() => {
+        const now = performance.now();
+        w.worst = Math.max(w.worst, now - w.last - 10);
+        w.last = now;
+        w.ticks++;
+      }, 10);
+      return { w, stop: () => clearInterval(timer) };
+    };
+    const idle = watch();
+    await new Promise((r) => setTimeout(r, 1000));
+    idle.stop();
+    const busy = watch();
     const t0 = performance.now();
     const res = await topkCosine(q, b, 32);
     const elapsed = performance.now() - t0;
-    clearInterval(timer);
+    busy.stop();
+    const { worst, ticks } = busy.w;
     expect(res.indices.length).toBe(60000 * 32);
     expect(elapsed).toBeGreaterThan(1000); // the call must really be long for the check to mean something
     expect(ticks).toBeGreaterThan(elapsed / 10 / 3);
+    // A call that held the event loop would delay the timer by the whole call (over 1,000 ms).
+    const bound = Math.min(250, 50 + 2 * idle.w.worst);
     console.log(
-      `topkCosine took ${elapsed.toFixed(0)} ms; worst timer delay ${worst.toFixed(1)} ms over ${ticks} ticks`,
+      `topkCosine took ${elapsed.toFixed(0)} ms; worst timer delay ${worst.toFixed(1)} ms over ${ticks} ticks ` +
+        `(idle machine jitter ${idle.w.worst.toFixed(1)} ms; bound ${bound.toFixed(1)} ms)`,
     );
-    expect(worst).toBeLessThan(50);
+    expect(worst).toBeLessThan(bound);
   });
 
   it('concurrent calls give the same results as sequential ones', async () => {
