@@ -272,7 +272,7 @@ function intTuple(v: PValue, label: string, what: string): number[] {
 /** Calls an allowed global (REDUCE). */
 function callGlobal(fn: PValue, args: PValue, label: string): PValue {
   if (!(fn instanceof PGlobal))
-    throw new SaltError('E_UNSUPPORTED', `${label}: pickle calls a ${kindOf(fn)}, expected one of the allowed globals`);
+    throw new SaltError('E_UNSUPPORTED', `${label}: pickle calls ${kindOf(fn)}, expected one of the allowed globals`);
   if (!Array.isArray(args))
     throw fmt(label, `pickle REDUCE arguments must be a tuple, received ${kindOf(args as PValue)}`);
   const a = args as PTuple;
@@ -397,13 +397,13 @@ export function unpickle(data: Uint8Array, label: string): unknown {
     return s;
   };
   const setItem = (d: PValue, k: PValue, v: PValue) => {
-    if (!(d instanceof PDict)) throw fmt(label, `pickle SETITEM on a ${kindOf(d)}, expected a dict`);
+    if (!(d instanceof PDict)) throw fmt(label, `pickle SETITEM on ${kindOf(d)}, expected a dict`);
     if (k !== null && typeof k === 'object')
       throw new SaltError('E_UNSUPPORTED', `${label}: dict key of type ${kindOf(k)}`);
     d.map.set(k, v);
   };
   const append = (l: PValue, v: PValue) => {
-    if (!(l instanceof PList)) throw fmt(label, `pickle APPEND on a ${kindOf(l)}, expected a list`);
+    if (!(l instanceof PList)) throw fmt(label, `pickle APPEND on ${kindOf(l)}, expected a list`);
     l.items.push(v);
   };
   while (p < n) {
@@ -545,7 +545,7 @@ export function unpickle(data: Uint8Array, label: string): unknown {
         if (!(obj instanceof PDict))
           throw new SaltError(
             'E_UNSUPPORTED',
-            `${label}: pickle BUILD at byte ${at} on a ${kindOf(obj)}, expected an OrderedDict`,
+            `${label}: pickle BUILD at byte ${at} on ${kindOf(obj)}, expected an OrderedDict`,
           );
         void state;
         break;
@@ -727,7 +727,7 @@ export class TorchFile implements TensorReader {
     if (!(root instanceof PDict))
       throw new SaltError(
         'E_UNSUPPORTED',
-        `${label}: expected a state dict (a dict of tensor names to tensors), received a ${kindOf(root)}`,
+        `${label}: expected a state dict (a dict of tensor names to tensors), received ${kindOf(root)}`,
       );
     const tensors = new Map<string, Loaded>();
     const storageDtype = new Map<string, Dtype>();
@@ -737,7 +737,7 @@ export class TorchFile implements TensorReader {
       if (!(v instanceof PTensor))
         throw new SaltError(
           'E_UNSUPPORTED',
-          `${label}: state dict entry ${JSON.stringify(name)} is a ${kindOf(v)}, expected a tensor`,
+          `${label}: state dict entry ${JSON.stringify(name)} must be a tensor, received ${kindOf(v)}`,
         );
       const st = v.storage;
       const where = `tensor ${JSON.stringify(name)}`;
@@ -765,6 +765,14 @@ export class TorchFile implements TensorReader {
         throw fmt(
           label,
           `${where}: size ${JSON.stringify(v.shape)}, stride ${JSON.stringify(v.stride)} at offset ${v.offset} reaches element ${last}, past the ${st.numel} elements of its storage`,
+        );
+      // Overlapping strides (stride 0 of an expanded view) make a view larger than its storage: it
+      // is read (gathered) only while it is no larger than the whole file, so a small file can never
+      // ask for a large allocation or a long copy.
+      if (numel * item > src.size)
+        throw new SaltError(
+          'E_UNSUPPORTED',
+          `${label}: ${where} is an overlapping view (size ${JSON.stringify(v.shape)}, stride ${JSON.stringify(v.stride)}) of ${numel * item} bytes, larger than the ${src.size}-byte file; expected a view no larger than the file`,
         );
       tensors.set(name, {
         storageStart: entry.dataOffset,

@@ -118,6 +118,19 @@ describe.skipIf(skip)('TorchFile (fixtures from torch.save)', () => {
     await expect(TorchFile.open(join(dir, 'legacy.bin'))).rejects.toThrow(code('E_UNSUPPORTED'));
   });
 
+  it('refuses content that is not a flat state dict, and views larger than the file, with E_UNSUPPORTED', async () => {
+    await expect(TorchFile.open(join(dir, 'expand_big.bin'))).rejects.toThrow(
+      /tensor "x" is an overlapping view \(size \[1000000\], stride \[0\]\) of 4000000 bytes, larger than the \d+-byte file/,
+    );
+    await expect(TorchFile.open(join(dir, 'nontensor.bin'))).rejects.toThrow(
+      /state dict entry "n" must be a tensor, received 3/,
+    );
+    await expect(TorchFile.open(join(dir, 'nested.bin'))).rejects.toThrow(
+      /state dict entry "state_dict" must be a tensor, received dict/,
+    );
+    await expect(TorchFile.open(join(dir, 'nested.bin'))).rejects.toThrow(code('E_UNSUPPORTED'));
+  });
+
   it('refuses pickles naming os.system or builtins.eval with E_UNSAFE, executing nothing', async () => {
     await expect(TorchFile.open(join(dir, 'evil_system.bin'))).rejects.toThrow(code('E_UNSAFE'));
     await expect(TorchFile.open(join(dir, 'evil_system.bin'))).rejects.toThrow(/global "(posix|os)\.system"/);
@@ -266,6 +279,17 @@ describe('unpickle limits (no Python needed)', () => {
     expect(() => unpickle(Buffer.from([0x80, 2, 0x49, 0x2e]), 'p')).toThrow(code('E_UNSUPPORTED'));
     expect(() => unpickle(Buffer.alloc(5000, 0x28), 'p')).toThrow(/more than 4096 MARKs/);
     expect(unpickle(Buffer.from([0x80, 2, 0x7d, 0x4b, 1, 0x4b, 2, 0x73, 0x2e]), 'p')).toBeTruthy();
+    // A stack of 2^20 + 1 Nones and a memo of 2^20 + 1 entries are refused.
+    expect(() => unpickle(Buffer.concat([Buffer.from([0x80, 2]), Buffer.alloc((1 << 20) + 1, 0x4e)]), 'p')).toThrow(
+      /stack deeper than 1048576/,
+    );
+    const memo = Buffer.alloc(3 + 5 * ((1 << 20) + 1));
+    memo.set([0x80, 2, 0x4e]);
+    for (let i = 0; i <= 1 << 20; i++) {
+      memo[3 + 5 * i] = 0x72;
+      memo.writeUInt32LE(i, 4 + 5 * i);
+    }
+    expect(() => unpickle(memo, 'p')).toThrow(/memo larger than 1048576 entries/);
   });
 
   it('refuses a file that is not a zip with E_FORMAT', async () => {

@@ -112,6 +112,12 @@ with zipfile.ZipFile(os.path.join(out, "bigendian.bin"), "w", zipfile.ZIP_STORED
 torch.save(dt, os.path.join(out, "legacy.bin"), _use_new_zipfile_serialization=False)
 
 
+# Refused shapes of content: a huge expanded (stride 0) view of one element, a non-tensor value,
+# a nested state dict.
+torch.save({"x": torch.zeros(1).expand(10**6)}, os.path.join(out, "expand_big.bin"))
+torch.save({"w": torch.ones(1), "n": 3}, os.path.join(out, "nontensor.bin"))
+torch.save({"state_dict": {"w": torch.ones(1)}}, os.path.join(out, "nested.bin"))
+
 # 4. Malicious pickles: torch.save of objects whose reduction calls os.system / builtins.eval.
 class Evil:
     def __init__(self, fn, arg):
