@@ -9,7 +9,7 @@
  */
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { openRegularFile } from '../inputFiles.js';
-import { type Dtype, DTYPE_SIZE, isFloatDtype } from './dtype.js';
+import { decodeBF16, decodeF16, type Dtype, DTYPE_SIZE, isFloatDtype } from './dtype.js';
 import {
   allocate,
   BufferSource,
@@ -910,8 +910,9 @@ export class TorchFile implements TensorReader {
         `rows [${describe(rowStart)}, ${describe(rowEnd)}) of tensor ${JSON.stringify(name)} must lie within [0, ${rows}]`,
         'E_ARGUMENT',
       );
+    const rowElems = rows === 0 ? 0 : t.info.numel / rows;
+    const count = (rowEnd - rowStart) * rowElems;
     if (dtype === 'F32') {
-      const count = (rowEnd - rowStart) * (rows === 0 ? 0 : t.info.numel / rows);
       const out = allocate(
         () => new Float32Array(count),
         `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`,
@@ -919,7 +920,24 @@ export class TorchFile implements TensorReader {
       await this.#rows(t, rowStart, rowEnd, new Uint8Array(out.buffer));
       return out;
     }
-    return bytesToFloat32(await this.#rows(t, rowStart, rowEnd), dtype);
+    if (!t.info.contiguous) return bytesToFloat32(await this.#rows(t, rowStart, rowEnd), dtype);
+    // Contiguous 16-bit: decode chunk by chunk, as the safetensors reader does, so peak memory stays
+    // near the Float32 result's size.
+    const out = allocate(
+      () => new Float32Array(count),
+      `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`,
+    );
+    const chunkElems = CHUNK_BYTES / 2;
+    const scratch = new Uint16Array(Math.min(chunkElems, count));
+    const scratchBytes = new Uint8Array(scratch.buffer);
+    const start = t.info.fileOffset + rowStart * rowElems * 2;
+    for (let done = 0; done < count; done += chunkElems) {
+      const k = Math.min(chunkElems, count - done);
+      await this.#src.read(scratchBytes.subarray(0, k * 2), start + done * 2);
+      if (dtype === 'F16') decodeF16(scratch.subarray(0, k), out, done);
+      else decodeBF16(scratch.subarray(0, k), out, done);
+    }
+    return out;
   }
 
   async close(): Promise<void> {

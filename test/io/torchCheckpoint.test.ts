@@ -107,6 +107,14 @@ describe.skipIf(skip)('TorchFile (fixtures from torch.save)', () => {
     const chunks: Buffer[] = [];
     for await (const c of f.streamBytes('m_block', 7)) chunks.push(c);
     expect(Buffer.concat(chunks).equals(await f.readBytes('m_block'))).toBe(true);
+    const contiguousChunks: Buffer[] = [];
+    for await (const c of f.streamBytes('m', 7)) contiguousChunks.push(c);
+    expect(contiguousChunks.map((c) => c.length)).toEqual([...Array(11).fill(7), 3]);
+    expect(Buffer.concat(contiguousChunks).equals(await f.readBytes('m'))).toBe(true);
+    // Row ranges of contiguous F16 views at a storage offset.
+    const tail = await f.readFloat32('h_tail');
+    expect(await f.readFloat32('h_tail', { rowStart: 1, rowEnd: 3 })).toEqual(tail.subarray(1, 3));
+    await expect(f.readFloat32('h_tail', { rowStart: 2, rowEnd: 5 })).rejects.toThrow(code('E_ARGUMENT'));
     await f.close();
   });
 
