@@ -649,12 +649,29 @@ function gather(
 ): void {
   const nd = shape.length;
   const count = out.length / item;
+  // Copy whole 4- or 2-byte words when both sides are aligned (integer views: bit patterns, NaN
+  // payloads included, are kept).
+  const word =
+    item % 4 === 0 && src.byteOffset % 4 === 0 && out.byteOffset % 4 === 0
+      ? 4
+      : item % 2 === 0 && src.byteOffset % 2 === 0 && out.byteOffset % 2 === 0
+        ? 2
+        : 1;
+  const view = (a: Uint8Array) =>
+    word === 4
+      ? new Uint32Array(a.buffer, a.byteOffset, a.length / 4)
+      : word === 2
+        ? new Uint16Array(a.buffer, a.byteOffset, a.length / 2)
+        : a;
+  const sv = view(src.subarray(0, src.length - (src.length % word)));
+  const ov = view(out);
+  const w = item / word;
   const idx = new Array<number>(nd).fill(0);
   let pos = base;
   for (let k = 0; k < count; k++) {
-    const s = pos * item;
-    const d = k * item;
-    for (let b = 0; b < item; b++) out[d + b] = src[s + b];
+    const s = pos * w;
+    const d = k * w;
+    for (let b = 0; b < w; b++) ov[d + b] = sv[s + b];
     for (let dim = nd - 1; dim >= 0; dim--) {
       idx[dim]++;
       pos += stride[dim];
