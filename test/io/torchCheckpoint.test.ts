@@ -9,7 +9,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readFile } from 'node:fs/promises';
+import { copyFile, mkdir, readdir, readFile } from 'node:fs/promises';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -193,8 +193,12 @@ describe.skipIf(skip)('TorchFile (fixtures from torch.save)', () => {
     const E = new Float32Array(V * W).map((_, i) => i / 7);
     await writeTransferredModel({ source: src, output: out, tokenizer: join(dir, 'bert-tok'), inputEmbedding: E });
     await src.close();
+    const written = await readdir(out);
+    expect(written.filter((f) => f.endsWith('.bin') || f === PYTORCH_INDEX)).toEqual([]);
+    expect(written).toContain('model.safetensors');
     const back = await SafetensorsCheckpoint.open(out);
     expect(back.format).toBe('safetensors');
+    expect(back.metadata).toEqual({ format: 'pt' });
     expect(await back.readFloat32('embeddings.word_embeddings.weight')).toEqual(E);
     for (const t of back.tensors())
       if (t.name !== 'embeddings.word_embeddings.weight')
