@@ -13,6 +13,7 @@ export type ErrorCode =
   | 'E_IO' // a file could not be read or written
   | 'E_NOT_FOUND' // a file, tensor or package is missing
   | 'E_UNSUPPORTED' // a valid input that this version does not handle
+  | 'E_UNSAFE' // a file asks for code to run (a PyTorch pickle naming a global outside the allow-list): refused, nothing executed
   | 'E_EXISTS' // refusing to overwrite
   | 'E_NO_CUDA' // backend 'cuda' requested but unavailable
   | 'E_CUDA' // a CUDA / cuBLAS / cuSOLVER call failed

@@ -1,6 +1,8 @@
 /**
  * Checkpoints made of one safetensors file or of several shards listed in a
- * `model.safetensors.index.json` (the Hugging Face layout), for reading and writing.
+ * `model.safetensors.index.json` (the Hugging Face layout), for reading and writing. PyTorch
+ * checkpoints (`pytorch_model.bin`, or shards listed in `pytorch_model.bin.index.json`) are read
+ * through the same class, by {@link TorchFile}, without executing code.
  */
 import { readdir, rename, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
@@ -17,25 +19,29 @@ import {
   type TensorToWrite,
   writeSafetensors,
 } from './safetensors.js';
+import { TorchFile } from './torchCheckpoint.js';
 
 /** Name of the Hugging Face index file of a sharded safetensors checkpoint. */
 export const SAFETENSORS_INDEX = 'model.safetensors.index.json';
 /** Name of a single-file Hugging Face safetensors checkpoint. */
 export const SAFETENSORS_SINGLE = 'model.safetensors';
+/** Name of the Hugging Face index file of a sharded PyTorch checkpoint. */
+export const PYTORCH_INDEX = 'pytorch_model.bin.index.json';
+/** Name of a single-file Hugging Face PyTorch checkpoint. */
+export const PYTORCH_SINGLE = 'pytorch_model.bin';
+
+/** PyTorch files of a training folder that hold no model weights (never taken as the weights). */
+const NOT_WEIGHTS = /^(training_args\.bin|optimizer\.pt|scheduler\.pt|rng_state.*\.pth|scaler\.pt)$/;
+
+/** True for a PyTorch weights file name (`.bin`, `.pt`, `.pth`). */
+function isTorchName(name: string): boolean {
+  return /\.(bin|pt|pth)$/.test(name);
+}
 
 /** A tensor of a checkpoint together with the file it lives in. */
 export interface CheckpointTensorInfo extends TensorInfo {
   /** File name of the shard, relative to the checkpoint folder. */
   readonly file: string;
-}
-
-function pytorchHint(folder: string, found: string): SaltError {
-  return new SaltError(
-    'E_UNSUPPORTED',
-    `${JSON.stringify(folder)} holds PyTorch weights (${found}) but no safetensors files; salt-transfer reads safetensors only. ` +
-      'Convert once with Python: `from transformers import AutoModelForCausalLM as M; M.from_pretrained(folder).save_pretrained(folder_out, safe_serialization=True)` ' +
-      '(or AutoModel for encoder models), then pass the new folder.',
-  );
 }
 
 /** Checks that a shard name from an index file is a plain file name inside the folder. */
@@ -58,27 +64,31 @@ function checkShardName(name: unknown, indexPath: string): string {
 }
 
 /**
- * A model's weights: a single safetensors file or a sharded set. Tensor lookups go to the right
- * shard; reads are positioned reads, never whole files.
+ * A model's weights: a single safetensors file or a sharded set, or the same in PyTorch's format
+ * (read by `TorchFile`; see the `format` field). Tensor lookups go to the right shard; reads are
+ * positioned reads, never whole files.
  */
 export class SafetensorsCheckpoint implements TensorReader {
   /** Folder holding the files. */
   readonly folder: string;
+  /** Format of the files: `'safetensors'`, or `'pytorch'` for `torch.save` zip files. */
+  readonly format: 'safetensors' | 'pytorch';
   /** Shard file names (relative to {@link folder}) in order. */
   readonly files: readonly string[];
   /** The index's `metadata` object (sharded checkpoints) or the single file's `__metadata__`. */
   readonly metadata: Readonly<Record<string, unknown>>;
-  readonly #shards: Map<string, SafetensorsFile>;
+  readonly #shards: Map<string, SafetensorsFile | TorchFile>;
   readonly #where: Map<string, string>;
 
   private constructor(
     folder: string,
     files: string[],
-    shards: Map<string, SafetensorsFile>,
+    shards: Map<string, SafetensorsFile | TorchFile>,
     where: Map<string, string>,
     metadata: Record<string, unknown>,
   ) {
     this.folder = folder;
+    this.format = [...shards.values()].every((s) => s instanceof TorchFile) ? 'pytorch' : 'safetensors';
     this.files = Object.freeze(files);
     this.#shards = shards;
     this.#where = where;
@@ -87,14 +97,17 @@ export class SafetensorsCheckpoint implements TensorReader {
 
   /**
    * Opens the weights of a folder: `model.safetensors.index.json` (sharded) if present, else
-   * `model.safetensors`, else the folder's only `*.safetensors` file. A path to a `.safetensors` file
-   * or to an index `.json` file is accepted too. PyTorch `.bin`/`.pt` weights give E_UNSUPPORTED
-   * with conversion instructions; no weights give E_NOT_FOUND.
+   * `model.safetensors`, else the folder's only `*.safetensors` file. Without safetensors files, the
+   * PyTorch weights: `pytorch_model.bin.index.json` (sharded), else `pytorch_model.bin`, else the
+   * folder's only `*.bin` / `*.pt` / `*.pth` file (training_args.bin, optimizer.pt, scheduler.pt,
+   * rng_state*.pth and scaler.pt are not weights). A path to a `.safetensors`, `.bin`, `.pt` or
+   * `.pth` file or to an index `.json` file is accepted too. No weights give E_NOT_FOUND.
    */
   static async open(path: string): Promise<SafetensorsCheckpoint> {
     if (typeof path !== 'string') throw new SaltTypeError(`path must be a string, received ${describe(path)}`);
     if (path.endsWith('.json')) return SafetensorsCheckpoint.openIndex(path);
-    if (path.endsWith('.safetensors')) return SafetensorsCheckpoint.openFiles(join(path, '..'), [basename(path)]);
+    if (path.endsWith('.safetensors') || isTorchName(path))
+      return SafetensorsCheckpoint.openFiles(join(path, '..'), [basename(path)]);
     let entries: string[];
     try {
       entries = await readdir(path);
@@ -111,16 +124,24 @@ export class SafetensorsCheckpoint implements TensorReader {
         `${JSON.stringify(path)} has ${st.length} .safetensors files (${st.slice(0, 5).join(', ')}${st.length > 5 ? ', ...' : ''}) but no ${SAFETENSORS_INDEX} saying which tensors they hold`,
       );
     }
-    const torch = entries.filter((e) => /\.(bin|pt|pth)$/.test(e) || e === 'pytorch_model.bin.index.json');
-    if (torch.length) throw pytorchHint(path, torch.slice(0, 3).join(', '));
+    if (entries.includes(PYTORCH_INDEX)) return SafetensorsCheckpoint.openIndex(join(path, PYTORCH_INDEX));
+    if (entries.includes(PYTORCH_SINGLE)) return SafetensorsCheckpoint.openFiles(path, [PYTORCH_SINGLE]);
+    const pt = entries.filter((e) => isTorchName(e) && !e.startsWith('.') && !NOT_WEIGHTS.test(e));
+    if (pt.length === 1) return SafetensorsCheckpoint.openFiles(path, pt);
+    if (pt.length > 1) {
+      throw new SaltError(
+        'E_FORMAT',
+        `${JSON.stringify(path)} has ${pt.length} PyTorch files (${pt.slice(0, 5).join(', ')}${pt.length > 5 ? ', ...' : ''}) but no ${PYTORCH_INDEX} saying which tensors they hold`,
+      );
+    }
     throw new SaltError(
       'E_NOT_FOUND',
-      `${JSON.stringify(path)} has no weights: expected ${SAFETENSORS_SINGLE} or ${SAFETENSORS_INDEX}`,
+      `${JSON.stringify(path)} has no weights: expected ${SAFETENSORS_SINGLE}, ${SAFETENSORS_INDEX}, ${PYTORCH_SINGLE} or ${PYTORCH_INDEX}`,
     );
   }
 
   private static async openIndex(indexPath: string): Promise<SafetensorsCheckpoint> {
-    const idx = await readJsonFile(indexPath, 'safetensors index');
+    const idx = await readJsonFile(indexPath, 'checkpoint index');
     const map = (idx as { weight_map?: unknown } | null)?.weight_map;
     if (idx === null || typeof idx !== 'object' || map === null || typeof map !== 'object' || Array.isArray(map)) {
       throw new SaltError(
@@ -153,16 +174,17 @@ export class SafetensorsCheckpoint implements TensorReader {
     index?: Map<string, string>,
     metadata?: Record<string, unknown>,
   ): Promise<SafetensorsCheckpoint> {
-    const shards = new Map<string, SafetensorsFile>();
+    const shards = new Map<string, SafetensorsFile | TorchFile>();
     try {
-      for (const f of files) shards.set(f, await SafetensorsFile.open(join(folder, f)));
+      for (const f of files)
+        shards.set(f, await (isTorchName(f) ? TorchFile.open(join(folder, f)) : SafetensorsFile.open(join(folder, f))));
       const where = new Map<string, string>();
       if (index) {
         for (const [name, f] of index) {
           if (!shards.get(f)!.has(name))
             throw new SaltError(
               'E_FORMAT',
-              `${join(folder, SAFETENSORS_INDEX)} maps tensor ${JSON.stringify(name)} to ${f}, which has no such tensor`,
+              `${join(folder, files.some(isTorchName) ? PYTORCH_INDEX : SAFETENSORS_INDEX)} maps tensor ${JSON.stringify(name)} to ${f}, which has no such tensor`,
             );
           where.set(name, f);
         }

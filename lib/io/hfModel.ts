@@ -154,7 +154,7 @@ export class HfModel {
   readonly folder: string;
   /** Parsed config.json. */
   readonly config: ModelConfig;
-  /** The safetensors weights. */
+  /** The weights (safetensors, or PyTorch `.bin` read without executing code: see `weights.format`). */
   readonly weights: SafetensorsCheckpoint;
   /** Tokenizer files of the folder (empty when none). */
   readonly tokenizerFiles: readonly string[];
@@ -176,9 +176,9 @@ export class HfModel {
   }
 
   /**
-   * Opens a model folder: reads config.json, lists tokenizer files, opens the safetensors weights
-   * (single or sharded) and locates the embeddings. PyTorch-only folders give E_UNSUPPORTED with
-   * conversion instructions.
+   * Opens a model folder: reads config.json, lists tokenizer files, opens the weights (safetensors,
+   * single or sharded; without them PyTorch `pytorch_model.bin` or its shards, read without
+   * executing code) and locates the embeddings.
    */
   static async open(folder: string): Promise<HfModel> {
     if (typeof folder !== 'string') throw new SaltTypeError(`folder must be a string, received ${describe(folder)}`);

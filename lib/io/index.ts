@@ -37,10 +37,13 @@ export {
   writeCheckpoint,
   SAFETENSORS_INDEX,
   SAFETENSORS_SINGLE,
+  PYTORCH_INDEX,
+  PYTORCH_SINGLE,
   type CheckpointTensorInfo,
   type WriteCheckpointOptions,
   type WrittenCheckpoint,
 } from './checkpoint.js';
+export { TorchFile, MAX_PICKLE_BYTES, type TorchTensorInfo } from './torchCheckpoint.js';
 export {
   parseModelConfig,
   readModelConfig,

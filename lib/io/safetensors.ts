@@ -46,8 +46,8 @@ export interface TensorInfo {
   readonly byteLength: number;
 }
 
-/** Something that positioned reads can be made from (a file or an in-memory buffer). */
-interface ByteSource {
+/** @internal Something that positioned reads can be made from (a file or an in-memory buffer). */
+export interface ByteSource {
   readonly size: number;
   readonly label: string;
   /** Fills `dst` with the bytes at [pos, pos + dst.length). */
@@ -55,7 +55,8 @@ interface ByteSource {
   close(): Promise<void>;
 }
 
-class BufferSource implements ByteSource {
+/** @internal Positioned reads from an in-memory buffer. */
+export class BufferSource implements ByteSource {
   constructor(
     private readonly buf: Uint8Array,
     readonly label: string,
@@ -75,7 +76,8 @@ class BufferSource implements ByteSource {
   async close(): Promise<void> {}
 }
 
-class FileSource implements ByteSource {
+/** @internal Positioned reads from an open file. */
+export class FileSource implements ByteSource {
   private closed = false;
   constructor(
     private readonly fh: FileHandle,
@@ -109,8 +111,8 @@ class FileSource implements ByteSource {
   }
 }
 
-/** Runs an allocation, turning V8's RangeError (too large for one typed array, or out of memory) into E_NO_MEMORY. */
-function allocate<T>(make: () => T, what: string): T {
+/** @internal Runs an allocation, turning V8's RangeError (too large for one typed array, or out of memory) into E_NO_MEMORY. */
+export function allocate<T>(make: () => T, what: string): T {
   try {
     return make();
   } catch (err) {
@@ -293,7 +295,8 @@ export interface TensorReader {
   close(): Promise<void>;
 }
 
-function checkLittleEndian(): void {
+/** @internal E_UNSUPPORTED on a big-endian host. */
+export function checkLittleEndian(): void {
   if (endianness() !== 'LE') throw new SaltError('E_UNSUPPORTED', 'safetensors I/O needs a little-endian host');
 }
 

@@ -556,6 +556,8 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
 }
 
 async function shardMetadata(model: HfModel): Promise<Record<string, string> | undefined> {
+  // A PyTorch source: the safetensors output gets the metadata transformers writes.
+  if (model.weights.format === 'pytorch') return { format: 'pt' };
   const f = await SafetensorsFile.open(join(model.folder, model.weights.files[0]));
   try {
     return Object.keys(f.metadata).length ? { ...f.metadata } : undefined;

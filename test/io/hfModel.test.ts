@@ -546,14 +546,16 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     await cp.close();
   });
 
-  it('gives E_UNSUPPORTED with conversion advice for PyTorch-only folders and E_NOT_FOUND for empty ones', async () => {
+  it('reads PyTorch-only folders with the PyTorch reader (a file that is not a torch zip: E_FORMAT) and gives E_NOT_FOUND for empty ones', async () => {
     const pt = join(dir, 'pt');
     await mkdir(pt);
     await writeFile(join(pt, 'config.json'), JSON.stringify({ model_type: 'llama', vocab_size: 4, hidden_size: 2 }));
     await expect(HfModel.open(pt)).rejects.toThrow(code('E_NOT_FOUND'));
+    await writeFile(join(pt, 'training_args.bin'), 'x');
+    await expect(HfModel.open(pt)).rejects.toThrow(code('E_NOT_FOUND'));
     await writeFile(join(pt, 'pytorch_model.bin'), 'x');
-    await expect(HfModel.open(pt)).rejects.toThrow(code('E_UNSUPPORTED'));
-    await expect(HfModel.open(pt)).rejects.toThrow(/save_pretrained\(folder_out, safe_serialization=True\)/);
+    await expect(HfModel.open(pt)).rejects.toThrow(code('E_FORMAT'));
+    await expect(HfModel.open(pt)).rejects.toThrow(/pytorch_model\.bin: file is 1 bytes, too short for a zip archive/);
     await expect(HfModel.open(join(dir, 'nothing'))).rejects.toThrow(code('E_NOT_FOUND'));
   });
 
