@@ -1,9 +1,8 @@
 /** {@link evaluateModels}: the evaluation of methods on two model folders. */
-import { describe, SaltError, SaltTypeError } from '../errors.js';
+import { describe, SaltTypeError } from '../errors.js';
 import type { AlignmentReport, AlignOptions } from '../tokenizer/align.js';
 import { type EvaluateArgs, evaluateTransfer, type EvaluationResult } from '../transfer/evaluateTransfer.js';
-import { type AuxSpec, loadSource, mustExist, prepareTarget } from './load.js';
-import { openPreparer, type Preparer } from './preparer.js';
+import { type AuxSpec, openSource, prepareTarget } from './load.js';
 
 /** Arguments of {@link evaluateModels}. */
 export interface EvaluateModelsArgs extends Omit<
@@ -29,23 +28,9 @@ export async function evaluateModels(args: EvaluateModelsArgs): Promise<{
     throw new SaltTypeError(`evaluateModels() takes an options object, received ${describe(args)}`);
   const { source, target, aux, align, worker, ...rest } = args;
   const t0 = performance.now();
-  if (typeof source !== 'string' || source === '')
-    throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
-  await mustExist(source, 'source');
-  const src = await loadSource(source);
-  let preparer: Preparer;
+  const opened = await openSource(source, worker !== false);
+  const { src, preparer } = opened;
   try {
-    preparer = await openPreparer(source, worker !== false);
-  } catch (err) {
-    await src.model.close();
-    throw err;
-  }
-  try {
-    if (preparer.sourceVocabSize > src.embeddings.rows)
-      throw new SaltError(
-        'E_SHAPE',
-        `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`,
-      );
     // The segmentation (method 'fvt', in the default list too) is computed only when fvt is evaluated.
     const fvt =
       rest.methods === undefined || rest.methods.some((m) => (typeof m === 'string' ? m : m?.method) === 'fvt');
@@ -69,6 +54,6 @@ export async function evaluateModels(args: EvaluateModelsArgs): Promise<{
       timings: { prepare: t1 - t0, evaluate: performance.now() - t1 },
     };
   } finally {
-    await Promise.all([src.model.close(), preparer.close()]);
+    await opened.close();
   }
 }

@@ -9,8 +9,7 @@ import { type AlignOptions, MATCH_CATEGORIES, type MatchCategory } from '../toke
 import { DEFAULT_K } from '../transfer/options.js';
 import { anchorTokens } from '../transfer/partition.js';
 import { gatherRows, transferEmbeddings, type TransferMethod } from '../transfer/transferEmbeddings.js';
-import { type AuxSpec, loadSource, mustExist, prepareTarget } from './load.js';
-import { openPreparer, type Preparer } from './preparer.js';
+import { type AuxSpec, openSource, prepareTarget } from './load.js';
 
 /** Arguments of {@link inspectToken}. */
 export interface InspectArgs {
@@ -70,14 +69,10 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
       `inspect supports the methods ${INSPECTABLE.join(', ')}, received ${describe(method)}`,
     );
   const kernel = { backend: args.backend, threads: args.threads };
-  if (typeof args.source !== 'string' || args.source === '')
-    throw new SaltTypeError(`source must be a model folder path, received ${describe(args.source)}`);
-  await mustExist(args.source, 'source');
   // The same preparation as transfer and evaluate (a worker thread when installed), with the token looked up there.
-  const src = await loadSource(args.source);
-  let preparer: Preparer | undefined;
+  const opened = await openSource(args.source);
+  const { src, preparer } = opened;
   try {
-    preparer = await openPreparer(args.source);
     const pair = await prepareTarget(preparer, args.target, args.aux, args.align ?? {}, () => undefined, {
       lookup: args.token,
     });
@@ -199,6 +194,6 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
       text: lines.join('\n'),
     };
   } finally {
-    await Promise.all([src.model.close(), preparer?.close()]);
+    await opened.close();
   }
 }

@@ -11,7 +11,7 @@ import type { Matrix } from '../kernels/validate.js';
 import type { Alignment, AlignOptions } from '../tokenizer/align.js';
 import type { Segmentation } from '../tokenizer/segment.js';
 import { type AuxInfo, countPresent } from './auxSpace.js';
-import type { PreparedTokens, PrepareOptions, Preparer } from './preparer.js';
+import { openPreparer, type PreparedTokens, type PrepareOptions, type Preparer } from './preparer.js';
 
 /**
  * The auxiliary similarity space of the target tokens: a fastText `.bin` (vectors composed from
@@ -43,11 +43,17 @@ export interface PreparedTarget {
   tokenizerInfo?: PreparedTokens['tokenizerInfo'];
 }
 
-/** Opens the source LLM folder: vocabulary, input embeddings and (untied) head. Close `model` when done. */
+/** Checks a model-folder argument (the one home of that rule): a non-empty string naming a readable folder. */
+export async function checkModelFolder(value: unknown, what: 'source' | 'target'): Promise<string> {
+  if (typeof value !== 'string' || value === '')
+    throw new SaltTypeError(`${what} must be a model folder path, received ${describe(value)}`);
+  await mustExist(value, what);
+  return value;
+}
+
+/** Opens the source LLM folder: input embeddings and (untied) head. Close `model` when done. */
 export async function loadSource(folder: string): Promise<LoadedSource> {
-  if (typeof folder !== 'string' || folder === '')
-    throw new SaltTypeError(`source must be a model folder path, received ${describe(folder)}`);
-  await mustExist(folder, 'source');
+  await checkModelFolder(folder, 'source');
   const model = await HfModel.open(folder);
   try {
     const inp = model.embeddings.input;
@@ -124,9 +130,7 @@ export async function prepareTarget(
   time: (k: 'loadTarget' | 'align' | 'aux', ms: number) => void,
   options: PrepareOptions = {},
 ): Promise<PreparedTarget> {
-  if (typeof tf !== 'string' || tf === '')
-    throw new SaltTypeError(`target must be a model folder path, received ${describe(tf)}`);
-  await mustExist(tf, 'target');
+  await checkModelFolder(tf, 'target');
   const auxFile = typeof ax === 'string' && ax !== '' ? ax : undefined;
   if (auxFile !== undefined) await mustExist(auxFile, 'aux file');
   const tok = await preparer.prepare(tf, auxFile, align, options);
@@ -151,4 +155,40 @@ export async function prepareTarget(
     lookup: tok.lookup,
     tokenizerInfo: tok.tokenizerInfo,
   };
+}
+
+/** The source side of a run: its matrices, and a {@link Preparer} holding its parsed vocabulary. */
+export interface OpenedSource {
+  src: LoadedSource;
+  preparer: Preparer;
+  /** Closes both. */
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the source side once for transfer, evaluate and inspect: the matrices here and the
+ * vocabulary in the preparer (a worker thread when installed), in parallel; E_SHAPE when the source
+ * tokenizer has more tokens than the input embedding has rows. On failure nothing stays open.
+ */
+export async function openSource(folder: string, worker = true): Promise<OpenedSource> {
+  await checkModelFolder(folder, 'source');
+  const [srcResult, prepResult] = await Promise.allSettled([loadSource(folder), openPreparer(folder, worker)]);
+  if (srcResult.status === 'rejected' || prepResult.status === 'rejected') {
+    if (srcResult.status === 'fulfilled') await srcResult.value.model.close();
+    if (prepResult.status === 'fulfilled') await prepResult.value.close();
+    throw srcResult.status === 'rejected' ? srcResult.reason : (prepResult as PromiseRejectedResult).reason;
+  }
+  const src = srcResult.value;
+  const preparer = prepResult.value;
+  const close = async () => {
+    await Promise.all([src.model.close(), preparer.close()]);
+  };
+  if (preparer.sourceVocabSize > src.embeddings.rows) {
+    await close();
+    throw new SaltError(
+      'E_SHAPE',
+      `${folder}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`,
+    );
+  }
+  return { src, preparer, close };
 }

@@ -10,8 +10,7 @@ import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js
 import { type FloatDtype, isFloatDtype } from '../io/dtype.js';
 import { type TransferredModelReport, writeTransferredModel } from '../io/writeModel.js';
 import { type AuxInfo } from './auxSpace.js';
-import { type AuxSpec, loadSource, prepareTarget } from './load.js';
-import { openPreparer } from './preparer.js';
+import { type AuxSpec, openSource, prepareTarget } from './load.js';
 export type { AuxSpec } from './load.js';
 import { optionalFile, readableFolder } from '../inputFiles.js';
 import { checkOutputPlacement, checkReplaceable, REPORT_FILE } from '../io/atomic.js';
@@ -259,8 +258,6 @@ export async function planTransfer(args: TransferModelArgs): Promise<TransferPla
     throw new SaltRangeError(`dtype must be "F32", "F16" or "BF16", received ${describe(dtype)}`);
   if (options.backend === 'cuda' && !info().cuda.available)
     throw new SaltError('E_NO_CUDA', `backend "cuda" was requested but CUDA is not available: ${info().cuda.reason}`);
-  if (typeof source !== 'string' || source === '')
-    throw new SaltTypeError(`source must be a model folder path, received ${describe(source)}`);
   await checkInputs(source, list, overwrite === true);
   const plan: TransferPlan = Object.freeze({
     source,
@@ -303,23 +300,12 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   const tAll = performance.now();
   emit(0, 'load-source', 0, 1);
   // The tokenizer files are parsed (and the vocabularies aligned) in a worker thread when available.
-  const [srcResult, prepResult] = await Promise.allSettled([loadSource(source), openPreparer(source, worker)]);
-  if (srcResult.status === 'rejected' || prepResult.status === 'rejected') {
-    if (srcResult.status === 'fulfilled') await srcResult.value.model.close();
-    if (prepResult.status === 'fulfilled') await prepResult.value.close();
-    throw srcResult.status === 'rejected' ? srcResult.reason : (prepResult as PromiseRejectedResult).reason;
-  }
-  const src = srcResult.value;
-  const preparer = prepResult.value;
+  const opened = await openSource(source, worker);
+  const { src, preparer } = opened;
   const loadSourceMs = performance.now() - tAll;
   emit(0, 'load-source', 1, 1);
   const reports: ModelTransferReport[] = [];
   try {
-    if (preparer.sourceVocabSize > src.embeddings.rows)
-      throw new SaltError(
-        'E_SHAPE',
-        `${source}: the tokenizer has ${preparer.sourceVocabSize} tokens but the input embedding ${JSON.stringify(src.model.embeddings.input.name)} has only ${src.embeddings.rows} rows`,
-      );
     for (let i = 0; i < list.length; i++) {
       const t0 = performance.now();
       const { target: tf, out: of, aux: ax } = list[i];
@@ -419,7 +405,7 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
       reports.push(report!);
     }
   } finally {
-    await Promise.all([src.model.close(), preparer.close()]);
+    await opened.close();
   }
   return reports;
 }
