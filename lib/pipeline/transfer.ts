@@ -16,12 +16,12 @@ import { optionalFile, readableFolder } from '../inputFiles.js';
 import { checkOutputPlacement, checkReplaceable, REPORT_FILE } from '../io/atomic.js';
 import { info } from '../kernels/info.js';
 import { type AlignmentReport, type AlignOptions } from '../tokenizer/align.js';
+import { type Resolved, resolveOptions } from '../transfer/options.js';
 import {
-  checkTransferOptions,
   throwIfAborted,
-  transferEmbeddings,
   type TransferOptions,
   type TransferReport,
+  transferResolved,
   type TransferStage,
 } from '../transfer/transferEmbeddings.js';
 
@@ -175,6 +175,8 @@ export interface TransferPlan {
   readonly method: TransferOptions['method'];
   /** The engine's options (method excluded). */
   readonly options: Readonly<Omit<TransferOptions, 'onProgress' | 'signal' | 'method'>>;
+  /** The engine's options, resolved once (defaults filled in); the engine takes them as they are. */
+  readonly engine: Readonly<Resolved>;
   readonly align: AlignOptions;
   readonly overwrite: boolean;
   readonly padToMultipleOf?: number;
@@ -214,8 +216,12 @@ export async function planTransfer(args: TransferModelArgs): Promise<TransferPla
   } = args;
   const method = resolveMethod({ method: args.method, preset });
   delete (options as { method?: unknown }).method;
-  // Option errors before any model is loaded (the engine would raise the same ones after loading).
-  checkTransferOptions({ ...options, method });
+  // The engine's options, resolved once here (errors before any model is loaded); the engine takes them as they are.
+  const engine = Object.freeze(resolveOptions({ ...options, method }));
+  if (signal !== undefined && !(signal instanceof AbortSignal))
+    throw new SaltTypeError(`signal must be an AbortSignal, received ${describe(signal)}`);
+  if (onProgress !== undefined && typeof onProgress !== 'function')
+    throw new SaltTypeError(`onProgress must be a function, received ${describe(onProgress)}`);
   let list: TransferTarget[];
   if (targets !== undefined) {
     if (target !== undefined || out !== undefined)
@@ -264,6 +270,7 @@ export async function planTransfer(args: TransferModelArgs): Promise<TransferPla
     list: Object.freeze(list.map((t) => Object.freeze(t))),
     method,
     options: Object.freeze(options),
+    engine,
     align: Object.freeze({ ...(align ?? {}) }),
     overwrite: overwrite === true,
     padToMultipleOf,
@@ -293,7 +300,7 @@ export async function planTransfer(args: TransferModelArgs): Promise<TransferPla
  */
 export async function transfer(args: TransferModelArgs | TransferPlan): Promise<ModelTransferReport[]> {
   const plan = PLANS.has(args as TransferPlan) ? (args as TransferPlan) : await planTransfer(args as TransferModelArgs);
-  const { source, list, method, options, align, overwrite, padToMultipleOf, dtype, signal, onProgress, worker } = plan;
+  const { source, list, method, align, overwrite, padToMultipleOf, dtype, signal, onProgress, worker } = plan;
   throwIfAborted(signal);
   const emit = (i: number, stage: ModelStage, done: number, total: number) =>
     onProgress?.({ target: i, stage, done, total });
@@ -333,19 +340,20 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
       );
       throwIfAborted(signal);
       let t1 = performance.now();
-      const res = await transferEmbeddings({
-        ...options,
-        method,
-        source: src.embeddings,
-        sourceHead: src.head ?? undefined,
-        target: pair.target,
-        aux: pair.aux,
-        auxPresent: pair.auxPresent,
-        alignment: pair.alignment,
-        ...(method === 'fvt' ? { segmentation: pair.segmentation } : {}),
-        signal,
-        onProgress: (stage, done, total) => emit(i, stage, done, total),
-      });
+      const res = await transferResolved(
+        {
+          source: src.embeddings,
+          sourceHead: src.head ?? undefined,
+          target: pair.target,
+          aux: pair.aux,
+          auxPresent: pair.auxPresent,
+          alignment: pair.alignment,
+          ...(method === 'fvt' ? { segmentation: pair.segmentation } : {}),
+          signal,
+          onProgress: (stage, done, total) => emit(i, stage, done, total),
+        },
+        plan.engine,
+      );
       times.engine = performance.now() - t1;
       throwIfAborted(signal);
       t1 = performance.now();

@@ -8,7 +8,7 @@ import { checkMatrix } from '../kernels/validate.js';
 import { fvt } from './methods/fvt.js';
 import { globalLinear } from './methods/globalLinear.js';
 import { neighbourMethod } from './methods/neighbours.js';
-import { checkSegmentation, resolveOptions, throwIfAborted } from './options.js';
+import { checkSegmentation, type Resolved, resolveOptions, throwIfAborted } from './options.js';
 import { partitionTargets } from './partition.js';
 import { STREAM } from './random.js';
 import { fillStatRows, gatherRows } from './rows.js';
@@ -34,6 +34,15 @@ export { gatherRows } from './rows.js';
 export async function transferEmbeddings(args: TransferArgs): Promise<TransferResult> {
   if (typeof args !== 'object' || args === null)
     throw new SaltTypeError(`transferEmbeddings expects an argument object, received ${describe(args)}`);
+  return transferResolved(args, resolveOptions(args));
+}
+
+/**
+ * {@link transferEmbeddings} with options already resolved (by `resolveOptions`, e.g. in a folder
+ * transfer's frozen plan): the options are not resolved a second time. Internal to the package.
+ * @internal
+ */
+export async function transferResolved(args: TransferArgs, opts: Readonly<Resolved>): Promise<TransferResult> {
   const t0 = performance.now();
   const timings: Record<TransferStage | 'total', number> = {
     prepare: 0,
@@ -45,7 +54,6 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
     fallback: 0,
     total: 0,
   };
-  const opts = resolveOptions(args);
   const { method, signal } = { ...opts, signal: args.signal };
   const progress = args.onProgress ?? (() => {});
   throwIfAborted(signal);
