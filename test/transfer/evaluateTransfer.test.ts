@@ -11,9 +11,9 @@ import {
   evaluateTransfer,
   type EvaluationResult,
   formatEvaluation,
-  TRANSFER_METHODS,
   trueRowRanks,
-} from '../../lib/transfer/index.js';
+} from '../../lib/transfer/evaluateTransfer.js';
+import { TRANSFER_METHODS } from '../../lib/transfer/types.js';
 import { cosineRow, randomMatrix, rng } from '../helpers/reference.js';
 
 type M = { data: Float32Array; rows: number; cols: number };

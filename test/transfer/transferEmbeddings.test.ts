@@ -11,7 +11,7 @@ import {
   type TransferArgs,
   transferEmbeddings,
   type TransferMethod,
-} from '../../lib/transfer/index.js';
+} from '../../lib/transfer/transferEmbeddings.js';
 import {
   cosineRow,
   pinvCoefficients,
