@@ -77,6 +77,27 @@ export class BufferSource implements ByteSource {
 }
 
 /** @internal Positioned reads from an open file. */
+/**
+ * Opens `path` (a regular file, see `openRegularFile`) as a {@link FileSource} and hands it to
+ * `parse`; the file is closed again when parsing fails. The readers of safetensors and PyTorch files
+ * share this.
+ * @internal
+ */
+export async function withFileSource<T>(
+  path: string,
+  what: string,
+  parse: (src: FileSource) => Promise<T>,
+): Promise<T> {
+  const fh = await openRegularFile(path, what);
+  try {
+    const st = await fh.stat();
+    return await parse(new FileSource(fh, st.size, path));
+  } catch (err) {
+    await fh.close().catch(() => undefined);
+    throw err;
+  }
+}
+
 export class FileSource implements ByteSource {
   private closed = false;
   constructor(
@@ -342,14 +363,7 @@ export class SafetensorsFile implements TensorReader {
 
   /** Opens and validates a safetensors file (E_NOT_FOUND, E_IO, E_FORMAT). Call {@link close} when done. */
   static async open(path: string): Promise<SafetensorsFile> {
-    const fh = await openRegularFile(path, 'safetensors file');
-    try {
-      const st = await fh.stat();
-      return await SafetensorsFile.fromSource(new FileSource(fh, st.size, path));
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err;
-    }
+    return withFileSource(path, 'safetensors file', (src) => SafetensorsFile.fromSource(src));
   }
 
   /** Validates a safetensors file held in memory (the buffer is not copied). */

@@ -8,7 +8,6 @@
  * read by positioned reads from the zip's stored (uncompressed) `data/<key>` entries.
  */
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
-import { openRegularFile } from '../inputFiles.js';
 import { decodeBF16, decodeF16, type Dtype, DTYPE_SIZE, isFloatDtype } from './dtype.js';
 import {
   allocate,
@@ -17,10 +16,10 @@ import {
   bytesToFloat32,
   checkLittleEndian,
   CHUNK_BYTES,
-  FileSource,
   type ReadFloat32Options,
   type TensorInfo,
   type TensorReader,
+  withFileSource,
 } from './safetensors.js';
 
 /** Largest accepted `data.pkl` (the pickle of a 70B-parameter state dict is well under 1 MB). */
@@ -812,14 +811,7 @@ export class TorchFile implements TensorReader {
 
   /** Opens and validates a PyTorch file (E_NOT_FOUND, E_IO, E_FORMAT, E_UNSUPPORTED, E_UNSAFE). Call {@link close} when done. */
   static async open(path: string): Promise<TorchFile> {
-    const fh = await openRegularFile(path, 'PyTorch checkpoint');
-    try {
-      const st = await fh.stat();
-      return await TorchFile.fromSource(new FileSource(fh, st.size, path));
-    } catch (err) {
-      await fh.close().catch(() => undefined);
-      throw err;
-    }
+    return withFileSource(path, 'PyTorch checkpoint', (src) => TorchFile.fromSource(src));
   }
 
   /** Validates a PyTorch file held in memory (the buffer is not copied). */

@@ -8,21 +8,12 @@ import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { EXIT, main } from '../../lib/cli/main.js';
-import { type Folder, llmFolder, plmFolder } from './fixtures.js';
+import { type Folder, llmFolder, plmFolder, runCli } from './fixtures.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const cliJs = join(root, 'dist', 'cli.js');
 
-/** Runs main() in-process and captures its output. */
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-  });
-  return { code, stdout, stderr };
-}
+const cli = runCli;
 
 describe('dist/cli.js (the installed binary)', () => {
   it('starts with a shebang and is the package bin', async () => {

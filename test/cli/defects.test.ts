@@ -14,7 +14,7 @@ import { EXIT, main } from '../../lib/cli/main.js';
 import { REPORT_FILE, tempNameFor } from '../../lib/io/atomic.js';
 import { writeTransferredModel } from '../../lib/io/writeModel.js';
 import { transfer } from '../../lib/pipeline/transfer.js';
-import { type Folder, plmFolder } from './fixtures.js';
+import { type Folder, plmFolder, runCli } from './fixtures.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
 const cliJs = join(root, 'dist', 'cli.js');
@@ -25,15 +25,7 @@ let dir: string;
 let src: Folder; // a Mistral-tokenizer model used as the source LLM (tied)
 let plm: Folder;
 
-async function cli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  let stdout = '';
-  let stderr = '';
-  const code = await main(argv, {
-    stdout: { write: (s: string) => (stdout += s) },
-    stderr: { write: (s: string) => (stderr += s) },
-  });
-  return { code, stdout, stderr };
-}
+const cli = runCli;
 
 /** Runs dist/cli.js with a time limit; `hung` when it had to be killed. */
 function run(

@@ -6,6 +6,7 @@
 import { copyFile, mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 
+import { main } from '../../lib/cli/main.js';
 import { writeCheckpoint } from '../../lib/io/checkpoint.js';
 import { readTokenizerInfo } from '../../lib/io/hfConfig.js';
 import { lenmlTokenizer } from '../io/helpers/data.js';
@@ -80,4 +81,15 @@ export async function plmFolder(dir: string, opts: { width?: number; seed?: numb
   const embedding = seeded(V * H, opts.seed ?? 2);
   await writeCheckpoint(dir, [{ name: 'model.embed_tokens.weight', dtype: 'F32', shape: [V, H], data: embedding }]);
   return { dir, vocab: V, width: H, embedding };
+}
+
+/** Runs the CLI's main() in-process and captures its output. */
+export async function runCli(...argv: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  let stdout = '';
+  let stderr = '';
+  const code = await main(argv, {
+    stdout: { write: (s: string) => (stdout += s) },
+    stderr: { write: (s: string) => (stderr += s) },
+  });
+  return { code, stdout, stderr };
 }
