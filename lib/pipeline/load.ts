@@ -47,7 +47,7 @@ export interface PreparedTarget {
 export async function checkModelFolder(value: unknown, what: 'source' | 'target'): Promise<string> {
   if (typeof value !== 'string' || value === '')
     throw new SaltTypeError(`${what} must be a model folder path, received ${describe(value)}`);
-  await mustExist(value, what);
+  await readableFolder(value, what);
   return value;
 }
 
@@ -69,11 +69,10 @@ export async function loadSource(folder: string): Promise<LoadedSource> {
   }
 }
 
-export async function mustExist(path: string, what: string): Promise<void> {
-  if (what === 'aux file') {
-    if (!(await optionalFile(path, what)))
-      throw new SaltError('E_NOT_FOUND', `${what} ${JSON.stringify(path)} does not exist`);
-  } else await readableFolder(path, what);
+/** Checks an aux file path: a regular file (E_NOT_FOUND when missing; see `optionalFile`). */
+export async function checkAuxFile(path: string): Promise<void> {
+  if (!(await optionalFile(path, 'aux file')))
+    throw new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(path)} does not exist`);
 }
 
 /** The aux space of a target vocabulary of `n` tokens when given as a matrix or left out (see {@link AuxSpec}); null for a file (see `loadAuxFile`). */
@@ -132,7 +131,7 @@ export async function prepareTarget(
 ): Promise<PreparedTarget> {
   await checkModelFolder(tf, 'target');
   const auxFile = typeof ax === 'string' && ax !== '' ? ax : undefined;
-  if (auxFile !== undefined) await mustExist(auxFile, 'aux file');
+  if (auxFile !== undefined) await checkAuxFile(auxFile);
   const tok = await preparer.prepare(tf, auxFile, align, options);
   const t1 = performance.now();
   const target = await readTargetEmbeddings(tf, tok.targetVocabSize);

@@ -10,9 +10,9 @@ import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js
 import { type FloatDtype, isFloatDtype } from '../io/dtype.js';
 import { type TransferredModelReport, writeTransferredModel } from '../io/writeModel.js';
 import { type AuxInfo } from './auxSpace.js';
-import { type AuxSpec, openSource, prepareTarget } from './load.js';
+import { type AuxSpec, checkAuxFile, openSource, prepareTarget } from './load.js';
 export type { AuxSpec } from './load.js';
-import { optionalFile, readableFolder } from '../inputFiles.js';
+import { readableFolder } from '../inputFiles.js';
 import { checkOutputPlacement, checkReplaceable, REPORT_FILE } from '../io/atomic.js';
 import { info } from '../kernels/info.js';
 import { type AlignmentReport, type AlignOptions } from '../tokenizer/align.js';
@@ -137,8 +137,7 @@ async function checkInputs(source: string, list: readonly TransferTarget[], over
     inputs.push({ path: t.target, what: `${label} folder` });
     if (typeof t.aux === 'string') {
       if (t.aux === '') throw new SaltTypeError(`aux must be a file path (.bin, .vec, .txt) or a matrix, received ""`);
-      if (!(await optionalFile(t.aux, 'aux file')))
-        throw new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(t.aux)} does not exist`);
+      await checkAuxFile(t.aux);
       inputs.push({ path: t.aux, what: 'aux file' });
     }
   }
