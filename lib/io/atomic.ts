@@ -309,13 +309,16 @@ async function publishFile(tmp: string, target: string, overwrite: boolean): Pro
  * when it resolves the file is flushed, closed and moved to `target`, and the folder is flushed. On
  * any failure the temporary file is removed and the error re-thrown. Never replaces an existing
  * `target` unless `overwrite` is true (E_EXISTS, also when the target appears during the write).
+ * `sync: false` skips both flushes: only for files inside a temporary folder that the caller
+ * flushes ({@link syncFile}, {@link syncFolder}) before publishing it.
  */
 export async function writeFileAtomic(
   target: string,
   fill: (fh: FileHandle) => Promise<void>,
-  options: { overwrite?: boolean } = {},
+  options: { overwrite?: boolean; sync?: boolean } = {},
 ): Promise<void> {
   const overwrite = options.overwrite === true;
+  const sync = options.sync !== false;
   // Early answer for the common case; the final link is what guarantees it.
   if (!overwrite && (await pathExists(target))) throw existsError(target);
   try {
@@ -332,10 +335,12 @@ export async function writeFileAtomic(
       throw ioError(err, `could not create ${JSON.stringify(tmp)}`);
     }
     await fill(fh);
-    try {
-      await fh.datasync();
-    } catch (err) {
-      throw ioError(err, `could not flush ${JSON.stringify(tmp)}`);
+    if (sync) {
+      try {
+        await fh.datasync();
+      } catch (err) {
+        throw ioError(err, `could not flush ${JSON.stringify(tmp)}`);
+      }
     }
     try {
       await fh.close();
@@ -350,7 +355,27 @@ export async function writeFileAtomic(
     await rm(tmp, { force: true }).catch(() => undefined);
     throw err;
   }
-  await syncFolder(dirname(target));
+  if (sync) await syncFolder(dirname(target));
+}
+
+/**
+ * Flushes a file's data to the disk (`fdatasync`), for files written with `sync: false` whose
+ * flush was deferred so that the disk writes back several files while the next one is produced.
+ */
+export async function syncFile(path: string): Promise<void> {
+  let fh: FileHandle;
+  try {
+    fh = await open(path, 'r+');
+  } catch (err) {
+    throw ioError(err, `could not open ${JSON.stringify(path)} to flush it`);
+  }
+  try {
+    await fh.datasync();
+  } catch (err) {
+    throw ioError(err, `could not flush ${JSON.stringify(path)}`);
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
 }
 
 /**
@@ -412,7 +437,7 @@ export async function publishFolder(
 export async function writeBytesAtomic(
   target: string,
   data: Uint8Array | string,
-  options: { overwrite?: boolean } = {},
+  options: { overwrite?: boolean; sync?: boolean } = {},
 ): Promise<void> {
   await writeFileAtomic(
     target,

@@ -77,6 +77,8 @@ export class SafetensorsCheckpoint implements TensorReader {
   readonly files: readonly string[];
   /** The index's `metadata` object (sharded checkpoints) or the single file's `__metadata__`. */
   readonly metadata: Readonly<Record<string, unknown>>;
+  /** File name of the index the checkpoint was opened from (relative to {@link folder}), or null for a single file. */
+  readonly indexFile: string | null;
   readonly #shards: Map<string, SafetensorsFile | TorchFile>;
   readonly #where: Map<string, string>;
 
@@ -86,8 +88,10 @@ export class SafetensorsCheckpoint implements TensorReader {
     shards: Map<string, SafetensorsFile | TorchFile>,
     where: Map<string, string>,
     metadata: Record<string, unknown>,
+    indexFile: string | null,
   ) {
     this.folder = folder;
+    this.indexFile = indexFile;
     this.format = [...shards.values()].every((s) => s instanceof TorchFile) ? 'pytorch' : 'safetensors';
     this.files = Object.freeze(files);
     this.#shards = shards;
@@ -164,6 +168,7 @@ export class SafetensorsCheckpoint implements TensorReader {
       files,
       where,
       meta && typeof meta === 'object' ? (meta as Record<string, unknown>) : {},
+      basename(indexPath),
     );
     return cp;
   }
@@ -173,6 +178,7 @@ export class SafetensorsCheckpoint implements TensorReader {
     files: string[],
     index?: Map<string, string>,
     metadata?: Record<string, unknown>,
+    indexFile: string | null = null,
   ): Promise<SafetensorsCheckpoint> {
     const shards = new Map<string, SafetensorsFile | TorchFile>();
     try {
@@ -191,7 +197,14 @@ export class SafetensorsCheckpoint implements TensorReader {
       } else {
         for (const [f, s] of shards) for (const name of s.names()) where.set(name, f);
       }
-      return new SafetensorsCheckpoint(folder, files, shards, where, metadata ?? { ...shards.get(files[0])!.metadata });
+      return new SafetensorsCheckpoint(
+        folder,
+        files,
+        shards,
+        where,
+        metadata ?? { ...shards.get(files[0])!.metadata },
+        indexFile,
+      );
     } catch (err) {
       for (const s of shards.values()) await s.close();
       throw err;
@@ -212,6 +225,25 @@ export class SafetensorsCheckpoint implements TensorReader {
     if (f === undefined)
       throw new SaltError('E_NOT_FOUND', `${this.folder}: checkpoint has no tensor named ${JSON.stringify(name)}`);
     return f;
+  }
+
+  /** The `__metadata__` of one shard file (`{ format: 'pt' }`-like; empty for PyTorch files, which have none). */
+  fileMetadata(file: string): Readonly<Record<string, string>> {
+    const s = this.#shards.get(file);
+    if (s === undefined)
+      throw new SaltError('E_NOT_FOUND', `${this.folder}: checkpoint has no file ${JSON.stringify(file)}`);
+    return s instanceof SafetensorsFile ? s.metadata : {};
+  }
+
+  /**
+   * Size in bytes that the shard file had when it was opened and validated (header plus data area),
+   * or null for a PyTorch file.
+   */
+  fileByteLength(file: string): number | null {
+    const s = this.#shards.get(file);
+    if (s === undefined)
+      throw new SaltError('E_NOT_FOUND', `${this.folder}: checkpoint has no file ${JSON.stringify(file)}`);
+    return s instanceof SafetensorsFile ? s.fileSize : null;
   }
 
   info(name: string): CheckpointTensorInfo {

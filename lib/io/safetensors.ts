@@ -524,6 +524,11 @@ export interface WriteSafetensorsOptions {
   metadata?: Record<string, string>;
   /** Replace an existing file (default false: E_EXISTS). */
   overwrite?: boolean;
+  /**
+   * Flush the file and its folder before returning (default true). false leaves the flush to the
+   * caller (`syncFile`), e.g. to flush a folder's files together before publishing it.
+   */
+  sync?: boolean;
 }
 
 /**
@@ -701,7 +706,7 @@ export async function writeSafetensors(
       await writeAll(fh, header, path);
       for (let i = 0; i < tensors.length; i++) await writeTensorData(fh, tensors[i], sizes[i], path);
     },
-    { overwrite: options.overwrite },
+    { overwrite: options.overwrite, sync: options.sync },
   );
   return header.length + sizes.reduce((a, b) => a + b, 0);
 }

@@ -4,6 +4,7 @@
  * generation_config.json and the tokenizer files, and publishes the folder atomically with its
  * report. Reading model folders is in ./hfModel.ts.
  */
+import { constants as fsConstants } from 'node:fs';
 import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
@@ -18,10 +19,12 @@ import {
   pathExists,
   publishFolder,
   REPORT_FILE,
+  syncFile,
+  syncFolder,
   tempNameFor,
   writeBytesAtomic,
 } from './atomic.js';
-import { SAFETENSORS_INDEX, writeCheckpoint } from './checkpoint.js';
+import { SAFETENSORS_INDEX, type SafetensorsCheckpoint, writeCheckpoint } from './checkpoint.js';
 import { type FloatDtype, isFloatDtype } from './dtype.js';
 import {
   readJsonFile,
@@ -31,7 +34,7 @@ import {
   type TokenizerInfo,
 } from './hfConfig.js';
 import { HfModel, sameBytes } from './hfModel.js';
-import { SafetensorsFile, type TensorToWrite } from './safetensors.js';
+import { CHUNK_BYTES, SafetensorsFile, tensorByteSize, type TensorToWrite, writeSafetensors } from './safetensors.js';
 
 /** Options of {@link writeTransferredModel}. */
 export interface WriteTransferredModelOptions {
@@ -56,7 +59,11 @@ export interface WriteTransferredModelOptions {
   padToMultipleOf?: number;
   /** Replace an existing output folder (default false: E_EXISTS). */
   overwrite?: boolean;
-  /** Largest shard in bytes; default: the source's largest shard (sharded) or unlimited (single file). */
+  /**
+   * Re-pack the weights into shards of at most this many bytes of tensor data. Default: keep the
+   * source's files (same names, each tensor in the same file, in the same order): shards without a
+   * vocabulary-sized tensor are copied as they are, the others are rewritten.
+   */
   maxShardBytes?: number;
   /**
    * New values of other tensors with a vocabulary-sized dimension (e.g. BERT's
@@ -108,14 +115,61 @@ export interface TransferredModelReport {
   resizedTensors: string[];
   /** Weight files written. */
   weightFiles: string[];
+  /** Weight files copied unchanged from the source (a subset of `weightFiles`; empty when re-packed). */
+  copiedFiles: string[];
   /** Other files written or copied (config, tokenizer, ...). */
   otherFiles: string[];
   /** Special-token ids written. */
   specialTokens: SpecialTokenIds;
 }
 
-function padRows(m: Float32Array, rows: number, width: number, newRows: number): Float32Array {
-  return padAxis(m, 1, rows, width, newRows);
+/** Per-column means (float64) of the row-major `rows` x `width` matrix `m`, giving the event loop a turn between row blocks. */
+async function columnMeans(m: Float32Array, rows: number, width: number): Promise<Float64Array> {
+  const mean = new Float64Array(width);
+  const block = Math.max(1, Math.floor((1 << 20) / Math.max(1, width)));
+  for (let r0 = 0; r0 < rows; r0 += block) {
+    for (let r = r0, r1 = Math.min(rows, r0 + block); r < r1; r++) {
+      const o = r * width;
+      for (let j = 0; j < width; j++) mean[j] += m[o + j];
+    }
+    await new Promise<void>((done) => setImmediate(done));
+  }
+  for (let j = 0; j < width; j++) mean[j] /= rows;
+  return mean;
+}
+
+/**
+ * The rows of `m` ([rows, width]) followed by `newRows - rows` padding rows that hold its column
+ * means, as a stream of Float32Array chunks of at most {@link CHUNK_BYTES}: the padded matrix is
+ * never materialised (a second copy of a 250k x 4,096 embedding would be 4 GB). `m` itself when no
+ * padding is needed. The means are computed once, when the first stream reaches the padding.
+ */
+function paddedRows(
+  m: Float32Array,
+  rows: number,
+  width: number,
+  newRows: number,
+  signal: AbortSignal | undefined,
+): Float32Array | (() => AsyncIterable<Float32Array>) {
+  if (newRows === rows) return m;
+  let means: Promise<Float64Array> | undefined;
+  const step = CHUNK_BYTES / 4;
+  return async function* () {
+    for (let i = 0; i < m.length; i += step) {
+      throwIfAborted(signal);
+      yield m.subarray(i, i + step);
+    }
+    means ??= columnMeans(m, rows, width);
+    const mean = await means;
+    const perChunk = Math.max(1, Math.floor(step / width));
+    for (let r = rows; r < newRows; r += perChunk) {
+      throwIfAborted(signal);
+      const n = Math.min(perChunk, newRows - r);
+      const out = new Float32Array(n * width);
+      for (let k = 0; k < n; k++) for (let j = 0; j < width; j++) out[k * width + j] = mean[j];
+      yield out;
+    }
+  };
 }
 
 /**
@@ -367,8 +421,7 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
         t.shape[1] === width &&
         (await sameBytes(model.weights, input, t))
       ) {
-        replaced.set(t.name, { shape: [newRows, width], data: padRows(inputEmbedding, rows, width, newRows) }); // a stored copy of the input embedding (e.g. T5's encoder.embed_tokens)
-        embeddingCopies.add(t.name);
+        embeddingCopies.add(t.name); // a stored copy of the input embedding (e.g. T5's encoder.embed_tokens): gets the new one
         continue;
       }
       const given = vocabTensors[t.name];
@@ -414,8 +467,8 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
           'and would not match the new vocab_size: pass new values in options.vocabTensors, or options.sourceIdOfTarget to copy the entries of source ids (-1: mean), or options.keepTensors to copy unchanged',
       );
     }
-    const newInput = padRows(inputEmbedding, rows, width, newRows);
-    const newHead = untiedHead ? padRows(outputHead!, rows, untiedHead.shape[1], newRows) : null;
+    const newInput = paddedRows(inputEmbedding, rows, width, newRows, signal);
+    const newHead = untiedHead ? paddedRows(outputHead!, rows, untiedHead.shape[1], newRows, signal) : null;
 
     const copied: string[] = [];
     const resized: string[] = [];
@@ -424,10 +477,14 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
         return { name: t.name, dtype: newDtype, shape: [newRows, width], data: newInput };
       if (untiedHead && t.name === untiedHead.name)
         return { name: t.name, dtype: newDtype, shape: [newRows, untiedHead.shape[1]], data: newHead! };
+      if (embeddingCopies.has(t.name)) {
+        resized.push(t.name);
+        return { name: t.name, dtype: newDtype, shape: [newRows, width], data: newInput };
+      }
       const r = replaced.get(t.name);
       if (r) {
         resized.push(t.name);
-        return { name: t.name, dtype: embeddingCopies.has(t.name) ? newDtype : t.dtype, shape: r.shape, data: r.data };
+        return { name: t.name, dtype: t.dtype, shape: r.shape, data: r.data };
       }
       copied.push(t.name);
       return {
@@ -437,20 +494,6 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
         data: () => abortable(model.weights.streamBytes(t.name), signal),
       };
     });
-    let maxShard = options.maxShardBytes;
-    if (maxShard === undefined) {
-      if (model.weights.files.length > 1) {
-        maxShard = 0;
-        for (const f of model.weights.files) {
-          const fp = join(model.folder, f);
-          try {
-            maxShard = Math.max(maxShard, (await stat(fp)).size);
-          } catch (err) {
-            throw ioError(err, `could not stat shard ${JSON.stringify(fp)}`);
-          }
-        }
-      } else maxShard = Number.MAX_SAFE_INTEGER;
-    }
     throwIfAborted(signal);
     removeCreatedFolders = await createFolders(dirname(outPath));
     await cleanStaleTemps(dirname(outPath));
@@ -460,8 +503,16 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     } catch (err) {
       throw ioError(err, `could not create ${JSON.stringify(tmp)}`);
     }
-    const firstShardMeta = model.weights.files.length ? await shardMetadata(model) : undefined;
-    const written = await writeCheckpoint(tmp, tensors, { maxShardBytes: maxShard, metadata: firstShardMeta });
+    const written =
+      options.maxShardBytes !== undefined
+        ? {
+            ...(await writeCheckpoint(tmp, tensors, {
+              maxShardBytes: options.maxShardBytes,
+              metadata: model.weights.files.length ? await shardMetadata(model) : undefined,
+            })),
+            copiedFiles: [] as string[],
+          }
+        : await writeSourceLayout(model.weights, tmp, tensors, new Set(copied), signal);
 
     const otherFiles: string[] = [];
     const cfg = structuredClone(model.config.raw);
@@ -536,6 +587,7 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       copiedTensors: copied,
       resizedTensors: resized,
       weightFiles: written.files,
+      copiedFiles: written.copiedFiles,
       otherFiles,
       specialTokens: ids,
     };
@@ -553,6 +605,111 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
   } finally {
     if (typeof options.source === 'string') await model.close();
   }
+}
+
+/** What {@link writeSourceLayout} wrote. */
+interface WrittenLayout {
+  /** Weight files written (shards in the source's order, then the index). */
+  files: string[];
+  /** Shards copied unchanged. */
+  copiedFiles: string[];
+}
+
+/** The safetensors name of a PyTorch weights file: pytorch_model-00001-of-00002.bin -> model-00001-of-00002.safetensors. */
+function safetensorsNameOf(file: string): string {
+  return file.replace(/^pytorch_model/, 'model').replace(/\.(bin|pt|pth)$/, '') + '.safetensors';
+}
+
+/**
+ * Writes `tensors` into `folder` in the source checkpoint's own layout: the same files (PyTorch
+ * files become safetensors files of the same stem), each tensor in the file that held it, in the
+ * order of the source file, and the index (with `total_size` updated) when the source had one.
+ *
+ * A safetensors shard whose tensors are all in `unchanged` is copied as a whole with `copyFile`
+ * (a reflink where the file system has them, else an in-kernel copy), never through JavaScript
+ * buffers; every other shard is rewritten, streaming. Nothing is flushed per file: the disk writes
+ * the shards back while the next one is produced, and every file is flushed (`fdatasync`), with the
+ * folder, before this returns, so the data is on disk before the caller publishes the folder.
+ */
+async function writeSourceLayout(
+  weights: SafetensorsCheckpoint,
+  folder: string,
+  tensors: readonly TensorToWrite[],
+  unchanged: ReadonlySet<string>,
+  signal: AbortSignal | undefined,
+): Promise<WrittenLayout> {
+  const byName = new Map(tensors.map((t) => [t.name, t]));
+  const infos = weights.tensors();
+  const outName = (f: string) => (weights.format === 'safetensors' ? f : safetensorsNameOf(f));
+  const names = weights.files.map(outName);
+  if (new Set(names).size !== names.length || (weights.indexFile !== null && names.includes(SAFETENSORS_INDEX)))
+    throw new SaltError(
+      'E_UNSUPPORTED',
+      `${weights.folder}: the weight files ${weights.files.join(', ')} do not map to distinct safetensors names; pass maxShardBytes to re-pack them`,
+    );
+  const files: string[] = [];
+  const copiedFiles: string[] = [];
+  let totalSize = 0;
+  let totalParameters = 0;
+  for (const t of tensors) {
+    totalSize += tensorByteSize(t);
+    totalParameters += t.shape.reduce((a, b) => a * b, 1);
+  }
+  for (const [i, file] of weights.files.entries()) {
+    throwIfAborted(signal);
+    const inFile = infos.filter((t) => t.file === file);
+    // The source file's order (data offsets; for PyTorch files the pickle's order).
+    if (weights.format === 'safetensors') inFile.sort((a, b) => a.fileOffset - b.fileOffset);
+    const to = join(folder, names[i]);
+    if (weights.format === 'safetensors' && inFile.every((t) => unchanged.has(t.name))) {
+      await copyShard(join(weights.folder, file), to, weights.fileByteLength(file)!);
+      copiedFiles.push(names[i]);
+    } else {
+      const meta = weights.format === 'pytorch' ? { format: 'pt' } : { ...weights.fileMetadata(file) };
+      await writeSafetensors(
+        to,
+        inFile.map((t) => byName.get(t.name)!),
+        { metadata: Object.keys(meta).length ? meta : undefined, sync: false },
+      );
+    }
+    files.push(names[i]);
+  }
+  throwIfAborted(signal);
+  if (weights.indexFile !== null) {
+    // The source index's other metadata (e.g. total_parameters) is kept, with the sizes updated.
+    const meta: Record<string, unknown> = { ...weights.metadata, total_size: totalSize };
+    if (typeof weights.metadata.total_parameters === 'number') meta.total_parameters = totalParameters;
+    const weightMap: Record<string, string> = Object.create(null); // "__proto__" is a tensor name like any other
+    for (const t of infos) weightMap[t.name] = outName(t.file);
+    await writeBytesAtomic(
+      join(folder, SAFETENSORS_INDEX),
+      JSON.stringify({ metadata: meta, weight_map: weightMap }, null, 2) + '\n',
+      { sync: false },
+    );
+    files.push(SAFETENSORS_INDEX);
+  }
+  await Promise.all(files.map((f) => syncFile(join(folder, f))));
+  await syncFolder(folder);
+  return { files, copiedFiles };
+}
+
+/**
+ * Copies one shard unchanged (reflink, else an in-kernel copy) and checks that it has the size the
+ * source had when it was validated: a source shard changed since then is E_IO, not copied stale.
+ */
+async function copyShard(from: string, to: string, expectedBytes: number): Promise<void> {
+  await copyInto(from, to, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+  let size: number;
+  try {
+    size = (await stat(to)).size;
+  } catch (err) {
+    throw ioError(err, `could not stat ${JSON.stringify(to)}`);
+  }
+  if (size !== expectedBytes)
+    throw new SaltError(
+      'E_IO',
+      `${from} has ${size} bytes, but it had ${expectedBytes} when it was opened (was it changed while open?)`,
+    );
 }
 
 async function shardMetadata(model: HfModel): Promise<Record<string, string> | undefined> {
@@ -582,9 +739,9 @@ async function writeCausalTokenizerConfig(from: string, to: string): Promise<voi
   await writeBytesAtomic(to, JSON.stringify(cfg, null, 2) + '\n');
 }
 
-async function copyInto(from: string, to: string): Promise<void> {
+async function copyInto(from: string, to: string, mode = 0): Promise<void> {
   try {
-    await copyFile(from, to);
+    await copyFile(from, to, mode);
   } catch (err) {
     throw ioError(err, `could not copy ${JSON.stringify(from)} to ${JSON.stringify(dirname(to))}/${basename(to)}`);
   }

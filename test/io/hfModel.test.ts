@@ -475,6 +475,74 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     }
   });
 
+  it("keeps the source's shard layout: shards without the embedding or head are copied file for file, the index maps every tensor to the same file", async () => {
+    const llama = await lenmlTokenizer('llama3');
+    const rows = 128256;
+    const out = join(dir, 'out-layout');
+    const rep = await writeTransferredModel({
+      source: src,
+      output: out,
+      tokenizer: llama,
+      inputEmbedding: new Float32Array(rows * H).fill(0.25),
+      outputHead: new Float32Array(rows * H).fill(-0.25),
+    });
+    const srcIndex = JSON.parse(await readFile(join(src, 'model.safetensors.index.json'), 'utf8'));
+    const srcFiles = [...new Set(Object.values(srcIndex.weight_map as Record<string, string>))];
+    expect(srcFiles.length).toBe(3);
+    expect(rep.weightFiles).toEqual([...srcFiles, 'model.safetensors.index.json']);
+    const holdsVocab = (f: string) =>
+      srcIndex.weight_map['model.embed_tokens.weight'] === f || srcIndex.weight_map['lm_head.weight'] === f;
+    expect(rep.copiedFiles).toEqual(srcFiles.filter((f) => !holdsVocab(f)));
+    expect(rep.copiedFiles.length).toBe(1);
+    for (const f of rep.copiedFiles)
+      expect(Buffer.compare(await readFile(join(out, f)), await readFile(join(src, f))), f).toBe(0);
+    // The index, parsed here: same tensor -> file map, total_size = the data areas of the shards written.
+    const outIndex = JSON.parse(await readFile(join(out, 'model.safetensors.index.json'), 'utf8'));
+    expect(outIndex.weight_map).toEqual(srcIndex.weight_map);
+    let dataBytes = 0;
+    for (const f of srcFiles) {
+      const buf = await readFile(join(out, f));
+      dataBytes += buf.length - 8 - Number(buf.readBigUInt64LE(0));
+      // Tensor order inside each file is the source file's (by data offset), and the metadata is kept.
+      const order = async (p: string) => {
+        const b = await readFile(p);
+        const hdr = JSON.parse(b.subarray(8, 8 + Number(b.readBigUInt64LE(0))).toString('utf8'));
+        const meta = hdr.__metadata__;
+        delete hdr.__metadata__;
+        return { meta, names: Object.keys(hdr).sort((a, c) => hdr[a].data_offsets[0] - hdr[c].data_offsets[0]) };
+      };
+      expect(await order(join(out, f))).toEqual(await order(join(src, f)));
+    }
+    expect(outIndex.metadata).toEqual({ total_size: dataBytes });
+    expect(dataBytes).toBe(
+      [...srcRaw].reduce(
+        (a, [k, v]) => a + (k.endsWith('embed_tokens.weight') || k === 'lm_head.weight' ? rows * H * 2 : v.length),
+        0,
+      ),
+    );
+    // The new rows are in the rewritten shards.
+    const outRaw = await allRaw(out);
+    expect(new Float32Array(new Uint32Array([outRaw.get('lm_head.weight')!.readUInt16LE(0) << 16]).buffer)[0]).toBe(
+      -0.25,
+    );
+
+    // maxShardBytes re-packs instead: one file, nothing copied file for file.
+    const packed = join(dir, 'out-packed');
+    const rep2 = await writeTransferredModel({
+      source: src,
+      output: packed,
+      tokenizer: llama,
+      inputEmbedding: new Float32Array(rows * H).fill(0.25),
+      outputHead: new Float32Array(rows * H).fill(-0.25),
+      maxShardBytes: 1 << 30,
+    });
+    expect(rep2.weightFiles).toEqual(['model.safetensors']);
+    expect(rep2.copiedFiles).toEqual([]);
+    const packedRaw = await allRaw(packed);
+    expect([...packedRaw.keys()].sort()).toEqual([...outRaw.keys()].sort());
+    for (const [k, v] of outRaw) expect(Buffer.compare(packedRaw.get(k)!, v), k).toBe(0);
+  });
+
   it('refuses to overwrite, validates shapes, and leaves nothing behind when interrupted', async () => {
     const llama = await lenmlTokenizer('llama3');
     const out = join(dir, 'out2');

@@ -196,10 +196,20 @@ describe.skipIf(skip)('TorchFile (fixtures from torch.save)', () => {
     await src.close();
     const written = await readdir(out);
     expect(written.filter((f) => f.endsWith('.bin') || f === PYTORCH_INDEX)).toEqual([]);
-    expect(written).toContain('model.safetensors');
+    // The shard layout is kept: pytorch_model-0000i-of-00002.bin -> model-0000i-of-00002.safetensors,
+    // each tensor in the same shard as in the .bin index.
+    const binIndex = JSON.parse(await readFile(join(dir, 'bert-sharded', PYTORCH_INDEX), 'utf8'));
+    const stIndex = JSON.parse(await readFile(join(out, 'model.safetensors.index.json'), 'utf8'));
+    expect(Object.keys(stIndex.weight_map)).toEqual(Object.keys(binIndex.weight_map));
+    for (const [k, f] of Object.entries(binIndex.weight_map as Record<string, string>))
+      expect(stIndex.weight_map[k]).toBe((f as string).replace(/^pytorch_model(.*)\.bin$/, 'model$1.safetensors'));
+    expect(written.filter((f) => f.endsWith('.safetensors')).sort()).toEqual([
+      'model-00001-of-00002.safetensors',
+      'model-00002-of-00002.safetensors',
+    ]);
     const back = await SafetensorsCheckpoint.open(out);
     expect(back.format).toBe('safetensors');
-    expect(back.metadata).toEqual({ format: 'pt' });
+    for (const f of back.files) expect(back.fileMetadata(f)).toEqual({ format: 'pt' });
     expect(await back.readFloat32('embeddings.word_embeddings.weight')).toEqual(E);
     for (const t of back.tensors())
       if (t.name !== 'embeddings.word_embeddings.weight')
