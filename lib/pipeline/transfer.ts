@@ -8,7 +8,12 @@ import { resolve } from 'node:path';
 
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { type FloatDtype, isFloatDtype } from '../io/dtype.js';
-import { type TransferredModelReport, writeTransferredModel } from '../io/writeModel.js';
+import {
+  type PendingModelWrite,
+  startModelWrite,
+  type TransferredModelReport,
+  writeTransferredModel,
+} from '../io/writeModel.js';
 import { type AuxInfo } from './auxSpace.js';
 import { type AuxSpec, checkAuxFile, openSource, prepareTarget } from './load.js';
 export type { AuxSpec } from './load.js';
@@ -325,91 +330,99 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
         write: 0,
         total: 0,
       };
-      emit(i, 'load-target', 0, 1);
-      const pair = await prepareTarget(
-        preparer,
-        tf,
-        ax,
-        align ?? {},
-        (k, ms) => {
-          times[k] = ms;
-          emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
-        },
-        { segment: method === 'fvt' },
-      );
-      throwIfAborted(signal);
-      let t1 = performance.now();
-      const res = await transferResolved(
-        {
-          source: src.embeddings,
-          sourceHead: src.head ?? undefined,
-          target: pair.target,
-          aux: pair.aux,
-          auxPresent: pair.auxPresent,
-          alignment: pair.alignment,
-          ...(method === 'fvt' ? { segmentation: pair.segmentation } : {}),
-          signal,
-          onProgress: (stage, done, total) => emit(i, stage, done, total),
-        },
-        plan.engine,
-      );
-      times.engine = performance.now() - t1;
-      throwIfAborted(signal);
-      t1 = performance.now();
-      emit(i, 'write', 0, 1);
-      const { samples: _samples, ...alignCounts } = pair.alignment.report;
-      void _samples;
-      const warnings: string[] = [];
-      if (pair.targetVocabSize < pair.target.rows / 2) {
-        warnings.push(
-          `the target tokenizer has ${pair.targetVocabSize} tokens, fewer than half of the ${pair.target.rows} rows of the target's input embedding: check that ${JSON.stringify(tf)} holds the tokenizer of that model`,
+      // The source's shards without a vocabulary-sized tensor are copied into the output's temporary
+      // folder in the background (reflink or in-kernel copies) while the target loads and the engine runs.
+      const pending: PendingModelWrite = await startModelWrite(src.model, of, { overwrite });
+      try {
+        emit(i, 'load-target', 0, 1);
+        const pair = await prepareTarget(
+          preparer,
+          tf,
+          ax,
+          align ?? {},
+          (k, ms) => {
+            times[k] = ms;
+            emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
+          },
+          { segment: method === 'fvt' },
         );
+        throwIfAborted(signal);
+        let t1 = performance.now();
+        const res = await transferResolved(
+          {
+            source: src.embeddings,
+            sourceHead: src.head ?? undefined,
+            target: pair.target,
+            aux: pair.aux,
+            auxPresent: pair.auxPresent,
+            alignment: pair.alignment,
+            ...(method === 'fvt' ? { segmentation: pair.segmentation } : {}),
+            signal,
+            onProgress: (stage, done, total) => emit(i, stage, done, total),
+          },
+          plan.engine,
+        );
+        times.engine = performance.now() - t1;
+        throwIfAborted(signal);
+        t1 = performance.now();
+        emit(i, 'write', 0, 1);
+        const { samples: _samples, ...alignCounts } = pair.alignment.report;
+        void _samples;
+        const warnings: string[] = [];
+        if (pair.targetVocabSize < pair.target.rows / 2) {
+          warnings.push(
+            `the target tokenizer has ${pair.targetVocabSize} tokens, fewer than half of the ${pair.target.rows} rows of the target's input embedding: check that ${JSON.stringify(tf)} holds the tokenizer of that model`,
+          );
+        }
+        const makeReport = (w: TransferredModelReport): ModelTransferReport => ({
+          source,
+          target: tf,
+          output: w.output,
+          shapes: {
+            sourceVocab: preparer.sourceVocabSize,
+            sourceRows: src.embeddings.rows,
+            sourceWidth: src.embeddings.cols,
+            headWidth: src.head ? src.head.cols : null,
+            tied: src.head === null,
+            targetVocab: pair.targetVocabSize,
+            targetWidth: pair.target.cols,
+            auxWidth: pair.aux ? pair.aux.cols : pair.target.cols,
+          },
+          aux: pair.auxInfo,
+          prepareThread: preparer.thread,
+          alignment: alignCounts,
+          transfer: res.report,
+          written: w,
+          warnings,
+          timings: { ...times },
+        });
+        let report: ModelTransferReport | undefined;
+        await writeTransferredModel({
+          source: src.model,
+          output: of,
+          tokenizer: tf,
+          tokenizerInfo: pair.tokenizerInfo,
+          inputEmbedding: res.embeddings,
+          outputHead: res.head,
+          sourceIdOfTarget: pair.alignment.sourceIdOfTarget,
+          padToMultipleOf,
+          dtype,
+          overwrite,
+          signal,
+          pending,
+          // The report goes into the folder before it is published, with the timings up to then.
+          report: (w) => {
+            times.write = performance.now() - t1;
+            times.total = performance.now() - t0 + (i === 0 ? loadSourceMs : 0);
+            report = makeReport(w);
+            return report;
+          },
+        });
+        emit(i, 'write', 1, 1);
+        reports.push(report!);
+      } finally {
+        await pending.discard();
       }
-      const makeReport = (w: TransferredModelReport): ModelTransferReport => ({
-        source,
-        target: tf,
-        output: w.output,
-        shapes: {
-          sourceVocab: preparer.sourceVocabSize,
-          sourceRows: src.embeddings.rows,
-          sourceWidth: src.embeddings.cols,
-          headWidth: src.head ? src.head.cols : null,
-          tied: src.head === null,
-          targetVocab: pair.targetVocabSize,
-          targetWidth: pair.target.cols,
-          auxWidth: pair.aux ? pair.aux.cols : pair.target.cols,
-        },
-        aux: pair.auxInfo,
-        prepareThread: preparer.thread,
-        alignment: alignCounts,
-        transfer: res.report,
-        written: w,
-        warnings,
-        timings: { ...times },
-      });
-      let report: ModelTransferReport | undefined;
-      await writeTransferredModel({
-        source: src.model,
-        output: of,
-        tokenizer: tf,
-        tokenizerInfo: pair.tokenizerInfo,
-        inputEmbedding: res.embeddings,
-        outputHead: res.head,
-        sourceIdOfTarget: pair.alignment.sourceIdOfTarget,
-        padToMultipleOf,
-        dtype,
-        overwrite,
-        signal,
-        // The report goes into the folder before it is published, with the timings up to then.
-        report: (w) => {
-          times.write = performance.now() - t1;
-          times.total = performance.now() - t0 + (i === 0 ? loadSourceMs : 0);
-          report = makeReport(w);
-          return report;
-        },
-      });
-      emit(i, 'write', 1, 1);
-      reports.push(report!);
     }
   } finally {
     await opened.close();
