@@ -257,6 +257,26 @@ const WEIGHT_FILE =
  * replaced only with `overwrite: true`.
  */
 export async function writeTransferredModel(options: WriteTransferredModelOptions): Promise<TransferredModelReport> {
+  try {
+    return await writeModelFolder(options);
+  } catch (err) {
+    // The pending write of this output is discarded on any failure, also one found before its
+    // folder is touched (one given for another output or source was refused and is left alone).
+    const pending = options !== null && typeof options === 'object' ? options.pending : undefined;
+    if (pending instanceof PendingModelWrite && isPendingFor(pending, options)) await pending.discard();
+    throw err;
+  }
+}
+
+function isPendingFor(pending: PendingModelWrite, options: WriteTransferredModelOptions): boolean {
+  return (
+    pending.source === options.source &&
+    typeof options.output === 'string' &&
+    pending.output === resolve(options.output)
+  );
+}
+
+async function writeModelFolder(options: WriteTransferredModelOptions): Promise<TransferredModelReport> {
   if (options === null || typeof options !== 'object')
     throw new SaltTypeError(`options must be an object, received ${describe(options)}`);
   const { output, tokenizer, inputEmbedding, outputHead } = options;
@@ -310,10 +330,7 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
   await checkReplaceable(outPath, options.overwrite === true);
   throwIfAborted(signal);
   const { pending } = options;
-  if (
-    pending !== undefined &&
-    (!(pending instanceof PendingModelWrite) || pending.output !== outPath || pending.source !== options.source)
-  )
+  if (pending !== undefined && (!(pending instanceof PendingModelWrite) || !isPendingFor(pending, options)))
     throw new SaltRangeError(
       'options.pending must come from startModelWrite() with the same source HfModel and output folder',
       'E_ARGUMENT',
@@ -618,7 +635,6 @@ export async function writeTransferredModel(options: WriteTransferredModelOption
   } catch (err) {
     if (tmpCreated) await rm(tmp, { recursive: true, force: true }).catch(() => undefined);
     await removeCreatedFolders();
-    await pending?.discard();
     throw err;
   } finally {
     if (typeof options.source === 'string') await model.close();

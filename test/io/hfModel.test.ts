@@ -1,14 +1,16 @@
+import { existsSync } from 'node:fs';
 import { copyFile, mkdir, readdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { SaltError, SaltRangeError } from '../../lib/errors.js';
+import { REPORT_FILE } from '../../lib/io/atomic.js';
 import { type CheckpointTensorInfo, SafetensorsCheckpoint, writeCheckpoint } from '../../lib/io/checkpoint.js';
 import { encodeFloats } from '../../lib/io/dtype.js';
 import { parseModelConfig, readTokenizerInfo } from '../../lib/io/hfConfig.js';
 import { HfModel, locateEmbeddings } from '../../lib/io/hfModel.js';
-import { writeTransferredModel } from '../../lib/io/writeModel.js';
+import { startModelWrite, writeTransferredModel } from '../../lib/io/writeModel.js';
 import { lenmlTokenizer } from './helpers/data.js';
 import { rng, tempFolder } from './helpers/tmp.js';
 
@@ -541,6 +543,68 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     const packedRaw = await allRaw(packed);
     expect([...packedRaw.keys()].sort()).toEqual([...outRaw.keys()].sort());
     for (const [k, v] of outRaw) expect(Buffer.compare(packedRaw.get(k)!, v), k).toBe(0);
+  });
+
+  it('startModelWrite: vocabulary-free shards copied in the background; finishing gives the same files as a direct write; discard leaves nothing', async () => {
+    const llama = await lenmlTokenizer('llama3');
+    const rows = 128256;
+    const args = {
+      tokenizer: llama,
+      inputEmbedding: new Float32Array(rows * H).fill(0.5),
+      outputHead: new Float32Array(rows * H).fill(0.125),
+    };
+    const m = await HfModel.open(src);
+    try {
+      const hidden = async () => (await readdir(dir)).filter((f) => f.startsWith('.'));
+      expect(await hidden()).toEqual([]);
+      // Discarded before it is finished: the temporary folder and the copies go.
+      const p0 = await startModelWrite(m, join(dir, 'pending-discarded'));
+      expect(await hidden()).toEqual([basename(p0.tmp)]);
+      await p0.discard();
+      expect(await hidden()).toEqual([]);
+      expect(existsSync(join(dir, 'pending-discarded'))).toBe(false);
+
+      const p1 = await startModelWrite(m, join(dir, 'pending-out'));
+      // Only the shard without the embedding or head is copied ahead.
+      const vocabFree = m.weights.files.filter(
+        (f) => f !== m.weights.fileOf('model.embed_tokens.weight') && f !== m.weights.fileOf('lm_head.weight'),
+      );
+      expect(vocabFree.length).toBe(1);
+      expect(await p1.copied(vocabFree[0])).toBe(true);
+      expect(await p1.copied(m.weights.fileOf('lm_head.weight'))).toBe(false);
+      // A pending write for another output or another source is refused.
+      await expect(
+        writeTransferredModel({ ...args, source: m, output: join(dir, 'elsewhere'), pending: p1 }),
+      ).rejects.toThrow(code('E_ARGUMENT'));
+      const r1 = await writeTransferredModel({ ...args, source: m, output: join(dir, 'pending-out'), pending: p1 });
+      const r2 = await writeTransferredModel({ ...args, source: m, output: join(dir, 'direct-out') });
+      expect(r1.weightFiles).toEqual(r2.weightFiles);
+      expect(r1.copiedFiles).toEqual(vocabFree);
+      for (const f of r1.weightFiles)
+        expect(
+          Buffer.compare(await readFile(join(dir, 'pending-out', f)), await readFile(join(dir, 'direct-out', f))),
+          f,
+        ).toBe(0);
+      await p1.discard(); // after publishing: a no-op
+      expect(existsSync(join(dir, 'pending-out', REPORT_FILE))).toBe(true);
+      expect(await hidden()).toEqual([]);
+
+      // A failure while finishing (the tokenizer folder lacks a tokenizer) discards the pending write too.
+      const p2 = await startModelWrite(m, join(dir, 'pending-failed'));
+      await expect(
+        writeTransferredModel({
+          ...args,
+          tokenizer: join(dir, 'no-such-tokenizer'),
+          source: m,
+          output: join(dir, 'pending-failed'),
+          pending: p2,
+        }),
+      ).rejects.toThrow(SaltError);
+      expect(await hidden()).toEqual([]);
+      expect(existsSync(join(dir, 'pending-failed'))).toBe(false);
+    } finally {
+      await m.close();
+    }
   });
 
   it('refuses to overwrite, validates shapes, and leaves nothing behind when interrupted', async () => {
