@@ -191,9 +191,9 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
     report.pieces!.unsegmented = nFallback;
   } else {
     const anchorsPlm = gatherRows(Pm, anchorTarget);
-    const anchorsSrc = gatherRows(S, anchorSource);
-    const anchorsHead = head ? gatherRows(head, anchorSource) : undefined;
     if (method === 'global-linear') {
+      const anchorsSrc = gatherRows(S, anchorSource);
+      const anchorsHead = head ? gatherRows(head, anchorSource) : undefined;
       await globalLinear({
         opts,
         Pm,
@@ -209,15 +209,19 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
       });
     } else {
       const anchorsAux = aux === Pm ? anchorsPlm : gatherRows(aux, anchorTarget);
+      // The anchors' LLM rows are not gathered (a copy of 100k x 4,096 rows would be 1.6 GB, twice
+      // with an untied head): they are already in the new matrices, at the anchors' target ids, so
+      // the kernels read them there; the neighbour lists are translated to target ids.
       await neighbourMethod({
         opts,
         Pm,
         aux,
         anchorsAux,
         anchorsPlm,
-        anchorsSrc,
+        anchorsSrc: { data: embeddings, rows: Vt, cols: hs },
+        anchorTarget,
         anchorSource,
-        anchorsHead,
+        anchorsHead: headOut ? { data: headOut, rows: Vt, cols: ho } : undefined,
         solveIds,
         embeddings,
         headOut,

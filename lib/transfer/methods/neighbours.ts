@@ -75,10 +75,8 @@ async function select(
  * (itself and any anchor sharing its source row are removed from its candidates); score = mean cosine
  * to its true source row. Ties keep the earlier grid value.
  */
-async function chooseLambdaLoo(
-  ctx: MethodContext & { anchorsAux: Matrix; anchorSource: Int32Array },
-): Promise<LambdaReport> {
-  const { opts, anchorsAux, anchorsPlm, anchorsSrc, anchorSource, signal } = ctx;
+async function chooseLambdaLoo(ctx: NeighbourContext): Promise<LambdaReport> {
+  const { opts, anchorsAux, anchorsPlm, anchorsSrc, anchorSource, anchorTarget, signal } = ctx;
   const m = anchorsPlm.rows,
     grid = opts.lambdaGrid;
   // Largest group of anchors sharing one source row: that many candidates may have to be dropped.
@@ -108,24 +106,19 @@ async function chooseLambdaLoo(
       sc[i * Kl + j++] = top.scores[i * Kq + r];
     }
   }
-  const sel = await select(
-    idx,
-    sc,
-    n,
-    Kl,
-    clampSelection(opts.selection, Kl),
-    'selection',
-    opts.temperature,
-    opts.kernel,
+  const sel = toTargetIds(
+    await select(idx, sc, n, Kl, clampSelection(opts.selection, Kl), 'selection', opts.temperature, opts.kernel),
+    anchorTarget,
   );
   const queries = gatherRows(anchorsPlm, sample);
+  const plmByTarget = ctx.Pm; // rows indexed by target id, like the new matrices
   const scores: number[] = [];
   for (let g = 0; g < grid.length; g++) {
     throwIfAborted(signal);
     const res = await solveNeighbourhoods({
       neighbours: sel,
       queries,
-      anchorsPlm,
+      anchorsPlm: plmByTarget,
       anchorsSrc,
       lambda: grid[g],
       prior: opts.method === 'salt' ? sel.weights : undefined,
@@ -133,7 +126,13 @@ async function chooseLambdaLoo(
     });
     let sum = 0;
     for (let i = 0; i < n; i++)
-      sum += cosine(res.out, i * anchorsSrc.cols, anchorsSrc.data, sample[i] * anchorsSrc.cols, anchorsSrc.cols);
+      sum += cosine(
+        res.out,
+        i * anchorsSrc.cols,
+        anchorsSrc.data,
+        anchorTarget[sample[i]] * anchorsSrc.cols,
+        anchorsSrc.cols,
+      );
     scores.push(sum / n);
     ctx.progress('lambda', g + 1, grid.length);
   }
@@ -142,14 +141,31 @@ async function chooseLambdaLoo(
   return { value: grid[best], auto: true, grid: [...grid], scores, sample: n };
 }
 
+/**
+ * What the neighbour methods receive: `anchorsSrc` and `anchorsHead` are the new matrices (one row
+ * per target id, the anchors' rows already copied in), `anchorsPlm` and `anchorsAux` the anchors'
+ * rows gathered in anchor order (`anchorTarget[a]` / `anchorSource[a]`: anchor a's target and source ids).
+ */
+type NeighbourContext = MethodContext & {
+  aux: Matrix;
+  anchorsAux: Matrix;
+  anchorTarget: Int32Array;
+  anchorSource: Int32Array;
+};
+
+/** Neighbour lists over anchor indices, translated to the anchors' target ids (rows of the new matrices and of `Pm`). */
+function toTargetIds<T extends Neighbourhoods>(sel: T, anchorTarget: Int32Array): T {
+  const indices = new Int32Array(sel.indices.length);
+  for (let e = 0; e < indices.length; e++) indices[e] = anchorTarget[sel.indices[e]];
+  return { ...sel, indices };
+}
+
 function clampSelection(s: Selection, K: number): Selection {
   return s === 'sparsemax' ? s : { topk: Math.min(s.topk, K) };
 }
 
 /** salt, salt-paper, salt-ridge, focus, clp, wechsel: top-K search, selection, combination, per chunk. */
-export async function neighbourMethod(
-  ctx: MethodContext & { aux: Matrix; anchorsAux: Matrix; anchorSource: Int32Array },
-): Promise<void> {
+export async function neighbourMethod(ctx: NeighbourContext): Promise<void> {
   const {
     opts,
     Pm,
@@ -169,6 +185,7 @@ export async function neighbourMethod(
   const timings = report.timings;
   const m = anchorsPlm.rows;
   const K = Math.min(opts.K, m);
+  const plmByTarget = ctx.Pm; // rows indexed by target id, like the new matrices
   const selection = clampSelection(opts.selection, K);
   const salt = SALT_FAMILY.has(method);
   report.K = K;
@@ -199,15 +216,18 @@ export async function neighbourMethod(
     timings.search += performance.now() - t;
     throwIfAborted(signal);
     t = performance.now();
-    const sel = await select(
-      top.indices,
-      top.scores,
-      c,
-      K,
-      selection,
-      method === 'wechsel' ? 'softmax' : 'selection',
-      opts.temperature,
-      kernel,
+    const sel = toTargetIds(
+      await select(
+        top.indices,
+        top.scores,
+        c,
+        K,
+        selection,
+        method === 'wechsel' ? 'softmax' : 'selection',
+        opts.temperature,
+        kernel,
+      ),
+      ctx.anchorTarget,
     );
     for (let i = 0; i < c; i++) {
       histogram[sel.support[i]]++;
@@ -222,7 +242,7 @@ export async function neighbourMethod(
       const res = await solveNeighbourhoods({
         neighbours: sel,
         queries: gatherRows(Pm, ids),
-        anchorsPlm,
+        anchorsPlm: plmByTarget,
         anchorsSrc,
         lambda,
         prior: method === 'salt' ? sel.weights : undefined,
