@@ -8,7 +8,7 @@
  * read by positioned reads from the zip's stored (uncompressed) `data/<key>` entries.
  */
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
-import { decodeBF16, decodeF16, type Dtype, DTYPE_SIZE, isFloatDtype } from './dtype.js';
+import { decodeHalfAsync, type Dtype, DTYPE_SIZE, isFloatDtype } from './dtype.js';
 import {
   allocate,
   BufferSource,
@@ -943,8 +943,7 @@ export class TorchFile implements TensorReader {
     for (let done = 0; done < count; done += chunkElems) {
       const k = Math.min(chunkElems, count - done);
       await this.#src.read(scratchBytes.subarray(0, k * 2), start + done * 2);
-      if (dtype === 'F16') decodeF16(scratch.subarray(0, k), out, done);
-      else decodeBF16(scratch.subarray(0, k), out, done);
+      await decodeHalfAsync(scratch.subarray(0, k), dtype, out, done); // off the calling thread
     }
     return out;
   }

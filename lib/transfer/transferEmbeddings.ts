@@ -11,8 +11,8 @@ import { neighbourMethod } from './methods/neighbours.js';
 import { checkSegmentation, type Resolved, resolveOptions, throwIfAborted } from './options.js';
 import { partitionTargets } from './partition.js';
 import { STREAM } from './random.js';
-import { fillStatRows, gatherRows } from './rows.js';
-import { blockRows, checkFinite, columnMeanStd, quantiles, rowNorms, Yielder } from './stats.js';
+import { fillStatRows, gatherRowsAsync } from './rows.js';
+import { blockRows, checkFinite, columnMeanStd, quantiles, quantilesOf, rowNorms, Yielder } from './stats.js';
 import type { TransferArgs, TransferReport, TransferResult, TransferSegmentation, TransferStage } from './types.js';
 
 export * from './types.js';
@@ -120,12 +120,13 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
       );
     seg = checkSegmentation(args.segmentation, Vt, Vs);
   }
-  // The scans, copies and statistics below give the event loop a turn every few milliseconds.
+  // The scans, gathers and statistics below run natively off the calling thread; the row copies
+  // in JavaScript give the event loop a turn every few milliseconds.
   const y = new Yielder();
-  await checkFinite('source', S, undefined, y);
-  if (head) await checkFinite('sourceHead', head, undefined, y);
-  await checkFinite('target', Pm, undefined, y);
-  if (aux !== Pm) await checkFinite('aux', aux, present, y);
+  await checkFinite('source', S);
+  if (head) await checkFinite('sourceHead', head);
+  await checkFinite('target', Pm);
+  if (aux !== Pm) await checkFinite('aux', aux, present);
   throwIfAborted(signal);
 
   // ---- partition the target vocabulary
@@ -154,9 +155,9 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
     }
     await y.tick();
   }
-  const stats = await columnMeanStd(S, y);
-  const headStats = head ? await columnMeanStd(head, y) : undefined;
-  const sourceNorms = quantiles(await rowNorms(S.data, hs, undefined, y));
+  const stats = await columnMeanStd(S);
+  const headStats = head ? await columnMeanStd(head) : undefined;
+  const sourceNorms = await quantilesOf(await rowNorms(S.data, hs));
   timings.prepare = performance.now() - t0;
 
   const report: TransferReport = {
@@ -170,8 +171,8 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
   // ---- the method
   if (method === 'mean' || method === 'random') {
     const tf = performance.now();
-    fillStatRows(embeddings, solveIds, stats, method, opts.seed);
-    if (headOut) fillStatRows(headOut, solveIds, headStats!, method, opts.seed, STREAM.headRows);
+    await fillStatRows(embeddings, solveIds, stats, method, opts.seed, STREAM.rows, y);
+    if (headOut) await fillStatRows(headOut, solveIds, headStats!, method, opts.seed, STREAM.headRows, y);
     timings.combine = performance.now() - tf;
     progress('combine', nSolve, nSolve);
   } else if (method === 'fvt') {
@@ -190,9 +191,9 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
     });
     report.pieces!.unsegmented = nFallback;
   } else {
-    const anchorsPlm = gatherRows(Pm, anchorTarget);
-    const anchorsSrc = gatherRows(S, anchorSource);
-    const anchorsHead = head ? gatherRows(head, anchorSource) : undefined;
+    const anchorsPlm = await gatherRowsAsync(Pm, anchorTarget);
+    const anchorsSrc = await gatherRowsAsync(S, anchorSource);
+    const anchorsHead = head ? await gatherRowsAsync(head, anchorSource) : undefined;
     if (method === 'global-linear') {
       await globalLinear({
         opts,
@@ -208,7 +209,7 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
         signal,
       });
     } else {
-      const anchorsAux = aux === Pm ? anchorsPlm : gatherRows(aux, anchorTarget);
+      const anchorsAux = aux === Pm ? anchorsPlm : await gatherRowsAsync(aux, anchorTarget);
       await neighbourMethod({
         opts,
         Pm,
@@ -231,15 +232,15 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
   // ---- fallback rows
   throwIfAborted(signal);
   const tf = performance.now();
-  fillStatRows(embeddings, fallbackIds, stats, 'random', opts.seed);
-  if (headOut) fillStatRows(headOut, fallbackIds, headStats!, 'random', opts.seed, STREAM.headRows);
+  await fillStatRows(embeddings, fallbackIds, stats, 'random', opts.seed, STREAM.rows, y);
+  if (headOut) await fillStatRows(headOut, fallbackIds, headStats!, 'random', opts.seed, STREAM.headRows, y);
   timings.fallback = performance.now() - tf;
   if (nFallback > 0) progress('fallback', nFallback, nFallback);
 
   const newRows = new Int32Array(nSolve + nFallback);
   newRows.set(solveIds);
   newRows.set(fallbackIds, nSolve);
-  report.rowNorms.new = quantiles(await rowNorms(embeddings, hs, newRows, y));
+  report.rowNorms.new = await quantilesOf(await rowNorms(embeddings, hs, newRows));
   timings.total = performance.now() - t0;
   return { embeddings, head: headOut, provenance, report };
 }
