@@ -11,6 +11,7 @@ import { anchorTokens } from '../transfer/partition.js';
 import { gatherRows, gatherRowsAsync } from '../transfer/rows.js';
 import { transferEmbeddings, type TransferMethod } from '../transfer/transferEmbeddings.js';
 import { type AuxSpec, openSource, prepareTarget } from './load.js';
+import { pieceAt } from './preparer.js';
 
 /** Arguments of {@link inspectToken}. */
 export interface InspectArgs {
@@ -90,7 +91,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     const sid = sourceIdOfTarget[id];
     if (sid >= 0) {
       const cat = MATCH_CATEGORIES[category[id]];
-      const shared = { sourceId: sid, piece: sourcePieces[sid], category: cat };
+      const shared = { sourceId: sid, piece: pieceAt(sourcePieces, sid), category: cat };
       return {
         token,
         status: cat === 'special-role' ? 'special' : 'copied',
@@ -167,7 +168,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
       neighbours.push({
         targetId: t,
         sourceId: sourceIdOfTarget[t],
-        piece: targetPieces[t],
+        piece: pieceAt(targetPieces, t),
         cosine: top.scores[j],
         weight: weights[j],
         coefficient: coefficients[j],
