@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { SaltError } from '../lib/errors.js';
 import { decodeBF16, decodeF16, encodeFloats } from '../lib/io/dtype.js';
 import {
+  allocFloat32,
   columnMeanStd,
   decodeHalf,
   encodeHalf,
@@ -171,6 +172,20 @@ describe('encodeHalf and decodeHalf', () => {
       code: 'E_TYPE',
       message: 'out must be a Float32Array of src.length = 2 elements, received Float32Array of length 1',
     });
+  });
+});
+
+describe('allocFloat32', () => {
+  it('gives zero-filled, writable Float32Arrays of the length asked for, small and large', () => {
+    for (const n of [0, 5, 1 << 22, (1 << 22) + 3]) {
+      const a = allocFloat32(n);
+      expect(a).toBeInstanceOf(Float32Array);
+      expect(a.length).toBe(n);
+      if (n === 0) continue;
+      expect([a[0], a[n >> 1], a[n - 1]]).toEqual([0, 0, 0]);
+      a[n - 1] = 2.5;
+      expect(new Float32Array(a.buffer, a.byteOffset, n)[n - 1]).toBe(2.5);
+    }
   });
 });
 

@@ -205,7 +205,7 @@ const INLINE_VALUES = 1 << 16;
 /** Values converted between two turns of the event loop when the native addon cannot be loaded. */
 const FALLBACK_SLICE = 1 << 18;
 
-type Codec = Pick<typeof import('../kernels/matrixOps.js'), 'encodeHalf' | 'decodeHalf'>;
+type Codec = Pick<typeof import('../kernels/matrixOps.js'), 'encodeHalf' | 'decodeHalf' | 'allocFloat32'>;
 let codec: Promise<Codec | null> | undefined;
 
 /**
@@ -282,4 +282,13 @@ export async function decodeHalfAsync(
     decode(src.subarray(i, i + FALLBACK_SLICE), dst, dstOffset + i);
     await turn();
   }
+}
+
+/**
+ * The allocator of Float32 results of the readers: the addon's `allocFloat32` (large arrays freed
+ * off the calling thread when they become garbage), or `new Float32Array` without the addon.
+ */
+export async function float32Allocator(): Promise<(length: number) => Float32Array> {
+  const native = await nativeCodec();
+  return native ? native.allocFloat32 : (n) => new Float32Array(n);
 }

@@ -20,6 +20,7 @@ import {
   DTYPE_SIZE,
   dtypeByteLength,
   encodeFloatsAsync,
+  float32Allocator,
   type FloatDtype,
   isDtype,
   isFloatDtype,
@@ -440,8 +441,9 @@ export class SafetensorsFile implements TensorReader {
     const count = (rowEnd - rowStart) * rowElems;
     const item = DTYPE_SIZE[t.dtype];
     const start = t.fileOffset + rowStart * rowElems * item;
+    const alloc = await float32Allocator(); // large results are freed off the calling thread
     const out = allocate(
-      () => new Float32Array(count),
+      () => alloc(count),
       `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`,
     );
     if (count === 0) return out;

@@ -166,3 +166,22 @@ export function decodeHalf(
     return out;
   });
 }
+
+/** Below this many values {@link allocFloat32} returns a plain `new Float32Array`. */
+const NATIVE_ALLOC_VALUES = 1 << 22;
+
+/**
+ * A zero-filled Float32Array of `length` values. Large ones (16 MiB and more) get memory from the
+ * addon that is freed on a thread of its own once the array is garbage: freeing gigabytes written by
+ * other threads (file reads, native decoding) otherwise costs the garbage collector ~0.2 s per GiB on
+ * the calling thread. Falls back to `new Float32Array` where external memory is not allowed.
+ */
+export function allocFloat32(length: number): Float32Array {
+  if (length < NATIVE_ALLOC_VALUES) return new Float32Array(length);
+  try {
+    return binding().allocFloat32(length);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'E_NO_MEMORY') throw err;
+    return new Float32Array(length);
+  }
+}

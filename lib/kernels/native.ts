@@ -108,6 +108,7 @@ export interface RawBinding {
     threads?: number;
   }): Promise<{ out: Float32Array }>;
   sortDoubles(args: { values: Float64Array; n: number }): Promise<{ values: Float64Array }>;
+  allocFloat32(length: number): Float32Array;
   info(): {
     faiss: string;
     blas: string;

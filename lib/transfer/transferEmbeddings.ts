@@ -4,6 +4,7 @@
  * caller already holds. See docs/transfer.md.
  */
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
+import { allocFloat32 } from '../kernels/matrixOps.js';
 import { checkMatrix } from '../kernels/validate.js';
 import { fvt } from './methods/fvt.js';
 import { globalLinear } from './methods/globalLinear.js';
@@ -142,9 +143,10 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
     nFallback = fallbackIds.length;
 
   // ---- copy shared rows
-  const embeddings = new Float32Array(Vt * hs);
+  // Large outputs are freed off the calling thread once they are garbage (see allocFloat32).
+  const embeddings = allocFloat32(Vt * hs);
   const ho = head?.cols ?? 0;
-  const headOut = head ? new Float32Array(Vt * ho) : undefined;
+  const headOut = head ? allocFloat32(Vt * ho) : undefined;
   const copyStep = blockRows(hs + ho);
   for (let t0 = 0; t0 < Vt; t0 += copyStep) {
     for (let t = t0, t1 = Math.min(Vt, t0 + copyStep); t < t1; t++) {
