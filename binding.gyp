@@ -11,7 +11,7 @@
       "cflags!": ["-fno-exceptions"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-std=gnu++17", "-std=gnu++1y"],
       "cflags": ["-O3", "-fopenmp", "-fvisibility=hidden"],
-      "cflags_cc": ["-O3", "-std=c++17", "-fexceptions", "-fopenmp", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+      "cflags_cc": ["-O3", "-ffp-contract=off", "-std=c++17", "-fexceptions", "-fopenmp", "-fvisibility=hidden", "-Wall", "-Wextra", "-Wno-unused-parameter"],
       "libraries": ["<!@(node scripts/native-config.cjs libs)"],
       "ldflags": ["-fopenmp", "-Wl,--exclude-libs,ALL", "-Wl,--as-needed"]
     }

@@ -1,59 +1,246 @@
-// Worst delay of a 10 ms timer on the calling thread during one folder-level transfer() of a
-// 32,000 x 1,024 source with an untied head (F32) into a 32,000 x 32 PLM (issue 13, item 10).
-// Usage: node bench/event-loop-stall.mjs <folder with tokenizer.json + tokenizer_config.json> [method]
-// SALT_DIST=<another build's dist/> measures that build instead (e.g. a checkout of an older commit).
-import { copyFile, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+// Event-loop stall of the calling thread during transfer(), evaluateModels() and inspectToken()
+// (issue 14, part 3): a 10 ms interval timer runs on the calling thread the whole time; every time
+// it fires, its lateness (the gap since the last firing minus 10 ms) is charged to each stage that
+// was active during the gap. Prints per stage the worst and the 99th-percentile lateness.
+//
+// The source and target folders are synthetic, written into a temporary folder that is removed at
+// the end: a source of <rows> x <cols> in BF16 with an untied head (two matrices), a WordLevel
+// tokenizer of <rows> tokens, and a PLM of <target rows> x <target cols> whose first half of the
+// tokens are shared with the source (the anchors) and whose other half are new.
+//
+//   npx tsc -p tsconfig.build.json && node bench/event-loop-stall.mjs [rows] [cols] [options]
+//     --target-rows N   (default 32000)   --target-cols N (default 64)
+//     --method M        (default salt; any transfer method)
+//     --skip transfer,evaluate,inspect   (stages to leave out)
+//   SALT_DIST=<another build's dist/> measures that build instead.
+import { readFileSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
 
+const { values: opt, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    'target-rows': { type: 'string', default: '32000' },
+    'target-cols': { type: 'string', default: '64' },
+    method: { type: 'string', default: 'salt' },
+    skip: { type: 'string', default: '' },
+  },
+});
+const V = Number(positionals[0] ?? 32000),
+  H = Number(positionals[1] ?? 1024),
+  Vt = Number(opt['target-rows']),
+  Ht = Number(opt['target-cols']);
+const skip = new Set(opt.skip.split(',').filter(Boolean));
 const dist = resolve(process.env.SALT_DIST ?? join(import.meta.dirname, '..', 'dist'));
-const { transfer } = await import(pathToFileURL(join(dist, 'index.js')).href);
+const { transfer, evaluateModels, inspectToken } = await import(pathToFileURL(join(dist, 'index.js')).href);
 const { writeCheckpoint } = await import(pathToFileURL(join(dist, 'io', 'checkpoint.js')).href);
-const tok = process.argv[2];
-if (!tok) throw new Error('usage: node bench/event-loop-stall.mjs <tokenizer folder> [method]');
-const dir = await mkdtemp(join(tmpdir(), 'salt-stall-'));
-const V = 32000,
-  H = 1024;
-try {
-  for (const d of ['src', 'plm']) {
-    await mkdir(join(dir, d));
-    for (const f of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(tok, f), join(dir, d, f));
-  }
-  const fill = (n, k) => new Float32Array(n).map((_, i) => Math.sin(i * k) * 0.1);
-  await writeFile(
-    join(dir, 'src/config.json'),
-    JSON.stringify({ model_type: 'llama', vocab_size: V, hidden_size: H, tie_word_embeddings: false }),
-  );
-  await writeCheckpoint(join(dir, 'src'), [
-    { name: 'model.embed_tokens.weight', dtype: 'F32', shape: [V, H], data: fill(V * H, 0.37) },
-    { name: 'lm_head.weight', dtype: 'F32', shape: [V, H], data: fill(V * H, 0.41) },
-  ]);
-  await writeFile(
-    join(dir, 'plm/config.json'),
-    JSON.stringify({ model_type: 'llama', vocab_size: V, hidden_size: 32, tie_word_embeddings: true }),
-  );
-  await writeCheckpoint(join(dir, 'plm'), [
-    { name: 'model.embed_tokens.weight', dtype: 'F32', shape: [V, 32], data: fill(V * 32, 0.11) },
-  ]);
-  let worst = 0,
-    last = performance.now(),
-    where = '',
-    stage = '';
-  const timer = setInterval(() => {
-    const now = performance.now();
-    if (now - last - 10 > worst) [worst, where] = [now - last - 10, stage];
-    last = now;
-  }, 10);
-  await transfer({
-    source: join(dir, 'src'),
-    target: join(dir, 'plm'),
-    out: join(dir, 'out'),
-    method: process.argv[3] ?? 'mean',
-    onProgress: (e) => (stage = e.stage),
+
+// ---- synthetic folders
+/** A WordLevel tokenizer.json: "<unk>" then the given words. */
+function tokenizerJson(words) {
+  const vocab = { '<unk>': 0 };
+  words.forEach((w, i) => (vocab[w] = i + 1));
+  return JSON.stringify({
+    version: '1.0',
+    added_tokens: [
+      { id: 0, content: '<unk>', single_word: false, lstrip: false, rstrip: false, normalized: false, special: true },
+    ],
+    normalizer: null,
+    pre_tokenizer: { type: 'Whitespace' },
+    post_processor: null,
+    decoder: null,
+    model: { type: 'WordLevel', vocab, unk_token: '<unk>' },
   });
+}
+
+/** BF16 rows of pseudo-random values in [-0.1, 0.1), streamed in 8 MiB chunks (never the whole matrix in memory). */
+function bf16Rows(rows, cols, seed) {
+  const base = new Uint16Array(1 << 22);
+  const f = new Float32Array(1);
+  const u = new Uint32Array(f.buffer);
+  let x = seed >>> 0 || 1;
+  for (let i = 0; i < base.length; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    f[0] = ((x >>> 0) / 2 ** 32 - 0.5) * 0.2;
+    base[i] = u[0] >>> 16;
+  }
+  return function* () {
+    const total = rows * cols;
+    for (let done = 0, c = 0; done < total; done += base.length, c++) {
+      const n = Math.min(base.length, total - done);
+      const out = new Uint16Array(n);
+      const shift = (c * 7919) % base.length; // each chunk a different rotation of the base values
+      const first = base.subarray(shift, shift + n);
+      out.set(first);
+      if (first.length < n) out.set(base.subarray(0, n - first.length), first.length);
+      yield new Uint8Array(out.buffer);
+    }
+  };
+}
+
+async function modelFolder(dir, { vocab, rows, cols, head, words, seed }) {
+  await mkdir(dir, { recursive: true });
+  await writeFile(join(dir, 'tokenizer.json'), tokenizerJson(words));
+  await writeFile(join(dir, 'tokenizer_config.json'), JSON.stringify({ unk_token: '<unk>' }));
+  await writeFile(
+    join(dir, 'config.json'),
+    JSON.stringify({ model_type: 'llama', vocab_size: vocab, hidden_size: cols, tie_word_embeddings: !head }),
+  );
+  const tensors = [
+    { name: 'model.embed_tokens.weight', dtype: 'BF16', shape: [rows, cols], data: bf16Rows(rows, cols, seed) },
+  ];
+  if (head)
+    tensors.push({ name: 'lm_head.weight', dtype: 'BF16', shape: [rows, cols], data: bf16Rows(rows, cols, seed + 1) });
+  await writeCheckpoint(dir, tensors, { maxShardBytes: 2 ** 40 });
+}
+
+// ---- the timer and the stage log
+const stages = []; // { name, t } in order: a stage lasts until the next one begins
+const gaps = []; // { t0, t1, late }
+let stage = 'idle';
+const enter = (name) => {
+  if (name === stage) return;
+  stage = name;
+  stages.push({ name, t: performance.now() });
+};
+// The calling thread's time on a CPU and waiting for one (Linux schedstat, ns): a late firing
+// whose gap held little CPU time for this thread was the machine's load (waiting for a core), not
+// work on this thread. Absent elsewhere: then only the lateness is printed.
+const readSched = (() => {
+  try {
+    readFileSync('/proc/thread-self/schedstat', 'utf8');
+    return () => readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ').map(Number);
+  } catch {
+    return null;
+  }
+})();
+let last = performance.now();
+let lastSched = readSched?.();
+const timer = setInterval(() => {
+  const now = performance.now();
+  const sched = readSched?.();
+  gaps.push({
+    t0: last,
+    t1: now,
+    late: Math.max(0, now - last - 10),
+    cpu: sched ? (sched[0] - lastSched[0]) / 1e6 : NaN,
+    wait: sched ? (sched[1] - lastSched[1]) / 1e6 : NaN,
+  });
+  last = now;
+  lastSched = sched;
+}, 10);
+
+/** Nearest-rank 99th percentile and maximum of the values. */
+function p99max(values) {
+  const s = Float64Array.from(values).sort();
+  return s.length ? [s[Math.min(s.length - 1, Math.ceil(0.99 * s.length) - 1)], s[s.length - 1]] : [NaN, NaN];
+}
+
+function report(title) {
+  const per = new Map();
+  const now = performance.now();
+  for (let i = 0; i < stages.length; i++) {
+    const s = stages[i];
+    const end = i + 1 < stages.length ? stages[i + 1].t : Infinity;
+    if (s.name === 'idle') continue;
+    const entry = per.get(s.name) ?? { gaps: [], ms: 0 };
+    entry.ms += Math.min(end, now) - s.t;
+    for (const g of gaps) if (g.t1 > s.t && g.t0 < end) entry.gaps.push(g);
+    per.set(s.name, entry);
+  }
+  const f = (v) => (Number.isNaN(v) ? '–' : v.toFixed(1));
+  console.log(
+    `\n${title}\n| stage | wall (s) | firings | worst delay (ms) | p99 delay (ms) | worst thread CPU in a gap (ms) | its wait for a CPU (ms) |\n|---|---|---|---|---|---|---|`,
+  );
+  for (const [name, { gaps: list, ms }] of per) {
+    const [p99, worst] = p99max(list.map((g) => g.late));
+    const busiest = list.reduce((a, g) => (g.cpu > (a?.cpu ?? -1) ? g : a), undefined);
+    console.log(
+      `| ${name} | ${(ms / 1000).toFixed(1)} | ${list.length} | ${f(worst)} | ${f(p99)} | ${f(busiest?.cpu ?? NaN)} | ${f(busiest?.wait ?? NaN)} |`,
+    );
+  }
+  const at = (t) => stages.findLast((x) => x.t <= t)?.name ?? 'idle';
+  console.log(
+    '\nthe five latest firings: where the gap began -> where it ended: lateness = thread on a CPU + waiting for a CPU + neither (blocked or sleeping)',
+  );
+  for (const g of [...gaps].sort((a, b) => b.late - a.late).slice(0, 5))
+    console.log(
+      `  ${at(g.t0)} -> ${at(g.t1)}: ${f(g.late)} ms = ${f(g.cpu)} + ${f(g.wait)} + ${f(g.t1 - g.t0 - g.cpu - g.wait)} (gap ${f(g.t1 - g.t0)} ms)`,
+    );
+  const [p99, worst] = p99max(gaps.map((g) => g.late));
+  const [cpu99, cpuMax] = p99max(gaps.map((g) => g.cpu));
+  console.log(
+    `all: ${gaps.length} firings, worst delay ${f(worst)} ms, p99 ${f(p99)} ms; calling thread's CPU time per gap: worst ${f(cpuMax)} ms, p99 ${f(cpu99)} ms`,
+  );
+}
+
+const dir = await mkdtemp(join(tmpdir(), 'salt-stall-'));
+try {
+  const t0 = performance.now();
+  const shared = Math.floor(Vt / 2);
+  const srcWords = Array.from({ length: V - 1 }, (_, i) => `w${i}`);
+  const tgtWords = Array.from({ length: Vt - 1 }, (_, i) =>
+    i < shared ? `w${i * Math.max(1, Math.floor((V - 1) / shared))}` : `new${i}`,
+  );
+  await modelFolder(join(dir, 'src'), { vocab: V, rows: V, cols: H, head: true, words: srcWords, seed: 11 });
+  await modelFolder(join(dir, 'plm'), { vocab: Vt, rows: Vt, cols: Ht, head: false, words: tgtWords, seed: 23 });
+  const build = (performance.now() - t0) / 1000;
+  stages.length = 0;
+  gaps.length = 0;
+  last = performance.now();
+  console.log(
+    `${new Date().toISOString()} node ${process.version}, ${dist}\nsource ${V} x ${H} BF16 + untied head, PLM ${Vt} x ${Ht} (${shared} shared), method ${opt.method}; folders written in ${build.toFixed(1)} s`,
+  );
+  if (!skip.has('transfer')) {
+    enter('transfer: started');
+    const [r] = await transfer({
+      source: join(dir, 'src'),
+      target: join(dir, 'plm'),
+      out: join(dir, 'out'),
+      method: opt.method,
+      onProgress: (e) =>
+        enter(`transfer: ${e.stage} ${e.done === 0 ? 'begun' : e.done === e.total ? 'done' : 'going'}`),
+    });
+    enter('idle');
+    console.log(
+      `transfer: ${r.transfer.counts.copied} copied, ${r.transfer.counts.solved} solved, ${(r.timings.total / 1000).toFixed(1)} s`,
+    );
+    await rm(join(dir, 'out'), { recursive: true, force: true });
+  }
+  if (!skip.has('evaluate')) {
+    const methods = [opt.method, 'mean'];
+    enter(`evaluate: load, align, ${methods[0]}`);
+    const r = await evaluateModels({
+      source: join(dir, 'src'),
+      target: join(dir, 'plm'),
+      methods,
+      seeds: [0],
+      holdout: 0.1,
+      ranks: false, // the exact ranks cost a full sort of |V_s| scores per held-out token (minutes at 256k)
+      onProgress: (done) => enter(`evaluate: ${methods[done] ?? 'finish'}`),
+    });
+    enter('idle');
+    console.log(`evaluate: ${r.result.seeds[0].heldOut} held out, ${(r.timings.evaluate / 1000).toFixed(1)} s`);
+  }
+  if (!skip.has('inspect')) {
+    enter('inspect');
+    const r = await inspectToken({
+      source: join(dir, 'src'),
+      target: join(dir, 'plm'),
+      token: `new${Vt - 2}`,
+      method: 'salt',
+    });
+    enter('idle');
+    console.log(`inspect: ${r.status}, ${r.neighbours?.length ?? 0} neighbours`);
+  }
   clearInterval(timer);
-  console.log(`${dist}: worst timer delay ${worst.toFixed(1)} ms (last progress stage "${where}")`);
+  report(`Lateness of a 10 ms timer on the calling thread, per stage (a gap counts for every stage it overlaps)`);
 } finally {
+  clearInterval(timer);
   await rm(dir, { recursive: true, force: true });
 }

@@ -184,12 +184,111 @@ export function encodeFloats(src: Float32Array, dtype: FloatDtype): Buffer {
     out.set(new Uint8Array(src.buffer, src.byteOffset, src.byteLength));
     return out;
   }
-  const out = Buffer.allocUnsafe(src.length * 2);
-  const o16 = new Uint16Array(out.buffer, out.byteOffset, src.length);
-  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
-  if (dtype === 'BF16') for (let i = 0; i < src.length; i++) o16[i] = f32BitsToBF16(bits[i]);
-  else if (dtype === 'F16') for (let i = 0; i < src.length; i++) o16[i] = f32BitsToF16(bits[i]);
-  else
+  if (dtype !== 'F16' && dtype !== 'BF16')
     throw new SaltRangeError(`dtype must be "F32", "F16" or "BF16", received ${JSON.stringify(dtype)}`, 'E_ARGUMENT');
+  const out = Buffer.allocUnsafe(src.length * 2);
+  encodeHalfInto(src, dtype, new Uint16Array(out.buffer, out.byteOffset, src.length), 0);
   return out;
+}
+
+/** Rounds `src` to F16 / BF16 bits into `out` from `at` on (the JavaScript encoder). */
+function encodeHalfInto(src: Float32Array, dtype: 'F16' | 'BF16', out: Uint16Array, at: number): void {
+  const bits = new Uint32Array(src.buffer, src.byteOffset, src.length);
+  if (dtype === 'BF16') for (let i = 0; i < src.length; i++) out[at + i] = f32BitsToBF16(bits[i]);
+  else for (let i = 0; i < src.length; i++) out[at + i] = f32BitsToF16(bits[i]);
+}
+
+// ---- Off-thread conversion for large arrays (the native codec on the libuv pool)
+
+/** Below this many values the conversion runs inline: it takes well under a millisecond. */
+const INLINE_VALUES = 1 << 16;
+/** Values converted between two turns of the event loop when the native addon cannot be loaded. */
+const FALLBACK_SLICE = 1 << 18;
+
+type Codec = Pick<typeof import('../kernels/matrixOps.js'), 'encodeHalf' | 'decodeHalf' | 'allocFloat32'>;
+let codec: Promise<Codec | null> | undefined;
+
+/**
+ * The native codec, or null when the addon cannot be loaded (reading and writing files must still
+ * work without it: then the JavaScript codec runs in slices, giving the event loop a turn between).
+ */
+function nativeCodec(): Promise<Codec | null> {
+  return (codec ??= import('../kernels/matrixOps.js').then(
+    async (m) => {
+      try {
+        (await import('../kernels/native.js')).binding();
+        return m;
+      } catch {
+        return null;
+      }
+    },
+    () => null,
+  ));
+}
+
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+/**
+ * {@link encodeFloats} without blocking the event loop: the same bytes (round to nearest, ties to
+ * even), with the 16-bit rounding of large arrays run natively off the calling thread (or, without
+ * the addon, in slices of 262,144 values between turns of the event loop). `src` must not be
+ * modified until the Promise settles. Returns a Buffer of `src.length * itemsize` bytes.
+ */
+export async function encodeFloatsAsync(src: Float32Array, dtype: FloatDtype): Promise<Buffer> {
+  if (dtype === 'F32' || src.length <= INLINE_VALUES) return encodeFloats(src, dtype);
+  if (dtype !== 'F16' && dtype !== 'BF16')
+    throw new SaltRangeError(`dtype must be "F32", "F16" or "BF16", received ${JSON.stringify(dtype)}`, 'E_ARGUMENT');
+  // Its own memory (not the shared pool) so that the Uint16Array view is aligned.
+  const out = Buffer.allocUnsafeSlow(src.length * 2);
+  const o16 = new Uint16Array(out.buffer, out.byteOffset, src.length);
+  const native = await nativeCodec();
+  if (native) {
+    await native.encodeHalf(src, dtype, o16);
+    return out;
+  }
+  for (let i = 0; i < src.length; i += FALLBACK_SLICE) {
+    encodeHalfInto(src.subarray(i, i + FALLBACK_SLICE), dtype, o16, i);
+    await turn();
+  }
+  return out;
+}
+
+/**
+ * Decodes `src` (F16 or BF16 bit patterns) exactly into `dst` from `dstOffset` on, without blocking
+ * the event loop: large arrays natively off the calling thread (or, without the addon, in slices
+ * between turns of the event loop). Neither array may be modified until the Promise settles.
+ */
+export async function decodeHalfAsync(
+  src: Uint16Array,
+  dtype: 'F16' | 'BF16',
+  dst: Float32Array,
+  dstOffset = 0,
+): Promise<void> {
+  const decode = dtype === 'F16' ? decodeF16 : dtype === 'BF16' ? decodeBF16 : undefined;
+  if (!decode)
+    throw new SaltRangeError(`dtype must be "F16" or "BF16", received ${JSON.stringify(dtype)}`, 'E_ARGUMENT');
+  if (dstOffset + src.length > dst.length)
+    throw new SaltRangeError(
+      `dst must hold dstOffset + src.length = ${dstOffset + src.length} values, received ${dst.length}`,
+      'E_SHAPE',
+    );
+  if (src.length <= INLINE_VALUES) return decode(src, dst, dstOffset);
+  const native = await nativeCodec();
+  if (native) {
+    await native.decodeHalf(src, dtype, dst.subarray(dstOffset, dstOffset + src.length));
+    return;
+  }
+  for (let i = 0; i < src.length; i += FALLBACK_SLICE) {
+    decode(src.subarray(i, i + FALLBACK_SLICE), dst, dstOffset + i);
+    await turn();
+  }
+}
+
+/**
+ * The allocator of Float32 results of the readers: the addon's `allocFloat32` (large arrays freed
+ * off the calling thread when they become garbage), or `new Float32Array` without the addon.
+ */
+export async function float32Allocator(): Promise<(length: number) => Float32Array> {
+  const native = await nativeCodec();
+  return native ? native.allocFloat32 : (n) => new Float32Array(n);
 }

@@ -12,6 +12,8 @@ export {
   decodeF16,
   decodeBF16,
   encodeFloats,
+  encodeFloatsAsync,
+  decodeHalfAsync,
   toF16Bits,
   toBF16Bits,
   f16ToF32Table,

@@ -8,7 +8,7 @@
  * read by positioned reads from the zip's stored (uncompressed) `data/<key>` entries.
  */
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
-import { decodeBF16, decodeF16, type Dtype, DTYPE_SIZE, isFloatDtype } from './dtype.js';
+import { decodeHalfAsync, type Dtype, DTYPE_SIZE, float32Allocator, isFloatDtype } from './dtype.js';
 import {
   allocate,
   BufferSource,
@@ -932,8 +932,9 @@ export class TorchFile implements TensorReader {
     if (!t.info.contiguous) return bytesToFloat32(await this.#rows(t, rowStart, rowEnd), dtype);
     // Contiguous 16-bit: decode chunk by chunk, as the safetensors reader does, so peak memory stays
     // near the Float32 result's size.
+    const alloc = await float32Allocator(); // large results are freed off the calling thread
     const out = allocate(
-      () => new Float32Array(count),
+      () => alloc(count),
       `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`,
     );
     const chunkElems = CHUNK_BYTES / 2;
@@ -943,8 +944,7 @@ export class TorchFile implements TensorReader {
     for (let done = 0; done < count; done += chunkElems) {
       const k = Math.min(chunkElems, count - done);
       await this.#src.read(scratchBytes.subarray(0, k * 2), start + done * 2);
-      if (dtype === 'F16') decodeF16(scratch.subarray(0, k), out, done);
-      else decodeBF16(scratch.subarray(0, k), out, done);
+      await decodeHalfAsync(scratch.subarray(0, k), dtype, out, done); // off the calling thread
     }
     return out;
   }

@@ -170,7 +170,7 @@ function maxListLength(offsets: Int32Array): number {
  * Runs a native call, turning its rejections into SaltError with a stable code and the caller's
  * stack (the native stack says nothing useful).
  */
-async function call<T>(fn: () => Promise<T>): Promise<T> {
+export async function call<T>(fn: () => Promise<T>): Promise<T> {
   const trace = new Error();
   try {
     return await fn();

@@ -64,6 +64,51 @@ export interface RawBinding {
       backend: 'cpu' | 'cuda';
     },
   ): Promise<{ out: Float32Array }>;
+  findNonFinite(args: {
+    data: Float32Array;
+    rows: number;
+    cols: number;
+    mask?: Uint8Array;
+    threads?: number;
+  }): Promise<{ index: Float64Array }>;
+  columnMeanStd(args: {
+    data: Float32Array;
+    rows: number;
+    cols: number;
+    threads?: number;
+  }): Promise<{ mean: Float64Array; std: Float64Array }>;
+  rowNorms(args: {
+    data: Float32Array;
+    rows: number;
+    cols: number;
+    ids?: Int32Array;
+    n: number;
+    threads?: number;
+  }): Promise<{ norms: Float64Array }>;
+  gatherRows(args: {
+    data: Float32Array;
+    rows: number;
+    cols: number;
+    ids: Int32Array;
+    n: number;
+    threads?: number;
+  }): Promise<{ out: Float32Array }>;
+  encodeFloats(args: {
+    src: Float32Array;
+    out: Uint16Array;
+    n: number;
+    dtype: 'F16' | 'BF16';
+    threads?: number;
+  }): Promise<{ out: Uint16Array }>;
+  decodeFloats(args: {
+    src: Uint16Array;
+    out: Float32Array;
+    n: number;
+    dtype: 'F16' | 'BF16';
+    threads?: number;
+  }): Promise<{ out: Float32Array }>;
+  sortDoubles(args: { values: Float64Array; n: number }): Promise<{ values: Float64Array }>;
+  allocFloat32(length: number): Float32Array;
   info(): {
     faiss: string;
     blas: string;

@@ -8,8 +8,10 @@ import { type Backend, solveNeighbourhoods, sparsemax, topkCosine } from '../ker
 import { type AlignOptions, MATCH_CATEGORIES, type MatchCategory } from '../tokenizer/align.js';
 import { DEFAULT_K } from '../transfer/options.js';
 import { anchorTokens } from '../transfer/partition.js';
-import { gatherRows, transferEmbeddings, type TransferMethod } from '../transfer/transferEmbeddings.js';
+import { gatherRows, gatherRowsAsync } from '../transfer/rows.js';
+import { transferEmbeddings, type TransferMethod } from '../transfer/transferEmbeddings.js';
 import { type AuxSpec, openSource, prepareTarget } from './load.js';
+import { pieceAt } from './preparer.js';
 
 /** Arguments of {@link inspectToken}. */
 export interface InspectArgs {
@@ -89,7 +91,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     const sid = sourceIdOfTarget[id];
     if (sid >= 0) {
       const cat = MATCH_CATEGORIES[category[id]];
-      const shared = { sourceId: sid, piece: sourcePieces[sid], category: cat };
+      const shared = { sourceId: sid, piece: pieceAt(sourcePieces, sid), category: cat };
       return {
         token,
         status: cat === 'special-role' ? 'special' : 'copied',
@@ -111,8 +113,8 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     const aux = pair.aux ?? pair.target;
     const sub = await transferEmbeddings({
       source: src.embeddings,
-      target: gatherRows(pair.target, subIds),
-      aux: pair.aux ? gatherRows(pair.aux, subIds) : undefined,
+      target: await gatherRowsAsync(pair.target, subIds),
+      aux: pair.aux ? await gatherRowsAsync(pair.aux, subIds) : undefined,
       alignment: {
         sourceIdOfTarget: Int32Array.from(subIds, (t) => sourceIdOfTarget[t]),
         category: Uint8Array.from(subIds, (t) => category[t]),
@@ -124,7 +126,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     });
     const hs = src.embeddings.cols;
     const engineRow = sub.embeddings.subarray(anchorIds.length * hs, anchorIds.length * hs + hs);
-    const anchorsAux = gatherRows(aux, Int32Array.from(anchorIds));
+    const anchorsAux = await gatherRowsAsync(aux, Int32Array.from(anchorIds));
     const K = Math.min(args.K ?? DEFAULT_K, anchorIds.length);
     const top = await topkCosine(gatherRows(aux, Int32Array.of(id)), anchorsAux, K, kernel);
     const sm = await sparsemax({ data: top.scores, rows: 1, cols: K }, kernel);
@@ -134,7 +136,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     let coefficients: Float32Array = weights;
     let residual: number | undefined;
     let row: Float32Array;
-    const anchorsSrc = gatherRows(
+    const anchorsSrc = await gatherRowsAsync(
       src.embeddings,
       Int32Array.from(anchorIds, (t) => sourceIdOfTarget[t]),
     );
@@ -147,7 +149,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
       const res = await solveNeighbourhoods({
         neighbours: nbr,
         queries: gatherRows(pair.target, Int32Array.of(id)),
-        anchorsPlm: gatherRows(pair.target, Int32Array.from(anchorIds)),
+        anchorsPlm: await gatherRowsAsync(pair.target, Int32Array.from(anchorIds)),
         anchorsSrc,
         lambda: lambda ?? 0,
         prior: method === 'salt' ? weights : undefined,
@@ -166,7 +168,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
       neighbours.push({
         targetId: t,
         sourceId: sourceIdOfTarget[t],
-        piece: targetPieces[t],
+        piece: pieceAt(targetPieces, t),
         cosine: top.scores[j],
         weight: weights[j],
         coefficient: coefficients[j],

@@ -29,6 +29,9 @@ port.on(
       const list: ArrayBuffer[] = [r.sourceIdOfTarget.buffer as ArrayBuffer, r.category.buffer as ArrayBuffer];
       if (r.aux) list.push(r.aux.data.buffer as ArrayBuffer);
       if (r.auxPresent) list.push(r.auxPresent.buffer as ArrayBuffer);
+      if (r.lookup)
+        for (const t of [r.lookup.sourcePieces, r.lookup.targetPieces])
+          list.push(t.bytes.buffer as ArrayBuffer, t.offsets.buffer as ArrayBuffer);
       if (r.segmentation)
         list.push(r.segmentation.offsets.buffer as ArrayBuffer, r.segmentation.indices.buffer as ArrayBuffer);
       port.postMessage({ ok: true, value: r }, list);

@@ -38,7 +38,7 @@ export interface PreparedTokens {
    * With `lookup`: the target token found for that string (its stored piece, or its text with a
    * leading space for a word start; null when absent) and both vocabularies' pieces (for `inspect`).
    */
-  lookup?: { token: LookedUpToken | null; sourcePieces: string[]; targetPieces: string[] };
+  lookup?: { token: LookedUpToken | null; sourcePieces: PieceTable; targetPieces: PieceTable };
   /**
    * What the writer needs of a target folder's tokenizer (files, vocabulary size, special-token ids),
    * read from the same parsed files as the vocabulary (no second parse); absent for a non-folder target.
@@ -46,6 +46,37 @@ export interface PreparedTokens {
   tokenizerInfo?: TokenizerInfo;
   /** Wall time (ms) of loading the target tokenizer, of the alignment (and segmentation) and of the aux file. */
   timings: { loadTarget: number; align: number; aux: number };
+}
+
+/**
+ * A vocabulary's pieces packed as UTF-8 bytes with offsets: two typed arrays, which a worker
+ * transfers without copying, where an array of 256k strings would be rebuilt string by string on the
+ * receiving (calling) thread. Read one piece with {@link pieceAt}.
+ */
+export interface PieceTable {
+  /** The pieces' UTF-8 bytes, one after the other. */
+  bytes: Uint8Array;
+  /** n + 1 offsets: piece i is bytes[offsets[i] .. offsets[i + 1]). */
+  offsets: Int32Array;
+}
+
+/** Packs pieces into a {@link PieceTable}. */
+export function packPieces(pieces: readonly string[]): PieceTable {
+  const parts = pieces.map((p) => Buffer.from(p, 'utf8'));
+  const offsets = new Int32Array(parts.length + 1);
+  parts.forEach((b, i) => (offsets[i + 1] = offsets[i] + b.length));
+  const bytes = new Uint8Array(offsets[parts.length]);
+  parts.forEach((b, i) => bytes.set(b, offsets[i]));
+  return { bytes, offsets };
+}
+
+/** Piece `id` of a {@link PieceTable}. */
+export function pieceAt(table: PieceTable, id: number): string {
+  return Buffer.from(
+    table.bytes.buffer,
+    table.bytes.byteOffset + table.offsets[id],
+    table.offsets[id + 1] - table.offsets[id],
+  ).toString('utf8');
 }
 
 /** A target token found by {@link PrepareOptions.lookup}. */
@@ -133,7 +164,7 @@ export async function prepareTokens(
             wordStart: tv.isWordStart(id),
             text: Buffer.from(tv.bytesOf(id)).toString('utf8'),
           };
-    lookup = { token, sourcePieces: [...source.pieces], targetPieces: [...tv.pieces] };
+    lookup = { token, sourcePieces: packPieces(source.pieces), targetPieces: packPieces(tv.pieces) };
   }
   return {
     tokenizerInfo,

@@ -7,10 +7,10 @@ import { type Backend, topkCosine } from '../kernels/kernels.js';
 import { checkInteger, checkMatrix, checkNumber, type Matrix } from '../kernels/validate.js';
 import { isAnchor } from './partition.js';
 import { seededSample, STREAM } from './random.js';
-import { cosine } from './stats.js';
+import { gatherRowsAsync } from './rows.js';
+import { cosine, Yielder } from './stats.js';
 import {
   checkSegmentation,
-  gatherRows,
   throwIfAborted,
   TRANSFER_METHODS,
   type TransferAlignment,
@@ -270,8 +270,8 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
     rows.set(held, anchors.length);
     const subSid = new Int32Array(rows.length).fill(-1);
     for (let i = 0; i < anchors.length; i++) subSid[i] = sid[anchors[i]];
-    const subTarget = gatherRows(Pm, rows);
-    const subAux = aux ? gatherRows(aux, rows) : undefined;
+    const subTarget = await gatherRowsAsync(Pm, rows);
+    const subAux = aux ? await gatherRowsAsync(aux, rows) : undefined;
     const trueIds = Int32Array.from(held, (t) => sid[t]);
     // Segmentation of the sub-problem: anchors have empty lists (they are copied), held-out tokens their own.
     let subSeg: TransferSegmentation | undefined;
@@ -307,7 +307,10 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
       const pred = { data: res.embeddings.subarray(off, off + held.length * hs), rows: held.length, cols: hs };
       let cos = 0,
         rel = 0;
+      // Scored in JavaScript (the sums keep their order), giving the event loop a turn every few ms.
+      const y = new Yielder();
       for (let i = 0; i < held.length; i++) {
+        if ((i & 15) === 15) await y.tick();
         const to = trueIds[i] * hs;
         cos += cosine(pred.data, i * hs, S.data, to, hs);
         let d2 = 0,

@@ -1,5 +1,14 @@
-/** Small statistics helpers of the transfer engine (typed arrays, float64 accumulation). */
+/**
+ * Statistics helpers of the transfer engine (typed arrays, float64 accumulation). The passes over
+ * whole matrices run natively off the calling thread (lib/kernels/matrixOps.ts).
+ */
 import { SaltError } from '../errors.js';
+import {
+  columnMeanStd as nativeColumnMeanStd,
+  findNonFinite,
+  rowNorms as nativeRowNorms,
+  sortFloat64,
+} from '../kernels/matrixOps.js';
 import type { Matrix } from '../kernels/validate.js';
 
 /** Summary of a distribution: mean and quantiles (nearest rank on the sorted values). */
@@ -16,11 +25,10 @@ export interface Quantiles {
   max: number;
 }
 
-/** Mean and quantiles of `values` (NaN fields when empty). */
-export function quantiles(values: Float32Array | Float64Array): Quantiles {
-  const n = values.length;
+/** Mean and quantiles of values already sorted ascending (NaN fields when empty). */
+function summarise(s: Float64Array): Quantiles {
+  const n = s.length;
   if (n === 0) return { count: 0, mean: NaN, min: NaN, p05: NaN, p25: NaN, p50: NaN, p75: NaN, p95: NaN, max: NaN };
-  const s = Float64Array.from(values).sort();
   let sum = 0;
   for (let i = 0; i < n; i++) sum += s[i];
   const q = (p: number) => s[Math.min(n - 1, Math.max(0, Math.round(p * (n - 1))))];
@@ -35,6 +43,19 @@ export function quantiles(values: Float32Array | Float64Array): Quantiles {
     p95: q(0.95),
     max: s[n - 1],
   };
+}
+
+/** Mean and quantiles of `values` (NaN fields when empty), sorted on the calling thread: for short arrays. */
+export function quantiles(values: Float32Array | Float64Array): Quantiles {
+  return summarise(Float64Array.from(values).sort());
+}
+
+/**
+ * {@link quantiles} with the sort run natively off the calling thread (the same order as
+ * `Float64Array.prototype.sort`, so the same result): for arrays of one value per token.
+ */
+export async function quantilesOf(values: Float32Array | Float64Array): Promise<Quantiles> {
+  return summarise(await sortFloat64(Float64Array.from(values)));
 }
 
 /**
@@ -57,55 +78,14 @@ export function blockRows(cols: number): number {
   return Math.max(1, Math.floor(65536 / Math.max(1, cols)));
 }
 
-/** Per-column mean and population standard deviation of a matrix (float64), yielding between row blocks. */
-export async function columnMeanStd(m: Matrix, y = new Yielder()): Promise<{ mean: Float64Array; std: Float64Array }> {
-  const { data, rows, cols } = m;
-  const mean = new Float64Array(cols);
-  const sq = new Float64Array(cols);
-  const step = blockRows(cols);
-  for (let r0 = 0; r0 < rows; r0 += step) {
-    for (let i = r0, r1 = Math.min(rows, r0 + step); i < r1; i++) {
-      const o = i * cols;
-      for (let j = 0; j < cols; j++) mean[j] += data[o + j];
-    }
-    await y.tick();
-  }
-  for (let j = 0; j < cols; j++) mean[j] = rows > 0 ? mean[j] / rows : 0;
-  for (let r0 = 0; r0 < rows; r0 += step) {
-    for (let i = r0, r1 = Math.min(rows, r0 + step); i < r1; i++) {
-      const o = i * cols;
-      for (let j = 0; j < cols; j++) {
-        const d = data[o + j] - mean[j];
-        sq[j] += d * d;
-      }
-    }
-    await y.tick();
-  }
-  const std = new Float64Array(cols);
-  for (let j = 0; j < cols; j++) std[j] = rows > 0 ? Math.sqrt(sq[j] / rows) : 0;
-  return { mean, std };
+/** Per-column mean and population standard deviation of a matrix (float64), computed natively off the calling thread. */
+export function columnMeanStd(m: Matrix): Promise<{ mean: Float64Array; std: Float64Array }> {
+  return nativeColumnMeanStd(m);
 }
 
-/** L2 norms of the listed rows (all rows when `rows` is omitted), yielding between row blocks. */
-export async function rowNorms(
-  data: Float32Array,
-  cols: number,
-  rows?: Int32Array,
-  y = new Yielder(),
-): Promise<Float64Array> {
-  const n = rows ? rows.length : data.length / cols;
-  const out = new Float64Array(n);
-  const step = blockRows(cols);
-  for (let i0 = 0; i0 < n; i0 += step) {
-    for (let i = i0, i1 = Math.min(n, i0 + step); i < i1; i++) {
-      const o = (rows ? rows[i] : i) * cols;
-      let s = 0;
-      for (let j = 0; j < cols; j++) s += data[o + j] * data[o + j];
-      out[i] = Math.sqrt(s);
-    }
-    await y.tick();
-  }
-  return out;
+/** L2 norms (float64) of the listed rows (all rows when `rows` is omitted), computed natively off the calling thread. */
+export function rowNorms(data: Float32Array, cols: number, rows?: Int32Array): Promise<Float64Array> {
+  return nativeRowNorms({ data, rows: data.length / cols, cols }, { rows });
 }
 
 /** Cosine of two float32 rows (float64 accumulation; 0 when either is zero). */
@@ -125,24 +105,17 @@ export function cosine(a: Float32Array, ao: number, b: Float32Array, bo: number,
 
 /**
  * Throws SaltError E_NONFINITE at the first NaN or Infinity of the matrix (only rows with
- * `present[row] !== 0` when a mask is given), naming the argument, row and column. Yields between
- * row blocks.
+ * `present[row] !== 0` when a mask is given), naming the argument, row and column. The scan runs
+ * natively off the calling thread.
  */
-export async function checkFinite(name: string, m: Matrix, present?: Uint8Array, y = new Yielder()): Promise<void> {
+export async function checkFinite(name: string, m: Matrix, present?: Uint8Array): Promise<void> {
+  const i = await findNonFinite(m, { rowMask: present });
+  if (i < 0) return;
   const { data, cols } = m;
-  const step = blockRows(cols) * cols;
-  for (let i0 = 0; i0 < data.length; i0 += step) {
-    for (let i = i0, i1 = Math.min(data.length, i0 + step); i < i1; i++) {
-      const v = data[i];
-      if (v - v !== 0) {
-        const r = Math.floor(i / cols);
-        if (present && present[r] === 0) continue;
-        throw new SaltError(
-          'E_NONFINITE',
-          `${name} contains ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} at row ${r}, column ${i - r * cols}`,
-        );
-      }
-    }
-    await y.tick();
-  }
+  const v = data[i];
+  const r = Math.floor(i / cols);
+  throw new SaltError(
+    'E_NONFINITE',
+    `${name} contains ${Number.isNaN(v) ? 'NaN' : v > 0 ? 'Infinity' : '-Infinity'} at row ${r}, column ${i - r * cols}`,
+  );
 }

@@ -4,6 +4,7 @@
  * caller already holds. See docs/transfer.md.
  */
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
+import { allocFloat32 } from '../kernels/matrixOps.js';
 import { checkMatrix } from '../kernels/validate.js';
 import { fvt } from './methods/fvt.js';
 import { globalLinear } from './methods/globalLinear.js';
@@ -11,8 +12,8 @@ import { neighbourMethod } from './methods/neighbours.js';
 import { checkSegmentation, type Resolved, resolveOptions, throwIfAborted } from './options.js';
 import { partitionTargets } from './partition.js';
 import { STREAM } from './random.js';
-import { fillStatRows, gatherRows } from './rows.js';
-import { blockRows, checkFinite, columnMeanStd, quantiles, rowNorms, Yielder } from './stats.js';
+import { fillStatRows, gatherRowsAsync } from './rows.js';
+import { blockRows, checkFinite, columnMeanStd, quantiles, quantilesOf, rowNorms, Yielder } from './stats.js';
 import type { TransferArgs, TransferReport, TransferResult, TransferSegmentation, TransferStage } from './types.js';
 
 export * from './types.js';
@@ -120,12 +121,13 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
       );
     seg = checkSegmentation(args.segmentation, Vt, Vs);
   }
-  // The scans, copies and statistics below give the event loop a turn every few milliseconds.
+  // The scans, gathers and statistics below run natively off the calling thread; the row copies
+  // in JavaScript give the event loop a turn every few milliseconds.
   const y = new Yielder();
-  await checkFinite('source', S, undefined, y);
-  if (head) await checkFinite('sourceHead', head, undefined, y);
-  await checkFinite('target', Pm, undefined, y);
-  if (aux !== Pm) await checkFinite('aux', aux, present, y);
+  await checkFinite('source', S);
+  if (head) await checkFinite('sourceHead', head);
+  await checkFinite('target', Pm);
+  if (aux !== Pm) await checkFinite('aux', aux, present);
   throwIfAborted(signal);
 
   // ---- partition the target vocabulary
@@ -141,9 +143,10 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
     nFallback = fallbackIds.length;
 
   // ---- copy shared rows
-  const embeddings = new Float32Array(Vt * hs);
+  // Large outputs are freed off the calling thread once they are garbage (see allocFloat32).
+  const embeddings = allocFloat32(Vt * hs);
   const ho = head?.cols ?? 0;
-  const headOut = head ? new Float32Array(Vt * ho) : undefined;
+  const headOut = head ? allocFloat32(Vt * ho) : undefined;
   const copyStep = blockRows(hs + ho);
   for (let t0 = 0; t0 < Vt; t0 += copyStep) {
     for (let t = t0, t1 = Math.min(Vt, t0 + copyStep); t < t1; t++) {
@@ -154,9 +157,9 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
     }
     await y.tick();
   }
-  const stats = await columnMeanStd(S, y);
-  const headStats = head ? await columnMeanStd(head, y) : undefined;
-  const sourceNorms = quantiles(await rowNorms(S.data, hs, undefined, y));
+  const stats = await columnMeanStd(S);
+  const headStats = head ? await columnMeanStd(head) : undefined;
+  const sourceNorms = await quantilesOf(await rowNorms(S.data, hs));
   timings.prepare = performance.now() - t0;
 
   const report: TransferReport = {
@@ -170,8 +173,8 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
   // ---- the method
   if (method === 'mean' || method === 'random') {
     const tf = performance.now();
-    fillStatRows(embeddings, solveIds, stats, method, opts.seed);
-    if (headOut) fillStatRows(headOut, solveIds, headStats!, method, opts.seed, STREAM.headRows);
+    await fillStatRows(embeddings, solveIds, stats, method, opts.seed, STREAM.rows, y);
+    if (headOut) await fillStatRows(headOut, solveIds, headStats!, method, opts.seed, STREAM.headRows, y);
     timings.combine = performance.now() - tf;
     progress('combine', nSolve, nSolve);
   } else if (method === 'fvt') {
@@ -190,10 +193,10 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
     });
     report.pieces!.unsegmented = nFallback;
   } else {
-    const anchorsPlm = gatherRows(Pm, anchorTarget);
+    const anchorsPlm = await gatherRowsAsync(Pm, anchorTarget);
     if (method === 'global-linear') {
-      const anchorsSrc = gatherRows(S, anchorSource);
-      const anchorsHead = head ? gatherRows(head, anchorSource) : undefined;
+      const anchorsSrc = await gatherRowsAsync(S, anchorSource);
+      const anchorsHead = head ? await gatherRowsAsync(head, anchorSource) : undefined;
       await globalLinear({
         opts,
         Pm,
@@ -208,7 +211,7 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
         signal,
       });
     } else {
-      const anchorsAux = aux === Pm ? anchorsPlm : gatherRows(aux, anchorTarget);
+      const anchorsAux = aux === Pm ? anchorsPlm : await gatherRowsAsync(aux, anchorTarget);
       // The anchors' LLM rows are not gathered (a copy of 100k x 4,096 rows would be 1.6 GB, twice
       // with an untied head): they are already in the new matrices, at the anchors' target ids, so
       // the kernels read them there; the neighbour lists are translated to target ids.
@@ -235,15 +238,15 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
   // ---- fallback rows
   throwIfAborted(signal);
   const tf = performance.now();
-  fillStatRows(embeddings, fallbackIds, stats, 'random', opts.seed);
-  if (headOut) fillStatRows(headOut, fallbackIds, headStats!, 'random', opts.seed, STREAM.headRows);
+  await fillStatRows(embeddings, fallbackIds, stats, 'random', opts.seed, STREAM.rows, y);
+  if (headOut) await fillStatRows(headOut, fallbackIds, headStats!, 'random', opts.seed, STREAM.headRows, y);
   timings.fallback = performance.now() - tf;
   if (nFallback > 0) progress('fallback', nFallback, nFallback);
 
   const newRows = new Int32Array(nSolve + nFallback);
   newRows.set(solveIds);
   newRows.set(fallbackIds, nSolve);
-  report.rowNorms.new = quantiles(await rowNorms(embeddings, hs, newRows, y));
+  report.rowNorms.new = await quantilesOf(await rowNorms(embeddings, hs, newRows));
   timings.total = performance.now() - t0;
   return { embeddings, head: headOut, provenance, report };
 }

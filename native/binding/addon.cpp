@@ -4,13 +4,20 @@
 // reading or writing out of bounds.
 #include <napi.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <utility>
 #include <vector>
 
 #include "salt/core.h"
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 
 namespace {
 
@@ -73,6 +80,35 @@ class KernelWorker : public Napi::AsyncWorker {
   std::vector<Napi::ObjectReference> in_refs_;
 };
 
+// The typed-array class the binding accepts for each element type.
+template <class T>
+struct TypedArrayKind;
+template <>
+struct TypedArrayKind<float> {
+  static constexpr napi_typedarray_type type = napi_float32_array;
+  static constexpr const char* name = "Float32Array";
+};
+template <>
+struct TypedArrayKind<double> {
+  static constexpr napi_typedarray_type type = napi_float64_array;
+  static constexpr const char* name = "Float64Array";
+};
+template <>
+struct TypedArrayKind<int32_t> {
+  static constexpr napi_typedarray_type type = napi_int32_array;
+  static constexpr const char* name = "Int32Array";
+};
+template <>
+struct TypedArrayKind<uint8_t> {
+  static constexpr napi_typedarray_type type = napi_uint8_array;
+  static constexpr const char* name = "Uint8Array";
+};
+template <>
+struct TypedArrayKind<uint16_t> {
+  static constexpr napi_typedarray_type type = napi_uint16_array;
+  static constexpr const char* name = "Uint16Array";
+};
+
 // Reads fields of the argument object, throwing a JS error (caught by the caller) on misuse.
 class Args {
  public:
@@ -108,11 +144,9 @@ class Args {
   T* Array(const char* key, int64_t expected, bool optional = false) const {
     Napi::Value v = obj_.Get(key);
     if (optional && (v.IsUndefined() || v.IsNull())) return nullptr;
-    constexpr napi_typedarray_type want = std::is_same<T, float>::value ? napi_float32_array : napi_int32_array;
+    const napi_typedarray_type want = TypedArrayKind<T>::type;
     if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != want)
-      throw coded_error(
-          env_, "E_TYPE",
-          std::string(key) + (want == napi_float32_array ? " must be a Float32Array" : " must be an Int32Array"), true);
+      throw coded_error(env_, "E_TYPE", std::string(key) + " must be a " + TypedArrayKind<T>::name, true);
     auto arr = v.As<Napi::TypedArrayOf<T>>();
     if (static_cast<int64_t>(arr.ElementLength()) != expected)
       throw coded_error(env_, "E_SHAPE",
@@ -343,6 +377,213 @@ Napi::Value ApplyWeights(const Napi::CallbackInfo& info) {
   });
 }
 
+// ---- whole-matrix passes (salt/matrix_ops.h), CPU only
+
+// Reads { data: Float32Array, rows, cols } of a matrix argument.
+salt_matrix_view read_view(Napi::Env env, const Args& in) {
+  salt_matrix_view m{};
+  m.rows = in.Int("rows");
+  m.cols = in.Int("cols");
+  if (m.cols < 1) throw coded_error(env, "E_ARGUMENT", "invalid shape: need rows >= 0, cols >= 1");
+  m.data = in.Array<float>("data", m.rows * m.cols);
+  return m;
+}
+
+Napi::Value FindNonFinite(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_nonfinite_args a{};
+    a.m = read_view(env, in);
+    a.row_mask = in.Array<uint8_t>("mask", a.m.rows, true);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    auto index = alloc<double>(env, 1);
+    auto* w = new KernelWorker(env, nullptr, {{"index", index}});
+    w->PinKeys(in.obj_, {"data", "mask"});
+    // The result is written to a slot the worker owns and copied into the (pinned) Float64Array
+    // before the promise settles: an int64 does not fit a JS number's view of memory directly.
+    auto slot = std::make_shared<int64_t>(-1);
+    a.out_index = slot.get();
+    double* dst = index.Data();
+    return Queue(w, [a, slot, dst]() {
+      const salt_status s = salt::cpu::find_nonfinite(a);
+      *dst = static_cast<double>(*slot);
+      return s;
+    });
+  });
+}
+
+Napi::Value ColumnMeanStd(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_column_stats_args a{};
+    a.m = read_view(env, in);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    auto mean = alloc<double>(env, a.m.cols);
+    auto std_ = alloc<double>(env, a.m.cols);
+    a.out_mean = mean.Data();
+    a.out_std = std_.Data();
+    auto* w = new KernelWorker(env, nullptr, {{"mean", mean}, {"std", std_}});
+    w->PinKeys(in.obj_, {"data"});
+    return Queue(w, [a]() { return salt::cpu::column_mean_std(a); });
+  });
+}
+
+Napi::Value RowNorms(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_row_norms_args a{};
+    a.m = read_view(env, in);
+    a.n = in.Int("n");
+    a.ids = in.Array<int32_t>("ids", a.n, true);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    auto out = alloc<double>(env, a.n);
+    a.out = out.Data();
+    // The ids are copied: the core checks their range, then reads them again.
+    auto ids = std::make_shared<std::vector<int32_t>>();
+    if (a.ids) {
+      ids->assign(a.ids, a.ids + a.n);
+      a.ids = ids->data();
+    }
+    auto* w = new KernelWorker(env, nullptr, {{"norms", out}});
+    w->PinKeys(in.obj_, {"data"});
+    return Queue(w, [a, ids]() { return salt::cpu::row_norms(a); });
+  });
+}
+
+Napi::Value GatherRows(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_gather_args a{};
+    a.m = read_view(env, in);
+    a.n = in.Int("n");
+    auto ids = std::make_shared<std::vector<int32_t>>();
+    const int32_t* given = in.Array<int32_t>("ids", a.n);
+    ids->assign(given, given + a.n);
+    a.ids = ids->data();
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    auto out = alloc<float>(env, a.n * a.m.cols);
+    a.out = out.Data();
+    auto* w = new KernelWorker(env, nullptr, {{"out", out}});
+    w->PinKeys(in.obj_, {"data"});
+    return Queue(w, [a, ids]() { return salt::cpu::gather_rows(a); });
+  });
+}
+
+int32_t half_kind(Napi::Env env, const std::string& dtype) {
+  if (dtype == "F16") return SALT_HALF_F16;
+  if (dtype == "BF16") return SALT_HALF_BF16;
+  throw coded_error(env, "E_ARGUMENT", "dtype must be \"F16\" or \"BF16\", got \"" + dtype + "\"");
+}
+
+// { src: Float32Array, out: Uint16Array (same length), dtype }: writes into the caller's `out`.
+Napi::Value EncodeFloats(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_convert_args a{};
+    a.kind = half_kind(env, in.Str("dtype", ""));
+    a.n = in.Int("n");
+    a.f32 = in.Array<float>("src", a.n);
+    a.out_h = in.Array<uint16_t>("out", a.n);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    auto* w = new KernelWorker(env, nullptr, {{"out", in.obj_.Get("out")}});
+    w->PinKeys(in.obj_, {"src"});
+    return Queue(w, [a]() { return salt::cpu::encode_floats(a); });
+  });
+}
+
+// { src: Uint16Array, out: Float32Array (same length), dtype }: writes into the caller's `out`.
+Napi::Value DecodeFloats(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_convert_args a{};
+    a.kind = half_kind(env, in.Str("dtype", ""));
+    a.n = in.Int("n");
+    a.h = in.Array<uint16_t>("src", a.n);
+    a.out_f32 = in.Array<float>("out", a.n);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    auto* w = new KernelWorker(env, nullptr, {{"out", in.obj_.Get("out")}});
+    w->PinKeys(in.obj_, {"src"});
+    return Queue(w, [a]() { return salt::cpu::decode_floats(a); });
+  });
+}
+
+// { values: Float64Array, n }: sorts the caller's array in place.
+Napi::Value SortDoubles(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_sort_args a{};
+    a.n = in.Int("n");
+    a.values = in.Array<double>("values", a.n);
+    auto* w = new KernelWorker(env, nullptr, {{"values", in.obj_.Get("values")}});
+    return Queue(w, [a]() { return salt::cpu::sort_doubles(a); });
+  });
+}
+
+// Memory for large Float32 results, released on a short-lived thread of its own when the garbage
+// collector drops the array. Freeing gigabytes on the JavaScript thread (inside the collector) took
+// ~0.2 s per GiB; one munmap of the whole range on another thread still blocked the JavaScript thread
+// for as long, since the kernel holds the process's address-space lock while it unmaps, and every
+// page fault waits for it. So the pages are dropped in 32 MiB slices (MADV_DONTNEED needs that lock
+// only shared) before the then-cheap munmap.
+#if defined(__linux__)
+void* map_zeroed(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+void unmap_in_slices(void* p, size_t bytes) {
+  constexpr size_t kSlice = size_t(32) << 20;
+  char* c = static_cast<char*>(p);
+  for (size_t off = 0; off < bytes; off += kSlice) madvise(c + off, std::min(kSlice, bytes - off), MADV_DONTNEED);
+  munmap(p, bytes);
+}
+#else
+void* map_zeroed(size_t bytes) { return std::calloc(bytes, 1); }
+void unmap_in_slices(void* p, size_t) { std::free(p); }
+#endif
+
+Napi::Value AllocFloat32(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw coded_error(env, "E_TYPE", "length must be a number", true);
+    const double d = info[0].As<Napi::Number>().DoubleValue();
+    if (!(d >= 1 && d <= 4294967296.0) || d != static_cast<double>(static_cast<int64_t>(d)))
+      throw coded_error(env, "E_ARGUMENT", "length must be an integer in [1, 2^32]");
+    const size_t n = static_cast<size_t>(d);
+    const size_t bytes = n * sizeof(float);
+    void* p = map_zeroed(bytes);
+    if (p == nullptr) throw coded_error(env, "E_NO_MEMORY", "out of host memory");
+    Napi::ArrayBuffer ab;
+    try {
+      ab = Napi::ArrayBuffer::New(
+          env, p, bytes,
+          [](Napi::Env, void* data, size_t* len) {
+            const size_t b = *len;
+            delete len;
+            try {
+              std::thread([data, b]() { unmap_in_slices(data, b); }).detach();
+            } catch (...) {
+              unmap_in_slices(data, b);  // no thread could be started: release here
+            }
+          },
+          new size_t(bytes));
+    } catch (...) {
+      unmap_in_slices(p, bytes);
+      throw;
+    }
+    return Napi::Float32Array::New(env, n, ab, 0);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const salt::CpuInfo cpu = salt::cpu_info();
@@ -366,6 +607,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sparsemaxSync", Napi::Function::New(env, SparsemaxSync));
   exports.Set("solveNeighbourhoods", Napi::Function::New(env, SolveNeighbourhoods));
   exports.Set("applyWeights", Napi::Function::New(env, ApplyWeights));
+  exports.Set("findNonFinite", Napi::Function::New(env, FindNonFinite));
+  exports.Set("columnMeanStd", Napi::Function::New(env, ColumnMeanStd));
+  exports.Set("rowNorms", Napi::Function::New(env, RowNorms));
+  exports.Set("gatherRows", Napi::Function::New(env, GatherRows));
+  exports.Set("encodeFloats", Napi::Function::New(env, EncodeFloats));
+  exports.Set("decodeFloats", Napi::Function::New(env, DecodeFloats));
+  exports.Set("sortDoubles", Napi::Function::New(env, SortDoubles));
+  exports.Set("allocFloat32", Napi::Function::New(env, AllocFloat32));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;
 }

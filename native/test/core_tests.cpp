@@ -475,6 +475,164 @@ void test_apply() {
   check(worst < 1e-6, "apply_weights matches the reference (empty list gives zeros)");
 }
 
+// ---------- whole-matrix passes ----------
+void test_matrix_ops() {
+  std::mt19937 rng(5);
+  const int64_t rows = 301, cols = 133;  // a partial column block and uneven row split
+  Mat X = randn(rng, rows * cols);
+  for (auto& x : X) x = x * 3.f + 0.25f;
+  // Column statistics: equal, bit for bit, to the plain float64 loop and for every thread count.
+  std::vector<double> rm(cols, 0), rs(cols, 0);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) rm[j] += double(X[i * cols + j]);
+  for (int64_t j = 0; j < cols; ++j) rm[j] /= double(rows);
+  for (int64_t i = 0; i < rows; ++i)
+    for (int64_t j = 0; j < cols; ++j) {
+      const volatile double d = double(X[i * cols + j]) - rm[j];  // volatile: no fused multiply-add here
+      rs[j] += d * d;
+    }
+  for (int64_t j = 0; j < cols; ++j) rs[j] = std::sqrt(rs[j] / double(rows));
+  for (int32_t threads : {1, 2, 3}) {
+    std::vector<double> mean(cols, -1), sd(cols, -1);
+    salt_column_stats_args a{{X.data(), rows, cols}, mean.data(), sd.data(), threads};
+    check(salt::cpu::column_mean_std(a).code == SALT_OK && mean == rm && sd == rs,
+          "column_mean_std equals the float64 loop bit for bit, threads=" + std::to_string(threads));
+  }
+  {
+    std::vector<double> mean(4, -1), sd(4, -1);
+    salt_column_stats_args a{{nullptr, 0, 4}, mean.data(), sd.data(), 0};
+    check(salt::cpu::column_mean_std(a).code == SALT_OK && mean == std::vector<double>(4, 0) && sd == mean,
+          "column_mean_std of no rows is 0, 0");
+  }
+  // Row norms, all rows and listed rows.
+  {
+    std::vector<double> ref(rows);
+    for (int64_t i = 0; i < rows; ++i) {
+      double s = 0;
+      for (int64_t j = 0; j < cols; ++j) s += double(X[i * cols + j]) * double(X[i * cols + j]);
+      ref[i] = std::sqrt(s);
+    }
+    std::vector<double> out(rows);
+    salt_row_norms_args a{{X.data(), rows, cols}, nullptr, rows, out.data(), 0};
+    check(salt::cpu::row_norms(a).code == SALT_OK && out == ref, "row_norms equals the float64 loop");
+    std::vector<int32_t> ids = {300, 0, 7, 7};
+    std::vector<double> sub(4);
+    salt_row_norms_args b{{X.data(), rows, cols}, ids.data(), 4, sub.data(), 2};
+    check(salt::cpu::row_norms(b).code == SALT_OK && sub[0] == ref[300] && sub[1] == ref[0] && sub[3] == ref[7],
+          "row_norms of listed rows");
+    ids[2] = int32_t(rows);
+    const salt_status s = salt::cpu::row_norms(b);
+    check(s.code == SALT_E_ARGUMENT && std::string(s.message) == "ids[2] = 301 is outside [0, 301)",
+          std::string("row_norms bad id: ") + s.message);
+  }
+  // Gather.
+  {
+    std::vector<int32_t> ids = {5, 300, 5};
+    Mat out(3 * cols);
+    salt_gather_args a{{X.data(), rows, cols}, ids.data(), 3, out.data(), 0};
+    check(salt::cpu::gather_rows(a).code == SALT_OK &&
+              std::equal(out.begin(), out.begin() + cols, X.begin() + 5 * cols) &&
+              std::equal(out.begin() + cols, out.begin() + 2 * cols, X.begin() + 300 * cols),
+          "gather_rows copies the listed rows");
+  }
+  // First non-finite value: the smallest flat index wins over later ones found by other threads.
+  {
+    Mat Y = X;
+    Y[250 * cols + 3] = NAN;
+    Y[40 * cols + 100] = INFINITY;
+    Y[40 * cols + 101] = NAN;
+    int64_t at = -2;
+    salt_nonfinite_args a{{Y.data(), rows, cols}, nullptr, &at, 2};
+    check(salt::cpu::find_nonfinite(a).code == SALT_OK && at == 40 * cols + 100, "find_nonfinite finds the first");
+    std::vector<uint8_t> mask(rows, 1);
+    mask[40] = 0;
+    a.row_mask = mask.data();
+    check(salt::cpu::find_nonfinite(a).code == SALT_OK && at == 250 * cols + 3, "find_nonfinite skips masked rows");
+    a.m.data = X.data();
+    check(salt::cpu::find_nonfinite(a).code == SALT_OK && at == -1, "find_nonfinite of a finite matrix is -1");
+  }
+  // F16 / BF16: decoding every bit pattern, and encoding against the compiler's correctly rounded
+  // _Float16 conversion and a nearest-even BF16 rounding done in double.
+  {
+    std::vector<uint16_t> all(65536);
+    for (uint32_t h = 0; h < 65536; ++h) all[h] = uint16_t(h);
+    Mat f16(65536), bf16(65536);
+    salt_convert_args d{SALT_HALF_F16, 65536, nullptr, all.data(), f16.data(), nullptr, 0};
+    check(salt::cpu::decode_floats(d).code == SALT_OK, "decode F16 runs");
+    d.kind = SALT_HALF_BF16;
+    d.out_f32 = bf16.data();
+    check(salt::cpu::decode_floats(d).code == SALT_OK, "decode BF16 runs");
+    int bad16 = 0, badbf = 0;
+    for (uint32_t h = 0; h < 65536; ++h) {
+      _Float16 ref;
+      const uint16_t bits = uint16_t(h);
+      std::memcpy(&ref, &bits, 2);
+      const float r = float(ref);
+      if (!(std::isnan(r) ? std::isnan(f16[h]) : std::memcmp(&r, &f16[h], 4) == 0)) ++bad16;
+      uint32_t u;
+      std::memcpy(&u, &bf16[h], 4);
+      if (u != h << 16) ++badbf;
+    }
+    check(bad16 == 0 && badbf == 0, "decode matches _Float16 and the BF16 bit layout for all 65,536 patterns");
+    std::uniform_int_distribution<uint32_t> any;
+    const int64_t n = 200000;
+    Mat src(n);
+    for (int64_t i = 0; i < n; ++i) {
+      uint32_t u = any(rng);
+      if (i % 4 == 1) u = (u & 0x8fffe000u) | 0x38000000u | 0x1000u;  // F16 ties, normal range
+      if (i % 4 == 2) u = (u & 0x83ff8000u) | 0x3c000000u | 0x8000u;  // BF16 ties
+      if (i % 4 == 3) u = (u & 0x87ffffffu) | 0x30000000u;            // F16 subnormal range
+      std::memcpy(&src[i], &u, 4);
+    }
+    std::vector<uint16_t> h16(n), hbf(n);
+    salt_convert_args e{SALT_HALF_F16, n, src.data(), nullptr, nullptr, h16.data(), 2};
+    check(salt::cpu::encode_floats(e).code == SALT_OK, "encode F16 runs");
+    e.kind = SALT_HALF_BF16;
+    e.out_h = hbf.data();
+    check(salt::cpu::encode_floats(e).code == SALT_OK, "encode BF16 runs");
+    bad16 = badbf = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      const float x = src[i];
+      if (std::isnan(x)) {
+        bad16 += (h16[i] & 0x7c00) != 0x7c00 || (h16[i] & 0x3ff) == 0;
+        badbf += (hbf[i] & 0x7f80) != 0x7f80 || (hbf[i] & 0x7f) == 0;
+        continue;
+      }
+      const _Float16 r = _Float16(x);
+      uint16_t rb;
+      std::memcpy(&rb, &r, 2);
+      bad16 += rb != h16[i];
+      uint32_t u;
+      std::memcpy(&u, &x, 4);
+      const uint32_t lo = u & 0xffff0000u, hi = lo + 0x10000u;
+      // The two BF16 neighbours as exact doubles; the pattern past the largest finite one stands for
+      // 2^128, the value an unbounded exponent would give (IEEE rounds to Inf from its midpoint on).
+      auto value = [](uint32_t bits) {
+        if ((bits & 0x7fffffffu) == 0x7f800000u) return std::copysign(std::ldexp(1.0, 128), bits >> 31 ? -1.0 : 1.0);
+        float f;
+        std::memcpy(&f, &bits, 4);
+        return double(f);
+      };
+      const double dl = std::fabs(double(x) - value(lo)), dh = std::fabs(double(x) - value(hi));
+      const bool up = dh < dl || (dh == dl && ((lo >> 16) & 1u));
+      const uint16_t want = uint16_t((up ? hi : lo) >> 16);
+      badbf += want != hbf[i];
+    }
+    check(bad16 == 0, "encode F16 matches _Float16 on 200,000 values (" + std::to_string(bad16) + " differ)");
+    check(badbf == 0,
+          "encode BF16 matches nearest-even rounding on 200,000 values (" + std::to_string(badbf) + " differ)");
+  }
+  // Sort.
+  {
+    std::vector<double> v = {3, NAN, -0.0, 0.0, -1, 2, NAN, 0.0, -0.0};
+    salt_sort_args a{v.data(), int64_t(v.size())};
+    check(salt::cpu::sort_doubles(a).code == SALT_OK && v[0] == -1 && std::signbit(v[1]) && std::signbit(v[2]) &&
+              !std::signbit(v[3]) && !std::signbit(v[4]) && v[5] == 2 && v[6] == 3 && std::isnan(v[7]) &&
+              std::isnan(v[8]),
+          "sort_doubles: ascending, -0 before +0, NaN last");
+  }
+}
+
 }  // namespace
 
 int main() {
@@ -482,6 +640,7 @@ int main() {
   test_sparsemax();
   test_solve();
   test_apply();
+  test_matrix_ops();
   std::printf("core_tests: %d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }

@@ -1,6 +1,15 @@
 import { describe, expect, it } from 'vitest';
 
-import { decodeBF16, decodeF16, encodeFloats, f16ToF32Table, toBF16Bits, toF16Bits } from '../../lib/io/dtype.js';
+import {
+  decodeBF16,
+  decodeF16,
+  decodeHalfAsync,
+  encodeFloats,
+  encodeFloatsAsync,
+  f16ToF32Table,
+  toBF16Bits,
+  toF16Bits,
+} from '../../lib/io/dtype.js';
 
 /** IEEE 754 binary16 value from its bits, by the textbook formula (reference for the table). */
 function f16Reference(h: number): number {
@@ -152,5 +161,49 @@ describe('encodeFloats', () => {
     expect(() => encodeFloats(new Float32Array(1), 'I8' as never)).toThrow(
       expect.objectContaining({ code: 'E_ARGUMENT' }),
     );
+  });
+});
+
+describe('encodeFloatsAsync and decodeHalfAsync', () => {
+  // Large arrays take the native codec off the calling thread, small ones the inline one: both must
+  // give the bytes of the synchronous functions (themselves checked against references above).
+  const values = (n: number) => {
+    const u = new Uint32Array(n);
+    let x = 0x9e3779b9;
+    for (let i = 0; i < n; i++) {
+      x = (Math.imul(x ^ (x >>> 15), 0x2c1b3c6d) + i) >>> 0;
+      u[i] = i % 3 === 0 ? (x & 0x8fffe000) | 0x38001000 : x; // every third an F16 midpoint
+    }
+    return new Float32Array(u.buffer);
+  };
+  for (const n of [5, 1 << 16, (1 << 20) + 3])
+    it(`encode the bytes of encodeFloats (${n} values)`, async () => {
+      const v = values(n);
+      for (const dtype of ['F32', 'F16', 'BF16'] as const)
+        expect((await encodeFloatsAsync(v, dtype)).equals(encodeFloats(v, dtype))).toBe(true);
+    });
+  it('decode into an offset of the output like decodeF16 / decodeBF16 (finite values)', async () => {
+    const n = (1 << 20) + 3;
+    const src = new Uint16Array(n).map((_, i) => (i * 40503) & 0x7bff); // finite F16 and BF16 patterns
+    for (const [dtype, sync] of [
+      ['F16', decodeF16],
+      ['BF16', decodeBF16],
+    ] as const) {
+      const want = new Float32Array(n + 10).fill(7);
+      sync(src, want, 4);
+      const got = new Float32Array(n + 10).fill(7);
+      await decodeHalfAsync(src, dtype, got, 4);
+      expect(Buffer.from(got.buffer).equals(Buffer.from(want.buffer))).toBe(true);
+    }
+  });
+  it('reject a bad dtype and an output too short', async () => {
+    await expect(encodeFloatsAsync(new Float32Array(1 << 17), 'I8' as never)).rejects.toMatchObject({
+      code: 'E_ARGUMENT',
+      message: 'dtype must be "F32", "F16" or "BF16", received "I8"',
+    });
+    await expect(decodeHalfAsync(new Uint16Array(4), 'F16', new Float32Array(5), 2)).rejects.toMatchObject({
+      code: 'E_SHAPE',
+      message: 'dst must hold dstOffset + src.length = 6 values, received 5',
+    });
   });
 });

@@ -46,13 +46,13 @@ export async function fvt(ctx: {
     }
     const neighbours = { offsets, indices };
     const res = await applyWeights({ n: c, neighbours, weights, anchorsSrc: S, ...kernel });
-    scatter(embeddings, res.out, solveIds, from, c, S.cols);
+    await scatter(embeddings, res.out, solveIds, from, c, S.cols);
     timings.combine += performance.now() - t;
     if (head) {
       throwIfAborted(signal);
       t = performance.now();
       const rh = await applyWeights({ n: c, neighbours, weights, anchorsSrc: head, ...kernel });
-      scatter(headOut!, rh.out, solveIds, from, c, head.cols);
+      await scatter(headOut!, rh.out, solveIds, from, c, head.cols);
       timings.head += performance.now() - t;
     }
     progress('combine', from + c, n);

@@ -64,7 +64,7 @@ export async function globalLinear(ctx: MethodContext): Promise<void> {
       anchorsSrc: maps[0],
       ...opts.kernel,
     });
-    scatter(embeddings, res.out, solveIds, from, c, hs);
+    await scatter(embeddings, res.out, solveIds, from, c, hs);
     timings.combine += performance.now() - t;
     if (anchorsHead) {
       const th = performance.now();
@@ -75,7 +75,7 @@ export async function globalLinear(ctx: MethodContext): Promise<void> {
         anchorsSrc: maps[1],
         ...opts.kernel,
       });
-      scatter(headOut!, rh.out, solveIds, from, c, maps[1].cols);
+      await scatter(headOut!, rh.out, solveIds, from, c, maps[1].cols);
       timings.head += performance.now() - th;
     }
     progress('combine', from + c, n);

@@ -3,8 +3,8 @@ import { applyWeights, solveNeighbourhoods, sparsemax, topkCosine } from '../../
 import { type Matrix, type Neighbourhoods } from '../../kernels/validate.js';
 import { type Resolved, SALT_FAMILY, throwIfAborted } from '../options.js';
 import { seededSample, STREAM } from '../random.js';
-import { gatherRows, scatter } from '../rows.js';
-import { cosine, quantiles } from '../stats.js';
+import { gatherRows, gatherRowsAsync, scatter } from '../rows.js';
+import { cosine, quantilesOf } from '../stats.js';
 import type { LambdaReport, Selection } from '../types.js';
 import type { MethodContext } from './context.js';
 
@@ -212,7 +212,7 @@ export async function neighbourMethod(ctx: NeighbourContext): Promise<void> {
     const ids = solveIds.subarray(from, Math.min(n, from + opts.chunkSize));
     const c = ids.length;
     let t = performance.now();
-    const top = await topkCosine(gatherRows(aux, ids), anchorsAux, K, kernel);
+    const top = await topkCosine(await gatherRowsAsync(aux, ids), anchorsAux, K, kernel);
     timings.search += performance.now() - t;
     throwIfAborted(signal);
     t = performance.now();
@@ -241,7 +241,7 @@ export async function neighbourMethod(ctx: NeighbourContext): Promise<void> {
     if (salt) {
       const res = await solveNeighbourhoods({
         neighbours: sel,
-        queries: gatherRows(Pm, ids),
+        queries: await gatherRowsAsync(Pm, ids),
         anchorsPlm: plmByTarget,
         anchorsSrc,
         lambda,
@@ -249,13 +249,13 @@ export async function neighbourMethod(ctx: NeighbourContext): Promise<void> {
         returnCoefficients: anchorsHead !== undefined,
         ...kernel,
       });
-      scatter(embeddings, res.out, solveIds, from, c, hs);
+      await scatter(embeddings, res.out, solveIds, from, c, hs);
       residual!.set(res.residual, from);
       coefNorm!.set(res.coefNorm, from);
       if (res.coefficients) coefficients = res.coefficients;
     } else {
       const res = await applyWeights({ n: c, neighbours: sel, weights: sel.weights, anchorsSrc, ...kernel });
-      scatter(embeddings, res.out, solveIds, from, c, hs);
+      await scatter(embeddings, res.out, solveIds, from, c, hs);
     }
     timings.combine += performance.now() - t;
     if (anchorsHead) {
@@ -268,14 +268,14 @@ export async function neighbourMethod(ctx: NeighbourContext): Promise<void> {
         anchorsSrc: anchorsHead,
         ...kernel,
       });
-      scatter(headOut!, res.out, solveIds, from, c, ho);
+      await scatter(headOut!, res.out, solveIds, from, c, ho);
       timings.head += performance.now() - t;
     }
     progress('combine', from + c, n);
   }
   report.support = { histogram, mean: n > 0 ? supportSum / n : NaN, hitK };
   if (salt) {
-    report.residual = quantiles(residual!);
-    report.coefNorm = quantiles(coefNorm!);
+    report.residual = await quantilesOf(residual!);
+    report.coefNorm = await quantilesOf(coefNorm!);
   }
 }

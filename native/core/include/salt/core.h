@@ -6,6 +6,7 @@
 #include <string>
 
 #include "salt/kernels.h"
+#include "salt/matrix_ops.h"
 #include "salt/plugin.h"
 
 namespace salt {
@@ -38,6 +39,22 @@ salt_status sparsemax(const salt_sparsemax_args& a);
 salt_status solve_neighbourhoods(const salt_solve_args& a);
 /// Weighted sums of anchor rows.
 salt_status apply_weights(const salt_apply_args& a);
+
+/// Whole-matrix passes (salt/matrix_ops.h); CPU only, bit-identical for every thread count.
+/// First NaN/Inf in row-major order (masked rows skipped).
+salt_status find_nonfinite(const salt_nonfinite_args& a);
+/// Per-column mean and population standard deviation (float64).
+salt_status column_mean_std(const salt_column_stats_args& a);
+/// L2 norms of rows (float64).
+salt_status row_norms(const salt_row_norms_args& a);
+/// Copies listed rows into a new matrix.
+salt_status gather_rows(const salt_gather_args& a);
+/// Float32 -> F16 / BF16 bits, round to nearest, ties to even.
+salt_status encode_floats(const salt_convert_args& a);
+/// F16 / BF16 bits -> Float32, exact.
+salt_status decode_floats(const salt_convert_args& a);
+/// Ascending sort in place (-0 before +0, NaN last).
+salt_status sort_doubles(const salt_sort_args& a);
 }  // namespace cpu
 
 /// Versions and capabilities of the CPU backend.

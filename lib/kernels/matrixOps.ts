@@ -1,0 +1,187 @@
+/**
+ * Whole-matrix passes of the engine, the evaluation and the readers, run natively on the libuv
+ * thread pool so that the JavaScript thread never waits for them: NaN/Inf scans, per-column mean and
+ * standard deviation, row norms, row gathers, sorting, and exact Float32 <-> F16/BF16 conversion.
+ *
+ * Every float result equals, bit for bit, the plain float64 JavaScript loop it replaced (same order
+ * of the sums; the core is compiled without fused multiply-add contraction), for any thread count.
+ * Inputs are read in place and must not be modified or transferred until the Promise settles.
+ * Internal to the package (not exported from the package root).
+ */
+import { describe, SaltRangeError, SaltTypeError } from '../errors.js';
+import { call } from './kernels.js';
+import { binding } from './native.js';
+import { checkInt32, checkInteger, checkMatrix, type Matrix } from './validate.js';
+
+/** Options of the whole-matrix passes. */
+export interface MatrixOpOptions {
+  /** CPU worker threads; default 0 = all cores. */
+  threads?: number;
+}
+
+function threadsOf(options: MatrixOpOptions | undefined): number {
+  return options?.threads === undefined ? 0 : checkInteger('options.threads', options.threads, 0, 4096);
+}
+
+function checkIds(name: string, ids: unknown, rows: number): Int32Array {
+  const v = checkInt32(name, ids);
+  // The range is checked natively too; checking here gives the caller's argument name.
+  for (let i = 0; i < v.length; i++)
+    if (v[i] < 0 || v[i] >= rows)
+      throw new SaltRangeError(`${name}[${i}] must be a row in [0, ${rows}), received ${v[i]}`);
+  return v;
+}
+
+/**
+ * The flat index (row * cols + column) of the first NaN or +-Infinity of `m` in row-major order, or
+ * -1 when every value is finite. With `rowMask`, rows whose mask entry is 0 are skipped.
+ */
+export function findNonFinite(m: Matrix, options?: MatrixOpOptions & { rowMask?: Uint8Array }): Promise<number> {
+  return call(async () => {
+    checkMatrix('m', m);
+    const mask = options?.rowMask;
+    if (mask !== undefined && (!(mask instanceof Uint8Array) || mask.length !== m.rows))
+      throw new SaltTypeError(
+        `options.rowMask must be a Uint8Array of m.rows = ${m.rows} elements, received ${describe(mask)}`,
+      );
+    const r = await binding().findNonFinite({
+      data: m.data,
+      rows: m.rows,
+      cols: m.cols,
+      mask,
+      threads: threadsOf(options),
+    });
+    return r.index[0];
+  });
+}
+
+/**
+ * Per-column mean and population standard deviation of `m` (float64): mean_j is the sum of column j
+ * in row order divided by the row count; std_j = sqrt(sum (x - mean_j)^2 / rows). 0 and 0 without rows.
+ */
+export function columnMeanStd(
+  m: Matrix,
+  options?: MatrixOpOptions,
+): Promise<{ mean: Float64Array; std: Float64Array }> {
+  return call(async () => {
+    checkMatrix('m', m);
+    return binding().columnMeanStd({ data: m.data, rows: m.rows, cols: m.cols, threads: threadsOf(options) });
+  });
+}
+
+/** L2 norms (float64) of the rows `rows` of `m` (every row when omitted), in that order. */
+export function rowNorms(m: Matrix, options?: MatrixOpOptions & { rows?: Int32Array }): Promise<Float64Array> {
+  return call(async () => {
+    checkMatrix('m', m);
+    const ids = options?.rows === undefined ? undefined : checkIds('options.rows', options.rows, m.rows);
+    const r = await binding().rowNorms({
+      data: m.data,
+      rows: m.rows,
+      cols: m.cols,
+      ids,
+      n: ids ? ids.length : m.rows,
+      threads: threadsOf(options),
+    });
+    return r.norms;
+  });
+}
+
+/** A new matrix of the rows `ids` of `m`, in that order. */
+export function gatherRows(m: Matrix, ids: Int32Array, options?: MatrixOpOptions): Promise<Matrix> {
+  return call(async () => {
+    checkMatrix('m', m);
+    checkIds('ids', ids, m.rows);
+    const r = await binding().gatherRows({
+      data: m.data,
+      rows: m.rows,
+      cols: m.cols,
+      ids,
+      n: ids.length,
+      threads: threadsOf(options),
+    });
+    return { data: r.out, rows: ids.length, cols: m.cols };
+  });
+}
+
+/**
+ * Sorts `values` in place in the order of `Float64Array.prototype.sort` (ascending, -0 before +0,
+ * NaN last) and returns it.
+ */
+export function sortFloat64(values: Float64Array): Promise<Float64Array> {
+  return call(async () => {
+    if (!(values instanceof Float64Array))
+      throw new SaltTypeError(`values must be a Float64Array, received ${describe(values)}`);
+    await binding().sortDoubles({ values, n: values.length });
+    return values;
+  });
+}
+
+/** The 16-bit float formats of {@link encodeHalf} and {@link decodeHalf}. */
+export type HalfDtype = 'F16' | 'BF16';
+
+function checkHalf(dtype: unknown): HalfDtype {
+  if (dtype !== 'F16' && dtype !== 'BF16')
+    throw new SaltRangeError(`dtype must be "F16" or "BF16", received ${describe(dtype)}`);
+  return dtype;
+}
+
+/**
+ * Rounds `src` to `dtype` (round to nearest, ties to even; overflow gives Infinity; NaN stays a quiet
+ * NaN) into `out` (same length) and returns `out`: the bits of the package's JavaScript encoder.
+ */
+export function encodeHalf(
+  src: Float32Array,
+  dtype: HalfDtype,
+  out: Uint16Array,
+  options?: MatrixOpOptions,
+): Promise<Uint16Array> {
+  return call(async () => {
+    if (!(src instanceof Float32Array))
+      throw new SaltTypeError(`src must be a Float32Array, received ${describe(src)}`);
+    const kind = checkHalf(dtype);
+    if (!(out instanceof Uint16Array) || out.length !== src.length)
+      throw new SaltTypeError(
+        `out must be a Uint16Array of src.length = ${src.length} elements, received ${describe(out)}`,
+      );
+    await binding().encodeFloats({ src, out, n: src.length, dtype: kind, threads: threadsOf(options) });
+    return out;
+  });
+}
+
+/** Decodes `src` (`dtype` bit patterns) exactly into `out` (same length) and returns `out`. */
+export function decodeHalf(
+  src: Uint16Array,
+  dtype: HalfDtype,
+  out: Float32Array,
+  options?: MatrixOpOptions,
+): Promise<Float32Array> {
+  return call(async () => {
+    if (!(src instanceof Uint16Array)) throw new SaltTypeError(`src must be a Uint16Array, received ${describe(src)}`);
+    const kind = checkHalf(dtype);
+    if (!(out instanceof Float32Array) || out.length !== src.length)
+      throw new SaltTypeError(
+        `out must be a Float32Array of src.length = ${src.length} elements, received ${describe(out)}`,
+      );
+    await binding().decodeFloats({ src, out, n: src.length, dtype: kind, threads: threadsOf(options) });
+    return out;
+  });
+}
+
+/** Below this many values {@link allocFloat32} returns a plain `new Float32Array`. */
+const NATIVE_ALLOC_VALUES = 1 << 22;
+
+/**
+ * A zero-filled Float32Array of `length` values. Large ones (16 MiB and more) get memory from the
+ * addon that is freed on a thread of its own once the array is garbage: freeing gigabytes written by
+ * other threads (file reads, native decoding) otherwise costs the garbage collector ~0.2 s per GiB on
+ * the calling thread. Falls back to `new Float32Array` where external memory is not allowed.
+ */
+export function allocFloat32(length: number): Float32Array {
+  if (length < NATIVE_ALLOC_VALUES) return new Float32Array(length);
+  try {
+    return binding().allocFloat32(length);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'E_NO_MEMORY') throw err;
+    return new Float32Array(length);
+  }
+}

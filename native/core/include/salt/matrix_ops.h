@@ -1,0 +1,90 @@
+/// salt/matrix_ops.h — passes over whole matrices that the TypeScript engine, the evaluation and the
+/// readers need besides the three SALT kernels: NaN/Inf scans, column statistics, row norms, row
+/// gathers, sorting, and exact Float32 <-> F16/BF16 conversion. CPU only (they are memory-bound).
+///
+/// Determinism: every floating-point result is computed in the same order as the package's earlier
+/// JavaScript loops (float64 accumulation, one value after the other along a row or a column), and
+/// the core is compiled with -ffp-contract=off, so results are bit-identical across thread counts
+/// and to those loops. Parallel work is split across independent outputs only (rows or columns).
+#ifndef SALT_MATRIX_OPS_H
+#define SALT_MATRIX_OPS_H
+
+#include <stdint.h>
+
+#include "salt/kernels.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/// A dense row-major float32 matrix, read only.
+typedef struct salt_matrix_view {
+  const float* data;  ///< rows x cols values
+  int64_t rows;       ///< >= 0
+  int64_t cols;       ///< >= 1
+} salt_matrix_view;
+
+/// Arguments of find_nonfinite: the first NaN or +-Inf in row-major order.
+typedef struct salt_nonfinite_args {
+  salt_matrix_view m;
+  const uint8_t* row_mask;  ///< rows entries, or NULL; rows with row_mask[r] == 0 are skipped
+  int64_t* out_index;       ///< set to the flat index (r * cols + c) of the first one, or -1
+  int32_t threads;          ///< worker threads (0 = all available)
+} salt_nonfinite_args;
+
+/// Arguments of column_mean_std: per column, the mean and the population standard deviation.
+/// mean_j = (sum over rows in row order of x_ij) / rows; std_j = sqrt(sum_i (x_ij - mean_j)^2 / rows),
+/// both in float64; 0 and 0 for a matrix without rows.
+typedef struct salt_column_stats_args {
+  salt_matrix_view m;
+  double* out_mean;  ///< cols
+  double* out_std;   ///< cols
+  int32_t threads;
+} salt_column_stats_args;
+
+/// Arguments of row_norms: out_i = sqrt(sum_j x_rj^2) (float64, j in order) for r = ids[i], or r = i
+/// when ids is NULL (then n must equal m.rows).
+typedef struct salt_row_norms_args {
+  salt_matrix_view m;
+  const int32_t* ids;  ///< n row indices in [0, rows), or NULL
+  int64_t n;
+  double* out;  ///< n
+  int32_t threads;
+} salt_row_norms_args;
+
+/// Arguments of gather_rows: out row i = m row ids[i].
+typedef struct salt_gather_args {
+  salt_matrix_view m;
+  const int32_t* ids;  ///< n row indices in [0, rows)
+  int64_t n;
+  float* out;  ///< n x cols
+  int32_t threads;
+} salt_gather_args;
+
+/// The 16-bit float formats of convert_floats.
+enum salt_half_kind { SALT_HALF_F16 = 0, SALT_HALF_BF16 = 1 };
+
+/// Arguments of encode_floats (float32 -> 16-bit, round to nearest, ties to even; overflow gives
+/// Inf; NaN stays a quiet NaN) and decode_floats (16-bit -> float32, exact).
+typedef struct salt_convert_args {
+  int32_t kind;       ///< salt_half_kind
+  int64_t n;          ///< values
+  const float* f32;   ///< encode: the input; decode: unused
+  const uint16_t* h;  ///< decode: the input; encode: unused
+  float* out_f32;     ///< decode: n outputs
+  uint16_t* out_h;    ///< encode: n outputs
+  int32_t threads;
+} salt_convert_args;
+
+/// Arguments of sort_doubles: sorts in place, ascending, -0 before +0, NaN last (the order of
+/// JavaScript's Float64Array.prototype.sort).
+typedef struct salt_sort_args {
+  double* values;
+  int64_t n;
+} salt_sort_args;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif  // SALT_MATRIX_OPS_H

@@ -1,0 +1,259 @@
+// The whole-matrix passes of lib/kernels/matrixOps.ts: bit-for-bit equal to plain float64 loops
+// written here, validated like the other kernels, and run off the JavaScript thread.
+import { describe, expect, it } from 'vitest';
+
+import { SaltError } from '../lib/errors.js';
+import { decodeBF16, decodeF16, encodeFloats } from '../lib/io/dtype.js';
+import {
+  allocFloat32,
+  columnMeanStd,
+  decodeHalf,
+  encodeHalf,
+  findNonFinite,
+  gatherRows,
+  rowNorms,
+  sortFloat64,
+} from '../lib/kernels/matrixOps.js';
+import { rng } from './helpers/reference.js';
+
+function matrix(rows: number, cols: number, seed: number) {
+  const r = rng(seed);
+  const data = new Float32Array(rows * cols);
+  // Mixed magnitudes, so that the order of the float64 sums matters for the last bits.
+  for (let i = 0; i < data.length; i++) data[i] = r.normal() * (i % 7 === 0 ? 1000 : 0.01) + 0.3;
+  return { data, rows, cols };
+}
+
+/** Float64 reference: sums along each column in row order. */
+function meanStdReference(m: { data: Float32Array; rows: number; cols: number }) {
+  const mean = new Float64Array(m.cols),
+    sq = new Float64Array(m.cols);
+  for (let i = 0; i < m.rows; i++) for (let j = 0; j < m.cols; j++) mean[j] += m.data[i * m.cols + j];
+  for (let j = 0; j < m.cols; j++) mean[j] = m.rows ? mean[j] / m.rows : 0;
+  for (let i = 0; i < m.rows; i++)
+    for (let j = 0; j < m.cols; j++) {
+      const d = m.data[i * m.cols + j] - mean[j];
+      sq[j] += d * d;
+    }
+  const std = sq.map((s) => (m.rows ? Math.sqrt(s / m.rows) : 0));
+  return { mean, std };
+}
+
+const bits = (a: Float64Array | Float32Array) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+
+describe('columnMeanStd', () => {
+  for (const [rows, cols] of [
+    [1, 1],
+    [257, 63],
+    [1000, 130],
+  ] as const) {
+    it(`equals the float64 loop bit for bit at ${rows} x ${cols}, for 1, 2 and all threads`, async () => {
+      const m = matrix(rows, cols, rows + cols);
+      const ref = meanStdReference(m);
+      for (const threads of [1, 2, 0]) {
+        const got = await columnMeanStd(m, { threads });
+        expect(bits(got.mean)).toEqual(bits(ref.mean));
+        expect(bits(got.std)).toEqual(bits(ref.std));
+      }
+    });
+  }
+  it('gives zeros for a matrix without rows', async () => {
+    const got = await columnMeanStd({ data: new Float32Array(0), rows: 0, cols: 3 });
+    expect(Array.from(got.mean)).toEqual([0, 0, 0]);
+    expect(Array.from(got.std)).toEqual([0, 0, 0]);
+  });
+  it('rejects a bad matrix with the argument named', async () => {
+    await expect(columnMeanStd({ data: new Float32Array(5), rows: 2, cols: 3 })).rejects.toMatchObject({
+      code: 'E_SHAPE',
+      message: 'm.data must have m.rows x m.cols = 2 x 3 = 6 elements, received 5',
+    });
+  });
+});
+
+describe('rowNorms', () => {
+  it('equals the float64 loop bit for bit, for all rows and for listed rows', async () => {
+    const m = matrix(300, 77, 3);
+    const ref = new Float64Array(m.rows);
+    for (let i = 0; i < m.rows; i++) {
+      let s = 0;
+      for (let j = 0; j < m.cols; j++) s += m.data[i * m.cols + j] * m.data[i * m.cols + j];
+      ref[i] = Math.sqrt(s);
+    }
+    expect(bits(await rowNorms(m))).toEqual(bits(ref));
+    const ids = Int32Array.of(299, 0, 5, 5);
+    expect(Array.from(await rowNorms(m, { rows: ids }))).toEqual(Array.from(ids, (i) => ref[i]));
+  });
+  it('rejects a row outside the matrix', async () => {
+    await expect(rowNorms(matrix(3, 2, 1), { rows: Int32Array.of(0, 3) })).rejects.toMatchObject({
+      code: 'E_ARGUMENT',
+      message: 'options.rows[1] must be a row in [0, 3), received 3',
+    });
+  });
+});
+
+describe('findNonFinite', () => {
+  it('finds the first NaN or Infinity in row-major order, skipping masked rows', async () => {
+    const m = matrix(500, 40, 4);
+    expect(await findNonFinite(m)).toBe(-1);
+    m.data[400 * 40 + 1] = NaN;
+    m.data[90 * 40 + 39] = -Infinity;
+    m.data[90 * 40 + 38] = Infinity; // earlier in the same row: this one
+    expect(await findNonFinite(m, { threads: 2 })).toBe(90 * 40 + 38);
+    const mask = new Uint8Array(500).fill(1);
+    mask[90] = 0;
+    expect(await findNonFinite(m, { rowMask: mask })).toBe(400 * 40 + 1);
+    mask[400] = 0;
+    expect(await findNonFinite(m, { rowMask: mask })).toBe(-1);
+  });
+  it('rejects a mask of the wrong length', async () => {
+    await expect(findNonFinite(matrix(2, 2, 1), { rowMask: new Uint8Array(3) })).rejects.toMatchObject({
+      code: 'E_TYPE',
+      message: 'options.rowMask must be a Uint8Array of m.rows = 2 elements, received Uint8Array of length 3',
+    });
+  });
+});
+
+describe('gatherRows and sortFloat64', () => {
+  it('gathers the listed rows in order', async () => {
+    const m = matrix(50, 9, 5);
+    const ids = Int32Array.of(49, 3, 3, 0);
+    const g = await gatherRows(m, ids);
+    expect(g.rows).toBe(4);
+    ids.forEach((id, i) => expect(g.data.subarray(i * 9, i * 9 + 9)).toEqual(m.data.subarray(id * 9, id * 9 + 9)));
+    await expect(gatherRows(m, Int32Array.of(-1))).rejects.toBeInstanceOf(SaltError);
+  });
+  it("sorts in Float64Array.prototype.sort's order (-0 before +0, NaN last)", async () => {
+    const r = rng(6);
+    const v = Float64Array.from({ length: 5000 }, (_, i) => (i % 97 === 0 ? NaN : i % 89 === 0 ? -0 : r.normal()));
+    v[1] = 0;
+    const want = Float64Array.from(v).sort();
+    expect(bits(await sortFloat64(v))).toEqual(bits(want));
+  });
+});
+
+describe('encodeHalf and decodeHalf', () => {
+  it('give the bits of the JavaScript codec (tested against a float64 reference in test/io/dtype.test.ts)', async () => {
+    const r = rng(7);
+    const n = 300_000;
+    const u = new Uint32Array(n);
+    for (let i = 0; i < n; i++) u[i] = Math.floor(r.uniform() * 2 ** 32);
+    for (let i = 0; i < n; i += 3) u[i] = (u[i] & 0x8fffe000) | 0x38001000; // F16 midpoints
+    for (let i = 1; i < n; i += 3) u[i] = (u[i] & 0x83ff8000) | 0x3c008000; // BF16 midpoints
+    const f = new Float32Array(u.buffer);
+    for (const dtype of ['F16', 'BF16'] as const) {
+      const got = await encodeHalf(f, dtype, new Uint16Array(n));
+      const want = encodeFloats(f, dtype);
+      expect(Buffer.from(got.buffer).equals(want)).toBe(true);
+    }
+    // Every bit pattern. NaN patterns are compared with the payload-keeping formula written here:
+    // the JavaScript decoder may quiet a signalling NaN (V8 passes values through doubles, depending
+    // on the JIT tier), the native one keeps every bit.
+    const all = Uint16Array.from({ length: 65536 }, (_, i) => i);
+    for (const [dtype, js] of [
+      ['F16', decodeF16],
+      ['BF16', decodeBF16],
+    ] as const) {
+      const want = new Float32Array(65536);
+      js(all, want);
+      const wantBits = new Uint32Array(want.buffer);
+      for (let h = 0; h < 65536; h++)
+        if (Number.isNaN(want[h]))
+          wantBits[h] = dtype === 'BF16' ? h << 16 : (((h & 0x8000) << 16) | 0x7f800000 | ((h & 0x3ff) << 13)) >>> 0;
+      const got = await decodeHalf(all, dtype, new Float32Array(65536));
+      expect(Array.from(new Uint32Array(got.buffer))).toEqual(Array.from(wantBits));
+    }
+  });
+  it('reject a bad dtype or output', async () => {
+    await expect(encodeHalf(new Float32Array(2), 'F8' as never, new Uint16Array(2))).rejects.toMatchObject({
+      code: 'E_ARGUMENT',
+      message: 'dtype must be "F16" or "BF16", received "F8"',
+    });
+    await expect(decodeHalf(new Uint16Array(2), 'F16', new Float32Array(1))).rejects.toMatchObject({
+      code: 'E_TYPE',
+      message: 'out must be a Float32Array of src.length = 2 elements, received Float32Array of length 1',
+    });
+  });
+});
+
+describe('allocFloat32', () => {
+  it('gives zero-filled, writable Float32Arrays of the length asked for, small and large', () => {
+    for (const n of [0, 5, 1 << 22, (1 << 22) + 3]) {
+      const a = allocFloat32(n);
+      expect(a).toBeInstanceOf(Float32Array);
+      expect(a.length).toBe(n);
+      if (n === 0) continue;
+      expect([a[0], a[n >> 1], a[n - 1]]).toEqual([0, 0, 0]);
+      a[n - 1] = 2.5;
+      expect(new Float32Array(a.buffer, a.byteOffset, n)[n - 1]).toBe(2.5);
+    }
+  });
+});
+
+describe('off the calling thread', () => {
+  // No timing assertions. (1) While a pass over a 256 MB matrix runs, the event loop keeps turning
+  // (setImmediate callbacks run). (2) The event loop's utilisation (the share of time it was not
+  // waiting for events) during the pass is low: the work is on another thread, not on this one
+  // cut into slices. The same pass in JavaScript, even yielding between row blocks, keeps this
+  // thread busy (the control).
+  const rows = 16384,
+    cols = 4096;
+  const m = { data: new Float32Array(rows * cols).fill(0.5), rows, cols };
+  const turnsDuring = async <T>(p: Promise<T>) => {
+    let turns = 0,
+      settled = false;
+    const spin = () => {
+      if (settled) return;
+      turns++;
+      setImmediate(spin);
+    };
+    setImmediate(spin);
+    await p;
+    settled = true;
+    return turns;
+  };
+  const utilisationDuring = async (run: () => Promise<unknown>) => {
+    const start = performance.eventLoopUtilization();
+    await run();
+    return performance.eventLoopUtilization(start).utilization;
+  };
+
+  it('the event loop turns while a native pass runs', async () => {
+    expect(await turnsDuring(columnMeanStd(m, { threads: 1 }))).toBeGreaterThan(0);
+    expect(await turnsDuring(findNonFinite(m, { threads: 1 }))).toBeGreaterThan(0);
+    expect(await turnsDuring(rowNorms(m, { threads: 1 }))).toBeGreaterThan(0);
+    expect(
+      await turnsDuring(
+        gatherRows(
+          m,
+          new Int32Array(rows).map((_, i) => rows - 1 - i),
+        ),
+      ),
+    ).toBeGreaterThan(0);
+    expect(await turnsDuring(encodeHalf(m.data, 'BF16', new Uint16Array(rows * cols), { threads: 1 }))).toBeGreaterThan(
+      0,
+    );
+    // A Promise-returning function that computes on this thread lets no turn happen.
+    expect(
+      await turnsDuring(
+        (async () => {
+          await null;
+          return meanStdReference({ data: m.data, rows: 1024, cols });
+        })(),
+      ),
+    ).toBe(0);
+  });
+
+  it('the calling thread idles while the native pass runs (event-loop utilisation)', async () => {
+    expect(await utilisationDuring(() => columnMeanStd(m, { threads: 1 }))).toBeLessThan(0.5);
+    expect(await utilisationDuring(() => findNonFinite(m, { threads: 1 }))).toBeLessThan(0.5);
+    // Control: the float64 loop on this thread, yielding to the event loop between row blocks.
+    const sliced = async () => {
+      const step = 256;
+      for (let r0 = 0; r0 < rows; r0 += step) {
+        meanStdReference({ data: m.data.subarray(r0 * cols, (r0 + step) * cols), rows: step, cols });
+        await new Promise<void>((r) => setImmediate(r));
+      }
+    };
+    expect(await utilisationDuring(sliced)).toBeGreaterThan(0.5);
+  });
+});
