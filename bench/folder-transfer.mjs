@@ -49,13 +49,18 @@ const VOCAB = 128256;
 const TARGET_ROWS = 151936;
 const TARGET_WIDTH = 256;
 
-// 8 MiB of small finite BF16 values (|x| < 0.06), reused for every streamed tensor.
-const pattern = Buffer.alloc(8 << 20);
-for (let i = 0; i < pattern.length / 2; i++) {
-  const f = new Float32Array([Math.sin(i * 0.7321) * 0.06]);
-  pattern.writeUInt16LE(new Uint16Array(f.buffer)[1], 2 * i);
+// 8 MiB blocks of small finite BF16 values (|x| < 0.06), reused for every streamed tensor; the head
+// gets other values than the embedding (identical bytes would make the reader treat it as tied).
+function bf16Pattern(k) {
+  const p = Buffer.alloc(8 << 20);
+  for (let i = 0; i < p.length / 2; i++) {
+    const f = new Float32Array([Math.sin(i * k) * 0.06]);
+    p.writeUInt16LE(new Uint16Array(f.buffer)[1], 2 * i);
+  }
+  return p;
 }
-function streamed(bytes) {
+const patterns = [bf16Pattern(0.7321), bf16Pattern(0.4137)];
+function streamed(bytes, pattern) {
   return function* () {
     for (let left = bytes; left > 0; left -= pattern.length)
       yield left >= pattern.length ? pattern : pattern.subarray(0, left);
@@ -67,7 +72,12 @@ function llamaTensors(s) {
   const kv = (h / s.heads) * s.kvHeads;
   const t = [];
   const add = (name, shape) =>
-    t.push({ name, dtype: 'BF16', shape, data: streamed(shape.reduce((a, b) => a * b, 1) * 2) });
+    t.push({
+      name,
+      dtype: 'BF16',
+      shape,
+      data: streamed(shape.reduce((a, b) => a * b, 1) * 2, patterns[name === 'lm_head.weight' ? 1 : 0]),
+    });
   add('model.embed_tokens.weight', [VOCAB, h]);
   for (let l = 0; l < s.layers; l++) {
     const p = `model.layers.${l}.`;

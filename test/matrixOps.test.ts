@@ -83,6 +83,14 @@ describe('rowNorms', () => {
     const ids = Int32Array.of(299, 0, 5, 5);
     expect(Array.from(await rowNorms(m, { rows: ids }))).toEqual(Array.from(ids, (i) => ref[i]));
   });
+  it('gives no norms for an empty row list (every target token copied: no new rows)', async () => {
+    expect(await rowNorms(matrix(3, 2, 1), { rows: new Int32Array(0) })).toEqual(new Float64Array(0));
+    expect(await gatherRows(matrix(3, 2, 1), new Int32Array(0))).toEqual({
+      data: new Float32Array(0),
+      rows: 0,
+      cols: 2,
+    });
+  });
   it('rejects a row outside the matrix', async () => {
     await expect(rowNorms(matrix(3, 2, 1), { rows: Int32Array.of(0, 3) })).rejects.toMatchObject({
       code: 'E_ARGUMENT',

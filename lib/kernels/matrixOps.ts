@@ -74,6 +74,8 @@ export function rowNorms(m: Matrix, options?: MatrixOpOptions & { rows?: Int32Ar
   return call(async () => {
     checkMatrix('m', m);
     const ids = options?.rows === undefined ? undefined : checkIds('options.rows', options.rows, m.rows);
+    // An empty typed array reaches the addon as no array at all: answer it here.
+    if (ids !== undefined && ids.length === 0) return new Float64Array(0);
     const r = await binding().rowNorms({
       data: m.data,
       rows: m.rows,
@@ -91,6 +93,7 @@ export function gatherRows(m: Matrix, ids: Int32Array, options?: MatrixOpOptions
   return call(async () => {
     checkMatrix('m', m);
     checkIds('ids', ids, m.rows);
+    if (ids.length === 0) return { data: new Float32Array(0), rows: 0, cols: m.cols };
     const r = await binding().gatherRows({
       data: m.data,
       rows: m.rows,
