@@ -6,7 +6,7 @@
  * reads, never the whole file. The writer streams tensors to disk with bounded memory and writes
  * atomically (temporary name in the target folder, renamed when complete).
  */
-import type { FileHandle } from 'node:fs/promises';
+import { type FileHandle, open } from 'node:fs/promises';
 import { endianness } from 'node:os';
 
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
@@ -507,7 +507,33 @@ export type TensorData =
    * into the tensor's dtype, Uint8Array chunks are raw bytes. Lets callers stream tensors larger
    * than memory.
    */
-  | (() => AsyncIterable<Float32Array | Uint8Array> | Iterable<Float32Array | Uint8Array>);
+  | (() => AsyncIterable<Float32Array | Uint8Array> | Iterable<Float32Array | Uint8Array>)
+  /**
+   * Bytes already in the tensor's dtype, at `offset` in the file at `path` (as many as the shape
+   * needs): copied file to file off the JavaScript thread (in the kernel with `copy_file_range`
+   * where it can, else through a native buffer), never through JavaScript buffers. The file must
+   * hold them (E_IO otherwise).
+   */
+  | FileRange;
+
+/** A byte range of a file, as tensor data (see {@link TensorData}). */
+export interface FileRange {
+  readonly path: string;
+  readonly offset: number;
+  /** Checked before the copy starts: an aborted signal gives E_ABORTED. */
+  readonly signal?: AbortSignal;
+}
+
+function isFileRange(d: unknown): d is FileRange {
+  return (
+    d !== null &&
+    typeof d === 'object' &&
+    !ArrayBuffer.isView(d) &&
+    typeof (d as FileRange).path === 'string' &&
+    Number.isSafeInteger((d as FileRange).offset) &&
+    (d as FileRange).offset >= 0
+  );
+}
 
 /** One tensor to write. */
 export interface TensorToWrite {
@@ -583,9 +609,9 @@ function checkTensorSpec(t: TensorToWrite, seen: Set<string>): number {
         `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} in ${t.dtype} is ${bytes} bytes, data has ${t.data.length}`,
         'E_SHAPE',
       );
-  } else if (typeof t.data !== 'function') {
+  } else if (typeof t.data !== 'function' && !isFileRange(t.data)) {
     throw new SaltTypeError(
-      `tensor ${JSON.stringify(t.name)}: data must be a Float32Array, a Uint8Array or a function returning chunks, received ${describe(t.data)}`,
+      `tensor ${JSON.stringify(t.name)}: data must be a Float32Array, a Uint8Array, a function returning chunks or a { path, offset } file range, received ${describe(t.data)}`,
     );
   }
   return bytes;
@@ -629,6 +655,64 @@ async function writeAll(fh: FileHandle, buf: Uint8Array, label: string): Promise
   }
 }
 
+type RangeCopier = (fdIn: number, offsetIn: number, fdOut: number, length: number) => Promise<boolean>;
+let rangeCopier: Promise<RangeCopier | null> | undefined;
+
+/** The native range copy, or null when the addon cannot be loaded (then the bytes are streamed). */
+function nativeRangeCopier(): Promise<RangeCopier | null> {
+  return (rangeCopier ??= import('../kernels/matrixOps.js').then(
+    async (m) => {
+      try {
+        (await import('../kernels/native.js')).binding();
+        return m.copyFileRange;
+      } catch {
+        return null;
+      }
+    },
+    () => null,
+  ));
+}
+
+/** Appends `length` bytes of `range` to `fh` (at its current position). */
+async function copyRange(range: FileRange, fh: FileHandle, length: number, label: string): Promise<void> {
+  if (range.signal?.aborted) throw new SaltError('E_ABORTED', `aborted before copying ${label}`);
+  if (length === 0) return;
+  let src: FileHandle;
+  try {
+    src = await open(range.path, 'r');
+  } catch (err) {
+    throw ioError(err, `could not open ${JSON.stringify(range.path)}`);
+  }
+  try {
+    const copy = await nativeRangeCopier();
+    if (copy) {
+      await copy(src.fd, range.offset, fh.fd, length).catch((err: unknown) => {
+        throw err instanceof SaltError ? new SaltError(err.code, `${label}: ${err.message}`) : err;
+      });
+      return;
+    }
+    const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, length));
+    for (let done = 0; done < length;) {
+      const want = Math.min(buf.length, length - done);
+      let n: number;
+      try {
+        ({ bytesRead: n } = await src.read(buf, 0, want, range.offset + done));
+      } catch (err) {
+        throw ioError(err, `could not read ${label}`);
+      }
+      if (n === 0)
+        throw new SaltError(
+          'E_IO',
+          `${label}: the file ended at byte ${range.offset + done} (was it truncated while open?)`,
+        );
+      await writeAll(fh, buf.subarray(0, n), label);
+      done += n;
+    }
+  } finally {
+    await src.close().catch(() => undefined);
+  }
+}
+
 async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: number, label: string): Promise<void> {
   const where = `tensor ${JSON.stringify(t.name)}`;
   if (t.data instanceof Float32Array) {
@@ -640,6 +724,10 @@ async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: numbe
   }
   if (t.data instanceof Uint8Array) {
     for (let i = 0; i < t.data.length; i += CHUNK_BYTES) await writeAll(fh, t.data.subarray(i, i + CHUNK_BYTES), label);
+    return;
+  }
+  if (isFileRange(t.data)) {
+    await copyRange(t.data, fh, expected, `${where} from ${t.data.path}`);
     return;
   }
   let written = 0;

@@ -522,7 +522,12 @@ async function writeModelFolder(options: WriteTransferredModelOptions): Promise<
         name: t.name,
         dtype: t.dtype,
         shape: [...t.shape],
-        data: () => abortable(model.weights.streamBytes(t.name), signal),
+        // A safetensors tensor is one byte range of its shard: copied file to file (in the kernel
+        // where possible), never through JavaScript buffers. PyTorch tensors (views of storages) stream.
+        data:
+          model.weights.format === 'safetensors'
+            ? { path: join(model.folder, t.file), offset: t.fileOffset, signal }
+            : () => abortable(model.weights.streamBytes(t.name), signal),
       };
     });
     throwIfAborted(signal);

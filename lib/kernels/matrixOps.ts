@@ -188,3 +188,22 @@ export function allocFloat32(length: number): Float32Array {
     return new Float32Array(length);
   }
 }
+
+/**
+ * Appends `length` bytes of the open file `fdIn`, from `offsetIn`, to the open file `fdOut` at its
+ * current offset (which advances), off the calling thread: `copy_file_range` where the kernel can
+ * (then the bytes stay in the kernel), else a native pread/write loop. Resolves to true when the
+ * kernel copied everything. Both descriptors must stay open until the Promise settles. E_IO when a
+ * read or write fails or the input ends early.
+ */
+export function copyFileRange(fdIn: number, offsetIn: number, fdOut: number, length: number): Promise<boolean> {
+  return call(async () => {
+    checkInteger('fdIn', fdIn, 0, 2 ** 31 - 1);
+    checkInteger('fdOut', fdOut, 0, 2 ** 31 - 1);
+    checkInteger('offsetIn', offsetIn, 0, Number.MAX_SAFE_INTEGER);
+    checkInteger('length', length, 0, Number.MAX_SAFE_INTEGER);
+    const flag = new Int32Array(1);
+    await binding().copyFileRange({ fdIn, offsetIn, fdOut, length, flag });
+    return flag[0] === 1;
+  });
+}

@@ -77,6 +77,13 @@ export interface RawBinding {
     cols: number;
     threads?: number;
   }): Promise<{ mean: Float64Array; std: Float64Array }>;
+  copyFileRange(args: {
+    fdIn: number;
+    offsetIn: number;
+    fdOut: number;
+    length: number;
+    flag: Int32Array;
+  }): Promise<{ flag: Int32Array }>;
   rowNorms(args: {
     data: Float32Array;
     rows: number;

@@ -526,6 +526,24 @@ Napi::Value SortDoubles(const Napi::CallbackInfo& info) {
   });
 }
 
+// { fdIn, offsetIn, fdOut, length, flag: Int32Array(1) }: copies a byte range between open files off
+// the JavaScript thread (salt/file_copy.h); flag[0] becomes 1 when copy_file_range copied it all. The
+// caller keeps both files open until the Promise settles.
+Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_file_copy_args a{};
+    a.fd_in = static_cast<int32_t>(in.Int("fdIn"));
+    a.offset_in = in.Int("offsetIn");
+    a.fd_out = static_cast<int32_t>(in.Int("fdOut"));
+    a.length = in.Int("length");
+    a.out_kernel = in.Array<int32_t>("flag", 1);
+    auto* w = new KernelWorker(env, nullptr, {{"flag", in.obj_.Get("flag")}});
+    return Queue(w, [a]() { return salt::cpu::copy_file_range_all(a); });
+  });
+}
+
 // Memory for large Float32 results, released on a short-lived thread of its own when the garbage
 // collector drops the array. Freeing gigabytes on the JavaScript thread (inside the collector) took
 // ~0.2 s per GiB; one munmap of the whole range on another thread still blocked the JavaScript thread
@@ -615,6 +633,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decodeFloats", Napi::Function::New(env, DecodeFloats));
   exports.Set("sortDoubles", Napi::Function::New(env, SortDoubles));
   exports.Set("allocFloat32", Napi::Function::New(env, AllocFloat32));
+  exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;
 }

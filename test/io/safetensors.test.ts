@@ -320,6 +320,48 @@ describe('bytesToFloat32', () => {
   });
 });
 
+describe('writeSafetensors: tensor data given as a file range', () => {
+  it('copies the bytes at { path, offset } between other tensors, byte for byte (hand-parsed)', async () => {
+    const srcPath = join(dir, 'range-src.bin');
+    const src = Buffer.alloc((3 << 20) + 17);
+    for (let i = 0; i < src.length; i++) src[i] = (i * 131 + (i >> 11)) & 0xff;
+    await writeFile(srcPath, src);
+    const p = join(dir, 'range.safetensors');
+    const before = Float32Array.of(1.5, -2);
+    // 1 MiB + 2 bytes of F16 starting at an odd offset, then an encoded tensor after it.
+    await writeSafetensors(p, [
+      { name: 'a', dtype: 'F32', shape: [2], data: before },
+      { name: 'r', dtype: 'F16', shape: [(1 << 19) + 1], data: { path: srcPath, offset: 12345 } },
+      { name: 'z', dtype: 'U8', shape: [3], data: Uint8Array.of(7, 8, 9) },
+    ]);
+    const buf = await readFile(p);
+    const n = Number(buf.readBigUInt64LE(0));
+    const hdr = JSON.parse(buf.subarray(8, 8 + n).toString('utf8'));
+    const at = (k: string) => buf.subarray(8 + n + hdr[k].data_offsets[0], 8 + n + hdr[k].data_offsets[1]);
+    expect(Buffer.compare(at('r'), src.subarray(12345, 12345 + (1 << 20) + 2))).toBe(0);
+    expect(Buffer.compare(at('a'), Buffer.from(before.buffer))).toBe(0);
+    expect([...at('z')]).toEqual([7, 8, 9]);
+    expect(buf.length).toBe(8 + n + 8 + (1 << 20) + 2 + 3);
+  });
+  it('refuses a range past the end of its file (E_IO, no file left) and a malformed range (E_TYPE)', async () => {
+    const srcPath = join(dir, 'range-short.bin');
+    await writeFile(srcPath, Buffer.alloc(100, 1));
+    const p = join(dir, 'range-short.safetensors');
+    await expect(
+      writeSafetensors(p, [{ name: 'r', dtype: 'U8', shape: [101], data: { path: srcPath, offset: 0 } }]),
+    ).rejects.toThrow(code('E_IO'));
+    await expect(
+      writeSafetensors(p, [{ name: 'r', dtype: 'U8', shape: [10], data: { path: srcPath, offset: 95 } }]),
+    ).rejects.toThrow(/ended at byte 100/);
+    await expect(
+      writeSafetensors(p, [
+        { name: 'r', dtype: 'U8', shape: [10], data: { path: srcPath, offset: -1 } as unknown as Uint8Array },
+      ]),
+    ).rejects.toThrow(code('E_TYPE'));
+    expect((await readdir(dir)).filter((f) => f.includes('range-short.safetensors'))).toEqual([]);
+  });
+});
+
 describe('writeSafetensors', () => {
   const rnd = rng(7);
   const values = new Float32Array(1000).map(() => (rnd() - 0.5) * 100);

@@ -43,6 +43,8 @@ const char* code_name(int32_t code) {
       return "E_CUDA";
     case SALT_E_CUDA_OOM:
       return "E_CUDA_OOM";
+    case SALT_E_IO:
+      return "E_IO";
     default:
       return "E_INTERNAL";
   }

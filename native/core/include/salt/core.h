@@ -5,6 +5,7 @@
 
 #include <string>
 
+#include "salt/file_copy.h"
 #include "salt/kernels.h"
 #include "salt/matrix_ops.h"
 #include "salt/plugin.h"
@@ -55,6 +56,8 @@ salt_status encode_floats(const salt_convert_args& a);
 salt_status decode_floats(const salt_convert_args& a);
 /// Ascending sort in place (-0 before +0, NaN last).
 salt_status sort_doubles(const salt_sort_args& a);
+/// Copies a byte range of one open file to another's current offset (salt/file_copy.h).
+salt_status copy_file_range_all(const salt_file_copy_args& a);
 }  // namespace cpu
 
 /// Versions and capabilities of the CPU backend.

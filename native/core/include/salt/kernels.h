@@ -23,7 +23,8 @@ enum salt_code {
   SALT_E_INTERNAL = 5,   ///< a bug or an unexpected library failure
   SALT_E_NO_CUDA = 6,    ///< CUDA backend requested but not available
   SALT_E_CUDA = 7,       ///< a CUDA / cuBLAS / cuSOLVER call failed
-  SALT_E_CUDA_OOM = 8    ///< device memory exhausted even with the smallest tile
+  SALT_E_CUDA_OOM = 8,   ///< device memory exhausted even with the smallest tile
+  SALT_E_IO = 9          ///< a file read or write failed (file copies; no kernel uses it)
 };
 
 /// Result of every kernel call: `code == SALT_OK` or an error with a human-readable message.
