@@ -40,6 +40,11 @@ def main(d: Path) -> None:
     q = json.loads((d / "quality.json").read_text()) if (d / "quality.json").exists() else {}
     s = json.loads((d / "speed.json").read_text()) if (d / "speed.json").exists() else {"runs": {}, "skipped": {}, "inputs": []}
     names = {i["kind"]: i["name"] for i in s.get("inputs", [])}
+    # our realistic transfer rerun alone with a longer limit (run.sh), when the interleaved one was killed
+    rerun = d / "speed-realistic-ours.json"
+    if rerun.exists():
+        for k, v in json.loads(rerun.read_text())["runs"].items():
+            s["runs"][k] = [dict(x, rerun=True) for x in v] + [x for x in s["runs"].get(k, []) if x["killed"]]
     print("| tool | method | input | wall (s) | peak RSS (MiB) | approx. step (s) | held-out mean cos | median rank | P@1 |")
     print("|---|---|---|---|---|---|---|---|---|")
     for kind in ("small", "real", "realistic"):
@@ -52,7 +57,8 @@ def main(d: Path) -> None:
                 print(f"| {tool} | {method} | {inp} | not run: {s['skipped'][k]} | | | | | |")
             elif ok:
                 best = min(ok, key=lambda r: r["wall_s"])
-                print(f"| {tool} | {method} | {inp} | {best['wall_s']:.1f} (best of {len(ok)}) | {best['peak_rss_mib']:.0f} | {fmt(best.get('step_s'))} | | | |")
+                note = f"alone, after the interleaved run was killed at {max(x['wall_s'] for x in runs if x['killed']):.0f} s" if best.get("rerun") else f"best of {len(ok)}"
+                print(f"| {tool} | {method} | {inp} | {best['wall_s']:.1f} ({note}) | {best['peak_rss_mib']:.0f} | {fmt(best.get('step_s'))} | | | |")
             elif runs:
                 r = runs[0]
                 why = f"killed at {r['wall_s']:.0f} s limit" if r["killed"] else f"failed, exit {r['rc']}"
