@@ -14,11 +14,12 @@
 // manifest.json.
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+
 import { loadGloveWink, loadUseLite } from '../../dist/data/index.js';
 import { alignVocabularies, evaluateTransfer, transferEmbeddings, wordListVocabulary } from '../../dist/index.js';
-import { isAnchor } from '../../dist/transfer/partition.js';
 import { openSource, prepareTarget } from '../../dist/pipeline/load.js';
 import { useLiteVocabulary } from '../../dist/tokenizer/index.js';
+import { isAnchor } from '../../dist/transfer/partition.js';
 
 const [outDir, minilm, holdoutArg, seedsArg] = process.argv.slice(2);
 if (!outDir || !minilm) throw new Error('usage: node bench/peers/split.mjs OUT_DIR MINILM_FOLDER [holdout] [seeds]');
@@ -116,7 +117,8 @@ for (const pr of await pairs()) {
     const isHeld = new Set(held);
     const heldSources = new Set(held.map((t) => sid[t]));
     const anchors = eligible.filter((t) => !isHeld.has(t) && !heldSources.has(sid[t]));
-    if (anchors.length !== s.anchors) throw new Error(`${pr.name} seed ${s.seed}: anchors ${anchors.length} != ${s.anchors}`);
+    if (anchors.length !== s.anchors)
+      throw new Error(`${pr.name} seed ${s.seed}: anchors ${anchors.length} != ${s.anchors}`);
     const rows = [...anchors, ...held];
     const subSid = new Int32Array(rows.length).fill(-1);
     anchors.forEach((t, i) => (subSid[i] = sid[t]));
@@ -126,11 +128,25 @@ for (const pr of await pairs()) {
       const { label, ...spec } = m;
       const name = label ?? m.method;
       const t0 = performance.now();
-      const res = await transferEmbeddings({ ...spec, source: pr.S, target: subTarget, alignment: { sourceIdOfTarget: subSid }, seed: s.seed });
+      const res = await transferEmbeddings({
+        ...spec,
+        source: pr.S,
+        target: subTarget,
+        alignment: { sourceIdOfTarget: subSid },
+        seed: s.seed,
+      });
       const ms = performance.now() - t0;
       const off = anchors.length * pr.S.cols;
-      writeFileSync(join(dir, `pred-${name}-seed${s.seed}.f32`), f32(res.embeddings.subarray(off, off + held.length * pr.S.cols)));
-      ours[name] = { evaluateMeanCosine: s.methods[name].meanCosine, lambda: res.report.lambda?.value ?? null, ms, hitK: res.report.support?.hitK ?? null };
+      writeFileSync(
+        join(dir, `pred-${name}-seed${s.seed}.f32`),
+        f32(res.embeddings.subarray(off, off + held.length * pr.S.cols)),
+      );
+      ours[name] = {
+        evaluateMeanCosine: s.methods[name].meanCosine,
+        lambda: res.report.lambda?.value ?? null,
+        ms,
+        hitK: res.report.support?.hitK ?? null,
+      };
     }
     const seedInfo = {
       seed: s.seed,
@@ -149,7 +165,9 @@ for (const pr of await pairs()) {
     }
     writeFileSync(join(dir, `seed${s.seed}.json`), JSON.stringify(seedInfo));
     manifest.seeds.push(s.seed);
-    console.error(`${pr.name} seed ${s.seed}: ${held.length} held out, ${anchors.length} anchors, ${s.excluded} excluded`);
+    console.error(
+      `${pr.name} seed ${s.seed}: ${held.length} held out, ${anchors.length} anchors, ${s.excluded} excluded`,
+    );
   }
   const order = [...tokenRows.keys()];
   writeFileSync(join(dir, 'target.f32'), f32(gather(pr.P, order).data));
