@@ -205,14 +205,15 @@ const INLINE_VALUES = 1 << 16;
 /** Values converted between two turns of the event loop when the native addon cannot be loaded. */
 const FALLBACK_SLICE = 1 << 18;
 
-type Codec = Pick<typeof import('../kernels/matrixOps.js'), 'encodeHalf' | 'decodeHalf' | 'allocFloat32'>;
-let codec: Promise<Codec | null> | undefined;
+type MatrixOps = typeof import('../kernels/matrixOps.js');
+let codec: Promise<MatrixOps | null> | undefined;
 
 /**
- * The native codec, or null when the addon cannot be loaded (reading and writing files must still
- * work without it: then the JavaScript codec runs in slices, giving the event loop a turn between).
+ * @internal The native whole-matrix passes (the codec, byte-range file copies), or null when the
+ * addon cannot be loaded: reading and writing files must still work without it (then the
+ * JavaScript codec runs in slices, giving the event loop a turn between, and file ranges are streamed).
  */
-function nativeCodec(): Promise<Codec | null> {
+export function nativeMatrixOps(): Promise<MatrixOps | null> {
   return (codec ??= import('../kernels/matrixOps.js').then(
     async (m) => {
       try {
@@ -241,7 +242,7 @@ export async function encodeFloatsAsync(src: Float32Array, dtype: FloatDtype): P
   // Its own memory (not the shared pool) so that the Uint16Array view is aligned.
   const out = Buffer.allocUnsafeSlow(src.length * 2);
   const o16 = new Uint16Array(out.buffer, out.byteOffset, src.length);
-  const native = await nativeCodec();
+  const native = await nativeMatrixOps();
   if (native) {
     await native.encodeHalf(src, dtype, o16);
     return out;
@@ -273,7 +274,7 @@ export async function decodeHalfAsync(
       'E_SHAPE',
     );
   if (src.length <= INLINE_VALUES) return decode(src, dst, dstOffset);
-  const native = await nativeCodec();
+  const native = await nativeMatrixOps();
   if (native) {
     await native.decodeHalf(src, dtype, dst.subarray(dstOffset, dstOffset + src.length));
     return;
@@ -289,6 +290,6 @@ export async function decodeHalfAsync(
  * off the calling thread when they become garbage), or `new Float32Array` without the addon.
  */
 export async function float32Allocator(): Promise<(length: number) => Float32Array> {
-  const native = await nativeCodec();
+  const native = await nativeMatrixOps();
   return native ? native.allocFloat32 : (n) => new Float32Array(n);
 }

@@ -24,6 +24,7 @@ import {
   type FloatDtype,
   isDtype,
   isFloatDtype,
+  nativeMatrixOps,
 } from './dtype.js';
 
 /** Largest accepted JSON header (100 MB, as in the reference implementation). */
@@ -655,24 +656,6 @@ async function writeAll(fh: FileHandle, buf: Uint8Array, label: string): Promise
   }
 }
 
-type RangeCopier = (fdIn: number, offsetIn: number, fdOut: number, length: number) => Promise<boolean>;
-let rangeCopier: Promise<RangeCopier | null> | undefined;
-
-/** The native range copy, or null when the addon cannot be loaded (then the bytes are streamed). */
-function nativeRangeCopier(): Promise<RangeCopier | null> {
-  return (rangeCopier ??= import('../kernels/matrixOps.js').then(
-    async (m) => {
-      try {
-        (await import('../kernels/native.js')).binding();
-        return m.copyFileRange;
-      } catch {
-        return null;
-      }
-    },
-    () => null,
-  ));
-}
-
 /** Appends `length` bytes of `range` to `fh` (at its current position). */
 async function copyRange(range: FileRange, fh: FileHandle, length: number, label: string): Promise<void> {
   if (range.signal?.aborted) throw new SaltError('E_ABORTED', `aborted before copying ${label}`);
@@ -684,9 +667,9 @@ async function copyRange(range: FileRange, fh: FileHandle, length: number, label
     throw ioError(err, `could not open ${JSON.stringify(range.path)}`);
   }
   try {
-    const copy = await nativeRangeCopier();
-    if (copy) {
-      await copy(src.fd, range.offset, fh.fd, length).catch((err: unknown) => {
+    const native = await nativeMatrixOps();
+    if (native) {
+      await native.copyFileRange(src.fd, range.offset, fh.fd, length).catch((err: unknown) => {
         throw err instanceof SaltError ? new SaltError(err.code, `${label}: ${err.message}`) : err;
       });
       return;

@@ -344,9 +344,9 @@ describe('writeSafetensors: tensor data given as a file range', () => {
     expect(buf.length).toBe(8 + n + 8 + (1 << 20) + 2 + 3);
   });
   it('refuses a range past the end of its file (E_IO, no file left) and a malformed range (E_TYPE)', async () => {
-    const srcPath = join(dir, 'range-short.bin');
+    const srcPath = join(dir, 'range-truncated.bin');
     await writeFile(srcPath, Buffer.alloc(100, 1));
-    const p = join(dir, 'range-short.safetensors');
+    const p = join(dir, 'range-truncated.safetensors');
     await expect(
       writeSafetensors(p, [{ name: 'r', dtype: 'U8', shape: [101], data: { path: srcPath, offset: 0 } }]),
     ).rejects.toThrow(code('E_IO'));
@@ -358,7 +358,7 @@ describe('writeSafetensors: tensor data given as a file range', () => {
         { name: 'r', dtype: 'U8', shape: [10], data: { path: srcPath, offset: -1 } as unknown as Uint8Array },
       ]),
     ).rejects.toThrow(code('E_TYPE'));
-    expect((await readdir(dir)).filter((f) => f.includes('range-short.safetensors'))).toEqual([]);
+    expect((await readdir(dir)).filter((f) => f.includes('range-truncated.safetensors'))).toEqual([]);
   });
 });
 
