@@ -14,10 +14,10 @@ extern "C" {
 
 /// Arguments of copy_file_range_all.
 typedef struct salt_file_copy_args {
-  int32_t fd_in;      ///< open for reading
-  int64_t offset_in;  ///< first byte to copy (>= 0); fd_in's own file offset is not used or moved
-  int32_t fd_out;     ///< open for writing: the bytes go at its current file offset, which advances
-  int64_t length;     ///< bytes to copy (>= 0)
+  int32_t fd_in;        ///< open for reading
+  int64_t offset_in;    ///< first byte to copy (>= 0); fd_in's own file offset is not used or moved
+  int32_t fd_out;       ///< open for writing: the bytes go at its current file offset, which advances
+  int64_t length;       ///< bytes to copy (>= 0)
   int32_t* out_kernel;  ///< set to 1 when the kernel copied everything (copy_file_range), 0 otherwise
 } salt_file_copy_args;
 
