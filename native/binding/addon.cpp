@@ -128,6 +128,16 @@ class Args {
       throw coded_error(env_, "E_ARGUMENT", std::string(key) + " must be an integer in [0, 2^31 - 1]");
     return static_cast<int64_t>(d);
   }
+  // A file offset or byte count: up to 2^53 (a number JavaScript holds exactly). Never multiplied
+  // with another size, so the int32 bound of Int() is not needed.
+  int64_t Offset(const char* key) const {
+    Napi::Value v = obj_.Get(key);
+    if (!v.IsNumber()) throw coded_error(env_, "E_TYPE", std::string(key) + " must be a number", true);
+    const double d = v.As<Napi::Number>().DoubleValue();
+    if (!(d >= 0 && d <= 9007199254740991.0) || d != static_cast<double>(static_cast<int64_t>(d)))
+      throw coded_error(env_, "E_ARGUMENT", std::string(key) + " must be an integer in [0, 2^53 - 1]");
+    return static_cast<int64_t>(d);
+  }
   double Double(const char* key, double fallback) const {
     Napi::Value v = obj_.Get(key);
     if (v.IsUndefined()) return fallback;
@@ -535,9 +545,9 @@ Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
     Args in(info);
     salt_file_copy_args a{};
     a.fd_in = static_cast<int32_t>(in.Int("fdIn"));
-    a.offset_in = in.Int("offsetIn");
+    a.offset_in = in.Offset("offsetIn");
     a.fd_out = static_cast<int32_t>(in.Int("fdOut"));
-    a.length = in.Int("length");
+    a.length = in.Offset("length");
     a.out_kernel = in.Array<int32_t>("flag", 1);
     auto* w = new KernelWorker(env, nullptr, {{"flag", in.obj_.Get("flag")}});
     return Queue(w, [a]() { return salt::cpu::copy_file_range_all(a); });

@@ -1,4 +1,4 @@
-import { readdir, readFile, writeFile } from 'node:fs/promises';
+import { open, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -342,6 +342,26 @@ describe('writeSafetensors: tensor data given as a file range', () => {
     expect(Buffer.compare(at('a'), Buffer.from(before.buffer))).toBe(0);
     expect([...at('z')]).toEqual([7, 8, 9]);
     expect(buf.length).toBe(8 + n + 8 + (1 << 20) + 2 + 3);
+  });
+  it('copies a range that lies past 2 GiB in its file (a sparse 3 GiB source)', async () => {
+    const srcPath = join(dir, 'range-sparse.bin');
+    const at = 2 ** 31 + 12345;
+    const fh = await open(srcPath, 'w');
+    const marker = Buffer.from('bytes past the 2 GiB mark');
+    try {
+      await fh.truncate(3 * 2 ** 30);
+      await fh.write(marker, 0, marker.length, at);
+    } finally {
+      await fh.close();
+    }
+    const p = join(dir, 'range-sparse.safetensors');
+    await writeSafetensors(p, [
+      { name: 'r', dtype: 'U8', shape: [marker.length], data: { path: srcPath, offset: at } },
+    ]);
+    const f = await SafetensorsFile.open(p);
+    expect((await f.readBytes('r')).toString()).toBe(marker.toString());
+    await f.close();
+    await rm(srcPath);
   });
   it('refuses a range past the end of its file (E_IO, no file left) and a malformed range (E_TYPE)', async () => {
     const srcPath = join(dir, 'range-truncated.bin');
