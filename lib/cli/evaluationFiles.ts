@@ -27,9 +27,9 @@ export function evaluationToJson(result: EvaluationResult, extra: Record<string,
 const num = (v: number | undefined, d = 6) =>
   v === undefined || Number.isNaN(v) ? '' : Number(v.toFixed(d)).toString();
 
-/** CSV: `seed,method,meanCosine,meanRelL2,meanRank,medianRank,lambda,heldOut,anchors`; seed `mean` rows average the seeds. */
+/** CSV: `seed,method,meanCosine,meanRelL2,meanRank,medianRank,pAt1,pAt5,lambda,heldOut,anchors`; seed `mean` rows average the seeds. */
 export function evaluationToCsv(result: EvaluationResult): string {
-  const rows = ['seed,method,meanCosine,meanRelL2,meanRank,medianRank,lambda,heldOut,anchors'];
+  const rows = ['seed,method,meanCosine,meanRelL2,meanRank,medianRank,pAt1,pAt5,lambda,heldOut,anchors'];
   for (const s of result.seeds) {
     for (const l of result.labels) {
       const m = s.methods[l];
@@ -41,6 +41,8 @@ export function evaluationToCsv(result: EvaluationResult): string {
           num(m.meanRelL2),
           num(m.meanRank, 3),
           num(m.medianRank, 3),
+          num(m.pAt1),
+          num(m.pAt5),
           num(m.lambda),
           s.heldOut,
           s.anchors,
@@ -58,6 +60,8 @@ export function evaluationToCsv(result: EvaluationResult): string {
         num(m.meanRelL2),
         num(m.meanRank, 3),
         num(m.medianRank, 3),
+        num(m.pAt1),
+        num(m.pAt5),
         '',
         '',
         '',
@@ -77,7 +81,8 @@ function esc(s: string): string {
 
 /**
  * An SVG bar chart: one horizontal bar per method (mean cosine averaged over seeds), a dot per seed,
- * the value printed at the bar's end, an axis from min(0, lowest) to 1.
+ * the value printed at the bar's end, an axis from min(0, lowest) to 1; to the right, a table of the
+ * rank measures averaged over seeds (P@1, P@5, mean rank, median rank; the best of each in bold).
  */
 export function evaluationToSvg(
   result: EvaluationResult,
@@ -86,9 +91,21 @@ export function evaluationToSvg(
   const labels = result.labels;
   const rowH = 26,
     left = 130,
-    width = 640,
+    width = 900,
     top = 56,
-    plotW = width - left - 70;
+    plotW = 570 - left,
+    tableX = 640;
+  const columns: {
+    head: string;
+    get: (m: EvaluationResult['mean'][string]) => number;
+    digits: number;
+    low: boolean;
+  }[] = [
+    { head: 'P@1', get: (m) => m.pAt1, digits: 3, low: false },
+    { head: 'P@5', get: (m) => m.pAt5, digits: 3, low: false },
+    { head: 'mean rank', get: (m) => m.meanRank, digits: 1, low: true },
+    { head: 'median', get: (m) => m.medianRank, digits: 1, low: true },
+  ];
   const height = top + labels.length * rowH + 44;
   const values = labels
     .flatMap((l) => [result.mean[l].meanCosine, ...result.seeds.map((s) => s.methods[l].meanCosine)])
@@ -117,6 +134,20 @@ export function evaluationToSvg(
   }
   out.push(`<text x="${left + plotW / 2}" y="${height - 8}" text-anchor="middle">mean cosine</text>`);
   const best = Math.max(...labels.map((l) => result.mean[l].meanCosine).filter((v) => Number.isFinite(v)));
+  columns.forEach((c, j) => {
+    const cx = tableX + j * 66;
+    out.push(`<text x="${cx}" y="${top - 8}" text-anchor="end" fill="#555">${esc(c.head)}</text>`);
+    const vals = labels.map((l) => c.get(result.mean[l])).filter((v) => Number.isFinite(v));
+    const top1 = vals.length ? (c.low ? Math.min(...vals) : Math.max(...vals)) : NaN;
+    labels.forEach((l, i) => {
+      const v = c.get(result.mean[l]);
+      const y = top + i * rowH + rowH / 2 + 4;
+      const text = Number.isFinite(v) ? v.toFixed(c.digits) : '–';
+      out.push(
+        `<text x="${cx}" y="${y}" text-anchor="end"${v === top1 ? ' font-weight="bold"' : ''}>${esc(text)}</text>`,
+      );
+    });
+  });
   labels.forEach((l, i) => {
     const y = top + i * rowH;
     const m = result.mean[l].meanCosine;

@@ -115,6 +115,42 @@ export interface RawBinding {
     threads?: number;
   }): Promise<{ out: Float32Array }>;
   sortDoubles(args: { values: Float64Array; n: number }): Promise<{ values: Float64Array }>;
+  kernelMatrix(args: {
+    x: Float32Array;
+    n: number;
+    z: Float32Array;
+    L: number;
+    d: number;
+    linear: number;
+    width: number;
+    proj?: Float32Array;
+    r?: number;
+    threads?: number;
+  }): Promise<{ out: Float32Array }>;
+  gemm<T extends Float32Array | Float64Array>(args: {
+    a: T;
+    b: T;
+    c: T;
+    rows: number;
+    inner: number;
+    cols: number;
+    transA?: number;
+    transB?: number;
+    beta?: number;
+    threads?: number;
+  }): Promise<{ c: T }>;
+  symEigen(args: { a: Float64Array; n: number; threads?: number }): Promise<{
+    evals: Float64Array;
+    vectors: Float64Array;
+  }>;
+  choleskySolve(args: {
+    a: Float64Array;
+    n: number;
+    shift: number;
+    b: Float64Array;
+    h: number;
+    threads?: number;
+  }): Promise<{ info: Int32Array; b: Float64Array }>;
   allocFloat32(length: number): Float32Array;
   info(): {
     faiss: string;

@@ -3,7 +3,8 @@
  * row), treat them as new, rebuild their rows from the remaining shared tokens and compare.
  */
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
-import { type Backend, topkCosine } from '../kernels/kernels.js';
+import { type Backend } from '../kernels/kernels.js';
+import { gemm } from '../kernels/linalg.js';
 import { checkInteger, checkMatrix, checkNumber, type Matrix } from '../kernels/validate.js';
 import { isAnchor } from './partition.js';
 import { seededSample, STREAM } from './random.js';
@@ -57,7 +58,8 @@ export interface EvaluateArgs {
   seeds?: readonly number[];
   /**
    * Compute the rank of the true row among all source rows (default true). The exact ranking costs a
-   * full sort of |V_s| scores per held-out token; with `false`, `meanRank` / `medianRank` are NaN.
+   * full sort of |V_s| scores per held-out token; with `false`, `meanRank`, `medianRank`, `pAt1` and
+   * `pAt5` are NaN.
    */
   ranks?: boolean;
   /** Kernel backend; default `'auto'`. */
@@ -80,6 +82,10 @@ export interface MethodScores {
   meanRank: number;
   /** Median of those ranks. */
   medianRank: number;
+  /** Share of held-out tokens whose true row ranks first (P@1). */
+  pAt1: number;
+  /** Share whose true row ranks in the top 5 (P@5). */
+  pAt5: number;
 }
 
 /** Results of one seed. */
@@ -109,9 +115,25 @@ export interface EvaluationResult {
   sourceRows: number;
 }
 
+/** Rows scaled to unit L2 norm (float64 sums; zero rows stay zero), giving the event loop turns. */
+async function unitRows(m: Matrix): Promise<Float32Array> {
+  const out = new Float32Array(m.rows * m.cols);
+  const y = new Yielder();
+  for (let i = 0; i < m.rows; i++) {
+    if ((i & 1023) === 1023) await y.tick();
+    let q = 0;
+    for (let j = 0; j < m.cols; j++) q += m.data[i * m.cols + j] * m.data[i * m.cols + j];
+    const inv = q > 0 ? 1 / Math.sqrt(q) : 0;
+    for (let j = 0; j < m.cols; j++) out[i * m.cols + j] = m.data[i * m.cols + j] * inv;
+  }
+  return out;
+}
+
 /**
- * Rank (1 = best) of row `trueIds[i]` of `source` among all source rows by cosine to `pred` row i,
- * computed with the native exact top-k over tiles of predictions (never an n x |V_s| matrix in JS).
+ * Rank (1 = best) of row `trueIds[i]` of `source` among all source rows by cosine to `pred` row i:
+ * 1 + the rows scoring higher + the rows of lower index scoring the same (ties by ascending index).
+ * Scores come from one native float32 matrix product of the unit rows per tile of predictions
+ * (never an n x |V_s| matrix at once); the counting runs in JavaScript.
  */
 export async function trueRowRanks(
   pred: Matrix,
@@ -123,15 +145,27 @@ export async function trueRowRanks(
     m = source.rows,
     h = pred.cols;
   const ranks = new Int32Array(n);
+  if (n === 0) return ranks;
+  const S = { data: await unitRows(source), rows: m, cols: h, t: true };
+  const P = await unitRows(pred);
   const tile = Math.max(1, Math.min(n, Math.floor((1 << 22) / m)));
+  const y = new Yielder();
   for (let from = 0; from < n; from += tile) {
     const c = Math.min(tile, n - from);
-    const q = { data: pred.data.subarray(from * h, (from + c) * h), rows: c, cols: h };
-    const top = await topkCosine(q, source, m, kernel);
+    const scores = await gemm({ data: P.subarray(from * h, (from + c) * h), rows: c, cols: h }, S, {
+      threads: kernel.threads,
+    });
     for (let i = 0; i < c; i++) {
-      const want = trueIds[from + i];
-      const row = top.indices.subarray(i * m, i * m + m);
-      ranks[from + i] = row.indexOf(want) + 1;
+      await y.tick();
+      const want = trueIds[from + i],
+        row = i * m,
+        mine = scores[row + want];
+      let rank = 1;
+      for (let j = 0; j < m; j++) {
+        const v = scores[row + j];
+        if (v > mine || (v === mine && j < want)) rank++;
+      }
+      ranks[from + i] = rank;
     }
   }
   return ranks;
@@ -324,11 +358,19 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
         rel += t2 > 0 ? Math.sqrt(d2 / t2) : 0;
       }
       let rsum = NaN,
-        median = NaN;
+        median = NaN,
+        top1 = NaN,
+        top5 = NaN;
       if (args.ranks !== false) {
         const ranks = await trueRowRanks(pred, S, trueIds, kernel);
         rsum = 0;
-        for (const r of ranks) rsum += r;
+        top1 = 0;
+        top5 = 0;
+        for (const r of ranks) {
+          rsum += r;
+          if (r === 1) top1++;
+          if (r <= 5) top5++;
+        }
         const sorted = Int32Array.from(ranks).sort();
         const mid = sorted.length >> 1;
         median = sorted.length % 2 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2;
@@ -338,6 +380,8 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
         meanRelL2: rel / held.length,
         meanRank: rsum / held.length,
         medianRank: median,
+        pAt1: top1 / held.length,
+        pAt5: top5 / held.length,
         ...(res.report.lambda ? { lambda: res.report.lambda.value } : {}),
         report: res.report,
       };
@@ -354,6 +398,8 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
       meanRelL2: avg((s) => s.meanRelL2),
       meanRank: avg((s) => s.meanRank),
       medianRank: avg((s) => s.medianRank),
+      pAt1: avg((s) => s.pAt1),
+      pAt5: avg((s) => s.pAt5),
     };
   }
   return { labels, seeds: seedResults, mean, sourceRows: S.rows };
@@ -362,15 +408,15 @@ export async function evaluateTransfer(args: EvaluateArgs): Promise<EvaluationRe
 /** A Markdown table of the mean scores (and the lambdas chosen per seed); '–' for ranks not computed. */
 export function formatEvaluation(result: EvaluationResult): string {
   const lines = [
-    '| method | mean cosine | rel. L2 | mean rank | median rank | lambda per seed |',
-    '|---|---|---|---|---|---|',
+    '| method | mean cosine | rel. L2 | mean rank | median rank | P@1 | P@5 | lambda per seed |',
+    '|---|---|---|---|---|---|---|---|',
   ];
   for (const l of result.labels) {
     const m = result.mean[l];
     const lambdas = result.seeds.map((s) => s.methods[l].lambda).filter((v) => v !== undefined);
     const f = (v: number, d: number) => (Number.isNaN(v) ? '–' : v.toFixed(d));
     lines.push(
-      `| ${l} | ${f(m.meanCosine, 3)} | ${f(m.meanRelL2, 3)} | ${f(m.meanRank, 1)} | ${f(m.medianRank, 1)} | ${lambdas.length ? lambdas.join(', ') : '–'} |`,
+      `| ${l} | ${f(m.meanCosine, 3)} | ${f(m.meanRelL2, 3)} | ${f(m.meanRank, 1)} | ${f(m.medianRank, 1)} | ${f(m.pAt1, 3)} | ${f(m.pAt5, 3)} | ${lambdas.length ? lambdas.join(', ') : '–'} |`,
     );
   }
   return lines.join('\n');

@@ -4,6 +4,9 @@ import { type Backend } from '../kernels/kernels.js';
 import { checkInteger, checkNeighbourhoods, checkNumber, checkOneOf } from '../kernels/validate.js';
 import {
   DEFAULT_LAMBDA_GRID,
+  KERNEL_LAMBDA_GRID,
+  KERNEL_LINEAR_GRID,
+  KERNEL_WIDTH_GRID,
   MAX_K,
   type Selection,
   TRANSFER_METHODS,
@@ -24,7 +27,15 @@ export const NEIGHBOUR_METHODS = new Set<TransferMethod>([
   'wechsel',
 ]);
 /** Methods with a ridge lambda. */
-export const LAMBDA_METHODS = new Set<TransferMethod>(['salt', 'salt-paper', 'salt-ridge', 'global-linear']);
+export const LAMBDA_METHODS = new Set<TransferMethod>([
+  'salt',
+  'salt-paper',
+  'salt-ridge',
+  'global-linear',
+  'salt-kernel',
+]);
+/** Methods that fit a kernel (kernelWidth, kernelLinear, landmarks, looCriterion apply). */
+export const KERNEL_METHODS = new Set<TransferMethod>(['salt-kernel']);
 /** Default candidate count K. */
 export const DEFAULT_K = 64;
 
@@ -42,6 +53,10 @@ export interface Resolved {
   lambda: 'auto' | number;
   lambdaGrid: number[];
   looSample: number;
+  kernelWidth: number[];
+  kernelLinear: number[];
+  landmarks: 'auto' | 'all' | number;
+  looCriterion: 'cosine' | 'p1';
   temperature: number;
   seed: number;
   chunkSize: number;
@@ -92,6 +107,7 @@ export function resolveOptions(o: TransferOptions): Resolved {
   notFor('lambda', LAMBDA_METHODS);
   notFor('temperature', new Set(['wechsel']));
   notFor('segmentation', new Set(['fvt']));
+  for (const name of ['kernelWidth', 'kernelLinear', 'landmarks', 'looCriterion']) notFor(name, KERNEL_METHODS);
   const K = o.K === undefined ? DEFAULT_K : checkInteger('K', o.K, 1, MAX_K);
   let selection: Selection;
   if (o.selection === undefined)
@@ -118,7 +134,7 @@ export function resolveOptions(o: TransferOptions): Resolved {
     throw new SaltRangeError(
       `method "salt-paper" is the paper's least squares; lambda must be 0, received ${describe(o.lambda)}`,
     );
-  let lambdaGrid = [...DEFAULT_LAMBDA_GRID];
+  let lambdaGrid = [...(method === 'salt-kernel' ? KERNEL_LAMBDA_GRID : DEFAULT_LAMBDA_GRID)];
   if (o.lambdaGrid !== undefined) {
     if (!Array.isArray(o.lambdaGrid) || o.lambdaGrid.length === 0)
       throw new SaltTypeError(
@@ -126,7 +142,31 @@ export function resolveOptions(o: TransferOptions): Resolved {
       );
     lambdaGrid = o.lambdaGrid.map((v, i) => checkNumber(`lambdaGrid[${i}]`, v, 0));
   }
-  const looSample = o.looSample === undefined ? 500 : checkInteger('looSample', o.looSample, 1);
+  const looSample =
+    o.looSample === undefined ? (method === 'salt-kernel' ? 1024 : 500) : checkInteger('looSample', o.looSample, 1);
+  const grid = (name: string, v: unknown, fallback: readonly number[], positive: boolean): number[] => {
+    if (v === undefined) return [...fallback];
+    const values = typeof v === 'number' ? [v] : v;
+    if (!Array.isArray(values) || values.length === 0)
+      throw new SaltTypeError(`${name} must be a number or a non-empty array of numbers, received ${describe(v)}`);
+    return values.map((x, i) => {
+      const label = typeof v === 'number' ? name : `${name}[${i}]`;
+      const n = checkNumber(label, x, 0);
+      if (positive && n === 0) throw new SaltRangeError(`${label} must be a finite number > 0, received 0`);
+      return n;
+    });
+  };
+  const kernelWidth = grid('kernelWidth', o.kernelWidth, KERNEL_WIDTH_GRID, true);
+  const kernelLinear = grid('kernelLinear', o.kernelLinear, KERNEL_LINEAR_GRID, false);
+  let landmarks: 'auto' | 'all' | number = 'auto';
+  if (o.landmarks === 'all' || o.landmarks === 'auto') landmarks = o.landmarks;
+  else if (o.landmarks !== undefined) {
+    if (typeof o.landmarks !== 'number')
+      throw new SaltTypeError(`landmarks must be 'auto', 'all' or an integer >= 1, received ${describe(o.landmarks)}`);
+    landmarks = checkInteger('landmarks', o.landmarks, 1, 46340);
+  }
+  const looCriterion =
+    o.looCriterion === undefined ? 'cosine' : checkOneOf('looCriterion', o.looCriterion, ['cosine', 'p1'] as const);
   let temperature = 0.1;
   if (o.temperature !== undefined) {
     temperature = checkNumber('temperature', o.temperature, 0);
@@ -145,6 +185,10 @@ export function resolveOptions(o: TransferOptions): Resolved {
     lambda,
     lambdaGrid,
     looSample,
+    kernelWidth,
+    kernelLinear,
+    landmarks,
+    looCriterion,
     temperature,
     seed,
     chunkSize,

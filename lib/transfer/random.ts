@@ -23,7 +23,7 @@ export function uniformStream(seed: number, stream: number): () => number {
 }
 
 /** Purposes of the seeded streams, so that e.g. the held-out split and the LOO sample are independent. */
-export const STREAM = { rows: 0x100, looSample: 0x200, holdout: 0x300, headRows: 0x400 } as const;
+export const STREAM = { rows: 0x100, looSample: 0x200, holdout: 0x300, headRows: 0x400, landmarks: 0x500 } as const;
 
 /**
  * Fills `out[offset .. offset + mean.length)` with one N(mean, std) row that depends only on `seed`,

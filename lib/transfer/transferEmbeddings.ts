@@ -8,6 +8,7 @@ import { allocFloat32 } from '../kernels/matrixOps.js';
 import { checkMatrix } from '../kernels/validate.js';
 import { fvt } from './methods/fvt.js';
 import { globalLinear } from './methods/globalLinear.js';
+import { kernelRidge } from './methods/kernelRidge.js';
 import { neighbourMethod } from './methods/neighbours.js';
 import { checkSegmentation, type Resolved, resolveOptions, throwIfAborted } from './options.js';
 import { partitionTargets } from './partition.js';
@@ -192,6 +193,21 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
       signal,
     });
     report.pieces!.unsegmented = nFallback;
+  } else if (method === 'salt-kernel') {
+    await kernelRidge({
+      opts,
+      aux,
+      S,
+      head,
+      anchorTarget,
+      anchorSource,
+      solveIds,
+      embeddings,
+      headOut,
+      report,
+      progress,
+      signal,
+    });
   } else {
     const anchorsPlm = await gatherRowsAsync(Pm, anchorTarget);
     if (method === 'global-linear') {

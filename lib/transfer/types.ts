@@ -15,11 +15,24 @@ import type { Quantiles } from './stats.js';
  * - `'mean'`: the per-dimension mean of the source rows.
  * - `'random'`: seeded N(mean, std) rows (per-dimension mean and std of the source rows).
  * - `'global-linear'`: one ridge map from PLM space to source space fitted on the anchors.
+ * - `'salt-kernel'`: kernel ridge regression over all anchors from the aux space to the source space,
+ *   k(x, y) = linear (x . y + 1) + exp((cos(x, y) - 1) / width); linear, width and lambda chosen by
+ *   closed-form leave-one-out on the anchors; exact up to 8,192 anchors, Nystrom beyond (`landmarks`).
  * - `'fvt'`: FVT (Fast Vocabulary Transfer, Gee et al. 2022): the mean of the source rows of the
  *   source tokens the new token's text splits into (`segmentation`, see `segmentWithVocabulary`).
  */
 export type TransferMethod =
-  'salt' | 'salt-paper' | 'salt-ridge' | 'focus' | 'clp' | 'wechsel' | 'mean' | 'random' | 'global-linear' | 'fvt';
+  | 'salt'
+  | 'salt-paper'
+  | 'salt-ridge'
+  | 'focus'
+  | 'clp'
+  | 'wechsel'
+  | 'mean'
+  | 'random'
+  | 'global-linear'
+  | 'salt-kernel'
+  | 'fvt';
 
 /** All methods of {@link transferEmbeddings}. */
 export const TRANSFER_METHODS: readonly TransferMethod[] = [
@@ -32,6 +45,7 @@ export const TRANSFER_METHODS: readonly TransferMethod[] = [
   'mean',
   'random',
   'global-linear',
+  'salt-kernel',
   'fvt',
 ];
 
@@ -56,6 +70,18 @@ export type TransferStage = 'prepare' | 'lambda' | 'search' | 'select' | 'combin
 
 /** The default lambda grid of `lambda: 'auto'`. */
 export const DEFAULT_LAMBDA_GRID: readonly number[] = [0, 0.3, 1, 3, 10, 30, 100];
+
+/** The default grid of relative lambdas of `'salt-kernel'` (lambda x the mean diagonal of the kernel). */
+export const KERNEL_LAMBDA_GRID: readonly number[] = [0.003, 0.01, 0.03, 0.1, 0.3, 1, 3];
+/** The default grid of the kernel width of `'salt-kernel'` (the scale of 1 - cos). */
+export const KERNEL_WIDTH_GRID: readonly number[] = [0.05, 0.1, 0.2, 0.4, 0.8];
+/** The default grid of the weight of the linear kernel term of `'salt-kernel'`. */
+export const KERNEL_LINEAR_GRID: readonly number[] = [0, 0.01, 0.1];
+/**
+ * Most anchors `'salt-kernel'` solves exactly (`landmarks: 'all'`): the m x m float64 system and its
+ * copy take 2 x 8 m^2 bytes (4 GiB at this size). More anchors need the Nystrom approximation.
+ */
+export const MAX_EXACT_ANCHORS = 16384;
 
 /**
  * Largest candidate count K: sparsemax supports on real pairs stay below 100, and the candidate
@@ -96,6 +122,18 @@ export interface TransferOptions {
   lambdaGrid?: readonly number[];
   /** Anchors sampled (seeded) for the leave-one-out choice of lambda; default 500. */
   looSample?: number;
+  /** `'salt-kernel'`: the kernel width (a number, or a grid searched by leave-one-out); default {@link KERNEL_WIDTH_GRID}. */
+  kernelWidth?: number | readonly number[];
+  /** `'salt-kernel'`: the weight of the linear term (a number >= 0, or a grid); default {@link KERNEL_LINEAR_GRID}. */
+  kernelLinear?: number | readonly number[];
+  /**
+   * `'salt-kernel'`: `'all'` (exact, at most {@link MAX_EXACT_ANCHORS} anchors), a landmark count L
+   * (Nystrom over a seeded sample of L anchors; exact when L >= the anchor count), or `'auto'`
+   * (default: exact up to 8,192 anchors, else 4,096 landmarks).
+   */
+  landmarks?: 'auto' | 'all' | number;
+  /** `'salt-kernel'`: what the leave-one-out choice maximises: `'cosine'` (default, mean cosine) or `'p1'` (share ranked first among the source rows). */
+  looCriterion?: 'cosine' | 'p1';
   /** Softmax temperature of `'wechsel'`; default 0.1. */
   temperature?: number;
   /** Seed of every random choice (fallback rows, the LOO sample); default 0. */
@@ -147,6 +185,27 @@ export interface LambdaReport {
   sample?: number;
 }
 
+/** How `'salt-kernel'` fitted (see {@link TransferOptions.landmarks}). */
+export interface KernelReport {
+  /** The chosen linear weight and width. */
+  linear: number;
+  width: number;
+  /** The relative lambda used (after any fallback to a larger grid value). */
+  lambda: number;
+  /** Landmark rows of the fit (all anchors when exact). */
+  landmarks: number;
+  exact: boolean;
+  /** Kernel directions kept (Nystrom: eigenvalues of K_ZZ above 1e-6 of the largest; exact: the anchor count). */
+  rank: number;
+  criterion: 'cosine' | 'p1';
+  /** Anchors in the leave-one-out sample (0 when nothing was searched). */
+  sample: number;
+  /** The leave-one-out score of every grid point (when searched). */
+  grid?: { linear: number; width: number; lambda: number; score: number }[];
+  /** What went differently: an ill-conditioned lambda skipped, a sample too small to search. */
+  notes: string[];
+}
+
 /** What {@link transferEmbeddings} did. */
 export interface TransferReport {
   method: TransferMethod;
@@ -168,8 +227,10 @@ export interface TransferReport {
   coefNorm?: Quantiles;
   /** Row L2 norms of the source rows and of the new (solved + fallback) rows. */
   rowNorms: { source: Quantiles; new: Quantiles };
-  /** Ridge lambda (salt, salt-ridge, salt-paper, global-linear). */
+  /** Ridge lambda (salt, salt-ridge, salt-paper, global-linear; salt-kernel: relative to the kernel's mean diagonal). */
   lambda?: LambdaReport;
+  /** salt-kernel only: the kernel, the fit and the leave-one-out search. */
+  kernel?: KernelReport;
   /** global-linear only: diagonal jitter added to factorise a singular system (0 normally). */
   jitter?: number;
   /** fvt only: pieces per solved (segmented new) token: mean and maximum; `unsegmented`: new tokens with an empty list (fallback rows). */

@@ -554,6 +554,104 @@ Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
   });
 }
 
+// ---- kernel ridge linear algebra (salt/kernel_ridge.h), CPU only
+
+// out = K(x, z), or K(x, z) proj: { x, n, z, L, d, linear, width, proj?, r? } -> { out }.
+Napi::Value KernelMatrix(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_kernel_args a{};
+    a.n = in.Int("n");
+    a.L = in.Int("L");
+    a.d = in.Int("d");
+    if (a.L < 1 || a.d < 1) throw coded_error(env, "E_ARGUMENT", "invalid shape: need n >= 0, L, d >= 1");
+    a.linear = in.Double("linear", 0);
+    a.width = in.Double("width", 1);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    a.x = in.Array<float>("x", a.n * a.d);
+    a.z = in.Array<float>("z", a.L * a.d);
+    const bool proj = !in.obj_.Get("proj").IsUndefined();
+    a.r = proj ? in.Int("r") : 0;
+    if (proj && a.r < 1) throw coded_error(env, "E_ARGUMENT", "invalid shape: r >= 1");
+    a.proj = proj ? in.Array<float>("proj", a.L * a.r) : nullptr;
+    auto out = alloc<float>(env, a.n * (proj ? a.r : a.L));
+    a.out = out.Data();
+    auto* w = new KernelWorker(env, nullptr, {{"out", out}});
+    w->PinKeys(in.obj_, {"x", "z", "proj"});
+    return Queue(w, [a]() { return salt::cpu::kernel_matrix(a); });
+  });
+}
+
+// c = beta c + op(a) op(b): { a, b, c, rows, inner, cols, transA?, transB?, beta? } with all three
+// Float32Array or all Float64Array; c is written in place and returned.
+Napi::Value Gemm(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_gemm_args a{};
+    a.rows = in.Int("rows");
+    a.inner = in.Int("inner");
+    a.cols = in.Int("cols");
+    a.trans_a = in.Int("transA", 0) != 0;
+    a.trans_b = in.Int("transB", 0) != 0;
+    a.beta = in.Double("beta", 0);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    Napi::Value av = in.obj_.Get("a");
+    a.f64 = av.IsTypedArray() && av.As<Napi::TypedArray>().TypedArrayType() == napi_float64_array;
+    if (a.f64) {
+      a.a = in.Array<double>("a", a.rows * a.inner);
+      a.b = in.Array<double>("b", a.inner * a.cols);
+      a.c = in.Array<double>("c", a.rows * a.cols);
+    } else {
+      a.a = in.Array<float>("a", a.rows * a.inner);
+      a.b = in.Array<float>("b", a.inner * a.cols);
+      a.c = in.Array<float>("c", a.rows * a.cols);
+    }
+    auto* w = new KernelWorker(env, nullptr, {{"c", in.obj_.Get("c")}});
+    w->PinKeys(in.obj_, {"a", "b"});
+    return Queue(w, [a]() { return salt::cpu::gemm(a); });
+  });
+}
+
+// { a: Float64Array n x n, n } -> { evals, vectors } (a is overwritten by the eigenvectors, as rows).
+Napi::Value SymEigen(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_eigen_args a{};
+    a.n = in.Int("n");
+    if (a.n < 1 || a.n > 46340) throw coded_error(env, "E_ARGUMENT", "invalid shape: need 1 <= n <= 46340");
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    a.a = in.Array<double>("a", a.n * a.n);
+    auto evals = alloc<double>(env, a.n);
+    a.out_evals = evals.Data();
+    auto* w = new KernelWorker(env, nullptr, {{"evals", evals}, {"vectors", in.obj_.Get("a")}});
+    return Queue(w, [a]() { return salt::cpu::sym_eigen(a); });
+  });
+}
+
+// { a: Float64Array n x n, n, shift, b: Float64Array n x h, h } -> { info, b } (both overwritten).
+Napi::Value CholeskySolve(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_cholesky_args a{};
+    a.n = in.Int("n");
+    a.h = in.Int("h");
+    if (a.n < 1 || a.n > 46340) throw coded_error(env, "E_ARGUMENT", "invalid shape: need 1 <= n <= 46340");
+    a.shift = in.Double("shift", 0);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    a.a = in.Array<double>("a", a.n * a.n);
+    a.b = in.Array<double>("b", a.n * a.h);
+    auto infoOut = alloc<int32_t>(env, 1);
+    a.out_info = infoOut.Data();
+    auto* w = new KernelWorker(env, nullptr, {{"info", infoOut}, {"b", in.obj_.Get("b")}});
+    w->PinKeys(in.obj_, {"a"});
+    return Queue(w, [a]() { return salt::cpu::cholesky_solve(a); });
+  });
+}
+
 // Memory for large Float32 results, released on a short-lived thread of its own when the garbage
 // collector drops the array. Freeing gigabytes on the JavaScript thread (inside the collector) took
 // ~0.2 s per GiB; one munmap of the whole range on another thread still blocked the JavaScript thread
@@ -643,6 +741,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("decodeFloats", Napi::Function::New(env, DecodeFloats));
   exports.Set("sortDoubles", Napi::Function::New(env, SortDoubles));
   exports.Set("allocFloat32", Napi::Function::New(env, AllocFloat32));
+  exports.Set("kernelMatrix", Napi::Function::New(env, KernelMatrix));
+  exports.Set("gemm", Napi::Function::New(env, Gemm));
+  exports.Set("symEigen", Napi::Function::New(env, SymEigen));
+  exports.Set("choleskySolve", Napi::Function::New(env, CholeskySolve));
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;

@@ -331,7 +331,9 @@ describe('main() on real-tokenizer folders', () => {
       out,
     ); // ranks among 128k source rows would be a full sort per token: slow
     expect(r.code, r.stderr).toBe(EXIT.ok);
-    expect(r.stdout).toContain('| method | mean cosine | rel. L2 | mean rank | median rank | lambda per seed |');
+    expect(r.stdout).toContain(
+      '| method | mean cosine | rel. L2 | mean rank | median rank | P@1 | P@5 | lambda per seed |',
+    );
     const json = JSON.parse(await readFile(join(out, 'evaluation.json'), 'utf8'));
     expect(json.labels).toEqual(['salt', 'focus', 'random']);
     expect(json.seeds.map((s: { seed: number; heldOut: number }) => [s.seed, s.heldOut])).toEqual([
@@ -339,18 +341,20 @@ describe('main() on real-tokenizer folders', () => {
       [1, 200],
     ]);
     const csv = (await readFile(join(out, 'evaluation.csv'), 'utf8')).trimEnd().split('\n');
-    expect(csv[0]).toBe('seed,method,meanCosine,meanRelL2,meanRank,medianRank,lambda,heldOut,anchors');
+    expect(csv[0]).toBe('seed,method,meanCosine,meanRelL2,meanRank,medianRank,pAt1,pAt5,lambda,heldOut,anchors');
     expect(csv.length).toBe(1 + 2 * 3 + 3);
     const meanSalt = csv.find((l) => l.startsWith('mean,salt,'))!.split(',');
     expect(Number(meanSalt[2])).toBeCloseTo(json.mean.salt.meanCosine, 5);
     const seed1Focus = csv.find((l) => l.startsWith('1,focus,'))!.split(',');
-    expect(Number(seed1Focus[7])).toBe(200);
+    expect(Number(seed1Focus[9])).toBe(200);
     expect(seed1Focus[4]).toBe(''); // --no-ranks: no rank
+    expect(seed1Focus.slice(6, 8)).toEqual(['', '']); // nor P@1 / P@5
     const svg = await readFile(join(out, 'evaluation.svg'), 'utf8');
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
     for (const m of ['salt', 'focus', 'random']) expect(svg).toContain(`text-anchor="end">${m}</text>`);
     expect(svg.match(/<circle /g)!.length).toBe(6); // one dot per seed and method
+    for (const h of ['P@1', 'P@5', 'mean rank', 'median']) expect(svg).toContain(`>${h}</text>`);
   }, 120_000);
 
   it('inspect shows a shared token and a new token whose recomputed row equals the engine row', async () => {

@@ -159,6 +159,11 @@ describe('evaluateTransfer on synthetic data', () => {
     const source = randomMatrix(r, 700, 7);
     const pred = randomMatrix(r, 40, 7);
     const want = Int32Array.from({ length: 40 }, (_, i) => (i * 37) % 700);
+    // Ties: row 10 duplicates row 37 (token 1's true row: rank counts the lower index ahead), and
+    // row 74 (token 2's) duplicates row 600 (after it: no effect); row 20 is zero (cosine 0).
+    source.data.copyWithin(10 * 7, 37 * 7, 38 * 7);
+    source.data.copyWithin(600 * 7, 74 * 7, 75 * 7);
+    source.data.fill(0, 20 * 7, 21 * 7);
     const ranks = await trueRowRanks(pred, source, want, { backend: 'cpu' });
     for (let i = 0; i < 40; i++)
       expect(ranks[i]).toBe(bruteRank(pred.data.subarray(i * 7, i * 7 + 7), source, want[i]!));

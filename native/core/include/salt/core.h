@@ -6,6 +6,7 @@
 #include <string>
 
 #include "salt/file_copy.h"
+#include "salt/kernel_ridge.h"
 #include "salt/kernels.h"
 #include "salt/matrix_ops.h"
 #include "salt/plugin.h"
@@ -56,6 +57,15 @@ salt_status encode_floats(const salt_convert_args& a);
 salt_status decode_floats(const salt_convert_args& a);
 /// Ascending sort in place (-0 before +0, NaN last).
 salt_status sort_doubles(const salt_sort_args& a);
+/// Kernel ridge linear algebra (salt/kernel_ridge.h).
+/// K(X, Z), or K(X, Z) proj in tiles.
+salt_status kernel_matrix(const salt_kernel_args& a);
+/// C = beta C + op(A) op(B) (float32 or float64).
+salt_status gemm(const salt_gemm_args& a);
+/// Eigenvalues and eigenvectors of a symmetric matrix (float64).
+salt_status sym_eigen(const salt_eigen_args& a);
+/// (A + shift I) X = B by Cholesky (float64); out_info > 0 when A + shift I is not positive definite.
+salt_status cholesky_solve(const salt_cholesky_args& a);
 /// Copies a byte range of one open file to another's current offset (salt/file_copy.h).
 salt_status copy_file_range_all(const salt_file_copy_args& a);
 }  // namespace cpu

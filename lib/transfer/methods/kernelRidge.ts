@@ -1,0 +1,371 @@
+/**
+ * salt-kernel: kernel ridge regression from the auxiliary (PLM) space to the source space over all
+ * anchors, k(x, y) = linear (x . y + 1) + exp((cos(x, y) - 1) / width). The prediction for a new
+ * token x is k(x, Z) beta. See docs/method.md, "The kernel method".
+ *
+ * - Exact (landmarks = all anchors, m <= MAX_EXACT_ANCHORS): beta = (K + lambda I)^-1 Y, one
+ *   Cholesky factorisation of the m x m kernel matrix (float64).
+ * - Nystrom / subset of regressors (L landmarks Z, a seeded sample of the anchors): with
+ *   K_ZZ = U diag(mu) U^T and features phi(x) = k(x, Z) U_r diag(mu_r)^-1/2 (directions with
+ *   mu_j <= 1e-6 mu_max dropped), ridge in feature space: beta = T (Phi^T Phi + lambda I)^-1 Phi^T Y
+ *   with T = U_r diag(mu_r)^-1/2. Never an m x m matrix: Phi^T Phi (r x r) and Phi^T Y accumulate over
+ *   tiles of anchors. With all anchors as landmarks it is the exact solution.
+ * - Hyperparameters (linear, width, lambda) are chosen by exact closed-form leave-one-out on a seeded
+ *   sample of anchors (at most one per source row, so no twin leaks its answer): one eigen-decomposition
+ *   K_s = E^T diag(mu) E per (linear, width) gives every lambda at once, hat values
+ *   h_i = sum_j E_ji^2 mu_j / (mu_j + lambda) and LOO predictions y_i - (y_i - yhat_i) / (1 - h_i).
+ * - lambda is relative: the system uses lambda x the mean diagonal of the kernel, so one grid fits
+ *   every kernel scale.
+ */
+import { SaltError } from '../../errors.js';
+import { topkCosine } from '../../kernels/kernels.js';
+import { choleskySolve, gemm, kernelMatrix, type KernelParams, symEigen } from '../../kernels/linalg.js';
+import type { Matrix } from '../../kernels/validate.js';
+import { type Resolved, throwIfAborted } from '../options.js';
+import { seededSample, STREAM } from '../random.js';
+import { gatherRowsAsync, scatter } from '../rows.js';
+import { cosine } from '../stats.js';
+import { type KernelReport, MAX_EXACT_ANCHORS, type TransferReport, type TransferStage } from '../types.js';
+
+/** What the kernel method receives from the engine. */
+export interface KernelContext {
+  opts: Resolved;
+  /** The auxiliary space (|V_t| x h_a): the kernel's input rows. */
+  aux: Matrix;
+  /** Source embeddings S and the optional head: the regression targets and, for P@1, the ranking. */
+  S: Matrix;
+  head?: Matrix;
+  anchorTarget: Int32Array;
+  anchorSource: Int32Array;
+  solveIds: Int32Array;
+  embeddings: Float32Array;
+  headOut?: Float32Array;
+  report: TransferReport;
+  progress: (stage: TransferStage, done: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+/** Anchors per tile of the Nystrom accumulation and of the predictions. */
+const TILE = 4096;
+/** Eigenvalues of K_ZZ below this fraction of the largest are dropped (float32 kernel entries). */
+const EIG_CUTOFF = 1e-6;
+
+function toFloat64(a: Float32Array): Float64Array {
+  return Float64Array.from(a);
+}
+
+/** Mean of k(x, x) over the rows: linear (|x|^2 + 1) + 1. */
+function meanDiagonal(X: Matrix, linear: number): number {
+  let s = 0;
+  for (let i = 0; i < X.rows; i++) {
+    let q = 0;
+    for (let j = 0; j < X.cols; j++) {
+      const v = X.data[i * X.cols + j];
+      q += v * v;
+    }
+    s += linear * (q + 1) + 1;
+  }
+  return X.rows > 0 ? s / X.rows : 1;
+}
+
+/** Target rows of the anchors listed (row i = source row srcIds[ids[i]]), float64, hs + ho columns. */
+async function targets(ctx: KernelContext, ids: Int32Array): Promise<{ y: Float64Array; cols: number }> {
+  const src = Int32Array.from(ids, (i) => ctx.anchorSource[i]);
+  const ys = await gatherRowsAsync(ctx.S, src);
+  const hs = ctx.S.cols,
+    ho = ctx.head?.cols ?? 0,
+    w = hs + ho;
+  const y = new Float64Array(ids.length * w);
+  if (!ctx.head) {
+    y.set(ys.data);
+    return { y, cols: w };
+  }
+  const yh = await gatherRowsAsync(ctx.head, src);
+  for (let i = 0; i < ids.length; i++) {
+    for (let j = 0; j < hs; j++) y[i * w + j] = ys.data[i * hs + j];
+    for (let j = 0; j < ho; j++) y[i * w + hs + j] = yh.data[i * ho + j];
+  }
+  return { y, cols: w };
+}
+
+/** A seeded sample of anchors with at most one anchor per source row. */
+function selectionSample(ctx: KernelContext, size: number): Int32Array {
+  const m = ctx.anchorTarget.length;
+  const order = seededSample(m, m, ctx.opts.seed, STREAM.looSample);
+  const seen = new Set<number>();
+  const out: number[] = [];
+  for (const i of order) {
+    const s = ctx.anchorSource[i];
+    if (seen.has(s)) continue;
+    seen.add(s);
+    out.push(i);
+    if (out.length >= size) break;
+  }
+  return Int32Array.from(out).sort();
+}
+
+interface GridPoint extends KernelParams {
+  lambda: number;
+  score: number;
+}
+
+/** Chooses (linear, width, lambda) by closed-form leave-one-out on the sample; scores every grid point. */
+async function choose(
+  ctx: KernelContext,
+  X: Matrix,
+  sample: Int32Array,
+  lambdas: readonly number[],
+): Promise<{ best: GridPoint; grid: GridPoint[] }> {
+  const { opts } = ctx;
+  const k = opts.kernel;
+  const s = sample.length;
+  const Xs = await gatherRowsAsync(X, sample);
+  const { y: Ys, cols: w } = await targets(ctx, sample);
+  const hs = ctx.S.cols;
+  const trueSrc = Int32Array.from(sample, (i) => ctx.anchorSource[i]);
+  const grid: GridPoint[] = [];
+  const total = opts.kernelLinear.length * opts.kernelWidth.length;
+  let done = 0;
+  for (const linear of opts.kernelLinear) {
+    for (const width of opts.kernelWidth) {
+      throwIfAborted(ctx.signal);
+      const params = { linear, width };
+      const Ks = toFloat64(await kernelMatrix(Xs, Xs, params, k));
+      const scale = meanDiagonal(Xs, linear);
+      const { evals, vectors: E } = await symEigen(Ks, s, k.threads);
+      const EY = await gemm({ data: E, rows: s, cols: s }, { data: Ys, rows: s, cols: w }, k);
+      const mu = Float64Array.from(evals, (v) => Math.max(0, v));
+      for (const rel of lambdas) {
+        const lambda = rel * scale;
+        const f = Float64Array.from(mu, (v) => (v + lambda > 0 ? v / (v + lambda) : 0));
+        const scaled = new Float64Array(s * w);
+        for (let j = 0; j < s; j++) for (let c = 0; c < w; c++) scaled[j * w + c] = f[j] * EY[j * w + c];
+        const Yhat = await gemm({ data: E, rows: s, cols: s, t: true }, { data: scaled, rows: s, cols: w }, k);
+        const loo = new Float32Array(s * hs);
+        for (let i = 0; i < s; i++) {
+          let h = 0;
+          for (let j = 0; j < s; j++) h += E[j * s + i] * E[j * s + i] * f[j];
+          const denom = 1 - h;
+          for (let c = 0; c < hs; c++) {
+            const y = Ys[i * w + c];
+            loo[i * hs + c] = denom > 1e-12 ? y - (y - Yhat[i * w + c]) / denom : 0;
+          }
+        }
+        grid.push({ linear, width, lambda: rel, score: await looScore(ctx, loo, trueSrc) });
+      }
+      ctx.progress('lambda', ++done, total);
+    }
+  }
+  let best = grid[0];
+  for (const g of grid) if (g.score > best.score) best = g;
+  return { best, grid };
+}
+
+/** Mean cosine of the LOO predictions to the true rows, or their P@1 among all source rows. */
+async function looScore(ctx: KernelContext, loo: Float32Array, trueSrc: Int32Array): Promise<number> {
+  const S = ctx.S,
+    hs = S.cols,
+    s = trueSrc.length;
+  if (ctx.opts.looCriterion === 'cosine') {
+    let sum = 0;
+    for (let i = 0; i < s; i++) sum += cosine(loo, i * hs, S.data, trueSrc[i] * hs, hs);
+    return sum / s;
+  }
+  const top = await topkCosine({ data: loo, rows: s, cols: hs }, S, 1, ctx.opts.kernel);
+  let hits = 0;
+  for (let i = 0; i < s; i++) {
+    // A source row identical to the true one ties with it: count the tie as a hit.
+    if (top.indices[i] === trueSrc[i] || top.scores[i] <= cosine(loo, i * hs, S.data, trueSrc[i] * hs, hs)) hits++;
+  }
+  return hits / s;
+}
+
+/**
+ * Fits beta (landmarks x (hs + ho)) at the chosen relative lambda; if the system is not numerically
+ * positive definite, the next larger grid value is tried (and named in the report).
+ */
+async function fit(
+  ctx: KernelContext,
+  X: Matrix,
+  landmarks: Int32Array | null,
+  params: KernelParams,
+  lambdas: number[],
+  notes: string[],
+): Promise<{ Z: Matrix; beta: Float32Array; cols: number; lambda: number; rank: number }> {
+  const k = ctx.opts.kernel;
+  const m = X.rows;
+  const scale = meanDiagonal(X, params.linear);
+  if (landmarks === null) {
+    const K = await kernelMatrix(X, X, params, k);
+    const { y, cols } = await targets(
+      ctx,
+      Int32Array.from({ length: m }, (_, i) => i),
+    );
+    for (const rel of lambdas) {
+      const sol = await choleskySolve(toFloat64(K), m, rel * scale, Float64Array.from(y), cols, k.threads);
+      if (sol) return { Z: X, beta: Float32Array.from(sol), cols, lambda: rel, rank: m };
+      notes.push(
+        `lambda ${rel}: the ${m} x ${m} kernel system is not numerically positive definite; trying the next grid value`,
+      );
+    }
+    throw new SaltError(
+      'E_INTERNAL',
+      `salt-kernel: no lambda of the grid gives a positive definite kernel system (${notes.length} tried)`,
+    );
+  }
+  const Z = await gatherRowsAsync(X, landmarks);
+  const L = Z.rows;
+  const { evals, vectors: E } = await symEigen(toFloat64(await kernelMatrix(Z, Z, params, k)), L, k.threads);
+  const top = evals[L - 1];
+  const keep: number[] = [];
+  for (let j = 0; j < L; j++) if (evals[j] > EIG_CUTOFF * top) keep.push(j);
+  const r = keep.length;
+  // T = U_r diag(mu_r)^-1/2 (L x r): column c is eigenvector keep[c] (row keep[c] of E) scaled.
+  const T = new Float32Array(L * r);
+  keep.forEach((j, c) => {
+    const inv = 1 / Math.sqrt(evals[j]);
+    for (let l = 0; l < L; l++) T[l * r + c] = E[j * L + l] * inv;
+  });
+  const Tm = { data: T, rows: L, cols: r };
+  const hs = ctx.S.cols,
+    ho = ctx.head?.cols ?? 0,
+    cols = hs + ho;
+  const G = new Float32Array(r * r);
+  const B = new Float32Array(r * cols);
+  const tiles = Math.ceil(m / TILE);
+  for (let t = 0; t < tiles; t++) {
+    throwIfAborted(ctx.signal);
+    const ids = Int32Array.from({ length: Math.min(TILE, m - t * TILE) }, (_, i) => t * TILE + i);
+    const Xt = await gatherRowsAsync(X, ids);
+    const phi = {
+      data: await kernelMatrix(Xt, Z, params, { proj: Tm, threads: k.threads }),
+      rows: ids.length,
+      cols: r,
+    };
+    await gemm({ ...phi, t: true }, phi, { accumulate: G, threads: k.threads });
+    const { y } = await targets(ctx, ids);
+    await gemm(
+      { ...phi, t: true },
+      { data: Float32Array.from(y), rows: ids.length, cols },
+      { accumulate: B, threads: k.threads },
+    );
+    ctx.progress('lambda', t + 1, tiles);
+  }
+  for (const rel of lambdas) {
+    // lambda ||w||^2 in the whitened features is lambda beta^T K_ZZ beta: the kernel ridge penalty.
+    const W = await choleskySolve(toFloat64(G), r, rel * scale, toFloat64(B), cols, k.threads);
+    if (W) {
+      const beta = await gemm(Tm, { data: Float32Array.from(W), rows: r, cols }, k);
+      return { Z, beta, cols, lambda: rel, rank: r };
+    }
+    notes.push(
+      `lambda ${rel}: the ${r} x ${r} Nystrom system is not numerically positive definite; trying the next grid value`,
+    );
+  }
+  throw new SaltError(
+    'E_ARGUMENT',
+    `salt-kernel: no lambda of the grid gives a positive definite Nystrom system; add a larger lambda to lambdaGrid`,
+  );
+}
+
+/** Splits beta (L x (hs + ho)) into the source and head parts. */
+function split(beta: Float32Array, L: number, cols: number, from: number, width: number): Matrix {
+  if (from === 0 && width === cols) return { data: beta, rows: L, cols };
+  const out = new Float32Array(L * width);
+  for (let l = 0; l < L; l++) out.set(beta.subarray(l * cols + from, l * cols + from + width), l * width);
+  return { data: out, rows: L, cols: width };
+}
+
+/** salt-kernel: chooses hyperparameters by LOO, fits on all anchors, predicts every token to build. */
+export async function kernelRidge(ctx: KernelContext): Promise<void> {
+  const { opts, aux, report, solveIds, signal } = ctx;
+  const timings = report.timings;
+  const tl = performance.now();
+  const m = ctx.anchorTarget.length;
+  const X = await gatherRowsAsync(aux, ctx.anchorTarget);
+  // Landmarks: all anchors (exact) or a seeded sample (Nystrom).
+  let L: number;
+  if (opts.landmarks === 'all') {
+    if (m > MAX_EXACT_ANCHORS)
+      throw new SaltError(
+        'E_ARGUMENT',
+        `salt-kernel: exact kernel ridge over ${m} anchors needs an ${m} x ${m} float64 system (${((m * m * 8 * 2) / 2 ** 30).toFixed(1)} GiB); at most ${MAX_EXACT_ANCHORS} anchors are solved exactly. Use the Nystrom approximation: landmarks: 4096 (or landmarks: 'auto')`,
+      );
+    L = m;
+  } else if (opts.landmarks === 'auto') L = m <= 8192 ? m : 4096;
+  else L = Math.min(m, opts.landmarks);
+  const landmarks = L >= m ? null : seededSample(m, L, opts.seed, STREAM.landmarks).sort();
+
+  const notes: string[] = [];
+  const fixed = opts.kernelLinear.length === 1 && opts.kernelWidth.length === 1 && opts.lambda !== 'auto';
+  let chosen: { linear: number; width: number; lambda: number };
+  let grid: GridPoint[] | undefined;
+  let sample = 0;
+  if (fixed) chosen = { linear: opts.kernelLinear[0], width: opts.kernelWidth[0], lambda: opts.lambda as number };
+  else {
+    const lambdas = opts.lambda === 'auto' ? opts.lambdaGrid : [opts.lambda];
+    const ids = selectionSample(ctx, opts.looSample);
+    sample = ids.length;
+    if (ids.length < 2) {
+      chosen = { linear: opts.kernelLinear[0], width: opts.kernelWidth[0], lambda: lambdas[0] };
+      notes.push(`fewer than 2 anchors with distinct source rows: the first grid values are used`);
+    } else {
+      const r = await choose(ctx, X, ids, lambdas);
+      chosen = r.best;
+      grid = r.grid;
+    }
+  }
+  throwIfAborted(signal);
+  const sortedLambdas = (opts.lambda === 'auto' ? [...opts.lambdaGrid] : [chosen.lambda]).sort((a, b) => a - b);
+  const tail = sortedLambdas.filter((v) => v >= chosen.lambda);
+  const model = await fit(ctx, X, landmarks, chosen, tail.length ? tail : [chosen.lambda], notes);
+  const kernelReport: KernelReport = {
+    linear: chosen.linear,
+    width: chosen.width,
+    lambda: model.lambda,
+    landmarks: model.Z.rows,
+    exact: landmarks === null,
+    rank: model.rank,
+    criterion: opts.looCriterion,
+    sample,
+    ...(grid ? { grid: grid.map((g) => ({ ...g })) } : {}),
+    notes,
+  };
+  report.kernel = kernelReport;
+  report.lambda = {
+    value: model.lambda,
+    auto: opts.lambda === 'auto',
+    ...(opts.lambda === 'auto' ? { grid: [...opts.lambdaGrid], sample } : {}),
+    ...(grid && opts.lambda === 'auto'
+      ? {
+          scores: opts.lambdaGrid.map((l) => Math.max(...grid!.filter((g) => g.lambda === l).map((g) => g.score))),
+        }
+      : {}),
+  };
+  timings.lambda = performance.now() - tl;
+
+  // ---- predictions, in chunks of tokens
+  const hs = ctx.S.cols,
+    ho = ctx.head?.cols ?? 0;
+  const L2 = model.Z.rows;
+  const betaSrc = split(model.beta, L2, model.cols, 0, hs);
+  const betaHead = ctx.head ? split(model.beta, L2, model.cols, hs, ho) : undefined;
+  const params = { linear: chosen.linear, width: chosen.width };
+  const n = solveIds.length;
+  for (let from = 0; from < n; from += opts.chunkSize) {
+    throwIfAborted(signal);
+    const ids = solveIds.subarray(from, Math.min(n, from + opts.chunkSize));
+    const t = performance.now();
+    const Xq = await gatherRowsAsync(aux, ids);
+    const out = await kernelMatrix(Xq, model.Z, params, { proj: betaSrc, threads: opts.kernel.threads });
+    await scatter(ctx.embeddings, out, solveIds, from, ids.length, hs);
+    timings.combine += performance.now() - t;
+    if (betaHead) {
+      const th = performance.now();
+      const oh = await kernelMatrix(Xq, model.Z, params, { proj: betaHead, threads: opts.kernel.threads });
+      await scatter(ctx.headOut!, oh, solveIds, from, ids.length, ho);
+      timings.head += performance.now() - th;
+    }
+    ctx.progress('combine', from + ids.length, n);
+  }
+}

@@ -1,0 +1,174 @@
+// Dense linear algebra of the kernel ridge method (salt/kernel_ridge.h): kernel matrices, matrix
+// products, symmetric eigen-decompositions and Cholesky solves on OpenBLAS/LAPACK. The BLAS calls run
+// at the top level, so OpenBLAS (the OpenMP build) spreads each one over the ThreadScope's threads.
+#include <algorithm>
+#include <climits>
+#include <cmath>
+#include <vector>
+
+#include "internal.h"
+
+extern "C" {
+void sgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const float* alpha,
+            const float* a, const int* lda, const float* b, const int* ldb, const float* beta, float* c,
+            const int* ldc);
+void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const int* k, const double* alpha,
+            const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
+            const int* ldc);
+void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+void dpotrs_(const char* uplo, const int* n, const int* nrhs, const double* a, const int* lda, double* b,
+             const int* ldb, int* info);
+}
+
+namespace salt {
+namespace {
+
+#define SALT_REQUIRE(cond, code, ...)                   \
+  do {                                                  \
+    if (!(cond)) return make_status(code, __VA_ARGS__); \
+  } while (0)
+
+bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
+
+bool all_finite(const double* p, int64_t count) {
+  for (int64_t i = 0; i < count; ++i)
+    if (!std::isfinite(p[i])) return false;
+  return true;
+}
+
+// Row-major C (rows x cols) = beta C + op(A) op(B) through the column-major BLAS: C^T = op(B)^T op(A)^T.
+template <class T, class F>
+void gemm_rm(F blas, int64_t rows, int64_t inner, int64_t cols, const T* A, bool ta, const T* B, bool tb, T beta,
+             T* C) {
+  if (rows == 0 || cols == 0) return;
+  if (inner == 0) {
+    if (beta == T(0)) std::fill(C, C + rows * cols, T(0));
+    return;
+  }
+  const int m = static_cast<int>(cols), n = static_cast<int>(rows), k = static_cast<int>(inner);
+  const int ldb = static_cast<int>(tb ? inner : cols), lda = static_cast<int>(ta ? rows : inner), ldc = m;
+  const T one = 1;
+  blas(tb ? "T" : "N", ta ? "T" : "N", &m, &n, &k, &one, B, &ldb, A, &lda, &beta, C, &ldc);
+}
+
+void row_norms_f(const float* x, int64_t n, int64_t d, std::vector<float>& out) {
+  out.resize(static_cast<size_t>(n));
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < n; ++i) {
+    double s = 0;
+    for (int64_t j = 0; j < d; ++j) s += static_cast<double>(x[i * d + j]) * x[i * d + j];
+    out[i] = static_cast<float>(std::sqrt(s));
+  }
+}
+
+}  // namespace
+
+namespace cpu {
+
+salt_status kernel_matrix(const salt_kernel_args& a) {
+  ThreadScope threads(a.threads);
+  SALT_REQUIRE(a.n >= 0 && a.L >= 1 && a.d >= 1, SALT_E_SHAPE, "kernel_matrix: need n >= 0, L >= 1, d >= 1");
+  SALT_REQUIRE(a.z && a.out && (a.n == 0 || a.x), SALT_E_ARGUMENT, "kernel_matrix: null buffer");
+  SALT_REQUIRE(a.linear >= 0 && std::isfinite(a.linear), SALT_E_ARGUMENT, "kernel_matrix: linear must be >= 0");
+  SALT_REQUIRE(a.width > 0 && std::isfinite(a.width), SALT_E_ARGUMENT, "kernel_matrix: width must be > 0");
+  SALT_REQUIRE(!a.proj || a.r >= 1, SALT_E_SHAPE, "kernel_matrix: proj needs r >= 1");
+  SALT_REQUIRE(fits_int(a.L) && fits_int(a.d) && fits_int(a.r), SALT_E_SHAPE, "kernel_matrix: sizes beyond 2^31");
+  if (a.n == 0) return ok_status();
+  return guarded([&]() -> salt_status {
+    std::vector<float> nz, nx;
+    row_norms_f(a.z, a.L, a.d, nz);
+    row_norms_f(a.x, a.n, a.d, nx);
+    // Tiles of rows: a tile's kernel block is at most 4M floats (16 MB) when it is projected.
+    const int64_t tile = a.proj ? std::max<int64_t>(1, std::min<int64_t>(a.n, (int64_t(1) << 22) / a.L)) : a.n;
+    std::vector<float> block;
+    if (a.proj) block.resize(static_cast<size_t>(tile * a.L));
+    const float lin = static_cast<float>(a.linear), inv_w = static_cast<float>(1.0 / a.width);
+    for (int64_t t0 = 0; t0 < a.n; t0 += tile) {
+      const int64_t rows = std::min(tile, a.n - t0);
+      float* K = a.proj ? block.data() : a.out + t0 * a.L;
+      gemm_rm<float>(sgemm_, rows, a.d, a.L, a.x + t0 * a.d, false, a.z, true, 0.0f, K);
+#pragma omp parallel for schedule(static)
+      for (int64_t i = 0; i < rows; ++i) {
+        const float ni = nx[t0 + i];
+        float* row = K + i * a.L;
+        for (int64_t j = 0; j < a.L; ++j) {
+          const float dot = row[j], nn = ni * nz[j];
+          const float cos = nn > 0 ? dot / nn : 0.0f;
+          row[j] = lin * (dot + 1.0f) + std::exp((cos - 1.0f) * inv_w);
+        }
+      }
+      if (a.proj) gemm_rm<float>(sgemm_, rows, a.L, a.r, K, false, a.proj, false, 0.0f, a.out + t0 * a.r);
+    }
+    return ok_status();
+  });
+}
+
+salt_status gemm(const salt_gemm_args& a) {
+  ThreadScope threads(a.threads);
+  SALT_REQUIRE(a.rows >= 0 && a.inner >= 0 && a.cols >= 0, SALT_E_SHAPE, "gemm: negative size");
+  SALT_REQUIRE(fits_int(a.rows) && fits_int(a.inner) && fits_int(a.cols), SALT_E_SHAPE, "gemm: sizes beyond 2^31");
+  SALT_REQUIRE(a.beta == 0 || a.beta == 1, SALT_E_ARGUMENT, "gemm: beta must be 0 or 1");
+  SALT_REQUIRE((a.rows == 0 || a.cols == 0) || (a.c && (a.inner == 0 || (a.a && a.b))), SALT_E_ARGUMENT,
+               "gemm: null buffer");
+  return guarded([&]() -> salt_status {
+    if (a.f64)
+      gemm_rm<double>(dgemm_, a.rows, a.inner, a.cols, static_cast<const double*>(a.a), a.trans_a != 0,
+                      static_cast<const double*>(a.b), a.trans_b != 0, a.beta, static_cast<double*>(a.c));
+    else
+      gemm_rm<float>(sgemm_, a.rows, a.inner, a.cols, static_cast<const float*>(a.a), a.trans_a != 0,
+                     static_cast<const float*>(a.b), a.trans_b != 0, static_cast<float>(a.beta),
+                     static_cast<float*>(a.c));
+    return ok_status();
+  });
+}
+
+salt_status sym_eigen(const salt_eigen_args& a) {
+  ThreadScope threads(a.threads);
+  SALT_REQUIRE(a.n >= 1 && a.n <= 46340, SALT_E_SHAPE, "sym_eigen: need 1 <= n <= 46340");
+  SALT_REQUIRE(a.a && a.out_evals, SALT_E_ARGUMENT, "sym_eigen: null buffer");
+  SALT_REQUIRE(all_finite(a.a, a.n * a.n), SALT_E_NONFINITE, "sym_eigen: NaN or Inf in the matrix");
+  return guarded([&]() -> salt_status {
+    const int n = static_cast<int>(a.n);
+    int lwork = -1, liwork = -1, info = 0, iwq = 0;
+    double wq = 0;
+    dsyevd_("V", "L", &n, a.a, &n, a.out_evals, &wq, &lwork, &iwq, &liwork, &info);
+    if (info != 0) return make_status(SALT_E_INTERNAL, "sym_eigen: dsyevd workspace query failed (info %d)", info);
+    lwork = static_cast<int>(wq);
+    liwork = iwq;
+    std::vector<double> work(static_cast<size_t>(lwork));
+    std::vector<int> iwork(static_cast<size_t>(liwork));
+    dsyevd_("V", "L", &n, a.a, &n, a.out_evals, work.data(), &lwork, iwork.data(), &liwork, &info);
+    if (info != 0) return make_status(SALT_E_INTERNAL, "sym_eigen: dsyevd did not converge (info %d)", info);
+    return ok_status();
+  });
+}
+
+salt_status cholesky_solve(const salt_cholesky_args& a) {
+  ThreadScope threads(a.threads);
+  SALT_REQUIRE(a.n >= 1 && a.n <= 46340 && a.h >= 0 && fits_int(a.h), SALT_E_SHAPE,
+               "cholesky_solve: need 1 <= n <= 46340, h >= 0");
+  SALT_REQUIRE(a.a && a.out_info && (a.h == 0 || a.b), SALT_E_ARGUMENT, "cholesky_solve: null buffer");
+  SALT_REQUIRE(std::isfinite(a.shift), SALT_E_ARGUMENT, "cholesky_solve: shift must be finite");
+  return guarded([&]() -> salt_status {
+    const int n = static_cast<int>(a.n), h = static_cast<int>(a.h);
+    if (a.shift != 0)
+      for (int64_t i = 0; i < a.n; ++i) a.a[i * a.n + i] += a.shift;
+    // Row-major symmetric A is its own column-major transpose; "L" reads the lower triangle.
+    int info = 0;
+    dpotrf_("L", &n, a.a, &n, &info);
+    *a.out_info = info;
+    if (info != 0 || h == 0) return ok_status();
+    // B row-major n x h is B^T in column-major order: transpose into column-major, solve, transpose back.
+    std::vector<double> bt(static_cast<size_t>(a.n * a.h));
+    for (int64_t i = 0; i < a.n; ++i)
+      for (int64_t j = 0; j < a.h; ++j) bt[j * a.n + i] = a.b[i * a.h + j];
+    dpotrs_("L", &n, &h, a.a, &n, bt.data(), &n, &info);
+    if (info != 0) return make_status(SALT_E_INTERNAL, "cholesky_solve: dpotrs failed (info %d)", info);
+    for (int64_t i = 0; i < a.n; ++i)
+      for (int64_t j = 0; j < a.h; ++j) a.b[i * a.h + j] = bt[j * a.n + i];
+    return ok_status();
+  });
+}
+
+}  // namespace cpu
+}  // namespace salt
