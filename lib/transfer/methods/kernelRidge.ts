@@ -209,8 +209,8 @@ async function fit(
       );
     }
     throw new SaltError(
-      'E_INTERNAL',
-      `salt-kernel: no lambda of the grid gives a positive definite kernel system (${notes.length} tried)`,
+      'E_ARGUMENT',
+      `salt-kernel: no lambda of the grid gives a positive definite kernel system (${notes.length} tried); add a larger lambda to lambdaGrid`,
     );
   }
   const Z = await gatherRowsAsync(X, landmarks);
