@@ -21,7 +21,8 @@ export const USAGE = `Usage: salt-transfer <command> [options]
 Commands:
   transfer  --source DIR --target DIR --out DIR [--target DIR --out DIR ...]
             [--aux FILE] [--method M | --preset paper] [--K N] [--selection sparsemax|topk:N]
-            [--lambda auto|N] [--seed N] [--case-fold] [--pad-to-multiple-of N] [--dtype F32|F16|BF16] [--overwrite]
+            [--lambda auto|N] [--landmarks auto|all|N] [--seed N] [--case-fold] [--pad-to-multiple-of N]
+            [--dtype F32|F16|BF16] [--overwrite]
             Give the LLM in --source the vocabulary of the PLM in --target; write a new model folder.
   evaluate  --source DIR --target DIR [--aux FILE] [--methods a,b,...] [--holdout F|N]
             [--seeds 0,1,2] [--no-ranks] [--case-fold] [--out DIR]
@@ -47,6 +48,7 @@ export const OPTIONS = {
   K: { type: 'string' },
   selection: { type: 'string' },
   lambda: { type: 'string' },
+  landmarks: { type: 'string' },
   seed: { type: 'string' },
   seeds: { type: 'string' },
   holdout: { type: 'string' },
@@ -81,6 +83,7 @@ export const ACCEPTS: Record<string, ReadonlyArray<keyof typeof OPTIONS>> = {
     'K',
     'selection',
     'lambda',
+    'landmarks',
     'seed',
     'case-fold',
     'overwrite',
@@ -123,6 +126,12 @@ export function int(
     );
   }
   return n;
+}
+
+/** --landmarks: 'auto', 'all' or an integer >= 1 (method salt). */
+export function landmarksOf(v: string | undefined): 'auto' | 'all' | number | undefined {
+  if (v === undefined || v === 'auto' || v === 'all') return v;
+  return int('landmarks', v, 1, 46340);
 }
 
 /** A plain decimal number ("1", "0.5", "1e-3"); no hex, no whitespace, no "Infinity". */

@@ -9,7 +9,7 @@ import { call } from './kernels.js';
 import { binding } from './native.js';
 import type { Matrix } from './validate.js';
 
-/** The kernel of `salt-kernel`: k(x, z) = linear (x . z + 1) + exp((cos(x, z) - 1) / width). */
+/** The kernel of `salt`: k(x, z) = linear (x . z + 1) + exp((cos(x, z) - 1) / width). */
 export interface KernelParams {
   linear: number;
   width: number;
@@ -101,5 +101,16 @@ export function choleskySolve(
   return call(async () => {
     const r = await binding().choleskySolve({ a, n, shift, b, h, threads });
     return r.info[0] === 0 ? r.b : null;
+  });
+}
+
+/**
+ * The whitening matrix T = L^-T (upper triangular, n x n) of A + shift I = L L^T, so that
+ * T^T (A + shift I) T = I; `a` is consumed. Null when A + shift I is not numerically positive definite.
+ */
+export function choleskyWhiten(a: Float64Array, n: number, shift: number, threads = 0): Promise<Float64Array | null> {
+  return call(async () => {
+    const r = await binding().choleskyWhiten({ a, n, shift, threads });
+    return r.info[0] === 0 ? r.t : null;
   });
 }

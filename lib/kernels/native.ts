@@ -151,6 +151,10 @@ export interface RawBinding {
     h: number;
     threads?: number;
   }): Promise<{ info: Int32Array; b: Float64Array }>;
+  choleskyWhiten(args: { a: Float64Array; n: number; shift: number; threads?: number }): Promise<{
+    info: Int32Array;
+    t: Float64Array;
+  }>;
   allocFloat32(length: number): Float32Array;
   info(): {
     faiss: string;

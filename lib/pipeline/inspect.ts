@@ -20,7 +20,7 @@ export interface InspectArgs {
   aux?: AuxSpec;
   /** The target token: its stored piece (e.g. "Ġhello", "▁hello", "##ing"), or its text with a leading space for a word start (" hello"). */
   token: string;
-  /** `'salt'` (default), `'salt-paper'`, `'salt-ridge'` or `'focus'`. */
+  /** `'salt-local'` (default), `'salt-paper'`, `'salt-ridge'` or `'focus'`: the neighbour methods (the default transfer method `'salt'` fits one regression over all anchors and has no per-token neighbourhood to show). */
   method?: TransferMethod;
   K?: number;
   lambda?: 'auto' | number;
@@ -58,13 +58,13 @@ export interface InspectResult {
   text: string;
 }
 
-const INSPECTABLE: readonly TransferMethod[] = ['salt', 'salt-paper', 'salt-ridge', 'focus'];
+const INSPECTABLE: readonly TransferMethod[] = ['salt-local', 'salt-paper', 'salt-ridge', 'focus'];
 
 /** Inspects one target token (see the module comment). */
 export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
   if (typeof args?.token !== 'string' || args.token === '')
     throw new SaltTypeError(`token must be a non-empty string, received ${describe(args?.token)}`);
-  const method = args.method ?? 'salt';
+  const method = args.method ?? 'salt-local';
   if (!INSPECTABLE.includes(method))
     throw new SaltError(
       'E_ARGUMENT',
@@ -152,7 +152,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
         anchorsPlm: await gatherRowsAsync(pair.target, Int32Array.from(anchorIds)),
         anchorsSrc,
         lambda: lambda ?? 0,
-        prior: method === 'salt' ? weights : undefined,
+        prior: method === 'salt-local' ? weights : undefined,
         returnCoefficients: true,
         ...kernel,
       });

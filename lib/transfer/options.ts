@@ -16,10 +16,10 @@ import {
 } from './types.js';
 
 /** Methods of the SALT family (sparsemax neighbours, per-token solves). */
-export const SALT_FAMILY = new Set<TransferMethod>(['salt', 'salt-paper', 'salt-ridge']);
+export const SALT_FAMILY = new Set<TransferMethod>(['salt-local', 'salt-paper', 'salt-ridge']);
 /** Methods that search neighbours among the anchors (K and selection apply). */
 export const NEIGHBOUR_METHODS = new Set<TransferMethod>([
-  'salt',
+  'salt-local',
   'salt-paper',
   'salt-ridge',
   'focus',
@@ -29,13 +29,13 @@ export const NEIGHBOUR_METHODS = new Set<TransferMethod>([
 /** Methods with a ridge lambda. */
 export const LAMBDA_METHODS = new Set<TransferMethod>([
   'salt',
+  'salt-local',
   'salt-paper',
   'salt-ridge',
   'global-linear',
-  'salt-kernel',
 ]);
 /** Methods that fit a kernel (kernelWidth, kernelLinear, landmarks, looCriterion apply). */
-export const KERNEL_METHODS = new Set<TransferMethod>(['salt-kernel']);
+export const KERNEL_METHODS = new Set<TransferMethod>(['salt']);
 /** Default candidate count K. */
 export const DEFAULT_K = 64;
 
@@ -134,7 +134,7 @@ export function resolveOptions(o: TransferOptions): Resolved {
     throw new SaltRangeError(
       `method "salt-paper" is the paper's least squares; lambda must be 0, received ${describe(o.lambda)}`,
     );
-  let lambdaGrid = [...(method === 'salt-kernel' ? KERNEL_LAMBDA_GRID : DEFAULT_LAMBDA_GRID)];
+  let lambdaGrid = [...(method === 'salt' ? KERNEL_LAMBDA_GRID : DEFAULT_LAMBDA_GRID)];
   if (o.lambdaGrid !== undefined) {
     if (!Array.isArray(o.lambdaGrid) || o.lambdaGrid.length === 0)
       throw new SaltTypeError(
@@ -143,7 +143,7 @@ export function resolveOptions(o: TransferOptions): Resolved {
     lambdaGrid = o.lambdaGrid.map((v, i) => checkNumber(`lambdaGrid[${i}]`, v, 0));
   }
   const looSample =
-    o.looSample === undefined ? (method === 'salt-kernel' ? 1024 : 500) : checkInteger('looSample', o.looSample, 1);
+    o.looSample === undefined ? (method === 'salt' ? 1024 : 500) : checkInteger('looSample', o.looSample, 1);
   const grid = (name: string, v: unknown, fallback: readonly number[], positive: boolean): number[] => {
     if (v === undefined) return [...fallback];
     const values = typeof v === 'number' ? [v] : v;

@@ -193,7 +193,7 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
       signal,
     });
     report.pieces!.unsegmented = nFallback;
-  } else if (method === 'salt-kernel') {
+  } else if (method === 'salt') {
     await kernelRidge({
       opts,
       aux,

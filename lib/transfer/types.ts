@@ -5,8 +5,12 @@ import type { Quantiles } from './stats.js';
 
 /**
  * How new rows are built.
- * - `'salt'` (default): sparsemax neighbours, per-token ridge regression shrunk towards the sparsemax
- *   weights, lambda chosen by leave-one-out on the anchors. Differs from the paper (see `'salt-paper'`).
+ * - `'salt'` (default): SALT's idea as one regression: kernel ridge over all anchors from the aux space
+ *   to the source space, k(x, y) = linear (x . y + 1) + exp((cos(x, y) - 1) / width); linear, width
+ *   and lambda chosen by closed-form leave-one-out on the anchors; exact up to 8,192 anchors, Nystrom
+ *   beyond (`landmarks`). Differs from the paper (see `'salt-paper'` and docs/method.md).
+ * - `'salt-local'` (the previous default): sparsemax neighbours, per-token ridge regression shrunk
+ *   towards the sparsemax weights, lambda chosen by leave-one-out on the anchors.
  * - `'salt-paper'`: exactly the paper: sparsemax neighbours, least squares with pinv semantics (lambda 0).
  * - `'salt-ridge'`: sparsemax neighbours, ridge shrunk towards zero (lambda `'auto'` by default).
  * - `'focus'`: FOCUS-style: the sparsemax weights as a convex combination of the anchors' source rows.
@@ -15,14 +19,12 @@ import type { Quantiles } from './stats.js';
  * - `'mean'`: the per-dimension mean of the source rows.
  * - `'random'`: seeded N(mean, std) rows (per-dimension mean and std of the source rows).
  * - `'global-linear'`: one ridge map from PLM space to source space fitted on the anchors.
- * - `'salt-kernel'`: kernel ridge regression over all anchors from the aux space to the source space,
- *   k(x, y) = linear (x . y + 1) + exp((cos(x, y) - 1) / width); linear, width and lambda chosen by
- *   closed-form leave-one-out on the anchors; exact up to 8,192 anchors, Nystrom beyond (`landmarks`).
  * - `'fvt'`: FVT (Fast Vocabulary Transfer, Gee et al. 2022): the mean of the source rows of the
  *   source tokens the new token's text splits into (`segmentation`, see `segmentWithVocabulary`).
  */
 export type TransferMethod =
   | 'salt'
+  | 'salt-local'
   | 'salt-paper'
   | 'salt-ridge'
   | 'focus'
@@ -31,12 +33,12 @@ export type TransferMethod =
   | 'mean'
   | 'random'
   | 'global-linear'
-  | 'salt-kernel'
   | 'fvt';
 
 /** All methods of {@link transferEmbeddings}. */
 export const TRANSFER_METHODS: readonly TransferMethod[] = [
   'salt',
+  'salt-local',
   'salt-paper',
   'salt-ridge',
   'focus',
@@ -45,7 +47,6 @@ export const TRANSFER_METHODS: readonly TransferMethod[] = [
   'mean',
   'random',
   'global-linear',
-  'salt-kernel',
   'fvt',
 ];
 
@@ -71,14 +72,14 @@ export type TransferStage = 'prepare' | 'lambda' | 'search' | 'select' | 'combin
 /** The default lambda grid of `lambda: 'auto'`. */
 export const DEFAULT_LAMBDA_GRID: readonly number[] = [0, 0.3, 1, 3, 10, 30, 100];
 
-/** The default grid of relative lambdas of `'salt-kernel'` (lambda x the mean diagonal of the kernel). */
+/** The default grid of relative lambdas of `'salt'` (lambda x the mean diagonal of the kernel). */
 export const KERNEL_LAMBDA_GRID: readonly number[] = [0.003, 0.01, 0.03, 0.1, 0.3, 1, 3];
-/** The default grid of the kernel width of `'salt-kernel'` (the scale of 1 - cos). */
+/** The default grid of the kernel width of `'salt'` (the scale of 1 - cos). */
 export const KERNEL_WIDTH_GRID: readonly number[] = [0.05, 0.1, 0.2, 0.4, 0.8];
-/** The default grid of the weight of the linear kernel term of `'salt-kernel'`. */
-export const KERNEL_LINEAR_GRID: readonly number[] = [0, 0.01, 0.1];
+/** The default grid of the weight of the linear kernel term of `'salt'`. */
+export const KERNEL_LINEAR_GRID: readonly number[] = [0, 0.1];
 /**
- * Most anchors `'salt-kernel'` solves exactly (`landmarks: 'all'`): the m x m float64 system and its
+ * Most anchors `'salt'` solves exactly (`landmarks: 'all'`): the m x m float64 system and its
  * copy take 2 x 8 m^2 bytes (4 GiB at this size). More anchors need the Nystrom approximation.
  */
 export const MAX_EXACT_ANCHORS = 16384;
@@ -122,17 +123,17 @@ export interface TransferOptions {
   lambdaGrid?: readonly number[];
   /** Anchors sampled (seeded) for the leave-one-out choice of lambda; default 500. */
   looSample?: number;
-  /** `'salt-kernel'`: the kernel width (a number, or a grid searched by leave-one-out); default {@link KERNEL_WIDTH_GRID}. */
+  /** `'salt'`: the kernel width (a number, or a grid searched by leave-one-out); default {@link KERNEL_WIDTH_GRID}. */
   kernelWidth?: number | readonly number[];
-  /** `'salt-kernel'`: the weight of the linear term (a number >= 0, or a grid); default {@link KERNEL_LINEAR_GRID}. */
+  /** `'salt'`: the weight of the linear term (a number >= 0, or a grid); default {@link KERNEL_LINEAR_GRID}. */
   kernelLinear?: number | readonly number[];
   /**
-   * `'salt-kernel'`: `'all'` (exact, at most {@link MAX_EXACT_ANCHORS} anchors), a landmark count L
+   * `'salt'`: `'all'` (exact, at most {@link MAX_EXACT_ANCHORS} anchors), a landmark count L
    * (Nystrom over a seeded sample of L anchors; exact when L >= the anchor count), or `'auto'`
    * (default: exact up to 8,192 anchors, else 4,096 landmarks).
    */
   landmarks?: 'auto' | 'all' | number;
-  /** `'salt-kernel'`: what the leave-one-out choice maximises: `'cosine'` (default, mean cosine) or `'p1'` (share ranked first among the source rows). */
+  /** `'salt'`: what the leave-one-out choice maximises: `'cosine'` (default, mean cosine) or `'p1'` (share ranked first among the source rows). */
   looCriterion?: 'cosine' | 'p1';
   /** Softmax temperature of `'wechsel'`; default 0.1. */
   temperature?: number;
@@ -185,7 +186,7 @@ export interface LambdaReport {
   sample?: number;
 }
 
-/** How `'salt-kernel'` fitted (see {@link TransferOptions.landmarks}). */
+/** How `'salt'` fitted (see {@link TransferOptions.landmarks}). */
 export interface KernelReport {
   /** The chosen linear weight and width. */
   linear: number;
@@ -227,9 +228,9 @@ export interface TransferReport {
   coefNorm?: Quantiles;
   /** Row L2 norms of the source rows and of the new (solved + fallback) rows. */
   rowNorms: { source: Quantiles; new: Quantiles };
-  /** Ridge lambda (salt, salt-ridge, salt-paper, global-linear; salt-kernel: relative to the kernel's mean diagonal). */
+  /** Ridge lambda (salt-local, salt-ridge, salt-paper, global-linear; salt: relative to the kernel's mean diagonal). */
   lambda?: LambdaReport;
-  /** salt-kernel only: the kernel, the fit and the leave-one-out search. */
+  /** salt only: the kernel, the fit and the leave-one-out search. */
   kernel?: KernelReport;
   /** global-linear only: diagonal jitter added to factorise a singular system (0 normally). */
   jitter?: number;

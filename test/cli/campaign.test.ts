@@ -558,7 +558,7 @@ function signalCases(): Case[] {
       plan = { sig, double, afterStage: stage, delayMs: Math.floor(r() * (stage === 'combine' ? 250 : 150)) };
     } else plan = { sig, double, afterMs: Math.floor(r() * (medium ? 900 : 700)) };
     const deepOut = r() < 0.3;
-    const method = medium ? 'salt' : pickOf(r, ['mean', 'focus']);
+    const method = medium ? 'salt-local' : pickOf(r, ['mean', 'focus']);
     const id = `signal#${i}`;
     const desc = `${double ? 'SIGINT twice' : sig} ${plan.afterStage ? `${plan.delayMs} ms after "${plan.afterStage}: done"` : `${plan.afterMs} ms after the start`}, ${medium ? 'medium (12k -> 18k tokens)' : 'small'} folders, --method ${method}${deepOut ? ', deep --out' : ''}`;
     cases.push({
@@ -910,7 +910,7 @@ function specialFileCases(kind: 'fifo' | 'loop'): Case[] {
 
 function optionCases(): Case[] {
   const bad: Array<[string, (p: Paths) => string[]]> = [
-    ['--lambda 0x1', (p) => [...base(p, 'salt'), '--lambda', '0x1']],
+    ['--lambda 0x1', (p) => [...base(p, 'salt-local'), '--lambda', '0x1']],
     [
       'a repeated --source',
       (p) => [
@@ -924,22 +924,46 @@ function optionCases(): Case[] {
         '--out',
         p.out,
         '--method',
-        'salt',
+        'salt-local',
         '--threads',
         '1',
       ],
     ],
     [
       '--out ""',
-      (p) => ['transfer', '--source', p.src, '--target', p.tgt, '--out', '', '--method', 'salt', '--threads', '1'],
+      (p) => [
+        'transfer',
+        '--source',
+        p.src,
+        '--target',
+        p.tgt,
+        '--out',
+        '',
+        '--method',
+        'salt-local',
+        '--threads',
+        '1',
+      ],
     ],
-    ['--aux ""', (p) => [...base(p, 'salt'), '--aux', '']],
-    ['--K 1000000000', (p) => [...base(p, 'salt'), '--K', '1000000000']],
-    ['--pad-to-multiple-of 1000000000', (p) => [...base(p, 'salt'), '--pad-to-multiple-of', '1000000000']],
-    ['--seed -1', (p) => [...base(p, 'salt'), '--seed', '-1']],
+    ['--aux ""', (p) => [...base(p, 'salt-local'), '--aux', '']],
+    ['--K 1000000000', (p) => [...base(p, 'salt-local'), '--K', '1000000000']],
+    ['--pad-to-multiple-of 1000000000', (p) => [...base(p, 'salt-local'), '--pad-to-multiple-of', '1000000000']],
+    ['--seed -1', (p) => [...base(p, 'salt-local'), '--seed', '-1']],
     [
       '--threads abc',
-      (p) => ['transfer', '--source', p.src, '--target', p.tgt, '--out', p.out, '--method', 'salt', '--threads', 'abc'],
+      (p) => [
+        'transfer',
+        '--source',
+        p.src,
+        '--target',
+        p.tgt,
+        '--out',
+        p.out,
+        '--method',
+        'salt-local',
+        '--threads',
+        'abc',
+      ],
     ],
   ];
   return bad.map(([name, args], k) =>

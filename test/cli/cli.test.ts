@@ -94,7 +94,7 @@ describe('main(): usage errors', () => {
     ],
     [
       ['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'magic'],
-      '--method must be one of salt, salt-paper, salt-ridge, focus, clp, wechsel, mean, random, global-linear, fvt, received "magic"',
+      '--method must be one of salt, salt-local, salt-paper, salt-ridge, focus, clp, wechsel, mean, random, global-linear, fvt, received "magic"',
     ],
     [
       ['transfer', '--source', 's', '--target', 't', '--out', 'o', '--selection', 'topk:0'],
@@ -106,7 +106,7 @@ describe('main(): usage errors', () => {
     ],
     [
       ['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'focus', '--lambda', '1'],
-      'lambda does not apply to method "focus" (it applies to "salt", "salt-paper", "salt-ridge", "global-linear"), received 1',
+      'lambda does not apply to method "focus" (it applies to "salt", "salt-local", "salt-paper", "salt-ridge", "global-linear"), received 1',
     ],
     [
       ['evaluate', '--source', 's', '--target', 't', '--holdout', '1.5'],
@@ -152,6 +152,8 @@ describe('main() on real-tokenizer folders', () => {
       out,
       '--seed',
       '2',
+      '--method',
+      'salt-local',
       '--K',
       '16',
       '--json',
@@ -176,6 +178,8 @@ describe('main() on real-tokenizer folders', () => {
         join(dir, 'out-dist'),
         '--seed',
         '2',
+        '--method',
+        'salt-local',
         '--K',
         '16',
         '--json',
@@ -321,7 +325,7 @@ describe('main() on real-tokenizer folders', () => {
       '--target',
       plm.dir,
       '--methods',
-      'salt,focus,random',
+      'salt-local,focus,random',
       '--holdout',
       '200',
       '--seeds',
@@ -335,7 +339,7 @@ describe('main() on real-tokenizer folders', () => {
       '| method | mean cosine | rel. L2 | mean rank | median rank | P@1 | P@5 | lambda per seed |',
     );
     const json = JSON.parse(await readFile(join(out, 'evaluation.json'), 'utf8'));
-    expect(json.labels).toEqual(['salt', 'focus', 'random']);
+    expect(json.labels).toEqual(['salt-local', 'focus', 'random']);
     expect(json.seeds.map((s: { seed: number; heldOut: number }) => [s.seed, s.heldOut])).toEqual([
       [0, 200],
       [1, 200],
@@ -343,8 +347,8 @@ describe('main() on real-tokenizer folders', () => {
     const csv = (await readFile(join(out, 'evaluation.csv'), 'utf8')).trimEnd().split('\n');
     expect(csv[0]).toBe('seed,method,meanCosine,meanRelL2,meanRank,medianRank,pAt1,pAt5,lambda,heldOut,anchors');
     expect(csv.length).toBe(1 + 2 * 3 + 3);
-    const meanSalt = csv.find((l) => l.startsWith('mean,salt,'))!.split(',');
-    expect(Number(meanSalt[2])).toBeCloseTo(json.mean.salt.meanCosine, 5);
+    const meanSalt = csv.find((l) => l.startsWith('mean,salt-local,'))!.split(',');
+    expect(Number(meanSalt[2])).toBeCloseTo(json.mean['salt-local'].meanCosine, 5);
     const seed1Focus = csv.find((l) => l.startsWith('1,focus,'))!.split(',');
     expect(Number(seed1Focus[9])).toBe(200);
     expect(seed1Focus[4]).toBe(''); // --no-ranks: no rank
@@ -352,7 +356,7 @@ describe('main() on real-tokenizer folders', () => {
     const svg = await readFile(join(out, 'evaluation.svg'), 'utf8');
     expect(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"')).toBe(true);
     expect(svg.trimEnd().endsWith('</svg>')).toBe(true);
-    for (const m of ['salt', 'focus', 'random']) expect(svg).toContain(`text-anchor="end">${m}</text>`);
+    for (const m of ['salt-local', 'focus', 'random']) expect(svg).toContain(`text-anchor="end">${m}</text>`);
     expect(svg.match(/<circle /g)!.length).toBe(6); // one dot per seed and method
     for (const h of ['P@1', 'P@5', 'mean rank', 'median']) expect(svg).toContain(`>${h}</text>`);
   }, 120_000);
@@ -369,7 +373,7 @@ describe('main() on real-tokenizer folders', () => {
     expect(r.code, r.stderr).toBe(EXIT.ok);
     const n = JSON.parse(r.stdout);
     expect(n.status).toBe('solved');
-    expect(n.method).toBe('salt');
+    expect(n.method).toBe('salt-local');
     expect(n.neighbours.length).toBeGreaterThan(0);
     expect(n.neighbours.length).toBeLessThanOrEqual(32);
     // Sparsemax weights are a distribution over the neighbours, sorted by cosine.
@@ -379,7 +383,7 @@ describe('main() on real-tokenizer folders', () => {
     expect(n.maxAbsDiffToEngine).toBeLessThan(1e-6);
     const text = await cli('inspect', '▁toget', '--source', llm.dir, '--target', plm.dir, '--K', '32');
     expect(text.stdout).toMatch(
-      /^target token \d+ "▁toget": kind normal, word start true, text "toget"\nnew token: method salt, lambda [\d.]+ \(auto\); \d+ neighbours/,
+      /^target token \d+ "▁toget": kind normal, word start true, text "toget"\nnew token: method salt-local, lambda [\d.]+ \(auto\); \d+ neighbours/,
     );
     const missing = await cli('inspect', 'no-such-token-xyz', '--source', llm.dir, '--target', plm.dir);
     expect(missing.code).toBe(EXIT.error);

@@ -1,4 +1,4 @@
-// Method 'salt-kernel' on small synthetic cases. Expected values come from float64 references written
+// Method 'salt' (kernel ridge) on small synthetic cases. Expected values come from float64 references written
 // here (kernel by its formula, Gaussian elimination, leave-one-out by refitting without each anchor),
 // never from the engine.
 import { describe, expect, it } from 'vitest';
@@ -91,7 +91,7 @@ function problem(seed: number, m: number, n: number, o: { hs?: number; ht?: numb
     target,
     sourceHead,
     alignment: { sourceIdOfTarget },
-    method: 'salt-kernel',
+    method: 'salt',
     backend: 'cpu',
   };
   const X = Array.from({ length: m }, (_, i) => row(target, i));
@@ -99,7 +99,7 @@ function problem(seed: number, m: number, n: number, o: { hs?: number; ht?: numb
   return { args, X, Q, Y: X.map((_, i) => row(source, i)), H: sourceHead && X.map((_, i) => row(sourceHead, i)) };
 }
 
-describe('salt-kernel', () => {
+describe('salt (kernel ridge, the default method)', () => {
   it('exact kernel ridge with fixed hyperparameters equals a float64 solve, head included', async () => {
     const p = problem(1, 40, 15, { head: 3 });
     const res = await transferEmbeddings({ ...p.args, kernelLinear: 0.1, kernelWidth: 0.3, lambda: 0.05 });
@@ -209,7 +209,7 @@ describe('salt-kernel', () => {
       source,
       target,
       alignment: { sourceIdOfTarget: sid },
-      method: 'salt-kernel',
+      method: 'salt',
       landmarks: 'all',
       backend: 'cpu',
     }).catch((e: unknown) => e);

@@ -335,7 +335,7 @@ describe('transferEmbeddings: copying, provenance, report', () => {
   it('salt (fixed lambda) shrinks towards the sparsemax weights; salt-ridge towards zero; focus/clp/wechsel weights', async () => {
     const c = tinyCase(3, { nAbsent: 0 });
     const K = 5;
-    const salt = await transferEmbeddings({ ...argsOf(c), method: 'salt', K, lambda: 2.5 });
+    const salt = await transferEmbeddings({ ...argsOf(c), method: 'salt-local', K, lambda: 2.5 });
     const ridge = await transferEmbeddings({ ...argsOf(c), method: 'salt-ridge', K, lambda: 2.5 });
     const focus = await transferEmbeddings({ ...argsOf(c), method: 'focus', K });
     const clp = await transferEmbeddings({ ...argsOf(c), method: 'clp', K: 4 });
@@ -369,7 +369,7 @@ describe('transferEmbeddings: copying, provenance, report', () => {
   it('an untied head gets the same neighbours and coefficients (float64 reference)', async () => {
     const c = tinyCase(4, { nAbsent: 0, head: 7 });
     const K = 6;
-    const res = await transferEmbeddings({ ...argsOf(c), method: 'salt', K, lambda: 1.5 });
+    const res = await transferEmbeddings({ ...argsOf(c), method: 'salt-local', K, lambda: 1.5 });
     const paper = await transferEmbeddings({ ...argsOf(c), method: 'salt-paper', K });
     const H = c.sourceHead!;
     for (let t = c.nShared + 1; t < c.Vt; t++) {
@@ -499,7 +499,7 @@ describe('transferEmbeddings: fallback rows and determinism', () => {
     expect(bytes(fewer.embeddings).equals(bytes(res.embeddings.subarray(0, 20 * hs)))).toBe(true);
   });
 
-  it.each(['salt', 'random', 'wechsel'] as TransferMethod[])(
+  it.each(['salt', 'salt-local', 'random', 'wechsel'] as TransferMethod[])(
     '%s: same inputs and seed give byte-identical output, whatever the chunk size',
     async (method) => {
       const c = tinyCase(8, { nNew: 40, head: 4 });
@@ -572,7 +572,10 @@ describe('transferEmbeddings: fallback rows and determinism', () => {
     const exact = await transferEmbeddings({ ...argsOf(c), method: 'salt-paper', K: 5 });
     expect(big.report.K).toBe(5);
     expect(bytes(big.embeddings).equals(bytes(exact.embeddings))).toBe(true);
-    const one = await transferEmbeddings({ ...argsOf(tinyCase(9, { nShared: 1, nAbsent: 0 })), method: 'salt' });
+    const one = await transferEmbeddings({
+      ...argsOf(tinyCase(9, { nShared: 1, nAbsent: 0 })),
+      method: 'salt-local',
+    });
     expect(one.report.K).toBe(1);
     expect(one.report.support!.histogram).toEqual([0, 12]);
   });
@@ -595,7 +598,7 @@ describe('transferEmbeddings: lambda by leave-one-out', () => {
       source,
       target,
       alignment: { sourceIdOfTarget },
-      method: 'salt',
+      method: 'salt-local',
       lambdaGrid: [0, 1, 1000],
       looSample: 100,
       K: 8,
@@ -696,6 +699,7 @@ describe('transferEmbeddings: errors', () => {
     const seen: string[] = [];
     const p = transferEmbeddings({
       ...argsOf(c),
+      method: 'salt-local',
       chunkSize: 4,
       signal: ac2.signal,
       onProgress: (stage, done, total) => {
@@ -724,7 +728,7 @@ describe('transferEmbeddings: errors', () => {
     );
     await expect(transferEmbeddings({ ...a, method: 'focus', lambda: 1 })).rejects.toThrow(
       new SaltRangeError(
-        'lambda does not apply to method "focus" (it applies to "salt", "salt-paper", "salt-ridge", "global-linear"), received 1',
+        'lambda does not apply to method "focus" (it applies to "salt", "salt-local", "salt-paper", "salt-ridge", "global-linear"), received 1',
       ),
     );
     await expect(transferEmbeddings({ ...a, method: 'mean', K: 8 })).rejects.toMatchObject({
@@ -736,7 +740,7 @@ describe('transferEmbeddings: errors', () => {
         `method must be one of ${TRANSFER_METHODS.map((m) => JSON.stringify(m)).join(', ')}, received "nope"`,
       ),
     );
-    await expect(transferEmbeddings({ ...a, K: 4, selection: { topk: 5 } })).rejects.toThrow(
+    await expect(transferEmbeddings({ ...a, method: 'salt-local', K: 4, selection: { topk: 5 } })).rejects.toThrow(
       new SaltRangeError('selection.topk must be an integer in [1, 4] (K), received 5'),
     );
     await expect(transferEmbeddings({ ...a, lambda: -1 })).rejects.toThrow(

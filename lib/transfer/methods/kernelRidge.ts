@@ -1,15 +1,15 @@
 /**
- * salt-kernel: kernel ridge regression from the auxiliary (PLM) space to the source space over all
+ * salt (the default method): kernel ridge regression from the auxiliary (PLM) space to the source space over all
  * anchors, k(x, y) = linear (x . y + 1) + exp((cos(x, y) - 1) / width). The prediction for a new
  * token x is k(x, Z) beta. See docs/method.md, "The kernel method".
  *
  * - Exact (landmarks = all anchors, m <= MAX_EXACT_ANCHORS): beta = (K + lambda I)^-1 Y, one
  *   Cholesky factorisation of the m x m kernel matrix (float64).
- * - Nystrom / subset of regressors (L landmarks Z, a seeded sample of the anchors): with
- *   K_ZZ = U diag(mu) U^T and features phi(x) = k(x, Z) U_r diag(mu_r)^-1/2 (directions with
- *   mu_j <= 1e-6 mu_max dropped), ridge in feature space: beta = T (Phi^T Phi + lambda I)^-1 Phi^T Y
- *   with T = U_r diag(mu_r)^-1/2. Never an m x m matrix: Phi^T Phi (r x r) and Phi^T Y accumulate over
- *   tiles of anchors. With all anchors as landmarks it is the exact solution.
+ * - Nystrom / subset of regressors (L landmarks Z, a seeded sample of the anchors): with the whitening
+ *   T = L^-T of K_ZZ + jitter I = L L^T (jitter 1e-6 of the mean diagonal) and features
+ *   phi(x) = k(x, Z) T, ridge in feature space: beta = T (Phi^T Phi + lambda I)^-1 Phi^T Y. Never an
+ *   m x m matrix: Phi^T Phi (L x L) and Phi^T Y accumulate over tiles of anchors. With all anchors as
+ *   landmarks (and no jitter) it is the exact solution.
  * - Hyperparameters (linear, width, lambda) are chosen by exact closed-form leave-one-out on a seeded
  *   sample of anchors (at most one per source row, so no twin leaks its answer): one eigen-decomposition
  *   K_s = E^T diag(mu) E per (linear, width) gives every lambda at once, hat values
@@ -19,7 +19,14 @@
  */
 import { SaltError } from '../../errors.js';
 import { topkCosine } from '../../kernels/kernels.js';
-import { choleskySolve, gemm, kernelMatrix, type KernelParams, symEigen } from '../../kernels/linalg.js';
+import {
+  choleskySolve,
+  choleskyWhiten,
+  gemm,
+  kernelMatrix,
+  type KernelParams,
+  symEigen,
+} from '../../kernels/linalg.js';
 import type { Matrix } from '../../kernels/validate.js';
 import { type Resolved, throwIfAborted } from '../options.js';
 import { seededSample, STREAM } from '../random.js';
@@ -47,8 +54,6 @@ export interface KernelContext {
 
 /** Anchors per tile of the Nystrom accumulation and of the predictions. */
 const TILE = 4096;
-/** Eigenvalues of K_ZZ below this fraction of the largest are dropped (float32 kernel entries). */
-const EIG_CUTOFF = 1e-6;
 
 function toFloat64(a: Float32Array): Float64Array {
   return Float64Array.from(a);
@@ -210,22 +215,25 @@ async function fit(
     }
     throw new SaltError(
       'E_ARGUMENT',
-      `salt-kernel: no lambda of the grid gives a positive definite kernel system (${notes.length} tried); add a larger lambda to lambdaGrid`,
+      `salt: no lambda of the grid gives a positive definite kernel system (${notes.length} tried); add a larger lambda to lambdaGrid`,
     );
   }
   const Z = await gatherRowsAsync(X, landmarks);
   const L = Z.rows;
-  const { evals, vectors: E } = await symEigen(toFloat64(await kernelMatrix(Z, Z, params, k)), L, k.threads);
-  const top = evals[L - 1];
-  const keep: number[] = [];
-  for (let j = 0; j < L; j++) if (evals[j] > EIG_CUTOFF * top) keep.push(j);
-  const r = keep.length;
-  // T = U_r diag(mu_r)^-1/2 (L x r): column c is eigenvector keep[c] (row keep[c] of E) scaled.
-  const T = new Float32Array(L * r);
-  keep.forEach((j, c) => {
-    const inv = 1 / Math.sqrt(evals[j]);
-    for (let l = 0; l < L; l++) T[l * r + c] = E[j * L + l] * inv;
-  });
+  // Whitening T with T^T (K_ZZ + jitter I) T = I (Cholesky; K_ZZ is often numerically singular, so a
+  // jitter of 1e-6 of its mean diagonal, raised tenfold until it factorises).
+  const Kzz = await kernelMatrix(Z, Z, params, k);
+  let Tw: Float64Array | null = null;
+  let jitter = 1e-6 * scale;
+  for (let attempt = 0; attempt < 6 && Tw === null; attempt++, jitter *= 10) {
+    Tw = await choleskyWhiten(toFloat64(Kzz), L, jitter, k.threads);
+    if (Tw === null)
+      notes.push(`landmark kernel not positive definite with jitter ${jitter.toExponential(1)}; raising it`);
+  }
+  if (Tw === null)
+    throw new SaltError('E_INTERNAL', 'salt: the landmark kernel matrix could not be factorised even with jitter');
+  const r = L;
+  const T = Float32Array.from(Tw);
   const Tm = { data: T, rows: L, cols: r };
   const hs = ctx.S.cols,
     ho = ctx.head?.cols ?? 0,
@@ -264,7 +272,7 @@ async function fit(
   }
   throw new SaltError(
     'E_ARGUMENT',
-    `salt-kernel: no lambda of the grid gives a positive definite Nystrom system; add a larger lambda to lambdaGrid`,
+    `salt: no lambda of the grid gives a positive definite Nystrom system; add a larger lambda to lambdaGrid`,
   );
 }
 
@@ -276,7 +284,7 @@ function split(beta: Float32Array, L: number, cols: number, from: number, width:
   return { data: out, rows: L, cols: width };
 }
 
-/** salt-kernel: chooses hyperparameters by LOO, fits on all anchors, predicts every token to build. */
+/** salt: chooses hyperparameters by LOO, fits on all anchors, predicts every token to build. */
 export async function kernelRidge(ctx: KernelContext): Promise<void> {
   const { opts, aux, report, solveIds, signal } = ctx;
   const timings = report.timings;
@@ -289,7 +297,7 @@ export async function kernelRidge(ctx: KernelContext): Promise<void> {
     if (m > MAX_EXACT_ANCHORS)
       throw new SaltError(
         'E_ARGUMENT',
-        `salt-kernel: exact kernel ridge over ${m} anchors needs an ${m} x ${m} float64 system (${((m * m * 8 * 2) / 2 ** 30).toFixed(1)} GiB); at most ${MAX_EXACT_ANCHORS} anchors are solved exactly. Use the Nystrom approximation: landmarks: 4096 (or landmarks: 'auto')`,
+        `salt: exact kernel ridge over ${m} anchors needs an ${m} x ${m} float64 system (${((m * m * 8 * 2) / 2 ** 30).toFixed(1)} GiB); at most ${MAX_EXACT_ANCHORS} anchors are solved exactly. Use the Nystrom approximation: landmarks: 4096 (or landmarks: 'auto')`,
       );
     L = m;
   } else if (opts.landmarks === 'auto') L = m <= 8192 ? m : 4096;

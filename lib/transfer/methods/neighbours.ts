@@ -1,4 +1,4 @@
-/** salt, salt-paper, salt-ridge, focus, clp, wechsel: neighbours among the anchors, then a combination per token. */
+/** salt-local, salt-paper, salt-ridge, focus, clp, wechsel: neighbours among the anchors, then a combination per token. */
 import { applyWeights, solveNeighbourhoods, sparsemax, topkCosine } from '../../kernels/kernels.js';
 import { type Matrix, type Neighbourhoods } from '../../kernels/validate.js';
 import { type Resolved, SALT_FAMILY, throwIfAborted } from '../options.js';
@@ -121,7 +121,7 @@ async function chooseLambdaLoo(ctx: NeighbourContext): Promise<LambdaReport> {
       anchorsPlm: plmByTarget,
       anchorsSrc,
       lambda: grid[g],
-      prior: opts.method === 'salt' ? sel.weights : undefined,
+      prior: opts.method === 'salt-local' ? sel.weights : undefined,
       ...opts.kernel,
     });
     let sum = 0;
@@ -164,7 +164,7 @@ function clampSelection(s: Selection, K: number): Selection {
   return s === 'sparsemax' ? s : { topk: Math.min(s.topk, K) };
 }
 
-/** salt, salt-paper, salt-ridge, focus, clp, wechsel: top-K search, selection, combination, per chunk. */
+/** salt-local, salt-paper, salt-ridge, focus, clp, wechsel: top-K search, selection, combination, per chunk. */
 export async function neighbourMethod(ctx: NeighbourContext): Promise<void> {
   const {
     opts,
@@ -245,7 +245,7 @@ export async function neighbourMethod(ctx: NeighbourContext): Promise<void> {
         anchorsPlm: plmByTarget,
         anchorsSrc,
         lambda,
-        prior: method === 'salt' ? sel.weights : undefined,
+        prior: method === 'salt-local' ? sel.weights : undefined,
         returnCoefficients: anchorsHead !== undefined,
         ...kernel,
       });

@@ -16,6 +16,9 @@ void dgemm_(const char* ta, const char* tb, const int* m, const int* n, const in
             const double* a, const int* lda, const double* b, const int* ldb, const double* beta, double* c,
             const int* ldc);
 void dpotrf_(const char* uplo, const int* n, double* a, const int* lda, int* info);
+void dtrtri_(const char* uplo, const char* diag, const int* n, double* a, const int* lda, int* info);
+void ssyrk_(const char* uplo, const char* trans, const int* n, const int* k, const float* alpha, const float* a,
+            const int* lda, const float* beta, float* c, const int* ldc);
 void dpotrs_(const char* uplo, const int* n, const int* nrhs, const double* a, const int* lda, double* b,
              const int* ldb, int* info);
 }
@@ -61,6 +64,42 @@ void row_norms_f(const float* x, int64_t n, int64_t d, std::vector<float>& out) 
   }
 }
 
+// Picked at load time like the solve loops (prebuilds must run on any x86-64).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SALT_KERNEL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SALT_KERNEL_CLONES
+#endif
+
+// exp(x) for x <= 0 in float32 without a libm call per element, so the loop vectorises: x = n ln2 + f
+// (Cody-Waite, |f| <= ln2 / 2), exp(f) by its degree-6 Taylor polynomial (relative error < 2e-7 on
+// that interval), times 2^n through the exponent bits. Below -87 (2^-126) the result is 0.
+inline float exp_nonpositive(float x) {
+  x = x < -87.0f ? -87.0f : (x > 0.0f ? 0.0f : x);
+  const float n = __builtin_rintf(x * 1.44269504088896341f);
+  const float f = (x - n * 0.693145751953125f) - n * 1.428606765330187045e-06f;
+  float p = 1.0f / 720;
+  p = p * f + 1.0f / 120;
+  p = p * f + 1.0f / 24;
+  p = p * f + 1.0f / 6;
+  p = p * f + 0.5f;
+  p = p * f + 1.0f;
+  p = p * f + 1.0f;
+  const int32_t bits = (static_cast<int32_t>(n) + 127) << 23;
+  float scale;
+  __builtin_memcpy(&scale, &bits, sizeof scale);
+  return p * scale;
+}
+
+// One row of the kernel: dot products in, k(x, z_j) out.
+SALT_KERNEL_CLONES void kernel_row(float* row, const float* nz, float ni, int64_t L, float lin, float inv_w) {
+  for (int64_t j = 0; j < L; ++j) {
+    const float dot = row[j], nn = ni * nz[j];
+    const float cos = nn > 0 ? dot / nn : 0.0f;
+    row[j] = lin * (dot + 1.0f) + exp_nonpositive((cos - 1.0f) * inv_w);
+  }
+}
+
 }  // namespace
 
 namespace cpu {
@@ -88,15 +127,7 @@ salt_status kernel_matrix(const salt_kernel_args& a) {
       float* K = a.proj ? block.data() : a.out + t0 * a.L;
       gemm_rm<float>(sgemm_, rows, a.d, a.L, a.x + t0 * a.d, false, a.z, true, 0.0f, K);
 #pragma omp parallel for schedule(static)
-      for (int64_t i = 0; i < rows; ++i) {
-        const float ni = nx[t0 + i];
-        float* row = K + i * a.L;
-        for (int64_t j = 0; j < a.L; ++j) {
-          const float dot = row[j], nn = ni * nz[j];
-          const float cos = nn > 0 ? dot / nn : 0.0f;
-          row[j] = lin * (dot + 1.0f) + std::exp((cos - 1.0f) * inv_w);
-        }
-      }
+      for (int64_t i = 0; i < rows; ++i) kernel_row(K + i * a.L, nz.data(), nx[t0 + i], a.L, lin, inv_w);
       if (a.proj) gemm_rm<float>(sgemm_, rows, a.L, a.r, K, false, a.proj, false, 0.0f, a.out + t0 * a.r);
     }
     return ok_status();
@@ -111,6 +142,18 @@ salt_status gemm(const salt_gemm_args& a) {
   SALT_REQUIRE((a.rows == 0 || a.cols == 0) || (a.c && (a.inner == 0 || (a.a && a.b))), SALT_E_ARGUMENT,
                "gemm: null buffer");
   return guarded([&]() -> salt_status {
+    // C = A^T A with A stored inner x rows: one symmetric rank-k update (half the work), mirrored.
+    if (!a.f64 && a.a == a.b && a.trans_a && !a.trans_b && a.rows == a.cols && a.rows > 0 && a.inner > 0) {
+      const int n = static_cast<int>(a.rows), k = static_cast<int>(a.inner);
+      const float one = 1, beta = static_cast<float>(a.beta);
+      float* C = static_cast<float*>(a.c);
+      // Column-major, the stored A is A^T (n x k, ld n): C = (A^T)(A^T)^T, upper triangle of the
+      // column-major C = lower triangle of the row-major one.
+      ssyrk_("U", "N", &n, &k, &one, static_cast<const float*>(a.a), &n, &beta, C, &n);
+      for (int64_t i = 0; i < a.rows; ++i)
+        for (int64_t j = i + 1; j < a.rows; ++j) C[i * a.rows + j] = C[j * a.rows + i];
+      return ok_status();
+    }
     if (a.f64)
       gemm_rm<double>(dgemm_, a.rows, a.inner, a.cols, static_cast<const double*>(a.a), a.trans_a != 0,
                       static_cast<const double*>(a.b), a.trans_b != 0, a.beta, static_cast<double*>(a.c));
@@ -166,6 +209,32 @@ salt_status cholesky_solve(const salt_cholesky_args& a) {
     if (info != 0) return make_status(SALT_E_INTERNAL, "cholesky_solve: dpotrs failed (info %d)", info);
     for (int64_t i = 0; i < a.n; ++i)
       for (int64_t j = 0; j < a.h; ++j) a.b[i * a.h + j] = bt[j * a.n + i];
+    return ok_status();
+  });
+}
+
+salt_status cholesky_whiten(const salt_cholesky_args& a) {
+  ThreadScope threads(a.threads);
+  SALT_REQUIRE(a.n >= 1 && a.n <= 46340, SALT_E_SHAPE, "cholesky_whiten: need 1 <= n <= 46340");
+  SALT_REQUIRE(a.a && a.out_info, SALT_E_ARGUMENT, "cholesky_whiten: null buffer");
+  SALT_REQUIRE(std::isfinite(a.shift), SALT_E_ARGUMENT, "cholesky_whiten: shift must be finite");
+  return guarded([&]() -> salt_status {
+    const int n = static_cast<int>(a.n);
+    if (a.shift != 0)
+      for (int64_t i = 0; i < a.n; ++i) a.a[i * a.n + i] += a.shift;
+    int info = 0;
+    // Column-major: A = L L^T (lower), then L^-1 in place. Read row-major, the upper triangle then
+    // holds (L^-1)^T = L^-T =: T, with T^T A T = I.
+    dpotrf_("L", &n, a.a, &n, &info);
+    *a.out_info = info;
+    if (info != 0) return ok_status();
+    dtrtri_("L", "N", &n, a.a, &n, &info);
+    if (info != 0) {
+      *a.out_info = info;
+      return ok_status();
+    }
+    for (int64_t i = 0; i < a.n; ++i)
+      for (int64_t j = 0; j < i; ++j) a.a[i * a.n + j] = 0;
     return ok_status();
   });
 }

@@ -66,6 +66,9 @@ salt_status gemm(const salt_gemm_args& a);
 salt_status sym_eigen(const salt_eigen_args& a);
 /// (A + shift I) X = B by Cholesky (float64); out_info > 0 when A + shift I is not positive definite.
 salt_status cholesky_solve(const salt_cholesky_args& a);
+/// T = L^-T (upper triangular, row-major, in place of A) for A + shift I = L L^T, so T^T (A + shift I) T = I;
+/// b and h are unused; out_info > 0 when A + shift I is not positive definite.
+salt_status cholesky_whiten(const salt_cholesky_args& a);
 /// Copies a byte range of one open file to another's current offset (salt/file_copy.h).
 salt_status copy_file_range_all(const salt_file_copy_args& a);
 }  // namespace cpu

@@ -1,4 +1,4 @@
-/// salt/kernel_ridge.h — the dense linear algebra of the kernel ridge method (`salt-kernel`): kernel
+/// salt/kernel_ridge.h — the dense linear algebra of the kernel ridge method (method `salt`): kernel
 /// matrices between rows, general matrix products, symmetric eigen-decompositions and Cholesky solves.
 /// CPU only (OpenBLAS/LAPACK). Row-major throughout.
 #ifndef SALT_KERNEL_RIDGE_H
