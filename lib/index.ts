@@ -36,6 +36,10 @@ export {
   TRANSFER_METHODS,
   PROVENANCE,
   DEFAULT_LAMBDA_GRID,
+  KERNEL_LAMBDA_GRID,
+  KERNEL_WIDTH_GRID,
+  KERNEL_LINEAR_GRID,
+  MAX_EXACT_ANCHORS,
   MAX_K,
   type TransferMethod,
   type Selection,
@@ -48,6 +52,7 @@ export {
   type TransferResult,
   type TransferReport,
   type LambdaReport,
+  type KernelReport,
 } from './transfer/transferEmbeddings.js';
 export type { Quantiles } from './transfer/stats.js';
 export {

@@ -25,7 +25,16 @@ import {
 /** One method to evaluate, with its own options; `label` names it in the results (default: the method). */
 export interface MethodSpec extends Pick<
   TransferOptions,
-  'K' | 'selection' | 'lambda' | 'lambdaGrid' | 'looSample' | 'temperature'
+  | 'K'
+  | 'selection'
+  | 'lambda'
+  | 'lambdaGrid'
+  | 'looSample'
+  | 'temperature'
+  | 'kernelWidth'
+  | 'kernelLinear'
+  | 'landmarks'
+  | 'looCriterion'
 > {
   method: TransferMethod;
   label?: string;
