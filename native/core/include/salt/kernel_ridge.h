@@ -17,13 +17,13 @@ extern "C" {
 /// (cos = 0 when either row is zero), out = K(X, Z) (n x L) or, with proj, K(X, Z) proj (n x r),
 /// computed in tiles of rows so that no n x L matrix is held when proj is given.
 typedef struct salt_kernel_args {
-  const float* x;  ///< n x d
-  int64_t n;       ///< >= 0
-  const float* z;  ///< L x d
-  int64_t L;       ///< >= 1
-  int64_t d;       ///< >= 1
-  double linear;   ///< >= 0
-  double width;    ///< > 0
+  const float* x;     ///< n x d
+  int64_t n;          ///< >= 0
+  const float* z;     ///< L x d
+  int64_t L;          ///< >= 1
+  int64_t d;          ///< >= 1
+  double linear;      ///< >= 0
+  double width;       ///< > 0
   const float* proj;  ///< L x r, or NULL
   int64_t r;          ///< columns of proj (ignored without it)
   float* out;         ///< n x L, or n x r with proj
@@ -47,8 +47,8 @@ typedef struct salt_gemm_args {
 /// Arguments of sym_eigen: all eigenvalues (ascending) and eigenvectors of a symmetric n x n matrix
 /// (float64, LAPACK dsyevd). The matrix is overwritten: row j becomes the unit eigenvector of evals[j].
 typedef struct salt_eigen_args {
-  double* a;  ///< n x n, in: the symmetric matrix (both triangles), out: eigenvectors as rows
-  int64_t n;  ///< >= 1
+  double* a;          ///< n x n, in: the symmetric matrix (both triangles), out: eigenvectors as rows
+  int64_t n;          ///< >= 1
   double* out_evals;  ///< n
   int32_t threads;
 } salt_eigen_args;
@@ -58,8 +58,8 @@ typedef struct salt_eigen_args {
 /// and i > 0 when the leading minor of order i is not positive definite (then B is unchanged);
 /// that is not an error status: the caller decides (another shift, or a coded error).
 typedef struct salt_cholesky_args {
-  double* a;  ///< n x n
-  int64_t n;  ///< >= 1
+  double* a;     ///< n x n
+  int64_t n;     ///< >= 1
   double shift;  ///< added to the diagonal before factorising
   double* b;     ///< n x h
   int64_t h;     ///< >= 0
