@@ -633,6 +633,127 @@ void test_matrix_ops() {
   }
 }
 
+// Kernel ridge linear algebra against plain double loops.
+void test_kernel_ridge() {
+  std::mt19937 gen(11);
+  std::normal_distribution<float> nd;
+  const int64_t n = 37, L = 23, d = 9, r = 5;
+  std::vector<float> x(n * d), z(L * d), proj(L * r);
+  for (auto& v : x) v = nd(gen);
+  for (auto& v : z) v = nd(gen);
+  for (auto& v : proj) v = nd(gen);
+  std::fill(x.begin() + 3 * d, x.begin() + 4 * d, 0.0f);  // a zero row: cosine 0
+  const double lin = 0.3, width = 0.25;
+  std::vector<double> want(n * L);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < L; ++j) {
+      double dot = 0, nx = 0, nz = 0;
+      for (int64_t t = 0; t < d; ++t) {
+        dot += double(x[i * d + t]) * z[j * d + t];
+        nx += double(x[i * d + t]) * x[i * d + t];
+        nz += double(z[j * d + t]) * z[j * d + t];
+      }
+      const double c = nx > 0 && nz > 0 ? dot / std::sqrt(nx * nz) : 0;
+      want[i * L + j] = lin * (dot + 1) + std::exp((c - 1) / width);
+    }
+  std::vector<float> K(n * L), KP(n * r);
+  salt_kernel_args a{x.data(), n, z.data(), L, d, lin, width, nullptr, 0, K.data(), 0};
+  check(salt::cpu::kernel_matrix(a).code == SALT_OK, "kernel_matrix runs");
+  double worst = 0;
+  for (int64_t i = 0; i < n * L; ++i) worst = std::max(worst, std::fabs(K[i] - want[i]) / (1 + std::fabs(want[i])));
+  check(worst < 2e-6, "kernel_matrix matches the formula (worst " + std::to_string(worst) + ")");
+  a.proj = proj.data();
+  a.r = r;
+  a.out = KP.data();
+  check(salt::cpu::kernel_matrix(a).code == SALT_OK, "kernel_matrix with proj runs");
+  worst = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < r; ++c) {
+      double s = 0;
+      for (int64_t j = 0; j < L; ++j) s += want[i * L + j] * proj[j * r + c];
+      worst = std::max(worst, std::fabs(KP[i * r + c] - s) / (1 + std::fabs(s)));
+    }
+  check(worst < 1e-5, "kernel_matrix proj = K proj (worst " + std::to_string(worst) + ")");
+  a.width = 0;
+  check(salt::cpu::kernel_matrix(a).code == SALT_E_ARGUMENT, "kernel_matrix width 0 is E_ARGUMENT");
+
+  // gemm (both transposes, float64) and the syrk path (A^T A, float32).
+  std::vector<double> A(n * L), B(L * r), C(n * r, 0.0);
+  for (int64_t i = 0; i < n * L; ++i) A[i] = want[i];
+  for (int64_t i = 0; i < L * r; ++i) B[i] = proj[i];
+  salt_gemm_args g{1, A.data(), B.data(), C.data(), n, L, r, 0, 0, 0, 0};
+  check(salt::cpu::gemm(g).code == SALT_OK, "gemm f64 runs");
+  worst = 0;
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t c = 0; c < r; ++c) {
+      double s = 0;
+      for (int64_t j = 0; j < L; ++j) s += A[i * L + j] * B[j * r + c];
+      worst = std::max(worst, std::fabs(C[i * r + c] - s));
+    }
+  check(worst < 1e-9, "gemm f64 = A B");
+  std::vector<float> G(L * L, 1.0f);
+  salt_gemm_args sy{0, K.data(), K.data(), G.data(), L, n, L, 1, 0, 1, 0};  // G += K^T K
+  check(salt::cpu::gemm(sy).code == SALT_OK, "gemm syrk path runs");
+  worst = 0;
+  for (int64_t p = 0; p < L; ++p)
+    for (int64_t q = 0; q < L; ++q) {
+      double s = 1;
+      for (int64_t i = 0; i < n; ++i) s += want[i * L + p] * want[i * L + q];
+      worst = std::max(worst, std::fabs(G[p * L + q] - s) / (1 + std::fabs(s)));
+    }
+  check(worst < 1e-5, "gemm A^T A accumulates (syrk, mirrored)");
+
+  // Eigen, Cholesky solve and whitening on S = K^T K + I (positive definite).
+  std::vector<double> S(L * L);
+  for (int64_t p = 0; p < L; ++p)
+    for (int64_t q = 0; q < L; ++q) {
+      double s = p == q ? 1 : 0;
+      for (int64_t i = 0; i < n; ++i) s += want[i * L + p] * want[i * L + q];
+      S[p * L + q] = s;
+    }
+  std::vector<double> E = S, ev(L);
+  salt_eigen_args ea{E.data(), L, ev.data(), 0};
+  check(salt::cpu::sym_eigen(ea).code == SALT_OK, "sym_eigen runs");
+  worst = 0;  // S e_j = lambda_j e_j for every row j of E
+  for (int64_t j = 0; j < L; ++j)
+    for (int64_t p = 0; p < L; ++p) {
+      double s = 0;
+      for (int64_t q = 0; q < L; ++q) s += S[p * L + q] * E[j * L + q];
+      worst = std::max(worst, std::fabs(s - ev[j] * E[j * L + p]) / ev[L - 1]);
+    }
+  check(worst < 1e-10 && ev[0] <= ev[L - 1], "sym_eigen: rows are eigenvectors, ascending values");
+  std::vector<double> F = S, X(L * 2), Y(L * 2);
+  for (int64_t i = 0; i < L * 2; ++i) X[i] = Y[i] = std::sin(double(i));
+  int32_t info = -1;
+  salt_cholesky_args ca{F.data(), L, 0.5, X.data(), 2, &info, 0};
+  check(salt::cpu::cholesky_solve(ca).code == SALT_OK && info == 0, "cholesky_solve runs");
+  worst = 0;  // (S + 0.5 I) X = Y
+  for (int64_t p = 0; p < L; ++p)
+    for (int64_t c = 0; c < 2; ++c) {
+      double s = 0.5 * X[p * 2 + c];
+      for (int64_t q = 0; q < L; ++q) s += S[p * L + q] * X[q * 2 + c];
+      worst = std::max(worst, std::fabs(s - Y[p * 2 + c]));
+    }
+  check(worst < 1e-8, "cholesky_solve: (A + shift I) X = B");
+  std::vector<double> T = S;
+  salt_cholesky_args wa{T.data(), L, 0.0, nullptr, 0, &info, 0};
+  check(salt::cpu::cholesky_whiten(wa).code == SALT_OK && info == 0, "cholesky_whiten runs");
+  worst = 0;  // T upper triangular and T^T S T = I
+  for (int64_t p = 0; p < L; ++p)
+    for (int64_t q = 0; q < p; ++q) worst = std::max(worst, std::fabs(T[p * L + q]));
+  for (int64_t p = 0; p < L; ++p)
+    for (int64_t q = 0; q < L; ++q) {
+      double s = 0;
+      for (int64_t u = 0; u < L; ++u)
+        for (int64_t v = 0; v < L; ++v) s += T[u * L + p] * S[u * L + v] * T[v * L + q];
+      worst = std::max(worst, std::fabs(s - (p == q ? 1 : 0)));
+    }
+  check(worst < 1e-8, "cholesky_whiten: T^T A T = I, T upper triangular");
+  std::vector<double> bad(4, 1.0);  // [[1, 1], [1, 1]] - 0.5 I is indefinite
+  salt_cholesky_args ba{bad.data(), 2, -0.5, nullptr, 0, &info, 0};
+  check(salt::cpu::cholesky_whiten(ba).code == SALT_OK && info > 0, "cholesky_whiten reports an indefinite matrix");
+}
+
 }  // namespace
 
 int main() {
@@ -641,6 +762,7 @@ int main() {
   test_solve();
   test_apply();
   test_matrix_ops();
+  test_kernel_ridge();
   std::printf("core_tests: %d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }
