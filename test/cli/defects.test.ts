@@ -448,7 +448,10 @@ describe('8. option values', () => {
     [['--lambda', ' 1'], '--lambda must be "auto" or a number >= 0, received " 1"'],
     [['--source', 'again'], 'transfer: --source was given more than once'],
     [['--aux', ''], 'transfer: --aux must be a non-empty path, received ""'],
-    [['--K', '1000000000'], 'K must be an integer in [1, 4096], received 1000000000'],
+    [['--method', 'salt-local', '--K', '1000000000'], 'K must be an integer in [1, 4096], received 1000000000'],
+    [['--K', '8'], 'K does not apply to method "salt"'], // the default fits over all anchors: no K
+    [['--landmarks', '0'], '--landmarks must be an integer in [1, 46340], received "0"'],
+    [['--method', 'focus', '--landmarks', 'all'], 'landmarks does not apply to method "focus"'],
   ])('%j is a usage error before any model is loaded', async (extra, message) => {
     const r = await cli('transfer', '--source', src.dir, '--target', plm.dir, '--out', join(dir, 'opt-out'), ...extra);
     expect(r.code, r.stderr).toBe(EXIT.usage);
