@@ -7,13 +7,7 @@ import { writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 
 const DIST = new URL('../dist/', import.meta.url);
-const { transferEmbeddings, topkCosine, applyWeights, TRANSFER_METHODS } = await import(new URL('index.js', DIST).href);
-
-/** The method names before and after the rename ('salt-kernel'/'salt' -> 'salt'/'salt-local'). */
-function methodNames() {
-  const renamed = TRANSFER_METHODS.includes('salt-local');
-  return renamed ? { kernel: 'salt', old: 'salt-local' } : { kernel: 'salt-kernel', old: 'salt' };
-}
+const { transferEmbeddings, topkCosine, applyWeights } = await import(new URL('index.js', DIST).href);
 
 // ---- flags
 // prettier-ignore
@@ -53,7 +47,8 @@ const fitText = (k) =>
   `${k.exact ? 'exact' : `Nystrom ${k.landmarks}`}, rank ${k.rank}, linear ${k.linear}, width ${k.width}, ` +
   `lambda ${k.lambda}${k.sample ? `, LOO sample ${k.sample}` : ''}${k.notes.length ? `; ${k.notes.join('; ')}` : ''}`;
 
-const names = methodNames();
+/** The kernel method (the default) and the per-token ridge it replaced as the default. */
+const names = { kernel: 'salt', old: 'salt-local' };
 const fixed = opt.auto ? {} : { kernelWidth: opt.width, kernelLinear: opt.linear, lambda: opt.lambda };
 /** The kernel method on synthetic rows (source row i belongs to target row i where sourceIdOfTarget says so). */
 const kernelRun = (source, hs, target, d, sourceIdOfTarget, landmarks, label) =>

@@ -6,7 +6,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 
 import { writeBytesAtomic } from '../io/atomic.js';
-import type { EvaluationResult } from '../transfer/evaluateTransfer.js';
+import type { EvaluationResult, MethodScores } from '../transfer/evaluateTransfer.js';
 
 /** The evaluation as plain JSON: typed arrays become arrays, NaN becomes null. */
 export function evaluationToJson(result: EvaluationResult, extra: Record<string, unknown> = {}): string {
@@ -97,7 +97,7 @@ export function evaluationToSvg(
     tableX = 640;
   const columns: {
     head: string;
-    get: (m: EvaluationResult['mean'][string]) => number;
+    get: (m: MethodScores) => number;
     digits: number;
     low: boolean;
   }[] = [

@@ -196,7 +196,7 @@ export interface KernelReport {
   /** Landmark rows of the fit (all anchors when exact). */
   landmarks: number;
   exact: boolean;
-  /** Kernel directions kept (Nystrom: eigenvalues of K_ZZ above 1e-6 of the largest; exact: the anchor count). */
+  /** Columns of the fitted system: the landmark count (exact: the anchor count). */
   rank: number;
   criterion: 'cosine' | 'p1';
   /** Anchors in the leave-one-out sample (0 when nothing was searched). */

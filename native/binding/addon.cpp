@@ -554,24 +554,6 @@ Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
   });
 }
 
-// { a: Float64Array n x n, n, shift } -> { info, t } (a overwritten by the whitening matrix T = L^-T).
-Napi::Value CholeskyWhiten(const Napi::CallbackInfo& info) {
-  return as_promise(info, [&]() -> Napi::Value {
-    Napi::Env env = info.Env();
-    Args in(info);
-    salt_cholesky_args a{};
-    a.n = in.Int("n");
-    if (a.n < 1 || a.n > 46340) throw coded_error(env, "E_ARGUMENT", "invalid shape: need 1 <= n <= 46340");
-    a.shift = in.Double("shift", 0);
-    a.threads = static_cast<int32_t>(in.Int("threads", 0));
-    a.a = in.Array<double>("a", a.n * a.n);
-    auto infoOut = alloc<int32_t>(env, 1);
-    a.out_info = infoOut.Data();
-    auto* w = new KernelWorker(env, nullptr, {{"info", infoOut}, {"t", in.obj_.Get("a")}});
-    return Queue(w, [a]() { return salt::cpu::cholesky_whiten(a); });
-  });
-}
-
 // ---- kernel ridge linear algebra (salt/kernel_ridge.h), CPU only
 
 // out = K(x, z), or K(x, z) proj: { x, n, z, L, d, linear, width, proj?, r? } -> { out }.
@@ -667,6 +649,24 @@ Napi::Value CholeskySolve(const Napi::CallbackInfo& info) {
     auto* w = new KernelWorker(env, nullptr, {{"info", infoOut}, {"b", in.obj_.Get("b")}});
     w->PinKeys(in.obj_, {"a"});
     return Queue(w, [a]() { return salt::cpu::cholesky_solve(a); });
+  });
+}
+
+// { a: Float64Array n x n, n, shift } -> { info, t } (a overwritten by the whitening matrix T = L^-T).
+Napi::Value CholeskyWhiten(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_cholesky_args a{};
+    a.n = in.Int("n");
+    if (a.n < 1 || a.n > 46340) throw coded_error(env, "E_ARGUMENT", "invalid shape: need 1 <= n <= 46340");
+    a.shift = in.Double("shift", 0);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    a.a = in.Array<double>("a", a.n * a.n);
+    auto infoOut = alloc<int32_t>(env, 1);
+    a.out_info = infoOut.Data();
+    auto* w = new KernelWorker(env, nullptr, {{"info", infoOut}, {"t", in.obj_.Get("a")}});
+    return Queue(w, [a]() { return salt::cpu::cholesky_whiten(a); });
   });
 }
 

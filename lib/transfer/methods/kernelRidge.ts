@@ -1,15 +1,15 @@
 /**
  * salt (the default method): kernel ridge regression from the auxiliary (PLM) space to the source space over all
  * anchors, k(x, y) = linear (x . y + 1) + exp((cos(x, y) - 1) / width). The prediction for a new
- * token x is k(x, Z) beta. See docs/method.md, "The kernel method".
+ * token x is k(x, Z) beta. See docs/transfer.md, "The kernel method, in detail".
  *
  * - Exact (landmarks = all anchors, m <= MAX_EXACT_ANCHORS): beta = (K + lambda I)^-1 Y, one
  *   Cholesky factorisation of the m x m kernel matrix (float64).
  * - Nystrom / subset of regressors (L landmarks Z, a seeded sample of the anchors): with the whitening
  *   T = L^-T of K_ZZ + jitter I = L L^T (jitter 1e-6 of the mean diagonal) and features
  *   phi(x) = k(x, Z) T, ridge in feature space: beta = T (Phi^T Phi + lambda I)^-1 Phi^T Y. Never an
- *   m x m matrix: Phi^T Phi (L x L) and Phi^T Y accumulate over tiles of anchors. With all anchors as
- *   landmarks (and no jitter) it is the exact solution.
+ *   m x m matrix: Phi^T Phi (L x L) and Phi^T Y accumulate over tiles of anchors. L >= m takes the
+ *   exact path.
  * - Hyperparameters (linear, width, lambda) are chosen by exact closed-form leave-one-out on a seeded
  *   sample of anchors (at most one per source row, so no twin leaks its answer): one eigen-decomposition
  *   K_s = E^T diag(mu) E per (linear, width) gives every lambda at once, hat values
@@ -31,7 +31,7 @@ import type { Matrix } from '../../kernels/validate.js';
 import { type Resolved, throwIfAborted } from '../options.js';
 import { seededSample, STREAM } from '../random.js';
 import { gatherRowsAsync, scatter } from '../rows.js';
-import { cosine } from '../stats.js';
+import { cosine, rowNorms } from '../stats.js';
 import { type KernelReport, MAX_EXACT_ANCHORS, type TransferReport, type TransferStage } from '../types.js';
 
 /** What the kernel method receives from the engine. */
@@ -59,32 +59,23 @@ function toFloat64(a: Float32Array): Float64Array {
   return Float64Array.from(a);
 }
 
-/** Mean of k(x, x) over the rows: linear (|x|^2 + 1) + 1. */
-function meanDiagonal(X: Matrix, linear: number): number {
-  let s = 0;
-  for (let i = 0; i < X.rows; i++) {
-    let q = 0;
-    for (let j = 0; j < X.cols; j++) {
-      const v = X.data[i * X.cols + j];
-      q += v * v;
-    }
-    s += linear * (q + 1) + 1;
-  }
-  return X.rows > 0 ? s / X.rows : 1;
+/** Mean of k(x, x) over the rows, linear (mean |x|^2 + 1) + 1, from the native row norms. */
+async function meanDiagonal(X: Matrix, linear: number): Promise<number> {
+  if (X.rows === 0) return 1;
+  let q = 0;
+  for (const norm of await rowNorms(X.data, X.cols)) q += norm * norm;
+  return linear * (q / X.rows + 1) + 1;
 }
 
-/** Target rows of the anchors listed (row i = source row srcIds[ids[i]]), float64, hs + ho columns. */
-async function targets(ctx: KernelContext, ids: Int32Array): Promise<{ y: Float64Array; cols: number }> {
+/** Target rows of the anchors listed (row i = source row anchorSource[ids[i]]), hs + ho columns (source, then head). */
+async function targets(ctx: KernelContext, ids: Int32Array): Promise<{ y: Float32Array; cols: number }> {
   const src = Int32Array.from(ids, (i) => ctx.anchorSource[i]);
   const ys = await gatherRowsAsync(ctx.S, src);
   const hs = ctx.S.cols,
     ho = ctx.head?.cols ?? 0,
     w = hs + ho;
-  const y = new Float64Array(ids.length * w);
-  if (!ctx.head) {
-    y.set(ys.data);
-    return { y, cols: w };
-  }
+  if (!ctx.head) return { y: ys.data, cols: w };
+  const y = new Float32Array(ids.length * w);
   const yh = await gatherRowsAsync(ctx.head, src);
   for (let i = 0; i < ids.length; i++) {
     for (let j = 0; j < hs; j++) y[i * w + j] = ys.data[i * hs + j];
@@ -125,7 +116,9 @@ async function choose(
   const k = opts.kernel;
   const s = sample.length;
   const Xs = await gatherRowsAsync(X, sample);
-  const { y: Ys, cols: w } = await targets(ctx, sample);
+  const t = await targets(ctx, sample);
+  const Ys = toFloat64(t.y),
+    w = t.cols;
   const hs = ctx.S.cols;
   const trueSrc = Int32Array.from(sample, (i) => ctx.anchorSource[i]);
   const grid: GridPoint[] = [];
@@ -136,7 +129,7 @@ async function choose(
       throwIfAborted(ctx.signal);
       const params = { linear, width };
       const Ks = toFloat64(await kernelMatrix(Xs, Xs, params, k));
-      const scale = meanDiagonal(Xs, linear);
+      const scale = await meanDiagonal(Xs, linear);
       const { evals, vectors: E } = await symEigen(Ks, s, k.threads);
       const EY = await gemm({ data: E, rows: s, cols: s }, { data: Ys, rows: s, cols: w }, k);
       const mu = Float64Array.from(evals, (v) => Math.max(0, v));
@@ -199,7 +192,7 @@ async function fit(
 ): Promise<{ Z: Matrix; beta: Float32Array; cols: number; lambda: number; rank: number }> {
   const k = ctx.opts.kernel;
   const m = X.rows;
-  const scale = meanDiagonal(X, params.linear);
+  const scale = await meanDiagonal(X, params.linear);
   if (landmarks === null) {
     const K = await kernelMatrix(X, X, params, k);
     const { y, cols } = await targets(
@@ -207,7 +200,7 @@ async function fit(
       Int32Array.from({ length: m }, (_, i) => i),
     );
     for (const rel of lambdas) {
-      const sol = await choleskySolve(toFloat64(K), m, rel * scale, Float64Array.from(y), cols, k.threads);
+      const sol = await choleskySolve(toFloat64(K), m, rel * scale, toFloat64(y), cols, k.threads);
       if (sol) return { Z: X, beta: Float32Array.from(sol), cols, lambda: rel, rank: m };
       notes.push(
         `lambda ${rel}: the ${m} x ${m} kernel system is not numerically positive definite; trying the next grid value`,
@@ -232,14 +225,12 @@ async function fit(
   }
   if (Tw === null)
     throw new SaltError('E_INTERNAL', 'salt: the landmark kernel matrix could not be factorised even with jitter');
-  const r = L;
-  const T = Float32Array.from(Tw);
-  const Tm = { data: T, rows: L, cols: r };
+  const Tm = { data: Float32Array.from(Tw), rows: L, cols: L };
   const hs = ctx.S.cols,
     ho = ctx.head?.cols ?? 0,
     cols = hs + ho;
-  const G = new Float32Array(r * r);
-  const B = new Float32Array(r * cols);
+  const G = new Float32Array(L * L);
+  const B = new Float32Array(L * cols);
   const tiles = Math.ceil(m / TILE);
   for (let t = 0; t < tiles; t++) {
     throwIfAborted(ctx.signal);
@@ -248,26 +239,22 @@ async function fit(
     const phi = {
       data: await kernelMatrix(Xt, Z, params, { proj: Tm, threads: k.threads }),
       rows: ids.length,
-      cols: r,
+      cols: L,
     };
     await gemm({ ...phi, t: true }, phi, { accumulate: G, threads: k.threads });
     const { y } = await targets(ctx, ids);
-    await gemm(
-      { ...phi, t: true },
-      { data: Float32Array.from(y), rows: ids.length, cols },
-      { accumulate: B, threads: k.threads },
-    );
+    await gemm({ ...phi, t: true }, { data: y, rows: ids.length, cols }, { accumulate: B, threads: k.threads });
     ctx.progress('lambda', t + 1, tiles);
   }
   for (const rel of lambdas) {
     // lambda ||w||^2 in the whitened features is lambda beta^T K_ZZ beta: the kernel ridge penalty.
-    const W = await choleskySolve(toFloat64(G), r, rel * scale, toFloat64(B), cols, k.threads);
+    const W = await choleskySolve(toFloat64(G), L, rel * scale, toFloat64(B), cols, k.threads);
     if (W) {
-      const beta = await gemm(Tm, { data: Float32Array.from(W), rows: r, cols }, k);
-      return { Z, beta, cols, lambda: rel, rank: r };
+      const beta = await gemm(Tm, { data: Float32Array.from(W), rows: L, cols }, k);
+      return { Z, beta, cols, lambda: rel, rank: L };
     }
     notes.push(
-      `lambda ${rel}: the ${r} x ${r} Nystrom system is not numerically positive definite; trying the next grid value`,
+      `lambda ${rel}: the ${L} x ${L} Nystrom system is not numerically positive definite; trying the next grid value`,
     );
   }
   throw new SaltError(
@@ -324,9 +311,11 @@ export async function kernelRidge(ctx: KernelContext): Promise<void> {
     }
   }
   throwIfAborted(signal);
-  const sortedLambdas = (opts.lambda === 'auto' ? [...opts.lambdaGrid] : [chosen.lambda]).sort((a, b) => a - b);
-  const tail = sortedLambdas.filter((v) => v >= chosen.lambda);
-  const model = await fit(ctx, X, landmarks, chosen, tail.length ? tail : [chosen.lambda], notes);
+  // The chosen lambda, then (if its system is not positive definite) the larger grid values in order.
+  const tail = (opts.lambda === 'auto' ? [...opts.lambdaGrid] : [chosen.lambda])
+    .filter((v) => v >= chosen.lambda)
+    .sort((a, b) => a - b);
+  const model = await fit(ctx, X, landmarks, chosen, tail, notes);
   const kernelReport: KernelReport = {
     linear: chosen.linear,
     width: chosen.width,

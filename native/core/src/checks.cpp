@@ -10,11 +10,6 @@ namespace {
 
 constexpr int64_t kMaxSolveNeighbours = 16384;
 
-#define SALT_REQUIRE(cond, code, ...)                   \
-  do {                                                  \
-    if (!(cond)) return make_status(code, __VA_ARGS__); \
-  } while (0)
-
 salt_status check_csr(int64_t n, const int32_t* offsets, const int32_t* indices, int64_t m,
                       int64_t max_list = INT32_MAX) {
   SALT_REQUIRE(offsets != nullptr, SALT_E_ARGUMENT, "offsets must not be null");

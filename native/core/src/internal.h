@@ -62,6 +62,12 @@ class RegionErrors {
   std::atomic<int32_t> code_{SALT_OK};
 };
 
+// Returns make_status(code, ...) from the calling function when cond is false.
+#define SALT_REQUIRE(cond, code, ...)                   \
+  do {                                                  \
+    if (!(cond)) return make_status(code, __VA_ARGS__); \
+  } while (0)
+
 // Position of the first NaN/Inf in a rows x cols matrix, or -1. Parallel; deterministic.
 int64_t first_nonfinite(const float* p, int64_t count);
 

@@ -26,11 +26,6 @@ void dpotrs_(const char* uplo, const int* n, const int* nrhs, const double* a, c
 namespace salt {
 namespace {
 
-#define SALT_REQUIRE(cond, code, ...)                   \
-  do {                                                  \
-    if (!(cond)) return make_status(code, __VA_ARGS__); \
-  } while (0)
-
 bool fits_int(int64_t v) { return v >= 0 && v <= INT_MAX; }
 
 bool all_finite(const double* p, int64_t count) {
@@ -54,14 +49,13 @@ void gemm_rm(F blas, int64_t rows, int64_t inner, int64_t cols, const T* A, bool
   blas(tb ? "T" : "N", ta ? "T" : "N", &m, &n, &k, &one, B, &ldb, A, &lda, &beta, C, &ldc);
 }
 
-void row_norms_f(const float* x, int64_t n, int64_t d, std::vector<float>& out) {
-  out.resize(static_cast<size_t>(n));
-#pragma omp parallel for schedule(static)
-  for (int64_t i = 0; i < n; ++i) {
-    double s = 0;
-    for (int64_t j = 0; j < d; ++j) s += static_cast<double>(x[i * d + j]) * x[i * d + j];
-    out[i] = static_cast<float>(std::sqrt(s));
-  }
+// Row L2 norms as float (the float64 norms of matrix_ops.cpp's row_norms, rounded).
+salt_status row_norms_f(const float* x, int64_t n, int64_t d, int32_t threads, std::vector<float>& out) {
+  std::vector<double> norms(static_cast<size_t>(n));
+  salt_row_norms_args a{{x, n, d}, nullptr, n, norms.data(), threads};
+  const salt_status st = cpu::row_norms(a);
+  out.assign(norms.begin(), norms.end());
+  return st;
 }
 
 // Picked at load time like the solve loops (prebuilds must run on any x86-64).
@@ -115,8 +109,9 @@ salt_status kernel_matrix(const salt_kernel_args& a) {
   if (a.n == 0) return ok_status();
   return guarded([&]() -> salt_status {
     std::vector<float> nz, nx;
-    row_norms_f(a.z, a.L, a.d, nz);
-    row_norms_f(a.x, a.n, a.d, nx);
+    salt_status st = row_norms_f(a.z, a.L, a.d, a.threads, nz);
+    if (st.code == SALT_OK) st = row_norms_f(a.x, a.n, a.d, a.threads, nx);
+    if (st.code != SALT_OK) return st;
     // Tiles of rows: a tile's kernel block is at most 4M floats (16 MB) when it is projected.
     const int64_t tile = a.proj ? std::max<int64_t>(1, std::min<int64_t>(a.n, (int64_t(1) << 22) / a.L)) : a.n;
     std::vector<float> block;
