@@ -22,5 +22,8 @@ if (invokedAsCommand()) {
     signal: cliAbort.signal,
   });
   cliState.finished = true;
-  process.exitCode = code;
+  // Exit now rather than when the event loop drains: Node restores the default signal actions while
+  // it tears down, so a Ctrl-C in that window would end the process by SIGINT instead of with the
+  // code main() reported. Output to pipes and files is written synchronously, so nothing is cut off.
+  process.exit(code);
 }

@@ -1,6 +1,13 @@
 // Dense linear algebra of the kernel ridge method (salt/kernel_ridge.h): kernel matrices, matrix
 // products, symmetric eigen-decompositions and Cholesky solves on OpenBLAS/LAPACK. The BLAS calls run
 // at the top level, so OpenBLAS (the OpenMP build) spreads each one over the ThreadScope's threads.
+// The kernel loop below clamps, divides and rounds per element. With GCC's default -ftrapping-math it
+// keeps those as branches (an operation guarded by a branch may not be executed speculatively), so
+// only the AVX-512 clone (masked operations) vectorised and the AVX2 one ran scalar, ~7x slower. No
+// code here reads the floating-point exception flags, and the option changes no value.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC optimize("no-trapping-math")
+#endif
 #include <algorithm>
 #include <climits>
 #include <cmath>
