@@ -16,10 +16,11 @@ import {
 } from './types.js';
 
 /** Methods of the SALT family (sparsemax neighbours, per-token solves). */
-export const SALT_FAMILY = new Set<TransferMethod>(['salt-local', 'salt-paper', 'salt-ridge']);
+export const SALT_FAMILY = new Set<TransferMethod>(['salt-local', 'salt-residual', 'salt-paper', 'salt-ridge']);
 /** Methods that search neighbours among the anchors (K and selection apply). */
 export const NEIGHBOUR_METHODS = new Set<TransferMethod>([
   'salt-local',
+  'salt-residual',
   'salt-paper',
   'salt-ridge',
   'focus',
@@ -30,6 +31,7 @@ export const NEIGHBOUR_METHODS = new Set<TransferMethod>([
 export const LAMBDA_METHODS = new Set<TransferMethod>([
   'salt',
   'salt-local',
+  'salt-residual',
   'salt-paper',
   'salt-ridge',
   'global-linear',

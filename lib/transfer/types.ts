@@ -11,6 +11,9 @@ import type { Quantiles } from './stats.js';
  *   beyond (`landmarks`). Differs from the paper (see `'salt-paper'` and docs/method.md).
  * - `'salt-local'` (the previous default): sparsemax neighbours, per-token ridge regression shrunk
  *   towards the sparsemax weights, lambda chosen by leave-one-out on the anchors.
+ * - `'salt-residual'`: a global ridge map W plus salt-local's per-token correction of its residual:
+ *   row = [x, 1] W + sum_j c_j (s_j - [a_j, 1] W), c = salt-local's coefficients (lambda for c, the
+ *   map's own lambda by leave-one-out over `lambdaGrid`).
  * - `'salt-paper'`: exactly the paper: sparsemax neighbours, least squares with pinv semantics (lambda 0).
  * - `'salt-ridge'`: sparsemax neighbours, ridge shrunk towards zero (lambda `'auto'` by default).
  * - `'focus'`: FOCUS-style: the sparsemax weights as a convex combination of the anchors' source rows.
@@ -25,6 +28,7 @@ import type { Quantiles } from './stats.js';
 export type TransferMethod =
   | 'salt'
   | 'salt-local'
+  | 'salt-residual'
   | 'salt-paper'
   | 'salt-ridge'
   | 'focus'
@@ -39,6 +43,7 @@ export type TransferMethod =
 export const TRANSFER_METHODS: readonly TransferMethod[] = [
   'salt',
   'salt-local',
+  'salt-residual',
   'salt-paper',
   'salt-ridge',
   'focus',
@@ -232,6 +237,8 @@ export interface TransferReport {
   lambda?: LambdaReport;
   /** salt only: the kernel, the fit and the leave-one-out search. */
   kernel?: KernelReport;
+  /** salt-residual only: the global map's lambda (its own leave-one-out) and jitter. */
+  globalMap?: { lambda: LambdaReport; jitter: number };
   /** global-linear only: diagonal jitter added to factorise a singular system (0 normally). */
   jitter?: number;
   /** fvt only: pieces per solved (segmented new) token: mean and maximum; `unsegmented`: new tokens with an empty list (fallback rows). */

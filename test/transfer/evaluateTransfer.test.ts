@@ -98,16 +98,21 @@ describe('evaluateTransfer on synthetic data', () => {
     expect(Array.from(again.seeds[0]!.heldOutIds)).toEqual(Array.from(res.seeds[1]!.heldOutIds));
   });
 
-  it('an exact affine relation is recovered by global-linear (cosine 1, rank 1) but not by random', async () => {
+  it('an exact affine relation is recovered by global-linear and salt-residual (cosine 1, rank 1) but not by random', async () => {
     const c = linearCase(2, 200, 10, 5, 8, 400);
     const res = await evaluateTransfer({
       ...c,
-      methods: [{ method: 'global-linear', lambda: 0 }, 'random', { method: 'salt', lambda: 3, label: 'salt-3' }],
+      methods: [
+        { method: 'global-linear', lambda: 0 },
+        'random',
+        { method: 'salt', lambda: 3, label: 'salt-3' },
+        'salt-residual',
+      ],
       holdout: 0.25,
       seeds: [0],
       backend: 'cpu',
     });
-    expect(res.labels).toEqual(['global-linear', 'random', 'salt-3']);
+    expect(res.labels).toEqual(['global-linear', 'random', 'salt-3', 'salt-residual']);
     expect(res.seeds[0]!.heldOut).toBe(50);
     const g = res.mean['global-linear']!;
     expect(g.meanCosine).toBeGreaterThan(0.9999);
@@ -117,7 +122,12 @@ describe('evaluateTransfer on synthetic data', () => {
     expect(res.mean.random!.meanCosine).toBeLessThan(0.3);
     expect(res.mean.random!.pAt1).toBeLessThan(0.2);
     expect(res.seeds[0]!.methods['salt-3']!.lambda).toBe(3);
-    expect(formatEvaluation(res).split('\n')).toHaveLength(5);
+    // salt-residual: the global map is exact here, so every residual s_j - [a_j, 1] W it corrects by is 0.
+    const r = res.mean['salt-residual']!;
+    expect(r.meanCosine).toBeGreaterThan(0.9999);
+    expect(r.meanRank).toBe(1);
+    expect(res.seeds[0]!.methods['salt-residual']!.report.globalMap!.lambda.value).toBe(0);
+    expect(formatEvaluation(res).split('\n')).toHaveLength(6);
     const noRanks = await evaluateTransfer({
       ...c,
       methods: [{ method: 'global-linear', lambda: 0 }],
@@ -356,6 +366,11 @@ describe('evaluateTransfer on the real pair (USE-lite -> GloVe 6B 100d)', () => 
         expect(s.methods.salt!.meanCosine, other).toBeGreaterThan(s.methods[other]!.meanCosine + 0.02);
         expect(s.methods.salt!.pAt1, other).toBeGreaterThan(s.methods[other]!.pAt1 + 0.1);
       }
+      // salt-residual (the global map plus salt-local's correction of its residual) beats both parts.
+      const r = s.methods['salt-residual']!;
+      expect(r.meanCosine).toBeGreaterThan(s.methods['salt-local']!.meanCosine + 0.015);
+      expect(r.meanCosine).toBeGreaterThan(s.methods['global-linear']!.meanCosine + 0.03);
+      expect(r.pAt1).toBeGreaterThan(s.methods['salt-local']!.pAt1 + 0.03);
     }
     expect(m['salt-local']!.meanCosine - m.focus!.meanCosine).toBeGreaterThanOrEqual(0.01);
     expect(m.salt!.meanRank).toBeLessThan(m['salt-local']!.meanRank);
@@ -371,6 +386,7 @@ describe('evaluateTransfer on the real pair (USE-lite -> GloVe 6B 100d)', () => 
       clp: 0.4095,
       wechsel: 0.4326,
       'global-linear': 0.4413,
+      'salt-residual': 0.487,
       mean: 0.0398,
       random: 0.0031,
     };

@@ -529,6 +529,23 @@ describe('transferEmbeddings: fallback rows and determinism', () => {
     }
   });
 
+  it('salt-residual: a head equal to the input embeddings gets the same rows (same coefficients, same map)', async () => {
+    const c = tinyCase(18, { hs: 6, head: 6, nNew: 12 });
+    c.sourceHead!.data.set(c.source.data);
+    const res = await transferEmbeddings({ ...argsOf(c), method: 'salt-residual' });
+    expect(res.report.globalMap!.lambda.auto).toBe(true);
+    for (let t = c.nShared; t < c.Vt; t++) {
+      if (res.provenance[t] !== code('solved')) continue;
+      expectClose(
+        res.head!.subarray(t * 6, (t + 1) * 6),
+        Array.from(res.embeddings.subarray(t * 6, (t + 1) * 6)),
+        1e-4,
+        `row ${t}`,
+      );
+    }
+    expect(res.report.counts.solved).toBeGreaterThan(0);
+  });
+
   it('a shared token without an aux vector is copied but is not an anchor', async () => {
     const c = tinyCase(17, { nAbsent: 0 });
     c.auxPresent[2] = 0;
@@ -728,7 +745,7 @@ describe('transferEmbeddings: errors', () => {
     );
     await expect(transferEmbeddings({ ...a, method: 'focus', lambda: 1 })).rejects.toThrow(
       new SaltRangeError(
-        'lambda does not apply to method "focus" (it applies to "salt", "salt-local", "salt-paper", "salt-ridge", "global-linear"), received 1',
+        'lambda does not apply to method "focus" (it applies to "salt", "salt-local", "salt-residual", "salt-paper", "salt-ridge", "global-linear"), received 1',
       ),
     );
     await expect(transferEmbeddings({ ...a, method: 'mean', K: 8 })).rejects.toMatchObject({

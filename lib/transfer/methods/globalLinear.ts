@@ -1,24 +1,39 @@
 /** global-linear: one ridge map from the PLM space to the source space, fitted on all anchors. */
 import { applyWeights } from '../../kernels/kernels.js';
-import { throwIfAborted } from '../options.js';
+import type { Matrix } from '../../kernels/validate.js';
+import { type Resolved, throwIfAborted } from '../options.js';
 import { seededSample, STREAM } from '../random.js';
 import { scatter } from '../rows.js';
 import type { LambdaReport } from '../types.js';
 import type { MethodContext } from './context.js';
 import { cholesky, cholSolve, globalLinearLoo, normalEquations } from './globalLinearFit.js';
 
-/** global-linear: one ridge map [x, 1] W fitted on the anchors; W applied natively (applyWeights). */
-export async function globalLinear(ctx: MethodContext): Promise<void> {
-  const { opts, Pm, anchorsPlm, anchorsSrc, anchorsHead, solveIds, embeddings, headOut, report, progress, signal } =
-    ctx;
-  const timings = report.timings;
-  const tl = performance.now();
+/** The fitted global map(s): one d x h matrix per output (source rows, then head rows), d = h_t + 1. */
+export interface GlobalMaps {
+  maps: Matrix[];
+  lambda: LambdaReport;
+  jitter: number;
+}
+
+/**
+ * Fits the ridge map [x, 1] W from the anchors' PLM rows to their source (and head) rows; lambda
+ * `'auto'` by closed-form leave-one-out on a seeded sample over `opts.lambdaGrid`.
+ */
+export async function fitGlobalMaps(
+  opts: Resolved,
+  anchorsPlm: Matrix,
+  anchorsSrc: Matrix,
+  anchorsHead: Matrix | undefined,
+  lambdaOption: 'auto' | number,
+  signal?: AbortSignal,
+  onGridPoint?: (done: number, total: number) => void,
+): Promise<GlobalMaps> {
   const ne = normalEquations(anchorsPlm, anchorsHead ? [anchorsSrc, anchorsHead] : [anchorsSrc]);
   const d = ne.d,
     hs = anchorsSrc.cols,
     m = anchorsPlm.rows;
   let lambda: LambdaReport;
-  if (opts.lambda === 'auto') {
+  if (lambdaOption === 'auto') {
     const sample = seededSample(m, opts.looSample, opts.seed, STREAM.looSample);
     const scores: number[] = [];
     for (let g = 0; g < opts.lambdaGrid.length; g++) {
@@ -26,19 +41,39 @@ export async function globalLinear(ctx: MethodContext): Promise<void> {
       const { L } = cholesky(ne.G, d, opts.lambdaGrid[g]);
       const W = cholSolve(L, d, ne.rhs[0], hs);
       scores.push(globalLinearLoo(L, W, d, anchorsPlm, anchorsSrc, sample));
-      progress('lambda', g + 1, opts.lambdaGrid.length);
+      onGridPoint?.(g + 1, opts.lambdaGrid.length);
     }
     let best = 0;
     for (let g = 1; g < scores.length; g++) if (scores[g] > scores[best]) best = g;
     lambda = { value: opts.lambdaGrid[best], auto: true, grid: [...opts.lambdaGrid], scores, sample: sample.length };
-  } else lambda = { value: opts.lambda, auto: false };
-  report.lambda = lambda;
+  } else lambda = { value: lambdaOption, auto: false };
   const { L, jitter } = cholesky(ne.G, d, lambda.value);
-  report.jitter = jitter;
   const maps = ne.rhs.map((B, k) => {
     const h = k === 0 ? hs : anchorsHead!.cols;
     return { data: Float32Array.from(cholSolve(L, d, B, h)), rows: d, cols: h };
   });
+  return { maps, lambda, jitter };
+}
+
+/** global-linear: one ridge map [x, 1] W fitted on the anchors; W applied natively (applyWeights). */
+export async function globalLinear(ctx: MethodContext): Promise<void> {
+  const { opts, Pm, anchorsPlm, anchorsSrc, anchorsHead, solveIds, embeddings, headOut, report, progress, signal } =
+    ctx;
+  const timings = report.timings;
+  const tl = performance.now();
+  const { maps, lambda, jitter } = await fitGlobalMaps(
+    opts,
+    anchorsPlm,
+    anchorsSrc,
+    anchorsHead,
+    opts.lambda,
+    signal,
+    (done, total) => progress('lambda', done, total),
+  );
+  report.lambda = lambda;
+  report.jitter = jitter;
+  const d = anchorsPlm.cols + 1,
+    hs = anchorsSrc.cols;
   timings.lambda = performance.now() - tl;
   const n = solveIds.length,
     ht = Pm.cols;

@@ -1,5 +1,6 @@
-/** salt-local, salt-paper, salt-ridge, focus, clp, wechsel: neighbours among the anchors, then a combination per token. */
+/** salt-local, salt-residual, salt-paper, salt-ridge, focus, clp, wechsel: neighbours among the anchors, then a combination per token. */
 import { applyWeights, solveNeighbourhoods, sparsemax, topkCosine } from '../../kernels/kernels.js';
+import { gemm } from '../../kernels/linalg.js';
 import { type Matrix, type Neighbourhoods } from '../../kernels/validate.js';
 import { type Resolved, SALT_FAMILY, throwIfAborted } from '../options.js';
 import { seededSample, STREAM } from '../random.js';
@@ -7,6 +8,35 @@ import { gatherRows, gatherRowsAsync, scatter } from '../rows.js';
 import { cosine, quantilesOf } from '../stats.js';
 import type { LambdaReport, Selection } from '../types.js';
 import type { MethodContext } from './context.js';
+import { fitGlobalMaps } from './globalLinear.js';
+
+/** The per-token ridge is shrunk towards the sparsemax weights (salt-local, salt-residual). */
+const withPrior = (method: string) => method === 'salt-local' || method === 'salt-residual';
+
+/**
+ * salt-residual: the inputs [x - c A, 1 - sum c] (n x (h_t + 1)) of the global map, per token: x its
+ * PLM row, c its coefficients over its neighbours, A their PLM rows. Row = c S + R W.
+ */
+async function residualInputs(
+  queries: Matrix,
+  sel: Neighbourhoods,
+  coef: Float32Array,
+  plmByTarget: Matrix,
+  kernel: Resolved['kernel'],
+): Promise<Matrix> {
+  const n = queries.rows,
+    ht = queries.cols,
+    d = ht + 1;
+  const { out: cA } = await applyWeights({ n, neighbours: sel, weights: coef, anchorsSrc: plmByTarget, ...kernel });
+  const r = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    let sum = 0;
+    for (let e = sel.offsets[i]; e < sel.offsets[i + 1]; e++) sum += coef[e];
+    for (let j = 0; j < ht; j++) r[i * d + j] = queries.data[i * ht + j] - cA[i * ht + j];
+    r[i * d + ht] = 1 - sum;
+  }
+  return { data: r, rows: n, cols: d };
+}
 
 /** Neighbour lists with per-entry selection weights. */
 interface Selected extends Neighbourhoods {
@@ -75,7 +105,7 @@ async function select(
  * (itself and any anchor sharing its source row are removed from its candidates); score = mean cosine
  * to its true source row. Ties keep the earlier grid value.
  */
-async function chooseLambdaLoo(ctx: NeighbourContext): Promise<LambdaReport> {
+async function chooseLambdaLoo(ctx: NeighbourContext, globalMap?: Matrix): Promise<LambdaReport> {
   const { opts, anchorsAux, anchorsPlm, anchorsSrc, anchorSource, anchorTarget, signal } = ctx;
   const m = anchorsPlm.rows,
     grid = opts.lambdaGrid;
@@ -121,9 +151,14 @@ async function chooseLambdaLoo(ctx: NeighbourContext): Promise<LambdaReport> {
       anchorsPlm: plmByTarget,
       anchorsSrc,
       lambda: grid[g],
-      prior: opts.method === 'salt-local' ? sel.weights : undefined,
+      prior: withPrior(opts.method) ? sel.weights : undefined,
+      returnCoefficients: globalMap !== undefined,
       ...opts.kernel,
     });
+    if (globalMap) {
+      const R = await residualInputs(queries, sel, res.coefficients!, plmByTarget, opts.kernel);
+      await gemm(R, globalMap, { accumulate: res.out, threads: opts.kernel.threads });
+    }
     let sum = 0;
     for (let i = 0; i < n; i++)
       sum += cosine(
@@ -192,9 +227,19 @@ export async function neighbourMethod(ctx: NeighbourContext): Promise<void> {
   report.selection = selection;
   if (method === 'wechsel') report.temperature = opts.temperature;
   let lambda = 0;
+  let globalMaps: Matrix[] | undefined;
   if (salt) {
     const tl = performance.now();
-    if (opts.lambda === 'auto') report.lambda = await chooseLambdaLoo(ctx);
+    if (method === 'salt-residual') {
+      // The global map first (its own lambda by leave-one-out): the choice of the local lambda scores
+      // the whole prediction.
+      const src = await gatherRowsAsync(anchorsSrc, ctx.anchorTarget);
+      const hd = anchorsHead ? await gatherRowsAsync(anchorsHead, ctx.anchorTarget) : undefined;
+      const g = await fitGlobalMaps(opts, anchorsPlm, src, hd, 'auto', signal);
+      globalMaps = g.maps;
+      report.globalMap = { lambda: g.lambda, jitter: g.jitter };
+    }
+    if (opts.lambda === 'auto') report.lambda = await chooseLambdaLoo(ctx, globalMaps?.[0]);
     else report.lambda = { value: opts.lambda, auto: false };
     lambda = report.lambda.value;
     timings.lambda = performance.now() - tl;
@@ -238,17 +283,23 @@ export async function neighbourMethod(ctx: NeighbourContext): Promise<void> {
     throwIfAborted(signal);
     t = performance.now();
     let coefficients = sel.weights;
+    let R: Matrix | undefined;
     if (salt) {
+      const queries = await gatherRowsAsync(Pm, ids);
       const res = await solveNeighbourhoods({
         neighbours: sel,
-        queries: await gatherRowsAsync(Pm, ids),
+        queries,
         anchorsPlm: plmByTarget,
         anchorsSrc,
         lambda,
-        prior: method === 'salt-local' ? sel.weights : undefined,
-        returnCoefficients: anchorsHead !== undefined,
+        prior: withPrior(method) ? sel.weights : undefined,
+        returnCoefficients: anchorsHead !== undefined || globalMaps !== undefined,
         ...kernel,
       });
+      if (globalMaps) {
+        R = await residualInputs(queries, sel, res.coefficients!, plmByTarget, kernel);
+        await gemm(R, globalMaps[0], { accumulate: res.out, threads: kernel.threads });
+      }
       await scatter(embeddings, res.out, solveIds, from, c, hs);
       residual!.set(res.residual, from);
       coefNorm!.set(res.coefNorm, from);
@@ -268,6 +319,7 @@ export async function neighbourMethod(ctx: NeighbourContext): Promise<void> {
         anchorsSrc: anchorsHead,
         ...kernel,
       });
+      if (R) await gemm(R, globalMaps![1], { accumulate: res.out, threads: kernel.threads });
       await scatter(headOut!, res.out, solveIds, from, c, ho);
       timings.head += performance.now() - t;
     }
