@@ -263,7 +263,7 @@ async function fit(
   );
 }
 
-/** Splits beta (L x (hs + ho)) into the source and head parts. */
+/** Columns from..from+width of a row-major rows x cols matrix (beta, or predictions: source and head parts). */
 function split(beta: Float32Array, L: number, cols: number, from: number, width: number): Matrix {
   if (from === 0 && width === cols) return { data: beta, rows: L, cols };
   const out = new Float32Array(L * width);
@@ -341,12 +341,11 @@ export async function kernelRidge(ctx: KernelContext): Promise<void> {
   };
   timings.lambda = performance.now() - tl;
 
-  // ---- predictions, in chunks of tokens
+  // ---- predictions, in chunks of tokens: one kernel block per chunk, projected on [beta_source |
+  // beta_head] at once (an untied head costs columns of the product, not a second kernel block).
   const hs = ctx.S.cols,
     ho = ctx.head?.cols ?? 0;
-  const L2 = model.Z.rows;
-  const betaSrc = split(model.beta, L2, model.cols, 0, hs);
-  const betaHead = ctx.head ? split(model.beta, L2, model.cols, hs, ho) : undefined;
+  const beta = { data: model.beta, rows: model.Z.rows, cols: model.cols };
   const params = { linear: chosen.linear, width: chosen.width };
   const n = solveIds.length;
   for (let from = 0; from < n; from += opts.chunkSize) {
@@ -354,15 +353,11 @@ export async function kernelRidge(ctx: KernelContext): Promise<void> {
     const ids = solveIds.subarray(from, Math.min(n, from + opts.chunkSize));
     const t = performance.now();
     const Xq = await gatherRowsAsync(aux, ids);
-    const out = await kernelMatrix(Xq, model.Z, params, { proj: betaSrc, threads: opts.kernel.threads });
-    await scatter(ctx.embeddings, out, solveIds, from, ids.length, hs);
+    const out = await kernelMatrix(Xq, model.Z, params, { proj: beta, threads: opts.kernel.threads });
+    const c = ids.length;
+    await scatter(ctx.embeddings, split(out, c, model.cols, 0, hs).data, solveIds, from, c, hs);
+    if (ctx.head) await scatter(ctx.headOut!, split(out, c, model.cols, hs, ho).data, solveIds, from, c, ho);
     timings.combine += performance.now() - t;
-    if (betaHead) {
-      const th = performance.now();
-      const oh = await kernelMatrix(Xq, model.Z, params, { proj: betaHead, threads: opts.kernel.threads });
-      await scatter(ctx.headOut!, oh, solveIds, from, ids.length, ho);
-      timings.head += performance.now() - th;
-    }
-    ctx.progress('combine', from + ids.length, n);
+    ctx.progress('combine', from + c, n);
   }
 }
