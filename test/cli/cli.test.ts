@@ -94,7 +94,7 @@ describe('main(): usage errors', () => {
     ],
     [
       ['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'magic'],
-      '--method must be one of salt, salt-local, salt-paper, salt-ridge, focus, clp, wechsel, mean, random, global-linear, fvt, received "magic"',
+      '--method must be one of salt, salt-local, salt-residual, salt-paper, salt-ridge, focus, clp, wechsel, mean, random, global-linear, fvt, received "magic"',
     ],
     [
       ['transfer', '--source', 's', '--target', 't', '--out', 'o', '--selection', 'topk:0'],
@@ -106,7 +106,7 @@ describe('main(): usage errors', () => {
     ],
     [
       ['transfer', '--source', 's', '--target', 't', '--out', 'o', '--method', 'focus', '--lambda', '1'],
-      'lambda does not apply to method "focus" (it applies to "salt", "salt-local", "salt-paper", "salt-ridge", "global-linear"), received 1',
+      'lambda does not apply to method "focus" (it applies to "salt", "salt-local", "salt-residual", "salt-paper", "salt-ridge", "global-linear"), received 1',
     ],
     [
       ['evaluate', '--source', 's', '--target', 't', '--holdout', '1.5'],
