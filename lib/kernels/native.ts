@@ -81,9 +81,12 @@ export interface RawBinding {
     fdIn: number;
     offsetIn: number;
     fdOut: number;
+    offsetOut?: number;
     length: number;
+    writeback?: number;
     flag: Int32Array;
   }): Promise<{ flag: Int32Array }>;
+  startWriteback(args: { fd: number; offset: number; length: number }): Promise<unknown>;
   rowNorms(args: {
     data: Float32Array;
     rows: number;

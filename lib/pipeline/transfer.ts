@@ -347,6 +347,9 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
           { segment: method === 'fvt' },
         );
         throwIfAborted(signal);
+        // The shards to rewrite are laid out for the new vocabulary now, and their unchanged tensors
+        // copied into place in the background while the engine runs.
+        pending.layOut({ rows: pair.target.rows, padToMultipleOf, dtype });
         let t1 = performance.now();
         const res = await transferResolved(
           {

@@ -547,10 +547,26 @@ Napi::Value CopyFileRange(const Napi::CallbackInfo& info) {
     a.fd_in = static_cast<int32_t>(in.Int("fdIn"));
     a.offset_in = in.Offset("offsetIn");
     a.fd_out = static_cast<int32_t>(in.Int("fdOut"));
+    a.offset_out = in.obj_.Get("offsetOut").IsUndefined() ? -1 : in.Offset("offsetOut");
     a.length = in.Offset("length");
+    a.writeback = in.Int("writeback", 0) != 0 ? 1 : 0;
     a.out_kernel = in.Array<int32_t>("flag", 1);
     auto* w = new KernelWorker(env, nullptr, {{"flag", in.obj_.Get("flag")}});
     return Queue(w, [a]() { return salt::cpu::copy_file_range_all(a); });
+  });
+}
+
+// { fd, offset, length }: starts writing that range of the file back to disk (not a flush).
+Napi::Value StartWriteback(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_writeback_args a{};
+    a.fd = static_cast<int32_t>(in.Int("fd"));
+    a.offset = in.Offset("offset");
+    a.length = in.Offset("length");
+    auto* w = new KernelWorker(env, nullptr, {});
+    return Queue(w, [a]() { return salt::cpu::start_writeback(a); });
   });
 }
 
@@ -765,6 +781,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("choleskySolve", Napi::Function::New(env, CholeskySolve));
   exports.Set("choleskyWhiten", Napi::Function::New(env, CholeskyWhiten));
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange));
+  exports.Set("startWriteback", Napi::Function::New(env, StartWriteback));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;
 }

@@ -1,5 +1,16 @@
 import { existsSync } from 'node:fs';
-import { copyFile, mkdir, readdir, readFile, symlink, truncate, writeFile } from 'node:fs/promises';
+import {
+  copyFile,
+  type FileHandle,
+  mkdir,
+  open,
+  readdir,
+  readFile,
+  stat,
+  symlink,
+  truncate,
+  writeFile,
+} from 'node:fs/promises';
 import { basename, join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -604,6 +615,136 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
       expect(existsSync(join(dir, 'pending-failed'))).toBe(false);
     } finally {
       await m.close();
+    }
+  });
+
+  it('layOut: the shards to rewrite are laid out and their unchanged tensors copied into place ahead; the result is the bytes of a direct write; a wrong plan or a discard leaves nothing', async () => {
+    const llama = await lenmlTokenizer('llama3');
+    const rows = 128256;
+    const args = {
+      tokenizer: llama,
+      inputEmbedding: new Float32Array(rows * H).fill(0.75),
+      outputHead: new Float32Array(rows * H).fill(-0.5),
+    };
+    // The sharded source (the embedding and the head in shards of their own) and the same tensors
+    // in one file (the embedding and head next to every other tensor, as in Llama-3.2-1B).
+    const single = join(dir, 'layout-single-src');
+    await mkdir(single);
+    for (const f of await readdir(src))
+      if (!f.endsWith('.safetensors') && !f.endsWith('.index.json')) await copyFile(join(src, f), join(single, f));
+    const ck = await SafetensorsCheckpoint.open(src);
+    const infos = ck.tensors().sort((a, b) => (a.name < b.name ? -1 : 1));
+    await ck.close();
+    await writeCheckpoint(
+      single,
+      infos.map((t) => ({ name: t.name, dtype: t.dtype, shape: [...t.shape], data: srcRaw.get(t.name)! })),
+      { metadata: { format: 'pt' } },
+    );
+    for (const [which, folder] of [
+      ['sharded', src],
+      ['single', single],
+    ] as const) {
+      const m = await HfModel.open(folder);
+      try {
+        const hidden = async () => (await readdir(dir)).filter((f) => f.startsWith('.'));
+        const direct = join(dir, `layout-direct-${which}`);
+        const r0 = await writeTransferredModel({ ...args, source: m, output: direct });
+        const rewritten = r0.weightFiles.filter((f) => f.endsWith('.safetensors') && !r0.copiedFiles.includes(f));
+        // The embedding's shard and the head's, or the one file.
+        expect(rewritten.length).toBe(which === 'single' ? 1 : 2);
+        let unchangedInRewritten = 0;
+        const inodes = new Map<string, number>();
+        const heldAhead: FileHandle[] = [];
+
+        const p1 = await startModelWrite(m, join(dir, `layout-out-${which}`));
+        p1.layOut({ rows });
+        await p1.copiesDone();
+        // Before the new matrices exist: each shard to rewrite has its final size, and a tensor that
+        // is not vocabulary-sized already holds its final bytes at its final place.
+        for (const f of rewritten) {
+          const ahead = await readFile(join(p1.tmp, f));
+          // Held open until the end, so that a file written instead could not reuse the inode number.
+          const h = await open(join(p1.tmp, f), 'r');
+          heldAhead.push(h);
+          inodes.set(f, (await h.stat()).ino);
+          const final = await readFile(join(direct, f));
+          expect(ahead.length, f).toBe(final.length);
+          const n = Number(final.readBigUInt64LE(0));
+          const hdr = JSON.parse(final.subarray(8, 8 + n).toString('utf8'));
+          const unchanged = Object.keys(hdr).filter(
+            (k) =>
+              k !== '__metadata__' && !hdr[k].shape.includes(rows) && hdr[k].data_offsets[1] > hdr[k].data_offsets[0],
+          );
+          unchangedInRewritten += unchanged.length;
+          for (const k of unchanged) {
+            const [a, b] = hdr[k].data_offsets.map((o: number) => 8 + n + o);
+            expect(Buffer.compare(ahead.subarray(a, b), final.subarray(a, b)), `${f} ${k}`).toBe(0);
+          }
+          expect(
+            ahead.subarray(0, 8).every((x) => x === 0),
+            'the header is written last',
+          ).toBe(true);
+        }
+        expect(unchangedInRewritten).toBe(which === 'single' ? infos.length - 2 : 0);
+        const r1 = await writeTransferredModel({
+          ...args,
+          source: m,
+          output: join(dir, `layout-out-${which}`),
+          pending: p1,
+        });
+        expect(r1.weightFiles).toEqual(r0.weightFiles);
+        for (const f of r1.weightFiles)
+          expect(
+            Buffer.compare(await readFile(join(dir, `layout-out-${which}`, f)), await readFile(join(direct, f))),
+            f,
+          ).toBe(0);
+        expect((await readdir(join(dir, `layout-out-${which}`))).sort()).toEqual((await readdir(direct)).sort());
+        // The laid-out files themselves were finished and published (a shard written whole would be a new file).
+        for (const [f, ino] of inodes) expect((await stat(join(dir, `layout-out-${which}`, f))).ino, f).toBe(ino);
+        await Promise.all(heldAhead.map((h) => h.close()));
+
+        // A plan for other rows: the laid-out files are not used, the shards are written whole.
+        const p2 = await startModelWrite(m, join(dir, `layout-wrong-${which}`));
+        p2.layOut({ rows: rows + 64 });
+        await p2.copiesDone();
+        // Held open, so that their inode numbers cannot be reused by the files written instead.
+        const held = await Promise.all([...inodes.keys()].map((f) => open(join(p2.tmp, f), 'r')));
+        const wrongInodes = new Map(
+          await Promise.all(held.map(async (h, i) => [[...inodes.keys()][i], (await h.stat()).ino] as const)),
+        );
+        await writeTransferredModel({ ...args, source: m, output: join(dir, `layout-wrong-${which}`), pending: p2 });
+        for (const f of r0.weightFiles)
+          expect(
+            Buffer.compare(await readFile(join(dir, `layout-wrong-${which}`, f)), await readFile(join(direct, f))),
+            f,
+          ).toBe(0);
+        expect((await readdir(join(dir, `layout-wrong-${which}`))).sort()).toEqual((await readdir(direct)).sort());
+        for (const [f, ino] of wrongInodes)
+          expect((await stat(join(dir, `layout-wrong-${which}`, f))).ino, f).not.toBe(ino);
+        await Promise.all(held.map((h) => h.close()));
+
+        // Re-packed output (maxShardBytes): what was laid out is dropped, not published.
+        const p3 = await startModelWrite(m, join(dir, `layout-packed-${which}`));
+        p3.layOut({ rows });
+        const r3 = await writeTransferredModel({
+          ...args,
+          source: m,
+          output: join(dir, `layout-packed-${which}`),
+          pending: p3,
+          maxShardBytes: 1 << 30,
+        });
+        expect(r3.weightFiles).toEqual(['model.safetensors']);
+        expect((await readdir(join(dir, `layout-packed-${which}`))).filter((f) => f.includes('-of-'))).toEqual([]);
+
+        // Discarded while copying: nothing is left.
+        const p4 = await startModelWrite(m, join(dir, `layout-discarded-${which}`));
+        p4.layOut({ rows });
+        await p4.discard();
+        expect(await hidden()).toEqual([]);
+        expect(existsSync(join(dir, `layout-discarded-${which}`))).toBe(false);
+      } finally {
+        await m.close();
+      }
     }
   });
 

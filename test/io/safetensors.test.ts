@@ -5,7 +5,16 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { SaltError, SaltRangeError } from '../../lib/errors.js';
-import { bytesToFloat32, MAX_HEADER_BYTES, SafetensorsFile, writeSafetensors } from '../../lib/io/safetensors.js';
+import {
+  bytesToFloat32,
+  MAX_HEADER_BYTES,
+  SafetensorsFile,
+  safetensorsLayout,
+  writeBytesAt,
+  writeSafetensors,
+  writeTensorsAt,
+} from '../../lib/io/safetensors.js';
+import { copyFileRange, startWriteback } from '../../lib/kernels/matrixOps.js';
 import { handMade, rng, tempFolder } from './helpers/tmp.js';
 
 let dir: string;
@@ -379,6 +388,78 @@ describe('writeSafetensors: tensor data given as a file range', () => {
       ]),
     ).rejects.toThrow(code('E_TYPE'));
     expect((await readdir(dir)).filter((f) => f.includes('range-truncated.safetensors'))).toEqual([]);
+  });
+});
+
+describe('laid-out writes (a shard rewritten in place: copies first, new tensors and header later)', () => {
+  it('copyFileRange at an output offset leaves the file offset alone; startWriteback changes no byte', async () => {
+    const srcPath = join(dir, 'at-src.bin');
+    const src = Buffer.alloc(3 << 20);
+    for (let i = 0; i < src.length; i++) src[i] = (i * 7 + (i >> 9)) & 0xff;
+    await writeFile(srcPath, src);
+    const outPath = join(dir, 'at-out.bin');
+    const a = await open(srcPath, 'r');
+    const b = await open(outPath, 'w+');
+    try {
+      await b.write(Buffer.from('head'), 0, 4, null); // the file offset is now 4
+      await copyFileRange(a.fd, 1000, b.fd, (2 << 20) + 3, { offsetOut: 5000, writeback: true });
+      await b.write(Buffer.from('tail'), 0, 4, null); // still at 4: lands at bytes 4..8
+      await startWriteback(b.fd);
+      await startWriteback(b.fd, 4096, 10);
+    } finally {
+      await a.close();
+      await b.close();
+    }
+    const out = await readFile(outPath);
+    expect(out.length).toBe(5000 + (2 << 20) + 3);
+    expect(out.subarray(0, 8).toString()).toBe('headtail');
+    expect(out.subarray(8, 5000).every((x) => x === 0)).toBe(true);
+    expect(Buffer.compare(out.subarray(5000), src.subarray(1000, 1000 + (2 << 20) + 3))).toBe(0);
+    await expect(startWriteback(-1)).rejects.toThrow(code('E_ARGUMENT'));
+    await expect(copyFileRange(0, 0, 1, 1, { offsetOut: -2 })).rejects.toThrow(code('E_ARGUMENT'));
+  });
+
+  it('copies into the layout, then the other tensors and the header in place: the bytes of writeSafetensors', async () => {
+    const srcPath = join(dir, 'lay-src.bin');
+    const src = Buffer.alloc(1 << 20);
+    for (let i = 0; i < src.length; i++) src[i] = (i * 13 + 5) & 0xff;
+    await writeFile(srcPath, src);
+    const rnd = rng(11);
+    // Over two 8 MiB chunks of F32 input: the encoder's read-ahead crosses a chunk boundary.
+    const big = new Float32Array((5 << 20) + 3).map(() => rnd() - 0.5);
+    const tensors = [
+      { name: 'copied', dtype: 'U8' as const, shape: [100_001], data: { path: srcPath, offset: 77 } },
+      { name: 'emb', dtype: 'BF16' as const, shape: [(5 << 20) + 3], data: big },
+      { name: 'raw', dtype: 'U8' as const, shape: [5], data: Uint8Array.of(1, 2, 3, 4, 5) },
+      { name: 'copied2', dtype: 'F16' as const, shape: [3], data: { path: srcPath, offset: 999 } },
+    ];
+    const meta = { format: 'pt' };
+    const whole = join(dir, 'lay-whole.safetensors');
+    await writeSafetensors(whole, tensors, { metadata: meta });
+    const layout = safetensorsLayout(tensors, meta);
+    const expected = await readFile(whole);
+    expect(layout.bytes).toBe(expected.length);
+    expect(Buffer.compare(expected.subarray(0, layout.header.length), layout.header)).toBe(0);
+    const laid = join(dir, 'lay-inplace.safetensors');
+    const fh = await open(laid, 'w+');
+    try {
+      await fh.truncate(layout.bytes);
+      // The copies first (out of order), then the rest, then the header.
+      await writeTensorsAt(fh, laid, layout, tensors, [3, 0], { writeback: true });
+      await writeTensorsAt(fh, laid, layout, tensors, [1, 2], { writeback: true });
+      await writeBytesAt(fh, layout.header, 0, laid);
+    } finally {
+      await fh.close();
+    }
+    expect(Buffer.compare(await readFile(laid), expected)).toBe(0);
+    // A tensor whose size is not its place in the layout is refused.
+    const wrong = safetensorsLayout([{ ...tensors[0], shape: [100_000] }, ...tensors.slice(1)], meta);
+    const fh2 = await open(laid, 'r+');
+    try {
+      await expect(writeTensorsAt(fh2, laid, wrong, tensors, [0])).rejects.toThrow(code('E_INTERNAL'));
+    } finally {
+      await fh2.close();
+    }
   });
 });
 

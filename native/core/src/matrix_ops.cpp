@@ -31,9 +31,12 @@ salt_status check_ids(const int32_t* ids, int64_t n, int64_t rows) {
   return ok_status();
 }
 
-// Columns per block of column_mean_std: wide enough for whole cache lines per row, narrow enough
-// that a 4,096-column matrix still splits into many blocks for the threads.
-constexpr int64_t kColumnBlock = 64;
+// column_mean_std gives each thread one band of columns: every row's slice of the band is a long
+// contiguous run (a narrow band read every row a few cache lines at a stride of the whole row: one
+// TLB miss per row and band, 5x slower at 128k x 2,048). The band's accumulators (8 bytes a
+// column) stay in the first-level cache. Each column is still summed over the rows in order, so the
+// results do not depend on the band width or the thread count.
+constexpr int64_t kMinColumnBand = 64;
 
 // F16 bit pattern -> F32 bit pattern, exact (every F16 value is an F32 value).
 uint32_t f16_to_f32_bits(uint32_t h) {
@@ -120,11 +123,13 @@ salt_status column_mean_std(const salt_column_stats_args& a) {
   if (a.out_mean == nullptr || a.out_std == nullptr) return make_status(SALT_E_ARGUMENT, "outputs must not be null");
   return guarded([&]() -> salt_status {
     const int64_t rows = a.m.rows, cols = a.m.cols;
-    const int64_t blocks = (cols + kColumnBlock - 1) / kColumnBlock;
+    const int64_t nthreads = std::max(1, omp_get_max_threads());
+    const int64_t band = std::max(kMinColumnBand, ((cols + nthreads - 1) / nthreads + 15) / 16 * 16);
+    const int64_t blocks = (cols + band - 1) / band;
     const double n = static_cast<double>(rows);
-#pragma omp parallel for schedule(dynamic, 1)
+#pragma omp parallel for schedule(static, 1)
     for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t c0 = b * kColumnBlock, c1 = std::min(cols, c0 + kColumnBlock);
+      const int64_t c0 = b * band, c1 = std::min(cols, c0 + band);
       double* mean = a.out_mean + c0;
       double* sq = a.out_std + c0;
       const int64_t w = c1 - c0;

@@ -69,8 +69,10 @@ salt_status cholesky_solve(const salt_cholesky_args& a);
 /// T = L^-T (upper triangular, row-major, in place of A) for A + shift I = L L^T, so T^T (A + shift I) T = I;
 /// b and h are unused; out_info > 0 when A + shift I is not positive definite.
 salt_status cholesky_whiten(const salt_cholesky_args& a);
-/// Copies a byte range of one open file to another's current offset (salt/file_copy.h).
+/// Copies a byte range of one open file to another, at a given offset or its current one (salt/file_copy.h).
 salt_status copy_file_range_all(const salt_file_copy_args& a);
+/// Starts writing a byte range of an open file back to disk (Linux; elsewhere nothing). Not a flush.
+salt_status start_writeback(const salt_writeback_args& a);
 }  // namespace cpu
 
 /// Versions and capabilities of the CPU backend.
