@@ -107,6 +107,32 @@ export function gatherRows(m: Matrix, ids: Int32Array, options?: MatrixOpOptions
 }
 
 /**
+ * Copies into row i of `out` (`ids.length` rows of `m.cols`, written in place) the row `ids[i]` of
+ * `m`, for every `ids[i] >= 0`; rows with `ids[i] = -1` are left as they are. Off the calling thread.
+ */
+export function copyRows(m: Matrix, ids: Int32Array, out: Float32Array, options?: MatrixOpOptions): Promise<void> {
+  return call(async () => {
+    checkMatrix('m', m);
+    if (!(ids instanceof Int32Array)) throw new SaltTypeError(`ids must be an Int32Array, received ${describe(ids)}`);
+    if (!(out instanceof Float32Array) || out.length !== ids.length * m.cols)
+      throw new SaltRangeError(
+        `out must be a Float32Array of ids.length x m.cols = ${ids.length * m.cols} values, received ${describe(out)}`,
+        'E_SHAPE',
+      );
+    if (ids.length === 0 || m.cols === 0) return;
+    await binding().copyRows({
+      data: m.data,
+      rows: m.rows,
+      cols: m.cols,
+      ids,
+      n: ids.length,
+      out,
+      threads: threadsOf(options),
+    });
+  });
+}
+
+/**
  * Sorts `values` in place in the order of `Float64Array.prototype.sort` (ascending, -0 before +0,
  * NaN last) and returns it.
  */

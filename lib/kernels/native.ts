@@ -103,6 +103,15 @@ export interface RawBinding {
     n: number;
     threads?: number;
   }): Promise<{ out: Float32Array }>;
+  copyRows(args: {
+    data: Float32Array;
+    rows: number;
+    cols: number;
+    ids: Int32Array;
+    n: number;
+    out: Float32Array;
+    threads?: number;
+  }): Promise<unknown>;
   encodeFloats(args: {
     src: Float32Array;
     out: Uint16Array;

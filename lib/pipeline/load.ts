@@ -51,11 +51,15 @@ export async function checkModelFolder(value: unknown, what: 'source' | 'target'
   return value;
 }
 
-/** Opens the source LLM folder: input embeddings and (untied) head. Close `model` when done. */
-export async function loadSource(folder: string): Promise<LoadedSource> {
+/**
+ * Opens the source LLM folder: input embeddings and (untied) head. Close `model` when done.
+ * `onOpened` is called with the model once its headers are read, before its matrices are.
+ */
+export async function loadSource(folder: string, onOpened?: (model: HfModel) => void): Promise<LoadedSource> {
   await checkModelFolder(folder, 'source');
   const model = await HfModel.open(folder);
   try {
+    onOpened?.(model);
     const inp = model.embeddings.input;
     const [rows, cols] = inp.shape;
     const embeddings = { data: await model.readInputEmbedding(), rows, cols };
@@ -167,11 +171,19 @@ export interface OpenedSource {
 /**
  * Opens the source side once for transfer, evaluate and inspect: the matrices here and the
  * vocabulary in the preparer (a worker thread when installed), in parallel; E_SHAPE when the source
- * tokenizer has more tokens than the input embedding has rows. On failure nothing stays open.
+ * tokenizer has more tokens than the input embedding has rows. On failure nothing stays open
+ * (what `onOpened`, called as in {@link loadSource}, started is the caller's to undo).
  */
-export async function openSource(folder: string, worker = true): Promise<OpenedSource> {
+export async function openSource(
+  folder: string,
+  worker = true,
+  onOpened?: (model: HfModel) => void,
+): Promise<OpenedSource> {
   await checkModelFolder(folder, 'source');
-  const [srcResult, prepResult] = await Promise.allSettled([loadSource(folder), openPreparer(folder, worker)]);
+  const [srcResult, prepResult] = await Promise.allSettled([
+    loadSource(folder, onOpened),
+    openPreparer(folder, worker),
+  ]);
   if (srcResult.status === 'rejected' || prepResult.status === 'rejected') {
     if (srcResult.status === 'fulfilled') await srcResult.value.model.close();
     if (prepResult.status === 'fulfilled') await prepResult.value.close();

@@ -311,7 +311,16 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   const tAll = performance.now();
   emit(0, 'load-source', 0, 1);
   // The tokenizer files are parsed (and the vocabularies aligned) in a worker thread when available.
-  const opened = await openSource(source, worker);
+  // The first output is started as soon as the source's headers are read: its shards without a
+  // vocabulary-sized tensor are copied while the source's matrices load.
+  let first: Promise<PendingModelWrite> | undefined;
+  const opened = await openSource(source, worker, (model) => {
+    first = startModelWrite(model, list[0].out, { overwrite });
+    first.catch(() => undefined); // awaited below
+  }).catch(async (err: unknown) => {
+    await (await first?.catch(() => undefined))?.discard();
+    throw err;
+  });
   const { src, preparer } = opened;
   const loadSourceMs = performance.now() - tAll;
   emit(0, 'load-source', 1, 1);
@@ -332,7 +341,8 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
       };
       // The source's shards without a vocabulary-sized tensor are copied into the output's temporary
       // folder in the background (reflink or in-kernel copies) while the target loads and the engine runs.
-      const pending: PendingModelWrite = await startModelWrite(src.model, of, { overwrite });
+      const pending: PendingModelWrite =
+        i === 0 && first ? await first : await startModelWrite(src.model, of, { overwrite });
       try {
         emit(i, 'load-target', 0, 1);
         const pair = await prepareTarget(
@@ -428,6 +438,8 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
       }
     }
   } finally {
+    // The first output's write, when the loop ended before taking it (a no-op once published).
+    await (await first?.catch(() => undefined))?.discard();
     await opened.close();
   }
   return reports;

@@ -4,7 +4,7 @@
  * caller already holds. See docs/transfer.md.
  */
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
-import { allocFloat32 } from '../kernels/matrixOps.js';
+import { allocFloat32, copyRows } from '../kernels/matrixOps.js';
 import { checkMatrix } from '../kernels/validate.js';
 import { fvt } from './methods/fvt.js';
 import { globalLinear } from './methods/globalLinear.js';
@@ -14,7 +14,7 @@ import { checkSegmentation, type Resolved, resolveOptions, throwIfAborted } from
 import { partitionTargets } from './partition.js';
 import { STREAM } from './random.js';
 import { fillStatRows, gatherRowsAsync } from './rows.js';
-import { blockRows, checkFinite, columnMeanStd, quantiles, quantilesOf, rowNorms, Yielder } from './stats.js';
+import { checkFinite, columnMeanStd, quantiles, quantilesOf, rowNorms, Yielder } from './stats.js';
 import type { TransferArgs, TransferReport, TransferResult, TransferSegmentation, TransferStage } from './types.js';
 
 export * from './types.js';
@@ -122,8 +122,8 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
       );
     seg = checkSegmentation(args.segmentation, Vt, Vs);
   }
-  // The scans, gathers and statistics below run natively off the calling thread; the row copies
-  // in JavaScript give the event loop a turn every few milliseconds.
+  // The scans, row copies, gathers and statistics below run natively off the calling thread; the
+  // row loops in JavaScript (the mean and random rows) give the event loop a turn every few milliseconds.
   const y = new Yielder();
   await checkFinite('source', S);
   if (head) await checkFinite('sourceHead', head);
@@ -148,16 +148,9 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
   const embeddings = allocFloat32(Vt * hs);
   const ho = head?.cols ?? 0;
   const headOut = head ? allocFloat32(Vt * ho) : undefined;
-  const copyStep = blockRows(hs + ho);
-  for (let t0 = 0; t0 < Vt; t0 += copyStep) {
-    for (let t = t0, t1 = Math.min(Vt, t0 + copyStep); t < t1; t++) {
-      const s = sid[t];
-      if (s < 0) continue;
-      embeddings.set(S.data.subarray(s * hs, s * hs + hs), t * hs);
-      if (head) headOut!.set(head.data.subarray(s * ho, s * ho + ho), t * ho);
-    }
-    await y.tick();
-  }
+  // Natively, off the calling thread (checked above: every id is -1 or a source row).
+  await copyRows(S, sid, embeddings);
+  if (head) await copyRows(head, sid, headOut!);
   const stats = await columnMeanStd(S);
   const headStats = head ? await columnMeanStd(head) : undefined;
   const sourceNorms = await quantilesOf(await rowNorms(S.data, hs));

@@ -483,6 +483,23 @@ Napi::Value GatherRows(const Napi::CallbackInfo& info) {
   });
 }
 
+// { data, rows, cols, ids, n, out, threads? }: out row i = row ids[i] where ids[i] >= 0, in place.
+Napi::Value CopyRows(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_copy_rows_args a{};
+    a.m = read_view(env, in);
+    a.n = in.Int("n");
+    a.ids = in.Array<int32_t>("ids", a.n);
+    a.out = in.Array<float>("out", a.n * a.m.cols);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    auto* w = new KernelWorker(env, nullptr, {{"out", in.obj_.Get("out")}});
+    w->PinKeys(in.obj_, {"data", "ids"});
+    return Queue(w, [a]() { return salt::cpu::copy_rows(a); });
+  });
+}
+
 int32_t half_kind(Napi::Env env, const std::string& dtype) {
   if (dtype == "F16") return SALT_HALF_F16;
   if (dtype == "BF16") return SALT_HALF_BF16;
@@ -771,6 +788,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("columnMeanStd", Napi::Function::New(env, ColumnMeanStd));
   exports.Set("rowNorms", Napi::Function::New(env, RowNorms));
   exports.Set("gatherRows", Napi::Function::New(env, GatherRows));
+  exports.Set("copyRows", Napi::Function::New(env, CopyRows));
   exports.Set("encodeFloats", Napi::Function::New(env, EncodeFloats));
   exports.Set("decodeFloats", Napi::Function::New(env, DecodeFloats));
   exports.Set("sortDoubles", Napi::Function::New(env, SortDoubles));

@@ -195,6 +195,25 @@ salt_status gather_rows(const salt_gather_args& a) {
   return ok_status();
 }
 
+salt_status copy_rows(const salt_copy_rows_args& a) {
+  ThreadScope threads(a.threads);
+  salt_status st = check_view("matrix", a.m);
+  if (st.code) return st;
+  if (a.n < 0) return make_status(SALT_E_SHAPE, "n must be >= 0, got %lld", static_cast<long long>(a.n));
+  if (a.n > 0 && (a.ids == nullptr || a.out == nullptr))
+    return make_status(SALT_E_ARGUMENT, "ids and out must not be null");
+  for (int64_t i = 0; i < a.n; ++i)
+    if (a.ids[i] < -1 || a.ids[i] >= a.m.rows)
+      return make_status(SALT_E_ARGUMENT, "ids[%lld] = %d is outside [-1, %lld)", static_cast<long long>(i), a.ids[i],
+                         static_cast<long long>(a.m.rows));
+  const int64_t cols = a.m.cols;
+  const size_t bytes = static_cast<size_t>(cols) * sizeof(float);
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < a.n; ++i)
+    if (a.ids[i] >= 0) std::memcpy(a.out + i * cols, a.m.data + static_cast<int64_t>(a.ids[i]) * cols, bytes);
+  return ok_status();
+}
+
 salt_status encode_floats(const salt_convert_args& a) {
   ThreadScope threads(a.threads);
   if (a.kind != SALT_HALF_F16 && a.kind != SALT_HALF_BF16)

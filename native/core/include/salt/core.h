@@ -51,6 +51,8 @@ salt_status column_mean_std(const salt_column_stats_args& a);
 salt_status row_norms(const salt_row_norms_args& a);
 /// Copies listed rows into a new matrix.
 salt_status gather_rows(const salt_gather_args& a);
+/// out row i = m row ids[i] where ids[i] >= 0 (in place; -1 leaves the row).
+salt_status copy_rows(const salt_copy_rows_args& a);
 /// Float32 -> F16 / BF16 bits, round to nearest, ties to even.
 salt_status encode_floats(const salt_convert_args& a);
 /// F16 / BF16 bits -> Float32, exact.

@@ -61,6 +61,16 @@ typedef struct salt_gather_args {
   int32_t threads;
 } salt_gather_args;
 
+/// Arguments of copy_rows: out row i = m row ids[i] for every ids[i] >= 0; rows with ids[i] = -1
+/// are left as they are.
+typedef struct salt_copy_rows_args {
+  salt_matrix_view m;
+  const int32_t* ids;  ///< n entries in [-1, rows)
+  int64_t n;
+  float* out;  ///< n x cols, written in place
+  int32_t threads;
+} salt_copy_rows_args;
+
 /// The 16-bit float formats of convert_floats.
 enum salt_half_kind { SALT_HALF_F16 = 0, SALT_HALF_BF16 = 1 };
 
