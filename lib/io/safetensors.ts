@@ -587,12 +587,7 @@ function checkTensorSpec(t: TensorToWrite, seen: Set<string>): number {
     );
   }
   const numel = t.shape.reduce((a, b) => a * b, 1);
-  const bytes = dtypeByteLength(t.dtype, numel);
-  if (Number.isNaN(bytes))
-    throw new SaltRangeError(
-      `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} of ${t.dtype} is not a whole number of bytes`,
-      'E_ARGUMENT',
-    );
+  const bytes = specByteSize(t);
   if (t.data instanceof Float32Array) {
     if (!isFloatDtype(t.dtype))
       throw new SaltRangeError(
@@ -615,6 +610,20 @@ function checkTensorSpec(t: TensorToWrite, seen: Set<string>): number {
       `tensor ${JSON.stringify(t.name)}: data must be a Float32Array, a Uint8Array, a function returning chunks or a { path, offset } file range, received ${describe(t.data)}`,
     );
   }
+  return bytes;
+}
+
+/** Byte size of a tensor of this dtype and shape; E_ARGUMENT when it is not a whole number of bytes. */
+function specByteSize(t: Pick<TensorToWrite, 'name' | 'dtype' | 'shape'>): number {
+  const bytes = dtypeByteLength(
+    t.dtype,
+    t.shape.reduce((a, b) => a * b, 1),
+  );
+  if (Number.isNaN(bytes))
+    throw new SaltRangeError(
+      `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} of ${t.dtype} is not a whole number of bytes`,
+      'E_ARGUMENT',
+    );
   return bytes;
 }
 
@@ -668,16 +677,7 @@ export function safetensorsLayout(
   tensors: readonly Pick<TensorToWrite, 'name' | 'dtype' | 'shape'>[],
   metadata?: Record<string, string>,
 ): SafetensorsLayout {
-  const sizes = tensors.map((t) => {
-    const numel = t.shape.reduce((a, b) => a * b, 1);
-    const bytes = dtypeByteLength(t.dtype, numel);
-    if (Number.isNaN(bytes))
-      throw new SaltRangeError(
-        `tensor ${JSON.stringify(t.name)}: shape ${JSON.stringify(t.shape)} of ${t.dtype} is not a whole number of bytes`,
-        'E_ARGUMENT',
-      );
-    return bytes;
-  });
+  const sizes = tensors.map(specByteSize);
   const header = buildHeader(tensors, sizes, metadata);
   const offsets: number[] = [];
   let at = header.length;
@@ -906,6 +906,21 @@ export async function writeTensorsAt(
       writeback: options.writeback === true,
     });
   }
+}
+
+/**
+ * @internal Copies `length` bytes of `range` into the open file `fh` at `position` (in the kernel
+ * where possible); `writeback` starts writing them back to disk once copied. Errors name `label`.
+ */
+export function copyRangeAt(
+  range: FileRange,
+  fh: FileHandle,
+  length: number,
+  position: number,
+  label: string,
+  writeback = false,
+): Promise<void> {
+  return copyRange(range, fh, length, label, { position, writeback });
 }
 
 /** @internal Writes `bytes` at `position` of the open file `fh` (all of them). */

@@ -36,6 +36,7 @@ import {
 import { HfModel, sameBytes } from './hfModel.js';
 import {
   CHUNK_BYTES,
+  copyRangeAt,
   SafetensorsFile,
   type SafetensorsLayout,
   safetensorsLayout,
@@ -1026,8 +1027,8 @@ interface LaidOutShard {
 
 /**
  * Creates `path` at the size of `layout` and copies the byte ranges `copies` of `from` into their
- * places (in-kernel, each range's writeback started once copied); stops between ranges when
- * `stopped()` says so. The header and the other tensors are the writer's.
+ * places (in-kernel where possible, each range's writeback started once copied); stops between
+ * ranges when `stopped()` says so. The header and the other tensors are the writer's.
  */
 async function copyIntoLayout(
   from: string,
@@ -1036,52 +1037,32 @@ async function copyIntoLayout(
   copies: readonly { name: string; from: number; to: number; length: number }[],
   stopped: () => boolean,
 ): Promise<null | 'stopped'> {
-  const native = await nativeMatrixOps();
-  let src: FileHandle | undefined;
-  let out: FileHandle | undefined;
+  let out: FileHandle;
+  try {
+    out = await open(path, 'wx');
+  } catch (err) {
+    throw ioError(err, `could not lay out ${JSON.stringify(path)}`);
+  }
   try {
     try {
-      src = await open(from, 'r');
-      out = await open(path, 'wx');
       await out.truncate(layout.bytes);
     } catch (err) {
       throw ioError(err, `could not lay out ${JSON.stringify(path)}`);
     }
     for (const c of copies) {
       if (stopped()) return 'stopped';
-      if (c.length === 0) continue;
-      if (native) {
-        await native
-          .copyFileRange(src.fd, c.from, out.fd, c.length, { offsetOut: c.to, writeback: true })
-          .catch((err: unknown) => {
-            throw err instanceof SaltError
-              ? new SaltError(err.code, `tensor ${JSON.stringify(c.name)} from ${from}: ${err.message}`)
-              : err;
-          });
-      } else {
-        const buf = Buffer.allocUnsafe(Math.min(CHUNK_BYTES, c.length));
-        for (let done = 0; done < c.length;) {
-          const want = Math.min(buf.length, c.length - done);
-          let n: number;
-          try {
-            ({ bytesRead: n } = await src.read(buf, 0, want, c.from + done));
-          } catch (err) {
-            throw ioError(err, `could not read tensor ${JSON.stringify(c.name)} from ${from}`);
-          }
-          if (n === 0)
-            throw new SaltError(
-              'E_IO',
-              `tensor ${JSON.stringify(c.name)} from ${from}: the file ended at byte ${c.from + done} (was it truncated while open?)`,
-            );
-          await writeBytesAt(out, buf.subarray(0, n), c.to + done, path);
-          done += n;
-        }
-      }
+      await copyRangeAt(
+        { path: from, offset: c.from },
+        out,
+        c.length,
+        c.to,
+        `tensor ${JSON.stringify(c.name)} from ${from}`,
+        true,
+      );
     }
     return null;
   } finally {
-    await out?.close().catch(() => undefined);
-    await src?.close().catch(() => undefined);
+    await out.close().catch(() => undefined);
   }
 }
 
