@@ -233,7 +233,8 @@ try {
       source: join(dir, 'src'),
       target: join(dir, 'plm'),
       token: `new${Vt - 2}`,
-      method: 'salt',
+      // inspect shows a per-token neighbourhood: the default kernel method 'salt' has none.
+      method: 'salt-local',
     });
     enter('idle');
     console.log(`inspect: ${r.status}, ${r.neighbours?.length ?? 0} neighbours`);

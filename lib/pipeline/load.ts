@@ -173,16 +173,23 @@ export interface OpenedSource {
  * vocabulary in the preparer (a worker thread when installed), in parallel; E_SHAPE when the source
  * tokenizer has more tokens than the input embedding has rows. On failure nothing stays open
  * (what `onOpened`, called as in {@link loadSource}, started is the caller's to undo).
+ * `onPreparer` is called with the preparer as soon as it holds the source's vocabulary, while the
+ * matrices may still be loading (a target can be prepared meanwhile); when opening fails the
+ * preparer is closed, so what was asked of it fails too.
  */
 export async function openSource(
   folder: string,
   worker = true,
   onOpened?: (model: HfModel) => void,
+  onPreparer?: (preparer: Preparer) => void,
 ): Promise<OpenedSource> {
   await checkModelFolder(folder, 'source');
   const [srcResult, prepResult] = await Promise.allSettled([
     loadSource(folder, onOpened),
-    openPreparer(folder, worker),
+    openPreparer(folder, worker).then((p) => {
+      onPreparer?.(p);
+      return p;
+    }),
   ]);
   if (srcResult.status === 'rejected' || prepResult.status === 'rejected') {
     if (srcResult.status === 'fulfilled') await srcResult.value.model.close();

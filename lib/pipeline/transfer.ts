@@ -15,7 +15,8 @@ import {
   writeTransferredModel,
 } from '../io/writeModel.js';
 import { type AuxInfo } from './auxSpace.js';
-import { type AuxSpec, checkAuxFile, openSource, prepareTarget } from './load.js';
+import { type AuxSpec, checkAuxFile, openSource, type PreparedTarget, prepareTarget } from './load.js';
+import { type Preparer } from './preparer.js';
 export type { AuxSpec } from './load.js';
 import { readableFolder } from '../inputFiles.js';
 import { checkOutputPlacement, checkReplaceable, REPORT_FILE } from '../io/atomic.js';
@@ -116,7 +117,7 @@ export interface ModelTransferReport {
   written: TransferredModelReport;
   /** Input that was accepted but looks wrong (e.g. a tokenizer much smaller than its embedding); empty when none. */
   warnings: string[];
-  /** Wall time per stage (ms), including I/O; `engine` is the engine's total (its stages are in `transfer.timings`). */
+  /** Wall time per stage (ms), including I/O; `engine` is the engine's total (its stages are in `transfer.timings`). The first target's `loadTarget`, `align` and `aux` overlap `loadSource`. */
   timings: Record<'loadSource' | 'loadTarget' | 'align' | 'aux' | 'engine' | 'write' | 'total', number>;
 }
 
@@ -313,11 +314,27 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   // The tokenizer files are parsed (and the vocabularies aligned) in a worker thread when available.
   // The first output is started as soon as the source's headers are read: its shards without a
   // vocabulary-sized tensor are copied while the source's matrices load.
+  // The first target is prepared (tokenizer parsed and aligned, embeddings read) as soon as the
+  // source's vocabulary is, while the source's matrices are still loading.
+  type TargetStage = 'loadTarget' | 'align' | 'aux';
+  const startTarget = (preparer: Preparer, i: number, time: (k: TargetStage, ms: number) => void) =>
+    prepareTarget(preparer, list[i].target, list[i].aux, align ?? {}, time, { segment: method === 'fvt' });
   let first: Promise<PendingModelWrite> | undefined;
-  const opened = await openSource(source, worker, (model) => {
-    first = startModelWrite(model, list[0].out, { overwrite });
-    first.catch(() => undefined); // awaited below
-  }).catch(async (err: unknown) => {
+  let firstPair: Promise<PreparedTarget> | undefined;
+  const firstTimes = new Map<TargetStage, number>();
+  const opened = await openSource(
+    source,
+    worker,
+    (model) => {
+      first = startModelWrite(model, list[0].out, { overwrite });
+      first.catch(() => undefined); // awaited below
+    },
+    (preparer) => {
+      firstPair = startTarget(preparer, 0, (k, ms) => firstTimes.set(k, ms));
+      firstPair.catch(() => undefined); // awaited below
+    },
+  ).catch(async (err: unknown) => {
+    await firstPair?.catch(() => undefined);
     await (await first?.catch(() => undefined))?.discard();
     throw err;
   });
@@ -328,7 +345,7 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   try {
     for (let i = 0; i < list.length; i++) {
       const t0 = performance.now();
-      const { target: tf, out: of, aux: ax } = list[i];
+      const { target: tf, out: of } = list[i];
       throwIfAborted(signal);
       const times = {
         loadSource: i === 0 ? loadSourceMs : 0,
@@ -345,17 +362,15 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
         i === 0 && first ? await first : await startModelWrite(src.model, of, { overwrite });
       try {
         emit(i, 'load-target', 0, 1);
-        const pair = await prepareTarget(
-          preparer,
-          tf,
-          ax,
-          align ?? {},
-          (k, ms) => {
-            times[k] = ms;
-            emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
-          },
-          { segment: method === 'fvt' },
-        );
+        const time = (k: TargetStage, ms: number) => {
+          times[k] = ms;
+          emit(i, k === 'loadTarget' ? 'load-target' : k, 1, 1);
+        };
+        let pair: PreparedTarget;
+        if (i === 0 && firstPair) {
+          pair = await firstPair;
+          for (const [k, ms] of firstTimes) time(k, ms);
+        } else pair = await startTarget(preparer, i, time);
         throwIfAborted(signal);
         // The shards to rewrite are laid out for the new vocabulary now, and their unchanged tensors
         // copied into place in the background while the engine runs.
@@ -441,6 +456,7 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
     // The first output's write, when the loop ended before taking it (a no-op once published).
     await (await first?.catch(() => undefined))?.discard();
     await opened.close();
+    await firstPair?.catch(() => undefined); // fails once the preparer is closed, if not taken
   }
   return reports;
 }

@@ -1,20 +1,23 @@
 // transfer(): folder-level transfer from a Hugging Face LLM folder to a PLM folder's vocabulary.
 import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { SaltError } from '../../lib/errors.js';
+import { writeCheckpoint } from '../../lib/io/checkpoint.js';
 import { readTokenizerInfo } from '../../lib/io/hfConfig.js';
 import { HfModel } from '../../lib/io/hfModel.js';
+import { openSource } from '../../lib/pipeline/load.js';
+import { type Preparer } from '../../lib/pipeline/preparer.js';
 import { type ModelTransferReport, REPORT_FILE, transfer } from '../../lib/pipeline/transfer.js';
 import { alignVocabularies, MATCH_CATEGORIES } from '../../lib/tokenizer/align.js';
 import { loadHfTokenizerFolder } from '../../lib/tokenizer/hfTokenizer.js';
 import { type Segmentation, segmentWithVocabulary } from '../../lib/tokenizer/segment.js';
-import { type Folder, llmFolder, plmFolder } from './fixtures.js';
+import { type Folder, llmFolder, plmFolder, seeded } from './fixtures.js';
 
 let dir: string;
 let untied: Folder, tied: Folder, plm: Folder;
@@ -323,6 +326,55 @@ describe('transfer (tied source, preset, abort, errors)', () => {
       new SaltError('E_NOT_FOUND', `aux file ${JSON.stringify(join(dir, 'missing.vec'))} does not exist`),
     );
     expect((await readdir(dir)).filter((f) => f === 'x' || f.startsWith('.x'))).toEqual([]);
+  }, 60_000);
+});
+
+describe('the first target is prepared while the source loads', () => {
+  it('openSource hands over its preparer before it resolves, and it is the preparer it returns', async () => {
+    const seen: Preparer[] = [];
+    let settled = false;
+    const p = openSource(untied.dir, true, undefined, (prep) => {
+      expect(settled).toBe(false);
+      seen.push(prep);
+    });
+    const opened = await p.finally(() => (settled = true));
+    try {
+      expect(seen).toEqual([opened.preparer]);
+      expect(opened.preparer.sourceVocabSize).toBe(untied.vocab);
+    } finally {
+      await opened.close();
+    }
+  }, 60_000);
+
+  it('a source found wrong after its vocabulary was read (fewer rows than tokens) fails cleanly with the target in flight', async () => {
+    // The source's tokenizer has untied.vocab tokens; its embedding 100 rows fewer. The check runs
+    // once both the matrices and the vocabulary are read, so the first target's preparation
+    // (started on the vocabulary) is under way: the error must still be the source's, nothing left.
+    const bad = join(dir, 'llm-short');
+    await mkdir(bad, { recursive: true });
+    for (const f of ['tokenizer.json', 'tokenizer_config.json']) await copyFile(join(untied.dir, f), join(bad, f));
+    const rows = untied.vocab - 100;
+    const config = JSON.parse(await readFile(join(untied.dir, 'config.json'), 'utf8')) as Record<string, unknown>;
+    await writeFile(
+      join(bad, 'config.json'),
+      JSON.stringify({ ...config, vocab_size: rows, tie_word_embeddings: true }),
+    );
+    await writeCheckpoint(bad, [
+      {
+        name: 'model.embed_tokens.weight',
+        dtype: 'F32',
+        shape: [rows, untied.width],
+        data: seeded(rows * untied.width, 9),
+      },
+    ]);
+    const out = join(dir, 'out-short-source');
+    await expect(transfer({ source: bad, target: plm.dir, out })).rejects.toThrow(
+      new SaltError(
+        'E_SHAPE',
+        `${bad}: the tokenizer has ${untied.vocab} tokens but the input embedding "model.embed_tokens.weight" has only ${rows} rows`,
+      ),
+    );
+    expect((await readdir(dir)).filter((f) => f.includes('out-short-source'))).toEqual([]);
   }, 60_000);
 });
 
