@@ -559,6 +559,11 @@ export interface WriteSafetensorsOptions {
    * caller (`syncFile`), e.g. to flush a folder's files together before publishing it.
    */
   sync?: boolean;
+  /**
+   * @internal The header's size, length prefix included (a multiple of 8, at least the header's
+   * own): the JSON is padded with spaces to it (see {@link safetensorsHeaderBound}).
+   */
+  headerBytes?: number;
 }
 
 /**
@@ -632,6 +637,35 @@ function buildHeader(
   tensors: readonly Pick<TensorToWrite, 'name' | 'dtype' | 'shape'>[],
   sizes: number[],
   metadata?: Record<string, string>,
+  headerBytes?: number,
+): Buffer {
+  let off = 0;
+  const json = headerJson(
+    tensors.map((t, i) => {
+      const e = { name: t.name, dtype: t.dtype, shape: t.shape, offsets: [off, off + sizes[i]] as const };
+      off += sizes[i];
+      return e;
+    }),
+    metadata,
+  );
+  const natural = 8 + Math.ceil(json.length / 8) * 8;
+  const total = headerBytes ?? natural;
+  if (total < natural || total % 8 !== 0)
+    throw new SaltError(
+      'E_INTERNAL',
+      `a safetensors header of ${natural} bytes cannot be written in ${headerBytes} (a multiple of 8, at least as long)`,
+    );
+  // Trailing spaces pad the JSON so the data starts at a multiple of 8 (the format allows it).
+  const out = Buffer.alloc(total, 0x20);
+  out.writeBigUInt64LE(BigInt(total - 8), 0);
+  json.copy(out, 8);
+  return out;
+}
+
+/** The header's JSON for these entries (in this order) and metadata. */
+function headerJson(
+  entries: readonly { name: string; dtype: string; shape: readonly number[]; offsets: readonly [number, number] }[],
+  metadata?: Record<string, string>,
 ): Buffer {
   // Null prototype, so that a tensor or metadata key named "__proto__" is written like any other.
   const header: Record<string, unknown> = Object.create(null);
@@ -644,17 +678,41 @@ function buildHeader(
     for (const [k, v] of Object.entries(metadata)) meta[k] = v;
     header.__metadata__ = meta;
   }
+  for (const e of entries) header[e.name] = { dtype: e.dtype, shape: [...e.shape], data_offsets: [...e.offsets] };
+  return Buffer.from(JSON.stringify(header), 'utf8');
+}
+
+/** The longest dtype name of the format (`F8_E4M3`). */
+const LONGEST_DTYPE = 'F8_E4M3';
+
+/**
+ * @internal The size of a header (length prefix included, a multiple of 8) that holds any header
+ * of `tensors` (in this order, with `metadata`) in which the last `variable` tensors may have any
+ * dimensions (same rank) and any dtype: every such dimension and offset written as the largest
+ * safe integer, every such dtype as the longest name. The fixed tensors come first, so their
+ * offsets do not depend on the variable ones; with a header of this size they are known before
+ * the variable tensors' shapes are.
+ */
+export function safetensorsHeaderBound(
+  tensors: readonly Pick<TensorToWrite, 'name' | 'dtype' | 'shape'>[],
+  variable: number,
+  metadata?: Record<string, string>,
+): number {
+  const fixed = tensors.length - variable;
   let off = 0;
-  tensors.forEach((t, i) => {
-    header[t.name] = { dtype: t.dtype, shape: [...t.shape], data_offsets: [off, off + sizes[i]] };
-    off += sizes[i];
-  });
-  const json = Buffer.from(JSON.stringify(header), 'utf8');
-  const padded = Math.ceil(json.length / 8) * 8;
-  const out = Buffer.alloc(8 + padded, 0x20);
-  out.writeBigUInt64LE(BigInt(padded), 0);
-  json.copy(out, 8);
-  return out;
+  const big = Number.MAX_SAFE_INTEGER;
+  const json = headerJson(
+    tensors.map((t, i) => {
+      if (i >= fixed)
+        return { name: t.name, dtype: LONGEST_DTYPE, shape: t.shape.map(() => big), offsets: [big, big] as const };
+      const n = specByteSize(t);
+      const e = { name: t.name, dtype: t.dtype, shape: t.shape, offsets: [off, off + n] as const };
+      off += n;
+      return e;
+    }),
+    metadata,
+  );
+  return 8 + Math.ceil(json.length / 8) * 8;
 }
 
 /**
@@ -676,9 +734,10 @@ export interface SafetensorsLayout {
 export function safetensorsLayout(
   tensors: readonly Pick<TensorToWrite, 'name' | 'dtype' | 'shape'>[],
   metadata?: Record<string, string>,
+  headerBytes?: number,
 ): SafetensorsLayout {
   const sizes = tensors.map(specByteSize);
-  const header = buildHeader(tensors, sizes, metadata);
+  const header = buildHeader(tensors, sizes, metadata, headerBytes);
   const offsets: number[] = [];
   let at = header.length;
   for (const n of sizes) {
@@ -865,7 +924,7 @@ export async function writeSafetensors(
 ): Promise<number> {
   checkLittleEndian();
   const sizes = checkTensorSpecs(tensors);
-  const header = buildHeader(tensors, sizes, options.metadata);
+  const header = buildHeader(tensors, sizes, options.metadata, options.headerBytes);
   await writeFileAtomic(
     path,
     async (fh) => {

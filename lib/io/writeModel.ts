@@ -38,6 +38,7 @@ import {
   CHUNK_BYTES,
   copyRangeAt,
   SafetensorsFile,
+  safetensorsHeaderBound,
   type SafetensorsLayout,
   safetensorsLayout,
   tensorByteSize,
@@ -720,24 +721,28 @@ export class PendingModelWrite {
   }
 
   /**
-   * Lays out, in the temporary folder, each source shard that will be rewritten, for a new
-   * vocabulary of `rows` rows (padded to `padToMultipleOf`) in `dtype` (default: the embedding's),
-   * and copies its unchanged tensors into their final places in the background (in-kernel copies,
-   * after the whole-shard copies, one at a time; the disk starts writing each back at once). The
-   * writer then writes only the new tensors and the header. Only for safetensors sources; a layout
-   * the writer does not confirm (other rows, another dtype) is discarded and the shard written
-   * whole, so a wrong plan costs time, never correctness. Call once, before the writer.
+   * Lays out, in the temporary folder, each source shard that will be rewritten and copies its
+   * unchanged tensors into their final places in the background (in-kernel copies, after the
+   * whole-shard copies, one at a time; the disk starts writing each back at once). The writer puts
+   * a rewritten shard's unchanged tensors first, in the source's order, then the vocabulary-sized
+   * ones, behind a header padded to a size that does not depend on the new vocabulary (see
+   * {@link safetensorsHeaderBound}): so the places are known before the target is. The writer then
+   * writes only the new tensors and the header. Only for safetensors sources; a layout the writer
+   * does not confirm (another set of unchanged tensors, e.g. with `keepTensors`) is discarded and
+   * the shard written whole, so it costs time, never correctness. Called by {@link startModelWrite}
+   * (unless told not to); once. `alsoRewritten` (for tests) names tensors to treat as rewritten.
    */
-  layOut(plan: { rows: number; padToMultipleOf?: number; dtype?: FloatDtype }): void {
+  layOut(options: { alsoRewritten?: ReadonlySet<string> } = {}): void {
     const model = this.source;
     if (this.#stopped || this.#laidOut.size || model.weights.format !== 'safetensors') return;
     const { input, head } = model.embeddings;
-    if (!isFloatDtype(input.dtype)) return;
-    const pad = plan.padToMultipleOf ?? 1;
-    const newRows = Math.ceil(plan.rows / pad) * pad;
-    const newDtype = plan.dtype ?? input.dtype;
     const oldVocab = input.shape[0];
     const free = new Set(vocabFreeShards(model));
+    const rewritten = (t: { name: string; shape: readonly number[] }) =>
+      t.name === input.name ||
+      t.name === head?.name ||
+      t.shape.includes(oldVocab) ||
+      options.alsoRewritten?.has(t.name) === true;
     let chain = this.#chain;
     for (const file of model.weights.files) {
       if (free.has(file)) continue;
@@ -745,69 +750,59 @@ export class PendingModelWrite {
         .tensors()
         .filter((t) => t.file === file)
         .sort((a, b) => a.fileOffset - b.fileOffset);
-      // What the writer will write: the vocabulary-sized tensors resized (an embedding copy gets the
-      // new dtype, like the embedding), every other tensor as it is.
-      const isVocabSized = (t: { name: string; shape: readonly number[] }) =>
-        t.name === input.name || t.name === head?.name || t.shape.includes(oldVocab);
-      const specs = inFile.map((t) => {
-        if (!isVocabSized(t)) return { name: t.name, dtype: t.dtype, shape: [...t.shape] };
-        const embeddingLike =
-          t.name === input.name ||
-          t.name === head?.name ||
-          (t.dtype === input.dtype && t.shape.length === 2 && t.shape[0] === oldVocab && t.shape[1] === input.shape[1]);
-        return {
-          name: t.name,
-          dtype: embeddingLike ? newDtype : t.dtype,
-          shape: t.shape.map((d) => (d === oldVocab ? newRows : d)),
-        };
-      });
+      const kept = inFile.filter((t) => !rewritten(t));
+      const order = [...kept, ...inFile.filter((t) => rewritten(t))];
       const meta = { ...model.weights.fileMetadata(file) };
-      const layout = safetensorsLayout(specs, Object.keys(meta).length ? meta : undefined);
+      const metadata = Object.keys(meta).length ? meta : undefined;
+      const headerBytes = safetensorsHeaderBound(order, order.length - kept.length, metadata);
+      const copies: LaidOutShard['copies'][number][] = [];
+      let at = headerBytes;
+      for (const t of kept) {
+        copies.push({ name: t.name, from: t.fileOffset, to: at, length: t.byteLength });
+        at += t.byteLength;
+      }
       const path = join(this.tmp, file);
-      const copies = inFile.flatMap((t, i) =>
-        isVocabSized(t) ? [] : [{ name: t.name, from: t.fileOffset, to: layout.offsets[i], length: t.byteLength }],
-      );
       const from = join(model.folder, file);
-      const p = chain.then(() =>
-        this.#stopped ? 'stopped' : copyIntoLayout(from, path, layout, copies, () => this.#stopped),
-      );
+      const p = chain.then(() => (this.#stopped ? 'stopped' : copyIntoLayout(from, path, copies, () => this.#stopped)));
       const settled = p.then(
         (v) => v,
         (err: unknown) => err ?? new Error('copy failed'),
       );
-      this.#laidOut.set(file, {
-        file,
-        path,
-        layout,
-        copied: new Map(copies.map((c) => [c.name, { path: from, offset: c.from }])),
-        done: settled,
-      });
+      this.#laidOut.set(file, { file, path, from, headerBytes, copies, done: settled });
       chain = settled;
     }
     this.#chain = chain;
   }
 
   /**
-   * The laid-out shard for source shard `file`, when its layout is the one of `tensors` (in file
-   * order, with `metadata`) and every tensor copied into it is one of `tensors` with the same
-   * source bytes; waits for its copies (their error is thrown). Otherwise its file is removed
-   * (after its copies stopped) and the result is undefined: the caller writes the shard whole.
+   * The laid-out shard for source shard `file`, when the writer's `tensors` (in its order, with
+   * `metadata`, behind a header of `headerBytes`) copy from the source exactly the tensors laid out,
+   * at the same places; waits for its copies (their error is thrown) and returns the writer's
+   * layout. Otherwise its file is removed (after its copies stopped) and the result is undefined:
+   * the caller writes the shard whole.
    */
   async laidOut(
     file: string,
     tensors: readonly TensorToWrite[],
     metadata: Record<string, string> | undefined,
-  ): Promise<LaidOutShard | undefined> {
+    headerBytes: number,
+  ): Promise<{ laid: LaidOutShard; layout: SafetensorsLayout } | undefined> {
     const laid = this.#laidOut.get(file);
     if (!laid) return undefined;
     this.#laidOut.delete(file);
+    const layout = safetensorsLayout(tensors, metadata, headerBytes);
+    const fromSource = tensors.flatMap((t, i) => {
+      const d = t.data as { path?: unknown; offset?: unknown };
+      return typeof d === 'object' && d !== null && d.path === laid.from && typeof d.offset === 'number'
+        ? [{ name: t.name, from: d.offset, to: layout.offsets[i], length: layout.sizes[i] }]
+        : [];
+    });
     const same =
-      laid.layout.header.equals(safetensorsLayout(tensors, metadata).header) &&
-      tensors.every((t) => {
-        const c = laid.copied.get(t.name);
-        if (!c) return true;
-        const d = t.data as { path?: unknown; offset?: unknown };
-        return typeof d === 'object' && d !== null && d.path === c.path && d.offset === c.offset;
+      laid.headerBytes === headerBytes &&
+      fromSource.length === laid.copies.length &&
+      fromSource.every((c, i) => {
+        const l = laid.copies[i];
+        return c.name === l.name && c.from === l.from && c.to === l.to && c.length === l.length;
       });
     const r = await laid.done;
     if (!same || r === 'stopped') {
@@ -815,7 +810,7 @@ export class PendingModelWrite {
       return undefined;
     }
     if (r !== null) throw r;
-    return laid;
+    return { laid, layout };
   }
 
   /** Resolves when every background copy started so far has settled (their errors are the writer's). */
@@ -890,13 +885,16 @@ export class PendingModelWrite {
 export function startModelWrite(
   source: HfModel,
   output: string,
-  options: { overwrite?: boolean } = {},
+  options: { overwrite?: boolean; layOut?: boolean } = {},
 ): Promise<PendingModelWrite> {
   if (!(source instanceof HfModel))
     throw new SaltTypeError(`source must be an open HfModel, received ${describe(source)}`);
   if (typeof output !== 'string' || !output)
     throw new SaltTypeError(`output must be a folder path, received ${describe(output)}`);
-  return PendingModelWrite.start(source, output, options.overwrite === true);
+  return PendingModelWrite.start(source, output, options.overwrite === true).then((p) => {
+    if (options.layOut !== false) p.layOut();
+    return p;
+  });
 }
 
 /** What {@link writeSourceLayout} wrote. */
@@ -960,11 +958,17 @@ async function writeSourceLayout(
       copiedFiles.push(names[i]);
     } else {
       const meta = weights.format === 'pytorch' ? { format: 'pt' } : { ...weights.fileMetadata(file) };
-      const shardTensors = inFile.map((t) => byName.get(t.name)!);
+      // The unchanged tensors first (the source's order), then the new ones, behind a header whose
+      // size does not depend on the new vocabulary: the unchanged tensors' places are known before
+      // the target is (see PendingModelWrite.layOut).
+      const kept = inFile.filter((t) => unchanged.has(t.name));
+      const order = [...kept, ...inFile.filter((t) => !unchanged.has(t.name))];
+      const shardTensors = order.map((t) => byName.get(t.name)!);
       const metadata = Object.keys(meta).length ? meta : undefined;
-      const laid = await pending?.laidOut(file, shardTensors, metadata);
-      if (laid) await finishLaidOut(laid, shardTensors, signal);
-      else await writeSafetensors(to, shardTensors, { metadata, sync: false });
+      const headerBytes = safetensorsHeaderBound(shardTensors, order.length - kept.length, metadata);
+      const laid = await pending?.laidOut(file, shardTensors, metadata, headerBytes);
+      if (laid) await finishLaidOut(laid.laid, laid.layout, shardTensors, signal);
+      else await writeSafetensors(to, shardTensors, { metadata, sync: false, headerBytes });
     }
     files.push(names[i]);
   }
@@ -1018,22 +1022,24 @@ interface LaidOutShard {
   readonly file: string;
   /** The output file in the temporary folder. */
   readonly path: string;
-  readonly layout: SafetensorsLayout;
-  /** Tensors copied into place: name -> their source range. */
-  readonly copied: ReadonlyMap<string, { path: string; offset: number }>;
+  /** The source shard. */
+  readonly from: string;
+  /** The header's size (see {@link safetensorsHeaderBound}). */
+  readonly headerBytes: number;
+  /** The unchanged tensors copied into place, in the writer's order: source range -> output offset. */
+  readonly copies: readonly { name: string; from: number; to: number; length: number }[];
   /** Settles with null when the copies are done, 'stopped', or their error. */
   readonly done: Promise<unknown>;
 }
 
 /**
- * Creates `path` at the size of `layout` and copies the byte ranges `copies` of `from` into their
- * places (in-kernel where possible, each range's writeback started once copied); stops between
- * ranges when `stopped()` says so. The header and the other tensors are the writer's.
+ * Creates `path` and copies the byte ranges `copies` of `from` into their places (in-kernel where
+ * possible, each range's writeback started once copied); stops between ranges when `stopped()`
+ * says so. The header and the other tensors are the writer's, which also sets the final size.
  */
 async function copyIntoLayout(
   from: string,
   path: string,
-  layout: SafetensorsLayout,
   copies: readonly { name: string; from: number; to: number; length: number }[],
   stopped: () => boolean,
 ): Promise<null | 'stopped'> {
@@ -1044,11 +1050,6 @@ async function copyIntoLayout(
     throw ioError(err, `could not lay out ${JSON.stringify(path)}`);
   }
   try {
-    try {
-      await out.truncate(layout.bytes);
-    } catch (err) {
-      throw ioError(err, `could not lay out ${JSON.stringify(path)}`);
-    }
     for (const c of copies) {
       if (stopped()) return 'stopped';
       await copyRangeAt(
@@ -1066,9 +1067,10 @@ async function copyIntoLayout(
   }
 }
 
-/** Writes the new tensors (those not copied in) and the header of a laid-out shard. Nothing is flushed here. */
+/** Sets the final size of a laid-out shard and writes its new tensors (those not copied in) and its header. Nothing is flushed here. */
 async function finishLaidOut(
   laid: LaidOutShard,
+  layout: SafetensorsLayout,
   tensors: readonly TensorToWrite[],
   signal: AbortSignal | undefined,
 ): Promise<void> {
@@ -1079,9 +1081,15 @@ async function finishLaidOut(
     throw ioError(err, `could not open ${JSON.stringify(laid.path)}`);
   }
   try {
-    const todo = tensors.flatMap((t, i) => (laid.copied.has(t.name) ? [] : [i]));
-    await writeTensorsAt(fh, laid.path, laid.layout, tensors, todo, { writeback: true, signal });
-    await writeBytesAt(fh, laid.layout.header, 0, laid.path);
+    try {
+      await fh.truncate(layout.bytes);
+    } catch (err) {
+      throw ioError(err, `could not size ${JSON.stringify(laid.path)}`);
+    }
+    const copied = new Set(laid.copies.map((c) => c.name));
+    const todo = tensors.flatMap((t, i) => (copied.has(t.name) ? [] : [i]));
+    await writeTensorsAt(fh, laid.path, layout, tensors, todo, { writeback: true, signal });
+    await writeBytesAt(fh, layout.header, 0, laid.path);
   } finally {
     await fh.close().catch(() => undefined);
   }

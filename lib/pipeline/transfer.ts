@@ -313,7 +313,8 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   emit(0, 'load-source', 0, 1);
   // The tokenizer files are parsed (and the vocabularies aligned) in a worker thread when available.
   // The first output is started as soon as the source's headers are read: its shards without a
-  // vocabulary-sized tensor are copied while the source's matrices load.
+  // vocabulary-sized tensor, and the unchanged tensors of the others, are copied into place while
+  // the source's matrices load.
   // The first target is prepared (tokenizer parsed and aligned, embeddings read) as soon as the
   // source's vocabulary is, while the source's matrices are still loading.
   type TargetStage = 'loadTarget' | 'align' | 'aux';
@@ -356,8 +357,9 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
         write: 0,
         total: 0,
       };
-      // The source's shards without a vocabulary-sized tensor are copied into the output's temporary
-      // folder in the background (reflink or in-kernel copies) while the target loads and the engine runs.
+      // The source's shards without a vocabulary-sized tensor, and the unchanged tensors of the shards
+      // to rewrite, are copied into the output's temporary folder in the background (reflink or
+      // in-kernel copies) while the target loads and the engine runs.
       const pending: PendingModelWrite =
         i === 0 && first ? await first : await startModelWrite(src.model, of, { overwrite });
       try {
@@ -372,9 +374,6 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
           for (const [k, ms] of firstTimes) time(k, ms);
         } else pair = await startTarget(preparer, i, time);
         throwIfAborted(signal);
-        // The shards to rewrite are laid out for the new vocabulary now, and their unchanged tensors
-        // copied into place in the background while the engine runs.
-        pending.layOut({ rows: pair.target.rows, padToMultipleOf, dtype });
         let t1 = performance.now();
         const res = await transferResolved(
           {

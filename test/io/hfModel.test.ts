@@ -516,7 +516,8 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     for (const f of srcFiles) {
       const buf = await readFile(join(out, f));
       dataBytes += buf.length - 8 - Number(buf.readBigUInt64LE(0));
-      // Tensor order inside each file is the source file's (by data offset), and the metadata is kept.
+      // Tensor order inside each file: the source file's (by data offset), except that the new
+      // (vocabulary-sized) tensors come after the unchanged ones; the metadata is kept.
       const order = async (p: string) => {
         const b = await readFile(p);
         const hdr = JSON.parse(b.subarray(8, 8 + Number(b.readBigUInt64LE(0))).toString('utf8'));
@@ -524,7 +525,12 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
         delete hdr.__metadata__;
         return { meta, names: Object.keys(hdr).sort((a, c) => hdr[a].data_offsets[0] - hdr[c].data_offsets[0]) };
       };
-      expect(await order(join(out, f))).toEqual(await order(join(src, f)));
+      const isNew = (k: string) => k === 'model.embed_tokens.weight' || k === 'lm_head.weight';
+      const was = await order(join(src, f));
+      expect(await order(join(out, f))).toEqual({
+        meta: was.meta,
+        names: [...was.names.filter((k) => !isNew(k)), ...was.names.filter(isNew)],
+      });
     }
     expect(outIndex.metadata).toEqual({ total_size: dataBytes });
     expect(dataBytes).toBe(
@@ -656,11 +662,25 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
         const inodes = new Map<string, number>();
         const heldAhead: FileHandle[] = [];
 
+        // A direct write for a vocabulary of another size and dtype: the header has the same size
+        // and every unchanged tensor the same place (they come first), so the places are known
+        // before the target is.
+        const other = join(dir, `layout-other-${which}`);
+        const r9 = await writeTransferredModel({
+          tokenizer: llama,
+          inputEmbedding: new Float32Array(rows * H).fill(0.25),
+          outputHead: new Float32Array(rows * H).fill(0.5),
+          padToMultipleOf: 1000,
+          dtype: 'F32',
+          source: m,
+          output: other,
+        });
+        expect(r9.weightFiles).toEqual(r0.weightFiles);
+
         const p1 = await startModelWrite(m, join(dir, `layout-out-${which}`));
-        p1.layOut({ rows });
         await p1.copiesDone();
-        // Before the new matrices exist: each shard to rewrite has its final size, and a tensor that
-        // is not vocabulary-sized already holds its final bytes at its final place.
+        // Before the new matrices exist: in each shard to rewrite, a tensor that is not
+        // vocabulary-sized already holds its final bytes at its final place.
         for (const f of rewritten) {
           const ahead = await readFile(join(p1.tmp, f));
           // Held open until the end, so that a file written instead could not reuse the inode number.
@@ -668,15 +688,21 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
           heldAhead.push(h);
           inodes.set(f, (await h.stat()).ino);
           const final = await readFile(join(direct, f));
-          expect(ahead.length, f).toBe(final.length);
           const n = Number(final.readBigUInt64LE(0));
           const hdr = JSON.parse(final.subarray(8, 8 + n).toString('utf8'));
-          const unchanged = Object.keys(hdr).filter(
-            (k) =>
-              k !== '__metadata__' && !hdr[k].shape.includes(rows) && hdr[k].data_offsets[1] > hdr[k].data_offsets[0],
-          );
+          const names = Object.keys(hdr).filter((k) => k !== '__metadata__');
+          const isNew = (k: string) => hdr[k].shape.includes(rows);
+          const unchanged = names.filter((k) => !isNew(k) && hdr[k].data_offsets[1] > hdr[k].data_offsets[0]);
+          // The unchanged tensors first, then the new ones.
+          const byOffset = names.sort((a, b) => hdr[a].data_offsets[0] - hdr[b].data_offsets[0]);
+          expect(byOffset.map(isNew), f).toEqual(byOffset.map(isNew).sort());
+          const otherFile = await readFile(join(other, f));
+          expect(Number(otherFile.readBigUInt64LE(0)), f).toBe(n);
+          const otherHdr = JSON.parse(otherFile.subarray(8, 8 + n).toString('utf8'));
+          for (const k of names.filter(isNew)) expect(otherHdr[k].shape, `${f} ${k}`).toEqual([129000, H]);
           unchangedInRewritten += unchanged.length;
           for (const k of unchanged) {
+            expect(otherHdr[k].data_offsets, `${f} ${k}`).toEqual(hdr[k].data_offsets);
             const [a, b] = hdr[k].data_offsets.map((o: number) => 8 + n + o);
             expect(Buffer.compare(ahead.subarray(a, b), final.subarray(a, b)), `${f} ${k}`).toBe(0);
           }
@@ -703,29 +729,38 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
         for (const [f, ino] of inodes) expect((await stat(join(dir, `layout-out-${which}`, f))).ino, f).toBe(ino);
         await Promise.all(heldAhead.map((h) => h.close()));
 
-        // A plan for other rows: the laid-out files are not used, the shards are written whole.
-        const p2 = await startModelWrite(m, join(dir, `layout-wrong-${which}`));
-        p2.layOut({ rows: rows + 64 });
-        await p2.copiesDone();
-        // Held open, so that their inode numbers cannot be reused by the files written instead.
-        const held = await Promise.all([...inodes.keys()].map((f) => open(join(p2.tmp, f), 'r')));
-        const wrongInodes = new Map(
-          await Promise.all(held.map(async (h, i) => [[...inodes.keys()][i], (await h.stat()).ino] as const)),
-        );
-        await writeTransferredModel({ ...args, source: m, output: join(dir, `layout-wrong-${which}`), pending: p2 });
-        for (const f of r0.weightFiles)
-          expect(
-            Buffer.compare(await readFile(join(dir, `layout-wrong-${which}`, f)), await readFile(join(direct, f))),
-            f,
-          ).toBe(0);
-        expect((await readdir(join(dir, `layout-wrong-${which}`))).sort()).toEqual((await readdir(direct)).sort());
-        for (const [f, ino] of wrongInodes)
-          expect((await stat(join(dir, `layout-wrong-${which}`, f))).ino, f).not.toBe(ino);
-        await Promise.all(held.map((h) => h.close()));
+        // A layout that treats one more tensor as new (as when the writer is told keepTensors): the
+        // laid-out files are not used, the shards are written whole. (The sharded source's rewritten
+        // shards hold only the embedding and the head: nothing to treat so.)
+        const ck2 = await SafetensorsCheckpoint.open(folder);
+        const extra = ck2
+          .tensors()
+          .find((t) => rewritten.includes(t.file) && !t.shape.includes(m.embeddings.input.shape[0]));
+        await ck2.close();
+        expect(extra !== undefined).toBe(which === 'single');
+        if (extra) {
+          const p2 = await startModelWrite(m, join(dir, `layout-wrong-${which}`), { layOut: false });
+          p2.layOut({ alsoRewritten: new Set([extra.name]) });
+          await p2.copiesDone();
+          // Held open, so that their inode numbers cannot be reused by the files written instead.
+          const held = await Promise.all([...inodes.keys()].map((f) => open(join(p2.tmp, f), 'r')));
+          const wrongInodes = new Map(
+            await Promise.all(held.map(async (h, i) => [[...inodes.keys()][i], (await h.stat()).ino] as const)),
+          );
+          await writeTransferredModel({ ...args, source: m, output: join(dir, `layout-wrong-${which}`), pending: p2 });
+          for (const f of r0.weightFiles)
+            expect(
+              Buffer.compare(await readFile(join(dir, `layout-wrong-${which}`, f)), await readFile(join(direct, f))),
+              f,
+            ).toBe(0);
+          expect((await readdir(join(dir, `layout-wrong-${which}`))).sort()).toEqual((await readdir(direct)).sort());
+          for (const [f, ino] of wrongInodes)
+            expect((await stat(join(dir, `layout-wrong-${which}`, f))).ino, f).not.toBe(ino);
+          await Promise.all(held.map((h) => h.close()));
+        }
 
         // Re-packed output (maxShardBytes): what was laid out is dropped, not published.
         const p3 = await startModelWrite(m, join(dir, `layout-packed-${which}`));
-        p3.layOut({ rows });
         const r3 = await writeTransferredModel({
           ...args,
           source: m,
@@ -738,7 +773,6 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
 
         // Discarded while copying: nothing is left.
         const p4 = await startModelWrite(m, join(dir, `layout-discarded-${which}`));
-        p4.layOut({ rows });
         await p4.discard();
         expect(await hidden()).toEqual([]);
         expect(existsSync(join(dir, `layout-discarded-${which}`))).toBe(false);

@@ -9,6 +9,7 @@ import {
   bytesToFloat32,
   MAX_HEADER_BYTES,
   SafetensorsFile,
+  safetensorsHeaderBound,
   safetensorsLayout,
   writeBytesAt,
   writeSafetensors,
@@ -460,6 +461,59 @@ describe('laid-out writes (a shard rewritten in place: copies first, new tensors
     } finally {
       await fh2.close();
     }
+  });
+});
+
+describe('safetensorsHeaderBound: a header size that does not depend on the last tensors', () => {
+  it('holds every header with other shapes and dtypes of the variable tensors; a written header padded to it reads back', async () => {
+    const fixed = [
+      { name: 'model.layers.0.w', dtype: 'BF16' as const, shape: [64, 32] },
+      { name: 'model.norm.weight', dtype: 'F32' as const, shape: [32] },
+    ];
+    const meta = { format: 'pt' };
+    const variable = (rows: number, dtype: 'F32' | 'F16' | 'BF16') => [
+      { name: 'model.embed_tokens.weight', dtype, shape: [rows, 32] },
+      { name: 'lm_head.weight', dtype, shape: [rows, 32] },
+    ];
+    const bound = safetensorsHeaderBound([...fixed, ...variable(1, 'F16')], 2, meta);
+    expect(bound % 8).toBe(0);
+    for (const rows of [1, 9, 151_669, 262_144, 2 ** 31 - 1]) {
+      for (const dtype of ['F32', 'F16', 'BF16'] as const) {
+        const tensors = [...fixed, ...variable(rows, dtype)];
+        // The bound is the same whatever the variable tensors are, and the header fits in it.
+        expect(safetensorsHeaderBound(tensors, 2, meta)).toBe(bound);
+        const natural = safetensorsLayout(tensors, meta);
+        expect(natural.header.length).toBeLessThanOrEqual(bound);
+        const padded = safetensorsLayout(tensors, meta, bound);
+        expect(padded.header.length).toBe(bound);
+        // The fixed tensors' places do not move.
+        expect(padded.offsets.slice(0, 2)).toEqual([bound, bound + 64 * 32 * 2]);
+      }
+    }
+    // Written with the padded header, the file reads back with the same tensors and values.
+    const rnd = rng(3);
+    const tensors = [...fixed, ...variable(5, 'F32')].map((t) => ({
+      ...t,
+      // Multiples of 1/64 below 1: exact in BF16 too.
+      data: new Float32Array(t.shape.reduce((a, b) => a * b, 1)).map(() => Math.round((rnd() - 0.5) * 64) / 64),
+    }));
+    const path = join(dir, 'padded-header.safetensors');
+    await writeSafetensors(path, tensors, { metadata: meta, headerBytes: bound + 16 });
+    const bytes = await readFile(path);
+    expect(Number(bytes.readBigUInt64LE(0))).toBe(bound + 8);
+    expect(bytes.subarray(bound + 8 - 4, bound + 8).toString('latin1')).toBe('    ');
+    const f = await SafetensorsFile.open(path);
+    try {
+      expect(f.metadata).toEqual(meta);
+      for (const t of tensors) expect(Array.from(await f.readFloat32(t.name)), t.name).toEqual(Array.from(t.data));
+    } finally {
+      await f.close();
+    }
+    // A header longer than the size asked for is refused, and nothing is written.
+    await expect(writeSafetensors(join(dir, 'short-header.safetensors'), tensors, { headerBytes: 64 })).rejects.toThrow(
+      code('E_INTERNAL'),
+    );
+    expect((await readdir(dir)).filter((n) => n.startsWith('short-header'))).toEqual([]);
   });
 });
 
