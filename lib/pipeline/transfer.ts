@@ -24,6 +24,7 @@ import { info } from '../kernels/info.js';
 import { type AlignmentReport, type AlignOptions } from '../tokenizer/align.js';
 import { type Resolved, resolveOptions } from '../transfer/options.js';
 import {
+  prepareSource,
   throwIfAborted,
   type TransferOptions,
   type TransferReport,
@@ -342,6 +343,10 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   const { src, preparer } = opened;
   const loadSourceMs = performance.now() - tAll;
   emit(0, 'load-source', 1, 1);
+  // The engine's source-only checks and statistics start now, while the first target is still
+  // being prepared, and serve every target.
+  const sourcePrep = prepareSource(src.embeddings, src.head ?? undefined);
+  sourcePrep.catch(() => undefined); // awaited by the engine, and below
   const reports: ModelTransferReport[] = [];
   try {
     for (let i = 0; i < list.length; i++) {
@@ -388,6 +393,7 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
             onProgress: (stage, done, total) => emit(i, stage, done, total),
           },
           plan.engine,
+          sourcePrep,
         );
         times.engine = performance.now() - t1;
         throwIfAborted(signal);
@@ -454,6 +460,7 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
   } finally {
     // The first output's write, when the loop ended before taking it (a no-op once published).
     await (await first?.catch(() => undefined))?.discard();
+    await sourcePrep.catch(() => undefined);
     await opened.close();
     await firstPair?.catch(() => undefined); // fails once the preparer is closed, if not taken
   }

@@ -5,7 +5,7 @@
  */
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { allocFloat32, copyRows } from '../kernels/matrixOps.js';
-import { checkMatrix } from '../kernels/validate.js';
+import { checkMatrix, type Matrix } from '../kernels/validate.js';
 import { fvt } from './methods/fvt.js';
 import { globalLinear } from './methods/globalLinear.js';
 import { kernelRidge } from './methods/kernelRidge.js';
@@ -44,7 +44,38 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
  * transfer's frozen plan): the options are not resolved a second time. Internal to the package.
  * @internal
  */
-export async function transferResolved(args: TransferArgs, opts: Readonly<Resolved>): Promise<TransferResult> {
+/** @internal What the engine computes from the source alone (see {@link prepareSource}). */
+export interface SourcePreparation {
+  stats: { mean: Float64Array; std: Float64Array };
+  headStats?: { mean: Float64Array; std: Float64Array };
+  sourceNorms: ReturnType<typeof quantiles>;
+}
+
+/**
+ * @internal The engine's source-only preparation: the finite checks of the source and head
+ * (E_NON_FINITE naming them), their column statistics and the source's row-norm quantiles, natively
+ * off the calling thread. `transfer()` starts it as soon as the source is loaded (while the target
+ * is still being prepared) and hands it to every target's {@link transferResolved}; the result is
+ * the same as when the engine computes it itself.
+ */
+export async function prepareSource(source: Matrix, head?: Matrix): Promise<SourcePreparation> {
+  await checkFinite('source', source);
+  if (head) await checkFinite('sourceHead', head);
+  const stats = await columnMeanStd(source);
+  const headStats = head ? await columnMeanStd(head) : undefined;
+  const sourceNorms = await quantilesOf(await rowNorms(source.data, source.cols));
+  return { stats, headStats, sourceNorms };
+}
+
+/**
+ * The engine with resolved options. `prepared` (internal): {@link prepareSource} of exactly
+ * `args.source` and `args.sourceHead`, already started.
+ */
+export async function transferResolved(
+  args: TransferArgs,
+  opts: Readonly<Resolved>,
+  prepared?: Promise<SourcePreparation>,
+): Promise<TransferResult> {
   const t0 = performance.now();
   const timings: Record<TransferStage | 'total', number> = {
     prepare: 0,
@@ -125,8 +156,7 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
   // The scans, row copies, gathers and statistics below run natively off the calling thread; the
   // row loops in JavaScript (the mean and random rows) give the event loop a turn every few milliseconds.
   const y = new Yielder();
-  await checkFinite('source', S);
-  if (head) await checkFinite('sourceHead', head);
+  const { stats, headStats, sourceNorms } = await (prepared ?? prepareSource(S, head));
   await checkFinite('target', Pm);
   if (aux !== Pm) await checkFinite('aux', aux, present);
   throwIfAborted(signal);
@@ -151,9 +181,6 @@ export async function transferResolved(args: TransferArgs, opts: Readonly<Resolv
   // Natively, off the calling thread (checked above: every id is -1 or a source row).
   await copyRows(S, sid, embeddings);
   if (head) await copyRows(head, sid, headOut!);
-  const stats = await columnMeanStd(S);
-  const headStats = head ? await columnMeanStd(head) : undefined;
-  const sourceNorms = await quantilesOf(await rowNorms(S.data, hs));
   timings.prepare = performance.now() - t0;
 
   const report: TransferReport = {

@@ -31,7 +31,7 @@ import type { Matrix } from '../../kernels/validate.js';
 import { type Resolved, throwIfAborted } from '../options.js';
 import { seededSample, STREAM } from '../random.js';
 import { gatherRowsAsync, scatter } from '../rows.js';
-import { cosine, rowNorms } from '../stats.js';
+import { cosine, rowNorms, Yielder } from '../stats.js';
 import { type KernelReport, MAX_EXACT_ANCHORS, type TransferReport, type TransferStage } from '../types.js';
 
 /** What the kernel method receives from the engine. */
@@ -55,8 +55,28 @@ export interface KernelContext {
 /** Anchors per tile of the Nystrom accumulation and of the predictions. */
 const TILE = 4096;
 
-function toFloat64(a: Float32Array): Float64Array {
-  return Float64Array.from(a);
+/** Values converted per turn of the event loop (a few ms), so a large conversion never stalls it. */
+const CONVERT_CHUNK = 1 << 20;
+const turn = () => new Promise<void>((r) => setImmediate(r));
+
+/** `a` as float64 (exact), converted in chunks between turns of the event loop. */
+async function toFloat64(a: Float32Array): Promise<Float64Array> {
+  const out = new Float64Array(a.length);
+  for (let i = 0; i < a.length; i += CONVERT_CHUNK) {
+    if (i > 0) await turn();
+    out.set(a.subarray(i, i + CONVERT_CHUNK), i);
+  }
+  return out;
+}
+
+/** `a` rounded to float32, converted in chunks between turns of the event loop. */
+async function toFloat32(a: Float64Array): Promise<Float32Array> {
+  const out = new Float32Array(a.length);
+  for (let i = 0; i < a.length; i += CONVERT_CHUNK) {
+    if (i > 0) await turn();
+    out.set(a.subarray(i, i + CONVERT_CHUNK), i);
+  }
+  return out;
 }
 
 /** Mean of k(x, x) over the rows, linear (mean |x|^2 + 1) + 1, from the native row norms. */
@@ -77,9 +97,11 @@ async function targets(ctx: KernelContext, ids: Int32Array): Promise<{ y: Float3
   if (!ctx.head) return { y: ys.data, cols: w };
   const y = new Float32Array(ids.length * w);
   const yh = await gatherRowsAsync(ctx.head, src);
+  const rowsPerTurn = Math.max(1, Math.floor(CONVERT_CHUNK / w));
   for (let i = 0; i < ids.length; i++) {
-    for (let j = 0; j < hs; j++) y[i * w + j] = ys.data[i * hs + j];
-    for (let j = 0; j < ho; j++) y[i * w + hs + j] = yh.data[i * ho + j];
+    if (i > 0 && i % rowsPerTurn === 0) await turn();
+    y.set(ys.data.subarray(i * hs, (i + 1) * hs), i * w);
+    y.set(yh.data.subarray(i * ho, (i + 1) * ho), i * w + hs);
   }
   return { y, cols: w };
 }
@@ -117,18 +139,19 @@ async function choose(
   const s = sample.length;
   const Xs = await gatherRowsAsync(X, sample);
   const t = await targets(ctx, sample);
-  const Ys = toFloat64(t.y),
+  const Ys = await toFloat64(t.y),
     w = t.cols;
   const hs = ctx.S.cols;
   const trueSrc = Int32Array.from(sample, (i) => ctx.anchorSource[i]);
   const grid: GridPoint[] = [];
+  const y = new Yielder();
   const total = opts.kernelLinear.length * opts.kernelWidth.length;
   let done = 0;
   for (const linear of opts.kernelLinear) {
     for (const width of opts.kernelWidth) {
       throwIfAborted(ctx.signal);
       const params = { linear, width };
-      const Ks = toFloat64(await kernelMatrix(Xs, Xs, params, k));
+      const Ks = await toFloat64(await kernelMatrix(Xs, Xs, params, k));
       const scale = await meanDiagonal(Xs, linear);
       const { evals, vectors: E } = await symEigen(Ks, s, k.threads);
       const EY = await gemm({ data: E, rows: s, cols: s }, { data: Ys, rows: s, cols: w }, k);
@@ -136,11 +159,16 @@ async function choose(
       for (const rel of lambdas) {
         const lambda = rel * scale;
         const f = Float64Array.from(mu, (v) => (v + lambda > 0 ? v / (v + lambda) : 0));
+        // Row loops on the calling thread: a turn of the event loop every few ms (same arithmetic).
         const scaled = new Float64Array(s * w);
-        for (let j = 0; j < s; j++) for (let c = 0; c < w; c++) scaled[j * w + c] = f[j] * EY[j * w + c];
+        for (let j = 0; j < s; j++) {
+          await y.tick();
+          for (let c = 0; c < w; c++) scaled[j * w + c] = f[j] * EY[j * w + c];
+        }
         const Yhat = await gemm({ data: E, rows: s, cols: s, t: true }, { data: scaled, rows: s, cols: w }, k);
         const loo = new Float32Array(s * hs);
         for (let i = 0; i < s; i++) {
+          await y.tick();
           let h = 0;
           for (let j = 0; j < s; j++) h += E[j * s + i] * E[j * s + i] * f[j];
           const denom = 1 - h;
@@ -164,14 +192,19 @@ async function looScore(ctx: KernelContext, loo: Float32Array, trueSrc: Int32Arr
   const S = ctx.S,
     hs = S.cols,
     s = trueSrc.length;
+  const y = new Yielder();
   if (ctx.opts.looCriterion === 'cosine') {
     let sum = 0;
-    for (let i = 0; i < s; i++) sum += cosine(loo, i * hs, S.data, trueSrc[i] * hs, hs);
+    for (let i = 0; i < s; i++) {
+      await y.tick();
+      sum += cosine(loo, i * hs, S.data, trueSrc[i] * hs, hs);
+    }
     return sum / s;
   }
   const top = await topkCosine({ data: loo, rows: s, cols: hs }, S, 1, ctx.opts.kernel);
   let hits = 0;
   for (let i = 0; i < s; i++) {
+    await y.tick();
     // A source row identical to the true one ties with it: count the tie as a hit.
     if (top.indices[i] === trueSrc[i] || top.scores[i] <= cosine(loo, i * hs, S.data, trueSrc[i] * hs, hs)) hits++;
   }
@@ -200,8 +233,8 @@ async function fit(
       Int32Array.from({ length: m }, (_, i) => i),
     );
     for (const rel of lambdas) {
-      const sol = await choleskySolve(toFloat64(K), m, rel * scale, toFloat64(y), cols, k.threads);
-      if (sol) return { Z: X, beta: Float32Array.from(sol), cols, lambda: rel, rank: m };
+      const sol = await choleskySolve(await toFloat64(K), m, rel * scale, await toFloat64(y), cols, k.threads);
+      if (sol) return { Z: X, beta: await toFloat32(sol), cols, lambda: rel, rank: m };
       notes.push(
         `lambda ${rel}: the ${m} x ${m} kernel system is not numerically positive definite; trying the next grid value`,
       );
@@ -219,13 +252,13 @@ async function fit(
   let Tw: Float64Array | null = null;
   let jitter = 1e-6 * scale;
   for (let attempt = 0; attempt < 6 && Tw === null; attempt++, jitter *= 10) {
-    Tw = await choleskyWhiten(toFloat64(Kzz), L, jitter, k.threads);
+    Tw = await choleskyWhiten(await toFloat64(Kzz), L, jitter, k.threads);
     if (Tw === null)
       notes.push(`landmark kernel not positive definite with jitter ${jitter.toExponential(1)}; raising it`);
   }
   if (Tw === null)
     throw new SaltError('E_INTERNAL', 'salt: the landmark kernel matrix could not be factorised even with jitter');
-  const Tm = { data: Float32Array.from(Tw), rows: L, cols: L };
+  const Tm = { data: await toFloat32(Tw), rows: L, cols: L };
   const hs = ctx.S.cols,
     ho = ctx.head?.cols ?? 0,
     cols = hs + ho;
@@ -248,9 +281,9 @@ async function fit(
   }
   for (const rel of lambdas) {
     // lambda ||w||^2 in the whitened features is lambda beta^T K_ZZ beta: the kernel ridge penalty.
-    const W = await choleskySolve(toFloat64(G), L, rel * scale, toFloat64(B), cols, k.threads);
+    const W = await choleskySolve(await toFloat64(G), L, rel * scale, await toFloat64(B), cols, k.threads);
     if (W) {
-      const beta = await gemm(Tm, { data: Float32Array.from(W), rows: L, cols }, k);
+      const beta = await gemm(Tm, { data: await toFloat32(W), rows: L, cols }, k);
       return { Z, beta, cols, lambda: rel, rank: L };
     }
     notes.push(
@@ -264,10 +297,14 @@ async function fit(
 }
 
 /** Columns from..from+width of a row-major rows x cols matrix (beta, or predictions: source and head parts). */
-function split(beta: Float32Array, L: number, cols: number, from: number, width: number): Matrix {
+async function split(beta: Float32Array, L: number, cols: number, from: number, width: number): Promise<Matrix> {
   if (from === 0 && width === cols) return { data: beta, rows: L, cols };
   const out = new Float32Array(L * width);
-  for (let l = 0; l < L; l++) out.set(beta.subarray(l * cols + from, l * cols + from + width), l * width);
+  const y = new Yielder();
+  for (let l = 0; l < L; l++) {
+    await y.tick();
+    out.set(beta.subarray(l * cols + from, l * cols + from + width), l * width);
+  }
   return { data: out, rows: L, cols: width };
 }
 
@@ -355,8 +392,8 @@ export async function kernelRidge(ctx: KernelContext): Promise<void> {
     const Xq = await gatherRowsAsync(aux, ids);
     const out = await kernelMatrix(Xq, model.Z, params, { proj: beta, threads: opts.kernel.threads });
     const c = ids.length;
-    await scatter(ctx.embeddings, split(out, c, model.cols, 0, hs).data, solveIds, from, c, hs);
-    if (ctx.head) await scatter(ctx.headOut!, split(out, c, model.cols, hs, ho).data, solveIds, from, c, ho);
+    await scatter(ctx.embeddings, (await split(out, c, model.cols, 0, hs)).data, solveIds, from, c, hs);
+    if (ctx.head) await scatter(ctx.headOut!, (await split(out, c, model.cols, hs, ho)).data, solveIds, from, c, ho);
     timings.combine += performance.now() - t;
     ctx.progress('combine', from + c, n);
   }
