@@ -59,25 +59,16 @@ const TILE = 4096;
 const CONVERT_CHUNK = 1 << 20;
 const turn = () => new Promise<void>((r) => setImmediate(r));
 
-/** `a` as float64 (exact), converted in chunks between turns of the event loop. */
-async function toFloat64(a: Float32Array): Promise<Float64Array> {
-  const out = new Float64Array(a.length);
+/** Copies `a` into `out` (converting: exact to float64, rounded to float32), in chunks between turns of the event loop. */
+async function convertInto<T extends Float32Array | Float64Array>(a: Float32Array | Float64Array, out: T): Promise<T> {
   for (let i = 0; i < a.length; i += CONVERT_CHUNK) {
     if (i > 0) await turn();
     out.set(a.subarray(i, i + CONVERT_CHUNK), i);
   }
   return out;
 }
-
-/** `a` rounded to float32, converted in chunks between turns of the event loop. */
-async function toFloat32(a: Float64Array): Promise<Float32Array> {
-  const out = new Float32Array(a.length);
-  for (let i = 0; i < a.length; i += CONVERT_CHUNK) {
-    if (i > 0) await turn();
-    out.set(a.subarray(i, i + CONVERT_CHUNK), i);
-  }
-  return out;
-}
+const toFloat64 = (a: Float32Array) => convertInto(a, new Float64Array(a.length));
+const toFloat32 = (a: Float64Array) => convertInto(a, new Float32Array(a.length));
 
 /** Mean of k(x, x) over the rows, linear (mean |x|^2 + 1) + 1, from the native row norms. */
 async function meanDiagonal(X: Matrix, linear: number): Promise<number> {
