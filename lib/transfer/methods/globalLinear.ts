@@ -50,7 +50,7 @@ export async function fitGlobalMaps(
   const { L, jitter } = cholesky(ne.G, d, lambda.value);
   const maps = ne.rhs.map((B, k) => {
     const h = k === 0 ? hs : anchorsHead!.cols;
-    return { data: Float32Array.from(cholSolve(L, d, B, h)), rows: d, cols: h };
+    return { data: new Float32Array(cholSolve(L, d, B, h)), rows: d, cols: h };
   });
   return { maps, lambda, jitter };
 }

@@ -86,7 +86,7 @@ export function cholesky(G: Float64Array, d: number, lambda: number): { L: Float
 
 /** Solves L L^T X = B in place (B: d x h, row-major). */
 export function cholSolve(L: Float64Array, d: number, B: Float64Array, h: number): Float64Array {
-  const X = Float64Array.from(B);
+  const X = B.slice();
   for (let i = 0; i < d; i++) {
     for (let k = 0; k < i; k++) {
       const l = L[i * d + k];
