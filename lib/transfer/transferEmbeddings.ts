@@ -39,11 +39,6 @@ export async function transferEmbeddings(args: TransferArgs): Promise<TransferRe
   return transferResolved(args, resolveOptions(args));
 }
 
-/**
- * {@link transferEmbeddings} with options already resolved (by `resolveOptions`, e.g. in a folder
- * transfer's frozen plan): the options are not resolved a second time. Internal to the package.
- * @internal
- */
 /** @internal What the engine computes from the source alone (see {@link prepareSource}). */
 export interface SourcePreparation {
   stats: { mean: Float64Array; std: Float64Array };
@@ -68,8 +63,11 @@ export async function prepareSource(source: Matrix, head?: Matrix): Promise<Sour
 }
 
 /**
- * The engine with resolved options. `prepared` (internal): {@link prepareSource} of exactly
- * `args.source` and `args.sourceHead`, already started.
+ * {@link transferEmbeddings} with options already resolved (by `resolveOptions`, e.g. in a folder
+ * transfer's frozen plan): the options are not resolved a second time. `prepared`: {@link
+ * prepareSource} of exactly `args.source` and `args.sourceHead`, already started (computed here
+ * when absent). Internal to the package.
+ * @internal
  */
 export async function transferResolved(
   args: TransferArgs,

@@ -55,14 +55,14 @@ export interface KernelContext {
 /** Anchors per tile of the Nystrom accumulation and of the predictions. */
 const TILE = 4096;
 
-/** Values converted per turn of the event loop (a few ms), so a large conversion never stalls it. */
+/** Values converted between two checks of the event-loop budget (about a millisecond of work). */
 const CONVERT_CHUNK = 1 << 20;
-const turn = () => new Promise<void>((r) => setImmediate(r));
 
-/** Copies `a` into `out` (converting: exact to float64, rounded to float32), in chunks between turns of the event loop. */
+/** Copies `a` into `out` (converting: exact to float64, rounded to float32), giving the event loop turns. */
 async function convertInto<T extends Float32Array | Float64Array>(a: Float32Array | Float64Array, out: T): Promise<T> {
+  const y = new Yielder();
   for (let i = 0; i < a.length; i += CONVERT_CHUNK) {
-    if (i > 0) await turn();
+    await y.tick();
     out.set(a.subarray(i, i + CONVERT_CHUNK), i);
   }
   return out;
@@ -88,9 +88,9 @@ async function targets(ctx: KernelContext, ids: Int32Array): Promise<{ y: Float3
   if (!ctx.head) return { y: ys.data, cols: w };
   const y = new Float32Array(ids.length * w);
   const yh = await gatherRowsAsync(ctx.head, src);
-  const rowsPerTurn = Math.max(1, Math.floor(CONVERT_CHUNK / w));
+  const yielder = new Yielder();
   for (let i = 0; i < ids.length; i++) {
-    if (i > 0 && i % rowsPerTurn === 0) await turn();
+    await yielder.tick();
     y.set(ys.data.subarray(i * hs, (i + 1) * hs), i * w);
     y.set(yh.data.subarray(i * ho, (i + 1) * ho), i * w + hs);
   }
