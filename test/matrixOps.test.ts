@@ -6,6 +6,7 @@ import { SaltError } from '../lib/errors.js';
 import { decodeBF16, decodeF16, encodeFloats } from '../lib/io/dtype.js';
 import {
   allocFloat32,
+  allocFloat64,
   columnMeanStd,
   decodeHalf,
   encodeHalf,
@@ -13,6 +14,8 @@ import {
   gatherRows,
   rowNorms,
   sortFloat64,
+  toFloat32,
+  toFloat64,
 } from '../lib/kernels/matrixOps.js';
 import { rng } from './helpers/reference.js';
 
@@ -184,17 +187,51 @@ describe('encodeHalf and decodeHalf', () => {
   });
 });
 
-describe('allocFloat32', () => {
-  it('gives zero-filled, writable Float32Arrays of the length asked for, small and large', () => {
-    for (const n of [0, 5, 1 << 22, (1 << 22) + 3]) {
-      const a = allocFloat32(n);
-      expect(a).toBeInstanceOf(Float32Array);
-      expect(a.length).toBe(n);
-      if (n === 0) continue;
-      expect([a[0], a[n >> 1], a[n - 1]]).toEqual([0, 0, 0]);
-      a[n - 1] = 2.5;
-      expect(new Float32Array(a.buffer, a.byteOffset, n)[n - 1]).toBe(2.5);
+describe('allocFloat32 and allocFloat64', () => {
+  it('give zero-filled, writable typed arrays of the length asked for, small and large', () => {
+    for (const [alloc, Type] of [
+      [allocFloat32, Float32Array],
+      [allocFloat64, Float64Array],
+    ] as const) {
+      for (const n of [0, 5, 1 << 21, (1 << 22) + 3]) {
+        const a = alloc(n);
+        expect(a).toBeInstanceOf(Type);
+        expect(a.length).toBe(n);
+        if (n === 0) continue;
+        expect([a[0], a[n >> 1], a[n - 1]]).toEqual([0, 0, 0]);
+        a[n - 1] = 2.5;
+        expect(new Type(a.buffer, a.byteOffset, n)[n - 1]).toBe(2.5);
+      }
     }
+  });
+});
+
+describe('toFloat64 and toFloat32', () => {
+  it('convert exactly as a typed-array set does (float64 exact; float32 round to nearest even, overflow to Infinity)', async () => {
+    const r = rng(11);
+    const n = (1 << 21) + 5; // large enough for the addon's memory and several threads
+    const f32 = new Float32Array(n);
+    for (let i = 0; i < n; i++) f32[i] = r.normal() * 10 ** Math.floor(r.uniform() * 60 - 30);
+    f32.set([0, -0, Infinity, -Infinity, NaN, 1.401298464324817e-45, 3.4028234663852886e38]);
+    const wide = await toFloat64(f32);
+    expect(wide).toBeInstanceOf(Float64Array);
+    expect(bits(wide)).toEqual(bits(new Float64Array(f32)));
+    const f64 = new Float64Array(n);
+    for (let i = 0; i < n; i++) f64[i] = r.normal() * 10 ** Math.floor(r.uniform() * 80 - 40);
+    // Exact float32 midpoints (ties go to the even neighbour) and values beyond the float32 range.
+    f64.set([1 + 2 ** -24, 1 + 3 * 2 ** -24, -(1 + 2 ** -24), 3.5e38, -1e300, 2 ** -150, 2 ** -149 * 1.5, NaN, -0]);
+    const narrow = await toFloat32(f64);
+    expect(narrow).toBeInstanceOf(Float32Array);
+    expect(Array.from(narrow.subarray(0, 7))).toEqual([1, 1 + 2 ** -22, -1, Infinity, -Infinity, 0, 2 ** -148]);
+    expect(bits(narrow)).toEqual(bits(new Float32Array(f64)));
+    expect((await toFloat64(new Float32Array(0))).length).toBe(0);
+  });
+  it('reject the wrong array type', async () => {
+    await expect(toFloat64(new Float64Array(2) as never)).rejects.toMatchObject({
+      code: 'E_TYPE',
+      message: 'src must be a Float32Array, received Float64Array of length 2',
+    });
+    await expect(toFloat32([1, 2] as never)).rejects.toMatchObject({ code: 'E_TYPE' });
   });
 });
 

@@ -6,6 +6,7 @@
  * every length, so a mistake is an E_SHAPE error, never a wild read).
  */
 import { call } from './kernels.js';
+import { allocFloat32, allocFloat64 } from './matrixOps.js';
 import { binding } from './native.js';
 import type { Matrix } from './validate.js';
 
@@ -60,7 +61,7 @@ export function gemm<T extends Float32Array | Float64Array>(
       cols = B.t ? B.rows : B.cols;
     const c =
       options.accumulate ??
-      ((A.data instanceof Float64Array ? new Float64Array(rows * cols) : new Float32Array(rows * cols)) as T);
+      ((A.data instanceof Float64Array ? allocFloat64(rows * cols) : allocFloat32(rows * cols)) as T);
     const r = await binding().gemm({
       a: A.data,
       b: B.data,

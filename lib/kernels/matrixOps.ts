@@ -10,7 +10,7 @@
  */
 import { describe, SaltRangeError, SaltTypeError } from '../errors.js';
 import { call } from './kernels.js';
-import { binding } from './native.js';
+import { binding, type RawBinding } from './native.js';
 import { checkInt32, checkInteger, checkMatrix, type Matrix } from './validate.js';
 
 /** Options of the whole-matrix passes. */
@@ -196,23 +196,75 @@ export function decodeHalf(
   });
 }
 
-/** Below this many values {@link allocFloat32} returns a plain `new Float32Array`. */
-const NATIVE_ALLOC_VALUES = 1 << 22;
+/** Below this many bytes {@link allocFloat32} and {@link allocFloat64} return a plain typed array. */
+const NATIVE_ALLOC_BYTES = 1 << 24;
+
+/** A large zero-filled array from the addon (see {@link allocFloat32}), or the runtime's own. */
+function allocLarge<T extends Float32Array | Float64Array>(
+  length: number,
+  native: (b: RawBinding) => (n: number) => T,
+  plain: (n: number) => T,
+  bytesPer: number,
+): T {
+  if (length * bytesPer < NATIVE_ALLOC_BYTES) return plain(length);
+  try {
+    return native(binding())(length);
+  } catch (err) {
+    if ((err as { code?: string }).code === 'E_NO_MEMORY') throw err;
+    return plain(length);
+  }
+}
 
 /**
  * A zero-filled Float32Array of `length` values. Large ones (16 MiB and more) get memory from the
  * addon that is freed on a thread of its own once the array is garbage: freeing gigabytes written by
  * other threads (file reads, native decoding) otherwise costs the garbage collector ~0.2 s per GiB on
- * the calling thread. Falls back to `new Float32Array` where external memory is not allowed.
+ * the calling thread. Falls back to `new Float32Array` where external memory is not allowed. (The
+ * addon's own large results are allocated the same way.)
  */
 export function allocFloat32(length: number): Float32Array {
-  if (length < NATIVE_ALLOC_VALUES) return new Float32Array(length);
-  try {
-    return binding().allocFloat32(length);
-  } catch (err) {
-    if ((err as { code?: string }).code === 'E_NO_MEMORY') throw err;
-    return new Float32Array(length);
-  }
+  return allocLarge(
+    length,
+    (b) => b.allocFloat32,
+    (n) => new Float32Array(n),
+    4,
+  );
+}
+
+/** {@link allocFloat32} for a Float64Array. */
+export function allocFloat64(length: number): Float64Array {
+  return allocLarge(
+    length,
+    (b) => b.allocFloat64,
+    (n) => new Float64Array(n),
+    8,
+  );
+}
+
+/**
+ * `src` converted to float64 (exact) in a new array, or to float32 (round to nearest, ties to even:
+ * the rounding of a typed-array `set`) in a new array: off the calling thread, large results in
+ * memory that is freed off it too ({@link allocFloat32}).
+ */
+export function toFloat64(src: Float32Array, options?: MatrixOpOptions): Promise<Float64Array> {
+  return call(async () => {
+    if (!(src instanceof Float32Array))
+      throw new SaltTypeError(`src must be a Float32Array, received ${describe(src)}`);
+    const out = allocFloat64(src.length);
+    if (src.length > 0) await binding().widenFloats({ src, out, n: src.length, threads: threadsOf(options) });
+    return out;
+  });
+}
+
+/** See {@link toFloat64}. */
+export function toFloat32(src: Float64Array, options?: MatrixOpOptions): Promise<Float32Array> {
+  return call(async () => {
+    if (!(src instanceof Float64Array))
+      throw new SaltTypeError(`src must be a Float64Array, received ${describe(src)}`);
+    const out = allocFloat32(src.length);
+    if (src.length > 0) await binding().narrowFloats({ src, out, n: src.length, threads: threadsOf(options) });
+    return out;
+  });
 }
 
 /**

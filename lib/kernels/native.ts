@@ -126,6 +126,8 @@ export interface RawBinding {
     dtype: 'F16' | 'BF16';
     threads?: number;
   }): Promise<{ out: Float32Array }>;
+  widenFloats(args: { src: Float32Array; out: Float64Array; n: number; threads?: number }): Promise<unknown>;
+  narrowFloats(args: { src: Float64Array; out: Float32Array; n: number; threads?: number }): Promise<unknown>;
   sortDoubles(args: { values: Float64Array; n: number }): Promise<{ values: Float64Array }>;
   kernelMatrix(args: {
     x: Float32Array;
@@ -168,6 +170,7 @@ export interface RawBinding {
     t: Float64Array;
   }>;
   allocFloat32(length: number): Float32Array;
+  allocFloat64(length: number): Float64Array;
   info(): {
     faiss: string;
     blas: string;

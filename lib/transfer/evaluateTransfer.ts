@@ -5,6 +5,7 @@
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { type Backend } from '../kernels/kernels.js';
 import { gemm } from '../kernels/linalg.js';
+import { allocFloat32 } from '../kernels/matrixOps.js';
 import { checkInteger, checkMatrix, checkNumber, type Matrix } from '../kernels/validate.js';
 import { isAnchor } from './partition.js';
 import { seededSample, STREAM } from './random.js';
@@ -126,7 +127,7 @@ export interface EvaluationResult {
 
 /** Rows scaled to unit L2 norm (float64 sums; zero rows stay zero), giving the event loop turns. */
 async function unitRows(m: Matrix): Promise<Float32Array> {
-  const out = new Float32Array(m.rows * m.cols);
+  const out = allocFloat32(m.rows * m.cols);
   const y = new Yielder();
   for (let i = 0; i < m.rows; i++) {
     if ((i & 1023) === 1023) await y.tick();

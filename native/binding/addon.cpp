@@ -185,9 +185,87 @@ Napi::Value Queue(KernelWorker* w, Job job) {
   return p;
 }
 
+// Memory for large results, released on a short-lived thread of its own when the garbage collector
+// drops the array. Freeing gigabytes on the JavaScript thread (inside the collector) took ~0.2 s per
+// GiB; one munmap of the whole range on another thread still blocked the JavaScript thread for as
+// long, since the kernel holds the process's address-space lock while it unmaps, and every page fault
+// waits for it. So the pages are dropped in 32 MiB slices (MADV_DONTNEED needs that lock only shared)
+// before the then-cheap munmap.
+#if defined(__linux__)
+void* map_zeroed(size_t bytes) {
+  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  return p == MAP_FAILED ? nullptr : p;
+}
+void unmap_in_slices(void* p, size_t bytes) {
+  constexpr size_t kSlice = size_t(32) << 20;
+  char* c = static_cast<char*>(p);
+  for (size_t off = 0; off < bytes; off += kSlice) madvise(c + off, std::min(kSlice, bytes - off), MADV_DONTNEED);
+  munmap(p, bytes);
+}
+#else
+void* map_zeroed(size_t bytes) { return std::calloc(bytes, 1); }
+void unmap_in_slices(void* p, size_t) { std::free(p); }
+#endif
+
+// A zero-filled ArrayBuffer of `bytes` freed as above. Throws E_NO_MEMORY when no memory is left, and
+// the Napi::Error of ArrayBuffer::New where the runtime forbids external buffers.
+Napi::ArrayBuffer background_freed_buffer(Napi::Env env, size_t bytes) {
+  void* p = map_zeroed(bytes);
+  if (p == nullptr) throw coded_error(env, "E_NO_MEMORY", "out of host memory");
+  try {
+    return Napi::ArrayBuffer::New(
+        env, p, bytes,
+        [](Napi::Env, void* data, size_t* len) {
+          const size_t b = *len;
+          delete len;
+          try {
+            std::thread([data, b]() { unmap_in_slices(data, b); }).detach();
+          } catch (...) {
+            unmap_in_slices(data, b);  // no thread could be started: release here
+          }
+        },
+        new size_t(bytes));
+  } catch (...) {
+    unmap_in_slices(p, bytes);
+    throw;
+  }
+}
+
+// Outputs of this many bytes and more get background-freed memory (above); smaller ones V8's.
+constexpr size_t kBackgroundFreeBytes = size_t(16) << 20;
+
+// A new zero-filled typed array of `count` elements for a native result.
 template <class T>
 Napi::TypedArrayOf<T> alloc(Napi::Env env, int64_t count) {
-  return Napi::TypedArrayOf<T>::New(env, static_cast<size_t>(count));
+  const size_t n = static_cast<size_t>(count);
+  if (n * sizeof(T) >= kBackgroundFreeBytes) {
+    try {
+      return Napi::TypedArrayOf<T>::New(env, n, background_freed_buffer(env, n * sizeof(T)), 0);
+    } catch (const Napi::Error& e) {
+      if (e.Get("code").StrictEquals(Napi::String::New(env, "E_NO_MEMORY"))) throw;
+      // External buffers not allowed here: V8's own memory below.
+    }
+  }
+  return Napi::TypedArrayOf<T>::New(env, n);
+}
+
+// allocFloat32(length) / allocFloat64(length): a zero-filled array in background-freed memory, for
+// the large arrays the TypeScript layer allocates itself (it falls back to `new Float32Array` when
+// this throws anything but E_NO_MEMORY).
+template <class T>
+Napi::Value AllocFloat(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    if (info.Length() < 1 || !info[0].IsNumber()) throw coded_error(env, "E_TYPE", "length must be a number", true);
+    const double d = info[0].As<Napi::Number>().DoubleValue();
+    if (!(d >= 1 && d <= 4294967296.0) || d != static_cast<double>(static_cast<int64_t>(d)))
+      throw coded_error(env, "E_ARGUMENT", "length must be an integer in [1, 2^32]");
+    const size_t n = static_cast<size_t>(d);
+    return Napi::TypedArrayOf<T>::New(env, n, background_freed_buffer(env, n * sizeof(T)), 0);
+  } catch (const Napi::Error& e) {
+    e.ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
 }
 
 // Wraps a binding body so thrown Napi errors become a rejected promise rather than a throw.
@@ -540,6 +618,38 @@ Napi::Value DecodeFloats(const Napi::CallbackInfo& info) {
   });
 }
 
+// { src: Float32Array, out: Float64Array (same length) }: exact widening into the caller's `out`.
+Napi::Value WidenFloats(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_precision_args a{};
+    a.n = in.Int("n");
+    a.f32 = in.Array<float>("src", a.n);
+    a.out_f64 = in.Array<double>("out", a.n);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    auto* w = new KernelWorker(env, nullptr, {{"out", in.obj_.Get("out")}});
+    w->PinKeys(in.obj_, {"src"});
+    return Queue(w, [a]() { return salt::cpu::widen_floats(a); });
+  });
+}
+
+// { src: Float64Array, out: Float32Array (same length) }: rounding into the caller's `out`.
+Napi::Value NarrowFloats(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_precision_args a{};
+    a.n = in.Int("n");
+    a.f64 = in.Array<double>("src", a.n);
+    a.out_f32 = in.Array<float>("out", a.n);
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    auto* w = new KernelWorker(env, nullptr, {{"out", in.obj_.Get("out")}});
+    w->PinKeys(in.obj_, {"src"});
+    return Queue(w, [a]() { return salt::cpu::narrow_floats(a); });
+  });
+}
+
 // { values: Float64Array, n }: sorts the caller's array in place.
 Napi::Value SortDoubles(const Napi::CallbackInfo& info) {
   return as_promise(info, [&]() -> Napi::Value {
@@ -703,64 +813,6 @@ Napi::Value CholeskyWhiten(const Napi::CallbackInfo& info) {
   });
 }
 
-// Memory for large Float32 results, released on a short-lived thread of its own when the garbage
-// collector drops the array. Freeing gigabytes on the JavaScript thread (inside the collector) took
-// ~0.2 s per GiB; one munmap of the whole range on another thread still blocked the JavaScript thread
-// for as long, since the kernel holds the process's address-space lock while it unmaps, and every
-// page fault waits for it. So the pages are dropped in 32 MiB slices (MADV_DONTNEED needs that lock
-// only shared) before the then-cheap munmap.
-#if defined(__linux__)
-void* map_zeroed(size_t bytes) {
-  void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-  return p == MAP_FAILED ? nullptr : p;
-}
-void unmap_in_slices(void* p, size_t bytes) {
-  constexpr size_t kSlice = size_t(32) << 20;
-  char* c = static_cast<char*>(p);
-  for (size_t off = 0; off < bytes; off += kSlice) madvise(c + off, std::min(kSlice, bytes - off), MADV_DONTNEED);
-  munmap(p, bytes);
-}
-#else
-void* map_zeroed(size_t bytes) { return std::calloc(bytes, 1); }
-void unmap_in_slices(void* p, size_t) { std::free(p); }
-#endif
-
-Napi::Value AllocFloat32(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  try {
-    if (info.Length() < 1 || !info[0].IsNumber()) throw coded_error(env, "E_TYPE", "length must be a number", true);
-    const double d = info[0].As<Napi::Number>().DoubleValue();
-    if (!(d >= 1 && d <= 4294967296.0) || d != static_cast<double>(static_cast<int64_t>(d)))
-      throw coded_error(env, "E_ARGUMENT", "length must be an integer in [1, 2^32]");
-    const size_t n = static_cast<size_t>(d);
-    const size_t bytes = n * sizeof(float);
-    void* p = map_zeroed(bytes);
-    if (p == nullptr) throw coded_error(env, "E_NO_MEMORY", "out of host memory");
-    Napi::ArrayBuffer ab;
-    try {
-      ab = Napi::ArrayBuffer::New(
-          env, p, bytes,
-          [](Napi::Env, void* data, size_t* len) {
-            const size_t b = *len;
-            delete len;
-            try {
-              std::thread([data, b]() { unmap_in_slices(data, b); }).detach();
-            } catch (...) {
-              unmap_in_slices(data, b);  // no thread could be started: release here
-            }
-          },
-          new size_t(bytes));
-    } catch (...) {
-      unmap_in_slices(p, bytes);
-      throw;
-    }
-    return Napi::Float32Array::New(env, n, ab, 0);
-  } catch (const Napi::Error& e) {
-    e.ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-}
-
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const salt::CpuInfo cpu = salt::cpu_info();
@@ -790,9 +842,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("gatherRows", Napi::Function::New(env, GatherRows));
   exports.Set("copyRows", Napi::Function::New(env, CopyRows));
   exports.Set("encodeFloats", Napi::Function::New(env, EncodeFloats));
+  exports.Set("widenFloats", Napi::Function::New(env, WidenFloats));
+  exports.Set("narrowFloats", Napi::Function::New(env, NarrowFloats));
   exports.Set("decodeFloats", Napi::Function::New(env, DecodeFloats));
   exports.Set("sortDoubles", Napi::Function::New(env, SortDoubles));
-  exports.Set("allocFloat32", Napi::Function::New(env, AllocFloat32));
+  exports.Set("allocFloat32", Napi::Function::New(env, AllocFloat<float>));
+  exports.Set("allocFloat64", Napi::Function::New(env, AllocFloat<double>));
   exports.Set("kernelMatrix", Napi::Function::New(env, KernelMatrix));
   exports.Set("gemm", Napi::Function::New(env, Gemm));
   exports.Set("symEigen", Napi::Function::New(env, SymEigen));

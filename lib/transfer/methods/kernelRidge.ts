@@ -27,6 +27,7 @@ import {
   type KernelParams,
   symEigen,
 } from '../../kernels/linalg.js';
+import { allocFloat32, allocFloat64, toFloat32, toFloat64 } from '../../kernels/matrixOps.js';
 import type { Matrix } from '../../kernels/validate.js';
 import { type Resolved, throwIfAborted } from '../options.js';
 import { seededSample, STREAM } from '../random.js';
@@ -55,21 +56,6 @@ export interface KernelContext {
 /** Anchors per tile of the Nystrom accumulation and of the predictions. */
 const TILE = 4096;
 
-/** Values converted between two checks of the event-loop budget (about a millisecond of work). */
-const CONVERT_CHUNK = 1 << 20;
-
-/** Copies `a` into `out` (converting: exact to float64, rounded to float32), giving the event loop turns. */
-async function convertInto<T extends Float32Array | Float64Array>(a: Float32Array | Float64Array, out: T): Promise<T> {
-  const y = new Yielder();
-  for (let i = 0; i < a.length; i += CONVERT_CHUNK) {
-    await y.tick();
-    out.set(a.subarray(i, i + CONVERT_CHUNK), i);
-  }
-  return out;
-}
-const toFloat64 = (a: Float32Array) => convertInto(a, new Float64Array(a.length));
-const toFloat32 = (a: Float64Array) => convertInto(a, new Float32Array(a.length));
-
 /** Mean of k(x, x) over the rows, linear (mean |x|^2 + 1) + 1, from the native row norms. */
 async function meanDiagonal(X: Matrix, linear: number): Promise<number> {
   if (X.rows === 0) return 1;
@@ -86,7 +72,7 @@ async function targets(ctx: KernelContext, ids: Int32Array): Promise<{ y: Float3
     ho = ctx.head?.cols ?? 0,
     w = hs + ho;
   if (!ctx.head) return { y: ys.data, cols: w };
-  const y = new Float32Array(ids.length * w);
+  const y = allocFloat32(ids.length * w);
   const yh = await gatherRowsAsync(ctx.head, src);
   const yielder = new Yielder();
   for (let i = 0; i < ids.length; i++) {
@@ -151,13 +137,13 @@ async function choose(
         const lambda = rel * scale;
         const f = Float64Array.from(mu, (v) => (v + lambda > 0 ? v / (v + lambda) : 0));
         // Row loops on the calling thread: a turn of the event loop every few ms (same arithmetic).
-        const scaled = new Float64Array(s * w);
+        const scaled = allocFloat64(s * w);
         for (let j = 0; j < s; j++) {
           await y.tick();
           for (let c = 0; c < w; c++) scaled[j * w + c] = f[j] * EY[j * w + c];
         }
         const Yhat = await gemm({ data: E, rows: s, cols: s, t: true }, { data: scaled, rows: s, cols: w }, k);
-        const loo = new Float32Array(s * hs);
+        const loo = allocFloat32(s * hs);
         for (let i = 0; i < s; i++) {
           await y.tick();
           let h = 0;
@@ -253,8 +239,8 @@ async function fit(
   const hs = ctx.S.cols,
     ho = ctx.head?.cols ?? 0,
     cols = hs + ho;
-  const G = new Float32Array(L * L);
-  const B = new Float32Array(L * cols);
+  const G = allocFloat32(L * L);
+  const B = allocFloat32(L * cols);
   const tiles = Math.ceil(m / TILE);
   for (let t = 0; t < tiles; t++) {
     throwIfAborted(ctx.signal);
@@ -290,7 +276,7 @@ async function fit(
 /** Columns from..from+width of a row-major rows x cols matrix (beta, or predictions: source and head parts). */
 async function split(beta: Float32Array, L: number, cols: number, from: number, width: number): Promise<Matrix> {
   if (from === 0 && width === cols) return { data: beta, rows: L, cols };
-  const out = new Float32Array(L * width);
+  const out = allocFloat32(L * width);
   const y = new Yielder();
   for (let l = 0; l < L; l++) {
     await y.tick();

@@ -1,6 +1,7 @@
 /** salt-local, salt-residual, salt-paper, salt-ridge, focus, clp, wechsel: neighbours among the anchors, then a combination per token. */
 import { applyWeights, solveNeighbourhoods, sparsemax, topkCosine } from '../../kernels/kernels.js';
 import { gemm } from '../../kernels/linalg.js';
+import { allocFloat32 } from '../../kernels/matrixOps.js';
 import { type Matrix, type Neighbourhoods } from '../../kernels/validate.js';
 import { type Resolved, SALT_FAMILY, throwIfAborted } from '../options.js';
 import { seededSample, STREAM } from '../random.js';
@@ -28,7 +29,7 @@ async function residualInputs(
     ht = queries.cols,
     d = ht + 1;
   const { out: cA } = await applyWeights({ n, neighbours: sel, weights: coef, anchorsSrc: plmByTarget, ...kernel });
-  const r = new Float32Array(n * d);
+  const r = allocFloat32(n * d);
   for (let i = 0; i < n; i++) {
     let sum = 0;
     for (let e = sel.offsets[i]; e < sel.offsets[i + 1]; e++) sum += coef[e];

@@ -250,6 +250,27 @@ salt_status decode_floats(const salt_convert_args& a) {
   });
 }
 
+salt_status widen_floats(const salt_precision_args& a) {
+  ThreadScope threads(a.threads);
+  if (a.n < 0) return make_status(SALT_E_SHAPE, "n must be >= 0, got %lld", static_cast<long long>(a.n));
+  if (a.n > 0 && (a.f32 == nullptr || a.out_f64 == nullptr))
+    return make_status(SALT_E_ARGUMENT, "input and output must not be null");
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < a.n; ++i) a.out_f64[i] = static_cast<double>(a.f32[i]);
+  return ok_status();
+}
+
+salt_status narrow_floats(const salt_precision_args& a) {
+  ThreadScope threads(a.threads);
+  if (a.n < 0) return make_status(SALT_E_SHAPE, "n must be >= 0, got %lld", static_cast<long long>(a.n));
+  if (a.n > 0 && (a.f64 == nullptr || a.out_f32 == nullptr))
+    return make_status(SALT_E_ARGUMENT, "input and output must not be null");
+    // The default rounding mode (to nearest, ties to even) is the one JavaScript's conversion uses.
+#pragma omp parallel for schedule(static)
+  for (int64_t i = 0; i < a.n; ++i) a.out_f32[i] = static_cast<float>(a.f64[i]);
+  return ok_status();
+}
+
 salt_status sort_doubles(const salt_sort_args& a) {
   if (a.n < 0) return make_status(SALT_E_SHAPE, "n must be >= 0, got %lld", static_cast<long long>(a.n));
   if (a.n > 0 && a.values == nullptr) return make_status(SALT_E_ARGUMENT, "values must not be null");

@@ -59,6 +59,10 @@ salt_status encode_floats(const salt_convert_args& a);
 salt_status decode_floats(const salt_convert_args& a);
 /// Ascending sort in place (-0 before +0, NaN last).
 salt_status sort_doubles(const salt_sort_args& a);
+/// float32 -> float64 (exact); see salt_precision_args.
+salt_status widen_floats(const salt_precision_args& a);
+/// float64 -> float32 (round to nearest even); see salt_precision_args.
+salt_status narrow_floats(const salt_precision_args& a);
 /// Kernel ridge linear algebra (salt/kernel_ridge.h).
 /// K(X, Z), or K(X, Z) proj in tiles.
 salt_status kernel_matrix(const salt_kernel_args& a);

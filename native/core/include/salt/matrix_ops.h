@@ -86,6 +86,17 @@ typedef struct salt_convert_args {
   int32_t threads;
 } salt_convert_args;
 
+/// Arguments of widen_floats (float32 -> float64, exact) and narrow_floats (float64 -> float32, round
+/// to nearest, ties to even; overflow gives Inf): the conversions of JavaScript's typed-array `set`.
+typedef struct salt_precision_args {
+  int64_t n;          ///< values
+  const float* f32;   ///< widen: the input; narrow: unused
+  const double* f64;  ///< narrow: the input; widen: unused
+  float* out_f32;     ///< narrow: n outputs
+  double* out_f64;    ///< widen: n outputs
+  int32_t threads;
+} salt_precision_args;
+
 /// Arguments of sort_doubles: sorts in place, ascending, -0 before +0, NaN last (the order of
 /// JavaScript's Float64Array.prototype.sort).
 typedef struct salt_sort_args {
