@@ -200,7 +200,7 @@ describe('allocFloat32 and allocFloat64', () => {
         if (n === 0) continue;
         expect([a[0], a[n >> 1], a[n - 1]]).toEqual([0, 0, 0]);
         a[n - 1] = 2.5;
-        expect(new Type(a.buffer, a.byteOffset, n)[n - 1]).toBe(2.5);
+        expect(new Type(a.buffer as ArrayBuffer, a.byteOffset, n)[n - 1]).toBe(2.5);
       }
     }
   });
