@@ -12,6 +12,8 @@
 //     --target-rows N   (default 32000)   --target-cols N (default 64)
 //     --method M        (default salt; any transfer method)
 //     --skip transfer,evaluate,inspect   (stages to leave out)
+//     --gaps FILE       (writes the firings later than 25 ms as JSON, with monotonic microsecond times
+//                        that match a --cpu-prof profile: see bench/stall-stacks.mjs)
 //   SALT_DIST=<another build's dist/> measures that build instead.
 import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -27,6 +29,7 @@ const { values: opt, positionals } = parseArgs({
     'target-cols': { type: 'string', default: '64' },
     method: { type: 'string', default: 'salt' },
     skip: { type: 'string', default: '' },
+    gaps: { type: 'string' },
   },
 });
 const V = Number(positionals[0] ?? 32000),
@@ -121,6 +124,9 @@ const readSched = (() => {
 })();
 let last = performance.now();
 let lastSched = readSched?.();
+// With --gaps: the late firings, timed with the monotonic clock V8's CPU profiles use (microseconds).
+let lastHr = process.hrtime.bigint();
+const lateGaps = [];
 const timer = setInterval(() => {
   const now = performance.now();
   const sched = readSched?.();
@@ -131,6 +137,10 @@ const timer = setInterval(() => {
     cpu: sched ? (sched[0] - lastSched[0]) / 1e6 : NaN,
     wait: sched ? (sched[1] - lastSched[1]) / 1e6 : NaN,
   });
+  const hr = process.hrtime.bigint();
+  if (opt.gaps && now - last - 10 > 25)
+    lateGaps.push({ t0: Number(lastHr / 1000n), t1: Number(hr / 1000n), late: now - last - 10, stage });
+  lastHr = hr;
   last = now;
   lastSched = sched;
 }, 10);
@@ -192,6 +202,7 @@ try {
   const build = (performance.now() - t0) / 1000;
   stages.length = 0;
   gaps.length = 0;
+  lateGaps.length = 0;
   last = performance.now();
   console.log(
     `${new Date().toISOString()} node ${process.version}, ${dist}\nsource ${V} x ${H} BF16 + untied head, PLM ${Vt} x ${Ht} (${shared} shared), method ${opt.method}; folders written in ${build.toFixed(1)} s`,
@@ -240,6 +251,7 @@ try {
     console.log(`inspect: ${r.status}, ${r.neighbours?.length ?? 0} neighbours`);
   }
   clearInterval(timer);
+  if (opt.gaps) await writeFile(opt.gaps, JSON.stringify(lateGaps));
   report(`Lateness of a 10 ms timer on the calling thread, per stage (a gap counts for every stage it overlaps)`);
 } finally {
   clearInterval(timer);
