@@ -50,6 +50,8 @@ double best_of(int reps, const std::function<void()>& f) {
 
 int main(int argc, char** argv) {
   if (argc < 2) return 2;
+  const std::string blas = salt::select_blas_kernels();  // the kernels the addon uses
+  if (!blas.empty()) std::fprintf(stderr, "%s\n", blas.c_str() + 2);
   const std::string mode = argv[1];
   if (mode == "topk" && argc >= 6) {
     const long long n = atoll(argv[2]), m = atoll(argv[3]), d = atoll(argv[4]), k = atoll(argv[5]);

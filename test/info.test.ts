@@ -18,6 +18,26 @@ describe('info', () => {
     if (!i.cuda.available) expect(i.cuda.reason.length).toBeGreaterThan(0);
   });
 
+  it('uses BLAS kernels the CPU can run fast: never the generic Prescott ones on a CPU with AVX2 or AVX-512', () => {
+    // The CPU's features from the kernel's own list (Linux x86-64), not from the code under test.
+    let flags: Set<string>;
+    try {
+      const line = readFileSync('/proc/cpuinfo', 'utf8')
+        .split('\n')
+        .find((l) => l.startsWith('flags'));
+      flags = new Set((line ?? '').split(':')[1]?.trim().split(/\s+/) ?? []);
+    } catch {
+      flags = new Set();
+    }
+    const core = /\(core (\w+)\)/.exec(info().blas)?.[1];
+    expect(core).toBeDefined();
+    if (process.env.OPENBLAS_CORETYPE) return; // the user's choice is kept
+    const avx512 = ['avx512f', 'avx512cd', 'avx512bw', 'avx512dq', 'avx512vl'].every((f) => flags.has(f));
+    if (avx512 || (flags.has('avx2') && flags.has('fma'))) expect(core).not.toBe('Prescott');
+    // Where OpenBLAS had to fall back and salt-transfer chose the kernels, the description says so.
+    if (info().blas.includes('salt-transfer chose')) expect(core).toBe(avx512 ? 'SkylakeX' : 'Haswell');
+  });
+
   it.skipIf(info().cuda.available)(
     "backend 'cuda' rejects with E_NO_CUDA when the plugin is unavailable; 'auto' falls back to the CPU",
     async () => {

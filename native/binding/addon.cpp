@@ -831,6 +831,7 @@ Napi::Value Info(const Napi::CallbackInfo& info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  salt::select_blas_kernels();  // before any BLAS work (see salt/core.h)
   exports.Set("topkCosine", Napi::Function::New(env, TopkCosine));
   exports.Set("sparsemax", Napi::Function::New(env, Sparsemax));
   exports.Set("sparsemaxSync", Napi::Function::New(env, SparsemaxSync));

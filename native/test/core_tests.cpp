@@ -757,6 +757,9 @@ void test_kernel_ridge() {
 }  // namespace
 
 int main() {
+  // The BLAS kernels the addon runs with (salt/core.h), so that these tests check those.
+  const std::string blas = salt::select_blas_kernels();
+  if (!blas.empty()) std::printf("%s\n", blas.c_str() + 2);
   test_topk();
   test_sparsemax();
   test_solve();

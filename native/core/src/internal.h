@@ -104,6 +104,10 @@ void sgemv_(const char* trans, const int* m, const int* n, const float* alpha, c
             const float* x, const int* incx, const float* beta, float* y, const int* incy);
 char* openblas_get_config(void);
 char* openblas_get_corename(void);
+// Present in OpenBLAS builds with DYNAMIC_ARCH (Debian's): picks the kernels for the CPU, honouring
+// OPENBLAS_CORETYPE. Weak, so that a build against another OpenBLAS still links.
+void gotoblas_dynamic_init(void) __attribute__((weak));
+void gotoblas_dynamic_quit(void) __attribute__((weak));
 }
 
 #endif  // SALT_INTERNAL_H

@@ -69,6 +69,41 @@ const PluginState& cuda_plugin() {
   return state;
 }
 
+namespace {
+std::string blas_note;  // what select_blas_kernels did, for cpu_info()
+}
+
+std::string select_blas_kernels() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    const char* user = std::getenv("OPENBLAS_CORETYPE");
+    const char* core = openblas_get_corename();
+    if ((user != nullptr && *user != '\0') || core == nullptr || std::string(core) != "Prescott" ||
+        gotoblas_dynamic_init == nullptr || gotoblas_dynamic_quit == nullptr)
+      return;
+    __builtin_cpu_init();
+    const char* pick = nullptr;
+    if (__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512cd") && __builtin_cpu_supports("avx512bw") &&
+        __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl"))
+      pick = "SkylakeX";
+    else if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma"))
+      pick = "Haswell";
+    if (pick == nullptr) return;
+    // OpenBLAS reads the core type from the environment only: set it for the re-selection, then
+    // remove it again so that nothing else in the process (or its children) sees it.
+    if (setenv("OPENBLAS_CORETYPE", pick, 1) != 0) return;
+    gotoblas_dynamic_quit();
+    gotoblas_dynamic_init();
+    unsetenv("OPENBLAS_CORETYPE");
+    const char* now = openblas_get_corename();
+    blas_note = std::string("; salt-transfer chose the ") + (now ? now : pick) +
+                " kernels: this OpenBLAS did not recognise the CPU and fell back to Prescott";
+#endif
+  });
+  return blas_note;
+}
+
 CpuInfo cpu_info() {
   CpuInfo info;
 #ifdef FAISS_VERSION_MAJOR
@@ -79,7 +114,8 @@ CpuInfo cpu_info() {
 #endif
   const char* cfg = openblas_get_config();
   const char* core = openblas_get_corename();
-  info.blas = std::string("OpenBLAS ") + (cfg ? cfg : "") + (core ? std::string(" (core ") + core + ")" : "");
+  info.blas = std::string("OpenBLAS ") + (cfg ? cfg : "") + (core ? std::string(" (core ") + core + ")" : "") +
+              select_blas_kernels();
   info.max_threads = omp_get_num_procs();
   return info;
 }
