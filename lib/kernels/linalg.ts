@@ -1,8 +1,8 @@
 /**
  * Dense linear algebra of the kernel ridge method (native/core/src/kernel_ridge.cpp, OpenBLAS and
- * LAPACK on the CPU): kernel matrices between rows, matrix products, symmetric eigen-decompositions
- * and Cholesky solves. Row-major throughout. Inputs are read in place and must not change until the
- * Promise settles. Internal to the package: callers pass consistent shapes (the binding still checks
+ * LAPACK on the CPU): kernel matrices between rows, matrix products, Cholesky solves and exact
+ * leave-one-out predictions. Row-major throughout. Inputs are read in place and must not change until
+ * the Promise settles. Internal to the package: callers pass consistent shapes (the binding still checks
  * every length, so a mistake is an E_SHAPE error, never a wild read).
  */
 import { call } from './kernels.js';
@@ -78,13 +78,25 @@ export function gemm<T extends Float32Array | Float64Array>(
   });
 }
 
-/** Eigenvalues (ascending) and eigenvectors (row j belongs to evals[j]) of a symmetric n x n matrix; `a` is consumed. */
-export function symEigen(
-  a: Float64Array,
+/**
+ * Exact leave-one-out predictions of kernel ridge regression at one ridge value: with A = K + shift I
+ * (K symmetric n x n) and targets Y (n x w), row i is y_i - (A^-1 Y)_i / (A^-1)_ii, for the first
+ * `outCols` columns (float32, n x outCols). Float64 Cholesky; `k` and `y` are read, not changed. Null
+ * when A is not numerically positive definite.
+ */
+export function kernelLoo(
+  k: Float64Array,
   n: number,
+  shift: number,
+  y: Float64Array,
+  w: number,
+  outCols: number,
   threads = 0,
-): Promise<{ evals: Float64Array; vectors: Float64Array }> {
-  return call(() => binding().symEigen({ a, n, threads }));
+): Promise<Float32Array | null> {
+  return call(async () => {
+    const r = await binding().kernelLoo({ k, n, shift, y, w, outCols, threads });
+    return r.info[0] === 0 ? r.out : null;
+  });
 }
 
 /**

@@ -153,10 +153,15 @@ export interface RawBinding {
     beta?: number;
     threads?: number;
   }): Promise<{ c: T }>;
-  symEigen(args: { a: Float64Array; n: number; threads?: number }): Promise<{
-    evals: Float64Array;
-    vectors: Float64Array;
-  }>;
+  kernelLoo(args: {
+    k: Float64Array;
+    n: number;
+    shift: number;
+    y: Float64Array;
+    w: number;
+    outCols: number;
+    threads?: number;
+  }): Promise<{ info: Int32Array; out: Float32Array }>;
   choleskySolve(args: {
     a: Float64Array;
     n: number;

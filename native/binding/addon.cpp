@@ -758,19 +758,28 @@ Napi::Value Gemm(const Napi::CallbackInfo& info) {
 }
 
 // { a: Float64Array n x n, n } -> { evals, vectors } (a is overwritten by the eigenvectors, as rows).
-Napi::Value SymEigen(const Napi::CallbackInfo& info) {
+// { k: Float64Array n x n, n, shift, y: Float64Array n x w, w, outCols } -> { info, out: Float32Array n x outCols }.
+Napi::Value KernelLoo(const Napi::CallbackInfo& info) {
   return as_promise(info, [&]() -> Napi::Value {
     Napi::Env env = info.Env();
     Args in(info);
-    salt_eigen_args a{};
+    salt_loo_args a{};
     a.n = in.Int("n");
-    if (a.n < 1 || a.n > 46340) throw coded_error(env, "E_ARGUMENT", "invalid shape: need 1 <= n <= 46340");
+    a.w = in.Int("w");
+    a.out_cols = in.Int("outCols");
+    if (a.n < 1 || a.n > 46340 || a.w < 1 || a.out_cols < 1 || a.out_cols > a.w)
+      throw coded_error(env, "E_ARGUMENT", "invalid shape: need 1 <= n <= 46340, 1 <= outCols <= w");
+    a.shift = in.Double("shift", 0);
     a.threads = static_cast<int32_t>(in.Int("threads", 0));
-    a.a = in.Array<double>("a", a.n * a.n);
-    auto evals = alloc<double>(env, a.n);
-    a.out_evals = evals.Data();
-    auto* w = new KernelWorker(env, nullptr, {{"evals", evals}, {"vectors", in.obj_.Get("a")}});
-    return Queue(w, [a]() { return salt::cpu::sym_eigen(a); });
+    a.k = in.Array<double>("k", a.n * a.n);
+    a.y = in.Array<double>("y", a.n * a.w);
+    auto out = alloc<float>(env, a.n * a.out_cols);
+    auto infoOut = alloc<int32_t>(env, 1);
+    a.out = out.Data();
+    a.out_info = infoOut.Data();
+    auto* w = new KernelWorker(env, nullptr, {{"info", infoOut}, {"out", out}});
+    w->PinKeys(in.obj_, {"k", "y"});
+    return Queue(w, [a]() { return salt::cpu::kernel_loo(a); });
   });
 }
 
@@ -851,7 +860,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("allocFloat64", Napi::Function::New(env, AllocFloat<double>));
   exports.Set("kernelMatrix", Napi::Function::New(env, KernelMatrix));
   exports.Set("gemm", Napi::Function::New(env, Gemm));
-  exports.Set("symEigen", Napi::Function::New(env, SymEigen));
+  exports.Set("kernelLoo", Napi::Function::New(env, KernelLoo));
   exports.Set("choleskySolve", Napi::Function::New(env, CholeskySolve));
   exports.Set("choleskyWhiten", Napi::Function::New(env, CholeskyWhiten));
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange));

@@ -703,7 +703,7 @@ void test_kernel_ridge() {
     }
   check(worst < 1e-5, "gemm A^T A accumulates (syrk, mirrored)");
 
-  // Eigen, Cholesky solve and whitening on S = K^T K + I (positive definite).
+  // LOO, Cholesky solve and whitening on S = K^T K + I (positive definite).
   std::vector<double> S(L * L);
   for (int64_t p = 0; p < L; ++p)
     for (int64_t q = 0; q < L; ++q) {
@@ -711,17 +711,56 @@ void test_kernel_ridge() {
       for (int64_t i = 0; i < n; ++i) s += want[i * L + p] * want[i * L + q];
       S[p * L + q] = s;
     }
-  std::vector<double> E = S, ev(L);
-  salt_eigen_args ea{E.data(), L, ev.data(), 0};
-  check(salt::cpu::sym_eigen(ea).code == SALT_OK, "sym_eigen runs");
-  worst = 0;  // S e_j = lambda_j e_j for every row j of E
-  for (int64_t j = 0; j < L; ++j)
-    for (int64_t p = 0; p < L; ++p) {
-      double s = 0;
-      for (int64_t q = 0; q < L; ++q) s += S[p * L + q] * E[j * L + q];
-      worst = std::max(worst, std::fabs(s - ev[j] * E[j * L + p]) / ev[L - 1]);
+  // kernel_loo against leave-one-out by definition: for each i, ridge on the other rows only
+  // ((S_-i + lambda I) beta = Y_-i by Gaussian elimination here), then row i's prediction S_i,-i beta.
+  {
+    const int64_t w = 3, oc = 2;
+    const double lambda = 0.7;
+    std::vector<double> Yl(L * w);
+    for (int64_t i = 0; i < L * w; ++i) Yl[i] = std::cos(0.37 * double(i)) + 0.1 * double(i % 5);
+    std::vector<float> loo(L * oc, -7.0f);
+    int32_t linfo = -1;
+    salt_loo_args la{S.data(), L, lambda, Yl.data(), w, oc, loo.data(), &linfo, 0};
+    check(salt::cpu::kernel_loo(la).code == SALT_OK && linfo == 0, "kernel_loo runs");
+    double lworst = 0;
+    for (int64_t i = 0; i < L; ++i) {
+      const int64_t m = L - 1;
+      std::vector<double> M(m * (m + oc));  // [S_-i + lambda I | Y_-i], row-reduced below
+      for (int64_t p = 0, pr = 0; p < L; ++p) {
+        if (p == i) continue;
+        for (int64_t q = 0, qc = 0; q < L; ++q) {
+          if (q == i) continue;
+          M[pr * (m + oc) + qc++] = S[p * L + q] + (p == q ? lambda : 0);
+        }
+        for (int64_t c = 0; c < oc; ++c) M[pr * (m + oc) + m + c] = Yl[p * w + c];
+        ++pr;
+      }
+      for (int64_t col = 0; col < m; ++col)  // no pivoting needed: symmetric positive definite
+        for (int64_t r = 0; r < m; ++r) {
+          if (r == col) continue;
+          const double f = M[r * (m + oc) + col] / M[col * (m + oc) + col];
+          for (int64_t q = col; q < m + oc; ++q) M[r * (m + oc) + q] -= f * M[col * (m + oc) + q];
+        }
+      for (int64_t c = 0; c < oc; ++c) {
+        double pred = 0;
+        for (int64_t q = 0, qr = 0; q < L; ++q) {
+          if (q == i) continue;
+          pred += S[i * L + q] * M[qr * (m + oc) + m + c] / M[qr * (m + oc) + qr];
+          ++qr;
+        }
+        lworst = std::max(lworst, std::fabs(double(loo[i * oc + c]) - pred) / (1 + std::fabs(pred)));
+      }
     }
-  check(worst < 1e-10 && ev[0] <= ev[L - 1], "sym_eigen: rows are eigenvectors, ascending values");
+    check(lworst < 1e-5, "kernel_loo = ridge refitted without each row (worst " + std::to_string(lworst) + ")");
+    std::vector<double> ind(4, 1.0);  // [[1, 1], [1, 1]] - 0.5 I is indefinite
+    std::vector<double> y2(2, 1.0);
+    std::vector<float> o2(2, 3.0f);
+    salt_loo_args ia{ind.data(), 2, -0.5, y2.data(), 1, 1, o2.data(), &linfo, 0};
+    check(salt::cpu::kernel_loo(ia).code == SALT_OK && linfo > 0 && o2[0] == 3.0f,
+          "kernel_loo reports an indefinite system and leaves out unchanged");
+    ind[1] = std::nan("");
+    check(salt::cpu::kernel_loo(ia).code == SALT_E_NONFINITE, "kernel_loo: NaN in the kernel is E_NONFINITE");
+  }
   std::vector<double> F = S, X(L * 2), Y(L * 2);
   for (int64_t i = 0; i < L * 2; ++i) X[i] = Y[i] = std::sin(double(i));
   int32_t info = -1;

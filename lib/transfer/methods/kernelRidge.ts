@@ -11,9 +11,10 @@
  *   m x m matrix: Phi^T Phi (L x L) and Phi^T Y accumulate over tiles of anchors. L >= m takes the
  *   exact path.
  * - Hyperparameters (linear, width, lambda) are chosen by exact closed-form leave-one-out on a seeded
- *   sample of anchors (at most one per source row, so no twin leaks its answer): one eigen-decomposition
- *   K_s = E^T diag(mu) E per (linear, width) gives every lambda at once, hat values
- *   h_i = sum_j E_ji^2 mu_j / (mu_j + lambda) and LOO predictions y_i - (y_i - yhat_i) / (1 - h_i).
+ *   sample of anchors (at most one per source row, so no twin leaks its answer): per grid point one
+ *   float64 Cholesky factorisation of A = K_s + lambda I gives the LOO predictions
+ *   y_i - (A^-1 Y)_i / (A^-1)_ii (the hat-matrix identity y_i - yhat_i = lambda (A^-1 Y)_i and
+ *   1 - h_i = lambda (A^-1)_ii). A grid point whose system does not factorise is skipped (noted).
  * - lambda is relative: the system uses lambda x the mean diagonal of the kernel, so one grid fits
  *   every kernel scale.
  */
@@ -23,11 +24,11 @@ import {
   choleskySolve,
   choleskyWhiten,
   gemm,
+  kernelLoo,
   kernelMatrix,
   type KernelParams,
-  symEigen,
 } from '../../kernels/linalg.js';
-import { allocFloat32, allocFloat64, toFloat32, toFloat64 } from '../../kernels/matrixOps.js';
+import { allocFloat32, toFloat32, toFloat64 } from '../../kernels/matrixOps.js';
 import type { Matrix } from '../../kernels/validate.js';
 import { type Resolved, throwIfAborted } from '../options.js';
 import { seededSample, STREAM } from '../random.js';
@@ -110,6 +111,7 @@ async function choose(
   X: Matrix,
   sample: Int32Array,
   lambdas: readonly number[],
+  notes: string[],
 ): Promise<{ best: GridPoint; grid: GridPoint[] }> {
   const { opts } = ctx;
   const k = opts.kernel;
@@ -121,7 +123,6 @@ async function choose(
   const hs = ctx.S.cols;
   const trueSrc = Int32Array.from(sample, (i) => ctx.anchorSource[i]);
   const grid: GridPoint[] = [];
-  const y = new Yielder();
   const total = opts.kernelLinear.length * opts.kernelWidth.length;
   let done = 0;
   for (const linear of opts.kernelLinear) {
@@ -130,29 +131,15 @@ async function choose(
       const params = { linear, width };
       const Ks = await toFloat64(await kernelMatrix(Xs, Xs, params, k));
       const scale = await meanDiagonal(Xs, linear);
-      const { evals, vectors: E } = await symEigen(Ks, s, k.threads);
-      const EY = await gemm({ data: E, rows: s, cols: s }, { data: Ys, rows: s, cols: w }, k);
-      const mu = Float64Array.from(evals, (v) => Math.max(0, v));
       for (const rel of lambdas) {
-        const lambda = rel * scale;
-        const f = Float64Array.from(mu, (v) => (v + lambda > 0 ? v / (v + lambda) : 0));
-        // Row loops on the calling thread: a turn of the event loop every few ms (same arithmetic).
-        const scaled = allocFloat64(s * w);
-        for (let j = 0; j < s; j++) {
-          await y.tick();
-          for (let c = 0; c < w; c++) scaled[j * w + c] = f[j] * EY[j * w + c];
-        }
-        const Yhat = await gemm({ data: E, rows: s, cols: s, t: true }, { data: scaled, rows: s, cols: w }, k);
-        const loo = allocFloat32(s * hs);
-        for (let i = 0; i < s; i++) {
-          await y.tick();
-          let h = 0;
-          for (let j = 0; j < s; j++) h += E[j * s + i] * E[j * s + i] * f[j];
-          const denom = 1 - h;
-          for (let c = 0; c < hs; c++) {
-            const y = Ys[i * w + c];
-            loo[i * hs + c] = denom > 1e-12 ? y - (y - Yhat[i * w + c]) / denom : 0;
-          }
+        // One Cholesky factorisation per grid point (float64): LOO row i = y_i - (A^-1 Y)_i / (A^-1)_ii.
+        const loo = await kernelLoo(Ks, s, rel * scale, Ys, w, hs, k.threads);
+        if (loo === null) {
+          grid.push({ linear, width, lambda: rel, score: -Infinity });
+          notes.push(
+            `LOO: linear ${linear}, width ${width}, lambda ${rel}: the ${s} x ${s} kernel system is not numerically positive definite; grid point skipped`,
+          );
+          continue;
         }
         grid.push({ linear, width, lambda: rel, score: await looScore(ctx, loo, trueSrc) });
       }
@@ -218,7 +205,7 @@ async function fit(
     }
     throw new SaltError(
       'E_ARGUMENT',
-      `salt: no lambda of the grid gives a positive definite kernel system (${notes.length} tried); add a larger lambda to lambdaGrid`,
+      `salt: no lambda of the grid gives a positive definite kernel system (${lambdas.length} tried); add a larger lambda to lambdaGrid`,
     );
   }
   const Z = await gatherRowsAsync(X, landmarks);
@@ -319,7 +306,7 @@ export async function kernelRidge(ctx: KernelContext): Promise<void> {
       chosen = { linear: opts.kernelLinear[0], width: opts.kernelWidth[0], lambda: lambdas[0] };
       notes.push(`fewer than 2 anchors with distinct source rows: the first grid values are used`);
     } else {
-      const r = await choose(ctx, X, ids, lambdas);
+      const r = await choose(ctx, X, ids, lambdas, notes);
       chosen = r.best;
       grid = r.grid;
     }

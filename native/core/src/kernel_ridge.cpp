@@ -167,23 +167,43 @@ salt_status gemm(const salt_gemm_args& a) {
   });
 }
 
-salt_status sym_eigen(const salt_eigen_args& a) {
+salt_status kernel_loo(const salt_loo_args& a) {
   ThreadScope threads(a.threads);
-  SALT_REQUIRE(a.n >= 1 && a.n <= 46340, SALT_E_SHAPE, "sym_eigen: need 1 <= n <= 46340");
-  SALT_REQUIRE(a.a && a.out_evals, SALT_E_ARGUMENT, "sym_eigen: null buffer");
-  SALT_REQUIRE(all_finite(a.a, a.n * a.n), SALT_E_NONFINITE, "sym_eigen: NaN or Inf in the matrix");
+  SALT_REQUIRE(a.n >= 1 && a.n <= 46340 && a.w >= 1 && a.out_cols >= 1 && a.out_cols <= a.w && fits_int(a.w),
+               SALT_E_SHAPE, "kernel_loo: need 1 <= n <= 46340, 1 <= out_cols <= w");
+  SALT_REQUIRE(a.k && a.y && a.out && a.out_info, SALT_E_ARGUMENT, "kernel_loo: null buffer");
+  SALT_REQUIRE(std::isfinite(a.shift), SALT_E_ARGUMENT, "kernel_loo: shift must be finite");
+  SALT_REQUIRE(all_finite(a.k, a.n * a.n) && all_finite(a.y, a.n * a.w), SALT_E_NONFINITE,
+               "kernel_loo: NaN or Inf in the kernel matrix or the targets");
   return guarded([&]() -> salt_status {
-    const int n = static_cast<int>(a.n);
-    int lwork = -1, liwork = -1, info = 0, iwq = 0;
-    double wq = 0;
-    dsyevd_("V", "L", &n, a.a, &n, a.out_evals, &wq, &lwork, &iwq, &liwork, &info);
-    if (info != 0) return make_status(SALT_E_INTERNAL, "sym_eigen: dsyevd workspace query failed (info %d)", info);
-    lwork = static_cast<int>(wq);
-    liwork = iwq;
-    std::vector<double> work(static_cast<size_t>(lwork));
-    std::vector<int> iwork(static_cast<size_t>(liwork));
-    dsyevd_("V", "L", &n, a.a, &n, a.out_evals, work.data(), &lwork, iwork.data(), &liwork, &info);
-    if (info != 0) return make_status(SALT_E_INTERNAL, "sym_eigen: dsyevd did not converge (info %d)", info);
+    const int n = static_cast<int>(a.n), oc = static_cast<int>(a.out_cols);
+    const int64_t nn = a.n;
+    std::vector<double> L(a.k, a.k + nn * nn);
+    for (int64_t i = 0; i < nn; ++i) L[i * nn + i] += a.shift;
+    // Row-major symmetric A is its own column-major transpose; "L": A = L L^T, L lower (column-major).
+    int info = 0;
+    dpotrf_("L", &n, L.data(), &n, &info);
+    *a.out_info = info;
+    if (info != 0) return ok_status();
+    // A^-1 Y for the columns asked for, solved in column-major order (column c of Y contiguous).
+    std::vector<double> r(static_cast<size_t>(nn * a.out_cols));
+    for (int64_t i = 0; i < nn; ++i)
+      for (int64_t c = 0; c < a.out_cols; ++c) r[c * nn + i] = a.y[i * a.w + c];
+    dpotrs_("L", &n, &oc, L.data(), &n, r.data(), &n, &info);
+    if (info != 0) return make_status(SALT_E_INTERNAL, "kernel_loo: dpotrs failed (info %d)", info);
+    // (A^-1)_ii = sum_k ((L^-1)_ki)^2: column i of L^-1 (column-major, contiguous from row i on).
+    dtrtri_("L", "N", &n, L.data(), &n, &info);
+    if (info != 0) {
+      *a.out_info = info;
+      return ok_status();
+    }
+    for (int64_t i = 0; i < nn; ++i) {
+      const double* col = L.data() + i * nn;
+      double d = 0;
+      for (int64_t k = i; k < nn; ++k) d += col[k] * col[k];
+      for (int64_t c = 0; c < a.out_cols; ++c)
+        a.out[i * a.out_cols + c] = static_cast<float>(a.y[i * a.w + c] - r[c * nn + i] / d);
+    }
     return ok_status();
   });
 }

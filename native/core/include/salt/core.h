@@ -68,8 +68,8 @@ salt_status narrow_floats(const salt_precision_args& a);
 salt_status kernel_matrix(const salt_kernel_args& a);
 /// C = beta C + op(A) op(B) (float32 or float64).
 salt_status gemm(const salt_gemm_args& a);
-/// Eigenvalues and eigenvectors of a symmetric matrix (float64).
-salt_status sym_eigen(const salt_eigen_args& a);
+/// Exact leave-one-out predictions of kernel ridge regression at one ridge value (float64 solve).
+salt_status kernel_loo(const salt_loo_args& a);
 /// (A + shift I) X = B by Cholesky (float64); out_info > 0 when A + shift I is not positive definite.
 salt_status cholesky_solve(const salt_cholesky_args& a);
 /// T = L^-T (upper triangular, row-major, in place of A) for A + shift I = L L^T, so T^T (A + shift I) T = I;

@@ -44,14 +44,23 @@ typedef struct salt_gemm_args {
   int32_t threads;
 } salt_gemm_args;
 
-/// Arguments of sym_eigen: all eigenvalues (ascending) and eigenvectors of a symmetric n x n matrix
-/// (float64, LAPACK dsyevd). The matrix is overwritten: row j becomes the unit eigenvector of evals[j].
-typedef struct salt_eigen_args {
-  double* a;          ///< n x n, in: the symmetric matrix (both triangles), out: eigenvectors as rows
-  int64_t n;          ///< >= 1
-  double* out_evals;  ///< n
+/// Arguments of kernel_loo: the exact leave-one-out predictions of kernel ridge regression at one
+/// ridge value. With A = K + shift I (K symmetric, n x n, float64) and targets Y (n x w), the LOO
+/// prediction of row i is y_i - (A^-1 Y)_i / (A^-1)_ii (the hat-matrix identity for ridge), written as
+/// float32 for the first out_cols columns. One Cholesky factorisation (dpotrf), one solve (dpotrs) and
+/// the diagonal of A^-1 from L^-1 (dtrtri). K and Y are read only. out_info is 0 on success and i > 0
+/// when A is not numerically positive definite (then out is unchanged): not an error status.
+typedef struct salt_loo_args {
+  const double* k;   ///< n x n
+  int64_t n;         ///< >= 1
+  double shift;      ///< added to K's diagonal
+  const double* y;   ///< n x w
+  int64_t w;         ///< >= 1
+  int64_t out_cols;  ///< 1 <= out_cols <= w
+  float* out;        ///< n x out_cols
+  int32_t* out_info;
   int32_t threads;
-} salt_eigen_args;
+} salt_loo_args;
 
 /// Arguments of cholesky_solve: solves (A + shift I) X = B for a symmetric positive definite A
 /// (float64, LAPACK dpotrf/dpotrs). A is overwritten by the factor, B by X. out_info is 0 on success
