@@ -200,6 +200,30 @@ describe('salt (kernel ridge, the default method)', () => {
     expect(rep.notes.join('\n')).toMatch(/fewer than 2 anchors/);
   });
 
+  it('a grid point whose leave-one-out system does not factorise is skipped, named, and never chosen', async () => {
+    const p = problem(6, 12, 3);
+    const target = p.args.target as M;
+    target.data.copyWithin(1 * 4, 0, 4); // anchors 0 and 1 (distinct source rows) share a target row
+    const res = await transferEmbeddings({
+      ...p.args,
+      kernelLinear: 0,
+      kernelWidth: [0.5, 1],
+      lambdaGrid: [0, 0.1],
+      lambda: 'auto',
+      looSample: 1000,
+    });
+    const rep = res.report.kernel!;
+    expect(rep.sample).toBe(12);
+    expect(rep.grid!.filter((g) => g.lambda === 0).map((g) => g.score)).toEqual([-Infinity, -Infinity]);
+    expect(rep.grid!.filter((g) => g.lambda === 0.1).every((g) => Number.isFinite(g.score))).toBe(true);
+    expect(rep.lambda).toBe(0.1);
+    const notes = rep.notes.join('\n');
+    expect(notes).toMatch(
+      /LOO: linear 0, width 0.5, lambda 0: the 12 x 12 kernel system is not numerically positive definite; grid point skipped/,
+    );
+    expect(notes).toMatch(/LOO: linear 0, width 1, lambda 0: .*grid point skipped/);
+  });
+
   it('refuses an exact fit beyond MAX_EXACT_ANCHORS with a coded error naming the Nystrom option', async () => {
     const m = MAX_EXACT_ANCHORS + 1;
     const source = { data: new Float32Array(m * 2).map((_, i) => Math.sin(i)), rows: m, cols: 2 };
