@@ -1,7 +1,8 @@
 /**
  * Whole-matrix passes of the engine, the evaluation and the readers, run natively on the libuv
  * thread pool so that the JavaScript thread never waits for them: NaN/Inf scans, per-column mean and
- * standard deviation, row norms, row gathers, sorting, and exact Float32 <-> F16/BF16 conversion.
+ * standard deviation, row norms, row gathers, sorting, exact Float32 <-> F16/BF16 conversion and
+ * Float32 <-> Float64 conversion.
  *
  * Every float result equals, bit for bit, the plain float64 JavaScript loop it replaced (same order
  * of the sums; the core is compiled without fused multiply-add contraction), for any thread count.

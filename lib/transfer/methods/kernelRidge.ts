@@ -117,11 +117,10 @@ async function choose(
   const k = opts.kernel;
   const s = sample.length;
   const Xs = await gatherRowsAsync(X, sample);
-  const t = await targets(ctx, sample);
-  const Ys = await toFloat64(t.y),
-    w = t.cols;
   const hs = ctx.S.cols;
   const trueSrc = Int32Array.from(sample, (i) => ctx.anchorSource[i]);
+  // The search scores source rows only: the head's columns are not needed here.
+  const Ys = await toFloat64((await gatherRowsAsync(ctx.S, trueSrc)).data);
   const grid: GridPoint[] = [];
   const total = opts.kernelLinear.length * opts.kernelWidth.length;
   let done = 0;
@@ -133,7 +132,7 @@ async function choose(
       const scale = await meanDiagonal(Xs, linear);
       for (const rel of lambdas) {
         // One Cholesky factorisation per grid point (float64): LOO row i = y_i - (A^-1 Y)_i / (A^-1)_ii.
-        const loo = await kernelLoo(Ks, s, rel * scale, Ys, w, hs, k.threads);
+        const loo = await kernelLoo(Ks, s, rel * scale, Ys, hs, hs, k.threads);
         if (loo === null) {
           grid.push({ linear, width, lambda: rel, score: -Infinity });
           notes.push(
