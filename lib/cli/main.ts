@@ -11,6 +11,7 @@ import { parseArgs } from 'node:util';
 
 import { SaltError } from '../errors.js';
 import { info } from '../kernels/info.js';
+import { returnLargeFreesToSystem } from '../kernels/matrixOps.js';
 import { evaluateModels } from '../pipeline/evaluate.js';
 import { inspectToken } from '../pipeline/inspect.js';
 import {
@@ -71,6 +72,7 @@ export async function main(
       throw new UsageError(
         `unknown command ${JSON.stringify(cmd)} (expected one of ${Object.keys(ACCEPTS).join(', ')})`,
       );
+    returnLargeFreesToSystem(); // the CLI owns its process (see there)
     let parsed;
     try {
       parsed = parseArgs({

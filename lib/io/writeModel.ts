@@ -37,6 +37,7 @@ import { HfModel, sameBytes } from './hfModel.js';
 import {
   CHUNK_BYTES,
   copyRangeAt,
+  openDirect,
   SafetensorsFile,
   safetensorsHeaderBound,
   type SafetensorsLayout,
@@ -1049,6 +1050,8 @@ async function copyIntoLayout(
   } catch (err) {
     throw ioError(err, `could not lay out ${JSON.stringify(path)}`);
   }
+  // The whole blocks go to disk directly, past the page cache (see openDirect).
+  const direct = await openDirect(path);
   try {
     for (const c of copies) {
       if (stopped()) return 'stopped';
@@ -1059,10 +1062,12 @@ async function copyIntoLayout(
         c.to,
         `tensor ${JSON.stringify(c.name)} from ${from}`,
         true,
+        direct,
       );
     }
     return null;
   } finally {
+    await direct?.close().catch(() => undefined);
     await out.close().catch(() => undefined);
   }
 }
@@ -1088,7 +1093,12 @@ async function finishLaidOut(
     }
     const copied = new Set(laid.copies.map((c) => c.name));
     const todo = tensors.flatMap((t, i) => (copied.has(t.name) ? [] : [i]));
-    await writeTensorsAt(fh, laid.path, layout, tensors, todo, { writeback: true, signal });
+    const direct = await openDirect(laid.path);
+    try {
+      await writeTensorsAt(fh, laid.path, layout, tensors, todo, { writeback: true, signal, direct });
+    } finally {
+      await direct?.close().catch(() => undefined);
+    }
     await writeBytesAt(fh, layout.header, 0, laid.path);
   } finally {
     await fh.close().catch(() => undefined);

@@ -305,6 +305,63 @@ export function copyFileRange(
 }
 
 /**
+ * Process-wide (glibc only): every allocation of 1 MiB or more gets its own mapping, returned to the
+ * system when freed. glibc otherwise raises that threshold after each large free, and the freed
+ * multi-MB buffers of the readers, the tokenizer worker and the native threads then stay resident in
+ * its per-thread arenas (about 0.5 GB of a 1B-model folder transfer's peak). The CLI calls this when
+ * it starts; a library call never changes the process's allocator by itself. False where not
+ * available (no addon, another C library).
+ */
+export function returnLargeFreesToSystem(): boolean {
+  try {
+    return binding().fixMallocMmapThreshold(1 << 20);
+  } catch {
+    return false;
+  }
+}
+
+/** What {@link writeDirect} writes at its offset: a byte range of an open file, or floats encoded as `dtype`. */
+export type DirectSource =
+  { fdIn: number; offsetIn: number; length: number } | { values: Float32Array; dtype: 'F32' | 'F16' | 'BF16' };
+
+/**
+ * Writes `source` at `offset` of the open file `fd`, off the calling thread: the whole 4 KiB blocks
+ * through `fdDirect` (the same file opened with `O_DIRECT`; -1 for none), which bypasses the page
+ * cache, the partial blocks at both ends through `fd` (`writeback`: their writeback is started). When
+ * the file system refuses direct I/O, everything goes through `fd`. Resolves to true when direct I/O
+ * was used. For floats `offset` must be a multiple of the dtype's size. The files must stay open
+ * until the Promise settles. Not a flush: the caller's fdatasync makes the bytes durable. E_IO when
+ * a read or write fails or the source file ends early.
+ */
+export function writeDirect(
+  fd: number,
+  fdDirect: number,
+  offset: number,
+  source: DirectSource,
+  options: { writeback?: boolean } = {},
+): Promise<boolean> {
+  return call(async () => {
+    checkInteger('fd', fd, 0, 2 ** 31 - 1);
+    checkInteger('fdDirect', fdDirect, -1, 2 ** 31 - 1);
+    checkInteger('offset', offset, 0, Number.MAX_SAFE_INTEGER);
+    const flag = new Int32Array(1);
+    // The binding reads a missing fdDirect as none (-1).
+    const common = { fd, ...(fdDirect >= 0 ? { fdDirect } : {}), offset, writeback: options.writeback ? 1 : 0, flag };
+    if ('values' in source) {
+      if (!(source.values instanceof Float32Array))
+        throw new SaltTypeError(`values must be a Float32Array, received ${describe(source.values)}`);
+      await binding().writeDirect({ ...common, values: source.values, n: source.values.length, dtype: source.dtype });
+    } else {
+      checkInteger('fdIn', source.fdIn, 0, 2 ** 31 - 1);
+      checkInteger('offsetIn', source.offsetIn, 0, Number.MAX_SAFE_INTEGER);
+      checkInteger('length', source.length, 0, Number.MAX_SAFE_INTEGER);
+      await binding().writeDirect({ ...common, fdIn: source.fdIn, offsetIn: source.offsetIn, length: source.length });
+    }
+    return flag[0] === 1;
+  });
+}
+
+/**
  * Asks the kernel to start writing `[offset, offset + length)` of the open file `fd` back to disk
  * (`length` 0: to the end of the file), off the calling thread: Linux `sync_file_range` WRITE; a
  * no-op elsewhere. Not a flush and no durability promise (the caller's fdatasync is): it lets the

@@ -87,6 +87,13 @@ export interface RawBinding {
     flag: Int32Array;
   }): Promise<{ flag: Int32Array }>;
   startWriteback(args: { fd: number; offset: number; length: number }): Promise<unknown>;
+  fixMallocMmapThreshold(bytes: number): boolean;
+  writeDirect(
+    args: { fd: number; fdDirect?: number; offset: number; writeback?: number; flag: Int32Array } & (
+      | { fdIn: number; offsetIn: number; length: number }
+      | { values: Float32Array; n: number; dtype: 'F32' | 'F16' | 'BF16' }
+    ),
+  ): Promise<{ flag: Int32Array }>;
   rowNorms(args: {
     data: Float32Array;
     rows: number;

@@ -697,6 +697,40 @@ Napi::Value StartWriteback(const Napi::CallbackInfo& info) {
   });
 }
 
+// { fd, fdDirect, offset, fdIn?, offsetIn?, length? | values?, dtype?, writeback?, flag: Int32Array(1) }:
+// writes a byte range of the open file fdIn, or `values` encoded as dtype, at `offset` of fd, the whole
+// blocks through fdDirect (the same file opened with O_DIRECT, or -1); off the JavaScript thread
+// (salt/file_copy.h). flag[0] becomes 1 when direct I/O was used. The caller keeps the files open
+// until the Promise settles.
+Napi::Value WriteDirect(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    salt_direct_write_args a{};
+    a.fd = static_cast<int32_t>(in.Int("fd"));
+    a.fd_direct = static_cast<int32_t>(in.Int("fdDirect", -1));
+    a.offset = in.Offset("offset");
+    a.fd_in = -1;
+    const bool floats = !in.obj_.Get("values").IsUndefined();
+    if (floats) {
+      const std::string dtype = in.Str("dtype", "");
+      a.kind = dtype == "F32" ? SALT_WRITE_F32 : half_kind(env, dtype);
+      a.n = in.Int("n");
+      a.f32 = in.Array<float>("values", a.n);
+    } else {
+      a.fd_in = static_cast<int32_t>(in.Int("fdIn"));
+      a.offset_in = in.Offset("offsetIn");
+      a.length = in.Offset("length");
+    }
+    a.writeback = in.Int("writeback", 0) != 0 ? 1 : 0;
+    a.threads = static_cast<int32_t>(in.Int("threads", 0));
+    a.out_direct = in.Array<int32_t>("flag", 1);
+    auto* w = new KernelWorker(env, nullptr, {{"flag", in.obj_.Get("flag")}});
+    if (floats) w->PinKeys(in.obj_, {"values"});
+    return Queue(w, [a]() { return salt::cpu::write_direct(a); });
+  });
+}
+
 // ---- kernel ridge linear algebra (salt/kernel_ridge.h), CPU only
 
 // out = K(x, z), or K(x, z) proj: { x, n, z, L, d, linear, width, proj?, r? } -> { out }.
@@ -822,6 +856,13 @@ Napi::Value CholeskyWhiten(const Napi::CallbackInfo& info) {
   });
 }
 
+// (bytes) -> boolean: see salt::fix_malloc_mmap_threshold.
+Napi::Value FixMallocMmapThreshold(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 1 || !info[0].IsNumber()) throw coded_error(env, "E_TYPE", "bytes must be a number");
+  return Napi::Boolean::New(env, salt::fix_malloc_mmap_threshold(info[0].As<Napi::Number>().Int64Value()));
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const salt::CpuInfo cpu = salt::cpu_info();
@@ -865,6 +906,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("choleskyWhiten", Napi::Function::New(env, CholeskyWhiten));
   exports.Set("copyFileRange", Napi::Function::New(env, CopyFileRange));
   exports.Set("startWriteback", Napi::Function::New(env, StartWriteback));
+  exports.Set("writeDirect", Napi::Function::New(env, WriteDirect));
+  exports.Set("fixMallocMmapThreshold", Napi::Function::New(env, FixMallocMmapThreshold));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;
 }

@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
 
 #include "internal.h"
 
@@ -102,6 +105,16 @@ std::string select_blas_kernels() {
 #endif
   });
   return blas_note;
+}
+
+bool fix_malloc_mmap_threshold(int64_t bytes) {
+#if defined(__GLIBC__)
+  if (bytes < 0 || bytes > (int64_t(1) << 30)) return false;
+  return mallopt(M_MMAP_THRESHOLD, static_cast<int>(bytes)) == 1;
+#else
+  (void)bytes;
+  return false;
+#endif
 }
 
 CpuInfo cpu_info() {

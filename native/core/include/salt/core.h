@@ -79,6 +79,8 @@ salt_status cholesky_whiten(const salt_cholesky_args& a);
 salt_status copy_file_range_all(const salt_file_copy_args& a);
 /// Starts writing a byte range of an open file back to disk (Linux; elsewhere nothing). Not a flush.
 salt_status start_writeback(const salt_writeback_args& a);
+/// Writes a file range or encoded floats at an offset, the whole blocks with direct I/O (salt/file_copy.h).
+salt_status write_direct(const salt_direct_write_args& a);
 }  // namespace cpu
 
 /// Versions and capabilities of the CPU backend.
@@ -97,6 +99,14 @@ CpuInfo cpu_info();
 /// any BLAS work (the addon does, when it loads): the kernels must not change under a running call.
 /// Returns a note on what was done (empty when nothing was). Runs once; later calls return the note.
 std::string select_blas_kernels();
+
+/// glibc: serves every allocation of `bytes` or more with its own mmap, freed with munmap (mallopt
+/// M_MMAP_THRESHOLD, which also ends glibc's raising of that threshold after each large free). With
+/// the raising, the multi-MB buffers of the file readers, the tokenizer worker and the native
+/// threads were kept in up to 16 per-thread arenas after being freed: about 0.5 GB of a 1B-model
+/// transfer's peak resident memory. Process-wide: the CLI calls it, a library never does by itself.
+/// False where not supported (other C libraries) or refused.
+bool fix_malloc_mmap_threshold(int64_t bytes);
 
 /// Result of looking for an accelerator plugin.
 struct PluginState {
