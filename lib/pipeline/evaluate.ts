@@ -28,7 +28,7 @@ export async function evaluateModels(args: EvaluateModelsArgs): Promise<{
     throw new SaltTypeError(`evaluateModels() takes an options object, received ${describe(args)}`);
   const { source, target, aux, align, worker, ...rest } = args;
   const t0 = performance.now();
-  const opened = await openSource(source, worker !== false);
+  const opened = await openSource(source, worker !== false, undefined, undefined, [target]);
   const { src, preparer } = opened;
   try {
     // The segmentation (method 'fvt', in the default list too) is computed only when fvt is evaluated.

@@ -72,7 +72,7 @@ export async function inspectToken(args: InspectArgs): Promise<InspectResult> {
     );
   const kernel = { backend: args.backend, threads: args.threads };
   // The same preparation as transfer and evaluate (a worker thread when installed), with the token looked up there.
-  const opened = await openSource(args.source);
+  const opened = await openSource(args.source, true, undefined, undefined, [args.target]);
   const { src, preparer } = opened;
   try {
     const pair = await prepareTarget(preparer, args.target, args.aux, args.align ?? {}, () => undefined, {

@@ -175,18 +175,20 @@ export interface OpenedSource {
  * (what `onOpened`, called as in {@link loadSource}, started is the caller's to undo).
  * `onPreparer` is called with the preparer as soon as it holds the source's vocabulary, while the
  * matrices may still be loading (a target can be prepared meanwhile); when opening fails the
- * preparer is closed, so what was asked of it fails too.
+ * preparer is closed, so what was asked of it fails too. The tokenizers of the target folders in
+ * `preload` are parsed meanwhile too (see {@link openPreparer}).
  */
 export async function openSource(
   folder: string,
   worker = true,
   onOpened?: (model: HfModel) => void,
   onPreparer?: (preparer: Preparer) => void,
+  preload: readonly string[] = [],
 ): Promise<OpenedSource> {
   await checkModelFolder(folder, 'source');
   const [srcResult, prepResult] = await Promise.allSettled([
     loadSource(folder, onOpened),
-    openPreparer(folder, worker).then((p) => {
+    openPreparer(folder, worker, preload).then((p) => {
       onPreparer?.(p);
       return p;
     }),

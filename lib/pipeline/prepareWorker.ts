@@ -7,10 +7,29 @@ import { parentPort, workerData } from 'node:worker_threads';
 import type { AlignOptions } from '../tokenizer/align.js';
 import { loadVocabulary } from '../tokenizer/plainVocabularies.js';
 import type { Vocabulary } from '../tokenizer/vocabulary.js';
-import { type PrepareOptions, prepareTokens } from './preparer.js';
+import { packedBuffers, preloadTarget, type PrepareOptions, prepareTokens } from './preparer.js';
 
 const port = parentPort!;
 let source: Vocabulary | null = null;
+
+// A loader (see openPreparer's `preload`): parses one target's tokenizer files, posts them and ends.
+const preload = (workerData as { preload?: string }).preload;
+if (preload !== undefined) {
+  preloadTarget(preload).then(
+    (value) => {
+      port.postMessage({ ok: true, value }, packedBuffers(value.vocabulary));
+      port.close();
+    },
+    (err: unknown) => {
+      const e = err as { name?: string; code?: string; message?: string };
+      port.postMessage({
+        ok: false,
+        error: { name: e?.name ?? 'Error', code: e?.code, message: e?.message ?? String(err) },
+      });
+      port.close();
+    },
+  );
+}
 
 port.on(
   'message',

@@ -16,7 +16,7 @@ import type { Matrix } from '../kernels/validate.js';
 import { type AlignmentReport, type AlignOptions, alignVocabularies } from '../tokenizer/align.js';
 import { loadVocabulary } from '../tokenizer/plainVocabularies.js';
 import { type Segmentation, segmentWithVocabulary } from '../tokenizer/segment.js';
-import type { Vocabulary } from '../tokenizer/vocabulary.js';
+import { type SpecialRole, Vocabulary } from '../tokenizer/vocabulary.js';
 import { type AuxInfo, loadAuxFile } from './auxSpace.js';
 
 /** The token-level inputs of one target, ready for the engine. */
@@ -95,6 +95,8 @@ export interface PrepareOptions {
   segment?: boolean;
   /** Find this target token and return both vocabularies' pieces (see {@link PreparedTokens.lookup}). */
   lookup?: string;
+  /** @internal The target's tokens, already loaded (see {@link openPreparer}'s `preload`). */
+  preloaded?: PreloadedTarget;
 }
 
 /** The id of `token` in `vocab`: by stored piece, else by text (a leading space marks a word start); -1 when absent. */
@@ -126,6 +128,78 @@ export interface Preparer {
   close(): Promise<void>;
 }
 
+/** A target folder's vocabulary and the writer's facts of its tokenizer, from one parse of its files. */
+async function loadTargetTokens(
+  target: string,
+): Promise<{ vocabulary: Vocabulary; tokenizerInfo: PreparedTokens['tokenizerInfo'] }> {
+  const json = new Map<string, unknown>(); // each tokenizer file parsed once, for the vocabulary and the writer's facts
+  const vocabulary = await loadVocabulary(target, { json });
+  const tokenizerInfo = (await stat(target)).isDirectory()
+    ? { ...(await readTokenizerInfo(target, { json })), vocab: null }
+    : undefined;
+  return { vocabulary, tokenizerInfo };
+}
+
+/** A {@link Vocabulary} as typed arrays and plain values, which a worker posts without rebuilding 150k strings on the receiving thread. */
+export interface PackedVocabulary {
+  name: string;
+  format: Vocabulary['format'];
+  convention: Vocabulary['convention'];
+  pieces: PieceTable;
+  kinds: Uint8Array;
+  wordStarts: Uint8Array;
+  byteOffsets: Uint32Array;
+  bytes: Uint8Array;
+  roles: [SpecialRole, number][];
+  addsSpacePrefix: boolean;
+}
+
+/** Packs `v` (see {@link PackedVocabulary}). */
+export function packVocabulary(v: Vocabulary): PackedVocabulary {
+  // Arrays that own their whole buffer (a view into a shared one, e.g. Buffer's pool, is copied), so that they can be transferred.
+  const own = <T extends Uint8Array | Uint32Array>(a: T): T =>
+    a.byteOffset === 0 && a.byteLength === a.buffer.byteLength ? a : (a.slice() as T);
+  return {
+    name: v.name,
+    format: v.format,
+    convention: v.convention,
+    pieces: packPieces(v.pieces),
+    kinds: own(v.kinds),
+    wordStarts: own(v.wordStarts),
+    byteOffsets: own(v.byteOffsets),
+    bytes: own(v.bytes),
+    roles: [...v.roles],
+    addsSpacePrefix: v.addsSpacePrefix,
+  };
+}
+
+/** The vocabulary {@link packVocabulary} packed. */
+export function unpackVocabulary(p: PackedVocabulary): Vocabulary {
+  const pieces = Array.from({ length: p.pieces.offsets.length - 1 }, (_, i) => pieceAt(p.pieces, i));
+  return new Vocabulary({ ...p, pieces, roles: new Map(p.roles) });
+}
+
+/** The buffers of a {@link PackedVocabulary}, for a worker's transfer list. */
+export function packedBuffers(p: PackedVocabulary): ArrayBuffer[] {
+  const views = [p.pieces.bytes, p.pieces.offsets, p.kinds, p.wordStarts, p.byteOffsets, p.bytes];
+  return [...new Set(views.map((a) => a.buffer as ArrayBuffer))];
+}
+
+/** A target's tokens loaded ahead, in another worker, while the source's are (see {@link openPreparer}). */
+export interface PreloadedTarget {
+  vocabulary: PackedVocabulary;
+  tokenizerInfo: PreparedTokens['tokenizerInfo'];
+  /** Wall time of the load (ms). */
+  ms: number;
+}
+
+/** Loads a target's tokens for {@link PreloadedTarget} (in the loader worker). */
+export async function preloadTarget(target: string): Promise<PreloadedTarget> {
+  const t = performance.now();
+  const { vocabulary, tokenizerInfo } = await loadTargetTokens(target);
+  return { vocabulary: packVocabulary(vocabulary), tokenizerInfo, ms: performance.now() - t };
+}
+
 /**
  * Loads the target vocabulary, aligns it with `source`, segments it with `source` when `segment` is set
  * (for method 'fvt') and reads an aux file; runs on whichever thread calls it.
@@ -139,12 +213,10 @@ export async function prepareTokens(
 ): Promise<PreparedTokens> {
   const segment = options.segment === true;
   let t = performance.now();
-  const json = new Map<string, unknown>(); // each tokenizer file parsed once, for the vocabulary and the writer's facts
-  const tv = await loadVocabulary(target, { json });
-  const tokenizerInfo = (await stat(target)).isDirectory()
-    ? { ...(await readTokenizerInfo(target, { json })), vocab: null }
-    : undefined;
-  const loadTarget = performance.now() - t;
+  const { vocabulary: tv, tokenizerInfo } = options.preloaded
+    ? { vocabulary: unpackVocabulary(options.preloaded.vocabulary), tokenizerInfo: options.preloaded.tokenizerInfo }
+    : await loadTargetTokens(target);
+  const loadTarget = (options.preloaded?.ms ?? 0) + (performance.now() - t);
   t = performance.now();
   const a = alignVocabularies(source, tv, align);
   const segmentation = segment ? segmentWithVocabulary(source, tv, { exclude: a.sourceIdOfTarget }) : undefined;
@@ -194,9 +266,15 @@ function workerScript(): string | null {
 
 /**
  * Opens a preparer for `sourceFolder`'s vocabulary: in a worker thread when `useWorker` (default true)
- * and the compiled worker exists, else on the calling thread.
+ * and the compiled worker exists, else on the calling thread. With workers, the tokenizers of the
+ * targets in `preload` are parsed at the same time, each in a worker of its own (their errors are
+ * those of the `prepare` call for that target).
  */
-export async function openPreparer(sourceFolder: string, useWorker = true): Promise<Preparer> {
+export async function openPreparer(
+  sourceFolder: string,
+  useWorker = true,
+  preload: readonly string[] = [],
+): Promise<Preparer> {
   const script = useWorker ? workerScript() : null;
   if (!script) {
     const vocab = await loadVocabulary(sourceFolder);
@@ -207,6 +285,32 @@ export async function openPreparer(sourceFolder: string, useWorker = true): Prom
       close: async () => undefined,
     };
   }
+  // The targets named in `preload` have their tokenizer files parsed at once, each in a worker of
+  // its own, while this worker parses the source's: on 150k-token vocabularies each parse is most
+  // of a second, and the first target's alignment waits for both.
+  const loaders: Worker[] = [];
+  const preloads = new Map<string, Promise<PreloadedTarget>>();
+  for (const target of new Set(preload)) {
+    const loader = new Worker(script, { workerData: { preload: target } });
+    loaders.push(loader);
+    const p = new Promise<PreloadedTarget>((resolve, reject) => {
+      loader.once(
+        'message',
+        (
+          m:
+            | { ok: true; value: PreloadedTarget }
+            | { ok: false; error: { name: string; code?: string; message: string } },
+        ) => (m.ok ? resolve(m.value) : reject(revive(m.error))),
+      );
+      loader.once('error', reject);
+      loader.once('exit', (code) =>
+        reject(new SaltError('E_INTERNAL', `the tokenizer loading worker exited with code ${code}`)),
+      );
+    });
+    p.catch(() => undefined); // taken by prepare(), or dropped
+    preloads.set(target, p);
+  }
+  const endLoaders = () => Promise.all(loaders.map((l) => l.terminate())).then(() => undefined);
   // Not unref'd: a pending prepare() must keep the process alive; close() (always called by transfer()) ends the worker.
   const worker = new Worker(script, { workerData: { source: sourceFolder } });
   let pending: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | null = null;
@@ -231,28 +335,36 @@ export async function openPreparer(sourceFolder: string, useWorker = true): Prom
     if (!dead) dead = new SaltError('E_INTERNAL', `the preparation worker exited with code ${code}`);
     settle((p) => p.reject(dead));
   });
-  const call = <T>(msg: unknown): Promise<T> => {
+  const call = <T>(msg: unknown, transfer: ArrayBuffer[] = []): Promise<T> => {
     if (dead) return Promise.reject(dead);
     return new Promise<T>((resolve, reject) => {
       pending = { resolve: resolve as (v: unknown) => void, reject };
-      worker.postMessage(msg);
+      worker.postMessage(msg, transfer);
     });
   };
   let sourceVocabSize: number;
   try {
     sourceVocabSize = await call<number>({ op: 'source' });
   } catch (err) {
-    await worker.terminate();
+    await Promise.all([worker.terminate(), endLoaders()]);
     throw err;
   }
   return {
     thread: 'worker',
     sourceVocabSize,
-    prepare: (target, auxFile, align, options) =>
-      call<PreparedTokens>({ op: 'prepare', target, auxFile, align, options: options ?? {} }),
+    prepare: async (target, auxFile, align, options = {}) => {
+      const loaded = preloads.get(target);
+      preloads.delete(target);
+      if (loaded === undefined) return call<PreparedTokens>({ op: 'prepare', target, auxFile, align, options });
+      const preloaded = await loaded;
+      return call<PreparedTokens>(
+        { op: 'prepare', target, auxFile, align, options: { ...options, preloaded } },
+        packedBuffers(preloaded.vocabulary),
+      );
+    },
     close: async () => {
       dead = dead ?? new SaltError('E_INTERNAL', 'the preparer was closed');
-      await worker.terminate();
+      await Promise.all([worker.terminate(), endLoaders()]);
     },
   };
 }

@@ -335,6 +335,7 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
       firstPair = startTarget(preparer, 0, (k, ms) => firstTimes.set(k, ms));
       firstPair.catch(() => undefined); // awaited below
     },
+    [list[0].target],
   ).catch(async (err: unknown) => {
     await firstPair?.catch(() => undefined);
     await (await first?.catch(() => undefined))?.discard();
@@ -378,6 +379,9 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
           pair = await firstPair;
           for (const [k, ms] of firstTimes) time(k, ms);
         } else pair = await startTarget(preparer, i, time);
+        // The last target is prepared: the preparation worker's heap (the parsed tokenizers, hundreds
+        // of MB for 150k-token vocabularies) is released now, not after the write.
+        if (i === list.length - 1) await preparer.close();
         throwIfAborted(signal);
         let t1 = performance.now();
         const res = await transferResolved(

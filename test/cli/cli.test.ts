@@ -212,6 +212,25 @@ describe('main() on real-tokenizer folders', () => {
     expect(plain.stdout).toContain('method focus;');
   }, 60_000);
 
+  it('dist: a target tokenizer parsed ahead in its own worker fails with the error of the main-thread parse, and nothing is written', async () => {
+    const bad = join(dir, 'plm-bad-tokenizer');
+    await mkdir(bad);
+    for (const f of ['config.json', 'model.safetensors', 'tokenizer_config.json'])
+      await writeFile(join(bad, f), await readFile(join(plm.dir, f)));
+    const text = await readFile(join(plm.dir, 'tokenizer.json'), 'utf8');
+    await writeFile(join(bad, 'tokenizer.json'), text.slice(0, text.length >> 1)); // cut in half: invalid JSON
+    const args = ['transfer', '--source', llm.dir, '--target', bad, '--out', join(dir, 'out-bad'), '--json'];
+    const viaDist = spawnSync(process.execPath, [cliJs, ...args], { encoding: 'utf8' });
+    const onMain = await cli(...args);
+    expect(onMain.code).toBe(EXIT.error);
+    expect(viaDist.status).toBe(EXIT.error);
+    const distError = JSON.parse(viaDist.stdout || viaDist.stderr).error;
+    expect(distError.code).toBe('E_FORMAT');
+    expect(distError.message).toContain(join(bad, 'tokenizer.json'));
+    expect(distError).toEqual(JSON.parse(onMain.stdout || onMain.stderr).error);
+    expect(existsSync(join(dir, 'out-bad'))).toBe(false);
+  }, 60_000);
+
   it('transfer --method fvt: the segmentation computed in the worker (dist) and on the main thread give the same files', async () => {
     const out = join(dir, 'out-fvt');
     const r = await cli(
