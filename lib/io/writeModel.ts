@@ -993,11 +993,61 @@ async function writeSourceLayout(
 }
 
 /**
- * Copies one shard unchanged (reflink, else an in-kernel copy) and checks that it has the size the
- * source had when it was validated: a source shard changed since then is E_IO, not copied stale.
+ * Copies one shard unchanged and checks that it has the size the source had when it was validated:
+ * a source shard changed since then is E_IO, not copied stale. A reflink where the file system has
+ * them (no bytes copied); else, with the addon, its whole blocks are written with direct I/O (see
+ * {@link openDirect}: no page cache filled for the copy) and the rest through the page cache, whose
+ * writeback starts at once; else an in-kernel copy.
  */
 async function copyShard(from: string, to: string, expectedBytes: number): Promise<void> {
-  await copyInto(from, to, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+  const native = await nativeMatrixOps();
+  let cloned = native === null;
+  if (native) {
+    try {
+      await copyFile(from, to, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE_FORCE);
+      cloned = true;
+    } catch (err) {
+      // No reflink here (another file system, or none across these files): copied below.
+      const c = (err as NodeJS.ErrnoException).code;
+      if (c === 'EEXIST' || c === 'ENOENT' || c === 'EACCES' || c === 'EPERM' || c === 'ENOSPC')
+        throw ioError(err, `could not copy ${JSON.stringify(from)} to ${JSON.stringify(dirname(to))}/${basename(to)}`);
+      await rm(to, { force: true }).catch(() => undefined);
+    }
+  } else await copyInto(from, to, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE);
+  if (!cloned && native) {
+    let src: FileHandle | undefined;
+    let out: FileHandle | undefined;
+    let direct: FileHandle | undefined;
+    try {
+      src = await open(from, 'r').catch((err: unknown) => {
+        throw ioError(err, `could not open ${JSON.stringify(from)}`);
+      });
+      out = await open(to, 'wx').catch((err: unknown) => {
+        throw ioError(err, `could not create ${JSON.stringify(to)}`);
+      });
+      direct = await openDirect(to);
+      await native.writeDirect(
+        out.fd,
+        direct ? direct.fd : -1,
+        0,
+        { fdIn: src.fd, offsetIn: 0, length: expectedBytes },
+        { writeback: true },
+      );
+      const now = (await src.stat()).size;
+      if (now !== expectedBytes)
+        throw new SaltError(
+          'E_IO',
+          `${from} has ${now} bytes, but it had ${expectedBytes} when it was opened (was it changed while open?)`,
+        );
+    } catch (err) {
+      throw err instanceof SaltError ? new SaltError(err.code, `copying ${from}: ${err.message}`) : err;
+    } finally {
+      await direct?.close().catch(() => undefined);
+      await out?.close().catch(() => undefined);
+      await src?.close().catch(() => undefined);
+    }
+    return;
+  }
   let size: number;
   try {
     size = (await stat(to)).size;
@@ -1010,7 +1060,6 @@ async function copyShard(from: string, to: string, expectedBytes: number): Promi
       `${from} has ${size} bytes, but it had ${expectedBytes} when it was opened (was it changed while open?)`,
     );
   // The disk starts writing the copy back now, not at the final flush.
-  const native = await nativeMatrixOps();
   if (native) {
     const fh = await open(to, 'r').catch(() => undefined);
     if (fh) await native.startWriteback(fh.fd, 0, 0).finally(() => fh.close().catch(() => undefined));

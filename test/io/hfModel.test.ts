@@ -1,6 +1,8 @@
 import { existsSync } from 'node:fs';
 import {
+  appendFile,
   copyFile,
+  cp,
   type FileHandle,
   mkdir,
   open,
@@ -485,6 +487,36 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
       expect(back.weights.files.length).toBeGreaterThan(1);
     } finally {
       await back.close();
+    }
+  });
+
+  it('a shard to copy that grew after the source was opened is E_IO naming it; nothing is published', async () => {
+    const copy = join(dir, 'src-grows');
+    await cp(src, copy, { recursive: true });
+    const model = await HfModel.open(copy);
+    try {
+      const index = JSON.parse(await readFile(join(copy, 'model.safetensors.index.json'), 'utf8'));
+      const files = [...new Set(Object.values(index.weight_map as Record<string, string>))];
+      const free = files.find(
+        (f) => f !== index.weight_map['model.embed_tokens.weight'] && f !== index.weight_map['lm_head.weight'],
+      )!;
+      await appendFile(join(copy, free), Buffer.alloc(10));
+      const out = join(dir, 'out-grows');
+      const rows = 128256;
+      await expect(
+        writeTransferredModel({
+          source: model,
+          output: out,
+          tokenizer: await lenmlTokenizer('llama3'),
+          inputEmbedding: new Float32Array(rows * H).fill(0.25),
+          outputHead: new Float32Array(rows * H).fill(-0.25),
+        }),
+      ).rejects.toThrow(
+        expect.objectContaining({ code: 'E_IO', message: expect.stringContaining('changed while open') }),
+      );
+      expect(existsSync(out)).toBe(false);
+    } finally {
+      await model.close();
     }
   });
 
