@@ -4,6 +4,7 @@
  * UTF-8 (never silently turned into U+FFFD), and JSON is refused past a nesting depth that would
  * exhaust the stack of code walking it. Every failure is a SaltError naming the file.
  */
+import { isUtf8 } from 'node:buffer';
 import { closeSync, constants, fstatSync, openSync, type Stats } from 'node:fs';
 import { type FileHandle, open, readdir, stat } from 'node:fs/promises';
 
@@ -121,7 +122,8 @@ export function invalidUtf8Offset(b: Uint8Array): number {
 
 /** Decodes UTF-8 strictly: E_FORMAT naming the file and the byte offset of the first invalid sequence. */
 export function decodeUtf8(b: Uint8Array, path: string, what = 'file'): string {
-  const bad = invalidUtf8Offset(b);
+  // Node's native check first (tens of times faster on a 10 MB tokenizer.json); the offset is looked for only in a bad file.
+  const bad = isUtf8(b) ? -1 : invalidUtf8Offset(b);
   if (bad >= 0)
     throw new SaltError(
       'E_FORMAT',
