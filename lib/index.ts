@@ -10,6 +10,10 @@
  */
 export { SaltError, SaltTypeError, SaltRangeError, type ErrorCode } from './errors.js';
 
+// The native addon is loaded when the package is imported, not inside the first call (see preloadBinding).
+import { preloadBinding } from './kernels/native.js';
+preloadBinding();
+
 // Kernels.
 export { matrix, type Matrix, type Neighbourhoods } from './kernels/validate.js';
 export {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 
 import { describe, expect, it } from 'vitest';
@@ -49,6 +50,21 @@ describe('info', () => {
       expect(err.message).toBe(`backend "cuda" is not available: ${i.cuda.reason}`);
       const res = await topkCosine(q, q, 1, { backend: 'auto' });
       expect(Array.from(res.indices)).toEqual([0]);
+    },
+  );
+});
+
+describe('loading the addon', () => {
+  it.runIf(process.platform === 'linux')(
+    'happens when the package is imported, not inside the first call (dist/, in a fresh process)',
+    () => {
+      const entry = new URL('../dist/index.js', import.meta.url).href;
+      const script =
+        `const maps = () => require('node:fs').readFileSync('/proc/self/maps', 'utf8').includes('salt_transfer.node');` +
+        `const before = maps(); import(${JSON.stringify(entry)}).then(() => console.log(JSON.stringify({ before, after: maps() })));`;
+      const r = spawnSync(process.execPath, ['-e', script], { encoding: 'utf8' });
+      expect(r.status, r.stderr).toBe(0);
+      expect(JSON.parse(r.stdout)).toEqual({ before: false, after: true });
     },
   );
 });

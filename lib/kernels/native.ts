@@ -201,6 +201,20 @@ export function addonPath(): string {
 }
 
 /** The raw binding, loaded on first use. Throws SaltError E_LOAD with likely causes and fixes. */
+/**
+ * Loads the addon now if it can be loaded, and says nothing when it cannot (the first use then
+ * throws {@link binding}'s E_LOAD). The package's root entry calls it when imported: loading the addon
+ * (a dlopen of a library with FAISS and OpenBLAS inside, and its initialisation) blocked the calling
+ * thread for tens of milliseconds inside the first `transfer()` of a process otherwise.
+ */
+export function preloadBinding(): void {
+  try {
+    binding();
+  } catch {
+    // reported by the first call that needs the addon
+  }
+}
+
 export function binding(): RawBinding {
   if (cached) return cached;
   try {

@@ -118,7 +118,8 @@ export async function readTargetEmbeddings(folder: string, vocabSize: number): P
         `${folder}: the tokenizer has ${vocabSize} tokens but the input embedding ${JSON.stringify(tm.embeddings.input.name)} has only ${rows} rows`,
       );
     const all = await tm.readInputEmbedding();
-    return { data: rows === vocabSize ? all : all.slice(0, vocabSize * cols), rows: vocabSize, cols };
+    // A view, not a copy (Qwen3's 151,936 x 1,024 embedding would be 0.6 GB copied on the calling thread).
+    return { data: rows === vocabSize ? all : all.subarray(0, vocabSize * cols), rows: vocabSize, cols };
   } finally {
     await tm.close();
   }
