@@ -135,7 +135,7 @@ async function loadTargetTokens(
   const json = new Map<string, unknown>(); // each tokenizer file parsed once, for the vocabulary and the writer's facts
   const vocabulary = await loadVocabulary(target, { json });
   const tokenizerInfo = (await stat(target)).isDirectory()
-    ? { ...(await readTokenizerInfo(target, { json })), vocab: null }
+    ? { ...(await readTokenizerInfo(target, { json, withVocab: false })), vocab: null }
     : undefined;
   return { vocabulary, tokenizerInfo };
 }

