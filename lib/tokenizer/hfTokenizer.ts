@@ -140,20 +140,21 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
     (Array.isArray(model.vocab) ? model.vocab.length : isObject(model.vocab) ? Object.keys(model.vocab).length : 0) +
     added.length;
   const maxId = entries + MAX_ID_HOLES - 1;
-  const checkId = (id: unknown, what: string): number => {
+  // `what` names the entry in an error; built only then (150k labels per file otherwise).
+  const checkId = (id: unknown, what: () => string): number => {
     if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) {
-      throw new SaltError('E_FORMAT', `${file}: ${what} has id ${describe(id)} (expected a non-negative integer)`);
+      throw new SaltError('E_FORMAT', `${file}: ${what()} has id ${describe(id)} (expected a non-negative integer)`);
     }
     if (id > maxId) {
       throw new SaltError(
         'E_FORMAT',
-        `${file}: ${what} has id ${id}, beyond the largest plausible id ${maxId} (${entries} entries plus at most ${MAX_ID_HOLES} unused ids)`,
+        `${file}: ${what()} has id ${id}, beyond the largest plausible id ${maxId} (${entries} entries plus at most ${MAX_ID_HOLES} unused ids)`,
       );
     }
     return id;
   };
   const set = (rawId: unknown, piece: string, where: string): void => {
-    const id = checkId(rawId, `${where} "${piece}"`);
+    const id = checkId(rawId, () => `${where} "${piece}"`);
     if (idToPiece[id] !== undefined) {
       throw new SaltError('E_FORMAT', `${file}: duplicate id ${id} in ${where}: "${idToPiece[id]}" and "${piece}"`);
     }
@@ -169,7 +170,9 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
           'E_FORMAT',
           `${file}: model.vocab of a ${type} model must be an object {token: id}, received ${describe(model.vocab)}`,
         );
-      for (const [piece, id] of Object.entries(model.vocab)) set(id, piece, 'model.vocab');
+      // for-in visits the keys in Object.entries' order (a parsed object has no inherited enumerable keys).
+      const vocab = model.vocab;
+      for (const piece in vocab) set(vocab[piece], piece, 'model.vocab');
       if (type === 'BPE' && typeof model.end_of_word_suffix === 'string' && model.end_of_word_suffix !== '') {
         throw new SaltError(
           'E_UNSUPPORTED',
@@ -224,7 +227,7 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
         'E_FORMAT',
         `${file}: added_tokens[${i}] must be an object with a string "content", received ${describe(t)}`,
       );
-    const id = checkId(t.id, `added_tokens[${i}] "${t.content}"`);
+    const id = checkId(t.id, () => `added_tokens[${i}] "${t.content}"`);
     if (seenAdded.has(id))
       throw new SaltError('E_FORMAT', `${file}: duplicate id ${id} in added_tokens ("${t.content}")`);
     seenAdded.add(id);
