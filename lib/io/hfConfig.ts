@@ -185,6 +185,21 @@ export interface TokenizerInfo {
   vocab: Map<string, number> | null;
 }
 
+/** The content -> id map of a parsed tokenizer.json: its model vocab, then its added tokens (a later entry wins). */
+function tokenizerJsonVocab(tj: { model?: { vocab?: unknown }; added_tokens?: unknown } | null): Map<string, number> {
+  const vocab = new Map<string, number>();
+  const mv = tj?.model?.vocab;
+  if (Array.isArray(mv)) mv.forEach((e, i) => Array.isArray(e) && typeof e[0] === 'string' && vocab.set(e[0], i));
+  else if (mv && typeof mv === 'object')
+    for (const [k, v] of Object.entries(mv)) if (intOrNull(v) !== null) vocab.set(k, v as number);
+  if (Array.isArray(tj?.added_tokens)) {
+    for (const t of tj!.added_tokens as Array<{ id?: unknown; content?: unknown }>) {
+      if (typeof t?.content === 'string' && intOrNull(t.id) !== null) vocab.set(t.content, t.id as number);
+    }
+  }
+  return vocab;
+}
+
 /**
  * The vocabulary size and a content -> id lookup of a tokenizer.json whose model vocab is an object,
  * equal to those of the map {@link readTokenizerInfo} builds (model vocab first, then added tokens,
@@ -255,25 +270,10 @@ export async function readTokenizerInfo(
       typeof mv === 'object' &&
       !Array.isArray(mv) &&
       !files.includes('added_tokens.json')
-    )
+    ) {
       sized = sizeAndLookup(mv as Record<string, unknown>, tj?.added_tokens);
-  }
-  if (sized) {
-    // read below
-  } else if (files.includes('tokenizer.json')) {
-    const tj = (await readJsonCached(join(folder, 'tokenizer.json'), options.json)) as {
-      model?: { vocab?: unknown };
-      added_tokens?: unknown;
-    } | null;
-    vocab = new Map();
-    const mv = tj?.model?.vocab;
-    if (Array.isArray(mv)) mv.forEach((e, i) => Array.isArray(e) && typeof e[0] === 'string' && vocab!.set(e[0], i));
-    else if (mv && typeof mv === 'object')
-      for (const [k, v] of Object.entries(mv)) if (intOrNull(v) !== null) vocab.set(k, v as number);
-    if (Array.isArray(tj?.added_tokens)) {
-      for (const t of tj!.added_tokens as Array<{ id?: unknown; content?: unknown }>) {
-        if (typeof t?.content === 'string' && intOrNull(t.id) !== null) vocab.set(t.content, t.id as number);
-      }
+    } else {
+      vocab = tokenizerJsonVocab(tj);
     }
   } else if (files.includes('vocab.json')) {
     const vj = await readJsonFile(join(folder, 'vocab.json'));

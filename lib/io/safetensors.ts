@@ -870,9 +870,18 @@ async function writeTensorData(
 ): Promise<void> {
   const where = `tensor ${JSON.stringify(t.name)}`;
   const native = at.direct && at.position !== null ? await nativeMatrixOps() : null;
-  if (t.data instanceof Float32Array && native && at.direct && at.position !== null && isFloatDtype(t.dtype)) {
+  const es = t.dtype === 'F32' ? 4 : 2;
+  // (A tensor placed at an offset that is not a multiple of its element size, e.g. behind an odd-sized
+  // U8 tensor, takes the buffered path below.)
+  if (
+    t.data instanceof Float32Array &&
+    native &&
+    at.direct &&
+    at.position !== null &&
+    at.position % es === 0 &&
+    isFloatDtype(t.dtype)
+  ) {
     // Encoded natively into aligned buffers; the whole blocks bypass the page cache.
-    const es = t.dtype === 'F32' ? 4 : 2;
     // Pieces end on block boundaries of the file, so only the tensor's two ends are partial blocks.
     let first = Math.min(t.data.length, DIRECT_FLOATS);
     const misaligned = (at.position + first * es) % 4096;

@@ -1007,9 +1007,10 @@ async function copyShard(from: string, to: string, expectedBytes: number): Promi
       await copyFile(from, to, fsConstants.COPYFILE_EXCL | fsConstants.COPYFILE_FICLONE_FORCE);
       cloned = true;
     } catch (err) {
-      // No reflink here (another file system, or none across these files): copied below.
+      // No reflink here (another file system, or none across these files): copied below, which
+      // reports any real failure (no space, no permission) itself.
       const c = (err as NodeJS.ErrnoException).code;
-      if (c === 'EEXIST' || c === 'ENOENT' || c === 'EACCES' || c === 'EPERM' || c === 'ENOSPC')
+      if (c === 'EEXIST' || c === 'ENOENT')
         throw ioError(err, `could not copy ${JSON.stringify(from)} to ${JSON.stringify(dirname(to))}/${basename(to)}`);
       await rm(to, { force: true }).catch(() => undefined);
     }
@@ -1025,14 +1026,22 @@ async function copyShard(from: string, to: string, expectedBytes: number): Promi
       out = await open(to, 'wx').catch((err: unknown) => {
         throw ioError(err, `could not create ${JSON.stringify(to)}`);
       });
+      // The source's permissions, as copyFile keeps them (a file system without them is no error).
+      await out.chmod((await src.stat()).mode & 0o7777).catch(() => undefined);
       direct = await openDirect(to);
-      await native.writeDirect(
-        out.fd,
-        direct ? direct.fd : -1,
-        0,
-        { fdIn: src.fd, offsetIn: 0, length: expectedBytes },
-        { writeback: true },
-      );
+      await native
+        .writeDirect(
+          out.fd,
+          direct ? direct.fd : -1,
+          0,
+          { fdIn: src.fd, offsetIn: 0, length: expectedBytes },
+          { writeback: true },
+        )
+        .catch((err: unknown) => {
+          throw err instanceof SaltError
+            ? new SaltError(err.code, `copying ${from} to ${to}: ${err.message}`, { cause: err })
+            : err;
+        });
       const now = (await src.stat()).size;
       if (now !== expectedBytes)
         throw new SaltError(
@@ -1040,7 +1049,10 @@ async function copyShard(from: string, to: string, expectedBytes: number): Promi
           `${from} has ${now} bytes, but it had ${expectedBytes} when it was opened (was it changed while open?)`,
         );
     } catch (err) {
-      throw err instanceof SaltError ? new SaltError(err.code, `copying ${from}: ${err.message}`) : err;
+      await direct?.close().catch(() => undefined);
+      direct = undefined;
+      if (out) await rm(to, { force: true }).catch(() => undefined); // no partial copy left behind
+      throw err;
     } finally {
       await direct?.close().catch(() => undefined);
       await out?.close().catch(() => undefined);

@@ -290,7 +290,7 @@ export async function openPreparer(
   // of a second, and the first target's alignment waits for both.
   const loaders: Worker[] = [];
   const preloads = new Map<string, Promise<PreloadedTarget>>();
-  for (const target of new Set(preload)) {
+  for (const target of new Set(preload.filter((t) => typeof t === 'string' && t !== ''))) {
     const loader = new Worker(script, { workerData: { preload: target } });
     loaders.push(loader);
     const p = new Promise<PreloadedTarget>((resolve, reject) => {
@@ -312,7 +312,13 @@ export async function openPreparer(
   }
   const endLoaders = () => Promise.all(loaders.map((l) => l.terminate())).then(() => undefined);
   // Not unref'd: a pending prepare() must keep the process alive; close() (always called by transfer()) ends the worker.
-  const worker = new Worker(script, { workerData: { source: sourceFolder } });
+  let worker: Worker;
+  try {
+    worker = new Worker(script, { workerData: { source: sourceFolder } });
+  } catch (err) {
+    await endLoaders();
+    throw err;
+  }
   let pending: { resolve: (v: unknown) => void; reject: (e: unknown) => void } | null = null;
   let dead: unknown = null;
   const settle = (fn: (p: NonNullable<typeof pending>) => void) => {

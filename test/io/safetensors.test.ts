@@ -8,6 +8,7 @@ import { SaltError, SaltRangeError } from '../../lib/errors.js';
 import {
   bytesToFloat32,
   MAX_HEADER_BYTES,
+  openDirect,
   SafetensorsFile,
   safetensorsHeaderBound,
   safetensorsLayout,
@@ -433,6 +434,8 @@ describe('laid-out writes (a shard rewritten in place: copies first, new tensors
       { name: 'emb', dtype: 'BF16' as const, shape: [(5 << 20) + 3], data: big },
       { name: 'raw', dtype: 'U8' as const, shape: [5], data: Uint8Array.of(1, 2, 3, 4, 5) },
       { name: 'copied2', dtype: 'F16' as const, shape: [3], data: { path: srcPath, offset: 999 } },
+      // At an even offset: with the O_DIRECT descriptor its whole blocks go direct.
+      { name: 'emb2', dtype: 'BF16' as const, shape: [3 << 20], data: big.subarray(0, 3 << 20) },
     ];
     const meta = { format: 'pt' };
     const whole = join(dir, 'lay-whole.safetensors');
@@ -442,17 +445,24 @@ describe('laid-out writes (a shard rewritten in place: copies first, new tensors
     expect(layout.bytes).toBe(expected.length);
     expect(Buffer.compare(expected.subarray(0, layout.header.length), layout.header)).toBe(0);
     const laid = join(dir, 'lay-inplace.safetensors');
-    const fh = await open(laid, 'w+');
-    try {
-      await fh.truncate(layout.bytes);
-      // The copies first (out of order), then the rest, then the header.
-      await writeTensorsAt(fh, laid, layout, tensors, [3, 0], { writeback: true });
-      await writeTensorsAt(fh, laid, layout, tensors, [1, 2], { writeback: true });
-      await writeBytesAt(fh, layout.header, 0, laid);
-    } finally {
-      await fh.close();
+    // Through the page cache, and with an O_DIRECT descriptor where the file system has them ('emb'
+    // sits at an odd offset, behind 100,001 bytes: it must take the buffered path, byte for byte).
+    for (const withDirect of [false, true]) {
+      await rm(laid, { force: true });
+      const fh = await open(laid, 'w+');
+      const direct = withDirect ? await openDirect(laid) : undefined;
+      try {
+        await fh.truncate(layout.bytes);
+        // The copies first (out of order), then the rest, then the header.
+        await writeTensorsAt(fh, laid, layout, tensors, [3, 0], { writeback: true, direct });
+        await writeTensorsAt(fh, laid, layout, tensors, [1, 2, 4], { writeback: true, direct });
+        await writeBytesAt(fh, layout.header, 0, laid);
+      } finally {
+        await direct?.close();
+        await fh.close();
+      }
+      expect(Buffer.compare(await readFile(laid), expected), `direct: ${withDirect}`).toBe(0);
     }
-    expect(Buffer.compare(await readFile(laid), expected)).toBe(0);
     // A tensor whose size is not its place in the layout is refused.
     const wrong = safetensorsLayout([{ ...tensors[0], shape: [100_000] }, ...tensors.slice(1)], meta);
     const fh2 = await open(laid, 'r+');

@@ -210,7 +210,7 @@ salt_status produce(const salt_direct_write_args& a, int64_t pos, int64_t len, c
 }
 
 #if defined(__linux__) || defined(__APPLE__)
-// All of buf at `at` of fd; the errno of the failure, or 0.
+// All of buf at `at` of fd; the errno of the failure, or 0. A write of nothing is EIO (no endless loop).
 int pwrite_all(int fd, const char* buf, int64_t len, int64_t at) {
   int64_t done = 0;
   while (done < len) {
@@ -219,9 +219,22 @@ int pwrite_all(int fd, const char* buf, int64_t len, int64_t at) {
       if (errno == EINTR) continue;
       return errno;
     }
+    if (w == 0) return EIO;
     done += w;
   }
   return 0;
+}
+
+// One direct write of whole blocks; what a short write left (e.g. a disk nearly full) goes through
+// the buffered descriptor, whose error (ENOSPC) is then the one reported.
+int pwrite_direct(int fd_direct, int fd, const char* buf, int64_t len, int64_t at) {
+  ssize_t w;
+  do {
+    w = pwrite(fd_direct, buf, static_cast<size_t>(len), static_cast<off_t>(at));
+  } while (w < 0 && errno == EINTR);
+  if (w < 0) return errno;
+  if (w == len) return 0;
+  return pwrite_all(fd, buf + w, len - w, at + w);
 }
 #endif
 
@@ -296,8 +309,9 @@ salt_status write_direct(const salt_direct_write_args& a) {
           if (writing.valid()) writing.wait();
           return st;
         }
-        writing = std::async(std::launch::async,
-                             [fd = a.fd_direct, buf, len, at = p]() { return pwrite_all(fd, buf, len, at); });
+        writing = std::async(std::launch::async, [fd_direct = a.fd_direct, fd = a.fd, buf, len, at = p]() {
+          return pwrite_direct(fd_direct, fd, buf, len, at);
+        });
         writing_at = p;
         p += len;
       }
