@@ -787,6 +787,11 @@ export async function openDirect(path: string): Promise<FileHandle | undefined> 
   return open(path, fsConstants.O_WRONLY | flag).catch(() => undefined);
 }
 
+/** A native SaltError with `label` (the file, the tensor) in front of its message; anything else as it is. */
+function relabel(err: unknown, label: string): unknown {
+  return err instanceof SaltError ? new SaltError(err.code, `${label}: ${err.message}`) : err;
+}
+
 /** Floats per direct write of {@link writeTensorData}: 64 MiB of Float32 input (a multiple of the 4 KiB block in every dtype). */
 const DIRECT_FLOATS = 16 << 20;
 
@@ -822,7 +827,7 @@ async function copyRange(range: FileRange, fh: FileHandle, length: number, label
       await native
         .writeDirect(fh.fd, at.direct.fd, at.position, { fdIn: src.fd, offsetIn: range.offset, length }, at)
         .catch((err: unknown) => {
-          throw err instanceof SaltError ? new SaltError(err.code, `${label}: ${err.message}`) : err;
+          throw relabel(err, label);
         });
       at.position += length;
       return;
@@ -834,7 +839,7 @@ async function copyRange(range: FileRange, fh: FileHandle, length: number, label
           writeback: at.writeback === true && at.position !== null,
         })
         .catch((err: unknown) => {
-          throw err instanceof SaltError ? new SaltError(err.code, `${label}: ${err.message}`) : err;
+          throw relabel(err, label);
         });
       if (at.position !== null) at.position += length;
       return;
@@ -892,7 +897,7 @@ async function writeTensorData(
       await native
         .writeDirect(fh.fd, at.direct.fd, at.position, { values: t.data.subarray(i, i + n), dtype: t.dtype }, at)
         .catch((err: unknown) => {
-          throw err instanceof SaltError ? new SaltError(err.code, `${label}: ${where}: ${err.message}`) : err;
+          throw relabel(err, `${label}: ${where}`);
         });
       at.position += n * es;
       i += n;

@@ -1049,8 +1049,6 @@ async function copyShard(from: string, to: string, expectedBytes: number): Promi
           `${from} has ${now} bytes, but it had ${expectedBytes} when it was opened (was it changed while open?)`,
         );
     } catch (err) {
-      await direct?.close().catch(() => undefined);
-      direct = undefined;
       if (out) await rm(to, { force: true }).catch(() => undefined); // no partial copy left behind
       throw err;
     } finally {

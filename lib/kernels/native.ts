@@ -200,7 +200,6 @@ export function addonPath(): string {
   return cachedPath;
 }
 
-/** The raw binding, loaded on first use. Throws SaltError E_LOAD with likely causes and fixes. */
 /**
  * Loads the addon now if it can be loaded, and says nothing when it cannot (the first use then
  * throws {@link binding}'s E_LOAD). The package's root entry calls it when imported: loading the addon
@@ -215,6 +214,7 @@ export function preloadBinding(): void {
   }
 }
 
+/** The raw binding, loaded on first use. Throws SaltError E_LOAD with likely causes and fixes. */
 export function binding(): RawBinding {
   if (cached) return cached;
   try {

@@ -14,7 +14,7 @@ let source: Vocabulary | null = null;
 
 // A loader (see openPreparer's `preload`): parses one target's tokenizer files, posts them and ends.
 const preload = (workerData as { preload?: string }).preload;
-if ('preload' in (workerData as object) && typeof preload === 'string') {
+if (typeof preload === 'string') {
   preloadTarget(preload).then(
     (value) => {
       port.postMessage({ ok: true, value }, packedBuffers(value.vocabulary));

@@ -287,20 +287,20 @@ salt_status write_direct(const salt_direct_write_args& a) {
     salt_status st = buffered(a.offset, head);
     if (st.code != SALT_OK) return st;
     bool direct = a.fd_direct >= 0;
-    int64_t p = head;
     if (direct) {
       // One chunk is produced (read or encoded) while the previous one is written.
       std::future<int> writing;
       int64_t writing_at = -1;
-      for (int k = 0; p < tail; ++k) {
+      // EINVAL on the first direct write: the file system refuses direct I/O (all goes buffered).
+      auto refused = [&](int err) { return err == EINVAL && writing_at == head; };
+      for (int64_t p = head, k = 0; p < tail; ++k) {
         const int64_t len = tail - p < chunk ? tail - p : chunk;
         char* buf = bufs[k & 1].get();
         st = produce(a, p - a.offset, len, buf);
         if (st.code == SALT_OK && writing.valid()) {
           const int err = writing.get();
-          if (err == EINVAL && writing_at == head) {  // the file system refuses direct I/O
+          if (refused(err)) {
             direct = false;
-            p = head;
             break;
           }
           if (err) return io_status("pwrite (direct)", err);
@@ -317,12 +317,10 @@ salt_status write_direct(const salt_direct_write_args& a) {
       }
       if (direct && writing.valid()) {
         const int err = writing.get();
-        if (err == EINVAL && writing_at == head) {
+        if (refused(err))
           direct = false;
-          p = head;
-        } else if (err) {
+        else if (err)
           return io_status("pwrite (direct)", err);
-        }
       }
       if (direct && a.out_direct && tail > head) *a.out_direct = 1;
     }
