@@ -120,8 +120,8 @@ export function invalidUtf8Offset(b: Uint8Array): number {
   return -1;
 }
 
-/** Decodes UTF-8 strictly: E_FORMAT naming the file and the byte offset of the first invalid sequence. */
-export function decodeUtf8(b: Uint8Array, path: string, what = 'file'): string {
+/** Checks that bytes are UTF-8: E_FORMAT naming the file and the byte offset of the first invalid sequence. */
+export function checkUtf8(b: Uint8Array, path: string, what = 'file'): void {
   // Node's native check first (tens of times faster on a 10 MB tokenizer.json); the offset is looked for only in a bad file.
   const bad = isUtf8(b) ? -1 : invalidUtf8Offset(b);
   if (bad >= 0)
@@ -129,6 +129,11 @@ export function decodeUtf8(b: Uint8Array, path: string, what = 'file'): string {
       'E_FORMAT',
       `${what} ${JSON.stringify(path)} is not valid UTF-8: invalid byte sequence at byte offset ${bad}`,
     );
+}
+
+/** Decodes UTF-8 strictly (see {@link checkUtf8}); a leading byte-order mark is dropped. */
+export function decodeUtf8(b: Uint8Array, path: string, what = 'file'): string {
+  checkUtf8(b, path, what);
   const text = Buffer.from(b.buffer, b.byteOffset, b.byteLength).toString('utf8');
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { describe, SaltError } from '../errors.js';
 import { readJsonCached, readJsonFile, readUtf8File } from '../inputFiles.js';
 import { specialTokenIds, specialTokenNames } from '../tokenizer/specialTokens.js';
+import { readTokenizerJson, type ScannedVocab } from '../tokenizer/tokenizerJson.js';
 import { ioError } from './atomic.js';
 
 /** Special-token ids of a model or tokenizer (`null`: the role has no token). */
@@ -186,10 +187,14 @@ export interface TokenizerInfo {
 }
 
 /** The content -> id map of a parsed tokenizer.json: its model vocab, then its added tokens (a later entry wins). */
-function tokenizerJsonVocab(tj: { model?: { vocab?: unknown }; added_tokens?: unknown } | null): Map<string, number> {
+function tokenizerJsonVocab(
+  tj: { model?: { vocab?: unknown }; added_tokens?: unknown } | null,
+  scanned: ScannedVocab | null,
+): Map<string, number> {
   const vocab = new Map<string, number>();
   const mv = tj?.model?.vocab;
-  if (Array.isArray(mv)) mv.forEach((e, i) => Array.isArray(e) && typeof e[0] === 'string' && vocab.set(e[0], i));
+  if (scanned) scanned.pieces.forEach((p, i) => vocab.set(p, scanned.ids[i]));
+  else if (Array.isArray(mv)) mv.forEach((e, i) => Array.isArray(e) && typeof e[0] === 'string' && vocab.set(e[0], i));
   else if (mv && typeof mv === 'object')
     for (const [k, v] of Object.entries(mv)) if (intOrNull(v) !== null) vocab.set(k, v as number);
   if (Array.isArray(tj?.added_tokens)) {
@@ -200,6 +205,42 @@ function tokenizerJsonVocab(tj: { model?: { vocab?: unknown }; added_tokens?: un
   return vocab;
 }
 
+/** The added tokens' content -> id, the last entry of each content winning (as in the map). */
+function addedTokenIds(added: unknown): Map<string, number> {
+  const addedIds = new Map<string, number>();
+  if (Array.isArray(added))
+    for (const t of added as Array<{ id?: unknown; content?: unknown }>)
+      if (typeof t?.content === 'string' && intOrNull(t.id) !== null) addedIds.set(t.content, t.id as number);
+  return addedIds;
+}
+
+function isScanned(v: Record<string, unknown> | ScannedVocab): v is ScannedVocab {
+  return Array.isArray(v.pieces) && v.ids instanceof Int32Array;
+}
+
+/** {@link sizeAndLookup} of a vocabulary read by the scan (unique keys, integer ids). */
+function scannedSizeAndLookup(
+  mv: ScannedVocab,
+  added: unknown,
+): { size: number | null; idOf: (content: string) => number | undefined } {
+  const addedIds = addedTokenIds(added);
+  let max = -1;
+  for (const id of addedIds.values()) if (id > max) max = id;
+  let any = addedIds.size > 0;
+  for (let i = 0; i < mv.pieces.length; i++) {
+    if (addedIds.has(mv.pieces[i])) continue; // an added token's id replaces the model's
+    any = true;
+    if (mv.ids[i] > max) max = mv.ids[i];
+  }
+  // A few lookups (the special tokens): a scan each, no 150k-entry map.
+  const idOf = (content: string): number | undefined => {
+    if (addedIds.has(content)) return addedIds.get(content);
+    const i = mv.pieces.indexOf(content);
+    return i >= 0 ? mv.ids[i] : undefined;
+  };
+  return { size: any ? max + 1 : null, idOf };
+}
+
 /**
  * The vocabulary size and a content -> id lookup of a tokenizer.json whose model vocab is an object,
  * equal to those of the map {@link readTokenizerInfo} builds (model vocab first, then added tokens,
@@ -207,14 +248,11 @@ function tokenizerJsonVocab(tj: { model?: { vocab?: unknown }; added_tokens?: un
  * tenth of a second of a target's preparation.
  */
 function sizeAndLookup(
-  mv: Record<string, unknown>,
+  mv: Record<string, unknown> | ScannedVocab,
   added: unknown,
 ): { size: number | null; idOf: (content: string) => number | undefined } {
-  // The added tokens, the last entry of each content winning (as in the map).
-  const addedIds = new Map<string, number>();
-  if (Array.isArray(added))
-    for (const t of added as Array<{ id?: unknown; content?: unknown }>)
-      if (typeof t?.content === 'string' && intOrNull(t.id) !== null) addedIds.set(t.content, t.id as number);
+  if (isScanned(mv)) return scannedSizeAndLookup(mv, added);
+  const addedIds = addedTokenIds(added);
   let max = -1;
   let any = addedIds.size > 0;
   for (const id of addedIds.values()) if (id > max) max = id;
@@ -234,13 +272,14 @@ function sizeAndLookup(
  * Lists a folder's tokenizer files and resolves its vocabulary size and special-token ids.
  * `withVocab: false`: a caller that does not need the string -> id map gets `vocab: null` where the
  * size and ids can be read without building it (tokenizer.json with an object vocab); same values.
+ * `scan: false`: tokenizer.json parsed whole, never by the addon's scan (same values; see `readTokenizerJson`).
  * E_NOT_FOUND when the folder has no tokenizer file at all; E_NOT_FOUND / E_IO when a file cannot be
  * read; E_FORMAT for invalid JSON, a malformed `*_token` entry, or (when the vocabulary is known) a
  * `*_token` entry naming a token the vocabulary does not have, as the tokenizer loader does.
  */
 export async function readTokenizerInfo(
   folder: string,
-  options: { json?: Map<string, unknown>; withVocab?: boolean } = {},
+  options: { json?: Map<string, unknown>; withVocab?: boolean; scan?: boolean } = {},
 ): Promise<TokenizerInfo> {
   let entries: string[];
   try {
@@ -259,10 +298,8 @@ export async function readTokenizerInfo(
   // and the special tokens' ids read from the parsed file directly, with the map's precedence.
   let sized: { size: number | null; idOf: (content: string) => number | undefined } | null = null;
   if (files.includes('tokenizer.json')) {
-    const tj = (await readJsonCached(join(folder, 'tokenizer.json'), options.json)) as {
-      model?: { vocab?: unknown };
-      added_tokens?: unknown;
-    } | null;
+    const read = await readTokenizerJson(join(folder, 'tokenizer.json'), options.json, { scan: options.scan });
+    const tj = read.json as { model?: { vocab?: unknown }; added_tokens?: unknown } | null;
     const mv = tj?.model?.vocab;
     if (
       options.withVocab === false &&
@@ -271,9 +308,9 @@ export async function readTokenizerInfo(
       !Array.isArray(mv) &&
       !files.includes('added_tokens.json')
     ) {
-      sized = sizeAndLookup(mv as Record<string, unknown>, tj?.added_tokens);
+      sized = sizeAndLookup(read.vocab ?? (mv as Record<string, unknown>), tj?.added_tokens);
     } else {
-      vocab = tokenizerJsonVocab(tj);
+      vocab = tokenizerJsonVocab(tj, read.vocab);
     }
   } else if (files.includes('vocab.json')) {
     const vj = await readJsonFile(join(folder, 'vocab.json'));

@@ -183,6 +183,21 @@ export interface RawBinding {
   }>;
   allocFloat32(length: number): Float32Array;
   allocFloat64(length: number): Float64Array;
+  /** See native/core/include/salt/json_vocab.h; synchronous. */
+  scanTokenizerVocab(
+    bytes: Uint8Array,
+    maxDepth: number,
+  ):
+    | { why: string }
+    | {
+        why?: undefined;
+        vocabBegin: number;
+        vocabEnd: number;
+        mergesBegin: number;
+        mergesEnd: number;
+        pieces: string[];
+        ids: Int32Array;
+      };
   info(): {
     faiss: string;
     blas: string;

@@ -8,6 +8,7 @@ import { describe, SaltError } from '../errors.js';
 import { optionalFile, readJsonCached } from '../inputFiles.js';
 import { inferRolesByName } from './roles.js';
 import { specialTokenIds, specialTokenNames } from './specialTokens.js';
+import { readTokenizerJson, type ScannedVocab } from './tokenizerJson.js';
 import {
   buildVocabulary,
   type SpecialRole,
@@ -35,6 +36,11 @@ export interface HfTokenizerOptions {
   inferRoles?: boolean;
   /** Parsed JSON files by path, shared with other readers of the same folder (see `readJsonCached`). */
   json?: Map<string, unknown>;
+  /**
+   * Read an object vocabulary with the addon's scan where it takes the file (default true; see
+   * `readTokenizerJson`). false parses the file whole; the result is the same either way.
+   */
+  scan?: boolean;
 }
 
 export { readJsonFile } from '../inputFiles.js';
@@ -111,7 +117,25 @@ function scanDecoder(node: unknown, facts: DecoderFacts, file: string): void {
  *   a decoder this version cannot interpret (e.g. end-of-word suffixes).
  */
 export async function loadHfTokenizerJson(file: string, options: HfTokenizerOptions = {}): Promise<Vocabulary> {
-  const json = await readJsonCached(file, options.json);
+  const read = await readTokenizerJson(file, options.json, { scan: options.scan });
+  if (!read.vocab) return vocabularyOf(file, read.json, null, options);
+  try {
+    return await vocabularyOf(file, read.json, read.vocab, options);
+  } catch (err) {
+    if (!(err instanceof SaltError)) throw err;
+    // A refused file: the error as the whole-file parse words it (its checks visit the vocabulary in
+    // for-in order, which puts integer-like keys first; the scan's order is the file's).
+    return vocabularyOf(file, (await readTokenizerJson(file, undefined, { scan: false })).json, null, options);
+  }
+}
+
+/** {@link loadHfTokenizerJson} of a parsed file; `scanned`: its object vocabulary, read by the scan. */
+async function vocabularyOf(
+  file: string,
+  json: unknown,
+  scanned: ScannedVocab | null,
+  options: HfTokenizerOptions,
+): Promise<Vocabulary> {
   if (!isObject(json) || !isObject(json.model)) {
     throw new SaltError(
       'E_FORMAT',
@@ -137,8 +161,11 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
   if (!Array.isArray(added))
     throw new SaltError('E_FORMAT', `${file}: added_tokens must be an array, received ${describe(added)}`);
   const entries =
-    (Array.isArray(model.vocab) ? model.vocab.length : isObject(model.vocab) ? Object.keys(model.vocab).length : 0) +
-    added.length;
+    (Array.isArray(model.vocab)
+      ? model.vocab.length
+      : isObject(model.vocab)
+        ? (scanned?.pieces.length ?? Object.keys(model.vocab).length)
+        : 0) + added.length;
   const maxId = entries + MAX_ID_HOLES - 1;
   // `what` names the entry in an error; built only then (150k labels per file otherwise).
   const checkId = (id: unknown, what: () => string): number => {
@@ -170,9 +197,13 @@ export async function loadHfTokenizerJson(file: string, options: HfTokenizerOpti
           'E_FORMAT',
           `${file}: model.vocab of a ${type} model must be an object {token: id}, received ${describe(model.vocab)}`,
         );
-      // for-in visits the keys in Object.entries' order (a parsed object has no inherited enumerable keys).
-      const vocab = model.vocab;
-      for (const piece in vocab) set(vocab[piece], piece, 'model.vocab');
+      if (scanned) {
+        for (let i = 0; i < scanned.pieces.length; i++) set(scanned.ids[i], scanned.pieces[i], 'model.vocab');
+      } else {
+        // for-in visits the keys in Object.entries' order (a parsed object has no inherited enumerable keys).
+        const vocab = model.vocab;
+        for (const piece in vocab) set(vocab[piece], piece, 'model.vocab');
+      }
       if (type === 'BPE' && typeof model.end_of_word_suffix === 'string' && model.end_of_word_suffix !== '') {
         throw new SaltError(
           'E_UNSUPPORTED',

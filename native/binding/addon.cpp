@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "salt/core.h"
+#include "salt/json_vocab.h"
 
 #if defined(__linux__)
 #include <sys/mman.h>
@@ -863,6 +864,45 @@ Napi::Value FixMallocMmapThreshold(const Napi::CallbackInfo& info) {
   return Napi::Boolean::New(env, salt::fix_malloc_mmap_threshold(info[0].As<Napi::Number>().Int64Value()));
 }
 
+// scanTokenizerVocab(bytes, maxDepth) -> { vocabBegin, vocabEnd, mergesBegin, mergesEnd, pieces, ids }
+// or { why } when the scan does not handle the file (salt/json_vocab.h). Synchronous: it is called
+// by the tokenizer loading workers (tens of ms for a 150k-token file).
+Napi::Value ScanTokenizerVocab(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[0].IsTypedArray() ||
+      info[0].As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array)
+    throw coded_error(env, "E_TYPE", "bytes must be a Uint8Array", true);
+  if (!info[1].IsNumber()) throw coded_error(env, "E_TYPE", "maxDepth must be a number", true);
+  Napi::Uint8Array bytes = info[0].As<Napi::Uint8Array>();
+  salt::TokenizerVocabScan scan;
+  const char* why =
+      salt::scan_tokenizer_vocab(bytes.Data(), bytes.ElementLength(), info[1].As<Napi::Number>().Int32Value(), scan);
+  Napi::Object r = Napi::Object::New(env);
+  if (why != nullptr) {
+    r.Set("why", Napi::String::New(env, why));
+    return r;
+  }
+  const size_t n = scan.ids.size();
+  Napi::Array pieces = Napi::Array::New(env, n);
+  size_t begin = 0;
+  for (size_t k = 0; k < n; k++) {
+    napi_value s;
+    NAPI_THROW_IF_FAILED(env, napi_create_string_utf8(env, scan.keys.data() + begin, scan.key_ends[k] - begin, &s),
+                         Napi::Value());
+    NAPI_THROW_IF_FAILED(env, napi_set_element(env, pieces, static_cast<uint32_t>(k), s), Napi::Value());
+    begin = scan.key_ends[k];
+  }
+  Napi::Int32Array ids = Napi::Int32Array::New(env, n);
+  std::copy(scan.ids.begin(), scan.ids.end(), ids.Data());
+  r.Set("vocabBegin", Napi::Number::New(env, static_cast<double>(scan.vocab_begin)));
+  r.Set("vocabEnd", Napi::Number::New(env, static_cast<double>(scan.vocab_end)));
+  r.Set("mergesBegin", Napi::Number::New(env, static_cast<double>(scan.merges_begin)));
+  r.Set("mergesEnd", Napi::Number::New(env, static_cast<double>(scan.merges_end)));
+  r.Set("pieces", pieces);
+  r.Set("ids", ids);
+  return r;
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const salt::CpuInfo cpu = salt::cpu_info();
@@ -908,6 +948,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("startWriteback", Napi::Function::New(env, StartWriteback));
   exports.Set("writeDirect", Napi::Function::New(env, WriteDirect));
   exports.Set("fixMallocMmapThreshold", Napi::Function::New(env, FixMallocMmapThreshold));
+  exports.Set("scanTokenizerVocab", Napi::Function::New(env, ScanTokenizerVocab));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;
 }

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "salt/core.h"
+#include "salt/json_vocab.h"
 
 namespace {
 
@@ -793,6 +794,120 @@ void test_kernel_ridge() {
   check(salt::cpu::cholesky_whiten(ba).code == SALT_OK && info > 0, "cholesky_whiten reports an indefinite matrix");
 }
 
+// ---------- tokenizer.json vocabulary scan ----------
+// Each document is scanned from an exact-size heap copy, so that AddressSanitizer sees any read past it.
+const char* scan_copy(const std::string& doc, salt::TokenizerVocabScan& out, int depth = 256) {
+  std::vector<unsigned char> copy(doc.begin(), doc.end());
+  return salt::scan_tokenizer_vocab(copy.data(), copy.size(), depth, out);
+}
+
+void test_json_vocab() {
+  const std::string vocab = "{\"a\": 0, \"b\\u00e9\\n\":1 ,\"\\ud83d\\ude00\":2,\"\\u0000\\/\":10,\"\":3}";
+  const std::string merges = "[\"a b\", [\"b\\u00e9\", \"\\udc00\"]]";
+  const std::string doc =
+      "\xEF\xBB\xBF { \"version\": 1.0e-1, \"added_tokens\": [{\"id\": -2, \"x\": [true, false, null]}],\n"
+      "\"model\": {\"type\": \"BPE\", \"vocab\": " +
+      vocab + ", \"merges\": " + merges + "}}\r\n";
+  salt::TokenizerVocabScan s;
+  const char* why = scan_copy(doc, s);
+  check(why == nullptr, std::string("json_vocab: a valid file is taken: ") + (why ? why : ""));
+  check(doc.substr(s.vocab_begin, s.vocab_end - s.vocab_begin) == vocab, "json_vocab: the vocab's byte range");
+  check(doc.substr(s.merges_begin, s.merges_end - s.merges_begin) == merges, "json_vocab: the merges' byte range");
+  const std::vector<std::string> keys = {"a", "b\xC3\xA9\n", "\xF0\x9F\x98\x80", std::string("\0/", 2), ""};
+  bool same = s.key_ends.size() == keys.size() && s.ids == std::vector<int32_t>({0, 1, 2, 10, 3});
+  for (size_t k = 0, begin = 0; same && k < keys.size(); begin = s.key_ends[k++])
+    same = s.keys.substr(begin, s.key_ends[k] - begin) == keys[k];
+  check(same, "json_vocab: keys decoded to UTF-8 (escapes, a surrogate pair, U+0000, empty), ids, in file order");
+
+  const std::string merges_last = "{\"model\":{\"merges\":[],\"vocab\":{}}}";
+  check(scan_copy(merges_last, s) == nullptr && s.key_ends.empty() && s.merges_begin == 19 && s.merges_end == 21 &&
+            s.vocab_begin == 30 && s.vocab_end == 32,
+        "json_vocab: merges before an empty vocab");
+  check(scan_copy("{\"model\":{\"vocab\":{\"a\":1},\"merges\":{}}}", s) == nullptr && s.merges_begin == s.merges_end,
+        "json_vocab: merges that are not an array are left in place");
+  check(scan_copy("{\"model\":{\"vocab\":{\"a\":2147483647}}}", s) == nullptr && s.ids[0] == 2147483647,
+        "json_vocab: the largest id");
+
+  // Refused: every file the JS path must read (or reject) itself.
+  const std::vector<std::pair<std::string, std::string>> refused = {
+      {"", "empty"},
+      {"[1]", "top-level array"},
+      {"{\"model\":{\"vocab\":{\"a\":0}}", "unterminated"},
+      {"{\"model\":{\"vocab\":{\"a\":0,}}}", "trailing comma"},
+      {"{\"model\":{\"vocab\":{\"a\":0}}} x", "trailing characters"},
+      {"{\"model\":{\"vocab\":{\"a\":01}}}", "leading zero"},
+      {"{\"model\":{\"vocab\":{\"a\":1.0}}}", "fractional id"},
+      {"{\"model\":{\"vocab\":{\"a\":1e0}}}", "exponent id"},
+      {"{\"model\":{\"vocab\":{\"a\":-1}}}", "negative id"},
+      {"{\"model\":{\"vocab\":{\"a\":2147483648}}}", "id 2^31"},
+      {"{\"model\":{\"vocab\":{\"a\":\"0\"}}}", "string id"},
+      {"{\"model\":{\"vocab\":{\"a\":0,\"a\":1}}}", "repeated vocab key"},
+      {"{\"model\":{\"vocab\":{\"a\":0,\"\\u0061\":1}}}", "repeated vocab key spelled with an escape"},
+      {"{\"model\":{\"vocab\":{\"\\ud800\":0}}}", "lone high surrogate key"},
+      {"{\"model\":{\"vocab\":{\"\\udc00x\":0}}}", "lone low surrogate key"},
+      {"{\"model\":{\"vocab\":{\"\\ud800\\u0041\":0}}}", "high surrogate before a non-surrogate escape"},
+      {"{\"model\":{\"vocab\":{\"a\\x\":0}}}", "bad escape"},
+      {"{\"model\":{\"vocab\":{\"a\\u12\":0}}}", "short \\u escape"},
+      {"{\"model\":{\"vocab\":{\"a\tb\":0}}}", "control character"},
+      {"{\"model\":{\"vocab\":[[\"a\",0.0]]}}", "Unigram array vocab"},
+      {"{\"model\":{\"type\":\"BPE\"}}", "no vocab"},
+      {"{\"model\":[]}", "model not an object"},
+      {"{\"model\":{\"vocab\":{}},\"model\":{\"vocab\":{}}}", "repeated model"},
+      {"{\"mod\\u0065l\":{\"vocab\":{}},\"model\":{\"vocab\":{}}}", "repeated model spelled with an escape"},
+      {"{\"model\":{\"vocab\":{},\"vocab\":{}}}", "repeated vocab"},
+      {"{\"model\":{\"vocab\":{},\"merges\":[],\"merges\":[]}}", "repeated merges"},
+      {"{\"model\":{\"vocab\":{}},\"x\":tru}", "bad literal"},
+      {"{\"model\":{\"vocab\":{}},\"x\":-}", "bad number"},
+      {"{\"model\":{\"vocab\":{}},\"x\":1.}", "bad fraction"},
+      {"{\"model\":{\"vocab\":{}},\"x\":[1 2]}", "missing comma"},
+      {"{\"model\":{\"vocab\":{}},\"x\":'a'}", "single quotes"},
+  };
+  for (const auto& r : refused)
+    check(scan_copy(r.first, s) != nullptr && s.ids.empty(), "json_vocab refuses: " + r.second);
+  check(scan_copy("{\"model\":{\"vocab\":{}},\"x\":\"\\ud800\"}", s) == nullptr,
+        "json_vocab: a lone surrogate outside the vocab is valid JSON");
+
+  // Nesting: the top object is level 1, as in the JS reader's depth check.
+  const auto nested = [](int levels) {
+    return "{\"model\":{\"vocab\":{}},\"x\":" + std::string(levels - 1, '[') + std::string(levels - 1, ']') + "}";
+  };
+  check(scan_copy(nested(5), s, 5) == nullptr, "json_vocab: nesting at the limit");
+  check(scan_copy(nested(6), s, 5) != nullptr, "json_vocab: nesting past the limit");
+  check(scan_copy("{\"model\":{\"vocab\":{}}}", s, 2) != nullptr, "json_vocab: the vocab counts as a level");
+
+  // Mutated documents: never a read out of bounds (ASan run), and what is taken is consistent.
+  std::mt19937 rng(7);
+  const std::string alphabet = "{}[]\":,\\u0123456789abcdefe.-+ \n\t\x01\xC3\xA9truefalsenull";
+  int taken = 0;
+  bool consistent = true;
+  for (int it = 0; it < 20000; ++it) {
+    std::string m = doc;
+    const int edits = 1 + static_cast<int>(rng() % 4);
+    for (int e = 0; e < edits && !m.empty(); ++e) {
+      const size_t at = rng() % m.size();
+      const char c = alphabet[rng() % alphabet.size()];
+      switch (rng() % 3) {
+        case 0:
+          m[at] = c;
+          break;
+        case 1:
+          m.insert(m.begin() + static_cast<long>(at), c);
+          break;
+        default:
+          m.erase(at, 1 + rng() % 8);
+      }
+    }
+    if (rng() % 16 == 0) m.resize(rng() % (m.size() + 1));
+    if (scan_copy(m, s) != nullptr) continue;
+    ++taken;
+    consistent = consistent && s.vocab_begin < s.vocab_end && s.vocab_end <= m.size() && m[s.vocab_begin] == '{' &&
+                 m[s.vocab_end - 1] == '}' && s.ids.size() == s.key_ends.size() &&
+                 (s.key_ends.empty() || s.key_ends.back() == s.keys.size());
+  }
+  check(consistent, "json_vocab: every mutated document taken has a consistent result");
+  check(taken > 0, "json_vocab: some mutated documents are still taken");
+}
+
 }  // namespace
 
 int main() {
@@ -805,6 +920,7 @@ int main() {
   test_apply();
   test_matrix_ops();
   test_kernel_ridge();
+  test_json_vocab();
   std::printf("core_tests: %d passed, %d failed\n", passed, failed);
   return failed == 0 ? 0 : 1;
 }
