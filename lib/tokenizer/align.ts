@@ -151,28 +151,31 @@ export function alignVocabularies(source: Vocabulary, target: Vocabulary, option
     matchSpecialByRole: options.matchSpecialByRole ?? true,
   };
 
-  // Index the source.
-  const exact = new Map<string, number>();
+  // Index the source. Keys are the tokens' bytes as latin1 strings (one char per byte), cut from one
+  // string of all of them; tokens that start a word and those that do not are kept apart.
+  const exact = [new Map<string, number>(), new Map<string, number>()];
   const folded = new Map<string, number>();
   const noWs = new Map<string, number>();
   const foldedNoWs = new Map<string, number>();
   const byteTok = new Int32Array(256).fill(-1);
   const singleByteText = new Int32Array(256).fill(-1);
+  const sourceText = latin1(source.bytes);
   for (let id = 0; id < source.size; id++) {
     const k = source.kinds[id];
-    const b = source.bytes.subarray(source.byteOffsets[id], source.byteOffsets[id + 1]);
+    const from = source.byteOffsets[id];
+    const to = source.byteOffsets[id + 1];
     if (k === KIND_CODE.byte) {
-      if (b.length === 1 && byteTok[b[0]] < 0) byteTok[b[0]] = id;
+      if (to - from === 1 && byteTok[source.bytes[from]] < 0) byteTok[source.bytes[from]] = id;
       continue;
     }
     if (k !== KIND_CODE.normal && k !== KIND_CODE.control) continue;
     const ws = source.wordStarts[id] === 1;
-    const s = latin1(b);
-    put(exact, (ws ? '1' : '0') + s, id);
-    if (!ws && b.length === 1 && singleByteText[b[0]] < 0) singleByteText[b[0]] = id;
+    const s = sourceText.slice(from, to);
+    put(exact[ws ? 1 : 0], s, id);
+    if (!ws && to - from === 1 && singleByteText[source.bytes[from]] < 0) singleByteText[source.bytes[from]] = id;
     if (opts.ignoreWordStart) put(noWs, s, id);
     if (opts.caseFold) {
-      const f = latin1(lowerCaseBytes(b));
+      const f = latin1(lowerCaseBytes(source.bytes.subarray(from, to)));
       put(folded, (ws ? '1' : '0') + f, id);
       if (opts.ignoreWordStart) put(foldedNoWs, f, id);
     }
@@ -184,6 +187,7 @@ export function alignVocabularies(source: Vocabulary, target: Vocabulary, option
   }
 
   const n = target.size;
+  const targetText = latin1(target.bytes);
   const sourceIdOfTarget = new Int32Array(n).fill(-1);
   const category = new Uint8Array(n).fill(CAT.new);
   const rolesMatched: { role: SpecialRole; targetId: number; sourceId: number }[] = [];
@@ -201,11 +205,13 @@ export function alignVocabularies(source: Vocabulary, target: Vocabulary, option
     }
     const k = target.kinds[id];
     if (k === KIND_CODE.special || k === KIND_CODE.unused) continue;
-    const b = target.bytes.subarray(target.byteOffsets[id], target.byteOffsets[id + 1]);
+    const from = target.byteOffsets[id];
+    const to = target.byteOffsets[id + 1];
+    const first = target.bytes[from]; // with to - from === 1, the token's byte
     const ws = target.wordStarts[id] === 1;
     if (k === KIND_CODE.byte) {
-      if (opts.matchBytes && b.length === 1) {
-        const sid = byteTok[b[0]] >= 0 ? byteTok[b[0]] : singleByteText[b[0]];
+      if (opts.matchBytes && to - from === 1) {
+        const sid = byteTok[first] >= 0 ? byteTok[first] : singleByteText[first];
         if (sid >= 0) {
           sourceIdOfTarget[id] = sid;
           category[id] = CAT.byte;
@@ -213,15 +219,15 @@ export function alignVocabularies(source: Vocabulary, target: Vocabulary, option
       }
       continue;
     }
-    const s = latin1(b);
-    let sid = exact.get((ws ? '1' : '0') + s);
+    const s = targetText.slice(from, to);
+    let sid = exact[ws ? 1 : 0].get(s);
     let cat = CAT.exact;
-    if (sid === undefined && opts.matchBytes && !ws && b.length === 1 && byteTok[b[0]] >= 0) {
-      sid = byteTok[b[0]];
+    if (sid === undefined && opts.matchBytes && !ws && to - from === 1 && byteTok[first] >= 0) {
+      sid = byteTok[first];
       cat = CAT.byte;
     }
     if (sid === undefined && opts.caseFold) {
-      const f = latin1(lowerCaseBytes(b));
+      const f = latin1(lowerCaseBytes(target.bytes.subarray(from, to)));
       sid = folded.get((ws ? '1' : '0') + f);
       cat = CAT['case-folded'];
       if (sid === undefined && opts.ignoreWordStart) {
