@@ -145,7 +145,8 @@ export interface PackedVocabulary {
   name: string;
   format: Vocabulary['format'];
   convention: Vocabulary['convention'];
-  pieces: PieceTable;
+  /** The pieces joined, and where each ends (UTF-16 units): one string to post, sliced on arrival. */
+  pieces: { text: string; ends: Int32Array };
   kinds: Uint8Array;
   wordStarts: Uint8Array;
   byteOffsets: Uint32Array;
@@ -163,7 +164,7 @@ export function packVocabulary(v: Vocabulary): PackedVocabulary {
     name: v.name,
     format: v.format,
     convention: v.convention,
-    pieces: packPieces(v.pieces),
+    pieces: joinPieces(v.pieces),
     kinds: own(v.kinds),
     wordStarts: own(v.wordStarts),
     byteOffsets: own(v.byteOffsets),
@@ -173,15 +174,24 @@ export function packVocabulary(v: Vocabulary): PackedVocabulary {
   };
 }
 
+/** Pieces as one string and their ends (no per-piece encoding; any string, lone surrogates included, comes back as it was). */
+function joinPieces(pieces: readonly string[]): PackedVocabulary['pieces'] {
+  const ends = new Int32Array(pieces.length);
+  let at = 0;
+  for (let i = 0; i < pieces.length; i++) ends[i] = at += pieces[i].length;
+  return { text: pieces.join(''), ends };
+}
+
 /** The vocabulary {@link packVocabulary} packed. */
 export function unpackVocabulary(p: PackedVocabulary): Vocabulary {
-  const pieces = Array.from({ length: p.pieces.offsets.length - 1 }, (_, i) => pieceAt(p.pieces, i));
+  const { text, ends } = p.pieces;
+  const pieces = Array.from({ length: ends.length }, (_, i) => text.slice(i === 0 ? 0 : ends[i - 1], ends[i]));
   return new Vocabulary({ ...p, pieces, roles: new Map(p.roles) });
 }
 
 /** The buffers of a {@link PackedVocabulary}, for a worker's transfer list. */
 export function packedBuffers(p: PackedVocabulary): ArrayBuffer[] {
-  const views = [p.pieces.bytes, p.pieces.offsets, p.kinds, p.wordStarts, p.byteOffsets, p.bytes];
+  const views = [p.pieces.ends, p.kinds, p.wordStarts, p.byteOffsets, p.bytes];
   return [...new Set(views.map((a) => a.buffer as ArrayBuffer))];
 }
 
