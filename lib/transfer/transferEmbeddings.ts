@@ -54,11 +54,15 @@ export interface SourcePreparation {
  * the same as when the engine computes it itself.
  */
 export async function prepareSource(source: Matrix, head?: Matrix): Promise<SourcePreparation> {
-  await checkFinite('source', source);
+  // A row's norm (its squares summed in float64, which no float32 values can overflow) is finite
+  // exactly when all its values are: the element-wise scan of the source runs only to name the first
+  // bad value, one pass over the matrix fewer (0.1-0.2 s on a 1 GB source).
+  const norms = await rowNorms(source.data, source.cols);
+  if (!norms.every(Number.isFinite)) await checkFinite('source', source);
   if (head) await checkFinite('sourceHead', head);
   const stats = await columnMeanStd(source);
   const headStats = head ? await columnMeanStd(head) : undefined;
-  const sourceNorms = await quantilesOf(await rowNorms(source.data, source.cols));
+  const sourceNorms = await quantilesOf(norms);
   return { stats, headStats, sourceNorms };
 }
 

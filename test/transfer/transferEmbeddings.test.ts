@@ -713,6 +713,18 @@ describe('transferEmbeddings: errors', () => {
       code: 'E_NONFINITE',
       message: 'target contains -Infinity at row 5, column 1',
     });
+    // The source is checked through its row norms first: an infinite value, and the largest finite
+    // values (whose squares overflow float32 but not the float64 sums), are told apart.
+    const f = tinyCase(13);
+    f.source.data[7 * f.hs + f.hs - 1] = -Infinity;
+    await expect(transferEmbeddings(argsOf(f))).rejects.toMatchObject({
+      code: 'E_NONFINITE',
+      message: `source contains -Infinity at row 7, column ${f.hs - 1}`,
+    });
+    const g = tinyCase(13);
+    g.source.data.fill(3.4028234663852886e38, 2 * g.hs, 3 * g.hs);
+    g.source.data[4 * g.hs] = -3.4028234663852886e38;
+    await expect(transferEmbeddings(argsOf(g))).resolves.toBeDefined();
     const e = tinyCase(13);
     e.aux.data[0] = Infinity; // a present aux row
     await expect(transferEmbeddings(argsOf(e))).rejects.toMatchObject({
