@@ -196,7 +196,8 @@ class Scanner {
     if (i_ >= n_) return fail("an unexpected end");
     switch (p_[i_]) {
       case '{':
-        return members(depth + 1, [&](const std::string&) { return value(depth + 1); }, false);
+        return members(
+            depth + 1, [&](const std::string&) { return value(depth + 1); }, false);
       case '[':
         return array(depth + 1);
       case '"':
@@ -213,27 +214,52 @@ class Scanner {
     }
   }
 
-  bool array(int depth) {
+  // At '[' or '{' of a container at nesting `depth`: steps in; `empty` when it closes at once (the
+  // closing bracket then consumed too).
+  bool open(int depth, unsigned char close, bool& empty) {
     if (depth > max_depth_) return fail("nesting deeper than the limit");
     i_++;
     ws();
-    if (i_ < n_ && p_[i_] == ']') {
+    empty = i_ < n_ && p_[i_] == close;
+    if (empty) i_++;
+    return true;
+  }
+
+  // After an element or member: 1 when a ',' follows, 0 when `close` ends the container (either
+  // consumed), -1 (and why_) otherwise.
+  int next_item(unsigned char close) {
+    ws();
+    if (i_ < n_ && p_[i_] == ',') {
       i_++;
-      return true;
+      return 1;
     }
+    if (i_ < n_ && p_[i_] == close) {
+      i_++;
+      return 0;
+    }
+    fail(close == ']' ? "a missing , or ] in an array" : "a missing , or } in an object");
+    return -1;
+  }
+
+  // A member's key and its ':'; the key is decoded into `out` when given.
+  bool key(std::string* out) {
+    ws();
+    if (i_ >= n_ || p_[i_] != '"') return fail("a missing key in an object");
+    if (!string(out)) return false;
+    ws();
+    if (i_ >= n_ || p_[i_] != ':') return fail("a missing : in an object");
+    i_++;
+    return true;
+  }
+
+  bool array(int depth) {
+    bool empty = false;
+    if (!open(depth, ']', empty)) return false;
+    if (empty) return true;
     for (;;) {
       if (!value(depth)) return false;
-      ws();
-      if (i_ >= n_) return fail("an unterminated array");
-      if (p_[i_] == ',') {
-        i_++;
-        continue;
-      }
-      if (p_[i_] == ']') {
-        i_++;
-        return true;
-      }
-      return fail("a missing , or ] in an array");
+      const int next = next_item(']');
+      if (next <= 0) return next == 0;
     }
   }
 
@@ -241,34 +267,15 @@ class Scanner {
   // `decode_keys`, else empty) is passed to `member`, which must read the value.
   template <class F>
   bool members(int depth, F&& member, bool decode_keys = true) {
-    if (depth > max_depth_) return fail("nesting deeper than the limit");
-    i_++;
-    ws();
-    if (i_ < n_ && p_[i_] == '}') {
-      i_++;
-      return true;
-    }
-    std::string key;
+    bool empty = false;
+    if (!open(depth, '}', empty)) return false;
+    if (empty) return true;
+    std::string name;
     for (;;) {
-      ws();
-      if (i_ >= n_ || p_[i_] != '"') return fail("a missing key in an object");
-      key.clear();
-      if (!string(decode_keys ? &key : nullptr)) return false;
-      ws();
-      if (i_ >= n_ || p_[i_] != ':') return fail("a missing : in an object");
-      i_++;
-      if (!member(key)) return false;
-      ws();
-      if (i_ >= n_) return fail("an unterminated object");
-      if (p_[i_] == ',') {
-        i_++;
-        continue;
-      }
-      if (p_[i_] == '}') {
-        i_++;
-        return true;
-      }
-      return fail("a missing , or } in an object");
+      name.clear();
+      if (!key(decode_keys ? &name : nullptr) || !member(name)) return false;
+      const int next = next_item('}');
+      if (next <= 0) return next == 0;
     }
   }
 
@@ -299,24 +306,13 @@ class Scanner {
   }
 
   bool vocab(int depth) {
-    if (depth > max_depth_) return fail("nesting deeper than the limit");
     out_.vocab_begin = i_;
-    i_++;
-    ws();
-    if (i_ < n_ && p_[i_] == '}') {
-      i_++;
-      out_.vocab_end = i_;
-      return true;
-    }
-    for (;;) {
-      ws();
-      if (i_ >= n_ || p_[i_] != '"') return fail("a missing key in an object");
-      if (!string(&out_.keys)) return false;
+    bool empty = false;
+    if (!open(depth, '}', empty)) return false;
+    for (int next = empty ? 0 : 1; next != 0;) {
+      if (!key(&out_.keys)) return false;
       if (out_.keys.size() > UINT32_MAX) return fail("keys too long");
       out_.key_ends.push_back(static_cast<uint32_t>(out_.keys.size()));
-      ws();
-      if (i_ >= n_ || p_[i_] != ':') return fail("a missing : in an object");
-      i_++;
       ws();
       // Only a plain integer literal: JSON.parse gives the same number for 5.0 or 5e0, but the JS
       // path decides what those mean.
@@ -333,19 +329,11 @@ class Scanner {
       if (i_ < n_ && (p_[i_] == '.' || p_[i_] == 'e' || p_[i_] == 'E'))
         return fail("an id that is not a plain integer");
       out_.ids.push_back(static_cast<int32_t>(id));
-      ws();
-      if (i_ >= n_) return fail("an unterminated object");
-      if (p_[i_] == ',') {
-        i_++;
-        continue;
-      }
-      if (p_[i_] == '}') {
-        i_++;
-        out_.vocab_end = i_;
-        return true;
-      }
-      return fail("a missing , or } in an object");
+      next = next_item('}');
+      if (next < 0) return false;
     }
+    out_.vocab_end = i_;
+    return true;
   }
 
   const unsigned char* p_;

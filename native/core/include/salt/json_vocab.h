@@ -18,13 +18,13 @@ namespace salt {
 
 /// What scan_tokenizer_vocab found. Byte offsets are into the scanned buffer.
 struct TokenizerVocabScan {
-  size_t vocab_begin = 0;   ///< model.vocab's value (an object), [vocab_begin, vocab_end)
+  size_t vocab_begin = 0;  ///< model.vocab's value (an object), [vocab_begin, vocab_end)
   size_t vocab_end = 0;
   size_t merges_begin = 0;  ///< model.merges' value when it is an array, else begin == end
   size_t merges_end = 0;
-  std::string keys;                 ///< the vocab's keys as UTF-8, one after the other, in file order
-  std::vector<uint32_t> key_ends;   ///< end of key i in `keys` (key i starts at key_ends[i - 1], or 0)
-  std::vector<int32_t> ids;         ///< key i's id
+  std::string keys;                ///< the vocab's keys as UTF-8, one after the other, in file order
+  std::vector<uint32_t> key_ends;  ///< end of key i in `keys` (key i starts at key_ends[i - 1], or 0)
+  std::vector<int32_t> ids;        ///< key i's id
 };
 
 /// Scans `n` bytes of UTF-8 JSON (a leading byte-order mark is skipped, as the JS reader drops it).
