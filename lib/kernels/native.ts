@@ -183,6 +183,8 @@ export interface RawBinding {
   }>;
   allocFloat32(length: number): Float32Array;
   allocFloat64(length: number): Float64Array;
+  /** The calling thread to nice 10 (Linux; see salt/core.h). */
+  lowerThreadPriority(): void;
   /** See native/core/include/salt/json_vocab.h; synchronous. */
   scanTokenizerVocab(
     bytes: Uint8Array,

@@ -4,10 +4,19 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 
+import { binding } from '../kernels/native.js';
 import type { AlignOptions } from '../tokenizer/align.js';
 import { loadVocabulary } from '../tokenizer/plainVocabularies.js';
 import type { Vocabulary } from '../tokenizer/vocabulary.js';
 import { packedBuffers, preloadTarget, type PrepareOptions, prepareTokens } from './preparer.js';
+
+// The tokenizer work yields the cores to the calling application's threads (its event loop, V8's
+// collector helpers) on a busy machine: the worker's own thread at a lower priority.
+try {
+  binding().lowerThreadPriority();
+} catch {
+  // no addon: the tokenizer loaders work without it
+}
 
 const port = parentPort!;
 let source: Vocabulary | null = null;

@@ -903,6 +903,12 @@ Napi::Value ScanTokenizerVocab(const Napi::CallbackInfo& info) {
   return r;
 }
 
+// lowerThreadPriority(): see salt/core.h.
+Napi::Value LowerThreadPriority(const Napi::CallbackInfo& info) {
+  salt::lower_thread_priority();
+  return info.Env().Undefined();
+}
+
 Napi::Value Info(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   const salt::CpuInfo cpu = salt::cpu_info();
@@ -949,6 +955,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("writeDirect", Napi::Function::New(env, WriteDirect));
   exports.Set("fixMallocMmapThreshold", Napi::Function::New(env, FixMallocMmapThreshold));
   exports.Set("scanTokenizerVocab", Napi::Function::New(env, ScanTokenizerVocab));
+  exports.Set("lowerThreadPriority", Napi::Function::New(env, LowerThreadPriority));
   exports.Set("info", Napi::Function::New(env, Info));
   return exports;
 }

@@ -17,11 +17,16 @@ namespace salt {
 // per thread, so concurrent calls from different worker threads do not disturb each other) and
 // restores it afterwards.
 // A request beyond 4x the cores is clamped: libgomp exits the process when it cannot create a thread.
+// The OpenMP worker threads of the team (not the calling thread) run at a lower scheduling
+// priority (see lower_team_priority in plugin.cpp).
+void lower_team_priority();
+
 class ThreadScope {
  public:
   explicit ThreadScope(int32_t threads) : previous_(omp_get_max_threads()) {
     const int procs = omp_get_num_procs();
     omp_set_num_threads(threads > 0 ? (threads < 4 * procs ? threads : 4 * procs) : procs);
+    lower_team_priority();
   }
   ~ThreadScope() { omp_set_num_threads(previous_); }
   ThreadScope(const ThreadScope&) = delete;

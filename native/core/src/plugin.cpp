@@ -3,9 +3,15 @@
 #include <faiss/Index.h>
 #include <omp.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <mutex>
 #include <string>
+#if defined(__linux__)
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+#endif
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -74,6 +80,34 @@ const PluginState& cuda_plugin() {
 
 namespace {
 std::string blas_note;  // what select_blas_kernels did, for cpu_info()
+}
+
+void lower_team_priority() {
+#if defined(__linux__)
+  // Each team thread once (OpenMP reuses them: after that, an empty region per call). The calling
+  // thread (the team's master, e.g. a libuv pool thread shared with the application) keeps its
+  // priority. Why: on a machine with few cores, the kernels' threads took the cores from the
+  // application's event loop and from V8's garbage-collection helpers, whose collections then
+  // blocked the event loop for tens of ms waiting for them (bench/README.md, event-loop stall).
+#pragma omp parallel
+  {
+    thread_local bool lowered = false;
+    if (omp_get_thread_num() > 0 && !lowered) {
+      lowered = true;
+      lower_thread_priority();
+    }
+  }
+#endif
+}
+
+void lower_thread_priority() {
+#if defined(__linux__)
+  constexpr int kNice = 10;
+  const id_t tid = static_cast<id_t>(syscall(SYS_gettid));  // a thread's own nice value on Linux
+  errno = 0;
+  const int now = getpriority(PRIO_PROCESS, tid);
+  if (errno == 0 && now < kNice) setpriority(PRIO_PROCESS, tid, kNice);
+#endif
 }
 
 std::string select_blas_kernels() {

@@ -100,6 +100,12 @@ CpuInfo cpu_info();
 /// Returns a note on what was done (empty when nothing was). Runs once; later calls return the note.
 std::string select_blas_kernels();
 
+/// Lowers the calling thread's scheduling priority to nice 10 (Linux; where it is already lower, or
+/// elsewhere, nothing). The OpenMP worker threads of the kernels do this themselves; the package's
+/// tokenizer workers call it, so that on a machine with few cores the application's event loop and
+/// V8's garbage-collection helpers run first.
+void lower_thread_priority();
+
 /// glibc: serves every allocation of `bytes` or more with its own mmap, freed with munmap (mallopt
 /// M_MMAP_THRESHOLD, which also ends glibc's raising of that threshold after each large free). With
 /// the raising, the multi-MB buffers of the file readers, the tokenizer worker and the native
