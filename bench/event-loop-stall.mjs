@@ -133,15 +133,18 @@ function startControl() {
     });
     child.once('error', rej);
   });
+  const exited = new Promise((res) => child.once('exit', res));
+  let stopped;
   return {
     priority: rt ? 'real-time (chrt -f 50)' : 'normal priority (chrt unavailable)',
     ready,
-    /** Stops it; its late firings as [t0, t1, late] with t0, t1 in monotonic microseconds. */
+    /** Stops it (once; later calls give the same answer); its late firings as [t0, t1, late] with t0, t1 in monotonic microseconds. */
     stop: () =>
-      new Promise((res) => {
-        child.once('exit', () => res(JSON.parse(out.slice('ready\n'.length))));
-        child.stdin.write('stop\n');
-      }),
+      (stopped ??= (async () => {
+        child.stdin.end('stop\n');
+        await exited;
+        return JSON.parse(out.slice('ready\n'.length));
+      })()),
   };
 }
 const control = startControl();
