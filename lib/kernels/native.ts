@@ -190,6 +190,7 @@ export interface RawBinding {
     bytes: Uint8Array,
     maxDepth: number,
   ):
+    | undefined
     | { why: string }
     | {
         why?: undefined;

@@ -41,7 +41,8 @@ function scan(bytes: Uint8Array): TokenizerJson | null {
   } catch {
     return null; // no addon: the whole-file parse
   }
-  if (r.why !== undefined) return null;
+  // Nothing (a terminating worker) or a refusal: the whole-file parse.
+  if (!r || r.why !== undefined) return null;
   const start = bytes[0] === 0xef && bytes[1] === 0xbb && bytes[2] === 0xbf ? BOM : 0;
   const cuts = [
     { begin: r.vocabBegin, end: r.vocabEnd, empty: '{}' },

@@ -877,36 +877,52 @@ Napi::Value ScanTokenizerVocab(const Napi::CallbackInfo& info) {
   salt::TokenizerVocabScan scan;
   const char* why =
       salt::scan_tokenizer_vocab(bytes.Data(), bytes.ElementLength(), info[1].As<Napi::Number>().Int32Value(), scan);
-  Napi::Object r = Napi::Object::New(env);
+  // The result is built with the C API and no C++ exceptions: a worker thread terminated while this
+  // runs (the tokenizer loader of a transfer that failed early) makes every call fail, and an
+  // exception thrown while node-addon-api turns the first one into a JavaScript error aborts the
+  // process. Any failure returns nothing; the caller takes the whole-file path.
+  napi_env e = env;
+  napi_value r, v;
+  if (napi_create_object(e, &r) != napi_ok) return Napi::Value();
   if (why != nullptr) {
-    r.Set("why", Napi::String::New(env, why));
-    return r;
+    if (napi_create_string_utf8(e, why, NAPI_AUTO_LENGTH, &v) != napi_ok ||
+        napi_set_named_property(e, r, "why", v) != napi_ok)
+      return Napi::Value();
+    return Napi::Value(env, r);
   }
   const size_t n = scan.ids.size();
-  Napi::Array pieces = Napi::Array::New(env, n);
+  napi_value pieces;
+  if (napi_create_array_with_length(e, n, &pieces) != napi_ok) return Napi::Value();
   size_t begin = 0;
   for (size_t k = 0; k < n; k++) {
-    napi_value s;
-    NAPI_THROW_IF_FAILED(env, napi_create_string_utf8(env, scan.keys.data() + begin, scan.key_ends[k] - begin, &s),
-                         Napi::Value());
-    NAPI_THROW_IF_FAILED(env, napi_set_element(env, pieces, static_cast<uint32_t>(k), s), Napi::Value());
+    if (napi_create_string_utf8(e, scan.keys.data() + begin, scan.key_ends[k] - begin, &v) != napi_ok ||
+        napi_set_element(e, pieces, static_cast<uint32_t>(k), v) != napi_ok)
+      return Napi::Value();
     begin = scan.key_ends[k];
   }
-  Napi::Int32Array ids = Napi::Int32Array::New(env, n);
-  std::copy(scan.ids.begin(), scan.ids.end(), ids.Data());
-  r.Set("vocabBegin", Napi::Number::New(env, static_cast<double>(scan.vocab_begin)));
-  r.Set("vocabEnd", Napi::Number::New(env, static_cast<double>(scan.vocab_end)));
-  r.Set("mergesBegin", Napi::Number::New(env, static_cast<double>(scan.merges_begin)));
-  r.Set("mergesEnd", Napi::Number::New(env, static_cast<double>(scan.merges_end)));
-  r.Set("pieces", pieces);
-  r.Set("ids", ids);
-  return r;
+  napi_value buffer, ids;
+  void* data = nullptr;
+  if (napi_create_arraybuffer(e, n * sizeof(int32_t), &data, &buffer) != napi_ok ||
+      napi_create_typedarray(e, napi_int32_array, n, buffer, 0, &ids) != napi_ok)
+    return Napi::Value();
+  if (n > 0) std::copy(scan.ids.begin(), scan.ids.end(), static_cast<int32_t*>(data));
+  const std::pair<const char*, double> offsets[] = {{"vocabBegin", static_cast<double>(scan.vocab_begin)},
+                                                    {"vocabEnd", static_cast<double>(scan.vocab_end)},
+                                                    {"mergesBegin", static_cast<double>(scan.merges_begin)},
+                                                    {"mergesEnd", static_cast<double>(scan.merges_end)}};
+  for (const auto& [name, value] : offsets)
+    if (napi_create_double(e, value, &v) != napi_ok || napi_set_named_property(e, r, name, v) != napi_ok)
+      return Napi::Value();
+  if (napi_set_named_property(e, r, "pieces", pieces) != napi_ok ||
+      napi_set_named_property(e, r, "ids", ids) != napi_ok)
+    return Napi::Value();
+  return Napi::Value(env, r);
 }
 
 // lowerThreadPriority(): see salt/core.h.
-Napi::Value LowerThreadPriority(const Napi::CallbackInfo& info) {
+Napi::Value LowerThreadPriority(const Napi::CallbackInfo&) {
   salt::lower_thread_priority();
-  return info.Env().Undefined();
+  return Napi::Value();  // undefined, without a call that fails (and throws) in a terminating worker
 }
 
 Napi::Value Info(const Napi::CallbackInfo& info) {

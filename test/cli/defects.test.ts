@@ -14,6 +14,7 @@ import { EXIT, main } from '../../lib/cli/main.js';
 import { REPORT_FILE, tempNameFor } from '../../lib/io/atomic.js';
 import { writeTransferredModel } from '../../lib/io/writeModel.js';
 import { transfer } from '../../lib/pipeline/transfer.js';
+import { lenmlTokenizer } from '../io/helpers/data.js';
 import { type Folder, plmFolder, runCli } from './fixtures.js';
 
 const root = resolve(import.meta.dirname, '..', '..');
@@ -320,6 +321,35 @@ describe('5. special files never hang a run', () => {
     },
     30_000,
   );
+});
+
+describe('5b. a run that fails while a worker reads a tokenizer', () => {
+  it('ends with the coded error every time, never an abort (the target loader is stopped inside the native tokenizer scan)', async () => {
+    // The source fails at once (a FIFO as tokenizer.json) while the target's 152k-token tokenizer
+    // is being scanned in its loader worker, which the failed run then terminates. Before the scan
+    // built its result without C++ exceptions, about one run in four aborted ("terminate called
+    // after throwing an instance of 'Napi::Error'").
+    const bad = join(dir, 'fifo-source-2');
+    await cp(src.dir, bad, { recursive: true });
+    await rm(join(bad, 'tokenizer.json'), { force: true });
+    execFileSync('mkfifo', [join(bad, 'tokenizer.json')]);
+    const big = join(dir, 'plm-qwen3');
+    await cp(plm.dir, big, { recursive: true });
+    await cp(join(await lenmlTokenizer('qwen3'), 'tokenizer.json'), join(big, 'tokenizer.json'));
+    const statuses: (number | null)[] = [];
+    for (let i = 0; i < 20; i++) {
+      const r = run(
+        ['transfer', '--source', bad, '--target', big, '--out', join(dir, 'fifo-out-2'), '--method', 'mean'],
+        {
+          timeoutMs: 20_000,
+        },
+      );
+      statuses.push(r.status);
+      if (r.status !== EXIT.error) expect(r.stderr, `run ${i}`).toBe('');
+      expect(r.stderr, `run ${i}`).toContain('is a FIFO (named pipe), expected a regular file');
+    }
+    expect(statuses).toEqual(Array(20).fill(EXIT.error));
+  }, 120_000);
 });
 
 describe('6. leftovers', () => {
