@@ -188,10 +188,9 @@ const timer = setInterval(() => {
     cpu: sched ? (sched[0] - lastSched[0]) / 1e6 : NaN,
     wait: sched ? (sched[1] - lastSched[1]) / 1e6 : NaN,
   });
-  const hr = hrNow;
   if (opt.gaps && now - last - 10 > 25)
-    lateGaps.push({ t0: Number(lastHr / 1000n), t1: Number(hr / 1000n), late: now - last - 10, stage });
-  lastHr = hr;
+    lateGaps.push({ t0: Number(lastHr / 1000n), t1: Number(hrNow / 1000n), late: now - last - 10, stage });
+  lastHr = hrNow;
   last = now;
   lastSched = sched;
 }, 10);

@@ -218,53 +218,41 @@ function isScanned(v: Record<string, unknown> | ScannedVocab): v is ScannedVocab
   return Array.isArray(v.pieces) && v.ids instanceof Int32Array;
 }
 
-/** {@link sizeAndLookup} of a vocabulary read by the scan (unique keys, integer ids). */
-function scannedSizeAndLookup(
-  mv: ScannedVocab,
-  added: unknown,
-): { size: number | null; idOf: (content: string) => number | undefined } {
-  const addedIds = addedTokenIds(added);
-  let max = -1;
-  for (const id of addedIds.values()) if (id > max) max = id;
-  let any = addedIds.size > 0;
-  for (let i = 0; i < mv.pieces.length; i++) {
-    if (addedIds.has(mv.pieces[i])) continue; // an added token's id replaces the model's
-    any = true;
-    if (mv.ids[i] > max) max = mv.ids[i];
-  }
-  // A few lookups (the special tokens): a scan each, no 150k-entry map.
-  const idOf = (content: string): number | undefined => {
-    if (addedIds.has(content)) return addedIds.get(content);
-    const i = mv.pieces.indexOf(content);
-    return i >= 0 ? mv.ids[i] : undefined;
-  };
-  return { size: any ? max + 1 : null, idOf };
-}
-
 /**
- * The vocabulary size and a content -> id lookup of a tokenizer.json whose model vocab is an object,
- * equal to those of the map {@link readTokenizerInfo} builds (model vocab first, then added tokens,
- * a later entry for the same content winning) without building it: 150k `Map.set` calls were a
- * tenth of a second of a target's preparation.
+ * The vocabulary size and a content -> id lookup of a tokenizer.json whose model vocab is an object
+ * (as parsed, or as read by the scan), equal to those of the map {@link readTokenizerInfo} builds
+ * (model vocab first, then added tokens, a later entry for the same content winning) without
+ * building it: 150k `Map.set` calls were a tenth of a second of a target's preparation.
  */
 function sizeAndLookup(
   mv: Record<string, unknown> | ScannedVocab,
   added: unknown,
 ): { size: number | null; idOf: (content: string) => number | undefined } {
-  if (isScanned(mv)) return scannedSizeAndLookup(mv, added);
   const addedIds = addedTokenIds(added);
+  // The model's entries and the value of one, in either form (a scanned vocabulary's keys are unique).
+  const scanned = isScanned(mv) ? mv : null;
+  const parsed = mv as Record<string, unknown>;
+  const each = (visit: (key: string, id: unknown) => void): void => {
+    if (scanned) scanned.pieces.forEach((p, i) => visit(p, scanned.ids[i]));
+    else for (const k in parsed) visit(k, parsed[k]);
+  };
+  const modelValue = (content: string): unknown => {
+    if (!scanned) return Object.hasOwn(parsed, content) ? parsed[content] : undefined;
+    const i = scanned.pieces.indexOf(content); // a few lookups (the special tokens): a scan each
+    return i >= 0 ? scanned.ids[i] : undefined;
+  };
   let max = -1;
   let any = addedIds.size > 0;
   for (const id of addedIds.values()) if (id > max) max = id;
-  for (const k in mv) {
-    const v = mv[k];
-    if (intOrNull(v) === null || addedIds.has(k)) continue; // an added token's id replaces the model's
+  each((k, v) => {
+    if (intOrNull(v) === null || addedIds.has(k)) return; // an added token's id replaces the model's
     any = true;
     if ((v as number) > max) max = v as number;
-  }
-  const idOf = (content: string): number | undefined =>
-    addedIds.get(content) ??
-    (Object.hasOwn(mv, content) && intOrNull(mv[content]) !== null ? (mv[content] as number) : undefined);
+  });
+  const idOf = (content: string): number | undefined => {
+    const v = addedIds.get(content) ?? modelValue(content);
+    return intOrNull(v) !== null ? (v as number) : undefined;
+  };
   return { size: any ? max + 1 : null, idOf };
 }
 
