@@ -13,6 +13,7 @@ import {
   TOKENIZER_FILES,
   type TokenizerInfo,
 } from './hfConfig.js';
+import type { ReadFloat32Options } from './safetensors.js';
 
 /** Name patterns of the input embedding and output head, per family (tried in order). */
 interface FamilyPatterns {
@@ -197,15 +198,17 @@ export class HfModel {
     }
   }
 
-  /** The input embedding decoded to Float32 (row-major [vocab, width]). */
-  readInputEmbedding(): Promise<Float32Array> {
-    return this.weights.readFloat32(this.embeddings.input.name);
+  /** The input embedding decoded to Float32 (row-major [vocab, width]); `options.shared` as in {@link ReadFloat32Options}. */
+  readInputEmbedding(options: Pick<ReadFloat32Options, 'shared'> = {}): Promise<Float32Array> {
+    return this.weights.readFloat32(this.embeddings.input.name, { shared: options.shared });
   }
 
-  /** The output head decoded to Float32; for tied models this is the input embedding. */
-  readOutputHead(): Promise<Float32Array> {
+  /** The output head decoded to Float32; for tied models this is the input embedding. `options` as in {@link readInputEmbedding}. */
+  readOutputHead(options: Pick<ReadFloat32Options, 'shared'> = {}): Promise<Float32Array> {
     const h = this.embeddings.head;
-    return this.weights.readFloat32(h && !this.embeddings.tied ? h.name : this.embeddings.input.name);
+    return this.weights.readFloat32(h && !this.embeddings.tied ? h.name : this.embeddings.input.name, {
+      shared: options.shared,
+    });
   }
 
   /** The tokenizer of this folder (see {@link readTokenizerInfo}). */

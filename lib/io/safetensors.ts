@@ -300,6 +300,43 @@ export interface ReadFloat32Options {
   rowStart?: number;
   /** One past the last row to read; default `shape[0]`. */
   rowEnd?: number;
+  /**
+   * Return the values in a SharedArrayBuffer (default false): memory V8 does not count as external,
+   * so reading a multi-GB tensor does not force a full garbage collection on the calling thread (tens
+   * of ms or more), but that V8 frees only at its next full collection. For large matrices whose
+   * pages the caller gives back itself when done (`releaseFloat32`), as the pipelines do with the
+   * source's embedding and head.
+   */
+  shared?: boolean;
+}
+
+/**
+ * The checked rows `[rowStart, rowEnd)` of a tensor of `rows` rows (the rows' range of
+ * {@link ReadFloat32Options}) and its `shared` flag.
+ * @throws SaltRangeError `E_ARGUMENT` for a range outside the tensor; SaltTypeError for a non-boolean `shared`.
+ */
+export function readRange(
+  name: string,
+  rows: number,
+  options: ReadFloat32Options,
+): { rowStart: number; rowEnd: number; shared: boolean } {
+  const rowStart = options.rowStart ?? 0;
+  const rowEnd = options.rowEnd ?? rows;
+  if (
+    !Number.isSafeInteger(rowStart) ||
+    !Number.isSafeInteger(rowEnd) ||
+    rowStart < 0 ||
+    rowEnd < rowStart ||
+    rowEnd > rows
+  ) {
+    throw new SaltRangeError(
+      `rows [${describe(rowStart)}, ${describe(rowEnd)}) of tensor ${JSON.stringify(name)} must lie within [0, ${rows}]`,
+      'E_ARGUMENT',
+    );
+  }
+  if (options.shared !== undefined && typeof options.shared !== 'boolean')
+    throw new SaltTypeError(`shared must be a boolean, received ${describe(options.shared)}`);
+  return { rowStart, rowEnd, shared: options.shared === true };
 }
 
 /** Common read interface of a single safetensors file and a sharded checkpoint. */
@@ -425,25 +462,12 @@ export class SafetensorsFile implements TensorReader {
       );
     }
     const rows = t.shape.length ? t.shape[0] : 1;
-    const rowStart = options.rowStart ?? 0;
-    const rowEnd = options.rowEnd ?? rows;
-    if (
-      !Number.isSafeInteger(rowStart) ||
-      !Number.isSafeInteger(rowEnd) ||
-      rowStart < 0 ||
-      rowEnd < rowStart ||
-      rowEnd > rows
-    ) {
-      throw new SaltRangeError(
-        `rows [${describe(rowStart)}, ${describe(rowEnd)}) of tensor ${JSON.stringify(name)} must lie within [0, ${rows}]`,
-        'E_ARGUMENT',
-      );
-    }
+    const { rowStart, rowEnd, shared } = readRange(name, rows, options);
     const rowElems = rows === 0 ? 0 : t.numel / rows;
     const count = (rowEnd - rowStart) * rowElems;
     const item = DTYPE_SIZE[t.dtype];
     const start = t.fileOffset + rowStart * rowElems * item;
-    const alloc = await float32Allocator(); // large results are freed off the calling thread
+    const alloc = await float32Allocator(shared); // large results are freed off the calling thread
     const out = allocate(
       () => alloc(count),
       `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`,

@@ -7,7 +7,7 @@
  * classes); any other global is refused with E_UNSAFE before anything else happens. Tensor data is
  * read by positioned reads from the zip's stored (uncompressed) `data/<key>` entries.
  */
-import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
+import { describe, SaltError, SaltTypeError } from '../errors.js';
 import { decodeHalfAsync, type Dtype, DTYPE_SIZE, float32Allocator, isFloatDtype } from './dtype.js';
 import {
   allocate,
@@ -17,6 +17,7 @@ import {
   checkLittleEndian,
   CHUNK_BYTES,
   type ReadFloat32Options,
+  readRange,
   type TensorInfo,
   type TensorReader,
   withFileSource,
@@ -906,37 +907,27 @@ export class TorchFile implements TensorReader {
         `${this.path}: tensor ${JSON.stringify(name)} has dtype ${dtype}; only F32, F16 and BF16 can be read as Float32 (use readBytes for raw bytes)`,
       );
     const rows = shape.length ? shape[0] : 1;
-    const rowStart = options.rowStart ?? 0;
-    const rowEnd = options.rowEnd ?? rows;
-    if (
-      !Number.isSafeInteger(rowStart) ||
-      !Number.isSafeInteger(rowEnd) ||
-      rowStart < 0 ||
-      rowEnd < rowStart ||
-      rowEnd > rows
-    )
-      throw new SaltRangeError(
-        `rows [${describe(rowStart)}, ${describe(rowEnd)}) of tensor ${JSON.stringify(name)} must lie within [0, ${rows}]`,
-        'E_ARGUMENT',
-      );
+    const { rowStart, rowEnd, shared } = readRange(name, rows, options);
     const rowElems = rows === 0 ? 0 : t.info.numel / rows;
     const count = (rowEnd - rowStart) * rowElems;
+    const alloc = await float32Allocator(shared); // large results are freed off the calling thread
+    const result = () =>
+      allocate(() => alloc(count), `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`);
     if (dtype === 'F32') {
-      const out = allocate(
-        () => new Float32Array(count),
-        `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`,
-      );
-      await this.#rows(t, rowStart, rowEnd, new Uint8Array(out.buffer));
+      const out = result();
+      await this.#rows(t, rowStart, rowEnd, new Uint8Array(out.buffer, out.byteOffset, out.byteLength));
       return out;
     }
-    if (!t.info.contiguous) return bytesToFloat32(await this.#rows(t, rowStart, rowEnd), dtype);
+    if (!t.info.contiguous) {
+      const values = bytesToFloat32(await this.#rows(t, rowStart, rowEnd), dtype);
+      if (!shared) return values;
+      const out = result();
+      out.set(values);
+      return out;
+    }
     // Contiguous 16-bit: decode chunk by chunk, as the safetensors reader does, so peak memory stays
     // near the Float32 result's size.
-    const alloc = await float32Allocator(); // large results are freed off the calling thread
-    const out = allocate(
-      () => alloc(count),
-      `${count} Float32 values for tensor ${JSON.stringify(name)} of ${this.path}`,
-    );
+    const out = result();
     const chunkElems = CHUNK_BYTES / 2;
     const scratch = new Uint16Array(Math.min(chunkElems, count));
     const scratchBytes = new Uint8Array(scratch.buffer);

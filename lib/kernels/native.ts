@@ -119,6 +119,7 @@ export interface RawBinding {
     out: Float32Array;
     threads?: number;
   }): Promise<unknown>;
+  releasePages(args: { data: Float32Array }): Promise<{ result: { bytes: number } }>;
   encodeFloats(args: {
     src: Float32Array;
     out: Uint16Array;

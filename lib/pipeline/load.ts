@@ -7,6 +7,7 @@
 import { describe, SaltError, SaltTypeError } from '../errors.js';
 import { optionalFile, readableFolder } from '../inputFiles.js';
 import { HfModel } from '../io/hfModel.js';
+import { releaseFloat32 } from '../kernels/matrixOps.js';
 import type { Matrix } from '../kernels/validate.js';
 import type { Alignment, AlignOptions } from '../tokenizer/align.js';
 import type { Segmentation } from '../tokenizer/segment.js';
@@ -58,19 +59,43 @@ export async function checkModelFolder(value: unknown, what: 'source' | 'target'
 export async function loadSource(folder: string, onOpened?: (model: HfModel) => void): Promise<LoadedSource> {
   await checkModelFolder(folder, 'source');
   const model = await HfModel.open(folder);
+  const read: Float32Array[] = [];
   try {
     onOpened?.(model);
     const inp = model.embeddings.input;
     const [rows, cols] = inp.shape;
-    const embeddings = { data: await model.readInputEmbedding(), rows, cols };
+    // In shared memory: gigabytes of it do not force a garbage collection on the calling thread
+    // (see ReadFloat32Options.shared); releaseSource gives its pages back.
+    const embeddings = { data: await model.readInputEmbedding({ shared: true }), rows, cols };
+    read.push(embeddings.data);
     const h = model.embeddings.head;
-    const head =
-      h && !model.embeddings.tied ? { data: await model.readOutputHead(), rows: h.shape[0], cols: h.shape[1] } : null;
+    let head: Matrix | null = null;
+    if (h && !model.embeddings.tied) {
+      head = { data: await model.readOutputHead({ shared: true }), rows: h.shape[0], cols: h.shape[1] };
+      read.push(head.data);
+    }
     return { folder, model, embeddings, head };
   } catch (err) {
-    await model.close();
+    await Promise.all([model.close(), release(read)]);
     throw err;
   }
+}
+
+/** Starts giving back the pages of matrices no one reads again (see `releaseFloat32`). */
+function release(matrices: Float32Array[]): Promise<void> {
+  return Promise.all(matrices.map((m) => releaseFloat32(m))).then(
+    () => undefined,
+    () => undefined, // an optimisation only: V8 frees the memory at its next full collection anyway
+  );
+}
+
+/**
+ * Gives back the pages of the source's matrices, which {@link loadSource} reads into shared memory
+ * that V8 frees only at its next full collection: once nothing reads them again. Resolves when
+ * they are given back (off the calling thread; callers need not wait).
+ */
+export function releaseSource(src: LoadedSource): Promise<void> {
+  return release(src.head ? [src.embeddings.data, src.head.data] : [src.embeddings.data]);
 }
 
 /** Checks an aux file path: a regular file (E_NOT_FOUND when missing; see `optionalFile`). */
@@ -165,7 +190,7 @@ export async function prepareTarget(
 export interface OpenedSource {
   src: LoadedSource;
   preparer: Preparer;
-  /** Closes both. */
+  /** Closes both, and gives back the pages of the source's matrices (nothing may read them after). */
   close(): Promise<void>;
 }
 
@@ -195,14 +220,15 @@ export async function openSource(
     }),
   ]);
   if (srcResult.status === 'rejected' || prepResult.status === 'rejected') {
-    if (srcResult.status === 'fulfilled') await srcResult.value.model.close();
+    if (srcResult.status === 'fulfilled') await Promise.all([srcResult.value.model.close(), releaseSource(srcResult.value)]);
     if (prepResult.status === 'fulfilled') await prepResult.value.close();
     throw srcResult.status === 'rejected' ? srcResult.reason : (prepResult as PromiseRejectedResult).reason;
   }
   const src = srcResult.value;
   const preparer = prepResult.value;
+  // Nothing reads the source's matrices after close(): their pages are given back then.
   const close = async () => {
-    await Promise.all([src.model.close(), preparer.close()]);
+    await Promise.all([src.model.close(), preparer.close(), releaseSource(src)]);
   };
   if (preparer.sourceVocabSize > src.embeddings.rows) {
     await close();

@@ -18,6 +18,7 @@
 
 #if defined(__linux__)
 #include <sys/mman.h>
+#include <unistd.h>
 #endif
 
 namespace {
@@ -197,14 +198,21 @@ void* map_zeroed(size_t bytes) {
   void* p = mmap(nullptr, bytes, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   return p == MAP_FAILED ? nullptr : p;
 }
-void unmap_in_slices(void* p, size_t bytes) {
+// Drops the pages of [p, p + bytes) (page-aligned) in 32 MiB slices: they read as zeros afterwards.
+void drop_pages(void* p, size_t bytes) {
   constexpr size_t kSlice = size_t(32) << 20;
   char* c = static_cast<char*>(p);
   for (size_t off = 0; off < bytes; off += kSlice) madvise(c + off, std::min(kSlice, bytes - off), MADV_DONTNEED);
+}
+size_t page_bytes() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
+void unmap_in_slices(void* p, size_t bytes) {
+  drop_pages(p, bytes);
   munmap(p, bytes);
 }
 #else
 void* map_zeroed(size_t bytes) { return std::calloc(bytes, 1); }
+void drop_pages(void*, size_t) {}
+size_t page_bytes() { return 4096; }
 void unmap_in_slices(void* p, size_t) { std::free(p); }
 #endif
 
@@ -576,6 +584,39 @@ Napi::Value CopyRows(const Napi::CallbackInfo& info) {
     auto* w = new KernelWorker(env, nullptr, {{"out", in.obj_.Get("out")}});
     w->PinKeys(in.obj_, {"data", "ids"});
     return Queue(w, [a]() { return salt::cpu::copy_rows(a); });
+  });
+}
+
+// releasePages({ data: Float32Array }): gives the whole pages inside `data` back to the system, off the
+// calling thread (memory the caller will not read again; they read as zeros if it does). For the large
+// SharedArrayBuffer matrices of the pipelines, which V8 frees only at its next full collection. The
+// array stays referenced until the pages are dropped, so its memory cannot be unmapped and reused
+// meanwhile. Resolves to { bytes } (how many bytes were dropped; 0 where the system has no madvise).
+Napi::Value ReleasePages(const Napi::CallbackInfo& info) {
+  return as_promise(info, [&]() -> Napi::Value {
+    Napi::Env env = info.Env();
+    Args in(info);
+    Napi::Value v = in.obj_.Get("data");
+    if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array)
+      throw coded_error(env, "E_TYPE", "data must be a Float32Array", true);
+    auto arr = v.As<Napi::Float32Array>();
+    const auto begin = reinterpret_cast<uintptr_t>(arr.Data());
+    const auto end = begin + arr.ByteLength();
+    const uintptr_t page = page_bytes();
+    const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
+#if defined(__linux__)
+    const size_t bytes = last > first ? last - first : 0;
+#else
+    const size_t bytes = 0;
+#endif
+    Napi::Object result = Napi::Object::New(env);
+    result.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes)));
+    auto* w = new KernelWorker(env, nullptr, {{"result", result}});
+    w->Pin(v);
+    return Queue(w, [first, bytes]() {
+      if (bytes > 0) drop_pages(reinterpret_cast<void*>(first), bytes);
+      return salt::ok_status();
+    });
   });
 }
 
@@ -954,6 +995,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("rowNorms", Napi::Function::New(env, RowNorms));
   exports.Set("gatherRows", Napi::Function::New(env, GatherRows));
   exports.Set("copyRows", Napi::Function::New(env, CopyRows));
+  exports.Set("releasePages", Napi::Function::New(env, ReleasePages));
   exports.Set("encodeFloats", Napi::Function::New(env, EncodeFloats));
   exports.Set("widenFloats", Napi::Function::New(env, WidenFloats));
   exports.Set("narrowFloats", Napi::Function::New(env, NarrowFloats));
