@@ -12,6 +12,7 @@ import {
   encodeHalf,
   findNonFinite,
   gatherRows,
+  releaseFloat32,
   rowNorms,
   sortFloat64,
   toFloat32,
@@ -203,6 +204,27 @@ describe('allocFloat32 and allocFloat64', () => {
         expect(new Type(a.buffer as ArrayBuffer, a.byteOffset, n)[n - 1]).toBe(2.5);
       }
     }
+  });
+});
+
+describe('releaseFloat32', () => {
+  it('gives back the whole pages inside the array (they read as zeros), keeps the partial pages at its ends', async () => {
+    const page = 4096 / 4; // values per page (Linux x86-64 and arm64 pages of 4 KiB or more)
+    for (const shared of [true, false]) {
+      const n = 64 * page + 300;
+      const a = new Float32Array(shared ? new SharedArrayBuffer(n * 4 + 12) : new ArrayBuffer(n * 4 + 12), 12, n);
+      a.fill(1.5);
+      const bytes = await releaseFloat32(a);
+      const zeros = a.reduce((z, v) => z + (v === 0 ? 1 : 0), 0);
+      // The dropped bytes are whole pages, all inside the array, and read as zeros; the rest is intact.
+      expect(bytes % 4096).toBe(0);
+      expect(bytes).toBeGreaterThanOrEqual(62 * 4096);
+      expect(zeros * 4).toBe(bytes);
+      expect(a.reduce((k, v) => k + (v === 1.5 ? 1 : 0), 0)).toBe(n - zeros);
+      expect([a[0], a[n - 1]]).toEqual([1.5, 1.5]);
+    }
+    expect(await releaseFloat32(Float32Array.of(1, 2))).toBe(0);
+    await expect(releaseFloat32(new Float64Array(4) as never)).rejects.toMatchObject({ code: 'E_TYPE' });
   });
 });
 

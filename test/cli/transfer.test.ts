@@ -338,11 +338,22 @@ describe('the first target is prepared while the source loads', () => {
       seen.push(prep);
     });
     const opened = await p.finally(() => (settled = true));
+    const { embeddings, head } = opened.src;
     try {
       expect(seen).toEqual([opened.preparer]);
       expect(opened.preparer.sourceVocabSize).toBe(untied.vocab);
+      // The matrices, in shared memory, hold the file's values (seeded, never exactly 0).
+      for (const m of [embeddings, head!]) {
+        expect(m.data.buffer).toBeInstanceOf(SharedArrayBuffer);
+        expect(m.data.every((v) => v !== 0 && Number.isFinite(v))).toBe(true);
+      }
     } finally {
       await opened.close();
+    }
+    // close() gave their pages back: all but the partial pages at the ends now read as zeros.
+    for (const m of [embeddings, head!]) {
+      const zeros = m.data.reduce((z, v) => z + (v === 0 ? 1 : 0), 0);
+      expect(zeros).toBeGreaterThan(m.data.length - 2048);
     }
   }, 60_000);
 

@@ -4,7 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
-import { SaltError, SaltRangeError } from '../../lib/errors.js';
+import { SaltError, SaltRangeError, SaltTypeError } from '../../lib/errors.js';
 import {
   bytesToFloat32,
   MAX_HEADER_BYTES,
@@ -299,10 +299,20 @@ describe('files written by the reference implementation (Python safetensors 0.8.
   it('reads a BF16 tensor serialised by the reference', async () => {
     const f = await SafetensorsFile.open(join(fixtures, 'reference-bf16.safetensors'));
     const b = await f.readFloat32('b');
+    const shared = await f.readFloat32('b', { shared: true });
+    const a = await f.readFloat32('b', { shared: false, rowStart: 0 });
+    await expect(f.readFloat32('b', { shared: 1 as never })).rejects.toThrow(
+      new SaltTypeError('shared must be a boolean, received 1'),
+    );
     await f.close();
     expect(b.slice(0, 4)).toEqual(Float32Array.of(1, -2, Infinity, 2 ** -133));
     expect(Number.isNaN(b[4])).toBe(true);
     expect(Object.is(b[5], -0)).toBe(true);
+    // shared: the same values, in a SharedArrayBuffer.
+    expect(b.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    expect(a.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    expect(shared.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(Buffer.from(shared.buffer).equals(Buffer.from(b.buffer, b.byteOffset, b.byteLength))).toBe(true);
   });
   it('writes the same bytes as the reference for the same tensors and metadata', async () => {
     const p = join(dir, 'same-as-reference.safetensors');

@@ -81,6 +81,10 @@ describe.skipIf(skip)('TorchFile (fixtures from torch.save)', () => {
         const f32 = await readFile(join(expectedDir, `${e.i}.f32`));
         const got = await reader.readFloat32(e.name);
         expect(Buffer.from(got.buffer, got.byteOffset, got.byteLength).equals(f32), e.name).toBe(true);
+        // The same values in shared memory (contiguous, strided and F32 tensors alike).
+        const shared = await reader.readFloat32(e.name, { shared: true });
+        expect(shared.buffer, e.name).toBeInstanceOf(SharedArrayBuffer);
+        expect(Buffer.from(shared.buffer, shared.byteOffset, shared.byteLength).equals(f32), e.name).toBe(true);
       }
     }
     return manifest.length;
