@@ -220,7 +220,8 @@ export async function openSource(
     }),
   ]);
   if (srcResult.status === 'rejected' || prepResult.status === 'rejected') {
-    if (srcResult.status === 'fulfilled') await Promise.all([srcResult.value.model.close(), releaseSource(srcResult.value)]);
+    if (srcResult.status === 'fulfilled')
+      await Promise.all([srcResult.value.model.close(), releaseSource(srcResult.value)]);
     if (prepResult.status === 'fulfilled') await prepResult.value.close();
     throw srcResult.status === 'rejected' ? srcResult.reason : (prepResult as PromiseRejectedResult).reason;
   }
