@@ -205,6 +205,7 @@ void drop_pages(void* p, size_t bytes) {
   for (size_t off = 0; off < bytes; off += kSlice) madvise(c + off, std::min(kSlice, bytes - off), MADV_DONTNEED);
 }
 size_t page_bytes() { return static_cast<size_t>(sysconf(_SC_PAGESIZE)); }
+constexpr bool kCanDropPages = true;
 void unmap_in_slices(void* p, size_t bytes) {
   drop_pages(p, bytes);
   munmap(p, bytes);
@@ -213,6 +214,7 @@ void unmap_in_slices(void* p, size_t bytes) {
 void* map_zeroed(size_t bytes) { return std::calloc(bytes, 1); }
 void drop_pages(void*, size_t) {}
 size_t page_bytes() { return 4096; }
+constexpr bool kCanDropPages = false;
 void unmap_in_slices(void* p, size_t) { std::free(p); }
 #endif
 
@@ -604,11 +606,7 @@ Napi::Value ReleasePages(const Napi::CallbackInfo& info) {
     const auto end = begin + arr.ByteLength();
     const uintptr_t page = page_bytes();
     const uintptr_t first = (begin + page - 1) / page * page, last = end / page * page;
-#if defined(__linux__)
-    const size_t bytes = last > first ? last - first : 0;
-#else
-    const size_t bytes = 0;
-#endif
+    const size_t bytes = kCanDropPages && last > first ? last - first : 0;
     Napi::Object result = Napi::Object::New(env);
     result.Set("bytes", Napi::Number::New(env, static_cast<double>(bytes)));
     auto* w = new KernelWorker(env, nullptr, {{"result", result}});
