@@ -66,7 +66,7 @@ describe.skipIf(skip)('TorchFile (fixtures from torch.save)', () => {
   async function compareAll(
     reader: {
       readBytes(n: string): Promise<Buffer>;
-      readFloat32(n: string): Promise<Float32Array>;
+      readFloat32(n: string, o?: { shared?: boolean }): Promise<Float32Array>;
       info(n: string): { dtype: string; shape: readonly number[] };
     },
     expectedDir: string,
