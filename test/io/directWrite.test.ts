@@ -129,6 +129,36 @@ describe('writeDirect', () => {
     }
   }
 
+  // Where the source offset of the first whole output block is block-aligned, the whole blocks are
+  // written straight from a mapping of the source, 64 MiB at a time (native write_mapped): two
+  // mapped chunks and a partial block at each end here, and the same range unaligned (pread).
+  it('copies a range of 70 MiB whose whole blocks come from a mapping of the source, and the same range unaligned', async () => {
+    const big = Buffer.alloc((70 << 20) + 777);
+    for (let i = 0; i + 4 <= big.length; i += 4) big.writeUInt32LE((Math.imul(i, 2654435761) ^ (i >>> 13)) >>> 0, i);
+    const bigPath = join(dir, 'big-src.bin');
+    await writeFile(bigPath, big);
+    const h = await open(bigPath, 'r');
+    try {
+      for (const [at, from] of [
+        [3 * 4096 + 7, 7],
+        [4096 + 3, 5],
+      ]) {
+        const length = big.length - from - 300;
+        const size = at + length + 5000;
+        const out = await prefilled(`big-${at}.bin`, size);
+        await withFiles(out, true, (fd, fdDirect) =>
+          writeDirect(fd, fdDirect, at, { fdIn: h.fd, offsetIn: from, length }),
+        );
+        const got = await readFile(out);
+        expect(got.subarray(0, at).every((b) => b === 0xee)).toBe(true);
+        expect(Buffer.compare(got.subarray(at, at + length), big.subarray(from, from + length)), `at ${at}`).toBe(0);
+        expect(got.subarray(at + length).every((b) => b === 0xee)).toBe(true);
+      }
+    } finally {
+      await h.close();
+    }
+  });
+
   it('refuses a float offset that is not a multiple of the size, and names a source that ends early', async () => {
     const out = await prefilled('bad.bin', 100_000);
     await withFiles(out, true, async (fd, fdDirect) => {
@@ -136,6 +166,11 @@ describe('writeDirect', () => {
       await expect(
         writeDirect(fd, fdDirect, 0, { fdIn: srcFd, offsetIn: src.length - 10, length: 50_000 }),
       ).rejects.toThrow(/ended at byte/);
+      // Block-aligned (the mapped path's case) and past the end: the same error.
+      const aligned = Math.floor(src.length / 4096) * 4096 - 4096;
+      await expect(writeDirect(fd, fdDirect, 4096, { fdIn: srcFd, offsetIn: aligned, length: 50_000 })).rejects.toThrow(
+        /ended at byte/,
+      );
       await expect(writeDirect(fd, -2, 0, { fdIn: srcFd, offsetIn: 0, length: 1 })).rejects.toThrow(code('E_ARGUMENT'));
     });
   });
