@@ -755,7 +755,7 @@ export class PendingModelWrite {
       const order = [...kept, ...inFile.filter((t) => rewritten(t))];
       const meta = { ...model.weights.fileMetadata(file) };
       const metadata = Object.keys(meta).length ? meta : undefined;
-      const headerBytes = safetensorsHeaderBound(order, order.length - kept.length, metadata);
+      const headerBytes = rewrittenHeaderBytes(order, order.length - kept.length, metadata, kept[0]?.fileOffset);
       const copies: LaidOutShard['copies'][number][] = [];
       let at = headerBytes;
       for (const t of kept) {
@@ -966,7 +966,12 @@ async function writeSourceLayout(
       const order = [...kept, ...inFile.filter((t) => !unchanged.has(t.name))];
       const shardTensors = order.map((t) => byName.get(t.name)!);
       const metadata = Object.keys(meta).length ? meta : undefined;
-      const headerBytes = safetensorsHeaderBound(shardTensors, order.length - kept.length, metadata);
+      const headerBytes = rewrittenHeaderBytes(
+        shardTensors,
+        order.length - kept.length,
+        metadata,
+        weights.format === 'safetensors' ? kept[0]?.fileOffset : undefined,
+      );
       const laid = await pending?.laidOut(file, shardTensors, metadata, headerBytes);
       if (laid) await finishLaidOut(laid.laid, laid.layout, shardTensors, signal);
       else await writeSafetensors(to, shardTensors, { metadata, sync: false, headerBytes });
@@ -1084,12 +1089,30 @@ interface LaidOutShard {
   readonly path: string;
   /** The source shard. */
   readonly from: string;
-  /** The header's size (see {@link safetensorsHeaderBound}). */
+  /** The header's size (see {@link rewrittenHeaderBytes}). */
   readonly headerBytes: number;
   /** The unchanged tensors copied into place, in the writer's order: source range -> output offset. */
   readonly copies: readonly { name: string; from: number; to: number; length: number }[];
   /** Settles with null when the copies are done, 'stopped', or their error. */
   readonly done: Promise<unknown>;
+}
+
+/**
+ * The header size of a rewritten shard: {@link safetensorsHeaderBound} of its tensors, padded by
+ * less than 4 KiB so that its first unchanged tensor lies at the same offset modulo 4,096 as in the
+ * source (when that offset is a multiple of 8, as the header size must be). The run of unchanged
+ * tensors that follows is then block-aligned in both files, and `writeDirect` writes it from a
+ * mapping of the source instead of copying it through a buffer.
+ */
+export function rewrittenHeaderBytes(
+  tensors: Parameters<typeof safetensorsHeaderBound>[0],
+  variable: number,
+  metadata: Record<string, string> | undefined,
+  firstKeptOffset: number | undefined,
+): number {
+  const bound = safetensorsHeaderBound(tensors, variable, metadata);
+  if (firstKeptOffset === undefined || firstKeptOffset % 8 !== 0) return bound;
+  return bound + ((((firstKeptOffset - bound) % 4096) + 4096) % 4096);
 }
 
 /**

@@ -23,7 +23,8 @@ import { type CheckpointTensorInfo, SafetensorsCheckpoint, writeCheckpoint } fro
 import { encodeFloats } from '../../lib/io/dtype.js';
 import { parseModelConfig, readTokenizerInfo } from '../../lib/io/hfConfig.js';
 import { HfModel, locateEmbeddings } from '../../lib/io/hfModel.js';
-import { startModelWrite, writeTransferredModel } from '../../lib/io/writeModel.js';
+import { safetensorsHeaderBound } from '../../lib/io/safetensors.js';
+import { rewrittenHeaderBytes, startModelWrite, writeTransferredModel } from '../../lib/io/writeModel.js';
 import { lenmlTokenizer } from './helpers/data.js';
 import { rng, tempFolder } from './helpers/tmp.js';
 
@@ -733,6 +734,17 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
           const otherHdr = JSON.parse(otherFile.subarray(8, 8 + n).toString('utf8'));
           for (const k of names.filter(isNew)) expect(otherHdr[k].shape, `${f} ${k}`).toEqual([129000, H]);
           unchangedInRewritten += unchanged.length;
+          // The first unchanged tensor lies at its source offset modulo 4,096 (rewrittenHeaderBytes):
+          // the run of unchanged tensors is block-aligned in both files (a mapped direct copy).
+          if (unchanged.length) {
+            const source = await readFile(join(folder, f));
+            const sn = Number(source.readBigUInt64LE(0));
+            const srcHdr = JSON.parse(source.subarray(8, 8 + sn).toString('utf8'));
+            const first = unchanged.reduce((a, k) => (hdr[k].data_offsets[0] < hdr[a].data_offsets[0] ? k : a));
+            const [outAt, srcAt] = [8 + n + hdr[first].data_offsets[0], 8 + sn + srcHdr[first].data_offsets[0]];
+            expect(srcAt % 8, f).toBe(0);
+            expect(Math.abs((outAt - srcAt) % 4096), `${f} ${first} at ${outAt}, in the source at ${srcAt}`).toBe(0);
+          }
           for (const k of unchanged) {
             expect(otherHdr[k].data_offsets, `${f} ${k}`).toEqual(hdr[k].data_offsets);
             const [a, b] = hdr[k].data_offsets.map((o: number) => 8 + n + o);
@@ -1054,6 +1066,27 @@ describe('HfModel + writeTransferredModel on a folder built from real tokenizers
     const m2 = await HfModel.open(d2);
     expect(m2.embeddings).toMatchObject({ tied: false, tieReason: null });
     await m2.close();
+  });
+});
+
+describe('rewrittenHeaderBytes', () => {
+  it("pads the header bound by less than 4 KiB to the first unchanged tensor's offset modulo 4,096, never off a multiple of 8", () => {
+    const tensors = [
+      { name: 'model.layers.0.mlp.up_proj.weight', dtype: 'BF16' as const, shape: [8192, 2048] },
+      { name: 'model.embed_tokens.weight', dtype: 'BF16' as const, shape: [128256, 2048] },
+    ];
+    const bound = safetensorsHeaderBound(tensors, 1);
+    expect(bound % 8).toBe(0);
+    for (const offset of [0, 8, 16808, 525353384, 4096 * 7 + 4088, bound, bound + 4096]) {
+      const h = rewrittenHeaderBytes(tensors, 1, undefined, offset);
+      expect(h, `${offset}`).toBeGreaterThanOrEqual(bound);
+      expect(h, `${offset}`).toBeLessThan(bound + 4096);
+      expect(h % 8, `${offset}`).toBe(0);
+      expect((((h - offset) % 4096) + 4096) % 4096, `${offset}`).toBe(0);
+    }
+    // An offset off a multiple of 8, or none (a PyTorch source): the bound itself.
+    expect(rewrittenHeaderBytes(tensors, 1, undefined, 16810)).toBe(bound);
+    expect(rewrittenHeaderBytes(tensors, 1, undefined, undefined)).toBe(bound);
   });
 });
 
