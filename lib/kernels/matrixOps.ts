@@ -9,7 +9,7 @@
  * Inputs are read in place and must not be modified or transferred until the Promise settles.
  * Internal to the package (not exported from the package root).
  */
-import { describe, SaltRangeError, SaltTypeError } from '../errors.js';
+import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
 import { call } from './kernels.js';
 import { binding, type RawBinding } from './native.js';
 import { checkInt32, checkInteger, checkMatrix, type Matrix } from './validate.js';
@@ -230,6 +230,22 @@ export function allocFloat32(length: number): Float32Array {
     (n) => new Float32Array(n),
     4,
   );
+}
+
+/**
+ * A zero-filled Float32Array in a SharedArrayBuffer: memory V8 does not count as external, so that
+ * allocating gigabytes of it forces no full garbage collection on the calling thread, and that V8
+ * frees only at its next full collection (give its pages back with {@link releaseFloat32} once done).
+ * `E_NO_MEMORY` when it cannot be allocated.
+ */
+export function allocSharedFloat32(length: number): Float32Array {
+  try {
+    return new Float32Array(new SharedArrayBuffer(length * 4));
+  } catch (err) {
+    throw new SaltError('E_NO_MEMORY', `could not allocate ${length} Float32 values: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
 }
 
 /**

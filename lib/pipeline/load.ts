@@ -76,13 +76,13 @@ export async function loadSource(folder: string, onOpened?: (model: HfModel) => 
     }
     return { folder, model, embeddings, head };
   } catch (err) {
-    await Promise.all([model.close(), release(read)]);
+    await Promise.all([model.close(), releaseMatrices(read)]);
     throw err;
   }
 }
 
-/** Starts giving back the pages of matrices no one reads again (see `releaseFloat32`). */
-function release(matrices: Float32Array[]): Promise<void> {
+/** Gives back the pages of matrices no one reads again (see `releaseFloat32`); never rejects. */
+export function releaseMatrices(matrices: readonly Float32Array[]): Promise<void> {
   return Promise.all(matrices.map((m) => releaseFloat32(m))).then(
     () => undefined,
     () => undefined, // an optimisation only: V8 frees the memory at its next full collection anyway
@@ -95,7 +95,7 @@ function release(matrices: Float32Array[]): Promise<void> {
  * they are given back (off the calling thread; callers need not wait).
  */
 export function releaseSource(src: LoadedSource): Promise<void> {
-  return release(src.head ? [src.embeddings.data, src.head.data] : [src.embeddings.data]);
+  return releaseMatrices(src.head ? [src.embeddings.data, src.head.data] : [src.embeddings.data]);
 }
 
 /** Checks an aux file path: a regular file (E_NOT_FOUND when missing; see `optionalFile`). */

@@ -15,7 +15,7 @@ import {
   writeTransferredModel,
 } from '../io/writeModel.js';
 import { type AuxInfo } from './auxSpace.js';
-import { type AuxSpec, checkAuxFile, openSource, type PreparedTarget, prepareTarget } from './load.js';
+import { type AuxSpec, checkAuxFile, openSource, type PreparedTarget, prepareTarget, releaseMatrices } from './load.js';
 import { type Preparer } from './preparer.js';
 export type { AuxSpec } from './load.js';
 import { readableFolder } from '../inputFiles.js';
@@ -368,6 +368,9 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
       // in-kernel copies) while the target loads and the engine runs.
       const pending: PendingModelWrite =
         i === 0 && first ? await first : await startModelWrite(src.model, of, { overwrite });
+      // The engine's new matrices, in shared memory (no collection forced by their gigabytes); their
+      // pages are given back once they are written.
+      const written: Float32Array[] = [];
       try {
         emit(i, 'load-target', 0, 1);
         const time = (k: TargetStage, ms: number) => {
@@ -398,7 +401,9 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
           },
           plan.engine,
           sourcePrep,
+          true,
         );
+        written.push(res.embeddings, ...(res.head ? [res.head] : []));
         times.engine = performance.now() - t1;
         throwIfAborted(signal);
         t1 = performance.now();
@@ -458,7 +463,7 @@ export async function transfer(args: TransferModelArgs | TransferPlan): Promise<
         emit(i, 'write', 1, 1);
         reports.push(report!);
       } finally {
-        await pending.discard();
+        await Promise.all([pending.discard(), releaseMatrices(written)]);
       }
     }
   } finally {

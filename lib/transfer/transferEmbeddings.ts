@@ -4,7 +4,7 @@
  * caller already holds. See docs/transfer.md.
  */
 import { describe, SaltError, SaltRangeError, SaltTypeError } from '../errors.js';
-import { allocFloat32, copyRows } from '../kernels/matrixOps.js';
+import { allocFloat32, allocSharedFloat32, copyRows } from '../kernels/matrixOps.js';
 import { checkMatrix, type Matrix } from '../kernels/validate.js';
 import { fvt } from './methods/fvt.js';
 import { globalLinear } from './methods/globalLinear.js';
@@ -70,13 +70,17 @@ export async function prepareSource(source: Matrix, head?: Matrix): Promise<Sour
  * {@link transferEmbeddings} with options already resolved (by `resolveOptions`, e.g. in a folder
  * transfer's frozen plan): the options are not resolved a second time. `prepared`: {@link
  * prepareSource} of exactly `args.source` and `args.sourceHead`, already started (computed here
- * when absent). Internal to the package.
+ * when absent). `shared`: the result's matrices in SharedArrayBuffers (see `ReadFloat32Options.shared`:
+ * allocating gigabytes of them forces no garbage collection on the calling thread), for a caller
+ * that gives their pages back itself once done with them (`releaseFloat32`), as `transfer()` does
+ * after writing them. Internal to the package.
  * @internal
  */
 export async function transferResolved(
   args: TransferArgs,
   opts: Readonly<Resolved>,
   prepared?: Promise<SourcePreparation>,
+  shared = false,
 ): Promise<TransferResult> {
   const t0 = performance.now();
   const timings: Record<TransferStage | 'total', number> = {
@@ -177,9 +181,10 @@ export async function transferResolved(
 
   // ---- copy shared rows
   // Large outputs are freed off the calling thread once they are garbage (see allocFloat32).
-  const embeddings = allocFloat32(Vt * hs);
+  const alloc = shared ? allocSharedFloat32 : allocFloat32;
+  const embeddings = alloc(Vt * hs);
   const ho = head?.cols ?? 0;
-  const headOut = head ? allocFloat32(Vt * ho) : undefined;
+  const headOut = head ? alloc(Vt * ho) : undefined;
   // Natively, off the calling thread (checked above: every id is -1 or a source row).
   await copyRows(S, sid, embeddings);
   if (head) await copyRows(head, sid, headOut!);

@@ -5,12 +5,14 @@ import { describe, expect, it } from 'vitest';
 
 import { SaltError, SaltRangeError, SaltTypeError } from '../../lib/errors.js';
 import { MATCH_CATEGORIES } from '../../lib/tokenizer/align.js';
+import { resolveOptions } from '../../lib/transfer/options.js';
 import {
   PROVENANCE,
   TRANSFER_METHODS,
   type TransferArgs,
   transferEmbeddings,
   type TransferMethod,
+  transferResolved,
 } from '../../lib/transfer/transferEmbeddings.js';
 import {
   cosineRow,
@@ -380,6 +382,21 @@ describe('transferEmbeddings: copying, provenance, report', () => {
       expectClose(res.head!.subarray(t * 7, (t + 1) * 7), combine(coef, headRows), 1e-4, `head ${t}`);
       const coef0 = pinvCoefficients(A, row(c.target, t), Math.max(nb.anchors.length, c.ht) * 2 ** -23);
       expectClose(paper.head!.subarray(t * 7, (t + 1) * 7), combine(coef0, headRows), 1e-4, `paper head ${t}`);
+    }
+  });
+
+  it('shared outputs (the folder pipeline): the same bytes, in SharedArrayBuffers', async () => {
+    const c = tinyCase(4, { nAbsent: 2, head: 7 });
+    const args = { ...argsOf(c), method: 'salt-local' as const, K: 6, lambda: 1.5 };
+    const plain = await transferEmbeddings(args);
+    const shared = await transferResolved(args, resolveOptions(args), undefined, true);
+    expect(plain.embeddings.buffer).not.toBeInstanceOf(SharedArrayBuffer);
+    for (const [a, b] of [
+      [plain.embeddings, shared.embeddings],
+      [plain.head!, shared.head!],
+    ]) {
+      expect(b.buffer).toBeInstanceOf(SharedArrayBuffer);
+      expect(bytes(b).equals(bytes(a))).toBe(true);
     }
   });
 
