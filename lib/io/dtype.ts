@@ -289,15 +289,11 @@ export async function decodeHalfAsync(
  * The allocator of Float32 results of the readers: the addon's `allocFloat32` (large arrays freed
  * off the calling thread when they become garbage), or `new Float32Array` without the addon.
  *
- * With `shared`, arrays in a SharedArrayBuffer instead, for the pipelines' large internal matrices
- * (the source's embedding and head): V8 does not count that memory as external, so allocating
- * gigabytes of it does not force a full garbage collection on the calling thread at once (an
- * ArrayBuffer of 4 GB did: 40-120 ms of stall at 256k x 4,096); in exchange V8 frees it only at
- * its next full collection, so the pipeline gives the pages back itself when done
- * (`releaseFloat32` in kernels/matrixOps.ts).
+ * With `shared`, `allocSharedFloat32` (kernels/matrixOps.ts) instead, for the pipelines' large
+ * internal matrices (the source's embedding and head): see `ReadFloat32Options.shared`.
  */
 export async function float32Allocator(shared = false): Promise<(length: number) => Float32Array> {
-  if (shared) return (n) => new Float32Array(new SharedArrayBuffer(n * 4));
+  if (shared) return (await import('../kernels/matrixOps.js')).allocSharedFloat32;
   const native = await nativeMatrixOps();
   return native ? native.allocFloat32 : (n) => new Float32Array(n);
 }

@@ -251,8 +251,8 @@ export function allocSharedFloat32(length: number): Float32Array {
 /**
  * Gives the whole memory pages of `a` back to the system, off the calling thread: for a large
  * matrix that will not be read again (it reads as zeros if it is) but that V8 may keep for a while
- * (a shared result of the readers: see `float32Allocator` in io/dtype.ts). Resolves to the bytes
- * given back: 0 without the addon, or where the system cannot.
+ * ({@link allocSharedFloat32}). Resolves to the bytes given back: 0 without the addon, or where the
+ * system cannot.
  */
 export async function releaseFloat32(a: Float32Array): Promise<number> {
   if (!(a instanceof Float32Array)) throw new SaltTypeError(`a must be a Float32Array, received ${describe(a)}`);

@@ -245,8 +245,8 @@ constexpr int64_t kMapChunk = int64_t(64) << 20;  // bytes of the source mapped 
 
 // The whole blocks [head, tail) of a file-to-file write_direct, written with O_DIRECT straight from
 // a read-only mapping of the source, 64 MiB at a time: the kernel pins the source's page-cache pages
-// for the write instead of pread copying them into a buffer first (that copy was a quarter of a 1B
-// transfer's CPU time). Only where the source offset of `head` is block-aligned and the source
+// for the write instead of pread copying them into a buffer first (that copy was about a quarter
+// of a 1B transfer's CPU samples under perf). Only where the source offset of `head` is block-aligned and the source
 // holds the whole range (a shorter one goes the pread way, which reports it). Returns false (and
 // writes nothing) where it does not apply; else sets *st, and *refused when the first direct
 // write got EINVAL (the file system refuses direct I/O: the caller writes the range buffered).
@@ -331,20 +331,16 @@ salt_status write_direct(const salt_direct_write_args& a) {
     salt_status st = buffered(a.offset, head);
     if (st.code != SALT_OK) return st;
     bool direct = a.fd_direct >= 0;
+    bool mapped = false;  // the whole blocks were written (or refused) from a mapping of the source
 #if defined(__linux__)
-    bool refused = false;
-    if (direct && a.fd_in >= 0 && tail > head && write_mapped(a, head, tail, &st, &refused)) {
-      if (st.code != SALT_OK) return st;
-      direct = !refused;
-      if (direct && a.out_direct) *a.out_direct = 1;
-      if (!direct) {
-        st = buffered(head, tail);
-        if (st.code != SALT_OK) return st;
-      }
-      return buffered(tail, end);
+    if (direct && a.fd_in >= 0 && tail > head) {
+      bool refused = false;
+      mapped = write_mapped(a, head, tail, &st, &refused);
+      if (mapped && st.code != SALT_OK) return st;
+      if (refused) direct = false;
     }
 #endif
-    if (direct) {
+    if (direct && !mapped) {
       // One chunk is produced (read or encoded) while the previous one is written.
       std::future<int> writing;
       int64_t writing_at = -1;
@@ -379,8 +375,8 @@ salt_status write_direct(const salt_direct_write_args& a) {
         else if (err)
           return io_status("pwrite (direct)", err);
       }
-      if (direct && a.out_direct && tail > head) *a.out_direct = 1;
     }
+    if (direct && a.out_direct && tail > head) *a.out_direct = 1;
     if (!direct) {
       st = buffered(head, tail);
       if (st.code != SALT_OK) return st;
