@@ -129,6 +129,27 @@ describe('writeDirect', () => {
     }
   }
 
+  // The 8 MiB direct-write buffers are kept for later calls (native aligned_buffer's pool): calls
+  // running at once must never share one, and a kept buffer's old bytes must never reach a file.
+  it('writes the right bytes from six calls at once, each using two 8 MiB buffers, twice over', async () => {
+    const m = (5 << 20) + 333; // 10 MiB of BF16: two chunks per call
+    for (const round of [0, 1]) {
+      const jobs = Array.from({ length: 6 }, async (_, k) => {
+        const v = new Float32Array(m);
+        for (let i = 0; i < m; i++) v[i] = (((i + 37 * k + 101 * round) % 256) - 128) / 8;
+        const out = await prefilled(`pool-${round}-${k}.bin`, 4096 + 2 * m + 4096);
+        await withFiles(out, true, (fd, fdDirect) => writeDirect(fd, fdDirect, 4096, { values: v, dtype: 'BF16' }));
+        const got = await readFile(out);
+        const bits = new Uint32Array(v.buffer);
+        let bad = -1;
+        for (let i = 0; i < m && bad < 0; i++) if (got.readUInt16LE(4096 + 2 * i) !== bits[i] >>> 16) bad = i;
+        expect(bad, `round ${round}, call ${k}`).toBe(-1);
+        expect(got.subarray(4096 + 2 * m).every((b) => b === 0xee)).toBe(true);
+      });
+      await Promise.all(jobs);
+    }
+  });
+
   // Where the source offset of the first whole output block is block-aligned, the whole blocks are
   // written straight from a mapping of the source, 64 MiB at a time (native write_mapped): two
   // mapped chunks and a partial block at each end here, and the same range unaligned (pread).

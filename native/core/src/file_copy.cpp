@@ -13,6 +13,7 @@
 #include <cstring>
 #include <future>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "internal.h"
@@ -166,15 +167,44 @@ constexpr int64_t kChunk = int64_t(8) << 20;  // bytes per direct write
 
 int64_t kind_size(int32_t kind) { return kind == SALT_WRITE_F32 ? 4 : 2; }
 
+// Buffers of kChunk bytes are kept for the next write_direct (at most kPooled of them, 32 MiB):
+// a transfer makes dozens of calls, and with glibc returning every large free to the system (the
+// CLI's fix_malloc_mmap_threshold) each call's fresh 16 MiB cost ~4,000 page faults again.
+constexpr size_t kPooled = 4;
+std::mutex pool_mutex;
+std::vector<char*>& pool() {
+  static std::vector<char*>* kept = new std::vector<char*>();  // never destroyed: no exit-order issue
+  return *kept;
+}
+
 struct FreeAligned {
-  void operator()(char* p) const { std::free(p); }
+  bool pooled = false;
+  void operator()(char* p) const {
+    if (pooled) {
+      std::lock_guard<std::mutex> lock(pool_mutex);
+      if (pool().size() < kPooled) {
+        pool().push_back(p);
+        return;
+      }
+    }
+    std::free(p);
+  }
 };
 using AlignedBuffer = std::unique_ptr<char, FreeAligned>;
 
 AlignedBuffer aligned_buffer(size_t bytes) {
+  const bool pooled = bytes == static_cast<size_t>(kChunk);
+  if (pooled) {
+    std::lock_guard<std::mutex> lock(pool_mutex);
+    if (!pool().empty()) {
+      char* p = pool().back();
+      pool().pop_back();
+      return AlignedBuffer(p, FreeAligned{true});
+    }
+  }
   void* p = nullptr;
   if (posix_memalign(&p, static_cast<size_t>(kBlock), bytes) != 0) return AlignedBuffer();
-  return AlignedBuffer(static_cast<char*>(p));
+  return AlignedBuffer(static_cast<char*>(p), FreeAligned{pooled});
 }
 
 // Bytes [pos, pos + len) of the stream write_direct writes (pos relative to its start) into dst.
