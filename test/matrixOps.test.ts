@@ -1,5 +1,6 @@
-// The whole-matrix passes of lib/kernels/matrixOps.ts: bit-for-bit equal to plain float64 loops
-// written here, validated like the other kernels, and run off the JavaScript thread.
+// The whole-matrix passes of lib/kernels/matrixOps.ts: bit-for-bit equal to float64 loops written
+// here (the column statistics to their blocked definition), validated like the other kernels, and
+// run off the JavaScript thread.
 import { describe, expect, it } from 'vitest';
 
 import { SaltError } from '../lib/errors.js';
@@ -44,21 +45,98 @@ function meanStdReference(m: { data: Float32Array; rows: number; cols: number })
 }
 
 const bits = (a: Float64Array | Float32Array) => Array.from(new Uint8Array(a.buffer, a.byteOffset, a.byteLength));
+/** The index of the first value whose bits differ (-1: none), for long arrays. */
+const firstDifference = (a: Float64Array, b: Float64Array) =>
+  a.length !== b.length ? -2 : a.findIndex((_, i) => !Object.is(a[i], b[i]));
+
+/**
+ * The blocked definition of salt/matrix_ops.h, written out here: blocks of max(1, floor(32768 /
+ * cols)) rows, groups of 256 blocks; each block's column means and squared deviations in row order;
+ * blocks merged in order into their group, groups in order into the result.
+ */
+function blockedMeanStdReference(m: { data: Float32Array; rows: number; cols: number }) {
+  const { rows, cols, data } = m;
+  const merge = (na: number, ma: Float64Array, m2a: Float64Array, nb: number, mb: Float64Array, m2b: Float64Array) => {
+    if (na === 0) {
+      ma.set(mb);
+      m2a.set(m2b);
+      return;
+    }
+    const n = na + nb;
+    const fb = nb / n,
+      fab = (na * nb) / n;
+    for (let j = 0; j < cols; j++) {
+      const d = mb[j] - ma[j];
+      ma[j] = ma[j] + d * fb;
+      m2a[j] = m2a[j] + m2b[j] + d * d * fab;
+    }
+  };
+  const mean = new Float64Array(cols),
+    m2 = new Float64Array(cols);
+  if (rows === 0) return { mean, std: m2 };
+  const block = Math.max(1, Math.floor(32768 / cols));
+  const group = block * 256;
+  for (let g0 = 0; g0 < rows; g0 += group) {
+    const g1 = Math.min(rows, g0 + group);
+    const gm = new Float64Array(cols),
+      gd = new Float64Array(cols);
+    for (let b0 = g0; b0 < g1; b0 += block) {
+      const b1 = Math.min(g1, b0 + block);
+      const bm = new Float64Array(cols),
+        bd = new Float64Array(cols);
+      for (let i = b0; i < b1; i++) for (let j = 0; j < cols; j++) bm[j] += data[i * cols + j];
+      for (let j = 0; j < cols; j++) bm[j] = bm[j] / (b1 - b0);
+      for (let i = b0; i < b1; i++)
+        for (let j = 0; j < cols; j++) {
+          const d = data[i * cols + j] - bm[j];
+          bd[j] += d * d;
+        }
+      merge(b0 - g0, gm, gd, b1 - b0, bm, bd);
+    }
+    merge(g0, mean, m2, g1 - g0, gm, gd);
+  }
+  return { mean, std: m2.map((v) => Math.sqrt(v / rows)) };
+}
+
+const normsReference = (m: { data: Float32Array; rows: number; cols: number }) => {
+  const ref = new Float64Array(m.rows);
+  for (let i = 0; i < m.rows; i++) {
+    let s = 0;
+    for (let j = 0; j < m.cols; j++) s += m.data[i * m.cols + j] * m.data[i * m.cols + j];
+    ref[i] = Math.sqrt(s);
+  }
+  return ref;
+};
 
 describe('columnMeanStd', () => {
   for (const [rows, cols] of [
     [1, 1],
-    [257, 63],
-    [1000, 130],
-    [300, 1001], // bands of 336, 336 and 329 columns with 3 threads
+    [257, 63], // blocks of 520 rows: one partial block
+    [1000, 130], // blocks of 252 rows: three whole ones and a partial one
+    [300, 1001], // blocks of 32 rows
+    [1700, 8193], // blocks of 3 rows, groups of 768: two whole groups and a partial one ending in a partial block
+    [3, 40_000], // wider than a block: blocks of one row
   ] as const) {
-    it(`equals the float64 loop bit for bit at ${rows} x ${cols}, for 1, 2, 3 and all threads`, async () => {
+    it(`equals the blocked float64 definition bit for bit at ${rows} x ${cols}, for 1, 2, 3 and all threads`, async () => {
       const m = matrix(rows, cols, rows + cols);
-      const ref = meanStdReference(m);
+      const ref = blockedMeanStdReference(m);
+      const norms = normsReference(m);
+      const plain = meanStdReference(m);
       for (const threads of [1, 2, 3, 0]) {
         const got = await columnMeanStd(m, { threads });
-        expect(bits(got.mean)).toEqual(bits(ref.mean));
-        expect(bits(got.std)).toEqual(bits(ref.std));
+        expect(firstDifference(got.mean, ref.mean)).toBe(-1);
+        expect(firstDifference(got.std, ref.std)).toBe(-1);
+        const withNorms = await columnMeanStd(m, { threads, norms: true });
+        expect(firstDifference(withNorms.mean, ref.mean)).toBe(-1);
+        expect(firstDifference(withNorms.std, ref.std)).toBe(-1);
+        expect(firstDifference(withNorms.norms, norms)).toBe(-1);
+      }
+      // And close to the plain two-pass loop (which sums each column over all rows at once).
+      for (let j = 0; j < cols; j++) {
+        expect(Math.abs(ref.mean[j] - plain.mean[j])).toBeLessThanOrEqual(
+          1e-12 * (Math.abs(plain.mean[j]) + plain.std[j]),
+        );
+        expect(Math.abs(ref.std[j] - plain.std[j])).toBeLessThanOrEqual(1e-12 * plain.std[j] + 1e-300);
       }
     });
   }
@@ -66,11 +144,16 @@ describe('columnMeanStd', () => {
     const got = await columnMeanStd({ data: new Float32Array(0), rows: 0, cols: 3 });
     expect(Array.from(got.mean)).toEqual([0, 0, 0]);
     expect(Array.from(got.std)).toEqual([0, 0, 0]);
+    const withNorms = await columnMeanStd({ data: new Float32Array(0), rows: 0, cols: 3 }, { norms: true });
+    expect(withNorms.norms).toEqual(new Float64Array(0));
   });
-  it('rejects a bad matrix with the argument named', async () => {
+  it('rejects a bad matrix with the argument named, and a norms option that is not a boolean', async () => {
     await expect(columnMeanStd({ data: new Float32Array(5), rows: 2, cols: 3 })).rejects.toMatchObject({
       code: 'E_SHAPE',
       message: 'm.data must have m.rows x m.cols = 2 x 3 = 6 elements, received 5',
+    });
+    await expect(columnMeanStd(matrix(2, 3, 1), { norms: 1 } as unknown as { norms: true })).rejects.toMatchObject({
+      code: 'E_TYPE',
     });
   });
 });

@@ -75,8 +75,9 @@ export interface RawBinding {
     data: Float32Array;
     rows: number;
     cols: number;
+    norms?: boolean;
     threads?: number;
-  }): Promise<{ mean: Float64Array; std: Float64Array }>;
+  }): Promise<{ mean: Float64Array; std: Float64Array; norms?: Float64Array }>;
   copyFileRange(args: {
     fdIn: number;
     offsetIn: number;

@@ -84,6 +84,11 @@ export function columnMeanStd(m: Matrix): Promise<{ mean: Float64Array; std: Flo
   return nativeColumnMeanStd(m);
 }
 
+/** {@link columnMeanStd} and every row's L2 norm, from one pass over the matrix (natively, off the calling thread). */
+export function columnMeanStdNorms(m: Matrix): Promise<{ mean: Float64Array; std: Float64Array; norms: Float64Array }> {
+  return nativeColumnMeanStd(m, { norms: true });
+}
+
 /** L2 norms (float64) of the listed rows (all rows when `rows` is omitted), computed natively off the calling thread. */
 export function rowNorms(data: Float32Array, cols: number, rows?: Int32Array): Promise<Float64Array> {
   return nativeRowNorms({ data, rows: data.length / cols, cols }, { rows });

@@ -523,7 +523,15 @@ Napi::Value ColumnMeanStd(const Napi::CallbackInfo& info) {
     auto std_ = alloc<double>(env, a.m.cols);
     a.out_mean = mean.Data();
     a.out_std = std_.Data();
-    auto* w = new KernelWorker(env, nullptr, {{"mean", mean}, {"std", std_}});
+    std::vector<std::pair<std::string, Napi::Value>> outs = {{"mean", mean}, {"std", std_}};
+    // { norms: true }: the row norms from the same pass.
+    a.want_norms = in.obj_.Get("norms").ToBoolean().Value() ? 1 : 0;
+    if (a.want_norms) {
+      auto norms = alloc<double>(env, a.m.rows);
+      a.out_norms = norms.Data();
+      outs.emplace_back("norms", norms);
+    }
+    auto* w = new KernelWorker(env, nullptr, outs);
     w->PinKeys(in.obj_, {"data"});
     return Queue(w, [a]() { return salt::cpu::column_mean_std(a); });
   });

@@ -1,7 +1,8 @@
 // Whole-matrix passes of the engine, the evaluation and the readers (see salt/matrix_ops.h). They
 // run on a libuv worker thread of the Node binding, so the JavaScript thread never waits for them.
-// Every float result keeps the order of the sums of the JavaScript loops these replace: the work is
-// split across independent outputs (rows, or blocks of columns), never inside one sum.
+// Every float result keeps the order of the sums of the JavaScript loops these replace, except the
+// column statistics (a blocked definition, see salt/matrix_ops.h): the work is split across
+// independent outputs (rows) or fixed blocks, never in a way that depends on the thread count.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -31,12 +32,89 @@ salt_status check_ids(const int32_t* ids, int64_t n, int64_t rows) {
   return ok_status();
 }
 
-// column_mean_std gives each thread one band of columns: every row's slice of the band is a long
-// contiguous run (a narrow band read every row a few cache lines at a stride of the whole row: one
-// TLB miss per row and band, 5x slower at 128k x 2,048). The band's accumulators (8 bytes a
-// column) stay in the first-level cache. Each column is still summed over the rows in order, so the
-// results do not depend on the band width or the thread count.
-constexpr int64_t kMinColumnBand = 64;
+// column_mean_std reads the matrix once, in whole rows (salt/matrix_ops.h gives the definition):
+// a block of rows (kStatBlockValues values, 128 KiB) is summed, then read again from the cache for
+// its squared deviations; blocks are merged into a group (kStatGroupBlocks of them) in order, and
+// the groups, each computed by one thread, are merged in order at the end. The blocks and groups
+// depend only on the shape, so the results do not depend on the thread count. (The earlier
+// two-pass loop read the whole matrix twice, by bands of columns, and the row norms a third time.)
+constexpr int64_t kStatBlockValues = 32768;
+constexpr int64_t kStatGroupBlocks = 256;
+
+// The loops below are compiled for AVX-512, AVX2 and baseline x86-64, picked at load time. The
+// vector lanes run across columns (or, for the norms, across four rows), never inside one sum.
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SALT_STAT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SALT_STAT_CLONES
+#endif
+
+// out[i] = sqrt(sum_j x_ij^2) for the n rows at p, each sum in column order; four rows at a time,
+// so that four independent sums are in flight.
+SALT_STAT_CLONES void block_norms(const float* p, int64_t n, int64_t cols, double* out) {
+  int64_t i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const float *r0 = p + i * cols, *r1 = r0 + cols, *r2 = r1 + cols, *r3 = r2 + cols;
+    double s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    for (int64_t j = 0; j < cols; ++j) {
+      const double x0 = r0[j], x1 = r1[j], x2 = r2[j], x3 = r3[j];
+      s0 += x0 * x0;
+      s1 += x1 * x1;
+      s2 += x2 * x2;
+      s3 += x3 * x3;
+    }
+    out[i] = std::sqrt(s0);
+    out[i + 1] = std::sqrt(s1);
+    out[i + 2] = std::sqrt(s2);
+    out[i + 3] = std::sqrt(s3);
+  }
+  for (; i < n; ++i) {
+    const float* r = p + i * cols;
+    double s = 0;
+    for (int64_t j = 0; j < cols; ++j) {
+      const double x = r[j];
+      s += x * x;
+    }
+    out[i] = std::sqrt(s);
+  }
+}
+
+// A block of n rows at p: mean[j] = (sum of its column j in row order) / n, then m2[j] = sum in row
+// order of (x_ij - mean[j])^2 (the block is still in the cache).
+SALT_STAT_CLONES void block_moments(const float* p, int64_t n, int64_t cols, double* mean, double* m2) {
+  for (int64_t j = 0; j < cols; ++j) mean[j] = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* r = p + i * cols;
+    for (int64_t j = 0; j < cols; ++j) mean[j] += static_cast<double>(r[j]);
+  }
+  const double nb = static_cast<double>(n);
+  for (int64_t j = 0; j < cols; ++j) mean[j] = mean[j] / nb;
+  for (int64_t j = 0; j < cols; ++j) m2[j] = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    const float* r = p + i * cols;
+    for (int64_t j = 0; j < cols; ++j) {
+      const double d = static_cast<double>(r[j]) - mean[j];
+      m2[j] += d * d;
+    }
+  }
+}
+
+// (na, ma, m2a) <- (na, ma, m2a) merged with (nb, mb, m2b), column by column (Chan, Golub and
+// LeVeque's update): d = mb - ma; mean = ma + d * (nb / n); m2 = (m2a + m2b) + (d * d) * (na * nb / n).
+void merge_moments(double na, double* ma, double* m2a, double nb, const double* mb, const double* m2b, int64_t cols) {
+  if (na == 0) {
+    std::copy(mb, mb + cols, ma);
+    std::copy(m2b, m2b + cols, m2a);
+    return;
+  }
+  const double n = na + nb;
+  const double fb = nb / n, fab = na * nb / n;
+  for (int64_t j = 0; j < cols; ++j) {
+    const double d = mb[j] - ma[j];
+    ma[j] = ma[j] + d * fb;
+    m2a[j] = (m2a[j] + m2b[j]) + (d * d) * fab;
+  }
+}
 
 // F16 bit pattern -> F32 bit pattern, exact (every F16 value is an F32 value).
 uint32_t f16_to_f32_bits(uint32_t h) {
@@ -121,33 +199,41 @@ salt_status column_mean_std(const salt_column_stats_args& a) {
   salt_status st = check_view("matrix", a.m);
   if (st.code) return st;
   if (a.out_mean == nullptr || a.out_std == nullptr) return make_status(SALT_E_ARGUMENT, "outputs must not be null");
+  if (a.out_norms == nullptr && a.want_norms && a.m.rows > 0)
+    return make_status(SALT_E_ARGUMENT, "out_norms must not be null when norms are asked for");
   return guarded([&]() -> salt_status {
     const int64_t rows = a.m.rows, cols = a.m.cols;
-    const int64_t nthreads = std::max(1, omp_get_max_threads());
-    const int64_t band = std::max(kMinColumnBand, ((cols + nthreads - 1) / nthreads + 15) / 16 * 16);
-    const int64_t blocks = (cols + band - 1) / band;
-    const double n = static_cast<double>(rows);
-#pragma omp parallel for schedule(static, 1)
-    for (int64_t b = 0; b < blocks; ++b) {
-      const int64_t c0 = b * band, c1 = std::min(cols, c0 + band);
-      double* mean = a.out_mean + c0;
-      double* sq = a.out_std + c0;
-      const int64_t w = c1 - c0;
-      for (int64_t j = 0; j < w; ++j) mean[j] = sq[j] = 0;
-      for (int64_t i = 0; i < rows; ++i) {
-        const float* p = a.m.data + i * cols + c0;
-        for (int64_t j = 0; j < w; ++j) mean[j] += static_cast<double>(p[j]);
-      }
-      for (int64_t j = 0; j < w; ++j) mean[j] = rows > 0 ? mean[j] / n : 0;
-      for (int64_t i = 0; i < rows; ++i) {
-        const float* p = a.m.data + i * cols + c0;
-        for (int64_t j = 0; j < w; ++j) {
-          const double d = static_cast<double>(p[j]) - mean[j];
-          sq[j] += d * d;
+    std::fill(a.out_mean, a.out_mean + cols, 0.0);
+    std::fill(a.out_std, a.out_std + cols, 0.0);
+    if (rows == 0) return ok_status();
+    const int64_t block = std::max<int64_t>(1, kStatBlockValues / cols);
+    const int64_t group = block * kStatGroupBlocks;
+    const int64_t groups = (rows + group - 1) / group;
+    // Each group's count, means and squared deviations (groups x cols).
+    std::vector<double> gmean(static_cast<size_t>(groups * cols)), gm2(static_cast<size_t>(groups * cols));
+#pragma omp parallel
+    {
+      std::vector<double> sum(static_cast<size_t>(cols)), m2(static_cast<size_t>(cols));
+#pragma omp for schedule(dynamic, 1)
+      for (int64_t g = 0; g < groups; ++g) {
+        const int64_t g0 = g * group, g1 = std::min(rows, g0 + group);
+        double* mean = gmean.data() + g * cols;
+        double* dev = gm2.data() + g * cols;
+        for (int64_t b0 = g0; b0 < g1; b0 += block) {
+          const int64_t b1 = std::min(g1, b0 + block);
+          if (a.want_norms) block_norms(a.m.data + b0 * cols, b1 - b0, cols, a.out_norms + b0);
+          block_moments(a.m.data + b0 * cols, b1 - b0, cols, sum.data(), m2.data());
+          merge_moments(static_cast<double>(b0 - g0), mean, dev, static_cast<double>(b1 - b0), sum.data(), m2.data(),
+                        cols);
         }
       }
-      for (int64_t j = 0; j < w; ++j) sq[j] = rows > 0 ? std::sqrt(sq[j] / n) : 0;
     }
+    for (int64_t g = 0; g < groups; ++g)
+      merge_moments(static_cast<double>(g * group), a.out_mean, a.out_std,
+                    static_cast<double>(std::min(rows, (g + 1) * group) - g * group), gmean.data() + g * cols,
+                    gm2.data() + g * cols, cols);
+    const double n = static_cast<double>(rows);
+    for (int64_t j = 0; j < cols; ++j) a.out_std[j] = std::sqrt(a.out_std[j] / n);
     return ok_status();
   });
 }

@@ -32,14 +32,22 @@ typedef struct salt_nonfinite_args {
   int32_t threads;          ///< worker threads (0 = all available)
 } salt_nonfinite_args;
 
-/// Arguments of column_mean_std: per column, the mean and the population standard deviation.
-/// mean_j = (sum over rows in row order of x_ij) / rows; std_j = sqrt(sum_i (x_ij - mean_j)^2 / rows),
-/// both in float64; 0 and 0 for a matrix without rows.
+/// Arguments of column_mean_std: per column, the mean and the population standard deviation
+/// (float64), from one pass over the matrix; optionally the row norms of that same pass.
+/// Definition (results equal it bit for bit, for every thread count): the rows are cut into blocks
+/// of B = max(1, floor(32768 / cols)) rows, and the blocks into groups of 256 blocks. For a block of
+/// nb rows, per column: mean_b = (sum of x_ij in row order) / nb, m2_b = sum in row order of
+/// (x_ij - mean_b)^2. The blocks of a group are merged in order, then the groups in order, each merge
+/// of (na, ma, m2a) with (nb, mb, m2b) being: the second one's as they are when na = 0, else
+/// d = mb - ma, mean = ma + d * (nb / n), m2 = (m2a + m2b) + (d * d) * (na * nb / n) with n = na + nb.
+/// std_j = sqrt(m2_j / rows). 0 and 0 for a matrix without rows. Norms as row_norms computes them.
 typedef struct salt_column_stats_args {
   salt_matrix_view m;
   double* out_mean;  ///< cols
   double* out_std;   ///< cols
   int32_t threads;
+  int32_t want_norms;  ///< nonzero: also out_norms[r] = sqrt(sum_j x_rj^2) (float64, j in order)
+  double* out_norms;   ///< rows, when want_norms
 } salt_column_stats_args;
 
 /// Arguments of row_norms: out_i = sqrt(sum_j x_rj^2) (float64, j in order) for r = ids[i], or r = i
