@@ -45,6 +45,7 @@ const data = await import(join(root, 'dist', 'data', 'index.js'));
 
 const arg = (name, dflt) => {
   const i = process.argv.indexOf(name);
+  if (i > 0 && process.argv[i + 1] === undefined) throw new Error(`${name} needs a value`);
   return i > 0 ? process.argv[i + 1] : dflt;
 };
 const sizes = arg('--size', '1b,8b').split(',');

@@ -4,8 +4,10 @@
  * standard deviation, row norms, row gathers, sorting, exact Float32 <-> F16/BF16 conversion and
  * Float32 <-> Float64 conversion.
  *
- * Every float result equals, bit for bit, the plain float64 JavaScript loop it replaced (same order
- * of the sums; the core is compiled without fused multiply-add contraction), for any thread count.
+ * Every float result is the same bits for any thread count (the core is compiled without fused
+ * multiply-add contraction) and equals, bit for bit, the plain float64 JavaScript loop it replaced
+ * (same order of the sums), except the column statistics, which follow a blocked one-pass definition
+ * (see {@link columnMeanStd}).
  * Inputs are read in place and must not be modified or transferred until the Promise settles.
  * Internal to the package (not exported from the package root).
  */
@@ -72,6 +74,10 @@ export function columnMeanStd(
   m: Matrix,
   options: MatrixOpOptions & { norms: true },
 ): Promise<{ mean: Float64Array; std: Float64Array; norms: Float64Array }>;
+export function columnMeanStd(
+  m: Matrix,
+  options?: MatrixOpOptions & { norms?: boolean },
+): Promise<{ mean: Float64Array; std: Float64Array; norms?: Float64Array }>;
 export function columnMeanStd(
   m: Matrix,
   options?: MatrixOpOptions & { norms?: boolean },

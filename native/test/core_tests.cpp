@@ -512,6 +512,39 @@ void test_matrix_ops() {
           "column_mean_std gives the same bits, threads=" + std::to_string(threads));
   }
   {
+    // Several groups (blocks of one row at 16,385 columns, groups of 256 rows: 256 + 256 + 88), which
+    // the threads share: the same bits for 1, 2 and 3 threads, close to the two-pass loop.
+    const int64_t r2 = 600, c2 = 16385;
+    Mat Y = randn(rng, r2 * c2);
+    for (int64_t i = 0; i < r2 * c2; ++i) Y[i] = Y[i] * 0.02f + float(i % c2) * 1e-4f;
+    std::vector<double> pm(c2, 0), ps(c2, 0);
+    for (int64_t i = 0; i < r2; ++i)
+      for (int64_t j = 0; j < c2; ++j) pm[j] += double(Y[i * c2 + j]);
+    for (int64_t j = 0; j < c2; ++j) pm[j] /= double(r2);
+    for (int64_t i = 0; i < r2; ++i)
+      for (int64_t j = 0; j < c2; ++j) {
+        const volatile double d = double(Y[i * c2 + j]) - pm[j];
+        ps[j] += d * d;
+      }
+    for (int64_t j = 0; j < c2; ++j) ps[j] = std::sqrt(ps[j] / double(r2));
+    std::vector<double> m1, s1;
+    for (int32_t threads : {1, 2, 3}) {
+      std::vector<double> mean(c2, -1), sd(c2, -1);
+      salt_column_stats_args a{{Y.data(), r2, c2}, mean.data(), sd.data(), threads, 0, nullptr};
+      bool close = salt::cpu::column_mean_std(a).code == SALT_OK;
+      for (int64_t j = 0; j < c2; ++j)
+        close = close && std::fabs(mean[j] - pm[j]) <= 1e-12 * (std::fabs(pm[j]) + ps[j]) &&
+                std::fabs(sd[j] - ps[j]) <= 1e-12 * ps[j];
+      if (m1.empty()) {
+        m1 = mean;
+        s1 = sd;
+      }
+      check(
+          close && mean == m1 && sd == s1,
+          "column_mean_std over three groups: the same bits and close to the loop, threads=" + std::to_string(threads));
+    }
+  }
+  {
     std::vector<double> mean(4, -1), sd(4, -1);
     salt_column_stats_args a{{nullptr, 0, 4}, mean.data(), sd.data(), 0, 1, nullptr};
     check(salt::cpu::column_mean_std(a).code == SALT_OK && mean == std::vector<double>(4, 0) && sd == mean,

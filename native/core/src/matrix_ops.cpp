@@ -211,9 +211,14 @@ salt_status column_mean_std(const salt_column_stats_args& a) {
     const int64_t groups = (rows + group - 1) / group;
     // Each group's count, means and squared deviations (groups x cols).
     std::vector<double> gmean(static_cast<size_t>(groups * cols)), gm2(static_cast<size_t>(groups * cols));
+    // Each thread's block means and squared deviations, allocated here: an allocation failing inside
+    // the parallel region would end the process instead of returning SALT_E_NO_MEMORY.
+    const int64_t team = std::max(1, omp_get_max_threads());
+    std::vector<double> scratch(static_cast<size_t>(team * 2 * cols));
 #pragma omp parallel
     {
-      std::vector<double> sum(static_cast<size_t>(cols)), m2(static_cast<size_t>(cols));
+      double* sum = scratch.data() + static_cast<int64_t>(omp_get_thread_num()) * 2 * cols;
+      double* m2 = sum + cols;
 #pragma omp for schedule(dynamic, 1)
       for (int64_t g = 0; g < groups; ++g) {
         const int64_t g0 = g * group, g1 = std::min(rows, g0 + group);
@@ -222,9 +227,8 @@ salt_status column_mean_std(const salt_column_stats_args& a) {
         for (int64_t b0 = g0; b0 < g1; b0 += block) {
           const int64_t b1 = std::min(g1, b0 + block);
           if (a.want_norms) block_norms(a.m.data + b0 * cols, b1 - b0, cols, a.out_norms + b0);
-          block_moments(a.m.data + b0 * cols, b1 - b0, cols, sum.data(), m2.data());
-          merge_moments(static_cast<double>(b0 - g0), mean, dev, static_cast<double>(b1 - b0), sum.data(), m2.data(),
-                        cols);
+          block_moments(a.m.data + b0 * cols, b1 - b0, cols, sum, m2);
+          merge_moments(static_cast<double>(b0 - g0), mean, dev, static_cast<double>(b1 - b0), sum, m2, cols);
         }
       }
     }
