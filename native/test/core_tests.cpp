@@ -477,14 +477,10 @@ void test_apply() {
 }
 
 // ---------- whole-matrix passes ----------
-void test_matrix_ops() {
-  std::mt19937 rng(5);
-  const int64_t rows = 301, cols = 133;  // a partial column block and uneven row split
-  Mat X = randn(rng, rows * cols);
-  for (auto& x : X) x = x * 3.f + 0.25f;
-  // Column statistics: the same bits for every thread count (the blocked definition of
-  // salt/matrix_ops.h; test/matrixOps.test.ts checks it bit for bit), within 1e-12 of the plain
-  // two-pass float64 loop; the norms of the same pass equal row_norms'.
+// column_mean_std of X (rows x cols) for 1, 2 and 3 threads: each within 1e-12 of the plain two-pass
+// float64 loop and all the same bits (the blocked definition of salt/matrix_ops.h, which
+// test/matrixOps.test.ts checks bit for bit). With `norms`, the 2-thread run writes its row norms there.
+void check_column_stats(const Mat& X, int64_t rows, int64_t cols, const std::string& what, std::vector<double>* norms) {
   std::vector<double> rm(cols, 0), rs(cols, 0);
   for (int64_t i = 0; i < rows; ++i)
     for (int64_t j = 0; j < cols; ++j) rm[j] += double(X[i * cols + j]);
@@ -495,54 +491,40 @@ void test_matrix_ops() {
       rs[j] += d * d;
     }
   for (int64_t j = 0; j < cols; ++j) rs[j] = std::sqrt(rs[j] / double(rows));
-  std::vector<double> first_mean, first_sd, norms(rows, -1);
+  std::vector<double> first_mean, first_sd;
   for (int32_t threads : {1, 2, 3}) {
     std::vector<double> mean(cols, -1), sd(cols, -1);
-    salt_column_stats_args a{{X.data(), rows, cols}, mean.data(), sd.data(), threads, threads == 2, norms.data()};
+    const bool with_norms = norms != nullptr && threads == 2;
+    salt_column_stats_args a{
+        {X.data(), rows, cols}, mean.data(), sd.data(), threads, with_norms, with_norms ? norms->data() : nullptr};
     bool close = salt::cpu::column_mean_std(a).code == SALT_OK;
     for (int64_t j = 0; j < cols; ++j)
       close = close && std::fabs(mean[j] - rm[j]) <= 1e-12 * (std::fabs(rm[j]) + rs[j]) &&
               std::fabs(sd[j] - rs[j]) <= 1e-12 * rs[j];
-    check(close, "column_mean_std is within 1e-12 of the float64 loop, threads=" + std::to_string(threads));
+    check(close, what + " is within 1e-12 of the float64 loop, threads=" + std::to_string(threads));
     if (first_mean.empty()) {
       first_mean = mean;
       first_sd = sd;
     }
-    check(mean == first_mean && sd == first_sd,
-          "column_mean_std gives the same bits, threads=" + std::to_string(threads));
+    check(mean == first_mean && sd == first_sd, what + " gives the same bits, threads=" + std::to_string(threads));
   }
+}
+
+void test_matrix_ops() {
+  std::mt19937 rng(5);
+  const int64_t rows = 301, cols = 133;  // statistics blocks of 246 rows: a whole one and a partial one
+  Mat X = randn(rng, rows * cols);
+  for (auto& x : X) x = x * 3.f + 0.25f;
+  // Column statistics (and the norms of the same pass, with the 2-thread run): see
+  // check_column_stats. The second matrix has several groups (blocks of one row at 16,385 columns,
+  // groups of 256 rows: 256 + 256 + 88), which the threads share.
+  std::vector<double> norms(rows, -1);
+  check_column_stats(X, rows, cols, "column_mean_std", &norms);
   {
-    // Several groups (blocks of one row at 16,385 columns, groups of 256 rows: 256 + 256 + 88), which
-    // the threads share: the same bits for 1, 2 and 3 threads, close to the two-pass loop.
     const int64_t r2 = 600, c2 = 16385;
     Mat Y = randn(rng, r2 * c2);
     for (int64_t i = 0; i < r2 * c2; ++i) Y[i] = Y[i] * 0.02f + float(i % c2) * 1e-4f;
-    std::vector<double> pm(c2, 0), ps(c2, 0);
-    for (int64_t i = 0; i < r2; ++i)
-      for (int64_t j = 0; j < c2; ++j) pm[j] += double(Y[i * c2 + j]);
-    for (int64_t j = 0; j < c2; ++j) pm[j] /= double(r2);
-    for (int64_t i = 0; i < r2; ++i)
-      for (int64_t j = 0; j < c2; ++j) {
-        const volatile double d = double(Y[i * c2 + j]) - pm[j];
-        ps[j] += d * d;
-      }
-    for (int64_t j = 0; j < c2; ++j) ps[j] = std::sqrt(ps[j] / double(r2));
-    std::vector<double> m1, s1;
-    for (int32_t threads : {1, 2, 3}) {
-      std::vector<double> mean(c2, -1), sd(c2, -1);
-      salt_column_stats_args a{{Y.data(), r2, c2}, mean.data(), sd.data(), threads, 0, nullptr};
-      bool close = salt::cpu::column_mean_std(a).code == SALT_OK;
-      for (int64_t j = 0; j < c2; ++j)
-        close = close && std::fabs(mean[j] - pm[j]) <= 1e-12 * (std::fabs(pm[j]) + ps[j]) &&
-                std::fabs(sd[j] - ps[j]) <= 1e-12 * ps[j];
-      if (m1.empty()) {
-        m1 = mean;
-        s1 = sd;
-      }
-      check(
-          close && mean == m1 && sd == s1,
-          "column_mean_std over three groups: the same bits and close to the loop, threads=" + std::to_string(threads));
-    }
+    check_column_stats(Y, r2, c2, "column_mean_std over three groups", nullptr);
   }
   {
     std::vector<double> mean(4, -1), sd(4, -1);

@@ -11,6 +11,15 @@
 
 #include "salt/core.h"
 
+// A loop function compiled for AVX-512, AVX2 and baseline x86-64, the version picked at load time
+// (prebuilds must run on any x86-64). Lanes must run across independent outputs, never inside one
+// sum, so that every version gives the same bits (the core is built with -ffp-contract=off).
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#define SALT_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define SALT_VECTOR_CLONES
+#endif
+
 namespace salt {
 
 // Sets the OpenMP thread count for parallel regions started from the calling thread (the ICV is

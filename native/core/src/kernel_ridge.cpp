@@ -65,13 +65,6 @@ salt_status row_norms_f(const float* x, int64_t n, int64_t d, int32_t threads, s
   return st;
 }
 
-// Picked at load time like the solve loops (prebuilds must run on any x86-64).
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SALT_KERNEL_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SALT_KERNEL_CLONES
-#endif
-
 // exp(x) for x <= 0 in float32 without a libm call per element, so the loop vectorises: x = n ln2 + f
 // (Cody-Waite, |f| <= ln2 / 2), exp(f) by its degree-6 Taylor polynomial (relative error < 2e-7 on
 // that interval), times 2^n through the exponent bits. Below -87 (2^-126) the result is 0.
@@ -93,7 +86,7 @@ inline float exp_nonpositive(float x) {
 }
 
 // One row of the kernel: dot products in, k(x, z_j) out.
-SALT_KERNEL_CLONES void kernel_row(float* row, const float* nz, float ni, int64_t L, float lin, float inv_w) {
+SALT_VECTOR_CLONES void kernel_row(float* row, const float* nz, float ni, int64_t L, float lin, float inv_w) {
   for (int64_t j = 0; j < L; ++j) {
     const float dot = row[j], nn = ni * nz[j];
     const float cos = nn > 0 ? dot / nn : 0.0f;

@@ -41,17 +41,12 @@ salt_status check_ids(const int32_t* ids, int64_t n, int64_t rows) {
 constexpr int64_t kStatBlockValues = 32768;
 constexpr int64_t kStatGroupBlocks = 256;
 
-// The loops below are compiled for AVX-512, AVX2 and baseline x86-64, picked at load time. The
-// vector lanes run across columns (or, for the norms, across four rows), never inside one sum.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SALT_STAT_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SALT_STAT_CLONES
-#endif
+// The loops below are cloned per instruction set (SALT_VECTOR_CLONES): their vector lanes run
+// across columns (or, for the norms, across four rows), never inside one sum.
 
 // out[i] = sqrt(sum_j x_ij^2) for the n rows at p, each sum in column order; four rows at a time,
 // so that four independent sums are in flight.
-SALT_STAT_CLONES void block_norms(const float* p, int64_t n, int64_t cols, double* out) {
+SALT_VECTOR_CLONES void block_norms(const float* p, int64_t n, int64_t cols, double* out) {
   int64_t i = 0;
   for (; i + 4 <= n; i += 4) {
     const float *r0 = p + i * cols, *r1 = r0 + cols, *r2 = r1 + cols, *r3 = r2 + cols;
@@ -81,7 +76,7 @@ SALT_STAT_CLONES void block_norms(const float* p, int64_t n, int64_t cols, doubl
 
 // A block of n rows at p: mean[j] = (sum of its column j in row order) / n, then m2[j] = sum in row
 // order of (x_ij - mean[j])^2 (the block is still in the cache).
-SALT_STAT_CLONES void block_moments(const float* p, int64_t n, int64_t cols, double* mean, double* m2) {
+SALT_VECTOR_CLONES void block_moments(const float* p, int64_t n, int64_t cols, double* mean, double* m2) {
   for (int64_t j = 0; j < cols; ++j) mean[j] = 0;
   for (int64_t i = 0; i < n; ++i) {
     const float* r = p + i * cols;

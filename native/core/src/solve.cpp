@@ -19,15 +19,9 @@
 namespace salt {
 namespace {
 
-// The per-token loops that are not BLAS calls, compiled for AVX-512, AVX2 and baseline x86-64 and
-// picked at load time (prebuilds must run on any x86-64). They are most of a token's time for
-// small k: gathering rows into double precision, and accumulating c S_N.
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
-#define SALT_VECTOR_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
-#else
-#define SALT_VECTOR_CLONES
-#endif
-
+// The per-token loops that are not BLAS calls, cloned per instruction set (SALT_VECTOR_CLONES,
+// internal.h). They are most of a token's time for small k: gathering rows into double precision,
+// and accumulating c S_N.
 SALT_VECTOR_CLONES void to_double(const float* src, int64_t n, double* dst) {
   for (int64_t j = 0; j < n; ++j) dst[j] = src[j];
 }
